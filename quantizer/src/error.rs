@@ -1,0 +1,71 @@
+//! The quantizer's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while importing, converting, writing or reading files.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// tract could not parse or analyse the ONNX model.
+    #[error("{path}: cannot load ONNX model: {message}")]
+    Onnx {
+        /// The file.
+        path: PathBuf,
+        /// tract's message (with its causes).
+        message: String,
+    },
+    /// The graph holds ops Ferrite does not implement; every one is listed.
+    #[error("{path}: {} unsupported node(s): {}", .nodes.len(), .nodes.iter().map(|(n, o, why)| if why.is_empty() { format!("{n} ({o})") } else { format!("{n} ({o}: {why})") }).collect::<Vec<_>>().join(", "))]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// (node name, op type, reason) for each unsupported node.
+        nodes: Vec<(String, String, String)>,
+    },
+    /// An input shape is missing, symbolic, or contradicts `--input-shape`.
+    #[error("{path}: input shape: {message}")]
+    InputShape {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The graph is valid ONNX but cannot be lowered (e.g. a constant graph output).
+    #[error("{path}: {message}")]
+    Graph {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `.npy` file is malformed or of an unsupported type.
+    #[error("{path}: bad .npy file: {message}")]
+    Npy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The runtime rejected an artifact (or the one just written: a writer bug).
+    #[error("{path}: {source}")]
+    Artifact {
+        /// The file.
+        path: PathBuf,
+        /// The runtime's error.
+        source: ferrite_runtime::Error,
+    },
+    /// A bad command-line argument value.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

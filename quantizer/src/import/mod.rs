@@ -1,0 +1,306 @@
+//! ONNX import. tract-onnx parses the file and infers every tensor's type and shape (and folds
+//! what is constant, shape arithmetic included); we then walk the ONNX nodes in their (topological)
+//! file order and lower each one that still computes something at run time onto Ferrite's op set.
+//! Working on ONNX nodes rather than on tract's decluttered graph keeps ONNX semantics (LSTM, GRU,
+//! Gemm...) intact: our ops are specified against the ONNX spec, not against tract internals.
+
+mod attrs;
+mod lower;
+
+use crate::error::{Error, Result};
+use crate::ir::{Data, Graph, TensorId};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_hir::infer::{Factoid, InferenceOp};
+
+pub use attrs::Attrs;
+
+/// Options of an import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Shapes for named inputs (`--input-shape NAME=D1,D2,...`).
+    pub input_shapes: Vec<(String, Vec<usize>)>,
+}
+
+/// A value during lowering: a constant (folded by tract) or a run-time tensor of the graph.
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    Const(Arc<Tensor>),
+    Dyn(TensorId),
+}
+
+/// What an import returns.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The lowered graph (f32 weights).
+    pub graph: Graph,
+    /// Default-domain opset of the source.
+    pub opset: i64,
+    /// Producer recorded in the ONNX file.
+    pub producer: String,
+}
+
+fn tract_err(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Onnx { path: path.to_owned(), message: e.to_string() }
+}
+
+/// Maps a tract datum type onto a Ferrite activation dtype.
+pub(crate) fn ferrite_dtype(dt: DatumType) -> Option<ferrite_runtime::format::DType> {
+    use ferrite_runtime::format::DType;
+    Some(match dt {
+        DatumType::F32 => DType::F32,
+        DatumType::I64 | DatumType::I32 | DatumType::I16 | DatumType::I8 | DatumType::U16 => DType::I32,
+        DatumType::Bool | DatumType::U8 => DType::U8,
+        _ => return None,
+    })
+}
+
+/// Converts a tract constant to Ferrite data (f32, i32 with range check, or u8).
+pub(crate) fn tensor_data(t: &Tensor) -> std::result::Result<Data, String> {
+    let dt = t.datum_type();
+    match dt {
+        DatumType::F32 | DatumType::F64 | DatumType::F16 => {
+            let c = t.cast_to::<f32>().map_err(|e| e.to_string())?;
+            Ok(Data::F32(
+                c.try_as_plain_ram().map_err(|e| e.to_string())?.as_slice::<f32>().map_err(|e| e.to_string())?.to_vec(),
+            ))
+        }
+        DatumType::Bool | DatumType::U8 => {
+            let c = t.cast_to::<u8>().map_err(|e| e.to_string())?;
+            Ok(Data::U8(
+                c.try_as_plain_ram().map_err(|e| e.to_string())?.as_slice::<u8>().map_err(|e| e.to_string())?.to_vec(),
+            ))
+        }
+        DatumType::I64 | DatumType::I32 | DatumType::I16 | DatumType::I8 | DatumType::U16 | DatumType::U32 => {
+            let c = t.cast_to::<i64>().map_err(|e| e.to_string())?;
+            let v =
+                c.try_as_plain_ram().map_err(|e| e.to_string())?.as_slice::<i64>().map_err(|e| e.to_string())?.to_vec();
+            let v: std::result::Result<Vec<i32>, _> = v.iter().map(|&x| i32::try_from(x)).collect();
+            Ok(Data::I32(v.map_err(|_| "integer constant does not fit in i32".to_string())?))
+        }
+        other => Err(format!("constant of type {other:?} is not supported")),
+    }
+}
+
+/// Reads a constant as i64 values (shapes, axes, indices).
+pub(crate) fn const_i64(t: &Tensor) -> Option<Vec<i64>> {
+    let c = t.cast_to::<i64>().ok()?;
+    Some(c.try_as_plain_ram().ok()?.as_slice::<i64>().ok()?.to_vec())
+}
+
+/// Reads a constant as f32 values.
+pub(crate) fn const_f32(t: &Tensor) -> Option<Vec<f32>> {
+    let c = t.cast_to::<f32>().ok()?;
+    Some(c.try_as_plain_ram().ok()?.as_slice::<f32>().ok()?.to_vec())
+}
+
+/// Imports the ONNX model at `path`.
+pub fn import_onnx(path: &Path, opts: &ImportOptions) -> Result<Imported> {
+    let onnx = tract_onnx::onnx();
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let proto: pb::ModelProto =
+        onnx.proto_model_for_read(&mut &bytes[..]).map_err(|e| tract_err(path, format!("{e:#}")))?;
+    import_proto(path, &proto, opts)
+}
+
+/// Imports an already parsed ONNX model (`path` is used for messages and external data).
+pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -> Result<Imported> {
+    let onnx = tract_onnx::onnx();
+    let dir = path.parent().map(|p| p.to_string_lossy().into_owned());
+    let parsed = onnx.parse(proto, dir.as_deref()).map_err(|e| tract_err(path, format!("{e:#}")))?;
+    let mut model = parsed.model;
+    let graph_proto = proto.graph.as_ref().ok_or_else(|| tract_err(path, "no graph"))?;
+    let opset =
+        proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
+
+    // Fix every input's shape: declared, or from --input-shape, batch 1 for a symbolic first dim.
+    let mut used_shapes = vec![false; opts.input_shapes.len()];
+    let input_outlets = model.input_outlets().map_err(|e| tract_err(path, e))?.to_vec();
+    let mut input_facts = Vec::new();
+    for (ix, outlet) in input_outlets.iter().enumerate() {
+        let name = model.node(outlet.node).name.clone();
+        let fact = model.input_fact(ix).map_err(|e| tract_err(path, e))?.clone();
+        let dt = fact.datum_type.concretize().ok_or_else(|| Error::InputShape {
+            path: path.to_owned(),
+            message: format!("input {name} has no element type"),
+        })?;
+        let declared: Vec<Option<usize>> =
+            fact.shape.dims().map(|d| d.concretize().and_then(|d| d.to_i64().ok()).map(|d| d as usize)).collect();
+        let given = opts.input_shapes.iter().position(|(n, _)| *n == name);
+        let shape: Vec<usize> = if let Some(gi) = given {
+            used_shapes[gi] = true;
+            let s = &opts.input_shapes[gi].1;
+            if !fact.shape.is_open() && s.len() != declared.len() {
+                return Err(Error::InputShape {
+                    path: path.to_owned(),
+                    message: format!("{name}: model declares rank {}, --input-shape gives {}", declared.len(), s.len()),
+                });
+            }
+            for (i, (d, g)) in declared.iter().zip(s).enumerate() {
+                if let Some(d) = d {
+                    if d != g {
+                        return Err(Error::InputShape {
+                            path: path.to_owned(),
+                            message: format!(
+                                "{name}: dimension {i} is fixed to {d} in the model, --input-shape gives {g}"
+                            ),
+                        });
+                    }
+                }
+            }
+            s.clone()
+        } else {
+            if fact.shape.is_open() {
+                return Err(Error::InputShape {
+                    path: path.to_owned(),
+                    message: format!("{name} has unknown rank; pass --input-shape {name}=D1,D2,..."),
+                });
+            }
+            let symbolic: Vec<usize> =
+                declared.iter().enumerate().filter(|(_, d)| d.is_none()).map(|(i, _)| i).collect();
+            if symbolic.iter().any(|&i| i != 0) {
+                return Err(Error::InputShape {
+                    path: path.to_owned(),
+                    message: format!(
+                        "{name} has symbolic dimension(s) {symbolic:?}; pass --input-shape {name}=D1,D2,..."
+                    ),
+                });
+            }
+            declared.iter().map(|d| d.unwrap_or(1)).collect()
+        };
+        model.set_input_fact(ix, InferenceFact::dt_shape(dt, &*shape)).map_err(|e| tract_err(path, e))?;
+        input_facts.push((name, dt, shape));
+    }
+    if let Some(i) = used_shapes.iter().position(|u| !u) {
+        return Err(Error::InputShape {
+            path: path.to_owned(),
+            message: format!("--input-shape names {}, which is not an input of the model", opts.input_shapes[i].0),
+        });
+    }
+    model.analyse(false).map_err(|e| tract_err(path, format!("shape inference failed: {e:#}")))?;
+
+    let mut cx = lower::Lowering {
+        g: Graph::default(),
+        vals: HashMap::new(),
+        materialized: HashMap::new(),
+        opset,
+        unsupported: Vec::new(),
+        facts: HashMap::new(),
+    };
+    // Facts of every named ONNX value, from tract's analysis.
+    for (name, outlet) in &parsed.outlets_by_name {
+        if let Ok(f) = model.outlet_fact(*outlet) {
+            cx.facts.insert(name.clone(), f.clone());
+        }
+    }
+    for (name, dt, shape) in &input_facts {
+        let fdt = ferrite_dtype(*dt).ok_or_else(|| Error::InputShape {
+            path: path.to_owned(),
+            message: format!("input {name} has unsupported type {dt:?}"),
+        })?;
+        let t = cx.g.activation(name.clone(), fdt, shape.clone());
+        cx.g.inputs.push(t);
+        cx.vals.insert(name.clone(), Val::Dyn(t));
+    }
+    for init in &graph_proto.initializer {
+        if cx.vals.contains_key(&init.name) {
+            continue; // an initializer overridden by a graph input
+        }
+        let t = tract_onnx::tensor::load_tensor(&*onnx.provider, init, dir.as_deref())
+            .map_err(|e| tract_err(path, format!("initializer {}: {e:#}", init.name)))?;
+        cx.vals.insert(init.name.clone(), Val::Const(Arc::new(t)));
+    }
+
+    for node in &graph_proto.node {
+        let outs: Vec<&String> = node.output.iter().filter(|o| !o.is_empty()).collect();
+        // 1. Folded by tract's analysis?
+        let folded: Option<Vec<Arc<Tensor>>> =
+            outs.iter().map(|o| cx.facts.get(*o).and_then(|f| f.value.concretize())).collect();
+        if let Some(values) = folded.filter(|v| !v.is_empty()) {
+            for (o, v) in outs.iter().zip(values) {
+                cx.vals.insert((*o).clone(), Val::Const(v));
+            }
+            continue;
+        }
+        // 2. All inputs constant: evaluate with tract (folds what analysis left for size reasons).
+        let const_inputs: Option<Vec<Arc<Tensor>>> = node
+            .input
+            .iter()
+            .filter(|i| !i.is_empty())
+            .map(|i| match cx.vals.get(i) {
+                Some(Val::Const(t)) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        if let (Some(inputs), Some(first)) = (const_inputs, outs.first()) {
+            if node.op_type != "Constant" || !inputs.is_empty() {
+                if let Some(outlet) = parsed.outlets_by_name.get(*first) {
+                    let op: &dyn InferenceOp = &*model.node(outlet.node).op;
+                    let tv: TVec<TValue> = inputs.iter().map(|t| (**t).clone().into_tvalue()).collect();
+                    if let Ok(Some(res)) = op.eval_out_of_plan(tv) {
+                        if res.len() >= outs.len() {
+                            for (o, v) in outs.iter().zip(res) {
+                                cx.vals.insert((*o).clone(), Val::Const(v.into_arc_tensor()));
+                            }
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        // 3. Lower onto Ferrite ops.
+        cx.lower_node(node);
+    }
+    if !cx.unsupported.is_empty() {
+        return Err(Error::Unsupported { path: path.to_owned(), nodes: cx.unsupported });
+    }
+    for out in &graph_proto.output {
+        match cx.vals.get(&out.name) {
+            Some(Val::Dyn(t)) => {
+                let t = *t;
+                // An output that is also an input or listed twice still needs its own tensor.
+                if cx.g.inputs.contains(&t) || cx.g.outputs.contains(&t) {
+                    let info = cx.g.tensors[t].clone();
+                    let o = cx.g.activation(out.name.clone(), info.dtype, info.shape.clone());
+                    cx.g.push(
+                        ferrite_runtime::ops::OpCode::Copy,
+                        format!("{}.copy", out.name),
+                        vec![Some(t)],
+                        vec![Some(o)],
+                        vec![],
+                    );
+                    cx.g.outputs.push(o);
+                } else {
+                    cx.g.tensors[t].name = out.name.clone();
+                    cx.g.outputs.push(t);
+                }
+            }
+            Some(Val::Const(_)) => {
+                return Err(Error::Graph {
+                    path: path.to_owned(),
+                    message: format!("output {} is a constant (it does not depend on any input)", out.name),
+                })
+            }
+            None => {
+                return Err(Error::Graph {
+                    path: path.to_owned(),
+                    message: format!("output {} is not computed by any node", out.name),
+                })
+            }
+        }
+    }
+    let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string();
+    Ok(Imported { graph: cx.g, opset, producer })
+}
+
+/// Used by lowering for messages.
+pub(crate) fn node_name(node: &pb::NodeProto) -> String {
+    if node.name.is_empty() {
+        node.output.first().cloned().unwrap_or_default()
+    } else {
+        node.name.clone()
+    }
+}

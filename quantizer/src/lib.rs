@@ -1,0 +1,19 @@
+//! # ferrite-quantizer
+//!
+//! Turns ONNX models into Ferrite artifacts: [`import`] (tract-onnx parses and infers shapes; we
+//! lower ONNX nodes onto Ferrite ops), [`passes`] (BatchNorm and activation fusion, dead-op
+//! removal, fp16 weights), [`plan`] (the arena), [`writer`] (format v1 bytes). The `ferrite`
+//! binary in this crate is the command-line front end.
+
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod import;
+pub mod ir;
+pub mod npy;
+pub mod passes;
+pub mod plan;
+pub mod quantize;
+pub mod writer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,400 @@
+//! `ferrite`: quantize ONNX models into Ferrite artifacts, inspect artifacts, run them.
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use ferrite_quantizer::import::ImportOptions;
+use ferrite_quantizer::npy::{self, NpyData};
+use ferrite_quantizer::quantize::{quantize, write_atomically, Precision, QuantizeOptions};
+use ferrite_runtime::format::Storage;
+use ferrite_runtime::{Input, Model, OutputData, Session};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Ferrite: quantize trained ONNX models into one memory-mapped artifact, inspect it, run it.
+#[derive(Parser)]
+#[command(name = "ferrite", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    /// f32 weights (reference)
+    F32,
+    /// IEEE half weights, f32 compute
+    Fp16,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Convert an ONNX model into a Ferrite artifact (.fer)
+    Quantize {
+        /// The ONNX model
+        model: PathBuf,
+        /// Weight precision
+        #[arg(long, value_enum, default_value = "f32")]
+        precision: PrecisionArg,
+        /// Output artifact path
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Shape of a named input, e.g. tokens=1,64 (repeatable; needed for symbolic dimensions
+        /// other than a leading batch dimension, which defaults to 1)
+        #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
+        input_shape: Vec<String>,
+        /// Text file with one label per line, for the first output's classes
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// Model name stored in the metadata (default: the file name)
+        #[arg(long)]
+        name: Option<String>,
+        /// Task stored in the metadata (e.g. keyword-spotting, intent-classification)
+        #[arg(long)]
+        task: Option<String>,
+    },
+    /// Show an artifact's inputs, outputs, ops, tensors, arena and metadata
+    Inspect {
+        /// The artifact
+        artifact: PathBuf,
+        /// Print one JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run an artifact on .npy inputs and print (or save) the outputs
+    Run {
+        /// The artifact
+        artifact: PathBuf,
+        /// An input as [NAME=]FILE.npy (repeatable; without names, inputs are taken in order)
+        #[arg(long = "input", short, value_name = "[NAME=]FILE.npy", required = true)]
+        input: Vec<String>,
+        /// Write each output to DIR/<output name>.npy
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// How many classes to list when the model has labels
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+    },
+}
+
+/// `println!` that returns write errors (a closed pipe) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?;
+    }};
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit with status 2 (clap)
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`ferrite inspect x.fer | head`) is not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eout!("ferrite: error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Quantize { model, precision, output, input_shape, labels, name, task } => {
+            cmd_quantize(&model, precision, &output, &input_shape, labels.as_deref(), name, task)
+        }
+        Command::Inspect { artifact, json } => cmd_inspect(&artifact, json),
+        Command::Run { artifact, input, output, top } => cmd_run(&artifact, &input, output.as_deref(), top),
+    }
+}
+
+fn parse_shape(spec: &str) -> anyhow::Result<(String, Vec<usize>)> {
+    let (name, dims) = spec.rsplit_once('=').ok_or_else(|| anyhow!("--input-shape {spec}: expected NAME=D1,D2,..."))?;
+    let dims: Result<Vec<usize>, _> = dims.split(',').map(|d| d.trim().parse::<usize>()).collect();
+    let dims = dims.map_err(|_| anyhow!("--input-shape {spec}: dimensions must be non-negative integers"))?;
+    if name.is_empty() || dims.is_empty() {
+        bail!("--input-shape {spec}: expected NAME=D1,D2,...");
+    }
+    Ok((name.to_string(), dims))
+}
+
+fn cmd_quantize(
+    model: &Path,
+    precision: PrecisionArg,
+    output: &Path,
+    shapes: &[String],
+    labels: Option<&Path>,
+    name: Option<String>,
+    task: Option<String>,
+) -> anyhow::Result<()> {
+    let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let labels = match labels {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("{}", p.display()))?;
+            let text = String::from_utf8(bytes).map_err(|_| anyhow!("{}: labels file is not UTF-8", p.display()))?;
+            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+        }
+        None => Vec::new(),
+    };
+    let precision = match precision {
+        PrecisionArg::F32 => Precision::F32,
+        PrecisionArg::Fp16 => Precision::Fp16,
+    };
+    let t0 = Instant::now();
+    eout!("ferrite: importing {} ...", model.display());
+    let q =
+        quantize(model, &QuantizeOptions { precision, import: ImportOptions { input_shapes }, labels, name, task })?;
+    write_atomically(output, &q.bytes)?;
+    let onnx_size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
+    eout!(
+        "ferrite: wrote {} ({} bytes, {:.1}% of the ONNX file; {} ops, {} weight bytes, arena {} bytes, {} tensors in f16) in {:.2}s",
+        output.display(),
+        q.bytes.len(),
+        100.0 * q.bytes.len() as f64 / onnx_size.max(1) as f64,
+        q.graph.ops.len(),
+        q.weight_bytes,
+        q.arena_len,
+        q.f16_tensors,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn open(path: &Path) -> anyhow::Result<Model<'static>> {
+    Model::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))
+}
+
+fn shape_str(s: &[usize]) -> String {
+    format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
+    let model = open(path)?;
+    let art = model.artifact();
+    let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
+    let tensors: Vec<_> = model.tensors().collect();
+    let weight_bytes: u64 = tensors
+        .iter()
+        .filter(|(_, s)| *s == Storage::Weights)
+        .map(|(t, _)| (t.info.len() * t.info.dtype.size()) as u64)
+        .sum();
+    let tensor_name = |i: u32| tensors.get(i as usize).map(|(t, _)| t.name.to_string()).unwrap_or_else(|| "-".into());
+    let ops: Vec<serde_json::Value> = model
+        .ops()
+        .map(|op| {
+            let ids = |start: u32, len: u32| -> Vec<String> {
+                art.index_range(start, len)
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|i| if i.get() == u32::MAX { "-".into() } else { tensor_name(i.get()) })
+                    .collect()
+            };
+            serde_json::json!({
+                "op": op.code.name(),
+                "name": op.name,
+                "inputs": ids(op.record.inputs_start.get(), op.record.inputs_len.get()),
+                "outputs": ids(op.record.outputs_start.get(), op.record.outputs_len.get()),
+            })
+        })
+        .collect();
+    let tjson: Vec<serde_json::Value> = tensors
+        .iter()
+        .map(|(t, s)| serde_json::json!({"name": t.name, "dtype": t.info.dtype.name(), "shape": t.info.shape(), "bytes": t.info.len() * t.info.dtype.size(), "storage": if *s == Storage::Weights { "weights" } else { "arena" }}))
+        .collect();
+    let io = |v: Vec<ferrite_runtime::TensorDesc<'_>>| -> Vec<serde_json::Value> {
+        v.iter()
+            .map(|t| serde_json::json!({"name": t.name, "dtype": t.info.dtype.name(), "shape": t.info.shape()}))
+            .collect()
+    };
+    let kernels = ferrite_runtime::kernels::KernelTable::detect();
+    if json {
+        let out = serde_json::json!({
+            "file": path.display().to_string(),
+            "file_bytes": model.bytes().len(),
+            "container_version": art.header.container_version.get(),
+            "quant_version": art.header.quant_version.get(),
+            "checksum": format!("crc32:{:08x}", art.header.checksum.get()),
+            "arena_bytes": model.arena_len(),
+            "weight_bytes": weight_bytes,
+            "kernel_tier": kernels.tier.name(),
+            "inputs": io(model.inputs().collect()),
+            "outputs": io(model.outputs().collect()),
+            "ops": ops,
+            "tensors": tjson,
+            "metadata": meta,
+        });
+        out!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    out!(
+        "{}: Ferrite artifact v{} (quantization v{}), {} bytes, checksum crc32:{:08x} (verified)",
+        path.display(),
+        art.header.container_version.get(),
+        art.header.quant_version.get(),
+        model.bytes().len(),
+        art.header.checksum.get()
+    );
+    if let Some(n) = meta.get("name").and_then(|v| v.as_str()) {
+        out!(
+            "model: {n}  precision: {}  task: {}",
+            meta.get("precision").and_then(|v| v.as_str()).unwrap_or("?"),
+            meta.get("task").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).unwrap_or("-")
+        );
+    }
+    out!("arena: {} bytes   weights: {} bytes   kernels: {}", model.arena_len(), weight_bytes, kernels.tier.name());
+    for t in model.inputs() {
+        out!("input  {} {} {}", t.name, t.info.dtype.name(), shape_str(t.info.shape()));
+    }
+    for t in model.outputs() {
+        out!("output {} {} {}", t.name, t.info.dtype.name(), shape_str(t.info.shape()));
+    }
+    out!("ops ({}):", ops.len());
+    for (i, op) in ops.iter().enumerate() {
+        let list = |k: &str| {
+            op[k]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
+        };
+        out!(
+            "  {i:>3} {:<10} {}  ({}) -> ({})",
+            op["op"].as_str().unwrap_or(""),
+            op["name"].as_str().unwrap_or(""),
+            list("inputs"),
+            list("outputs")
+        );
+    }
+    out!("tensors ({}):", tensors.len());
+    for (t, s) in &tensors {
+        let bytes = t.info.len() * t.info.dtype.size();
+        out!(
+            "  {:<7} {:<4} {:>10} B  {}  {}",
+            if *s == Storage::Weights { "weight" } else { "arena" },
+            t.info.dtype.name(),
+            bytes,
+            shape_str(t.info.shape()),
+            t.name
+        );
+    }
+    if let Some(labels) = meta.get("labels").and_then(|l| l.as_array()).filter(|l| !l.is_empty()) {
+        out!("labels: {}", labels.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    if let Some(card) = meta.get("model_card") {
+        out!("model card: {card}");
+    }
+    Ok(())
+}
+
+/// Output names become file names: anything outside [A-Za-z0-9._-] becomes '_'.
+fn file_stem_for(name: &str) -> String {
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    if s.is_empty() || s == "." || s == ".." {
+        "_".repeat(s.len().max(1))
+    } else {
+        s
+    }
+}
+
+fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -> anyhow::Result<()> {
+    let model = open(path)?;
+    let descs: Vec<_> = model.inputs().collect();
+    // Assign files to inputs: NAME=FILE when NAME is an input, else in order.
+    let mut files: Vec<Option<PathBuf>> = vec![None; descs.len()];
+    let mut next = 0usize;
+    for spec in inputs {
+        let named = spec.split_once('=').and_then(|(n, f)| descs.iter().position(|d| d.name == n).map(|i| (i, f)));
+        let (i, file) = match named {
+            Some((i, f)) => (i, f),
+            None => {
+                while next < files.len() && files[next].is_some() {
+                    next += 1;
+                }
+                if next >= files.len() {
+                    bail!("{}: the model has {} input(s), {} given", path.display(), descs.len(), inputs.len());
+                }
+                (next, spec.as_str())
+            }
+        };
+        if files[i].is_some() {
+            bail!("input {} given twice", descs[i].name);
+        }
+        files[i] = Some(PathBuf::from(file));
+    }
+    let mut arrays = Vec::new();
+    for (d, f) in descs.iter().zip(&files) {
+        let f = f.as_ref().ok_or_else(|| {
+            anyhow!("no file for input {} ({} {})", d.name, d.info.dtype.name(), shape_str(d.info.shape()))
+        })?;
+        let a = npy::read(f)?;
+        if a.shape != d.info.shape() {
+            bail!(
+                "{}: shape {} does not match input {} {}",
+                f.display(),
+                shape_str(&a.shape),
+                d.name,
+                shape_str(d.info.shape())
+            );
+        }
+        arrays.push((f.clone(), a));
+    }
+    let mut feeds = Vec::new();
+    for ((f, a), d) in arrays.iter().zip(&descs) {
+        use ferrite_runtime::format::DType;
+        feeds.push(match (&a.data, d.info.dtype) {
+            (NpyData::F32(v), DType::F32) => Input::F32(v),
+            (NpyData::I64(v), DType::I32) => Input::I64(v),
+            (NpyData::Bool(v), DType::U8) => Input::U8(v),
+            _ => bail!("{}: element type does not match input {} ({})", f.display(), d.name, d.info.dtype.name()),
+        });
+    }
+    let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
+    let labels: Vec<String> = meta
+        .get("labels")
+        .and_then(|l| l.as_array())
+        .map(|l| l.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let mut session = Session::new(&model).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let t0 = Instant::now();
+    let outputs = session.run(&feeds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let elapsed = t0.elapsed();
+    if let Some(dir) = out_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+    }
+    for i in 0..outputs.len() {
+        let (name, info, data) = outputs.get(i).ok_or_else(|| anyhow!("output {i} missing"))?;
+        let values: Vec<f32> = match data {
+            OutputData::F32(v) => v.to_vec(),
+            OutputData::I32(v) => v.iter().map(|&x| x as f32).collect(),
+            OutputData::U8(v) => v.iter().map(|&x| x as f32).collect(),
+        };
+        out!("{name} {} {}", info.dtype.name(), shape_str(info.shape()));
+        let shown: Vec<String> = values.iter().take(16).map(|v| format!("{v:.6}")).collect();
+        out!(
+            "  values: [{}{}]",
+            shown.join(", "),
+            if values.len() > 16 { format!(", ... ({} total)", values.len()) } else { String::new() }
+        );
+        if i == 0 && !labels.is_empty() && values.len() == labels.len() {
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+            out!("  top-{}:", top.min(order.len()));
+            for &k in order.iter().take(top) {
+                out!("    {:<24} {:.6}", labels[k], values[k]);
+            }
+        }
+        if let Some(dir) = out_dir {
+            let file = dir.join(format!("{}.npy", file_stem_for(name)));
+            write_atomically(&file, &npy::encode_f32(info.shape(), &values))?;
+        }
+    }
+    eout!("ferrite: ran in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+    Ok(())
+}

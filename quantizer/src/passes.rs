@@ -1,0 +1,255 @@
+//! Graph rewrites between import and writing: fold per-channel affines (BatchNorm) and
+//! activations into the preceding Conv or MatMul, drop ops whose results nobody reads, and store
+//! big weights as fp16.
+
+use crate::ir::{Data, Graph, TensorId};
+use ferrite_runtime::ops::{BinaryFn, OpCode, UnaryFn};
+
+/// Runs every fusion and clean-up pass.
+pub fn optimize(g: &mut Graph) {
+    fold_affine(g);
+    fuse_activations(g);
+    remove_dead(g);
+}
+
+/// The single op reading `t`, when exactly one op does and it is not a graph output.
+fn sole_consumer(g: &Graph, t: TensorId) -> Option<usize> {
+    if g.uses(t) != 1 || g.outputs.contains(&t) {
+        return None;
+    }
+    g.ops.iter().position(|o| o.inputs.contains(&Some(t)))
+}
+
+/// Per-output-channel values of a constant operand of a Mul/Add after a Conv (shape [C,1,..] or
+/// [1,C,1,..] or a scalar) or after a 2-D MatMul (shape [N], [1,N] or a scalar).
+fn channel_values(g: &Graph, t: TensorId, channels: usize, channel_axis: usize, out_rank: usize) -> Option<Vec<f32>> {
+    let tensor = &g.tensors[t];
+    let v = tensor.data.as_ref()?.as_f32()?;
+    if v.len() == 1 {
+        return Some(vec![v[0]; channels]);
+    }
+    if v.len() != channels {
+        return None;
+    }
+    // Right-align the constant's shape against the output; its only non-1 dim must be the channel axis.
+    let off = out_rank.checked_sub(tensor.shape.len())?;
+    let ok = tensor.shape.iter().enumerate().all(|(i, &d)| d == 1 || i + off == channel_axis);
+    ok.then(|| v.to_vec())
+}
+
+/// Folds `Mul(y, s)` and `Add(y, t)` with per-channel constants into the Conv or MatMul writing
+/// `y` (BatchNorm lowers to exactly this pair).
+fn fold_affine(g: &mut Graph) {
+    loop {
+        let mut changed = false;
+        for k in 0..g.ops.len() {
+            let op = &g.ops[k];
+            if !matches!(op.code, OpCode::Conv | OpCode::MatMul) {
+                continue;
+            }
+            // Only an op without a fused activation yet.
+            let act_at = if op.code == OpCode::Conv { op.attrs.len() - 3 } else { 3 };
+            if op.attrs[act_at] != UnaryFn::Identity as u32 {
+                continue;
+            }
+            let Some(y) = op.outputs[0] else { continue };
+            let Some(w) = op.inputs[1] else { continue };
+            if g.tensors[w].data.as_ref().and_then(Data::as_f32).is_none() {
+                continue;
+            }
+            let out_rank = g.tensors[y].shape.len();
+            let (channels, axis) = match op.code {
+                OpCode::Conv => (g.tensors[y].shape[1], 1),
+                _ if out_rank == 2 && op.attrs[0] == 0 => (g.tensors[y].shape[1], 1),
+                _ => continue,
+            };
+            let Some(c) = sole_consumer(g, y) else { continue };
+            let cons = &g.ops[c];
+            if cons.code != OpCode::Binary {
+                continue;
+            }
+            let func = cons.attrs[0];
+            if func != BinaryFn::Mul as u32 && func != BinaryFn::Add as u32 {
+                continue;
+            }
+            let other = if cons.inputs[0] == Some(y) { cons.inputs[1] } else { cons.inputs[0] };
+            let Some(other) = other else { continue };
+            let Some(vals) = channel_values(g, other, channels, axis, out_rank) else { continue };
+            let Some(out) = cons.outputs[0] else { continue };
+            if g.tensors[out].shape != g.tensors[y].shape {
+                continue; // the constant broadcast the output to a bigger shape
+            }
+            let trans_b = op.code == OpCode::MatMul && op.attrs[1] != 0;
+            let old_bias: Vec<f32> = match op.inputs.get(2).copied().flatten() {
+                Some(b) => match g.tensors[b].data.as_ref().and_then(Data::as_f32) {
+                    Some(v) if v.len() == channels => v.to_vec(),
+                    Some(v) if v.len() == 1 => vec![v[0]; channels],
+                    _ => continue,
+                },
+                None => vec![0.0; channels],
+            };
+            let wname = g.tensors[w].name.clone();
+            let opname = g.ops[k].name.clone();
+            let mut new_w = None;
+            let bias: Vec<f32> = if func == BinaryFn::Mul as u32 {
+                let wt = &g.tensors[w];
+                let mut wv = wt.data.as_ref().and_then(Data::as_f32).map(<[f32]>::to_vec).unwrap_or_default();
+                match g.ops[k].code {
+                    OpCode::Conv => {
+                        let per = wv.len() / channels;
+                        for (m, chunk) in wv.chunks_mut(per).enumerate() {
+                            chunk.iter_mut().for_each(|x| *x *= vals[m]);
+                        }
+                    }
+                    _ if trans_b => {
+                        let kk = wv.len() / channels;
+                        for (j, chunk) in wv.chunks_mut(kk).enumerate() {
+                            chunk.iter_mut().for_each(|x| *x *= vals[j]);
+                        }
+                    }
+                    _ => {
+                        for (i, x) in wv.iter_mut().enumerate() {
+                            *x *= vals[i % channels];
+                        }
+                    }
+                }
+                new_w = Some(g.constant(format!("{wname}.folded"), wt.shape.clone(), Data::F32(wv)));
+                old_bias.iter().zip(&vals).map(|(b, s)| b * s).collect()
+            } else {
+                old_bias.iter().zip(&vals).map(|(b, t)| b + t).collect()
+            };
+            let bias_shape = if g.ops[k].code == OpCode::Conv { vec![channels] } else { vec![channels] };
+            let b = g.constant(format!("{opname}.bias.folded"), bias_shape, Data::F32(bias));
+            let op = &mut g.ops[k];
+            if let Some(nw) = new_w {
+                op.inputs[1] = Some(nw);
+            }
+            op.inputs[2] = Some(b);
+            op.outputs[0] = Some(out);
+            g.ops.remove(c);
+            changed = true;
+            break;
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Fuses Relu, LeakyRelu, Clip, Sigmoid and Tanh into the Conv or MatMul before them.
+fn fuse_activations(g: &mut Graph) {
+    loop {
+        let mut changed = false;
+        for k in 0..g.ops.len() {
+            let op = &g.ops[k];
+            if !matches!(op.code, OpCode::Conv | OpCode::MatMul) {
+                continue;
+            }
+            let act_at = if op.code == OpCode::Conv { op.attrs.len() - 3 } else { 3 };
+            if op.attrs[act_at] != UnaryFn::Identity as u32 {
+                continue;
+            }
+            let Some(y) = op.outputs[0] else { continue };
+            let Some(c) = sole_consumer(g, y) else { continue };
+            let cons = &g.ops[c];
+            if cons.code != OpCode::Unary {
+                continue;
+            }
+            let f = cons.attrs[0];
+            let fusable = [UnaryFn::Relu, UnaryFn::LeakyRelu, UnaryFn::Clip, UnaryFn::Sigmoid, UnaryFn::Tanh]
+                .iter()
+                .any(|u| *u as u32 == f);
+            if !fusable {
+                continue;
+            }
+            let (a, b, out) = (cons.attrs[1], cons.attrs[2], cons.outputs[0]);
+            let op = &mut g.ops[k];
+            op.attrs[act_at] = f;
+            op.attrs[act_at + 1] = a;
+            op.attrs[act_at + 2] = b;
+            op.outputs[0] = out;
+            g.ops.remove(c);
+            changed = true;
+            break;
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+/// Removes ops none of whose outputs reach a graph output, and unlinks unread optional outputs
+/// of recurrent ops (so the runtime skips writing them).
+fn remove_dead(g: &mut Graph) {
+    let mut live = vec![false; g.tensors.len()];
+    for &o in &g.outputs {
+        live[o] = true;
+    }
+    let mut keep = vec![false; g.ops.len()];
+    for k in (0..g.ops.len()).rev() {
+        if g.ops[k].outputs.iter().flatten().any(|&t| live[t]) {
+            keep[k] = true;
+            for t in g.ops[k].inputs.iter().flatten() {
+                live[*t] = true;
+            }
+        }
+    }
+    let mut k = 0;
+    g.ops.retain(|_| {
+        k += 1;
+        keep[k - 1]
+    });
+    for op in &mut g.ops {
+        if matches!(op.code, OpCode::Lstm | OpCode::Gru) {
+            for o in op.outputs.iter_mut() {
+                if o.is_some_and(|t| !live[t]) {
+                    *o = None;
+                }
+            }
+        }
+    }
+}
+
+/// Which inputs of an op may hold f16 weights (the big ones; small biases and norms stay f32).
+fn f16_slots(code: OpCode) -> &'static [usize] {
+    match code {
+        OpCode::MatMul => &[0, 1],
+        OpCode::Conv => &[1],
+        OpCode::Gather => &[0],
+        OpCode::Lstm | OpCode::Gru => &[1, 2],
+        _ => &[],
+    }
+}
+
+/// Stores as IEEE half every f32 weight that is only read where f16 is allowed. Returns the
+/// number of tensors converted.
+pub fn to_fp16(g: &mut Graph) -> usize {
+    let mut ok = vec![true; g.tensors.len()];
+    let mut used = vec![false; g.tensors.len()];
+    for op in &g.ops {
+        for (i, t) in op.inputs.iter().enumerate() {
+            if let Some(t) = *t {
+                used[t] = true;
+                let allowed = f16_slots(op.code).contains(&i)
+                    // Gather copies rows: its output must be f32 to convert on the fly.
+                    && (op.code != OpCode::Gather || op.outputs[0].is_some_and(|o| g.tensors[o].dtype == ferrite_runtime::format::DType::F32));
+                if !allowed {
+                    ok[t] = false;
+                }
+            }
+        }
+    }
+    let mut n = 0;
+    for (i, t) in g.tensors.iter_mut().enumerate() {
+        if !(ok[i] && used[i]) {
+            continue;
+        }
+        if let Some(Data::F32(v)) = &t.data {
+            let bits: Vec<u16> = v.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect();
+            t.data = Some(Data::F16(bits));
+            t.dtype = ferrite_runtime::format::DType::F16;
+            n += 1;
+        }
+    }
+    n
+}

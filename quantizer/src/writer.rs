@@ -1,0 +1,219 @@
+//! Serialises a [`Graph`] into a format-v1 artifact with the runtime's own record types, so the
+//! writer and the reader cannot disagree on a layout.
+
+use crate::ir::{Data, Graph};
+use crate::plan::{plan, Plan};
+use ferrite_runtime::format::{
+    align_up, checksum, ArenaSlot, Header, OpRecord, PlanHeader, SectionEntry, SectionKind, StrRef, TensorRecord,
+    CHECKSUM_CRC32, CONTAINER_VERSION, ENDIAN_MARKER, MAGIC, MAX_RANK, NO_TENSOR, QUANT_VERSION,
+};
+use zerocopy::little_endian::{F32, I32, U16, U32, U64};
+use zerocopy::IntoBytes;
+
+/// Drops tensors nothing refers to and renumbers the rest (keeps order).
+fn compact(g: &Graph) -> Graph {
+    let mut used = vec![false; g.tensors.len()];
+    for op in &g.ops {
+        for t in op.inputs.iter().chain(op.outputs.iter()).flatten().chain(op.scratch.iter()) {
+            used[*t] = true;
+        }
+    }
+    for &t in g.inputs.iter().chain(g.outputs.iter()) {
+        used[t] = true;
+    }
+    let mut map = vec![usize::MAX; g.tensors.len()];
+    let mut out = Graph::default();
+    for (i, t) in g.tensors.iter().enumerate() {
+        if used[i] {
+            map[i] = out.tensors.len();
+            out.tensors.push(t.clone());
+        }
+    }
+    let m = |t: &Option<usize>| t.map(|t| map[t]);
+    for op in &g.ops {
+        let mut o = op.clone();
+        o.inputs = op.inputs.iter().map(m).collect();
+        o.outputs = op.outputs.iter().map(m).collect();
+        o.scratch = op.scratch.map(|t| map[t]);
+        out.ops.push(o);
+    }
+    out.inputs = g.inputs.iter().map(|&t| map[t]).collect();
+    out.outputs = g.outputs.iter().map(|&t| map[t]).collect();
+    out
+}
+
+struct Strings {
+    bytes: Vec<u8>,
+}
+
+impl Strings {
+    fn add(&mut self, s: &str) -> StrRef {
+        let r = StrRef { offset: U32::new(self.bytes.len() as u32), len: U32::new(s.len() as u32) };
+        self.bytes.extend_from_slice(s.as_bytes());
+        r
+    }
+}
+
+fn idx(t: Option<usize>) -> U32 {
+    U32::new(t.map_or(NO_TENSOR, |t| t as u32))
+}
+
+/// What the writer produced, for reports.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The artifact bytes.
+    pub bytes: Vec<u8>,
+    /// The memory plan.
+    pub plan: Plan,
+    /// Bytes of weight data.
+    pub weight_bytes: u64,
+}
+
+/// Lays out `g` with `metadata` (UTF-8 JSON) as one artifact.
+pub fn write(g: &Graph, metadata: &str) -> Written {
+    let g = compact(g);
+    let plan = plan(&g);
+    let mut strings = Strings { bytes: Vec::new() };
+    let mut weights: Vec<u8> = Vec::new();
+    let mut tensors: Vec<TensorRecord> = Vec::new();
+    for t in &g.tensors {
+        let mut dims = [U32::ZERO; MAX_RANK];
+        for (d, &v) in dims.iter_mut().zip(&t.shape) {
+            *d = U32::new(v as u32);
+        }
+        let (storage, offset) = match &t.data {
+            Some(data) => {
+                let off = align_up(weights.len() as u64).unwrap_or(0);
+                weights.resize(off as usize, 0);
+                weights.extend_from_slice(&data.to_le_bytes());
+                (1u8, off)
+            }
+            None => (0u8, 0),
+        };
+        let dtype = t.data.as_ref().map_or(t.dtype, Data::dtype);
+        tensors.push(TensorRecord {
+            name: strings.add(&t.name),
+            dtype: dtype as u8,
+            rank: t.shape.len() as u8,
+            storage,
+            quant_kind: 0,
+            quant_axis: U16::ZERO,
+            reserved0: U16::ZERO,
+            dims,
+            offset: U64::new(offset),
+            byte_len: U64::new((t.len() * dtype.size()) as u64),
+            scale: F32::ZERO,
+            zero_point: I32::ZERO,
+            axis_scales: U32::new(NO_TENSOR),
+            axis_zero_points: U32::new(NO_TENSOR),
+            reserved1: U64::ZERO,
+        });
+    }
+    let weight_bytes = weights.len() as u64;
+    let mut indices: Vec<U32> = Vec::new();
+    let mut attrs: Vec<U32> = Vec::new();
+    let mut ops: Vec<OpRecord> = Vec::new();
+    for op in &g.ops {
+        let inputs_start = indices.len() as u32;
+        indices.extend(op.inputs.iter().map(|&t| idx(t)));
+        let outputs_start = indices.len() as u32;
+        indices.extend(op.outputs.iter().map(|&t| idx(t)));
+        let attrs_start = attrs.len() as u32;
+        attrs.extend(op.attrs.iter().map(|&w| U32::new(w)));
+        ops.push(OpRecord {
+            opcode: U32::new(op.code as u32),
+            flags: U32::ZERO,
+            name: strings.add(&op.name),
+            inputs_start: U32::new(inputs_start),
+            inputs_len: U32::new(op.inputs.len() as u32),
+            outputs_start: U32::new(outputs_start),
+            outputs_len: U32::new(op.outputs.len() as u32),
+            attrs_start: U32::new(attrs_start),
+            attrs_len: U32::new(op.attrs.len() as u32),
+            scratch: idx(op.scratch),
+            reserved: U32::ZERO,
+        });
+    }
+    let inputs_start = indices.len() as u32;
+    indices.extend(g.inputs.iter().map(|&t| idx(Some(t))));
+    let outputs_start = indices.len() as u32;
+    indices.extend(g.outputs.iter().map(|&t| idx(Some(t))));
+    let mut plan_bytes = PlanHeader {
+        arena_len: U64::new(plan.arena_len),
+        slot_count: U32::new(plan.slots.len() as u32),
+        inputs_start: U32::new(inputs_start),
+        inputs_len: U32::new(g.inputs.len() as u32),
+        outputs_start: U32::new(outputs_start),
+        outputs_len: U32::new(g.outputs.len() as u32),
+        reserved: U32::ZERO,
+    }
+    .as_bytes()
+    .to_vec();
+    for s in &plan.slots {
+        plan_bytes.extend_from_slice(
+            ArenaSlot {
+                tensor: U32::new(s.tensor as u32),
+                def_op: U32::new(s.def_op),
+                last_op: U32::new(s.last_op),
+                reserved: U32::ZERO,
+                offset: U64::new(s.offset),
+            }
+            .as_bytes(),
+        );
+    }
+
+    let bodies: Vec<(SectionKind, Vec<u8>)> = SectionKind::ALL
+        .iter()
+        .map(|&k| {
+            let b = match k {
+                SectionKind::Strings => strings.bytes.clone(),
+                SectionKind::Tensors => tensors.as_bytes().to_vec(),
+                SectionKind::Ops => ops.as_bytes().to_vec(),
+                SectionKind::Indices => indices.as_bytes().to_vec(),
+                SectionKind::Attrs => attrs.as_bytes().to_vec(),
+                SectionKind::Plan => plan_bytes.clone(),
+                SectionKind::Metadata => metadata.as_bytes().to_vec(),
+                SectionKind::Weights => std::mem::take(&mut weights),
+            };
+            (k, b)
+        })
+        .collect();
+    let table_len = bodies.len() * std::mem::size_of::<SectionEntry>();
+    let mut cursor = 64 + table_len as u64;
+    let mut entries = Vec::new();
+    for (k, b) in &bodies {
+        let off = align_up(cursor).unwrap_or(cursor);
+        entries.push(SectionEntry {
+            kind: U32::new(*k as u32),
+            flags: U32::ZERO,
+            offset: U64::new(off),
+            len: U64::new(b.len() as u64),
+            reserved: U64::ZERO,
+        });
+        cursor = off + b.len() as u64;
+    }
+    let total = cursor;
+    let mut out = vec![0u8; total as usize];
+    out[64..64 + table_len].copy_from_slice(entries.as_bytes());
+    for (e, (_, b)) in entries.iter().zip(&bodies) {
+        let o = e.offset.get() as usize;
+        out[o..o + b.len()].copy_from_slice(b);
+    }
+    let mut header = Header {
+        magic: MAGIC,
+        endian: U32::new(ENDIAN_MARKER),
+        container_version: U16::new(CONTAINER_VERSION),
+        quant_version: U16::new(QUANT_VERSION),
+        header_len: U32::new(64),
+        flags: U32::ZERO,
+        total_len: U64::new(total),
+        section_table_offset: U64::new(64),
+        section_count: U32::new(entries.len() as u32),
+        checksum_algo: U32::new(CHECKSUM_CRC32),
+        checksum: U32::ZERO,
+        reserved: [0; 12],
+    };
+    header.checksum = U32::new(checksum(&out));
+    out[..64].copy_from_slice(header.as_bytes());
+    Written { bytes: out, plan, weight_bytes }
+}

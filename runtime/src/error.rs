@@ -1,0 +1,143 @@
+//! The runtime's one error type. Every variant names the rule that was broken, so a user who gets a
+//! bad artifact knows which check failed; none of them allocates, so the same type serves firmware.
+
+use core::fmt;
+
+/// Everything that can go wrong when parsing an artifact, building a session or running it.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// The buffer is shorter than the record or section it must hold.
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes available.
+        available: u64,
+    },
+    /// The first eight bytes are not Ferrite's magic.
+    BadMagic,
+    /// The endianness marker is not the little-endian one this runtime reads.
+    BadEndianMarker(u32),
+    /// The container version is not one this runtime reads.
+    UnsupportedVersion(u16),
+    /// The quantization scheme version is not one this runtime reads.
+    UnsupportedQuantVersion(u16),
+    /// A header field has a value the format forbids.
+    BadHeaderField(&'static str),
+    /// The header's total length does not match the buffer length.
+    LengthMismatch {
+        /// Length recorded in the header.
+        header: u64,
+        /// Actual buffer length.
+        actual: u64,
+    },
+    /// The checksum over everything after the header does not match.
+    ChecksumMismatch {
+        /// Checksum recorded in the header.
+        expected: u32,
+        /// Checksum computed over the bytes.
+        actual: u32,
+    },
+    /// The checksum algorithm id is unknown.
+    UnknownChecksum(u32),
+    /// The buffer does not start at the alignment the format requires.
+    MisalignedBuffer {
+        /// Required alignment in bytes.
+        required: usize,
+    },
+    /// A section is malformed (out of range, misaligned, overlapping, duplicated, missing, or sized wrongly).
+    BadSection {
+        /// The section kind number.
+        kind: u32,
+        /// The rule broken.
+        rule: &'static str,
+    },
+    /// A string reference points outside the string table or is not UTF-8.
+    BadString(&'static str),
+    /// A tensor record is malformed.
+    BadTensor {
+        /// Tensor index.
+        index: u32,
+        /// The rule broken.
+        rule: &'static str,
+    },
+    /// An op record is malformed or inconsistent with its tensors.
+    BadOp {
+        /// Op index in execution order.
+        index: u32,
+        /// The rule broken.
+        rule: &'static str,
+    },
+    /// The memory plan is malformed (slot out of arena, overlap of live tensors, missing slot).
+    BadPlan(&'static str),
+    /// The metadata section is not valid UTF-8.
+    BadMetadata,
+    /// The arena handed to a session is too small.
+    ArenaTooSmall {
+        /// Bytes the artifact's plan needs.
+        needed: u64,
+        /// Bytes given.
+        given: u64,
+    },
+    /// The arena handed to a session is not aligned to [`crate::ARENA_ALIGN`].
+    ArenaMisaligned,
+    /// The inputs given to `run` do not match the model's inputs.
+    BadInput {
+        /// Input index.
+        index: u32,
+        /// The rule broken.
+        rule: &'static str,
+    },
+    /// No output or input of that name.
+    UnknownName,
+    /// An I/O error while opening or mapping a file (std only); the OS error code when known.
+    Io(Option<i32>),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Truncated { what, needed, available } => {
+                write!(f, "truncated {what}: needs {needed} bytes, {available} available")
+            }
+            Error::BadMagic => write!(f, "not a Ferrite artifact (bad magic)"),
+            Error::BadEndianMarker(v) => write!(f, "bad endianness marker 0x{v:08x}"),
+            Error::UnsupportedVersion(v) => write!(f, "unsupported container version {v}"),
+            Error::UnsupportedQuantVersion(v) => write!(f, "unsupported quantization version {v}"),
+            Error::BadHeaderField(what) => write!(f, "bad header field: {what}"),
+            Error::LengthMismatch { header, actual } => {
+                write!(f, "length mismatch: header says {header} bytes, buffer has {actual}")
+            }
+            Error::ChecksumMismatch { expected, actual } => {
+                write!(f, "checksum mismatch: header 0x{expected:08x}, computed 0x{actual:08x}")
+            }
+            Error::UnknownChecksum(v) => write!(f, "unknown checksum algorithm {v}"),
+            Error::MisalignedBuffer { required } => {
+                write!(f, "artifact buffer must be aligned to {required} bytes")
+            }
+            Error::BadSection { kind, rule } => write!(f, "bad section (kind {kind}): {rule}"),
+            Error::BadString(rule) => write!(f, "bad string reference: {rule}"),
+            Error::BadTensor { index, rule } => write!(f, "bad tensor #{index}: {rule}"),
+            Error::BadOp { index, rule } => write!(f, "bad op #{index}: {rule}"),
+            Error::BadPlan(rule) => write!(f, "bad memory plan: {rule}"),
+            Error::BadMetadata => write!(f, "metadata is not valid UTF-8"),
+            Error::ArenaTooSmall { needed, given } => {
+                write!(f, "arena too small: needs {needed} bytes, given {given}")
+            }
+            Error::ArenaMisaligned => {
+                write!(f, "arena must be aligned to {} bytes", crate::ARENA_ALIGN)
+            }
+            Error::BadInput { index, rule } => write!(f, "bad input #{index}: {rule}"),
+            Error::UnknownName => write!(f, "no tensor of that name"),
+            Error::Io(Some(code)) => write!(f, "I/O error (os error {code})"),
+            Error::Io(None) => write!(f, "I/O error"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = core::result::Result<T, Error>;

@@ -1,0 +1,324 @@
+//! Artifact format v1: the little-endian record types shared by the reader (here) and the writer
+//! (in the quantizer). `docs/FORMAT.md` is the normative description; the `const` assertions below
+//! lock every record size to it. All records have alignment 1 (zerocopy's little-endian integer
+//! types), so they can be viewed in place in any buffer without copying.
+
+mod parse;
+
+pub use parse::{checksum, Artifact, Section};
+
+use zerocopy::little_endian::{F32, I32, U16, U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// File magic: `\x89FER\r\n\x1a\n` (the PNG trick: catches 7-bit and newline-translating transfers).
+pub const MAGIC: [u8; 8] = *b"\x89FER\r\n\x1a\n";
+/// Written as a little-endian u32; a reader on any host that sees other bytes knows the byte order.
+pub const ENDIAN_MARKER: u32 = 0x0102_0304;
+/// Container version this runtime reads and writes (bumped only for structural change).
+pub const CONTAINER_VERSION: u16 = 1;
+/// Quantization scheme version this runtime reads and writes.
+pub const QUANT_VERSION: u16 = 1;
+/// Alignment of every section and every weight tensor, in bytes.
+pub const SECTION_ALIGN: u64 = 64;
+/// Checksum algorithm id: CRC-32/ISO-HDLC (the zlib/PNG CRC) over bytes `[64, total_len)`.
+pub const CHECKSUM_CRC32: u32 = 1;
+/// Index value meaning "no tensor" (an absent optional input or output).
+pub const NO_TENSOR: u32 = u32::MAX;
+/// Maximum tensor rank.
+pub const MAX_RANK: usize = 6;
+
+/// Rounds `x` up to the next multiple of [`SECTION_ALIGN`] (`(x + 63) & !63`); `None` on overflow.
+pub const fn align_up(x: u64) -> Option<u64> {
+    match x.checked_add(SECTION_ALIGN - 1) {
+        Some(v) => Some(v & !(SECTION_ALIGN - 1)),
+        None => None,
+    }
+}
+
+/// The fixed 64-byte file header.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`ENDIAN_MARKER`].
+    pub endian: U32,
+    /// [`CONTAINER_VERSION`].
+    pub container_version: U16,
+    /// [`QUANT_VERSION`].
+    pub quant_version: U16,
+    /// Size of this header: 64.
+    pub header_len: U32,
+    /// Feature flags; none are defined in v1, so MUST be 0.
+    pub flags: U32,
+    /// Length of the whole file in bytes.
+    pub total_len: U64,
+    /// Offset of the section table (64 in v1).
+    pub section_table_offset: U64,
+    /// Number of section table entries.
+    pub section_count: U32,
+    /// Checksum algorithm, [`CHECKSUM_CRC32`].
+    pub checksum_algo: U32,
+    /// Checksum of bytes `[header_len, total_len)`.
+    pub checksum: U32,
+    /// MUST be zero.
+    pub reserved: [u8; 12],
+}
+
+/// One entry of the section table.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct SectionEntry {
+    /// A [`SectionKind`] value.
+    pub kind: U32,
+    /// MUST be 0 in v1.
+    pub flags: U32,
+    /// Absolute file offset, a multiple of [`SECTION_ALIGN`].
+    pub offset: U64,
+    /// Length in bytes.
+    pub len: U64,
+    /// MUST be 0.
+    pub reserved: U64,
+}
+
+/// A reference to a UTF-8 string in the strings section.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct StrRef {
+    /// Offset in the strings section.
+    pub offset: U32,
+    /// Length in bytes.
+    pub len: U32,
+}
+
+/// One record of the tensor table.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct TensorRecord {
+    /// Tensor name.
+    pub name: StrRef,
+    /// A [`DType`] value.
+    pub dtype: u8,
+    /// Number of dimensions, at most [`MAX_RANK`].
+    pub rank: u8,
+    /// A [`Storage`] value.
+    pub storage: u8,
+    /// A [`QuantKind`] value.
+    pub quant_kind: u8,
+    /// Axis of per-axis quantization parameters (0 otherwise).
+    pub quant_axis: U16,
+    /// MUST be 0.
+    pub reserved0: U16,
+    /// Dimensions; entries at and past `rank` MUST be 0.
+    pub dims: [U32; MAX_RANK],
+    /// Weights: offset in the weights section (multiple of 64). Activations: 0 (the plan holds it).
+    pub offset: U64,
+    /// Size of the data in bytes (`product(dims) * dtype size`).
+    pub byte_len: U64,
+    /// Per-tensor scale (quantized tensors), else 0.
+    pub scale: F32,
+    /// Per-tensor zero point (quantized tensors), else 0.
+    pub zero_point: I32,
+    /// Tensor holding per-axis scales, or [`NO_TENSOR`].
+    pub axis_scales: U32,
+    /// Tensor holding per-axis zero points, or [`NO_TENSOR`].
+    pub axis_zero_points: U32,
+    /// MUST be 0.
+    pub reserved1: U64,
+}
+
+/// One record of the op list (ops are stored in execution order).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct OpRecord {
+    /// An [`crate::ops::OpCode`] value.
+    pub opcode: U32,
+    /// MUST be 0.
+    pub flags: U32,
+    /// Op name (from the source graph).
+    pub name: StrRef,
+    /// First input in the index section.
+    pub inputs_start: U32,
+    /// Number of inputs.
+    pub inputs_len: U32,
+    /// First output in the index section.
+    pub outputs_start: U32,
+    /// Number of outputs.
+    pub outputs_len: U32,
+    /// First attribute word in the attribute section.
+    pub attrs_start: U32,
+    /// Number of attribute words.
+    pub attrs_len: U32,
+    /// Scratch tensor (an arena tensor live only during this op), or [`NO_TENSOR`].
+    pub scratch: U32,
+    /// MUST be 0.
+    pub reserved: U32,
+}
+
+/// Start of the plan section; followed by `slot_count` [`ArenaSlot`]s.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct PlanHeader {
+    /// Bytes of arena a session needs.
+    pub arena_len: U64,
+    /// Number of [`ArenaSlot`] records that follow.
+    pub slot_count: U32,
+    /// First graph input in the index section.
+    pub inputs_start: U32,
+    /// Number of graph inputs.
+    pub inputs_len: U32,
+    /// First graph output in the index section.
+    pub outputs_start: U32,
+    /// Number of graph outputs.
+    pub outputs_len: U32,
+    /// MUST be 0.
+    pub reserved: U32,
+}
+
+/// Where one activation lives in the arena, and when it is live.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct ArenaSlot {
+    /// Tensor index (its storage MUST be [`Storage::Arena`]); slots are sorted by it, strictly.
+    pub tensor: U32,
+    /// Index of the op that writes the tensor, or [`NO_OP`] for a graph input.
+    pub def_op: U32,
+    /// Index of the last op that reads it; the op count for graph outputs (live to the end).
+    pub last_op: U32,
+    /// MUST be 0.
+    pub reserved: U32,
+    /// Byte offset in the arena, a multiple of 64.
+    pub offset: U64,
+}
+
+/// `def_op` of graph inputs (written by the caller before op 0).
+pub const NO_OP: u32 = u32::MAX;
+
+const _: () = assert!(core::mem::size_of::<Header>() == 64);
+const _: () = assert!(core::mem::size_of::<SectionEntry>() == 32);
+const _: () = assert!(core::mem::size_of::<StrRef>() == 8);
+const _: () = assert!(core::mem::size_of::<TensorRecord>() == 80);
+const _: () = assert!(core::mem::size_of::<OpRecord>() == 48);
+const _: () = assert!(core::mem::size_of::<PlanHeader>() == 32);
+const _: () = assert!(core::mem::size_of::<ArenaSlot>() == 24);
+
+/// Section kinds. Values are never reused; retired ones stay reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum SectionKind {
+    /// UTF-8 string bytes referenced by [`StrRef`].
+    Strings = 1,
+    /// [`TensorRecord`] array.
+    Tensors = 2,
+    /// [`OpRecord`] array in execution order.
+    Ops = 3,
+    /// Little-endian u32 tensor indices (op and graph inputs/outputs).
+    Indices = 4,
+    /// Little-endian 32-bit attribute words (integers or f32 bits).
+    Attrs = 5,
+    /// [`PlanHeader`] followed by [`ArenaSlot`]s.
+    Plan = 6,
+    /// Raw tensor data.
+    Weights = 7,
+    /// UTF-8 JSON metadata and model card.
+    Metadata = 8,
+}
+
+impl SectionKind {
+    /// All kinds, in the order a v1 writer emits them.
+    pub const ALL: [SectionKind; 8] = [
+        SectionKind::Strings,
+        SectionKind::Tensors,
+        SectionKind::Ops,
+        SectionKind::Indices,
+        SectionKind::Attrs,
+        SectionKind::Plan,
+        SectionKind::Metadata,
+        SectionKind::Weights,
+    ];
+
+    /// Parses a kind number.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Strings,
+            2 => Self::Tensors,
+            3 => Self::Ops,
+            4 => Self::Indices,
+            5 => Self::Attrs,
+            6 => Self::Plan,
+            7 => Self::Weights,
+            8 => Self::Metadata,
+            _ => return None,
+        })
+    }
+}
+
+/// Element types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DType {
+    /// IEEE 754 binary32.
+    F32 = 1,
+    /// IEEE 754 binary16.
+    F16 = 2,
+    /// Signed 8-bit integer.
+    I8 = 3,
+    /// Unsigned 8-bit integer (also booleans: 0 or 1).
+    U8 = 4,
+    /// Signed 32-bit integer.
+    I32 = 5,
+}
+
+impl DType {
+    /// Parses a dtype number.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => Self::F32,
+            2 => Self::F16,
+            3 => Self::I8,
+            4 => Self::U8,
+            5 => Self::I32,
+            _ => return None,
+        })
+    }
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            Self::F32 | Self::I32 => 4,
+            Self::F16 => 2,
+            Self::I8 | Self::U8 => 1,
+        }
+    }
+    /// Lower-case name (`f32`, `f16`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::I8 => "i8",
+            Self::U8 => "u8",
+            Self::I32 => "i32",
+        }
+    }
+}
+
+/// Where a tensor's bytes live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Storage {
+    /// In the arena, at the offset the plan gives (activations, graph inputs and outputs).
+    Arena = 0,
+    /// In the weights section (constants).
+    Weights = 1,
+}
+
+/// How a tensor is quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum QuantKind {
+    /// Not quantized.
+    None = 0,
+    /// `real = scale * (q - zero_point)` with one scale and zero point.
+    PerTensor = 1,
+    /// Per-axis scales (and zero points) held in other tensors.
+    PerAxis = 2,
+}

@@ -1,0 +1,103 @@
+//! Batched matrix product `alpha · op(A) · op(B) + bias`, then a fused activation.
+
+use super::{apply_activation, broadcast_strides, BroadcastIter, FloatSrc};
+use crate::format::MAX_RANK;
+use crate::ops::{Params, TensorInfo};
+
+/// Runs MatMul with the parameters [`crate::ops::prepare`] derived.
+pub fn matmul(
+    p: &Params,
+    a: &FloatSrc<'_>,
+    b: &FloatSrc<'_>,
+    bias: Option<(&[f32], &TensorInfo)>,
+    out_info: &TensorInfo,
+    out: &mut [f32],
+    dot: fn(&[f32], &[f32]) -> f32,
+) {
+    let Params::MatMul {
+        m,
+        k,
+        n,
+        batch,
+        trans_a,
+        trans_b,
+        alpha,
+        act,
+        a_batch_strides,
+        b_batch_strides,
+        batch_dims,
+        batch_rank,
+    } = *p
+    else {
+        return;
+    };
+    for bi in 0..batch {
+        // Decompose the batch index into per-axis coordinates to find each operand's offset.
+        let (mut a_off, mut b_off, mut rem) = (0usize, 0usize, bi);
+        for ax in (0..batch_rank).rev() {
+            let d = batch_dims.get(ax).copied().unwrap_or(1).max(1);
+            let c = rem % d;
+            rem /= d;
+            a_off += c * a_batch_strides.get(ax).copied().unwrap_or(0);
+            b_off += c * b_batch_strides.get(ax).copied().unwrap_or(0);
+        }
+        for i in 0..m {
+            // Row i of op(A): borrowed when A is plain f32, else read element by element.
+            let a_slice = match (a, trans_a) {
+                (FloatSrc::F32(s), false) => s.get(a_off + i * k..a_off + (i + 1) * k),
+                _ => None,
+            };
+            let a_at = |kk: usize| match a_slice {
+                Some(r) => r.get(kk).copied().unwrap_or(0.0),
+                None if trans_a => a.get(a_off + kk * m + i),
+                None => a.get(a_off + i * k + kk),
+            };
+            let Some(orow) = out.get_mut((bi * m + i) * n..(bi * m + i + 1) * n) else { return };
+            if trans_b {
+                for (j, o) in orow.iter_mut().enumerate() {
+                    *o = match (a_slice, b) {
+                        (Some(ar), FloatSrc::F32(s)) => {
+                            dot(ar, s.get(b_off + j * k..b_off + (j + 1) * k).unwrap_or(&[]))
+                        }
+                        (Some(ar), _) => super::dot_src(ar, b, b_off + j * k),
+                        (None, _) => (0..k).map(|kk| a_at(kk) * b.get(b_off + j * k + kk)).fold(0.0, |acc, v| acc + v),
+                    };
+                }
+            } else {
+                orow.fill(0.0);
+                for kk in 0..k {
+                    let av = a_at(kk);
+                    let base = b_off + kk * n;
+                    match b {
+                        FloatSrc::F32(s) => {
+                            for (o, &bv) in orow.iter_mut().zip(s.get(base..base + n).unwrap_or(&[])) {
+                                *o += av * bv;
+                            }
+                        }
+                        FloatSrc::F16(s) => {
+                            for (o, &bv) in orow.iter_mut().zip(s.get(base..base + n).unwrap_or(&[])) {
+                                *o += av * half::f16::from_bits(bv).to_f32();
+                            }
+                        }
+                    }
+                }
+            }
+            if alpha != 1.0 {
+                for o in orow.iter_mut() {
+                    *o *= alpha;
+                }
+            }
+        }
+    }
+    if let Some((bias, binfo)) = bias {
+        let strides: [[usize; MAX_RANK]; 1] = [broadcast_strides(binfo, out_info)];
+        for (o, [ib]) in out.iter_mut().zip(BroadcastIter::new(out_info, strides)) {
+            *o += bias.get(ib).copied().unwrap_or(0.0);
+        }
+    }
+    if act.func != crate::ops::UnaryFn::Identity {
+        for o in out.iter_mut() {
+            *o = apply_activation(act.func, act.a, act.b, *o);
+        }
+    }
+}

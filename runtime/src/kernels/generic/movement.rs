@@ -1,0 +1,167 @@
+//! Data movement: transpose, concat, split, slice, expand, where and cast. Generic over the
+//! element type so one kernel serves f32, i32, f16 and u8 tensors.
+
+use super::{broadcast_strides, BroadcastIter};
+use crate::format::MAX_RANK;
+use crate::ops::TensorInfo;
+
+fn row_major_strides(info: &TensorInfo) -> [usize; MAX_RANK] {
+    let mut s = [0usize; MAX_RANK];
+    let mut acc = 1usize;
+    for ax in (0..info.rank).rev() {
+        if let Some(slot) = s.get_mut(ax) {
+            *slot = acc;
+        }
+        acc *= info.dim(ax);
+    }
+    s
+}
+
+/// `out[i0..in] = x[i_perm^-1...]`: output axis `i` is input axis `perm[i]`.
+pub fn transpose<T: Copy>(
+    perm: &[usize; MAX_RANK],
+    x: &[T],
+    in_info: &TensorInfo,
+    out_info: &TensorInfo,
+    out: &mut [T],
+) {
+    let in_strides = row_major_strides(in_info);
+    let mut strides = [0usize; MAX_RANK];
+    for i in 0..out_info.rank {
+        if let (Some(s), Some(&p)) = (strides.get_mut(i), perm.get(i)) {
+            *s = in_strides.get(p).copied().unwrap_or(0);
+        }
+    }
+    for (o, [ix]) in out.iter_mut().zip(BroadcastIter::new(out_info, [strides])) {
+        if let Some(&v) = x.get(ix) {
+            *o = v;
+        }
+    }
+}
+
+/// Concatenates along `axis`.
+pub fn concat<T: Copy>(axis: usize, inputs: &[(&[T], TensorInfo)], out_info: &TensorInfo, out: &mut [T]) {
+    let outer: usize = out_info.shape().get(..axis).unwrap_or(&[]).iter().product();
+    let inner: usize = out_info.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
+    let mut o = 0usize;
+    for i in 0..outer {
+        for (x, info) in inputs {
+            let chunk = info.dim(axis) * inner;
+            if let (Some(dst), Some(src)) = (out.get_mut(o..o + chunk), x.get(i * chunk..(i + 1) * chunk)) {
+                dst.copy_from_slice(src);
+            }
+            o += chunk;
+        }
+    }
+}
+
+/// Splits along `axis` into the outputs, in order.
+pub fn split<T: Copy>(axis: usize, x: &[T], in_info: &TensorInfo, outputs: &mut [(&mut [T], TensorInfo)]) {
+    let outer: usize = in_info.shape().get(..axis).unwrap_or(&[]).iter().product();
+    let inner: usize = in_info.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
+    let mut src = 0usize;
+    for i in 0..outer {
+        for (dst, info) in outputs.iter_mut() {
+            let chunk = info.dim(axis) * inner;
+            if let (Some(d), Some(s)) = (dst.get_mut(i * chunk..(i + 1) * chunk), x.get(src..src + chunk)) {
+                d.copy_from_slice(s);
+            }
+            src += chunk;
+        }
+    }
+}
+
+/// Strided slice: `out[j] = x[start + j·step]` on every axis.
+pub fn slice<T: Copy>(
+    starts: &[usize; MAX_RANK],
+    steps: &[isize; MAX_RANK],
+    x: &[T],
+    in_info: &TensorInfo,
+    out_info: &TensorInfo,
+    out: &mut [T],
+) {
+    let in_strides = row_major_strides(in_info);
+    let mut base = 0usize;
+    let mut strides = [0usize; MAX_RANK];
+    for ax in 0..in_info.rank {
+        let s = in_strides.get(ax).copied().unwrap_or(0);
+        base += starts.get(ax).copied().unwrap_or(0) * s;
+        if let Some(slot) = strides.get_mut(ax) {
+            // Negative steps wrap; the iterator's wrapping adds bring offsets back in range.
+            *slot = (steps.get(ax).copied().unwrap_or(1) * s as isize) as usize;
+        }
+    }
+    for (o, [ix]) in out.iter_mut().zip(BroadcastIter::new(out_info, [strides])) {
+        if let Some(&v) = x.get(base.wrapping_add(ix)) {
+            *o = v;
+        }
+    }
+}
+
+/// Broadcasts `x` to the output shape.
+pub fn expand<T: Copy>(x: &[T], in_info: &TensorInfo, out_info: &TensorInfo, out: &mut [T]) {
+    for (o, [ix]) in out.iter_mut().zip(BroadcastIter::new(out_info, [broadcast_strides(in_info, out_info)])) {
+        if let Some(&v) = x.get(ix) {
+            *o = v;
+        }
+    }
+}
+
+/// `out = cond ? x : y` with broadcasting.
+pub fn where_select<T: Copy>(
+    cond: (&[u8], &TensorInfo),
+    x: (&[T], &TensorInfo),
+    y: (&[T], &TensorInfo),
+    out_info: &TensorInfo,
+    out: &mut [T],
+) {
+    let strides =
+        [broadcast_strides(cond.1, out_info), broadcast_strides(x.1, out_info), broadcast_strides(y.1, out_info)];
+    for (o, [ic, ix, iy]) in out.iter_mut().zip(BroadcastIter::new(out_info, strides)) {
+        let pick = if cond.0.get(ic).copied().unwrap_or(0) != 0 { x.0.get(ix) } else { y.0.get(iy) };
+        if let Some(&v) = pick {
+            *o = v;
+        }
+    }
+}
+
+/// A value that can be cast between f32, i32 and u8 with ONNX semantics (float to integer
+/// truncates toward zero and saturates; NaN becomes 0).
+pub trait CastElem: Copy {
+    /// To f64 (exact for all three types).
+    fn to_f64(self) -> f64;
+    /// From f64, truncating and saturating.
+    fn from_f64(v: f64) -> Self;
+}
+
+impl CastElem for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+impl CastElem for i32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as i32
+    }
+}
+impl CastElem for u8 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as u8
+    }
+}
+
+/// Element type conversion.
+pub fn cast<A: CastElem, B: CastElem>(x: &[A], out: &mut [B]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = B::from_f64(v.to_f64());
+    }
+}

@@ -1,0 +1,40 @@
+//! Reductions over a set of axes.
+
+use crate::ops::{ReduceFn, TensorInfo};
+
+/// Reduces the axes in `mask`. `out` has the kept axes in order (keepdims or not: same layout).
+pub fn reduce(func: ReduceFn, mask: u32, x: &[f32], info: &TensorInfo, out: &mut [f32]) {
+    let init = match func {
+        ReduceFn::Mean | ReduceFn::Sum => 0.0,
+        ReduceFn::Max => f32::NEG_INFINITY,
+        ReduceFn::Min => f32::INFINITY,
+    };
+    out.fill(init);
+    // Output strides over the input's axes: 0 on reduced axes.
+    let mut ostride = [0usize; crate::format::MAX_RANK];
+    let mut s = 1usize;
+    let mut count = 1usize;
+    for ax in (0..info.rank).rev() {
+        if mask & (1 << ax) != 0 {
+            count *= info.dim(ax);
+        } else if let Some(slot) = ostride.get_mut(ax) {
+            *slot = s;
+            s *= info.dim(ax);
+        }
+    }
+    let it = super::BroadcastIter::new(info, [ostride]);
+    for (&v, [oi]) in x.iter().zip(it) {
+        if let Some(o) = out.get_mut(oi) {
+            *o = match func {
+                ReduceFn::Mean | ReduceFn::Sum => *o + v,
+                ReduceFn::Max => o.max(v),
+                ReduceFn::Min => o.min(v),
+            };
+        }
+    }
+    if func == ReduceFn::Mean && count > 0 {
+        for o in out.iter_mut() {
+            *o /= count as f32;
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! LSTM and GRU with ONNX semantics: gate orders `i o f c` (LSTM) and `z r h` (GRU), forward,
+//! reverse or bidirectional, optional initial states, peepholes, clip and `linear_before_reset`.
+
+use super::activation::sigmoid;
+use super::FloatSrc;
+use crate::ops::RnnParams;
+use libm::tanhf;
+
+/// Inputs of one recurrent op (absent optional inputs are `None`).
+pub struct RnnInputs<'a> {
+    /// X: `[seq, batch, input]` (layout 0) or `[batch, seq, input]` (layout 1).
+    pub x: &'a [f32],
+    /// W: `[dirs, gates·hidden, input]`.
+    pub w: FloatSrc<'a>,
+    /// R: `[dirs, gates·hidden, hidden]`.
+    pub r: FloatSrc<'a>,
+    /// B: `[dirs, 2·gates·hidden]` (Wb then Rb).
+    pub b: Option<&'a [f32]>,
+    /// initial_h, laid out like Y_h.
+    pub h0: Option<&'a [f32]>,
+    /// initial_c (LSTM), laid out like Y_c.
+    pub c0: Option<&'a [f32]>,
+    /// P (LSTM peepholes): `[dirs, 3·hidden]`, order i o f.
+    pub p: Option<&'a [f32]>,
+}
+
+/// Outputs of one recurrent op (absent optional outputs are `None`).
+pub struct RnnOutputs<'a> {
+    /// Y: `[seq, dirs, batch, hidden]` (layout 0) or `[batch, seq, dirs, hidden]` (layout 1).
+    pub y: Option<&'a mut [f32]>,
+    /// Y_h: `[dirs, batch, hidden]` (layout 0) or `[batch, dirs, hidden]` (layout 1).
+    pub y_h: Option<&'a mut [f32]>,
+    /// Y_c (LSTM), laid out like Y_h.
+    pub y_c: Option<&'a mut [f32]>,
+}
+
+#[inline]
+fn clip(v: f32, c: f32) -> f32 {
+    if c > 0.0 {
+        v.max(-c).min(c)
+    } else {
+        v
+    }
+}
+
+/// Runs the recurrence. `scratch` holds at least [`RnnParams::scratch_len`] f32.
+pub fn rnn(
+    p: &RnnParams,
+    inp: &RnnInputs<'_>,
+    out: &mut RnnOutputs<'_>,
+    scratch: &mut [f32],
+    dot: fn(&[f32], &[f32]) -> f32,
+) {
+    let h = p.hidden;
+    let g = p.gates();
+    let gh = g * h;
+    let row = 2 * gh + 3 * h;
+    let state_at = |d: usize, b: usize| if p.batch_first { (b * p.dirs + d) * h } else { (d * p.batch + b) * h };
+    let x_at = |t: usize, b: usize| if p.batch_first { (b * p.seq + t) * p.input } else { (t * p.batch + b) * p.input };
+    let y_at = |t: usize, d: usize, b: usize| {
+        if p.batch_first {
+            ((b * p.seq + t) * p.dirs + d) * h
+        } else {
+            ((t * p.dirs + d) * p.batch + b) * h
+        }
+    };
+    for d in 0..p.dirs {
+        let reverse = p.reverse_only || d == 1;
+        // Initial state.
+        for b in 0..p.batch {
+            let Some(s) = scratch.get_mut(b * row..(b + 1) * row) else { return };
+            let (_, rest) = s.split_at_mut(2 * gh);
+            let (hs, rest) = rest.split_at_mut(h);
+            let (cs, _) = rest.split_at_mut(h);
+            match inp.h0.and_then(|v| v.get(state_at(d, b)..state_at(d, b) + h)) {
+                Some(v) => hs.copy_from_slice(v),
+                None => hs.fill(0.0),
+            }
+            match inp.c0.and_then(|v| v.get(state_at(d, b)..state_at(d, b) + h)) {
+                Some(v) => cs.copy_from_slice(v),
+                None => cs.fill(0.0),
+            }
+        }
+        let w_base = d * gh * p.input;
+        let r_base = d * gh * h;
+        let bias = inp.b.and_then(|b| b.get(d * 2 * gh..(d + 1) * 2 * gh));
+        for step in 0..p.seq {
+            let t = if reverse { p.seq - 1 - step } else { step };
+            for b in 0..p.batch {
+                let Some(s) = scratch.get_mut(b * row..(b + 1) * row) else { return };
+                let (xw, rest) = s.split_at_mut(gh);
+                let (rh, rest) = rest.split_at_mut(gh);
+                let (hs, rest) = rest.split_at_mut(h);
+                let (cs, spare) = rest.split_at_mut(h);
+                let xt = inp.x.get(x_at(t, b)..x_at(t, b) + p.input).unwrap_or(&[]);
+                // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).
+                for (u, v) in xw.iter_mut().enumerate() {
+                    let wb = bias.and_then(|bb| bb.get(u)).copied().unwrap_or(0.0);
+                    *v = wb + row_dot(xt, &inp.w, w_base + u * p.input, dot);
+                }
+                for (u, v) in rh.iter_mut().enumerate() {
+                    let rb = bias.and_then(|bb| bb.get(gh + u)).copied().unwrap_or(0.0);
+                    *v = rb + row_dot(hs, &inp.r, r_base + u * h, dot);
+                }
+                if p.lstm {
+                    let peep =
+                        |k: usize, j: usize| inp.p.and_then(|pp| pp.get(d * 3 * h + k * h + j)).copied().unwrap_or(0.0);
+                    for j in 0..h {
+                        let pre = |k: usize| {
+                            xw.get(k * h + j).copied().unwrap_or(0.0) + rh.get(k * h + j).copied().unwrap_or(0.0)
+                        };
+                        let c_prev = cs.get(j).copied().unwrap_or(0.0);
+                        let i_g = sigmoid(clip(pre(0) + peep(0, j) * c_prev, p.clip));
+                        let f_g = sigmoid(clip(pre(2) + peep(2, j) * c_prev, p.clip));
+                        let c_g = tanhf(clip(pre(3), p.clip));
+                        let c_new = f_g * c_prev + i_g * c_g;
+                        let o_g = sigmoid(clip(pre(1) + peep(1, j) * c_new, p.clip));
+                        if let Some(c) = cs.get_mut(j) {
+                            *c = c_new;
+                        }
+                        if let Some(hv) = hs.get_mut(j) {
+                            *hv = o_g * tanhf(c_new);
+                        }
+                    }
+                } else {
+                    // z and r gates first (they need the old h), then the candidate.
+                    for j in 0..h {
+                        let z = sigmoid(clip(
+                            xw.get(j).copied().unwrap_or(0.0) + rh.get(j).copied().unwrap_or(0.0),
+                            p.clip,
+                        ));
+                        let r = sigmoid(clip(
+                            xw.get(h + j).copied().unwrap_or(0.0) + rh.get(h + j).copied().unwrap_or(0.0),
+                            p.clip,
+                        ));
+                        if let Some(v) = xw.get_mut(j) {
+                            *v = z;
+                        }
+                        if let Some(v) = xw.get_mut(h + j) {
+                            *v = r;
+                        }
+                    }
+                    if !p.linear_before_reset {
+                        // spare = r ⊙ h; candidate uses Rh·(r ⊙ h) + Rbh.
+                        for j in 0..h {
+                            if let Some(v) = spare.get_mut(j) {
+                                *v = xw.get(h + j).copied().unwrap_or(0.0) * hs.get(j).copied().unwrap_or(0.0);
+                            }
+                        }
+                        for j in 0..h {
+                            let rb = bias.and_then(|bb| bb.get(gh + 2 * h + j)).copied().unwrap_or(0.0);
+                            let v = rb + row_dot(spare, &inp.r, r_base + (2 * h + j) * h, dot);
+                            if let Some(slot) = rh.get_mut(2 * h + j) {
+                                *slot = v;
+                            }
+                        }
+                    }
+                    for j in 0..h {
+                        let z = xw.get(j).copied().unwrap_or(0.0);
+                        let r = xw.get(h + j).copied().unwrap_or(0.0);
+                        let xh = xw.get(2 * h + j).copied().unwrap_or(0.0);
+                        let rhh = rh.get(2 * h + j).copied().unwrap_or(0.0);
+                        let cand = if p.linear_before_reset {
+                            tanhf(clip(xh + r * rhh, p.clip))
+                        } else {
+                            tanhf(clip(xh + rhh, p.clip))
+                        };
+                        if let Some(hv) = hs.get_mut(j) {
+                            *hv = (1.0 - z) * cand + z * *hv;
+                        }
+                    }
+                }
+                if let Some(y) = out.y.as_deref_mut().and_then(|y| y.get_mut(y_at(t, d, b)..y_at(t, d, b) + h)) {
+                    y.copy_from_slice(hs);
+                }
+            }
+        }
+        for b in 0..p.batch {
+            let Some(s) = scratch.get(b * row..(b + 1) * row) else { return };
+            let hs = s.get(2 * gh..2 * gh + h).unwrap_or(&[]);
+            let cs = s.get(2 * gh + h..2 * gh + 2 * h).unwrap_or(&[]);
+            if let Some(y) = out.y_h.as_deref_mut().and_then(|y| y.get_mut(state_at(d, b)..state_at(d, b) + h)) {
+                y.copy_from_slice(hs);
+            }
+            if let Some(y) = out.y_c.as_deref_mut().and_then(|y| y.get_mut(state_at(d, b)..state_at(d, b) + h)) {
+                y.copy_from_slice(cs);
+            }
+        }
+    }
+}
+
+#[inline]
+fn row_dot(x: &[f32], w: &FloatSrc<'_>, start: usize, dot: fn(&[f32], &[f32]) -> f32) -> f32 {
+    match w {
+        FloatSrc::F32(s) => dot(x, s.get(start..start + x.len()).unwrap_or(&[])),
+        FloatSrc::F16(_) => super::dot_src(x, w, start),
+    }
+}

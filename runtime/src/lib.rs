@@ -1,0 +1,47 @@
+//! # ferrite-runtime
+//!
+//! Loads Ferrite artifacts (one file: tensors, ops, weights, memory plan, metadata) and runs
+//! them. The core is `no_std` and allocation-free: [`Model::from_bytes`] validates a `&[u8]`
+//! (from mmap, `include_bytes!` or flash) and borrows the weights in place; a [`Session`] runs the
+//! ops in order inside one arena whose size the artifact records.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), ferrite_runtime::Error> {
+//! use ferrite_runtime::{Input, Model, Session};
+//! let model = Model::open("model.fer")?;          // mmap + validation (feature `std`)
+//! let mut session = Session::new(&model)?;          // allocates the arena once (feature `alloc`)
+//! let features = vec![0.0f32; 490];
+//! let out = session.run(&[Input::F32(&features)])?;
+//! println!("{:?}", out.f32(0));
+//! # Ok(()) }
+//! ```
+//!
+//! Features: `std` (default; `Model::open` through memmap2) implies `alloc` (`Session::new`,
+//! [`AlignedBytes`]). Without them the crate builds for bare-metal targets.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+#[cfg(target_endian = "big")]
+compile_error!("ferrite-runtime borrows little-endian weights in place; big-endian targets are not supported");
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod error;
+pub mod format;
+pub mod kernels;
+mod model;
+pub mod ops;
+mod session;
+
+pub use error::{Error, Result};
+pub use model::{LoadOptions, Model, OpDesc, TensorDesc, MAX_IO};
+pub use ops::TensorInfo;
+pub use session::{Input, OutputData, Outputs, Session, ARENA_ALIGN};
+
+#[cfg(feature = "alloc")]
+mod aligned;
+#[cfg(feature = "alloc")]
+pub use aligned::AlignedBytes;

@@ -1,0 +1,1213 @@
+//! The op set of format v1: op codes, attribute layouts and the shape rules of every op.
+//!
+//! [`prepare`] is the single place that decodes an op's attributes and checks its tensors: the
+//! loader calls it to validate an artifact, and the session calls it again to get the kernel
+//! parameters, so what is validated is exactly what runs. It is O(rank) per op and never allocates.
+
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
+use crate::format::{DType, MAX_RANK, NO_TENSOR};
+
+/// Op codes. Values are never reused; retired ones stay reserved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum OpCode {
+    /// Gather along an axis with i32 indices. Attrs: `[axis]`.
+    Gather = 1,
+    /// Batched matrix product with optional bias and fused activation.
+    /// Attrs: `[trans_a, trans_b, alpha: f32, act, act_a: f32, act_b: f32]`. Inputs: A, B, bias?.
+    MatMul = 2,
+    /// 1-D or 2-D convolution. Attrs: `[r, group, strides[r], pads_begin[r], pads_end[r],
+    /// dilations[r], act, act_a: f32, act_b: f32]`. Inputs: X, W, B?.
+    Conv = 3,
+    /// Element-wise unary function. Attrs: `[func, a: f32, b: f32]`.
+    Unary = 4,
+    /// Element-wise binary function with multidirectional broadcasting. Attrs: `[func]`.
+    Binary = 5,
+    /// Softmax or LogSoftmax along one axis. Attrs: `[axis, log]`.
+    Softmax = 6,
+    /// Layer normalization over the axes from `axis` to the end. Attrs: `[axis, eps: f32]`.
+    /// Inputs: X, scale, bias?.
+    LayerNorm = 7,
+    /// Reduction over a set of axes. Attrs: `[func, axes_mask]`.
+    Reduce = 8,
+    /// Average or max pooling, 1-D or 2-D. Attrs: `[kind, r, kernel[r], strides[r],
+    /// pads_begin[r], pads_end[r], dilations[r], count_include_pad]`.
+    Pool = 9,
+    /// Copy with a new shape (Reshape, Flatten, Squeeze, Unsqueeze, Identity). No attrs.
+    Copy = 10,
+    /// Axis permutation. Attrs: `perm[rank]`.
+    Transpose = 11,
+    /// Concatenation along an axis. Attrs: `[axis]`.
+    Concat = 12,
+    /// Split along an axis into the outputs' sizes. Attrs: `[axis]`.
+    Split = 13,
+    /// Strided slice; the output shape gives the counts. Attrs: `[starts[rank], steps[rank]]`.
+    Slice = 14,
+    /// Broadcast to the output shape. No attrs.
+    Expand = 15,
+    /// `cond ? x : y` with broadcasting; cond is u8. No attrs.
+    Where = 16,
+    /// Element type conversion between f32, i32 and u8. No attrs.
+    Cast = 17,
+    /// ONNX LSTM. Attrs: `[direction, hidden, layout, clip: f32]`.
+    /// Inputs: X, W, R, B?, initial_h?, initial_c?, P?. Outputs: Y?, Y_h?, Y_c?.
+    Lstm = 18,
+    /// ONNX GRU. Attrs: `[direction, hidden, layout, linear_before_reset, clip: f32]`.
+    /// Inputs: X, W, R, B?, initial_h?. Outputs: Y?, Y_h?.
+    Gru = 19,
+}
+
+impl OpCode {
+    /// Parses an op code.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        use OpCode::*;
+        Some(match v {
+            1 => Gather,
+            2 => MatMul,
+            3 => Conv,
+            4 => Unary,
+            5 => Binary,
+            6 => Softmax,
+            7 => LayerNorm,
+            8 => Reduce,
+            9 => Pool,
+            10 => Copy,
+            11 => Transpose,
+            12 => Concat,
+            13 => Split,
+            14 => Slice,
+            15 => Expand,
+            16 => Where,
+            17 => Cast,
+            18 => Lstm,
+            19 => Gru,
+            _ => return None,
+        })
+    }
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        use OpCode::*;
+        match self {
+            Gather => "Gather",
+            MatMul => "MatMul",
+            Conv => "Conv",
+            Unary => "Unary",
+            Binary => "Binary",
+            Softmax => "Softmax",
+            LayerNorm => "LayerNorm",
+            Reduce => "Reduce",
+            Pool => "Pool",
+            Copy => "Copy",
+            Transpose => "Transpose",
+            Concat => "Concat",
+            Split => "Split",
+            Slice => "Slice",
+            Expand => "Expand",
+            Where => "Where",
+            Cast => "Cast",
+            Lstm => "LSTM",
+            Gru => "GRU",
+        }
+    }
+}
+
+/// Unary functions (also used as fused activations; 0 = none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum UnaryFn {
+    /// x
+    Identity = 0,
+    /// max(x, 0)
+    Relu = 1,
+    /// x if x ≥ 0 else a·x
+    LeakyRelu = 2,
+    /// min(max(x, a), b)
+    Clip = 3,
+    /// 1 / (1 + e^-x)
+    Sigmoid = 4,
+    /// tanh(x)
+    Tanh = 5,
+    /// x·Φ(x) with the exact erf form
+    GeluErf = 6,
+    /// GELU, tanh approximation
+    GeluTanh = 7,
+    /// √x
+    Sqrt = 8,
+    /// erf(x)
+    Erf = 9,
+    /// eˣ
+    Exp = 10,
+    /// ln x
+    Log = 11,
+    /// -x
+    Neg = 12,
+    /// |x|
+    Abs = 13,
+    /// 1/x
+    Reciprocal = 14,
+}
+
+impl UnaryFn {
+    /// Parses a function code.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        use UnaryFn::*;
+        Some(match v {
+            0 => Identity,
+            1 => Relu,
+            2 => LeakyRelu,
+            3 => Clip,
+            4 => Sigmoid,
+            5 => Tanh,
+            6 => GeluErf,
+            7 => GeluTanh,
+            8 => Sqrt,
+            9 => Erf,
+            10 => Exp,
+            11 => Log,
+            12 => Neg,
+            13 => Abs,
+            14 => Reciprocal,
+            _ => return None,
+        })
+    }
+}
+
+/// Binary functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum BinaryFn {
+    /// a + b
+    Add = 0,
+    /// a - b
+    Sub = 1,
+    /// a · b
+    Mul = 2,
+    /// a / b
+    Div = 3,
+    /// aᵇ
+    Pow = 4,
+    /// max(a, b)
+    Max = 5,
+    /// min(a, b)
+    Min = 6,
+}
+
+impl BinaryFn {
+    /// Parses a function code.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        use BinaryFn::*;
+        Some(match v {
+            0 => Add,
+            1 => Sub,
+            2 => Mul,
+            3 => Div,
+            4 => Pow,
+            5 => Max,
+            6 => Min,
+            _ => return None,
+        })
+    }
+}
+
+/// Reduction functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum ReduceFn {
+    /// Arithmetic mean.
+    Mean = 0,
+    /// Sum.
+    Sum = 1,
+    /// Maximum.
+    Max = 2,
+    /// Minimum.
+    Min = 3,
+}
+
+/// Shape and type of one tensor, as the kernels see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Element type.
+    pub dtype: DType,
+    /// Number of dimensions.
+    pub rank: usize,
+    /// Dimensions (entries past `rank` are 1).
+    pub dims: [usize; MAX_RANK],
+}
+
+impl TensorInfo {
+    /// The used dimensions.
+    pub fn shape(&self) -> &[usize] {
+        self.dims.get(..self.rank).unwrap_or(&[])
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+    /// True when the tensor has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Dimension `i` (1 past the rank).
+    pub fn dim(&self, i: usize) -> usize {
+        self.dims.get(i).copied().unwrap_or(1)
+    }
+}
+
+/// Fused activation of Conv and MatMul.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Activation {
+    /// Function.
+    pub func: UnaryFn,
+    /// First parameter.
+    pub a: f32,
+    /// Second parameter.
+    pub b: f32,
+}
+
+/// Kernel parameters of one op, derived from its attributes and tensors by [`prepare`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub enum Params {
+    Gather {
+        axis: usize,
+        outer: usize,
+        axis_len: usize,
+        inner: usize,
+        n_idx: usize,
+    },
+    MatMul {
+        m: usize,
+        k: usize,
+        n: usize,
+        batch: usize,
+        trans_a: bool,
+        trans_b: bool,
+        alpha: f32,
+        act: Activation,
+        a_batch_strides: [usize; MAX_RANK],
+        b_batch_strides: [usize; MAX_RANK],
+        batch_dims: [usize; MAX_RANK],
+        batch_rank: usize,
+    },
+    Conv(ConvParams),
+    Unary {
+        func: UnaryFn,
+        a: f32,
+        b: f32,
+    },
+    Binary {
+        func: BinaryFn,
+    },
+    Softmax {
+        outer: usize,
+        axis_len: usize,
+        inner: usize,
+        log: bool,
+    },
+    LayerNorm {
+        outer: usize,
+        inner: usize,
+        eps: f32,
+    },
+    Reduce {
+        func: ReduceFn,
+        mask: u32,
+    },
+    Pool(PoolParams),
+    Copy,
+    Transpose {
+        perm: [usize; MAX_RANK],
+    },
+    Concat {
+        axis: usize,
+    },
+    Split {
+        axis: usize,
+    },
+    Slice {
+        starts: [usize; MAX_RANK],
+        steps: [isize; MAX_RANK],
+    },
+    Expand,
+    Where,
+    Cast,
+    Rnn(RnnParams),
+}
+
+/// Convolution geometry, with 1-D convolutions seen as 2-D with height 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub struct ConvParams {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub m: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub group: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+    pub act: Activation,
+}
+
+/// Pooling geometry, with 1-D pooling seen as 2-D with height 1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub struct PoolParams {
+    pub max: bool,
+    pub nc: usize,
+    pub h: usize,
+    pub w: usize,
+    pub oh: usize,
+    pub ow: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: [usize; 2],
+    pub pad: [usize; 2],
+    pub dilation: [usize; 2],
+    pub count_include_pad: bool,
+}
+
+/// LSTM/GRU geometry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub struct RnnParams {
+    pub lstm: bool,
+    pub seq: usize,
+    pub batch: usize,
+    pub input: usize,
+    pub hidden: usize,
+    pub dirs: usize,
+    pub reverse_only: bool,
+    pub batch_first: bool,
+    pub linear_before_reset: bool,
+    pub clip: f32,
+}
+
+impl RnnParams {
+    /// Number of gates (4 for LSTM, 3 for GRU).
+    pub fn gates(&self) -> usize {
+        if self.lstm {
+            4
+        } else {
+            3
+        }
+    }
+    /// f32 elements of scratch one run needs: per batch row, the gate pre-activations, the
+    /// recurrent product, h, c and a spare hidden row.
+    pub fn scratch_len(&self) -> usize {
+        let gh = self.gates() * self.hidden;
+        self.batch * (2 * gh + 3 * self.hidden)
+    }
+}
+
+/// Why an op is rejected (becomes [`crate::Error::BadOp`]).
+pub type Rule = &'static str;
+
+/// Everything [`prepare`] needs to know about one op.
+pub struct OpTensors<'s> {
+    /// Input tensors (`None` for an absent optional input).
+    pub inputs: &'s [Option<TensorInfo>],
+    /// Output tensors (`None` for an absent optional output).
+    pub outputs: &'s [Option<TensorInfo>],
+    /// Whether each input is stored in the weights section.
+    pub input_is_weight: &'s [bool],
+    /// The scratch tensor, if any.
+    pub scratch: Option<TensorInfo>,
+}
+
+struct AttrReader<'a> {
+    words: &'a [u32],
+}
+
+impl AttrReader<'_> {
+    fn u(&self, i: usize) -> Result<u32, Rule> {
+        self.words.get(i).copied().ok_or("missing attribute")
+    }
+    fn us(&self, i: usize) -> Result<usize, Rule> {
+        Ok(self.u(i)? as usize)
+    }
+    fn f(&self, i: usize) -> Result<f32, Rule> {
+        Ok(f32::from_bits(self.u(i)?))
+    }
+    fn exact(&self, n: usize) -> Result<(), Rule> {
+        if self.words.len() == n {
+            Ok(())
+        } else {
+            Err("wrong number of attributes")
+        }
+    }
+}
+
+fn need<'s>(ts: &'s [Option<TensorInfo>], i: usize) -> Result<&'s TensorInfo, Rule> {
+    ts.get(i).and_then(|t| t.as_ref()).ok_or("missing required tensor")
+}
+
+fn float(t: &TensorInfo) -> Result<(), Rule> {
+    if t.dtype == DType::F32 {
+        Ok(())
+    } else {
+        Err("tensor must be f32")
+    }
+}
+
+/// f32 always; f16 allowed where the input is a weight (fp16 artifacts store big weights as f16).
+fn float_or_f16_weight(t: &TensorInfo, is_weight: bool) -> Result<(), Rule> {
+    match t.dtype {
+        DType::F32 => Ok(()),
+        DType::F16 if is_weight => Ok(()),
+        _ => Err("tensor must be f32 (or an f16 weight)"),
+    }
+}
+
+fn activation(r: &AttrReader<'_>, at: usize) -> Result<Activation, Rule> {
+    let func = UnaryFn::from_u32(r.u(at)?).ok_or("unknown activation")?;
+    match func {
+        UnaryFn::Identity | UnaryFn::Relu | UnaryFn::LeakyRelu | UnaryFn::Clip | UnaryFn::Sigmoid | UnaryFn::Tanh => {}
+        _ => return Err("activation cannot be fused"),
+    }
+    Ok(Activation { func, a: r.f(at + 1)?, b: r.f(at + 2)? })
+}
+
+/// Broadcast-compatible: every input dim (right-aligned) is 1 or equals the output's.
+pub fn broadcasts_to(inp: &TensorInfo, out: &TensorInfo) -> bool {
+    if inp.rank > out.rank {
+        return false;
+    }
+    let off = out.rank - inp.rank;
+    inp.shape().iter().enumerate().all(|(i, &d)| d == 1 || d == out.dim(i + off))
+}
+
+fn out_size(input: usize, pad: usize, kernel: usize, dilation: usize, stride: usize) -> Result<usize, Rule> {
+    if stride == 0 || dilation == 0 || kernel == 0 {
+        return Err("zero stride, dilation or kernel");
+    }
+    let span = dilation.checked_mul(kernel - 1).and_then(|s| s.checked_add(1)).ok_or("kernel span overflows")?;
+    let padded = input.checked_add(pad).ok_or("padding overflows")?;
+    if padded < span {
+        return Err("kernel larger than padded input");
+    }
+    Ok((padded - span) / stride + 1)
+}
+
+/// Spatial geometry shared by Conv and Pool: reads `r` then stride/pad/dilation blocks.
+struct Window {
+    stride: [usize; 2],
+    pad_begin: [usize; 2],
+    pad_total: [usize; 2],
+    dilation: [usize; 2],
+}
+
+fn set(arr: &mut [usize; 2], i: usize, v: usize) {
+    if let Some(x) = arr.get_mut(i) {
+        *x = v;
+    }
+}
+
+/// Reads `strides[r], pads_begin[r], pads_end[r], dilations[r]` starting at word `base`; 1-D
+/// windows fill the width slot so kernels only see 2-D.
+fn window(r: &AttrReader<'_>, rank: usize, base: usize) -> Result<Window, Rule> {
+    let mut w = Window { stride: [1; 2], pad_begin: [0; 2], pad_total: [0; 2], dilation: [1; 2] };
+    let off = 2 - rank;
+    for i in 0..rank {
+        let (s, pb, pe, d) =
+            (r.us(base + i)?, r.us(base + rank + i)?, r.us(base + 2 * rank + i)?, r.us(base + 3 * rank + i)?);
+        if pb > 1 << 16 || pe > 1 << 16 {
+            return Err("padding too large");
+        }
+        set(&mut w.stride, i + off, s);
+        set(&mut w.pad_begin, i + off, pb);
+        set(&mut w.pad_total, i + off, pb + pe);
+        set(&mut w.dilation, i + off, d);
+    }
+    Ok(w)
+}
+
+fn shapes_equal(a: &TensorInfo, b: &TensorInfo) -> bool {
+    a.shape() == b.shape()
+}
+
+/// Decodes one op's attributes and checks its tensors; returns the kernel parameters.
+pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, Rule> {
+    let r = AttrReader { words };
+    let ins = t.inputs;
+    let outs = t.outputs;
+    let is_w = |i: usize| t.input_is_weight.get(i).copied().unwrap_or(false);
+    let single_out = || -> Result<&TensorInfo, Rule> {
+        if outs.len() != 1 {
+            return Err("op must have exactly one output");
+        }
+        need(outs, 0)
+    };
+    if t.scratch.is_some() && op != OpCode::Lstm && op != OpCode::Gru {
+        return Err("only recurrent ops take scratch");
+    }
+    match op {
+        OpCode::Gather => {
+            r.exact(1)?;
+            if ins.len() != 2 {
+                return Err("Gather takes 2 inputs");
+            }
+            let data = need(ins, 0)?;
+            let idx = need(ins, 1)?;
+            let out = single_out()?;
+            if idx.dtype != DType::I32 {
+                return Err("Gather indices must be i32");
+            }
+            let axis = r.us(0)?;
+            if axis >= data.rank {
+                return Err("axis out of range");
+            }
+            match (data.dtype, out.dtype) {
+                (a, b) if a == b => {}
+                (DType::F16, DType::F32) if is_w(0) => {}
+                _ => return Err("Gather output dtype must match data (or be f32 for f16 weights)"),
+            }
+            // out shape = data[..axis] ++ idx ++ data[axis+1..]
+            if out.rank != data.rank - 1 + idx.rank {
+                return Err("output rank mismatch");
+            }
+            let mut k = 0;
+            for i in 0..data.rank {
+                if i == axis {
+                    for j in 0..idx.rank {
+                        if out.dim(k) != idx.dim(j) {
+                            return Err("output shape mismatch");
+                        }
+                        k += 1;
+                    }
+                } else {
+                    if out.dim(k) != data.dim(i) {
+                        return Err("output shape mismatch");
+                    }
+                    k += 1;
+                }
+            }
+            let outer = data.shape().get(..axis).unwrap_or(&[]).iter().product();
+            let inner = data.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
+            Ok(Params::Gather { axis, outer, axis_len: data.dim(axis), inner, n_idx: idx.len() })
+        }
+        OpCode::MatMul => {
+            r.exact(6)?;
+            if ins.len() != 3 {
+                return Err("MatMul takes 3 inputs (bias may be absent)");
+            }
+            let a = need(ins, 0)?;
+            let b = need(ins, 1)?;
+            let out = single_out()?;
+            float_or_f16_weight(a, is_w(0))?;
+            float_or_f16_weight(b, is_w(1))?;
+            float(out)?;
+            let trans_a = r.u(0)? != 0;
+            let trans_b = r.u(1)? != 0;
+            let alpha = r.f(2)?;
+            let act = activation(&r, 3)?;
+            if a.rank < 2 || b.rank < 2 || out.rank < 2 {
+                return Err("MatMul operands must have rank ≥ 2 (the importer adds unit axes)");
+            }
+            let (m, k) =
+                if trans_a { (a.dim(a.rank - 1), a.dim(a.rank - 2)) } else { (a.dim(a.rank - 2), a.dim(a.rank - 1)) };
+            let (k2, n) =
+                if trans_b { (b.dim(b.rank - 1), b.dim(b.rank - 2)) } else { (b.dim(b.rank - 2), b.dim(b.rank - 1)) };
+            if k != k2 {
+                return Err("inner dimensions differ");
+            }
+            if out.dim(out.rank - 2) != m || out.dim(out.rank - 1) != n {
+                return Err("output shape mismatch");
+            }
+            // Batch dims broadcast numpy-style.
+            let batch_rank = out.rank - 2;
+            let mut batch_dims = [1usize; MAX_RANK];
+            let mut a_strides = [0usize; MAX_RANK];
+            let mut b_strides = [0usize; MAX_RANK];
+            let a_b = a.rank - 2;
+            let b_b = b.rank - 2;
+            if a_b > batch_rank || b_b > batch_rank {
+                return Err("operand batch rank above output's");
+            }
+            let mut sa = m * k;
+            let mut sb = k * n;
+            for i in (0..batch_rank).rev() {
+                let od = out.dim(i);
+                if let Some(bd) = batch_dims.get_mut(i) {
+                    *bd = od;
+                }
+                let ad = if i + a_b >= batch_rank { a.dim(i + a_b - batch_rank) } else { 1 };
+                let bd = if i + b_b >= batch_rank { b.dim(i + b_b - batch_rank) } else { 1 };
+                if (ad != od && ad != 1) || (bd != od && bd != 1) {
+                    return Err("batch dims do not broadcast");
+                }
+                if let Some(s) = a_strides.get_mut(i) {
+                    *s = if ad == 1 { 0 } else { sa };
+                }
+                if let Some(s) = b_strides.get_mut(i) {
+                    *s = if bd == 1 { 0 } else { sb };
+                }
+                sa = sa.saturating_mul(ad);
+                sb = sb.saturating_mul(bd);
+            }
+            if let Some(bias) = ins.get(2).and_then(|x| x.as_ref()) {
+                float(bias)?;
+                if !broadcasts_to(bias, out) {
+                    return Err("bias does not broadcast to the output");
+                }
+            }
+            let batch = out.len() / (m * n).max(1);
+            Ok(Params::MatMul {
+                m,
+                k,
+                n,
+                batch,
+                trans_a,
+                trans_b,
+                alpha,
+                act,
+                a_batch_strides: a_strides,
+                b_batch_strides: b_strides,
+                batch_dims,
+                batch_rank,
+            })
+        }
+        OpCode::Conv => {
+            if ins.len() != 3 {
+                return Err("Conv takes 3 inputs (bias may be absent)");
+            }
+            let x = need(ins, 0)?;
+            let w = need(ins, 1)?;
+            let out = single_out()?;
+            float(x)?;
+            float_or_f16_weight(w, is_w(1))?;
+            float(out)?;
+            let rank = r.us(0)?;
+            if rank != 1 && rank != 2 {
+                return Err("only 1-D and 2-D convolution");
+            }
+            r.exact(2 + 4 * rank + 3)?;
+            let group = r.us(1)?;
+            let win = window(&r, rank, 2)?;
+            let act = activation(&r, 2 + 4 * rank)?;
+            if x.rank != rank + 2 || w.rank != rank + 2 || out.rank != rank + 2 {
+                return Err("Conv tensors must have rank r+2");
+            }
+            let (n, c) = (x.dim(0), x.dim(1));
+            let (h, wd) = if rank == 2 { (x.dim(2), x.dim(3)) } else { (1, x.dim(2)) };
+            let m = w.dim(0);
+            let (kh, kw) = if rank == 2 { (w.dim(2), w.dim(3)) } else { (1, w.dim(2)) };
+            if group == 0 || c % group != 0 || m % group != 0 {
+                return Err("channels not divisible by group");
+            }
+            if w.dim(1) != c / group {
+                return Err("weight channels do not match input channels / group");
+            }
+            let oh = out_size(h, win.pad_total[0], kh, win.dilation[0], win.stride[0])?;
+            let ow = out_size(wd, win.pad_total[1], kw, win.dilation[1], win.stride[1])?;
+            let expect_o = if rank == 2 { [n, m, oh, ow] } else { [n, m, ow, 0] };
+            if out.shape() != expect_o.get(..rank + 2).unwrap_or(&[]) {
+                return Err("output shape mismatch");
+            }
+            if let Some(b) = ins.get(2).and_then(|x| x.as_ref()) {
+                float(b)?;
+                if b.shape() != [m] {
+                    return Err("bias must have shape [M]");
+                }
+            }
+            Ok(Params::Conv(ConvParams {
+                n,
+                c,
+                h,
+                w: wd,
+                m,
+                oh,
+                ow,
+                kh,
+                kw,
+                group,
+                stride: win.stride,
+                pad: win.pad_begin,
+                dilation: win.dilation,
+                act,
+            }))
+        }
+        OpCode::Unary => {
+            r.exact(3)?;
+            if ins.len() != 1 {
+                return Err("Unary takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            float(x)?;
+            float(out)?;
+            if !shapes_equal(x, out) {
+                return Err("output shape must equal input shape");
+            }
+            let func = UnaryFn::from_u32(r.u(0)?).ok_or("unknown unary function")?;
+            Ok(Params::Unary { func, a: r.f(1)?, b: r.f(2)? })
+        }
+        OpCode::Binary => {
+            r.exact(1)?;
+            if ins.len() != 2 {
+                return Err("Binary takes 2 inputs");
+            }
+            let a = need(ins, 0)?;
+            let b = need(ins, 1)?;
+            let out = single_out()?;
+            float(a)?;
+            float(b)?;
+            float(out)?;
+            if !broadcasts_to(a, out) || !broadcasts_to(b, out) {
+                return Err("inputs do not broadcast to the output");
+            }
+            let func = BinaryFn::from_u32(r.u(0)?).ok_or("unknown binary function")?;
+            Ok(Params::Binary { func })
+        }
+        OpCode::Softmax => {
+            r.exact(2)?;
+            if ins.len() != 1 {
+                return Err("Softmax takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            float(x)?;
+            float(out)?;
+            if !shapes_equal(x, out) {
+                return Err("output shape must equal input shape");
+            }
+            let axis = r.us(0)?;
+            if axis >= x.rank {
+                return Err("axis out of range");
+            }
+            let outer = x.shape().get(..axis).unwrap_or(&[]).iter().product();
+            let inner = x.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
+            Ok(Params::Softmax { outer, axis_len: x.dim(axis), inner, log: r.u(1)? != 0 })
+        }
+        OpCode::LayerNorm => {
+            r.exact(2)?;
+            if ins.len() != 3 {
+                return Err("LayerNorm takes 3 inputs (bias may be absent)");
+            }
+            let x = need(ins, 0)?;
+            let scale = need(ins, 1)?;
+            let out = single_out()?;
+            float(x)?;
+            float(scale)?;
+            float(out)?;
+            if !shapes_equal(x, out) {
+                return Err("output shape must equal input shape");
+            }
+            let axis = r.us(0)?;
+            if axis >= x.rank {
+                return Err("axis out of range");
+            }
+            let norm = x.shape().get(axis..).unwrap_or(&[]);
+            let inner: usize = norm.iter().product();
+            if scale.len() != inner {
+                return Err("scale must hold one value per normalized element");
+            }
+            if let Some(b) = ins.get(2).and_then(|x| x.as_ref()) {
+                float(b)?;
+                if b.len() != inner {
+                    return Err("bias must hold one value per normalized element");
+                }
+            }
+            Ok(Params::LayerNorm { outer: x.len() / inner.max(1), inner, eps: r.f(1)? })
+        }
+        OpCode::Reduce => {
+            r.exact(2)?;
+            if ins.len() != 1 {
+                return Err("Reduce takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            float(x)?;
+            float(out)?;
+            let func = match r.u(0)? {
+                0 => ReduceFn::Mean,
+                1 => ReduceFn::Sum,
+                2 => ReduceFn::Max,
+                3 => ReduceFn::Min,
+                _ => return Err("unknown reduce function"),
+            };
+            let mask = r.u(1)?;
+            if x.rank < 32 && mask >> x.rank != 0 {
+                return Err("axes mask names axes past the rank");
+            }
+            // Output is the input with reduced axes set to 1 (keepdims) or removed.
+            let mut kept = [1usize; MAX_RANK];
+            let mut removed = [0usize; MAX_RANK];
+            let mut nr = 0;
+            for i in 0..x.rank {
+                let red = mask & (1 << i) != 0;
+                if let Some(k) = kept.get_mut(i) {
+                    *k = if red { 1 } else { x.dim(i) };
+                }
+                if !red {
+                    if let Some(s) = removed.get_mut(nr) {
+                        *s = x.dim(i);
+                    }
+                    nr += 1;
+                }
+            }
+            let keep_ok = out.rank == x.rank && out.shape() == kept.get(..x.rank).unwrap_or(&[]);
+            let rm_ok = out.rank == nr && out.shape() == removed.get(..nr).unwrap_or(&[]);
+            if !keep_ok && !rm_ok {
+                return Err("output shape mismatch");
+            }
+            Ok(Params::Reduce { func, mask })
+        }
+        OpCode::Pool => {
+            if ins.len() != 1 {
+                return Err("Pool takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            float(x)?;
+            float(out)?;
+            let max = match r.u(0)? {
+                0 => false,
+                1 => true,
+                _ => return Err("unknown pool kind"),
+            };
+            let rank = r.us(1)?;
+            if rank != 1 && rank != 2 {
+                return Err("only 1-D and 2-D pooling");
+            }
+            r.exact(2 + 5 * rank + 1)?;
+            let mut k = [1usize; 2];
+            for i in 0..rank {
+                if let Some(kk) = k.get_mut(i + 2 - rank) {
+                    *kk = r.us(2 + i)?;
+                }
+            }
+            let win = window(&r, rank, 2 + rank)?;
+            let count_include_pad = r.u(2 + 5 * rank)? != 0;
+            if x.rank != rank + 2 || out.rank != rank + 2 {
+                return Err("Pool tensors must have rank r+2");
+            }
+            let (h, w) = if rank == 2 { (x.dim(2), x.dim(3)) } else { (1, x.dim(2)) };
+            let oh = out_size(h, win.pad_total[0], k[0], win.dilation[0], win.stride[0])?;
+            let ow = out_size(w, win.pad_total[1], k[1], win.dilation[1], win.stride[1])?;
+            let expect = if rank == 2 { [x.dim(0), x.dim(1), oh, ow] } else { [x.dim(0), x.dim(1), ow, 0] };
+            if out.shape() != expect.get(..rank + 2).unwrap_or(&[]) {
+                return Err("output shape mismatch");
+            }
+            Ok(Params::Pool(PoolParams {
+                max,
+                nc: x.dim(0) * x.dim(1),
+                h,
+                w,
+                oh,
+                ow,
+                kh: k[0],
+                kw: k[1],
+                stride: win.stride,
+                pad: win.pad_begin,
+                dilation: win.dilation,
+                count_include_pad,
+            }))
+        }
+        OpCode::Copy | OpCode::Expand => {
+            r.exact(0)?;
+            if ins.len() != 1 {
+                return Err("op takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            if x.dtype != out.dtype {
+                return Err("dtype must not change");
+            }
+            if op == OpCode::Copy {
+                if x.len() != out.len() {
+                    return Err("element count must not change");
+                }
+                Ok(Params::Copy)
+            } else {
+                if !broadcasts_to(x, out) {
+                    return Err("input does not broadcast to the output");
+                }
+                Ok(Params::Expand)
+            }
+        }
+        OpCode::Transpose => {
+            if ins.len() != 1 {
+                return Err("Transpose takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            r.exact(x.rank)?;
+            if x.dtype != out.dtype || x.rank != out.rank {
+                return Err("dtype and rank must not change");
+            }
+            let mut perm = [0usize; MAX_RANK];
+            let mut seen = [false; MAX_RANK];
+            for i in 0..x.rank {
+                let p = r.us(i)?;
+                let s = seen.get_mut(p).ok_or("perm entry out of range")?;
+                if *s {
+                    return Err("perm repeats an axis");
+                }
+                *s = true;
+                if let Some(q) = perm.get_mut(i) {
+                    *q = p;
+                }
+                if out.dim(i) != x.dim(p) {
+                    return Err("output shape mismatch");
+                }
+            }
+            Ok(Params::Transpose { perm })
+        }
+        OpCode::Concat => {
+            r.exact(1)?;
+            let out = single_out()?;
+            let axis = r.us(0)?;
+            if axis >= out.rank {
+                return Err("axis out of range");
+            }
+            if ins.is_empty() {
+                return Err("Concat needs inputs");
+            }
+            let mut total = 0usize;
+            for i in 0..ins.len() {
+                let x = need(ins, i)?;
+                if x.dtype != out.dtype || x.rank != out.rank {
+                    return Err("inputs must match the output's dtype and rank");
+                }
+                for d in 0..out.rank {
+                    if d != axis && x.dim(d) != out.dim(d) {
+                        return Err("inputs differ off the concat axis");
+                    }
+                }
+                total = total.checked_add(x.dim(axis)).ok_or("overflow")?;
+            }
+            if total != out.dim(axis) {
+                return Err("concat sizes do not add up");
+            }
+            Ok(Params::Concat { axis })
+        }
+        OpCode::Split => {
+            r.exact(1)?;
+            if ins.len() != 1 {
+                return Err("Split takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let axis = r.us(0)?;
+            if axis >= x.rank {
+                return Err("axis out of range");
+            }
+            if outs.is_empty() {
+                return Err("Split needs outputs");
+            }
+            let mut total = 0usize;
+            for i in 0..outs.len() {
+                let o = need(outs, i)?;
+                if o.dtype != x.dtype || o.rank != x.rank {
+                    return Err("outputs must match the input's dtype and rank");
+                }
+                for d in 0..x.rank {
+                    if d != axis && x.dim(d) != o.dim(d) {
+                        return Err("outputs differ off the split axis");
+                    }
+                }
+                total = total.checked_add(o.dim(axis)).ok_or("overflow")?;
+            }
+            if total != x.dim(axis) {
+                return Err("split sizes do not add up");
+            }
+            Ok(Params::Split { axis })
+        }
+        OpCode::Slice => {
+            if ins.len() != 1 {
+                return Err("Slice takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            r.exact(2 * x.rank)?;
+            if x.dtype != out.dtype || x.rank != out.rank {
+                return Err("dtype and rank must not change");
+            }
+            let mut starts = [0usize; MAX_RANK];
+            let mut steps = [1isize; MAX_RANK];
+            for i in 0..x.rank {
+                let s = r.us(i)?;
+                let st = r.u(x.rank + i)? as i32 as isize;
+                let cnt = out.dim(i);
+                if st == 0 {
+                    return Err("zero step");
+                }
+                if cnt > 0 {
+                    if s >= x.dim(i) {
+                        return Err("start out of range");
+                    }
+                    // last index = s + step*(cnt-1) must stay in [0, dim)
+                    let last = (s as i128) + (st as i128) * ((cnt - 1) as i128);
+                    if last < 0 || last >= x.dim(i) as i128 {
+                        return Err("slice runs out of the input");
+                    }
+                }
+                if let Some(p) = starts.get_mut(i) {
+                    *p = s;
+                }
+                if let Some(p) = steps.get_mut(i) {
+                    *p = st;
+                }
+            }
+            Ok(Params::Slice { starts, steps })
+        }
+        OpCode::Where => {
+            r.exact(0)?;
+            if ins.len() != 3 {
+                return Err("Where takes 3 inputs");
+            }
+            let c = need(ins, 0)?;
+            let x = need(ins, 1)?;
+            let y = need(ins, 2)?;
+            let out = single_out()?;
+            if c.dtype != DType::U8 {
+                return Err("condition must be u8");
+            }
+            if x.dtype != out.dtype || y.dtype != out.dtype {
+                return Err("branches must match the output dtype");
+            }
+            if out.dtype.size() != 4 {
+                return Err("Where supports 32-bit element types");
+            }
+            if !broadcasts_to(c, out) || !broadcasts_to(x, out) || !broadcasts_to(y, out) {
+                return Err("inputs do not broadcast to the output");
+            }
+            Ok(Params::Where)
+        }
+        OpCode::Cast => {
+            r.exact(0)?;
+            if ins.len() != 1 {
+                return Err("Cast takes 1 input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            let ok = |d: DType| matches!(d, DType::F32 | DType::I32 | DType::U8);
+            if !ok(x.dtype) || !ok(out.dtype) {
+                return Err("Cast supports f32, i32 and u8");
+            }
+            if !shapes_equal(x, out) {
+                return Err("output shape must equal input shape");
+            }
+            Ok(Params::Cast)
+        }
+        OpCode::Lstm | OpCode::Gru => prepare_rnn(op == OpCode::Lstm, &r, t),
+    }
+}
+
+fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Params, Rule> {
+    let ins = t.inputs;
+    let outs = t.outputs;
+    let is_w = |i: usize| t.input_is_weight.get(i).copied().unwrap_or(false);
+    let gates = if lstm { 4 } else { 3 };
+    r.exact(if lstm { 4 } else { 5 })?;
+    if ins.len() != if lstm { 7 } else { 5 } {
+        return Err("wrong number of recurrent inputs");
+    }
+    if outs.len() != if lstm { 3 } else { 2 } {
+        return Err("wrong number of recurrent outputs");
+    }
+    let direction = r.u(0)?;
+    let hidden = r.us(1)?;
+    let batch_first = match r.u(2)? {
+        0 => false,
+        1 => true,
+        _ => return Err("layout must be 0 or 1"),
+    };
+    let (lbr, clip) = if lstm {
+        (false, r.f(3)?)
+    } else {
+        (
+            match r.u(3)? {
+                0 => false,
+                1 => true,
+                _ => return Err("linear_before_reset must be 0 or 1"),
+            },
+            r.f(4)?,
+        )
+    };
+    if !(clip >= 0.0) {
+        return Err("clip must be ≥ 0 (0 = none)");
+    }
+    let (dirs, reverse_only) = match direction {
+        0 => (1, false),
+        1 => (1, true),
+        2 => (2, false),
+        _ => return Err("unknown direction"),
+    };
+    let x = need(ins, 0)?;
+    let w = need(ins, 1)?;
+    let rr = need(ins, 2)?;
+    float(x)?;
+    float_or_f16_weight(w, is_w(1))?;
+    float_or_f16_weight(rr, is_w(2))?;
+    if x.rank != 3 {
+        return Err("X must have rank 3");
+    }
+    let (seq, batch) = if batch_first { (x.dim(1), x.dim(0)) } else { (x.dim(0), x.dim(1)) };
+    let input = x.dim(2);
+    let gh = gates * hidden;
+    if hidden == 0 || hidden > 1 << 20 {
+        return Err("hidden size out of range");
+    }
+    if w.shape() != [dirs, gh, input] {
+        return Err("W must be [dirs, gates*hidden, input]");
+    }
+    if rr.shape() != [dirs, gh, hidden] {
+        return Err("R must be [dirs, gates*hidden, hidden]");
+    }
+    if let Some(b) = ins.get(3).and_then(|x| x.as_ref()) {
+        float(b)?;
+        if b.shape() != [dirs, 2 * gh] {
+            return Err("B must be [dirs, 2*gates*hidden]");
+        }
+    }
+    let state_shape = if batch_first { [batch, dirs, hidden] } else { [dirs, batch, hidden] };
+    for i in [4usize, 5] {
+        if i == 5 && !lstm {
+            continue;
+        }
+        if let Some(s) = ins.get(i).and_then(|x| x.as_ref()) {
+            float(s)?;
+            if s.shape() != state_shape {
+                return Err("initial state shape mismatch");
+            }
+        }
+    }
+    if lstm {
+        if let Some(p) = ins.get(6).and_then(|x| x.as_ref()) {
+            float(p)?;
+            if p.shape() != [dirs, 3 * hidden] {
+                return Err("P must be [dirs, 3*hidden]");
+            }
+        }
+    }
+    if let Some(y) = outs.first().and_then(|x| x.as_ref()) {
+        float(y)?;
+        let expect = if batch_first { [batch, seq, dirs, hidden] } else { [seq, dirs, batch, hidden] };
+        if y.shape() != expect {
+            return Err("Y shape mismatch");
+        }
+    }
+    for o in outs.iter().skip(1).flatten() {
+        float(o)?;
+        if o.shape() != state_shape {
+            return Err("final state shape mismatch");
+        }
+    }
+    let p =
+        RnnParams { lstm, seq, batch, input, hidden, dirs, reverse_only, batch_first, linear_before_reset: lbr, clip };
+    let s = t.scratch.ok_or("recurrent ops need a scratch tensor")?;
+    if s.dtype != DType::F32 || s.len() < p.scratch_len() {
+        return Err("scratch tensor too small");
+    }
+    Ok(Params::Rnn(p))
+}
+
+/// Marker used by writers for absent tensors.
+pub const ABSENT: u32 = NO_TENSOR;
