@@ -99,7 +99,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
-            eout!("ferrite: error: {msg}");
+            eprintln!("ferrite: error: {msg}");
             ExitCode::from(1)
         }
     }
@@ -148,12 +148,12 @@ fn cmd_quantize(
         PrecisionArg::Fp16 => Precision::Fp16,
     };
     let t0 = Instant::now();
-    eout!("ferrite: importing {} ...", model.display());
+    eprintln!("ferrite: importing {} ...", model.display());
     let q =
         quantize(model, &QuantizeOptions { precision, import: ImportOptions { input_shapes }, labels, name, task })?;
     write_atomically(output, &q.bytes)?;
     let onnx_size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
-    eout!(
+    eprintln!(
         "ferrite: wrote {} ({} bytes, {:.1}% of the ONNX file; {} ops, {} weight bytes, arena {} bytes, {} tensors in f16) in {:.2}s",
         output.display(),
         q.bytes.len(),
@@ -395,6 +395,6 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
             write_atomically(&file, &npy::encode_f32(info.shape(), &values))?;
         }
     }
-    eout!("ferrite: ran in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+    eprintln!("ferrite: ran in {:.3} ms", elapsed.as_secs_f64() * 1e3);
     Ok(())
 }
