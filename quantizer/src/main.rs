@@ -168,7 +168,13 @@ fn cmd_quantize(
 }
 
 fn open(path: &Path) -> anyhow::Result<Model<'static>> {
-    Model::open(path).map_err(|e| anyhow!("{}: {e}", path.display()))
+    Model::open(path).map_err(|e| match e {
+        // The runtime is no_std and knows only the OS error code; give people the OS's words.
+        ferrite_runtime::Error::Io(Some(code)) => {
+            anyhow!("{}: {}", path.display(), std::io::Error::from_raw_os_error(code))
+        }
+        e => anyhow!("{}: {e}", path.display()),
+    })
 }
 
 fn shape_str(s: &[usize]) -> String {

@@ -1,1 +1,286 @@
-//! x
+//! Helpers shared by Ferrite's end-to-end tests and benches: an ONNX graph builder (tract's
+//! prost structs, so no Python is needed to make test models), tract reference runs, Ferrite
+//! runs, error metrics and a deterministic random source.
+
+use ferrite_quantizer::quantize::{quantize, Precision, QuantizeOptions};
+use ferrite_runtime::{AlignedBytes, Input, Model, Session};
+use prost::Message;
+use std::path::{Path, PathBuf};
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+/// Deterministic xorshift random numbers (tests must not depend on a crate's RNG stream).
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    /// Uniform in [lo, hi).
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        let u = (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        lo + (hi - lo) * u
+    }
+    /// `n` values uniform in [lo, hi).
+    pub fn vec(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+        (0..n).map(|_| self.uniform(lo, hi)).collect()
+    }
+    /// Integer in [0, n).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// An input value for a test graph.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// float32 tensor.
+    F32(Vec<usize>, Vec<f32>),
+    /// int64 tensor.
+    I64(Vec<usize>, Vec<i64>),
+}
+
+impl Value {
+    fn to_tract(&self) -> Tensor {
+        match self {
+            Value::F32(s, v) => {
+                tract_ndarray::ArrayD::from_shape_vec(s.clone(), v.clone()).expect("shape").into_tensor()
+            }
+            Value::I64(s, v) => {
+                tract_ndarray::ArrayD::from_shape_vec(s.clone(), v.clone()).expect("shape").into_tensor()
+            }
+        }
+    }
+    fn as_input(&self) -> Input<'_> {
+        match self {
+            Value::F32(_, v) => Input::F32(v),
+            Value::I64(_, v) => Input::I64(v),
+        }
+    }
+}
+
+/// Builds ONNX models node by node.
+#[derive(Default)]
+pub struct OnnxBuilder {
+    graph: pb::GraphProto,
+    opset: i64,
+}
+
+/// An ONNX attribute value.
+pub enum Attr {
+    /// Integer.
+    I(i64),
+    /// Float.
+    F(f32),
+    /// Integers.
+    Is(Vec<i64>),
+    /// String.
+    S(&'static str),
+    /// Strings.
+    Ss(Vec<&'static str>),
+}
+
+const FLOAT: i32 = 1;
+const INT64: i32 = 7;
+
+fn dims_proto(dims: &[i64]) -> pb::TensorShapeProto {
+    pb::TensorShapeProto {
+        dim: dims
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| pb::tensor_shape_proto::Dimension {
+                denotation: String::new(),
+                value: Some(if d < 0 {
+                    pb::tensor_shape_proto::dimension::Value::DimParam(format!("d{i}"))
+                } else {
+                    pb::tensor_shape_proto::dimension::Value::DimValue(d)
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn value_info(name: &str, elem: i32, dims: Option<&[i64]>) -> pb::ValueInfoProto {
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            denotation: String::new(),
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: elem,
+                shape: dims.map(dims_proto),
+            })),
+        }),
+        doc_string: String::new(),
+        ..Default::default()
+    }
+}
+
+impl OnnxBuilder {
+    /// A builder for a model of the given opset.
+    pub fn new(opset: i64) -> Self {
+        OnnxBuilder { graph: pb::GraphProto { name: "test".into(), ..Default::default() }, opset }
+    }
+    /// Declares a float input (negative dims are symbolic).
+    pub fn input(&mut self, name: &str, dims: &[i64]) -> &mut Self {
+        self.graph.input.push(value_info(name, FLOAT, Some(dims)));
+        self
+    }
+    /// Declares an int64 input.
+    pub fn input_i64(&mut self, name: &str, dims: &[i64]) -> &mut Self {
+        self.graph.input.push(value_info(name, INT64, Some(dims)));
+        self
+    }
+    /// Declares an output (type and shape left to inference).
+    pub fn output(&mut self, name: &str) -> &mut Self {
+        self.graph.output.push(value_info(name, FLOAT, None));
+        self
+    }
+    /// Adds a float initializer.
+    pub fn init(&mut self, name: &str, dims: &[usize], data: Vec<f32>) -> &mut Self {
+        assert_eq!(dims.iter().product::<usize>(), data.len(), "initializer {name}");
+        self.graph.initializer.push(pb::TensorProto {
+            name: name.into(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: FLOAT,
+            float_data: data,
+            ..Default::default()
+        });
+        self
+    }
+    /// Adds an int64 initializer.
+    pub fn init_i64(&mut self, name: &str, dims: &[usize], data: Vec<i64>) -> &mut Self {
+        self.graph.initializer.push(pb::TensorProto {
+            name: name.into(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: INT64,
+            int64_data: data,
+            ..Default::default()
+        });
+        self
+    }
+    /// Adds a node.
+    pub fn node(&mut self, op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<(&str, Attr)>) -> &mut Self {
+        let attribute = attrs
+            .into_iter()
+            .map(|(n, a)| {
+                let mut p = pb::AttributeProto { name: n.into(), ..Default::default() };
+                match a {
+                    Attr::I(v) => {
+                        p.r#type = 2;
+                        p.i = v
+                    }
+                    Attr::F(v) => {
+                        p.r#type = 1;
+                        p.f = v
+                    }
+                    Attr::Is(v) => {
+                        p.r#type = 7;
+                        p.ints = v
+                    }
+                    Attr::S(v) => {
+                        p.r#type = 3;
+                        p.s = v.as_bytes().to_vec()
+                    }
+                    Attr::Ss(v) => {
+                        p.r#type = 8;
+                        p.strings = v.iter().map(|s| s.as_bytes().to_vec()).collect()
+                    }
+                }
+                p
+            })
+            .collect();
+        let n = self.graph.node.len();
+        self.graph.node.push(pb::NodeProto {
+            name: format!("{op}_{n}"),
+            op_type: op.into(),
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.iter().map(|s| s.to_string()).collect(),
+            attribute,
+            ..Default::default()
+        });
+        self
+    }
+    /// The model proto.
+    pub fn build(&self) -> pb::ModelProto {
+        pb::ModelProto {
+            ir_version: 8,
+            producer_name: "ferrite-tests".into(),
+            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: self.opset }],
+            graph: Some(self.graph.clone()),
+            ..Default::default()
+        }
+    }
+    /// Writes the model to `dir/name.onnx`.
+    pub fn save(&self, dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(format!("{name}.onnx"));
+        std::fs::write(&p, self.build().encode_to_vec()).expect("write onnx");
+        p
+    }
+}
+
+/// tract's f32 outputs for `model` on `inputs` (the reference every test compares with).
+pub fn tract_run(model: &Path, inputs: &[Value]) -> Vec<Vec<f32>> {
+    let mut m = tract_onnx::onnx().model_for_path(model).expect("tract load");
+    for (i, v) in inputs.iter().enumerate() {
+        let t = v.to_tract();
+        m.set_input_fact(i, InferenceFact::dt_shape(t.datum_type(), t.shape())).expect("fact");
+    }
+    let plan = m.into_typed().expect("typed").into_decluttered().expect("declutter").into_runnable().expect("runnable");
+    let out = plan.run(inputs.iter().map(|v| v.to_tract().into_tvalue()).collect()).expect("tract run");
+    out.iter()
+        .map(|t| {
+            let c = t.cast_to::<f32>().expect("cast");
+            c.try_as_plain_ram().expect("plain").as_slice::<f32>().expect("f32").to_vec()
+        })
+        .collect()
+}
+
+/// Quantizes `model` in memory with `precision` and input shapes from `inputs`.
+pub fn ferrite_artifact(model: &Path, precision: Precision, shapes: &[(&str, Vec<usize>)]) -> AlignedBytes {
+    let mut opts = QuantizeOptions { precision, ..Default::default() };
+    opts.import.input_shapes = shapes.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
+    let q = quantize(model, &opts).unwrap_or_else(|e| panic!("quantize {}: {e}", model.display()));
+    AlignedBytes::copy_from(&q.bytes)
+}
+
+/// Ferrite's f32 outputs for an artifact on `inputs`.
+pub fn ferrite_run(artifact: &[u8], inputs: &[Value]) -> Vec<Vec<f32>> {
+    let model = Model::from_bytes(artifact).expect("load");
+    let mut s = Session::new(&model).expect("session");
+    let feeds: Vec<Input<'_>> = inputs.iter().map(Value::as_input).collect();
+    let out = s.run(&feeds).expect("run");
+    (0..out.len()).map(|i| out.f32(i).expect("f32 output").to_vec()).collect()
+}
+
+/// Relative L2 error ‖a − b‖ / max(‖b‖, 1e-12).
+pub fn rel_l2(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "output lengths differ");
+    let num: f64 = a.iter().zip(b).map(|(x, y)| ((*x as f64) - (*y as f64)).powi(2)).sum::<f64>().sqrt();
+    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum::<f64>().sqrt();
+    num / den.max(1e-12)
+}
+
+/// Reads a float32 or int64 `.npy` as a test value.
+pub fn npy_value(path: &Path) -> Value {
+    let a = ferrite_quantizer::npy::read(path).expect("npy");
+    match a.data {
+        ferrite_quantizer::npy::NpyData::F32(v) => Value::F32(a.shape, v),
+        ferrite_quantizer::npy::NpyData::I64(v) => Value::I64(a.shape, v),
+        _ => panic!("unsupported npy"),
+    }
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
