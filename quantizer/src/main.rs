@@ -1,6 +1,6 @@
 //! `ferrite`: quantize ONNX models into Ferrite artifacts, inspect artifacts, run them.
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use ferrite_quantizer::import::ImportOptions;
 use ferrite_quantizer::npy::{self, NpyData};
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            let msg = format!("{e}").replace('\n', " ");
             eprintln!("ferrite: error: {msg}");
             ExitCode::from(1)
         }
@@ -137,7 +137,7 @@ fn cmd_quantize(
     let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
     let labels = match labels {
         Some(p) => {
-            let bytes = std::fs::read(p).with_context(|| format!("{}", p.display()))?;
+            let bytes = std::fs::read(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
             let text = String::from_utf8(bytes).map_err(|_| anyhow!("{}: labels file is not UTF-8", p.display()))?;
             text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
         }
@@ -372,7 +372,7 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
     let outputs = session.run(&feeds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let elapsed = t0.elapsed();
     if let Some(dir) = out_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
     }
     for i in 0..outputs.len() {
         let (name, info, data) = outputs.get(i).ok_or_else(|| anyhow!("output {i} missing"))?;
@@ -403,4 +403,18 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
     }
     eprintln!("ferrite: ran in {:.3} ms", elapsed.as_secs_f64() * 1e3);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_stem_for;
+
+    #[test]
+    fn output_file_names() {
+        assert_eq!(file_stem_for("logits"), "logits");
+        assert_eq!(file_stem_for("/fc/Gemm:0"), "_fc_Gemm_0");
+        assert_eq!(file_stem_for("a b.c-d_é"), "a_b.c-d__");
+        assert_eq!(file_stem_for(".."), "__");
+        assert_eq!(file_stem_for(""), "_");
+    }
 }

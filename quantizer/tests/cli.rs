@@ -1,0 +1,130 @@
+//! The `ferrite` command line: the main job end to end, and its error contract (one line on
+//! stderr naming the file and the problem; exit 1 for bad input, 2 for usage errors).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ferrite(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrite")).args(args).output().expect("spawn ferrite")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn quantize_inspect_run_roundtrip() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join("models/ref-kws-dscnn/model.onnx");
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(&labels, (0..12).map(|i| format!("class{i}\n")).collect::<String>()).unwrap();
+    let fer = dir.path().join("kws.fer");
+    let o = ferrite(&[
+        "quantize",
+        s(&model),
+        "--precision",
+        "fp16",
+        "-o",
+        s(&fer),
+        "--labels",
+        s(&labels),
+        "--task",
+        "keyword-spotting",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ferrite(&["inspect", s(&fer), "--json"]);
+    assert!(o.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["metadata"]["precision"], "fp16");
+    assert_eq!(j["metadata"]["task"], "keyword-spotting");
+    assert_eq!(j["inputs"][0]["shape"], serde_json::json!([1, 1, 49, 10]));
+    assert!(j["ops"].as_array().unwrap().len() >= 10);
+    let o = ferrite(&["inspect", s(&fer)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("arena:"));
+    let out = dir.path().join("out");
+    let input = root().join("models/ref-kws-dscnn/input.npy");
+    let o = ferrite(&["run", s(&fer), "--input", &format!("features={}", s(&input)), "--output", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("logits f32 [1, 12]") && text.contains("top-5:") && text.contains("class9"), "{text}");
+    let saved = ferrite_quantizer::npy::read(&out.join("logits.npy")).unwrap();
+    let golden = ferrite_quantizer::npy::read(&root().join("models/ref-kws-dscnn/output.npy")).unwrap();
+    assert_eq!(saved.shape, vec![1, 12]);
+    let (ferrite_quantizer::npy::NpyData::F32(a), ferrite_quantizer::npy::NpyData::F32(b)) = (saved.data, golden.data)
+    else {
+        panic!()
+    };
+    let err: f32 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(err < 1e-3, "fp16 output differs from golden by {err}");
+}
+
+fn assert_fails(args: &[&str], code: i32, needle: &str) {
+    let o = ferrite(args);
+    assert_eq!(o.status.code(), Some(code), "args {args:?}: {}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains(needle), "args {args:?}: stderr lacks {needle:?}: {e}");
+    if code == 1 {
+        assert_eq!(e.trim_end().lines().filter(|l| l.starts_with("ferrite: error:")).count(), 1, "one error line: {e}");
+        assert!(!e.contains("panicked"), "{e}");
+    }
+}
+
+#[test]
+fn errors_exit_1_with_one_line_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.onnx");
+    assert_fails(&["quantize", s(&missing), "-o", "x.fer"], 1, "missing.onnx");
+    let junk = dir.path().join("junk.onnx");
+    std::fs::write(&junk, b"\x08\x01garbage").unwrap();
+    assert_fails(&["quantize", s(&junk), "-o", s(&dir.path().join("j.fer"))], 1, "junk.onnx");
+    let bad_fer = dir.path().join("bad.fer");
+    std::fs::write(&bad_fer, b"not an artifact at all, clearly").unwrap();
+    assert_fails(&["inspect", s(&bad_fer)], 1, "bad.fer");
+    assert_fails(&["run", s(&bad_fer), "--input", "x.npy"], 1, "bad.fer");
+    // A valid artifact with a bad .npy input, a wrong shape and a wrong input name.
+    let fer = dir.path().join("kws.fer");
+    let model = root().join("models/ref-kws-dscnn/model.onnx");
+    assert!(ferrite(&["quantize", s(&model), "-o", s(&fer)]).status.success());
+    let bad_npy = dir.path().join("bad.npy");
+    std::fs::write(&bad_npy, b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'").unwrap();
+    assert_fails(&["run", s(&fer), "--input", s(&bad_npy)], 1, "bad.npy");
+    let wrong = dir.path().join("wrong.npy");
+    std::fs::write(&wrong, ferrite_quantizer::npy::encode_f32(&[1, 49, 10], &[0.0; 490])).unwrap();
+    assert_fails(&["run", s(&fer), "--input", s(&wrong)], 1, "does not match input features");
+    assert_fails(&["quantize", s(&model), "-o", s(&fer), "--input-shape", "nope=1,2"], 1, "not an input of the model");
+    assert_fails(&["quantize", s(&model), "-o", s(&fer), "--input-shape", "features=1,1,50,10"], 1, "fixed to 49");
+    // An unwritable output leaves no partial file behind.
+    assert_fails(&["quantize", s(&model), "-o", s(&dir.path().join("no/such/dir/x.fer"))], 1, "x.fer");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(ferrite(&[]).status.code(), Some(2));
+    assert_eq!(ferrite(&["quantize"]).status.code(), Some(2));
+    assert_eq!(ferrite(&["quantize", "m.onnx", "-o", "x", "--precision", "int4"]).status.code(), Some(2));
+    for cmd in ["quantize", "inspect", "run"] {
+        let o = ferrite(&[cmd, "--help"]);
+        assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Usage"));
+    }
+}
+
+#[test]
+fn output_names_are_sanitised() {
+    // The text LSTM's output is named "logits"; names with odd characters are covered by the unit
+    // rule: anything outside [A-Za-z0-9._-] becomes '_'.
+    let dir = tempfile::tempdir().unwrap();
+    let fer = dir.path().join("t.fer");
+    assert!(ferrite(&["quantize", s(&root().join("models/ref-text-lstm/model.onnx")), "-o", s(&fer)]).status.success());
+    let out = dir.path().join("o");
+    let o = ferrite(&["run", s(&fer), "-i", s(&root().join("models/ref-text-lstm/input.npy")), "--output", s(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("logits.npy").exists());
+}

@@ -1,0 +1,237 @@
+//! Untrusted artifact bytes: every malformation gives a typed error, never a panic. Truncation
+//! at every length, each header field, section table and record corruptions, misalignment,
+//! inconsistent shapes, and a property test over random corruptions (with the checksum re-fixed
+//! so that the checks past the checksum are reached too).
+
+use ferrite_e2e::{ferrite_artifact, Attr::*, OnnxBuilder, Rng};
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::format::{checksum, SectionKind};
+use ferrite_runtime::{AlignedBytes, Error, Input, LoadOptions, Model, Session};
+use proptest::prelude::*;
+use std::sync::OnceLock;
+
+/// A small artifact that uses weights, the arena, scratch, several op kinds and metadata.
+fn sample() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let mut r = Rng::new(99);
+        let mut b = OnnxBuilder::new(14);
+        b.input("x", &[3, 1, 2]);
+        b.init("W", &[1, 6, 2], r.vec(12, -0.5, 0.5)).init("R", &[1, 6, 2], r.vec(12, -0.5, 0.5));
+        b.node("GRU", &["x", "W", "R"], &["y", "h"], vec![("hidden_size", I(2)), ("linear_before_reset", I(1))]);
+        b.init_i64("shape", &[2], vec![3, 2]).node("Reshape", &["y", "shape"], &["y2"], vec![]);
+        b.init("fc", &[2, 3], r.vec(6, -0.5, 0.5)).init("fb", &[3], r.vec(3, -0.1, 0.1));
+        b.node("Gemm", &["y2", "fc", "fb"], &["g"], vec![]).node("Relu", &["g"], &["z"], vec![]).node(
+            "Softmax",
+            &["z"],
+            &["p"],
+            vec![("axis", I(1))],
+        );
+        b.output("p");
+        let dir = tempfile::tempdir().unwrap();
+        let path = b.save(dir.path(), "sample");
+        let art = ferrite_artifact(&path, Precision::F32, &[]);
+        art.to_vec()
+    })
+}
+
+fn aligned(bytes: &[u8]) -> AlignedBytes {
+    AlignedBytes::copy_from(bytes)
+}
+
+fn fix_checksum(bytes: &mut [u8]) {
+    let c = checksum(bytes);
+    bytes[48..52].copy_from_slice(&c.to_le_bytes());
+}
+
+fn load(bytes: &[u8]) -> Result<(), Error> {
+    let a = aligned(bytes);
+    Model::from_bytes(&a).map(|_| ())
+}
+
+/// Loads and, when the bytes pass, runs once: neither may panic.
+fn load_and_run(bytes: &[u8]) {
+    let a = aligned(bytes);
+    let Ok(m) = Model::from_bytes(&a) else { return };
+    let Ok(mut s) = Session::new(&m) else { return };
+    let feeds: Vec<Vec<f32>> = m.inputs().map(|d| vec![0.25; d.info.len()]).collect();
+    let inputs: Vec<Input<'_>> = feeds.iter().map(|v| Input::F32(v)).collect();
+    let _ = s.run(&inputs);
+}
+
+fn section_offset(bytes: &[u8], kind: SectionKind) -> usize {
+    let a = aligned(bytes);
+    let m = Model::from_bytes(&a).unwrap();
+    let art = m.artifact();
+    art.sections.iter().find(|s| s.kind.get() == kind as u32).unwrap().offset.get() as usize
+}
+
+#[test]
+fn sample_is_valid_and_runs() {
+    assert!(load(sample()).is_ok());
+    load_and_run(sample());
+}
+
+#[test]
+fn truncated_at_every_length() {
+    let b = sample();
+    for len in 0..b.len() {
+        let e = load(&b[..len]).expect_err("truncated artifact accepted");
+        assert!(matches!(e, Error::Truncated { .. } | Error::LengthMismatch { .. }), "len {len}: {e:?}");
+    }
+    // Without the checksum pass, the length check still catches every truncation.
+    for len in (0..b.len()).step_by(7) {
+        let a = aligned(&b[..len]);
+        assert!(Model::from_bytes_with(&a, LoadOptions { verify_checksum: false }).is_err());
+    }
+}
+
+#[test]
+fn each_header_field() {
+    let base = sample().to_vec();
+    let case = |at: usize, val: &[u8], fix: bool| {
+        let mut b = base.clone();
+        b[at..at + val.len()].copy_from_slice(val);
+        if fix {
+            fix_checksum(&mut b);
+        }
+        load(&b).unwrap_err()
+    };
+    assert_eq!(case(0, b"GGUF", false), Error::BadMagic);
+    assert!(matches!(case(8, &0x0403_0201u32.to_le_bytes(), false), Error::BadEndianMarker(_)));
+    assert_eq!(case(12, &2u16.to_le_bytes(), false), Error::UnsupportedVersion(2));
+    assert_eq!(case(14, &9u16.to_le_bytes(), false), Error::UnsupportedQuantVersion(9));
+    assert!(matches!(case(16, &65u32.to_le_bytes(), false), Error::BadHeaderField(_)));
+    assert!(matches!(case(20, &1u32.to_le_bytes(), false), Error::BadHeaderField(_)));
+    assert!(matches!(case(24, &(base.len() as u64 + 1).to_le_bytes(), false), Error::LengthMismatch { .. }));
+    assert!(matches!(case(44, &7u32.to_le_bytes(), false), Error::UnknownChecksum(7)));
+    assert!(matches!(case(48, &0u32.to_le_bytes(), false), Error::ChecksumMismatch { .. }));
+    // Fields past the checksum field are covered only by their own rules: fix the checksum.
+    assert!(matches!(case(32, &128u64.to_le_bytes(), true), Error::BadHeaderField(_)));
+    assert!(matches!(case(40, &7u32.to_le_bytes(), true), Error::BadHeaderField(_)));
+    assert!(matches!(case(60, &[1], true), Error::BadHeaderField(_)));
+    // A wrong byte anywhere after the header is caught by the checksum.
+    let mut b = base.clone();
+    let last = b.len() - 1;
+    b[last] ^= 0x40;
+    assert!(matches!(load(&b).unwrap_err(), Error::ChecksumMismatch { .. }));
+}
+
+#[test]
+fn section_table_rules() {
+    let base = sample().to_vec();
+    let entry = |i: usize| 64 + 32 * i;
+    let corrupt = |i: usize, field: usize, val: u64, width: usize| {
+        let mut b = base.clone();
+        let at = entry(i) + field;
+        b[at..at + width].copy_from_slice(&val.to_le_bytes()[..width]);
+        fix_checksum(&mut b);
+        load(&b).unwrap_err()
+    };
+    let off = |i: usize| u64::from_le_bytes(base[entry(i) + 8..entry(i) + 16].try_into().unwrap());
+    assert!(matches!(corrupt(0, 0, 99, 4), Error::BadSection { kind: 99, .. }), "unknown kind");
+    assert!(matches!(corrupt(1, 0, 1, 4), Error::BadSection { rule: "duplicate section", .. }));
+    assert!(matches!(corrupt(2, 4, 1, 4), Error::BadSection { .. }), "flags");
+    assert!(matches!(corrupt(3, 8, off(3) + 8, 8), Error::BadSection { rule: "offset not 64-byte aligned", .. }));
+    assert!(matches!(corrupt(3, 8, off(3) + 1 << 40, 8), Error::BadSection { .. } | Error::Truncated { .. }));
+    assert!(matches!(corrupt(7, 16, 1 << 40, 8), Error::Truncated { .. }), "length out of range");
+    assert!(matches!(corrupt(2, 8, off(1), 8), Error::BadSection { .. }), "overlap");
+    assert!(matches!(corrupt(1, 16, 81, 8), Error::BadSection { .. } | Error::Truncated { .. }), "partial record");
+    // Non-zero padding between sections (an unindexed byte).
+    let mut b = base.clone();
+    let gap = (64 + 32 * 8..off(0) as usize).next();
+    if let Some(g) = gap {
+        b[g] = 1;
+        fix_checksum(&mut b);
+        assert!(matches!(load(&b).unwrap_err(), Error::BadSection { .. }));
+    }
+}
+
+#[test]
+fn misaligned_buffer_is_rejected() {
+    let b = sample();
+    let mut v = vec![0u8; b.len() + 64];
+    let base = v.as_ptr() as usize;
+    let shift = (64 - base % 64) % 64 + 1; // one past a 64-byte boundary
+    v[shift..shift + b.len()].copy_from_slice(b);
+    assert_eq!(Model::from_bytes(&v[shift..shift + b.len()]).unwrap_err(), Error::MisalignedBuffer { required: 64 });
+}
+
+#[test]
+fn record_rules() {
+    let base = sample().to_vec();
+    let tensors = section_offset(&base, SectionKind::Tensors);
+    let ops = section_offset(&base, SectionKind::Ops);
+    let plan = section_offset(&base, SectionKind::Plan);
+    let set = |at: usize, val: &[u8]| {
+        let mut b = base.clone();
+        b[at..at + val.len()].copy_from_slice(val);
+        fix_checksum(&mut b);
+        load(&b).unwrap_err()
+    };
+    // Tensor 0 is the graph input x [3, 1, 2] f32 (arena).
+    assert!(matches!(set(tensors + 8, &[9]), Error::BadTensor { index: 0, rule: "unknown dtype" }));
+    assert!(matches!(set(tensors + 9, &[7]), Error::BadTensor { index: 0, .. }), "rank above 6");
+    assert!(matches!(
+        set(tensors + 16, &4u32.to_le_bytes()),
+        Error::BadTensor { rule: "byte_len does not match dims and dtype", .. }
+    ));
+    assert!(matches!(set(tensors, &u32::MAX.to_le_bytes()), Error::BadString(_)));
+    // The input flipped to weight storage: its arena slot no longer matches a tensor.
+    assert!(matches!(set(tensors + 10, &[1]), Error::BadPlan(_)));
+    assert!(matches!(set(tensors + 10, &[7]), Error::BadTensor { index: 0, rule: "unknown storage" }));
+    // Consistent dims and byte_len but a shape the first op cannot take.
+    let mut b = base.clone();
+    b[tensors + 16..tensors + 20].copy_from_slice(&2u32.to_le_bytes()); // x: [2, 1, 2]
+    b[tensors + 48..tensors + 56].copy_from_slice(&16u64.to_le_bytes());
+    fix_checksum(&mut b);
+    assert!(matches!(load(&b).unwrap_err(), Error::BadOp { .. } | Error::BadPlan(_)), "inconsistent shapes");
+    // Op 0: unknown opcode, input range out of the index section, bad attribute.
+    assert!(matches!(set(ops, &999u32.to_le_bytes()), Error::BadOp { index: 0, rule: "unknown op code" }));
+    assert!(matches!(set(ops + 16, &u32::MAX.to_le_bytes()), Error::BadOp { index: 0, .. }));
+    assert!(matches!(set(ops + 32, &u32::MAX.to_le_bytes()), Error::BadOp { index: 0, .. }));
+    // Plan: arena too small for the slots, slot misaligned.
+    assert!(matches!(set(plan, &64u64.to_le_bytes()), Error::BadPlan(_)));
+    assert!(matches!(set(plan + 32 + 16, &8u64.to_le_bytes()), Error::BadPlan(_)));
+}
+
+#[test]
+fn session_rejects_bad_inputs_and_arenas() {
+    let a = aligned(sample());
+    let m = Model::from_bytes(&a).unwrap();
+    let mut small = vec![0u8; 64];
+    assert!(matches!(Session::with_arena(&m, &mut small).err().unwrap(), Error::ArenaTooSmall { .. }));
+    let mut s = Session::new(&m).unwrap();
+    assert!(matches!(s.run(&[]).err().unwrap(), Error::BadInput { .. }));
+    assert!(matches!(s.run(&[Input::F32(&[1.0; 5])]).err().unwrap(), Error::BadInput { .. }));
+    assert!(matches!(s.run(&[Input::I64(&[1; 6])]).err().unwrap(), Error::BadInput { .. }));
+    assert!(s.run(&[Input::F32(&[0.5; 6])]).is_ok());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    /// Random corruptions with the checksum re-fixed: loading (and running what loads) never panics.
+    #[test]
+    fn random_corruptions_never_panic(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6), body_only in any::<bool>()) {
+        let mut b = sample().to_vec();
+        let start = if body_only { 64 } else { 0 };
+        for (i, x) in edits {
+            let at = start + i.index(b.len() - start);
+            b[at] ^= x | 1;
+        }
+        fix_checksum(&mut b);
+        load_and_run(&b);
+    }
+
+    /// Arbitrary bytes behind a valid-looking header.
+    #[test]
+    fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let mut b = sample()[..64].to_vec();
+        b.extend_from_slice(&body);
+        let len = b.len() as u64;
+        b[24..32].copy_from_slice(&len.to_le_bytes());
+        fix_checksum(&mut b);
+        load_and_run(&b);
+    }
+}

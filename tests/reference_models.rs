@@ -1,0 +1,48 @@
+//! The two reference models (models/ref-*): f32 and fp16 artifacts against tract and against the
+//! committed golden outputs (ONNX Runtime, written by models/export_reference.py), plus the size
+//! targets of the artifact format.
+
+use ferrite_e2e::{ferrite_artifact, ferrite_run, npy_value, rel_l2, repo_root, tract_run, Value};
+use ferrite_quantizer::quantize::Precision;
+
+fn check_model(name: &str) {
+    let dir = repo_root().join("models").join(name);
+    let onnx = dir.join("model.onnx");
+    let input = npy_value(&dir.join("input.npy"));
+    let golden = match npy_value(&dir.join("output.npy")) {
+        Value::F32(_, v) => v,
+        _ => panic!("golden must be f32"),
+    };
+    let tract = tract_run(&onnx, std::slice::from_ref(&input));
+    assert!(rel_l2(&tract[0], &golden) <= 1e-5, "{name}: tract and the golden disagree");
+    let onnx_len = std::fs::metadata(&onnx).unwrap().len() as f64;
+    for (precision, tol, max_size) in [(Precision::F32, 1e-4, 1.02), (Precision::Fp16, 1e-2, 0.52)] {
+        let art = ferrite_artifact(&onnx, precision, &[]);
+        let ratio = art.len() as f64 / onnx_len;
+        assert!(
+            ratio <= max_size,
+            "{name} {precision:?}: artifact is {:.1}% of the ONNX file (max {:.0}%)",
+            ratio * 100.0,
+            max_size * 100.0
+        );
+        let got = ferrite_run(&art, std::slice::from_ref(&input));
+        let e_tract = rel_l2(&got[0], &tract[0]);
+        let e_golden = rel_l2(&got[0], &golden);
+        eprintln!(
+            "{name} {precision:?}: size {:.1}% of ONNX, rel L2 vs tract {e_tract:e}, vs golden {e_golden:e}",
+            ratio * 100.0
+        );
+        assert!(e_tract <= tol, "{name} {precision:?}: rel L2 vs tract {e_tract:e} > {tol:e}");
+        assert!(e_golden <= tol, "{name} {precision:?}: rel L2 vs golden {e_golden:e} > {tol:e}");
+    }
+}
+
+#[test]
+fn ref_text_lstm_matches_tract_and_golden() {
+    check_model("ref-text-lstm");
+}
+
+#[test]
+fn ref_kws_dscnn_matches_tract_and_golden() {
+    check_model("ref-kws-dscnn");
+}
