@@ -46,3 +46,29 @@ fn ref_text_lstm_matches_tract_and_golden() {
 fn ref_kws_dscnn_matches_tract_and_golden() {
     check_model("ref-kws-dscnn");
 }
+
+#[test]
+fn open_maps_a_file_and_validates_it() {
+    // Model::open is the mmap path (the runtime's one `unsafe` block): a good file loads and runs,
+    // a corrupted one is rejected, a missing one is an I/O error.
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = repo_root().join("models/ref-kws-dscnn/model.onnx");
+    let art = ferrite_artifact(&onnx, Precision::Fp16, &[]);
+    let path = dir.path().join("kws.fer");
+    std::fs::write(&path, &*art).unwrap();
+    let model = ferrite_runtime::Model::open(&path).unwrap();
+    let input = npy_value(&repo_root().join("models/ref-kws-dscnn/input.npy"));
+    let Value::F32(_, x) = &input else { panic!() };
+    let mut s = ferrite_runtime::Session::new(&model).unwrap();
+    let out = s.run(&[ferrite_runtime::Input::F32(x)]).unwrap();
+    assert_eq!(out.f32(0).unwrap(), ferrite_run(&art, std::slice::from_ref(&input))[0].as_slice());
+    let mut bad = art.to_vec();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    std::fs::write(&path, &bad).unwrap();
+    assert!(matches!(ferrite_runtime::Model::open(&path), Err(ferrite_runtime::Error::ChecksumMismatch { .. })));
+    assert!(matches!(
+        ferrite_runtime::Model::open(dir.path().join("none.fer")),
+        Err(ferrite_runtime::Error::Io(Some(_)))
+    ));
+}

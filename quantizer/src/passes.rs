@@ -118,8 +118,7 @@ fn fold_affine(g: &mut Graph) {
             } else {
                 old_bias.iter().zip(&vals).map(|(b, t)| b + t).collect()
             };
-            let bias_shape = if g.ops[k].code == OpCode::Conv { vec![channels] } else { vec![channels] };
-            let b = g.constant(format!("{opname}.bias.folded"), bias_shape, Data::F32(bias));
+            let b = g.constant(format!("{opname}.bias.folded"), vec![channels], Data::F32(bias));
             let op = &mut g.ops[k];
             if let Some(nw) = new_w {
                 op.inputs[1] = Some(nw);

@@ -207,7 +207,7 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
         if s.reserved.get() != 0 {
             return Err(Error::BadPlan("reserved must be 0"));
         }
-        if s.offset.get() % SECTION_ALIGN != 0 {
+        if !s.offset.get().is_multiple_of(SECTION_ALIGN) {
             return Err(Error::BadPlan("slot offset not 64-byte aligned"));
         }
         let end = s.offset.get().checked_add(rec.byte_len.get()).ok_or(Error::BadPlan("slot overflows"))?;

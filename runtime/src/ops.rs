@@ -444,7 +444,7 @@ impl AttrReader<'_> {
     }
 }
 
-fn need<'s>(ts: &'s [Option<TensorInfo>], i: usize) -> Result<&'s TensorInfo, Rule> {
+fn need(ts: &[Option<TensorInfo>], i: usize) -> Result<&TensorInfo, Rule> {
     ts.get(i).and_then(|t| t.as_ref()).ok_or("missing required tensor")
 }
 
@@ -1131,7 +1131,7 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
             r.f(4)?,
         )
     };
-    if !(clip >= 0.0) {
+    if clip.is_nan() || clip < 0.0 {
         return Err("clip must be ≥ 0 (0 = none)");
     }
     let (dirs, reverse_only) = match direction {

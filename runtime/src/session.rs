@@ -78,7 +78,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         if arena.len() < needed {
             return Err(Error::ArenaTooSmall { needed: needed as u64, given: arena.len() as u64 });
         }
-        if (arena.as_ptr() as usize) % ARENA_ALIGN != 0 {
+        if !(arena.as_ptr() as usize).is_multiple_of(ARENA_ALIGN) {
             return Err(Error::ArenaMisaligned);
         }
         Ok(Session { model, arena: ArenaBuf::Borrowed(arena), kernels: KernelTable::detect() })

@@ -121,7 +121,6 @@ fn value_info(name: &str, elem: i32, dims: Option<&[i64]>) -> pb::ValueInfoProto
             })),
         }),
         doc_string: String::new(),
-        ..Default::default()
     }
 }
 

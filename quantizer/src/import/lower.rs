@@ -21,6 +21,9 @@ pub(crate) struct Lowering {
 
 type Lr<T> = std::result::Result<T, String>;
 
+/// Attribute words of a sliding window: strides, pads at the start, pads at the end, dilations.
+type Window = (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>);
+
 fn f(v: f32) -> u32 {
     v.to_bits()
 }
@@ -541,12 +544,7 @@ impl Lowering {
         Ok(())
     }
 
-    fn spatial(
-        &self,
-        node: &pb::NodeProto,
-        in_shape: &[usize],
-        kernel: &[usize],
-    ) -> Lr<(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>)> {
+    fn spatial(&self, node: &pb::NodeProto, in_shape: &[usize], kernel: &[usize]) -> Lr<Window> {
         let a = Attrs(node);
         let r = kernel.len();
         let strides: Vec<usize> =

@@ -61,10 +61,7 @@ fn bad_section(kind: SectionKind, rule: &'static str) -> Error {
 }
 
 /// Views `bytes` as a slice of records; the length must be a whole number of records.
-fn records<'a, T: FromBytes + Immutable + KnownLayout + Unaligned>(
-    kind: SectionKind,
-    bytes: &'a [u8],
-) -> Result<&'a [T]> {
+fn records<T: FromBytes + Immutable + KnownLayout + Unaligned>(kind: SectionKind, bytes: &[u8]) -> Result<&[T]> {
     <[T]>::ref_from_bytes(bytes).map_err(|_| bad_section(kind, "length is not a whole number of records"))
 }
 
@@ -166,7 +163,7 @@ impl<'a> Artifact<'a> {
         }
         // Weight views are typed slices borrowed in place: the buffer must start on a 64-byte
         // boundary (mmap and the `AlignedBytes` helper guarantee it; so must firmware linkers).
-        if (bytes.as_ptr() as usize) % SECTION_ALIGN as usize != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(SECTION_ALIGN as usize) {
             return Err(Error::MisalignedBuffer { required: SECTION_ALIGN as usize });
         }
 
@@ -207,7 +204,7 @@ impl<'a> Artifact<'a> {
             }
             let offset = entry.offset.get();
             let len = entry.len.get();
-            if offset % SECTION_ALIGN != 0 {
+            if !offset.is_multiple_of(SECTION_ALIGN) {
                 return Err(bad_section(kind, "offset not 64-byte aligned"));
             }
             if offset < cursor {
@@ -339,7 +336,7 @@ impl<'a> Artifact<'a> {
                     }
                 }
                 1 => {
-                    if t.offset.get() % SECTION_ALIGN != 0 {
+                    if !t.offset.get().is_multiple_of(SECTION_ALIGN) {
                         return Err(bad("weight offset not 64-byte aligned"));
                     }
                     let end = t.offset.get().checked_add(bytes).ok_or(bad("weight range overflows"))?;

@@ -103,3 +103,6 @@ pub fn dot_src(a: &[f32], b: &FloatSrc<'_>, start: usize) -> f32 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

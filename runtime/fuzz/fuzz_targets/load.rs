@@ -1,0 +1,25 @@
+//! Fuzz the artifact loader: arbitrary bytes must give `Ok` or a typed `Err`, never a panic, and
+//! whatever loads must run without panicking. Half the inputs get their checksum fixed so the
+//! fuzzer reaches the checks behind it.
+
+#![no_main]
+
+use ferrite_runtime::format::checksum;
+use ferrite_runtime::{AlignedBytes, Input, LoadOptions, Model, Session};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let mut bytes = data.to_vec();
+    if bytes.len() >= 64 && bytes[0] & 1 == 1 {
+        let c = checksum(&bytes);
+        bytes[48..52].copy_from_slice(&c.to_le_bytes());
+    }
+    let buf = AlignedBytes::copy_from(&bytes);
+    for verify in [true, false] {
+        let Ok(model) = Model::from_bytes_with(&buf, LoadOptions { verify_checksum: verify }) else { continue };
+        let Ok(mut session) = Session::new(&model) else { continue };
+        let feeds: Vec<Vec<f32>> = model.inputs().map(|d| vec![0.5; d.info.len().min(1 << 20)]).collect();
+        let inputs: Vec<Input<'_>> = feeds.iter().map(|v| Input::F32(v)).collect();
+        let _ = session.run(&inputs);
+    }
+});

@@ -1,0 +1,173 @@
+//! Hand-computed cases for the reference kernels (the end-to-end tests compare whole ops with
+//! tract; these pin the kernels' own arithmetic and edge cases).
+
+use super::*;
+use crate::format::DType;
+use crate::ops::{Activation, BinaryFn, ConvParams, PoolParams, ReduceFn, TensorInfo, UnaryFn};
+
+fn info(shape: &[usize]) -> TensorInfo {
+    let mut dims = [1usize; 6];
+    dims[..shape.len()].copy_from_slice(shape);
+    TensorInfo { dtype: DType::F32, rank: shape.len(), dims }
+}
+
+const NONE: Activation = Activation { func: UnaryFn::Identity, a: 0.0, b: 0.0 };
+
+#[test]
+fn dot_and_axpy() {
+    assert_eq!(dot_f32(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]), 32.0);
+    assert_eq!(dot_f32(&[], &[]), 0.0);
+    let mut acc = [1.0, 1.0];
+    axpy_f32(&mut acc, 2.0, &[3.0, -1.0]);
+    assert_eq!(acc, [7.0, -1.0]);
+}
+
+#[test]
+fn f16_source_reads_halves() {
+    let bits: Vec<u16> = [1.5f32, -2.0, 0.099975586].iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+    let s = FloatSrc::F16(&bits);
+    assert_eq!(s.get(0), 1.5);
+    assert_eq!(s.get(1), -2.0);
+    assert_eq!(s.get(2), 0.099975586);
+    assert_eq!(s.get(3), 0.0, "past the end reads 0, never panics");
+    assert_eq!(dot_src(&[2.0, 1.0], &s, 0), 1.0);
+}
+
+#[test]
+fn conv_padding_stride_and_depthwise() {
+    // 1 channel 3x3 input, 2x2 kernel of ones, pad 1, stride 2: corners of the padded sums.
+    let x = [1., 2., 3., 4., 5., 6., 7., 8., 9.];
+    let w = [1.0f32; 4];
+    let p = ConvParams {
+        n: 1,
+        c: 1,
+        h: 3,
+        w: 3,
+        m: 1,
+        oh: 2,
+        ow: 2,
+        kh: 2,
+        kw: 2,
+        group: 1,
+        stride: [2, 2],
+        pad: [1, 1],
+        dilation: [1, 1],
+        act: NONE,
+    };
+    let mut out = [0.0; 4];
+    conv(&p, &x, &FloatSrc::F32(&w), Some(&[0.5]), &mut out);
+    assert_eq!(out, [1.5, 5.5, 11.5, 28.5]);
+    // Depthwise: two channels, each its own 1x1 weight, with a fused ReLU.
+    let x = [1., -2., 3., -4.];
+    let p = ConvParams {
+        n: 1,
+        c: 2,
+        h: 1,
+        w: 2,
+        m: 2,
+        oh: 1,
+        ow: 2,
+        kh: 1,
+        kw: 1,
+        group: 2,
+        stride: [1, 1],
+        pad: [0, 0],
+        dilation: [1, 1],
+        act: Activation { func: UnaryFn::Relu, a: 0.0, b: 0.0 },
+    };
+    let mut out = [9.0; 4];
+    conv(&p, &x, &FloatSrc::F32(&[2.0, -1.0]), None, &mut out);
+    assert_eq!(out, [2.0, 0.0, 0.0, 4.0]);
+}
+
+#[test]
+fn pools_ignore_padding_unless_told() {
+    let x = [1., 2., 3., 4.];
+    let mut p = PoolParams {
+        max: false,
+        nc: 1,
+        h: 2,
+        w: 2,
+        oh: 1,
+        ow: 1,
+        kh: 3,
+        kw: 3,
+        stride: [1, 1],
+        pad: [1, 1],
+        dilation: [1, 1],
+        count_include_pad: false,
+    };
+    let mut out = [0.0];
+    pool(&p, &x, &mut out);
+    assert_eq!(out, [2.5]);
+    p.count_include_pad = true;
+    pool(&p, &x, &mut out);
+    assert_eq!(out, [10.0 / 9.0]);
+    p.max = true;
+    pool(&p, &[-1., -2., -3., -4.], &mut out);
+    assert_eq!(out, [-1.0], "padding never wins a max");
+}
+
+#[test]
+fn broadcasting_binary_and_reduce() {
+    let mut out = [0.0; 6];
+    binary(
+        BinaryFn::Sub,
+        (&[1., 2., 3., 4., 5., 6.], &info(&[2, 3])),
+        (&[10., 20.], &info(&[2, 1])),
+        &info(&[2, 3]),
+        &mut out,
+    );
+    assert_eq!(out, [-9., -8., -7., -16., -15., -14.]);
+    let mut r = [0.0; 3];
+    reduce(ReduceFn::Mean, 0b01, &[1., 2., 3., 5., 6., 7.], &info(&[2, 3]), &mut r);
+    assert_eq!(r, [3., 4., 5.]);
+    let mut r = [0.0; 2];
+    reduce(ReduceFn::Max, 0b10, &[1., 9., 3., 5., 6., 7.], &info(&[2, 3]), &mut r);
+    assert_eq!(r, [9., 7.]);
+}
+
+#[test]
+fn softmax_is_stable_for_large_logits() {
+    let mut out = [0.0; 3];
+    softmax(1, 3, 1, false, &[1000., 1000., 1000.], &mut out);
+    assert!(out.iter().all(|&v| (v - 1.0 / 3.0).abs() < 1e-7));
+    softmax(1, 3, 1, true, &[0., 0., 0.], &mut out);
+    assert!(out.iter().all(|&v| (v + 3f32.ln()).abs() < 1e-6));
+}
+
+#[test]
+fn gather_rejects_out_of_range_indices() {
+    let data = [0., 1., 2., 3., 4., 5.];
+    let mut out = [0.0; 4];
+    assert_eq!(gather(&FloatSrc::F32(&data), 1, 3, 2, &[2, -3], &mut out), Ok(()));
+    assert_eq!(out, [4., 5., 0., 1.]);
+    assert_eq!(gather(&FloatSrc::F32(&data), 1, 3, 2, &[3, 0], &mut out), Err(3));
+    assert_eq!(gather(&FloatSrc::F32(&data), 1, 3, 2, &[0, -4], &mut out), Err(-4));
+}
+
+#[test]
+fn movement_kernels() {
+    let x: Vec<u32> = (0..6).collect();
+    let mut out = [0u32; 6];
+    transpose(&[1, 0, 0, 0, 0, 0], &x, &info(&[2, 3]), &info(&[3, 2]), &mut out);
+    assert_eq!(out, [0, 3, 1, 4, 2, 5]);
+    let mut s = [0u32; 2];
+    slice(&[0, 2, 0, 0, 0, 0], &[1, -2, 1, 1, 1, 1], &x, &info(&[2, 3]), &info(&[2, 1]), &mut s);
+    assert_eq!(s, [2, 5]);
+    let mut e = [0u32; 6];
+    expand(&[7, 8], &info(&[2, 1]), &info(&[2, 3]), &mut e);
+    assert_eq!(e, [7, 7, 7, 8, 8, 8]);
+    let mut c = [0i32; 3];
+    cast(&[1.9f32, -1.9, 3e10], &mut c);
+    assert_eq!(c, [1, -1, i32::MAX]);
+}
+
+#[test]
+fn kernel_table_generic_matches_reference() {
+    let t = crate::kernels::KernelTable::generic();
+    assert_eq!(t.tier.name(), "generic");
+    assert_eq!((t.dot_f32)(&[1., 2.], &[3., 4.]), 11.0);
+    let d = crate::kernels::KernelTable::detect();
+    assert_eq!((d.dot_f32)(&[0.5; 7], &[2.0; 7]), 7.0);
+}
