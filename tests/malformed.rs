@@ -235,3 +235,14 @@ proptest! {
         load_and_run(&b);
     }
 }
+
+#[test]
+fn impossible_arena_is_an_error_not_an_abort() {
+    let mut b = sample().to_vec();
+    let plan = section_offset(&b, SectionKind::Plan);
+    b[plan..plan + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
+    fix_checksum(&mut b);
+    let a = aligned(&b);
+    let m = Model::from_bytes(&a).expect("a huge arena is valid on paper");
+    assert!(matches!(Session::new(&m).err().unwrap(), Error::OutOfMemory { .. }));
+}

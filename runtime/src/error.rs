@@ -81,6 +81,11 @@ pub enum Error {
         /// Bytes given.
         given: u64,
     },
+    /// The arena could not be allocated (`Session::new`).
+    OutOfMemory {
+        /// Bytes requested.
+        needed: u64,
+    },
     /// The arena handed to a session is not aligned to [`crate::ARENA_ALIGN`].
     ArenaMisaligned,
     /// The inputs given to `run` do not match the model's inputs.
@@ -126,6 +131,7 @@ impl fmt::Display for Error {
             Error::ArenaTooSmall { needed, given } => {
                 write!(f, "arena too small: needs {needed} bytes, given {given}")
             }
+            Error::OutOfMemory { needed } => write!(f, "cannot allocate an arena of {needed} bytes"),
             Error::ArenaMisaligned => {
                 write!(f, "arena must be aligned to {} bytes", crate::ARENA_ALIGN)
             }

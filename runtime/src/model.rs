@@ -103,9 +103,10 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// Bytes of arena a session needs.
+    /// Bytes of arena a session needs (saturating on 32-bit targets, where such an arena could
+    /// not be allocated anyway).
     pub fn arena_len(&self) -> usize {
-        self.artifact().plan.arena_len.get() as usize
+        usize::try_from(self.artifact().plan.arena_len.get()).unwrap_or(usize::MAX)
     }
 
     /// The metadata JSON (name, task, labels, model card...).

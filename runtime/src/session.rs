@@ -114,7 +114,10 @@ impl<'m, 'a> Session<'m, 'a, 'static> {
     pub fn new(model: &'m Model<'a>) -> Result<Self> {
         let len = model.arena_len();
         let blocks = len.div_ceil(ARENA_ALIGN);
-        let v = alloc::vec![Block([0; 64]); blocks];
+        // The arena size comes from the file: refuse, rather than abort on, an impossible request.
+        let mut v = alloc::vec::Vec::new();
+        v.try_reserve_exact(blocks).map_err(|_| Error::OutOfMemory { needed: len as u64 })?;
+        v.resize(blocks, Block([0; 64]));
         Ok(Session { model, arena: ArenaBuf::Owned(v, len), kernels: KernelTable::detect() })
     }
 }

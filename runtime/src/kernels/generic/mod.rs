@@ -73,10 +73,24 @@ impl<'a> FloatSrc<'a> {
     }
 }
 
-/// Dot product, sequential f32 accumulation (the reference order).
+/// Dot product. The reference summation order: eight running partial sums, lane `i % 8` taking
+/// element `i`, added pairwise at the end (`((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7))`), then the tail in
+/// order. Eight independent lanes are what lets compilers vectorize the loop; SIMD tiers that keep
+/// this order are bit-exact with it.
 pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = 0.0f32;
-    for (x, y) in a.iter().zip(b) {
+    let n = a.len().min(b.len());
+    let (a, b) = (a.get(..n).unwrap_or(&[]), b.get(..n).unwrap_or(&[]));
+    let mut s = [0.0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            s[i] += x[i] * y[i];
+        }
+    }
+    let mut acc = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    for (x, y) in ta.iter().zip(tb) {
         acc += x * y;
     }
     acc
@@ -89,15 +103,42 @@ pub fn axpy_f32(acc: &mut [f32], a: f32, x: &[f32]) {
     }
 }
 
-/// Dot product of an f32 row with a float source row starting at `start`.
+/// Dot product of an f32 row with a float source row starting at `start`. f16 rows are widened
+/// 64 values at a time into a stack buffer, then go through [`dot_f32`] (same order as f32 rows).
 #[inline]
 pub fn dot_src(a: &[f32], b: &FloatSrc<'_>, start: usize) -> f32 {
     match b {
         FloatSrc::F32(s) => dot_f32(a, s.get(start..start + a.len()).unwrap_or(&[])),
         FloatSrc::F16(s) => {
-            let mut acc = 0.0f32;
-            for (x, &y) in a.iter().zip(s.get(start..start + a.len()).unwrap_or(&[])) {
-                acc += x * half::f16::from_bits(y).to_f32();
+            use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+            let Some(row) = s.get(start..start + a.len()) else { return 0.0 };
+            let mut buf = [0f32; 64];
+            let mut s8 = [0.0f32; 8];
+            let n = a.len();
+            let mut done = 0;
+            let mut last = 0;
+            // Chunks of 64 keep dot_f32's lanes: only the last chunk can end in a partial block.
+            while done < n {
+                let len = (n - done).min(64);
+                let (Some(bb), Some(src), Some(x)) =
+                    (buf.get_mut(..len), row.get(done..done + len), a.get(done..done + len))
+                else {
+                    break;
+                };
+                src.reinterpret_cast::<half::f16>().convert_to_f32_slice(bb);
+                for (xc, yc) in x.chunks_exact(8).zip(bb.chunks_exact(8)) {
+                    for i in 0..8 {
+                        s8[i] += xc[i] * yc[i];
+                    }
+                }
+                last = len;
+                done += len;
+            }
+            let mut acc = ((s8[0] + s8[4]) + (s8[2] + s8[6])) + ((s8[1] + s8[5]) + (s8[3] + s8[7]));
+            let full = last / 8 * 8;
+            let xt = a.get(n - (last - full)..).unwrap_or(&[]);
+            for (xv, yv) in xt.iter().zip(buf.get(full..last).unwrap_or(&[])) {
+                acc += xv * yv;
             }
             acc
         }

@@ -171,3 +171,15 @@ fn kernel_table_generic_matches_reference() {
     let d = crate::kernels::KernelTable::detect();
     assert_eq!((d.dot_f32)(&[0.5; 7], &[2.0; 7]), 7.0);
 }
+
+#[test]
+fn f16_dot_is_bit_identical_to_widened_f32_dot() {
+    // Same summation order whatever the storage: f16 rows widened to f32 give the same bits.
+    for n in [0usize, 1, 7, 8, 9, 63, 64, 65, 130, 200] {
+        let a: Vec<f32> = (0..n).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.37).collect();
+        let b: Vec<f32> = (0..n).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.21).collect();
+        let b16: Vec<u16> = b.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+        let widened: Vec<f32> = b16.iter().map(|&v| half::f16::from_bits(v).to_f32()).collect();
+        assert_eq!(dot_src(&a, &FloatSrc::F16(&b16), 0).to_bits(), dot_f32(&a, &widened).to_bits(), "n = {n}");
+    }
+}
