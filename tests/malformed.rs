@@ -237,12 +237,30 @@ proptest! {
 }
 
 #[test]
-fn impossible_arena_is_an_error_not_an_abort() {
+fn arena_rules_and_impossible_arenas() {
+    // Slack in arena_len is rejected: a file may not ask for memory no tensor uses.
     let mut b = sample().to_vec();
     let plan = section_offset(&b, SectionKind::Plan);
     b[plan..plan + 8].copy_from_slice(&(1u64 << 62).to_le_bytes());
     fix_checksum(&mut b);
-    let a = aligned(&b);
-    let m = Model::from_bytes(&a).expect("a huge arena is valid on paper");
+    assert!(matches!(load(&b).unwrap_err(), Error::BadPlan(_)));
+    // A caller's arena one byte short.
+    let a = aligned(sample());
+    let m = Model::from_bytes(&a).unwrap();
+    let mut small = vec![0u8; m.arena_len() - 1];
+    assert!(matches!(Session::with_arena(&m, &mut small).err().unwrap(), Error::ArenaTooSmall { .. }));
+    // A consistent artifact whose activation needs 4 EiB: Session::new reports it, no abort.
+    use ferrite_quantizer::ir::Graph;
+    use ferrite_runtime::format::DType;
+    use ferrite_runtime::ops::OpCode;
+    let mut g = Graph::default();
+    let x = g.activation("x", DType::F32, vec![1, 1]);
+    let y = g.activation("y", DType::F32, vec![1 << 30, 1 << 30]);
+    g.push(OpCode::Expand, "expand", vec![Some(x)], vec![Some(y)], vec![]);
+    g.inputs.push(x);
+    g.outputs.push(y);
+    let huge = aligned(&ferrite_quantizer::writer::write(&g, "{}").bytes);
+    let m = Model::from_bytes(&huge).expect("valid on paper");
+    assert!(m.arena_len() as u64 >= 1 << 62);
     assert!(matches!(Session::new(&m).err().unwrap(), Error::OutOfMemory { .. }));
 }

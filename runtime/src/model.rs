@@ -223,6 +223,20 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
             return Err(Error::BadPlan("last use past the end"));
         }
     }
+    // The arena is exactly as large as the slots need: no slack a file could use to ask a
+    // session for memory no tensor uses.
+    let extent = art
+        .slots
+        .iter()
+        .map(|s| {
+            let len = art.tensors.get(s.tensor.get() as usize).map_or(0, |t| t.byte_len.get());
+            crate::format::align_up(s.offset.get().saturating_add(len)).unwrap_or(u64::MAX)
+        })
+        .max()
+        .unwrap_or(0);
+    if extent != arena_len {
+        return Err(Error::BadPlan("arena_len is not the aligned end of the last slot"));
+    }
     // Live ranges [def, last] (graph inputs from "-1") that intersect must not share bytes.
     for (i, a) in art.slots.iter().enumerate() {
         let a_len = art.tensors.get(a.tensor.get() as usize).map_or(0, |t| t.byte_len.get());
