@@ -13,7 +13,7 @@ use std::time::Instant;
 
 /// Ferrite: quantize trained ONNX models into one memory-mapped artifact, inspect it, run it.
 #[derive(Parser)]
-#[command(name = "ferrite", version, about, long_about = None)]
+#[command(name = "ferrite", version, about = "Ferrite: quantize trained ONNX models into one memory-mapped artifact (.fer), inspect it, run it", long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +46,7 @@ enum Command {
         /// Text file with one label per line, for the first output's classes
         #[arg(long)]
         labels: Option<PathBuf>,
-        /// Model name stored in the metadata (default: the file name)
+        /// Model name stored in the metadata (default: the file name without extension)
         #[arg(long)]
         name: Option<String>,
         /// Task stored in the metadata (e.g. keyword-spotting, intent-classification)

@@ -83,7 +83,6 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
     let io = |ids: &[usize]| -> Vec<serde_json::Value> {
         ids.iter().map(|&t| json!({"name": graph.tensors[t].name, "dtype": dtype_name(graph.tensors[t].dtype), "shape": graph.tensors[t].shape})).collect()
     };
-    let source_bytes = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     let name = opts
         .name
         .clone()
@@ -99,8 +98,8 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
         "model_card": {
             "source": {
                 "file": model.file_name().map(|s| s.to_string_lossy().into_owned()),
-                "bytes": source_bytes,
-                "crc32": crc32fast::hash(&std::fs::read(model).unwrap_or_default()),
+                "bytes": imported.source_bytes,
+                "crc32": format!("{:08x}", imported.source_crc32),
                 "producer": imported.producer,
                 "opset": imported.opset,
             },

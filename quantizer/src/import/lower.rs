@@ -42,9 +42,9 @@ impl Lowering {
         if let Err(why) = self.try_lower(node) {
             self.unsupported.push((node_name(node), node.op_type.clone(), why));
             // Keep going so that one error lists every unsupported node: give the outputs
-            // placeholder tensors of the inferred shape.
-            for o in node.output.iter().filter(|o| !o.is_empty()) {
-                if !self.vals.contains_key(o) {
+            // placeholder tensors of the inferred type and shape where tract knows them.
+            for (i, o) in node.output.iter().enumerate().filter(|(_, o)| !o.is_empty()) {
+                if !self.vals.contains_key(o) && self.output(node, i).is_err() {
                     let t = self.g.activation(o.clone(), DType::F32, vec![]);
                     self.vals.insert(o.clone(), Val::Dyn(t));
                 }

@@ -41,6 +41,10 @@ pub struct Imported {
     pub opset: i64,
     /// Producer recorded in the ONNX file.
     pub producer: String,
+    /// Size of the source file in bytes.
+    pub source_bytes: u64,
+    /// CRC-32 of the source file (provenance in the model card).
+    pub source_crc32: u32,
 }
 
 fn tract_err(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -103,7 +107,10 @@ pub fn import_onnx(path: &Path, opts: &ImportOptions) -> Result<Imported> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
     let proto: pb::ModelProto =
         onnx.proto_model_for_read(&mut &bytes[..]).map_err(|e| tract_err(path, format!("{e:#}")))?;
-    import_proto(path, &proto, opts)
+    let mut imported = import_proto(path, &proto, opts)?;
+    imported.source_bytes = bytes.len() as u64;
+    imported.source_crc32 = crc32fast::hash(&bytes);
+    Ok(imported)
 }
 
 /// Imports an already parsed ONNX model (`path` is used for messages and external data).
@@ -236,7 +243,8 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
             })
             .collect();
         if let (Some(inputs), Some(first)) = (const_inputs, outs.first()) {
-            if node.op_type != "Constant" || !inputs.is_empty() {
+            // Nodes without inputs fold only when they are Constant (never e.g. RandomNormal).
+            if !inputs.is_empty() || node.op_type == "Constant" {
                 if let Some(outlet) = parsed.outlets_by_name.get(*first) {
                     let op: &dyn InferenceOp = &*model.node(outlet.node).op;
                     let tv: TVec<TValue> = inputs.iter().map(|t| (**t).clone().into_tvalue()).collect();
@@ -293,7 +301,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         }
     }
     let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string();
-    Ok(Imported { graph: cx.g, opset, producer })
+    Ok(Imported { graph: cx.g, opset, producer, source_bytes: 0, source_crc32: 0 })
 }
 
 /// Used by lowering for messages.

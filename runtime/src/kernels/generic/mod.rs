@@ -63,10 +63,9 @@ impl<'a> FloatSrc<'a> {
                 }
             }
             FloatSrc::F16(s) => {
+                use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
                 if let Some(src) = s.get(start..start + dst.len()) {
-                    for (d, &b) in dst.iter_mut().zip(src) {
-                        *d = half::f16::from_bits(b).to_f32();
-                    }
+                    src.reinterpret_cast::<half::f16>().convert_to_f32_slice(dst);
                 }
             }
         }
