@@ -42,7 +42,19 @@ pub fn conv(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, o
                         let wv = w.get(((m * cpg + c) * p.kh + ky) * p.kw + kx);
                         let offx = (kx * p.dilation[1]) as isize - p.pad[1] as isize;
                         let (ox0, ox1) = valid_range(p.ow, p.stride[1], offx, p.w);
-                        if ox0 >= ox1 {
+                        if ox0 >= ox1 || oy0 >= oy1 {
+                            continue;
+                        }
+                        // Whole rows that map onto whole, consecutive input rows (1x1 kernels, the
+                        // centre column of 'same' kernels): one multiply-add over the block.
+                        if ox0 == 0 && ox1 == p.ow && p.ow == p.w && offx == 0 && p.stride == [1, 1] {
+                            let iy0 = (oy0 as isize + offy) as usize;
+                            let rows = oy1 - oy0;
+                            let src = xplane.get(iy0 * p.w..(iy0 + rows) * p.w).unwrap_or(&[]);
+                            for (o, &v) in oplane.get_mut(oy0 * p.ow..oy1 * p.ow).unwrap_or(&mut []).iter_mut().zip(src)
+                            {
+                                *o += wv * v;
+                            }
                             continue;
                         }
                         for oy in oy0..oy1 {
