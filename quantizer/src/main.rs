@@ -75,6 +75,20 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         top: usize,
     },
+    /// Measure load time, arena size and run latency (one thread)
+    Bench {
+        /// The artifact
+        artifact: PathBuf,
+        /// Inputs as for `run` ([NAME=]FILE.npy); zeros of the right shape when omitted
+        #[arg(long = "input", short, value_name = "[NAME=]FILE.npy")]
+        input: Vec<String>,
+        /// Timed runs (after 3 warm-up runs)
+        #[arg(long, default_value_t = 50)]
+        iterations: usize,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `println!` that returns write errors (a closed pipe) instead of panicking.
@@ -112,6 +126,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Inspect { artifact, json } => cmd_inspect(&artifact, json),
         Command::Run { artifact, input, output, top } => cmd_run(&artifact, &input, output.as_deref(), top),
+        Command::Bench { artifact, input, iterations, json } => cmd_bench(&artifact, &input, iterations, json),
     }
 }
 
@@ -309,8 +324,8 @@ fn file_stem_for(name: &str) -> String {
     }
 }
 
-fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -> anyhow::Result<()> {
-    let model = open(path)?;
+/// Reads the `.npy` files named by `--input` specs and matches them to the model's inputs.
+fn load_inputs(path: &Path, model: &Model<'_>, inputs: &[String]) -> anyhow::Result<Vec<(PathBuf, npy::NpyArray)>> {
     let descs: Vec<_> = model.inputs().collect();
     // Assign files to inputs: NAME=FILE when NAME is an input, else in order.
     let mut files: Vec<Option<PathBuf>> = vec![None; descs.len()];
@@ -351,6 +366,12 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
         }
         arrays.push((f.clone(), a));
     }
+    Ok(arrays)
+}
+
+/// Borrows loaded arrays as runtime inputs, checking element types.
+fn feeds<'x>(model: &Model<'_>, arrays: &'x [(PathBuf, npy::NpyArray)]) -> anyhow::Result<Vec<Input<'x>>> {
+    let descs: Vec<_> = model.inputs().collect();
     let mut feeds = Vec::new();
     for ((f, a), d) in arrays.iter().zip(&descs) {
         use ferrite_runtime::format::DType;
@@ -361,6 +382,13 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
             _ => bail!("{}: element type does not match input {} ({})", f.display(), d.name, d.info.dtype.name()),
         });
     }
+    Ok(feeds)
+}
+
+fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -> anyhow::Result<()> {
+    let model = open(path)?;
+    let arrays = load_inputs(path, &model, inputs)?;
+    let feeds = feeds(&model, &arrays)?;
     let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
     let labels: Vec<String> = meta
         .get("labels")
@@ -402,6 +430,64 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
         }
     }
     eprintln!("ferrite: ran in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+    Ok(())
+}
+
+fn cmd_bench(path: &Path, inputs: &[String], iterations: usize, json: bool) -> anyhow::Result<()> {
+    use ferrite_runtime::format::DType;
+    let t0 = Instant::now();
+    let model = open(path)?;
+    let load = t0.elapsed();
+    let arrays = if inputs.is_empty() {
+        model
+            .inputs()
+            .map(|d| {
+                let n = d.info.len();
+                let data = match d.info.dtype {
+                    DType::F32 => NpyData::F32(vec![0.0; n]),
+                    DType::I32 => NpyData::I64(vec![0; n]),
+                    _ => NpyData::Bool(vec![0; n]),
+                };
+                (PathBuf::from("<zeros>"), npy::NpyArray { shape: d.info.shape().to_vec(), data })
+            })
+            .collect()
+    } else {
+        load_inputs(path, &model, inputs)?
+    };
+    let feeds = feeds(&model, &arrays)?;
+    let mut session = Session::new(&model).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    for _ in 0..3 {
+        session.run(&feeds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    }
+    let mut times: Vec<f64> = Vec::with_capacity(iterations.max(1));
+    for _ in 0..iterations.max(1) {
+        let t = Instant::now();
+        session.run(&feeds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let (median, p90) = (pct(0.5), pct(0.9));
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({"file": path.display().to_string(), "load_ms": load.as_secs_f64() * 1e3, "arena_bytes": model.arena_len(), "file_bytes": model.bytes().len(), "iterations": times.len(), "mean_ms": mean, "median_ms": median, "p90_ms": p90, "min_ms": times[0], "threads": 1})
+        );
+    } else {
+        out!(
+            "{}: load {:.3} ms (mmap + validation + checksum), arena {} bytes, file {} bytes",
+            path.display(),
+            load.as_secs_f64() * 1e3,
+            model.arena_len(),
+            model.bytes().len()
+        );
+        out!(
+            "run ({} iterations, one thread): median {median:.3} ms, mean {mean:.3} ms, p90 {p90:.3} ms, min {:.3} ms",
+            times.len(),
+            times[0]
+        );
+    }
     Ok(())
 }
 

@@ -55,6 +55,11 @@ fn quantize_inspect_run_roundtrip() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("logits f32 [1, 12]") && text.contains("top-5:") && text.contains("class9"), "{text}");
+    let o = ferrite(&["bench", s(&fer), "--iterations", "3", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let b: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(b["iterations"], 3);
+    assert!(b["median_ms"].as_f64().unwrap() > 0.0 && b["arena_bytes"].as_u64().unwrap() > 0);
     let saved = ferrite_quantizer::npy::read(&out.join("logits.npy")).unwrap();
     let golden = ferrite_quantizer::npy::read(&root().join("models/ref-kws-dscnn/output.npy")).unwrap();
     assert_eq!(saved.shape, vec![1, 12]);
@@ -110,7 +115,7 @@ fn usage_errors_exit_2() {
     assert_eq!(ferrite(&[]).status.code(), Some(2));
     assert_eq!(ferrite(&["quantize"]).status.code(), Some(2));
     assert_eq!(ferrite(&["quantize", "m.onnx", "-o", "x", "--precision", "int4"]).status.code(), Some(2));
-    for cmd in ["quantize", "inspect", "run"] {
+    for cmd in ["quantize", "inspect", "run", "bench"] {
         let o = ferrite(&[cmd, "--help"]);
         assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Usage"));
     }
