@@ -6,7 +6,7 @@
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use crate::format::{DType, MAX_RANK, NO_TENSOR};
+use crate::format::{DType, MAX_RANK};
 
 /// Op codes. Values are never reused; retired ones stay reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1208,6 +1208,3 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     }
     Ok(Params::Rnn(p))
 }
-
-/// Marker used by writers for absent tensors.
-pub const ABSENT: u32 = NO_TENSOR;

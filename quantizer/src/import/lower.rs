@@ -398,9 +398,8 @@ impl Lowering {
                 let eps = a.float("epsilon").unwrap_or(1e-5);
                 let inner: usize = shape[axis..].iter().product();
                 let x = self.need_tensor(node, 0)?;
-                let scale = self.full_param(node, 1, inner, 1.0)?;
-                let bias =
-                    if self.input(node, 2)?.is_some() { Some(self.full_param(node, 2, inner, 0.0)?) } else { None };
+                let scale = self.full_param(node, 1, inner)?;
+                let bias = if self.input(node, 2)?.is_some() { Some(self.full_param(node, 2, inner)?) } else { None };
                 if node.output.iter().skip(1).any(|o| !o.is_empty()) {
                     return Err("Mean/InvStdDev outputs".into());
                 }
@@ -460,7 +459,7 @@ impl Lowering {
     }
 
     /// A parameter tensor of exactly `n` values (broadcast scalars and short constants are expanded).
-    fn full_param(&mut self, node: &pb::NodeProto, i: usize, n: usize, _default: f32) -> Lr<TensorId> {
+    fn full_param(&mut self, node: &pb::NodeProto, i: usize, n: usize) -> Lr<TensorId> {
         match self.need(node, i)? {
             Val::Const(t) => {
                 let v = const_f32(&t).ok_or("parameter must be float")?;
