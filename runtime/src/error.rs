@@ -99,6 +99,28 @@ pub enum Error {
     UnknownName,
     /// An I/O error while opening or mapping a file (std only); the OS error code when known.
     Io(Option<i32>),
+    /// The preprocessing or labels section is malformed.
+    BadPreprocess(&'static str),
+    /// A WAV file is malformed or truncated.
+    BadWav(&'static str),
+    /// A well-formed WAV file in a format Ferrite does not read (the field and its value).
+    UnsupportedWav {
+        /// The field, with what is supported.
+        what: &'static str,
+        /// The value found.
+        value: u32,
+    },
+    /// Text with no word in it (empty, or only separators).
+    EmptyText,
+    /// Text that cannot be tokenized (e.g. not UTF-8).
+    BadText(&'static str),
+    /// A caller's buffer has the wrong length.
+    BufferSize {
+        /// Elements needed.
+        needed: u64,
+        /// Elements given.
+        given: u64,
+    },
 }
 
 impl fmt::Display for Error {
@@ -139,6 +161,12 @@ impl fmt::Display for Error {
             Error::UnknownName => write!(f, "no tensor of that name"),
             Error::Io(Some(code)) => write!(f, "I/O error (os error {code})"),
             Error::Io(None) => write!(f, "I/O error"),
+            Error::BadPreprocess(rule) => write!(f, "bad preprocessing section: {rule}"),
+            Error::BadWav(rule) => write!(f, "bad WAV file: {rule}"),
+            Error::UnsupportedWav { what, value } => write!(f, "unsupported WAV: {what}, found {value}"),
+            Error::EmptyText => write!(f, "the text has no words"),
+            Error::BadText(rule) => write!(f, "bad text: {rule}"),
+            Error::BufferSize { needed, given } => write!(f, "buffer has {given} elements, {needed} needed"),
         }
     }
 }

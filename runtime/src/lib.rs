@@ -34,11 +34,13 @@ pub mod format;
 pub mod kernels;
 mod model;
 pub mod ops;
+pub mod preprocess;
 mod session;
 
 pub use error::{Error, Result};
 pub use model::{LoadOptions, Model, OpDesc, TensorDesc, MAX_IO};
 pub use ops::TensorInfo;
+pub use preprocess::Preprocessing;
 pub use session::{Input, OutputData, Outputs, Session, ARENA_ALIGN};
 
 #[cfg(feature = "alloc")]

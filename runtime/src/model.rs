@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::format::{Artifact, DType, OpRecord, Storage, TensorRecord, MAX_RANK, NO_OP, NO_TENSOR, SECTION_ALIGN};
 use crate::ops::{self, OpCode, OpTensors, Params, TensorInfo};
+use crate::preprocess::Preprocessing;
 
 /// Most inputs (or outputs) one op may have; bounds the fixed-size buffers of a session.
 pub const MAX_IO: usize = 32;
@@ -127,6 +128,28 @@ impl<'a> Model<'a> {
         })
     }
 
+    /// Number of class labels (0 when the artifact has none).
+    pub fn label_count(&self) -> usize {
+        self.artifact().labels.len()
+    }
+
+    /// Label of class `i` of the first output, if the artifact has labels.
+    pub fn label(&self, i: usize) -> Option<&str> {
+        let art = self.artifact();
+        art.labels.get(i).and_then(|r| art.string(r).ok())
+    }
+
+    /// Labels of the classes of the first output, in class order.
+    pub fn labels(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.label_count()).map(|i| self.label(i).unwrap_or(""))
+    }
+
+    /// The preprocessing the artifact carries (tokenizer, audio frontend, or none).
+    pub fn preprocessing(&self) -> Preprocessing<'_> {
+        // Validated at load; `view` is O(1).
+        crate::preprocess::view(&self.artifact()).unwrap_or(Preprocessing::None)
+    }
+
     /// Graph inputs, in order.
     pub fn inputs(&self) -> impl Iterator<Item = TensorDesc<'_>> + '_ {
         self.descs(true)
@@ -183,6 +206,7 @@ fn slot_of<'b>(art: &Artifact<'b>, tensor: u32) -> Option<&'b crate::format::Are
 /// Every check past the structure: plan consistency, op semantics, liveness.
 fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
     let art = Artifact::parse(bytes, opts.verify_checksum)?;
+    validate_preprocessing(&art)?;
     let n_ops = art.ops.len() as u32;
     let arena_len = art.plan.arena_len.get();
 
@@ -376,6 +400,47 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
         if !outs.iter().any(|o| o.get() == s.tensor.get()) && rec.scratch.get() != s.tensor.get() {
             return Err(Error::BadPlan("slot's writer does not write it"));
         }
+    }
+    Ok(())
+}
+
+/// Labels resolve to UTF-8 strings and match the first output's last dimension; preprocessing
+/// parameters are in range and fit the first input (ids for text, features for audio).
+fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
+    for r in art.labels {
+        art.string(r)?;
+    }
+    let first = |start: u32, len: u32| {
+        art.index_range(start, len.min(1))
+            .and_then(|i| i.first())
+            .and_then(|t| art.tensors.get(t.get() as usize))
+            .map(info_of)
+    };
+    if !art.labels.is_empty() {
+        let out = first(art.plan.outputs_start.get(), art.plan.outputs_len.get())
+            .ok_or(Error::BadPreprocess("labels without an output"))?;
+        let classes = if out.rank == 0 { 1 } else { out.dims.get(out.rank - 1).copied().unwrap_or(0) };
+        if classes != art.labels.len() {
+            return Err(Error::BadPreprocess("label count differs from the first output's last dimension"));
+        }
+    }
+    let input = first(art.plan.inputs_start.get(), art.plan.inputs_len.get());
+    match crate::preprocess::validate(art)? {
+        Preprocessing::None => {
+            if let Ok(Preprocessing::Text(t)) = crate::preprocess::view(art) {
+                let i = input.ok_or(Error::BadPreprocess("tokenizer without an input"))?;
+                if i.dtype != DType::I32 || i.len() != t.seq_len() {
+                    return Err(Error::BadPreprocess("first input must hold seq_len integer ids"));
+                }
+            }
+        }
+        Preprocessing::Audio(a) => {
+            let i = input.ok_or(Error::BadPreprocess("audio frontend without an input"))?;
+            if i.dtype != DType::F32 || i.len() != a.feature_len() {
+                return Err(Error::BadPreprocess("first input must hold n_frames x n_features f32 values"));
+            }
+        }
+        Preprocessing::Text(_) => {}
     }
     Ok(())
 }

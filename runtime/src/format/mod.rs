@@ -194,6 +194,92 @@ pub struct ArenaSlot {
 /// `def_op` of graph inputs (written by the caller before op 0).
 pub const NO_OP: u32 = u32::MAX;
 
+/// Start of the preprocessing section; followed by [`TextParams`] and `count` [`VocabEntry`]s
+/// (kind [`PREPROCESS_TEXT`]) or by [`AudioParams`] (kind [`PREPROCESS_AUDIO`]).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct PreprocessHeader {
+    /// [`PREPROCESS_TEXT`] or [`PREPROCESS_AUDIO`].
+    pub kind: U32,
+    /// Version of that specification: 1.
+    pub version: U32,
+    /// Number of [`VocabEntry`] records (text), 0 (audio).
+    pub count: U32,
+    /// MUST be 0.
+    pub reserved: U32,
+}
+
+/// Preprocessing kind: tokenizer `words-v1` (docs/PREPROCESSING.md).
+pub const PREPROCESS_TEXT: u32 = 1;
+/// Preprocessing kind: audio frontend `logmel-v1` (docs/PREPROCESSING.md).
+pub const PREPROCESS_AUDIO: u32 = 2;
+/// [`TextParams::pad_side`]: padding before the words.
+pub const PAD_LEFT: u32 = 0;
+/// [`TextParams::pad_side`]: padding after the words.
+pub const PAD_RIGHT: u32 = 1;
+/// [`AudioParams::window`]: periodic Hann.
+pub const WINDOW_HANN: u32 = 1;
+
+/// Parameters of tokenizer `words-v1`.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct TextParams {
+    /// Number of ids the model reads (its input length).
+    pub seq_len: U32,
+    /// [`PAD_LEFT`] or [`PAD_RIGHT`].
+    pub pad_side: U32,
+    /// Id of padding.
+    pub pad_id: U32,
+    /// Id of a word not in the vocabulary.
+    pub unk_id: U32,
+}
+
+/// One vocabulary word; entries are sorted by the word's UTF-8 bytes, strictly increasing.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct VocabEntry {
+    /// The word (lower-case, 1 to 64 bytes).
+    pub word: StrRef,
+    /// Its id.
+    pub id: U32,
+    /// MUST be 0.
+    pub reserved: U32,
+}
+
+/// Parameters of audio frontend `logmel-v1`.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct AudioParams {
+    /// Sample rate the features are computed at (Hz).
+    pub sample_rate: U32,
+    /// Samples per clip (the first ones are kept, zero-padded at the end).
+    pub clip_samples: U32,
+    /// Samples per frame.
+    pub frame_len: U32,
+    /// Samples between frame starts.
+    pub hop: U32,
+    /// FFT size (power of two, at least `frame_len`).
+    pub n_fft: U32,
+    /// Mel filters.
+    pub n_mels: U32,
+    /// MFCC coefficients kept (0: the features are the log-mel energies).
+    pub n_mfcc: U32,
+    /// [`WINDOW_HANN`].
+    pub window: U32,
+    /// Lowest filter edge (Hz).
+    pub fmin: F32,
+    /// Highest filter edge (Hz).
+    pub fmax: F32,
+    /// Added to each mel energy before the natural logarithm.
+    pub log_floor: F32,
+    /// MUST be 0.
+    pub reserved: U32,
+}
+
+const _: () = assert!(core::mem::size_of::<PreprocessHeader>() == 16);
+const _: () = assert!(core::mem::size_of::<TextParams>() == 16);
+const _: () = assert!(core::mem::size_of::<VocabEntry>() == 16);
+const _: () = assert!(core::mem::size_of::<AudioParams>() == 48);
 const _: () = assert!(core::mem::size_of::<Header>() == 64);
 const _: () = assert!(core::mem::size_of::<SectionEntry>() == 32);
 const _: () = assert!(core::mem::size_of::<StrRef>() == 8);
@@ -222,11 +308,15 @@ pub enum SectionKind {
     Weights = 7,
     /// UTF-8 JSON metadata and model card.
     Metadata = 8,
+    /// Optional: [`StrRef`] array, the label of each class of the first output.
+    Labels = 9,
+    /// Optional: [`PreprocessHeader`] and its parameters (tokenizer or audio frontend).
+    Preprocess = 10,
 }
 
 impl SectionKind {
-    /// All kinds, in the order a v1 writer emits them.
-    pub const ALL: [SectionKind; 8] = [
+    /// Kinds every artifact has, in the order a v1 writer emits them.
+    pub const REQUIRED: [SectionKind; 8] = [
         SectionKind::Strings,
         SectionKind::Tensors,
         SectionKind::Ops,
@@ -236,6 +326,9 @@ impl SectionKind {
         SectionKind::Metadata,
         SectionKind::Weights,
     ];
+
+    /// Kinds an artifact may leave out (a writer emits them after the metadata, in this order).
+    pub const OPTIONAL: [SectionKind; 2] = [SectionKind::Labels, SectionKind::Preprocess];
 
     /// Parses a kind number.
     pub fn from_u32(v: u32) -> Option<Self> {
@@ -248,6 +341,8 @@ impl SectionKind {
             6 => Self::Plan,
             7 => Self::Weights,
             8 => Self::Metadata,
+            9 => Self::Labels,
+            10 => Self::Preprocess,
             _ => return None,
         })
     }

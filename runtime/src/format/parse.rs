@@ -50,6 +50,10 @@ pub struct Artifact<'a> {
     pub weights: &'a [u8],
     /// Metadata JSON text.
     pub metadata: &'a str,
+    /// Label of each class (empty when the artifact has no labels section).
+    pub labels: &'a [StrRef],
+    /// Preprocessing section bytes (empty when absent); validated by [`crate::preprocess`].
+    pub preprocess: &'a [u8],
 }
 
 fn truncated(what: &'static str, needed: u64, available: usize) -> Error {
@@ -121,6 +125,8 @@ impl<'a> Artifact<'a> {
             slots: &[],
             weights: &[],
             metadata: "",
+            labels: &[],
+            preprocess: &[],
         }
     }
 
@@ -171,8 +177,9 @@ impl<'a> Artifact<'a> {
             return Err(Error::BadHeaderField("section_table_offset must be 64"));
         }
         let count = header.section_count.get() as usize;
-        if count != SectionKind::ALL.len() {
-            return Err(Error::BadHeaderField("section_count must be 8 in v1"));
+        const MAX_COUNT: usize = SectionKind::REQUIRED.len() + SectionKind::OPTIONAL.len();
+        if !(SectionKind::REQUIRED.len()..=MAX_COUNT).contains(&count) {
+            return Err(Error::BadHeaderField("section_count must be 8 to 10 in v1"));
         }
         let table_len =
             count.checked_mul(core::mem::size_of::<SectionEntry>()).ok_or(Error::BadHeaderField("section_count"))?;
@@ -185,9 +192,9 @@ impl<'a> Artifact<'a> {
 
         // Sections: known kinds, each once, 64-aligned, in file order, not overlapping, inside the
         // file, with only zero padding between them (no unindexed bytes).
-        let mut seen = [false; 9];
+        let mut seen = [false; 11];
         let mut cursor = 64u64.checked_add(table_len as u64).ok_or(Error::BadHeaderField("section table"))?;
-        let mut found: [Section; 9] = [Section { offset: 0, len: 0 }; 9];
+        let mut found: [Section; 11] = [Section { offset: 0, len: 0 }; 11];
         for entry in sections {
             let kind_raw = entry.kind.get();
             let kind = SectionKind::from_u32(kind_raw)
@@ -228,6 +235,10 @@ impl<'a> Artifact<'a> {
             return Err(Error::BadHeaderField("bytes after the last section"));
         }
         let body = |kind: SectionKind| -> Result<&'a [u8]> {
+            if !seen.get(kind as usize).copied().unwrap_or(false) && !SectionKind::OPTIONAL.contains(&kind) {
+                return Err(bad_section(kind, "missing"));
+            }
+            // An absent optional section reads as empty.
             let s = found.get(kind as usize).ok_or(bad_section(kind, "missing"))?;
             let start = usize::try_from(s.offset).map_err(|_| bad_section(kind, "offset"))?;
             let len = usize::try_from(s.len).map_err(|_| bad_section(kind, "length"))?;
@@ -245,6 +256,8 @@ impl<'a> Artifact<'a> {
         let slots: &[ArenaSlot] = records(SectionKind::Plan, rest)?;
         let weights = body(SectionKind::Weights)?;
         let metadata = core::str::from_utf8(body(SectionKind::Metadata)?).map_err(|_| Error::BadMetadata)?;
+        let labels: &[StrRef] = records(SectionKind::Labels, body(SectionKind::Labels)?)?;
+        let preprocess = body(SectionKind::Preprocess)?;
 
         if tensors.len() > MAX_TENSORS {
             return Err(bad_section(SectionKind::Tensors, "more than 65536 tensors"));
@@ -259,7 +272,22 @@ impl<'a> Artifact<'a> {
             return Err(Error::BadPlan("reserved must be 0"));
         }
 
-        Ok(Artifact { bytes, header, sections, strings, tensors, ops, indices, attrs, plan, slots, weights, metadata })
+        Ok(Artifact {
+            bytes,
+            header,
+            sections,
+            strings,
+            tensors,
+            ops,
+            indices,
+            attrs,
+            plan,
+            slots,
+            weights,
+            metadata,
+            labels,
+            preprocess,
+        })
     }
 
     /// Resolves a string reference.

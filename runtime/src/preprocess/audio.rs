@@ -1,0 +1,268 @@
+//! Audio frontend `logmel-v1`: keep the first `clip_samples` samples (zero-padded), cut frames of
+//! `frame_len` every `hop`, multiply by a periodic Hann window, zero-pad to `n_fft`, take the power
+//! spectrum of the real FFT, apply `n_mels` HTK-mel triangular filters between `fmin` and `fmax`
+//! (peak 1), take `ln(energy + log_floor)`, and optionally an orthonormal DCT-II keeping `n_mfcc`
+//! coefficients. Output: `[n_frames][n_features]`, row-major. docs/PREPROCESSING.md is normative;
+//! models/common/ferrite_audio.py is the same specification in numpy.
+//!
+//! Arithmetic is f32 except the tables (window, filter edges, DCT), which are computed in f64 and
+//! rounded once; the real FFT is microfft's (no_std, no allocation).
+
+use crate::error::{Error, Result};
+use crate::format::{AudioParams, WINDOW_HANN};
+
+/// Smallest and largest FFT sizes (microfft's sizes compiled in).
+pub const FFT_SIZES: core::ops::RangeInclusive<usize> = 16..=2048;
+/// Input sample rates the host and device accept; audio at one of them is resampled to the model's.
+pub const SUPPORTED_RATES: [u32; 2] = [8000, 16000];
+
+/// The frontend of an artifact (parameters copied out; validated at load).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioFrontend {
+    sample_rate: u32,
+    clip_samples: usize,
+    frame_len: usize,
+    hop: usize,
+    n_fft: usize,
+    n_mels: usize,
+    n_mfcc: usize,
+    fmin: f32,
+    fmax: f32,
+    log_floor: f32,
+}
+
+fn bad(rule: &'static str) -> Error {
+    Error::BadPreprocess(rule)
+}
+
+fn hz_to_mel(f: f64) -> f64 {
+    2595.0 * libm::log10(1.0 + f / 700.0)
+}
+
+fn mel_to_hz(m: f64) -> f64 {
+    700.0 * (libm::pow(10.0, m / 2595.0) - 1.0)
+}
+
+impl AudioFrontend {
+    /// Checks `p` and builds the frontend (the quantizer validates configs with it).
+    pub fn from_params(p: &AudioParams) -> Result<Self> {
+        let a = AudioFrontend {
+            sample_rate: p.sample_rate.get(),
+            clip_samples: p.clip_samples.get() as usize,
+            frame_len: p.frame_len.get() as usize,
+            hop: p.hop.get() as usize,
+            n_fft: p.n_fft.get() as usize,
+            n_mels: p.n_mels.get() as usize,
+            n_mfcc: p.n_mfcc.get() as usize,
+            fmin: p.fmin.get(),
+            fmax: p.fmax.get(),
+            log_floor: p.log_floor.get(),
+        };
+        if p.window.get() != WINDOW_HANN || p.reserved.get() != 0 {
+            return Err(bad("window must be 1 (periodic Hann) and reserved 0"));
+        }
+        if !(1000..=crate::preprocess::resample::MAX_RATE).contains(&a.sample_rate) {
+            return Err(bad("sample_rate must be 1000 to 192000"));
+        }
+        if !FFT_SIZES.contains(&a.n_fft) || !a.n_fft.is_power_of_two() {
+            return Err(bad("n_fft must be a power of two from 16 to 2048"));
+        }
+        if a.frame_len == 0 || a.frame_len > a.n_fft || a.hop == 0 {
+            return Err(bad("frame_len must be 1 to n_fft and hop at least 1"));
+        }
+        if a.clip_samples < a.frame_len || a.clip_samples > 1 << 24 {
+            return Err(bad("clip_samples must be frame_len to 2^24"));
+        }
+        if a.n_mels == 0 || a.n_mels > 512 || a.n_mfcc > a.n_mels {
+            return Err(bad("n_mels must be 1 to 512 and n_mfcc at most n_mels"));
+        }
+        let nyquist = a.sample_rate as f32 / 2.0;
+        if !(a.fmin >= 0.0 && a.fmin < a.fmax && a.fmax <= nyquist) {
+            return Err(bad("filter edges must satisfy 0 <= fmin < fmax <= sample_rate / 2"));
+        }
+        if !(a.log_floor > 0.0 && a.log_floor.is_finite()) {
+            return Err(bad("log_floor must be positive and finite"));
+        }
+        Ok(a)
+    }
+
+    /// Sample rate the features are computed at.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Samples one clip holds (longer input is cut, shorter is zero-padded).
+    pub fn clip_samples(&self) -> usize {
+        self.clip_samples
+    }
+
+    /// Frames per clip: `1 + (clip_samples - frame_len) / hop`.
+    pub fn n_frames(&self) -> usize {
+        1 + (self.clip_samples - self.frame_len) / self.hop
+    }
+
+    /// Features per frame: `n_mfcc`, or `n_mels` when no DCT is applied.
+    pub fn n_features(&self) -> usize {
+        if self.n_mfcc > 0 {
+            self.n_mfcc
+        } else {
+            self.n_mels
+        }
+    }
+
+    /// Length of the feature buffer `features` fills.
+    pub fn feature_len(&self) -> usize {
+        self.n_frames() * self.n_features()
+    }
+
+    /// Length of the scratch buffer `features` needs (window, filter edges, FFT, mel energies, DCT).
+    pub fn scratch_len(&self) -> usize {
+        self.frame_len + (self.n_mels + 2) + self.n_fft + (self.n_fft / 2 + 1) + self.n_mels + self.n_mfcc * self.n_mels
+    }
+
+    /// Whether audio at `rate` can be fed: the model's own rate, or another supported rate
+    /// (resampled with [`crate::preprocess::resample`]).
+    pub fn check_rate(&self, rate: u32) -> Result<()> {
+        if rate == self.sample_rate || (SUPPORTED_RATES.contains(&rate) && SUPPORTED_RATES.contains(&self.sample_rate))
+        {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedWav { what: "sample rate (8000 or 16000 Hz)", value: rate })
+        }
+    }
+
+    /// Computes the features of `samples` (at [`AudioFrontend::sample_rate`], in [-1, 1)) into `out`
+    /// ([`AudioFrontend::feature_len`] long), using `scratch` ([`AudioFrontend::scratch_len`] long).
+    pub fn features(&self, samples: &[f32], out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
+        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
+        if out.len() != self.feature_len() {
+            return Err(size(self.feature_len(), out.len()));
+        }
+        if scratch.len() < self.scratch_len() {
+            return Err(size(self.scratch_len(), scratch.len()));
+        }
+        let (window, rest) = scratch.split_at_mut(self.frame_len);
+        let (edges, rest) = rest.split_at_mut(self.n_mels + 2);
+        let (fft, rest) = rest.split_at_mut(self.n_fft);
+        let (power, rest) = rest.split_at_mut(self.n_fft / 2 + 1);
+        let (mel, rest) = rest.split_at_mut(self.n_mels);
+        let dct = rest.get_mut(..self.n_mfcc * self.n_mels).unwrap_or(&mut []);
+
+        let pi = core::f64::consts::PI;
+        for (n, w) in window.iter_mut().enumerate() {
+            *w = (0.5 - 0.5 * libm::cos(2.0 * pi * n as f64 / self.frame_len as f64)) as f32;
+        }
+        let (mel_lo, mel_hi) = (hz_to_mel(self.fmin as f64), hz_to_mel(self.fmax as f64));
+        let steps = (self.n_mels + 1) as f64;
+        for (j, e) in edges.iter_mut().enumerate() {
+            *e = mel_to_hz(mel_lo + (mel_hi - mel_lo) * j as f64 / steps) as f32;
+        }
+        let m = self.n_mels as f64;
+        for (i, row) in dct.chunks_exact_mut(self.n_mels).enumerate() {
+            let scale = libm::sqrt(2.0 / m) * if i == 0 { core::f64::consts::FRAC_1_SQRT_2 } else { 1.0 };
+            for (j, d) in row.iter_mut().enumerate() {
+                *d = (libm::cos(pi * i as f64 * (2 * j + 1) as f64 / (2.0 * m)) * scale) as f32;
+            }
+        }
+        let bin_hz = self.sample_rate as f32 / self.n_fft as f32;
+        let n_bins = self.n_fft / 2 + 1;
+
+        for (t, row) in out.chunks_exact_mut(self.n_features()).enumerate() {
+            let start = t * self.hop;
+            fft.fill(0.0);
+            for (i, (f, w)) in fft.iter_mut().zip(window.iter()).enumerate() {
+                let pos = start + i;
+                let s = if pos < self.clip_samples { samples.get(pos).copied().unwrap_or(0.0) } else { 0.0 };
+                *f = s * *w;
+            }
+            rfft_power(fft, power)?;
+            for (j, e) in mel.iter_mut().enumerate() {
+                let (lo, mid, hi) = match edges.get(j..j + 3) {
+                    Some(&[lo, mid, hi]) => (lo, mid, hi),
+                    _ => (0.0, 0.0, 0.0),
+                };
+                let first = ((lo / bin_hz) as usize).min(n_bins);
+                let last = (libm::ceilf(hi / bin_hz) as usize).min(n_bins - 1);
+                let mut acc = 0.0f32;
+                for k in first..=last {
+                    let f = k as f32 * bin_hz;
+                    let w = f32::min((f - lo) / (mid - lo), (hi - f) / (hi - mid));
+                    if w > 0.0 {
+                        acc += w * power.get(k).copied().unwrap_or(0.0);
+                    }
+                }
+                *e = libm::logf(acc + self.log_floor);
+            }
+            if self.n_mfcc > 0 {
+                for (o, drow) in row.iter_mut().zip(dct.chunks_exact(self.n_mels)) {
+                    *o = drow.iter().zip(mel.iter()).map(|(d, v)| d * v).sum();
+                }
+            } else {
+                row.copy_from_slice(mel);
+            }
+        }
+        Ok(())
+    }
+
+    /// Features of samples at any supported rate: resamples when needed (allocates).
+    #[cfg(feature = "alloc")]
+    pub fn features_at(&self, samples: &[f32], rate: u32) -> Result<alloc::vec::Vec<f32>> {
+        use alloc::vec;
+        self.check_rate(rate)?;
+        let resampled;
+        let x = if rate == self.sample_rate {
+            samples
+        } else {
+            // Only the samples the clip keeps (plus the kernel's reach) need converting.
+            let keep = super::resample::output_len(self.clip_samples, self.sample_rate, rate) + 64 * 8;
+            let src = samples.get(..keep.min(samples.len())).unwrap_or(samples);
+            let mut y = vec![0.0f32; super::resample::output_len(src.len(), rate, self.sample_rate)];
+            super::resample::resample(src, rate, self.sample_rate, &mut y)?;
+            resampled = y;
+            &resampled
+        };
+        let mut out = vec![0.0f32; self.feature_len()];
+        let mut scratch = vec![0.0f32; self.scratch_len()];
+        self.features(x, &mut out, &mut scratch)?;
+        Ok(out)
+    }
+
+    /// Features of a WAV file in memory (allocates).
+    #[cfg(feature = "alloc")]
+    pub fn features_from_wav(&self, bytes: &[u8]) -> Result<alloc::vec::Vec<f32>> {
+        let wav = super::wav::parse(bytes)?;
+        self.check_rate(wav.sample_rate)?;
+        let samples: alloc::vec::Vec<f32> = wav.samples().collect();
+        self.features_at(&samples, wav.sample_rate)
+    }
+}
+
+/// `power[k] = |X[k]|²` for k = 0..=N/2, where X is the real FFT of `buf` (length N, a power of
+/// two in [`FFT_SIZES`]; overwritten).
+fn rfft_power(buf: &mut [f32], power: &mut [f32]) -> Result<()> {
+    macro_rules! sizes {
+        ($($n:literal => $f:ident),*) => {
+            match buf.len() {
+                $($n => {
+                    let arr: &mut [f32; $n] = buf.try_into().map_err(|_| bad("fft size"))?;
+                    let spec = microfft::real::$f(arr);
+                    // microfft packs the real Nyquist term into the imaginary part of bin 0.
+                    let (dc, nyquist) = (spec[0].re, spec[0].im);
+                    for (p, c) in power.iter_mut().zip(spec.iter()) {
+                        *p = c.re * c.re + c.im * c.im;
+                    }
+                    if let Some(p) = power.first_mut() {
+                        *p = dc * dc;
+                    }
+                    if let Some(p) = power.get_mut($n / 2) {
+                        *p = nyquist * nyquist;
+                    }
+                }),*
+                _ => return Err(bad("fft size")),
+            }
+        };
+    }
+    sizes!(16 => rfft_16, 32 => rfft_32, 64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512,
+           1024 => rfft_1024, 2048 => rfft_2048);
+    Ok(())
+}

@@ -1,0 +1,81 @@
+//! Raw input to model input, on the device: the tokenizer `words-v1` and the audio frontend
+//! `logmel-v1` (docs/PREPROCESSING.md), with their parameters and vocabulary read from the artifact,
+//! plus the WAV reader and resampler the frontend is fed by. Everything here is `no_std` and
+//! allocation-free: callers hand in the output and scratch buffers (helpers that allocate them
+//! exist with feature `alloc`).
+//!
+//! The Python reference implementations in models/common/ are the same specification; tests prove
+//! the two agree (identical token ids; features within 1e-4 relative error).
+
+#![deny(clippy::indexing_slicing, clippy::unwrap_used)]
+
+pub mod audio;
+pub mod resample;
+pub mod text;
+pub mod wav;
+
+pub use audio::AudioFrontend;
+pub use text::{Encoded, Tokenizer};
+
+use crate::error::{Error, Result};
+use crate::format::{
+    Artifact, AudioParams, PreprocessHeader, TextParams, VocabEntry, PREPROCESS_AUDIO, PREPROCESS_TEXT,
+};
+use zerocopy::FromBytes;
+
+/// What an artifact says to do with raw input before the model sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum Preprocessing<'a> {
+    /// No preprocessing section: the caller feeds tensors.
+    None,
+    /// Text in: tokenizer `words-v1`.
+    Text(Tokenizer<'a>),
+    /// Audio in: frontend `logmel-v1`.
+    Audio(AudioFrontend),
+}
+
+fn bad(rule: &'static str) -> Error {
+    Error::BadPreprocess(rule)
+}
+
+/// Views the preprocessing section (O(1)); `validate` has run the O(vocabulary) checks at load.
+pub(crate) fn view<'a>(art: &Artifact<'a>) -> Result<Preprocessing<'a>> {
+    if art.preprocess.is_empty() {
+        return Ok(Preprocessing::None);
+    }
+    let (head, rest) = PreprocessHeader::ref_from_prefix(art.preprocess).map_err(|_| bad("shorter than its header"))?;
+    if head.version.get() != 1 || head.reserved.get() != 0 {
+        return Err(bad("version must be 1 and reserved 0"));
+    }
+    match head.kind.get() {
+        PREPROCESS_TEXT => {
+            let (params, rest) = TextParams::ref_from_prefix(rest).map_err(|_| bad("text parameters truncated"))?;
+            let vocab = <[VocabEntry]>::ref_from_bytes(rest).map_err(|_| bad("vocabulary is not whole records"))?;
+            if vocab.len() != head.count.get() as usize {
+                return Err(bad("vocabulary count does not match the section length"));
+            }
+            Ok(Preprocessing::Text(Tokenizer::new(params, vocab, art.strings)?))
+        }
+        PREPROCESS_AUDIO => {
+            let params =
+                AudioParams::ref_from_bytes(rest).map_err(|_| bad("audio parameters have the wrong length"))?;
+            if head.count.get() != 0 {
+                return Err(bad("audio preprocessing has no vocabulary"));
+            }
+            Ok(Preprocessing::Audio(AudioFrontend::from_params(params)?))
+        }
+        _ => Err(bad("unknown preprocessing kind")),
+    }
+}
+
+/// Full validation at load: parameters in range, vocabulary sorted and resolvable.
+pub(crate) fn validate(art: &Artifact<'_>) -> Result<Preprocessing<'static>> {
+    match view(art)? {
+        Preprocessing::Text(t) => {
+            t.validate()?;
+            Ok(Preprocessing::None)
+        }
+        Preprocessing::Audio(a) => Ok(Preprocessing::Audio(a)),
+        Preprocessing::None => Ok(Preprocessing::None),
+    }
+}
