@@ -22,7 +22,7 @@ fn artifact(mb: usize, dir: &std::path::Path) -> PathBuf {
     g.push(OpCode::MatMul, "mm", vec![Some(x), Some(w), None], vec![Some(y)], vec![0, 0, 1f32.to_bits(), 0, 0, 0]);
     g.inputs.push(x);
     g.outputs.push(y);
-    let bytes = write(&g, "{}").bytes;
+    let bytes = write(&g, "{}", Default::default()).bytes;
     let p = dir.join(format!("w{mb}mb.fer"));
     std::fs::write(&p, bytes).unwrap();
     p

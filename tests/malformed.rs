@@ -259,7 +259,7 @@ fn arena_rules_and_impossible_arenas() {
     g.push(OpCode::Expand, "expand", vec![Some(x)], vec![Some(y)], vec![]);
     g.inputs.push(x);
     g.outputs.push(y);
-    let huge = aligned(&ferrite_quantizer::writer::write(&g, "{}").bytes);
+    let huge = aligned(&ferrite_quantizer::writer::write(&g, "{}", Default::default()).bytes);
     let m = Model::from_bytes(&huge).expect("valid on paper");
     assert!(m.arena_len() as u64 >= 1 << 62);
     assert!(matches!(Session::new(&m).err().unwrap(), Error::OutOfMemory { .. }));

@@ -65,6 +65,22 @@ pub enum Error {
     /// A bad command-line argument value.
     #[error("{0}")]
     Usage(String),
+    /// A `ferrite.toml` (or a file it names) is malformed or contradicts the model.
+    #[error("{path}: {message}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An evaluation data set is malformed or does not fit the model.
+    #[error("{path}: {message}")]
+    Data {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Shorthand for results of this crate.

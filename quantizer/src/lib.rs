@@ -7,7 +7,10 @@
 
 #![deny(missing_docs)]
 
+pub mod classify;
+pub mod config;
 pub mod error;
+pub mod eval;
 pub mod import;
 pub mod ir;
 pub mod npy;

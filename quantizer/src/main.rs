@@ -2,6 +2,7 @@
 
 use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use ferrite_quantizer::classify::Classifier;
 use ferrite_quantizer::import::ImportOptions;
 use ferrite_quantizer::npy::{self, NpyData};
 use ferrite_quantizer::quantize::{quantize, write_atomically, Precision, QuantizeOptions};
@@ -27,6 +28,16 @@ enum PrecisionArg {
     Fp16,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum SplitArg {
+    /// The held-out test split
+    Test,
+    /// The training split
+    Train,
+    /// Everything
+    All,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Convert an ONNX model into a Ferrite artifact (.fer)
@@ -43,9 +54,15 @@ enum Command {
         /// other than a leading batch dimension, which defaults to 1)
         #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
         input_shape: Vec<String>,
-        /// Text file with one label per line, for the first output's classes
+        /// Text file with one label per line, for the first output's classes (overrides the config's)
         #[arg(long)]
         labels: Option<PathBuf>,
+        /// Preprocessing, labels and card (default: ferrite.toml beside the ONNX file, if any)
+        #[arg(long, conflicts_with = "no_config")]
+        config: Option<PathBuf>,
+        /// Ignore a ferrite.toml beside the ONNX file
+        #[arg(long)]
+        no_config: bool,
         /// Model name stored in the metadata (default: the file name without extension)
         #[arg(long)]
         name: Option<String>,
@@ -61,19 +78,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run an artifact on .npy inputs and print (or save) the outputs
+    /// Run an artifact on raw text, a WAV file, or .npy tensors, and print the top labels or the outputs
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "text", "wav"])))]
     Run {
         /// The artifact
         artifact: PathBuf,
-        /// An input as [NAME=]FILE.npy (repeatable; without names, inputs are taken in order)
-        #[arg(long = "input", short, value_name = "[NAME=]FILE.npy", required = true)]
-        input: Vec<String>,
-        /// Write each output to DIR/<output name>.npy
+        /// Text to classify with the artifact's tokenizer
         #[arg(long)]
+        text: Option<String>,
+        /// WAV file (PCM 16-bit mono, 8 or 16 kHz) to classify with the artifact's audio frontend
+        #[arg(long)]
+        wav: Option<PathBuf>,
+        /// An input tensor as [NAME=]FILE.npy (repeatable; without names, inputs are taken in order)
+        #[arg(long = "input", short, value_name = "[NAME=]FILE.npy")]
+        input: Vec<String>,
+        /// Write each output to DIR/<output name>.npy (with --input)
+        #[arg(long, requires = "input")]
         output: Option<PathBuf>,
         /// How many classes to list when the model has labels
         #[arg(long, default_value_t = 5)]
         top: usize,
+        /// Print one JSON object: {"top": [{"label", "score"}, ...], ...}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure accuracy on a labelled data set (WAV folder, Snips folder or JSON lines)
+    Eval {
+        /// The artifact (with labels and preprocessing)
+        artifact: PathBuf,
+        /// A folder of {label}_{speaker}_{index}.wav files (or FSDD's folder), the Snips folder, or a
+        /// JSON-lines file of {"text": ..., "intent": ...} records
+        #[arg(long)]
+        data: PathBuf,
+        /// Which split: test (FSDD index 0-4, Snips validate_*), train, or all
+        #[arg(long, value_enum, default_value = "test")]
+        split: SplitArg,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
     },
     /// Measure load time, arena size and run latency (one thread)
     Bench {
@@ -121,11 +163,21 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Quantize { model, precision, output, input_shape, labels, name, task } => {
-            cmd_quantize(&model, precision, &output, &input_shape, labels.as_deref(), name, task)
+        Command::Quantize { model, precision, output, input_shape, labels, config, no_config, name, task } => {
+            let config = if no_config {
+                None
+            } else {
+                config.or_else(|| Some(model.with_file_name("ferrite.toml")).filter(|p| p.is_file()))
+            };
+            cmd_quantize(&model, precision, &output, &input_shape, labels.as_deref(), config.as_deref(), name, task)
         }
+        Command::Eval { artifact, data, split, json } => cmd_eval(&artifact, &data, split, json),
         Command::Inspect { artifact, json } => cmd_inspect(&artifact, json),
-        Command::Run { artifact, input, output, top } => cmd_run(&artifact, &input, output.as_deref(), top),
+        Command::Run { artifact, text, wav, input, output, top, json } => match (text, wav) {
+            (Some(t), _) => cmd_classify(&artifact, Raw::Text(t), top, json),
+            (None, Some(w)) => cmd_classify(&artifact, Raw::Wav(w), top, json),
+            (None, None) => cmd_run(&artifact, &input, output.as_deref(), top, json),
+        },
         Command::Bench { artifact, input, iterations, json } => cmd_bench(&artifact, &input, iterations, json),
     }
 }
@@ -140,32 +192,53 @@ fn parse_shape(spec: &str) -> anyhow::Result<(String, Vec<usize>)> {
     Ok((name.to_string(), dims))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cmd_quantize(
     model: &Path,
     precision: PrecisionArg,
     output: &Path,
     shapes: &[String],
     labels: Option<&Path>,
+    config: Option<&Path>,
     name: Option<String>,
     task: Option<String>,
 ) -> anyhow::Result<()> {
     let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let cfg = match config {
+        Some(p) => {
+            eprintln!("ferrite: reading {}", p.display());
+            ferrite_quantizer::config::load(p)?
+        }
+        None => Default::default(),
+    };
     let labels = match labels {
         Some(p) => {
             let bytes = std::fs::read(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
             let text = String::from_utf8(bytes).map_err(|_| anyhow!("{}: labels file is not UTF-8", p.display()))?;
             text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
         }
-        None => Vec::new(),
+        None => cfg.labels,
     };
+    let name = name.or(cfg.name);
+    let task = task.or(cfg.task);
     let precision = match precision {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::Fp16 => Precision::Fp16,
     };
     let t0 = Instant::now();
     eprintln!("ferrite: importing {} ...", model.display());
-    let q =
-        quantize(model, &QuantizeOptions { precision, import: ImportOptions { input_shapes }, labels, name, task })?;
+    let q = quantize(
+        model,
+        &QuantizeOptions {
+            precision,
+            import: ImportOptions { input_shapes },
+            labels,
+            name,
+            task,
+            card: cfg.card,
+            preprocess: cfg.preprocess,
+        },
+    )?;
     write_atomically(output, &q.bytes)?;
     let onnx_size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     eprintln!(
@@ -385,16 +458,11 @@ fn feeds<'x>(model: &Model<'_>, arrays: &'x [(PathBuf, npy::NpyArray)]) -> anyho
     Ok(feeds)
 }
 
-fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -> anyhow::Result<()> {
+fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize, json: bool) -> anyhow::Result<()> {
     let model = open(path)?;
     let arrays = load_inputs(path, &model, inputs)?;
     let feeds = feeds(&model, &arrays)?;
-    let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
-    let labels: Vec<String> = meta
-        .get("labels")
-        .and_then(|l| l.as_array())
-        .map(|l| l.iter().filter_map(|v| v.as_str().map(String::from)).collect())
-        .unwrap_or_default();
+    let labels: Vec<String> = model.labels().map(String::from).collect();
     let mut session = Session::new(&model).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let t0 = Instant::now();
     let outputs = session.run(&feeds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -402,6 +470,8 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
     if let Some(dir) = out_dir {
         std::fs::create_dir_all(dir).map_err(|e| anyhow!("{}: {e}", dir.display()))?;
     }
+    let mut json_outputs = Vec::new();
+    let mut json_top = Vec::new();
     for i in 0..outputs.len() {
         let (name, info, data) = outputs.get(i).ok_or_else(|| anyhow!("output {i} missing"))?;
         let values: Vec<f32> = match data {
@@ -409,19 +479,32 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
             OutputData::I32(v) => v.iter().map(|&x| x as f32).collect(),
             OutputData::U8(v) => v.iter().map(|&x| x as f32).collect(),
         };
-        out!("{name} {} {}", info.dtype.name(), shape_str(info.shape()));
-        let shown: Vec<String> = values.iter().take(16).map(|v| format!("{v:.6}")).collect();
-        out!(
-            "  values: [{}{}]",
-            shown.join(", "),
-            if values.len() > 16 { format!(", ... ({} total)", values.len()) } else { String::new() }
-        );
-        if i == 0 && !labels.is_empty() && values.len() == labels.len() {
+        let ranked = if i == 0 && !labels.is_empty() && values.len() == labels.len() {
             let mut order: Vec<usize> = (0..values.len()).collect();
             order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
-            out!("  top-{}:", top.min(order.len()));
-            for &k in order.iter().take(top) {
-                out!("    {:<24} {:.6}", labels[k], values[k]);
+            order.truncate(top);
+            order
+        } else {
+            Vec::new()
+        };
+        if json {
+            json_outputs.push(
+                serde_json::json!({"name": name, "dtype": info.dtype.name(), "shape": info.shape(), "values": values}),
+            );
+            json_top = ranked.iter().map(|&k| serde_json::json!({"label": labels[k], "value": values[k]})).collect();
+        } else {
+            out!("{name} {} {}", info.dtype.name(), shape_str(info.shape()));
+            let shown: Vec<String> = values.iter().take(16).map(|v| format!("{v:.6}")).collect();
+            out!(
+                "  values: [{}{}]",
+                shown.join(", "),
+                if values.len() > 16 { format!(", ... ({} total)", values.len()) } else { String::new() }
+            );
+            if !ranked.is_empty() {
+                out!("  top-{} (raw output values):", ranked.len());
+                for &k in &ranked {
+                    out!("    {:<24} {:.6}", labels[k], values[k]);
+                }
             }
         }
         if let Some(dir) = out_dir {
@@ -429,7 +512,70 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize) -
             write_atomically(&file, &npy::encode_f32(info.shape(), &values))?;
         }
     }
+    if json {
+        out!("{}", serde_json::json!({"outputs": json_outputs, "top": json_top, "ms": elapsed.as_secs_f64() * 1e3}));
+    }
     eprintln!("ferrite: ran in {:.3} ms", elapsed.as_secs_f64() * 1e3);
+    Ok(())
+}
+
+/// Raw input for `run`.
+enum Raw {
+    Text(String),
+    Wav(PathBuf),
+}
+
+fn cmd_classify(path: &Path, raw: Raw, top: usize, json: bool) -> anyhow::Result<()> {
+    let model = open(path)?;
+    let mut clf = Classifier::new(&model, path)?;
+    let t0 = Instant::now();
+    let pred = match &raw {
+        Raw::Text(t) => clf.classify_text(t)?,
+        Raw::Wav(w) => {
+            let bytes = std::fs::read(w).map_err(|e| anyhow!("{}: {e}", w.display()))?;
+            clf.classify_wav(&bytes).map_err(|e| anyhow!("{}: {}", w.display(), strip_path(&e)))?
+        }
+    };
+    let elapsed = t0.elapsed();
+    let ranked = clf.top(&pred, top.max(1));
+    for n in &pred.notes {
+        eprintln!("ferrite: note: {n}");
+    }
+    if json {
+        let top: Vec<_> = ranked.iter().map(|s| serde_json::json!({"label": s.label, "score": s.score})).collect();
+        out!("{}", serde_json::json!({"top": top, "notes": pred.notes, "ms": elapsed.as_secs_f64() * 1e3}));
+    } else {
+        for s in &ranked {
+            out!("{:<24} {:.4}", s.label, s.score);
+        }
+        eprintln!("ferrite: classified in {:.3} ms (preprocessing included)", elapsed.as_secs_f64() * 1e3);
+    }
+    Ok(())
+}
+
+/// The runtime's message without the artifact path (for errors about the input file).
+fn strip_path(e: &ferrite_quantizer::Error) -> String {
+    match e {
+        ferrite_quantizer::Error::Artifact { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn cmd_eval(path: &Path, data: &Path, split: SplitArg, json: bool) -> anyhow::Result<()> {
+    use ferrite_quantizer::eval::{self, data::Split};
+    let model = open(path)?;
+    let split = match split {
+        SplitArg::Test => Split::Test,
+        SplitArg::Train => Split::Train,
+        SplitArg::All => Split::All,
+    };
+    let report = eval::evaluate(&model, path, data, split, true)?;
+    if json {
+        out!("{}", serde_json::to_string(&report)?);
+    } else {
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), "{}", eval::render_text(&report))?;
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The `quantize` job as a library call: import, optimise, convert precision, write, and verify
 //! the written bytes with the runtime's own loader before anything reaches the disk.
 
+use crate::config::Preprocess;
 use crate::error::{Error, Result};
 use crate::import::{import_onnx, ImportOptions};
 use crate::ir::Graph;
@@ -41,6 +42,10 @@ pub struct QuantizeOptions {
     pub name: Option<String>,
     /// Task for the metadata (e.g. `keyword-spotting`).
     pub task: Option<String>,
+    /// Model card (Markdown) stored in the metadata.
+    pub card: Option<String>,
+    /// Preprocessing carried into the artifact (from `ferrite.toml`).
+    pub preprocess: Option<Preprocess>,
 }
 
 impl Default for QuantizeOptions {
@@ -51,6 +56,8 @@ impl Default for QuantizeOptions {
             labels: Vec::new(),
             name: None,
             task: None,
+            card: None,
+            preprocess: None,
         }
     }
 }
@@ -87,6 +94,58 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
         .name
         .clone()
         .unwrap_or_else(|| model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    let mut preprocess = opts.preprocess.clone();
+    let first_input = graph.inputs.first().map(|&t| &graph.tensors[t]);
+    let shape_err = |message: String| Error::Graph { path: model.to_owned(), message };
+    let preprocessing_json = match &mut preprocess {
+        None => serde_json::Value::Null,
+        Some(Preprocess::Text { seq_len, pad_side, vocab }) => {
+            let input = first_input.ok_or_else(|| shape_err("a tokenizer needs a model input".into()))?;
+            let n: usize = input.shape.iter().product();
+            if input.dtype != ferrite_runtime::format::DType::I32 {
+                return Err(shape_err(format!("[text]: input {} must hold integer token ids", input.name)));
+            }
+            if *seq_len == 0 {
+                *seq_len = n;
+            } else if *seq_len != n {
+                return Err(shape_err(format!("[text] seq_len {seq_len} but input {} holds {n} ids", input.name)));
+            }
+            json!({"kind": "text", "tokenizer": "words-v1", "seq_len": *seq_len,
+                   "pad": if *pad_side == ferrite_runtime::format::PAD_LEFT { "left" } else { "right" },
+                   "vocab_size": vocab.len() + 2, "pad_id": 0, "unk_id": 1})
+        }
+        Some(Preprocess::Audio(a)) => {
+            let input = first_input.ok_or_else(|| shape_err("an audio frontend needs a model input".into()))?;
+            let n: usize = input.shape.iter().product();
+            let fe = ferrite_runtime::preprocess::AudioFrontend::from_params(a)
+                .map_err(|e| shape_err(format!("[audio]: {e}")))?;
+            if input.dtype != ferrite_runtime::format::DType::F32 || n != fe.feature_len() {
+                return Err(shape_err(format!(
+                    "[audio] gives {} frames x {} features = {} values, but input {} is {:?} {}",
+                    fe.n_frames(),
+                    fe.n_features(),
+                    fe.feature_len(),
+                    input.name,
+                    input.shape,
+                    input.dtype.name()
+                )));
+            }
+            json!({"kind": "audio", "frontend": "logmel-v1", "sample_rate": a.sample_rate.get(),
+                   "clip_samples": a.clip_samples.get(), "frame_len": a.frame_len.get(), "hop": a.hop.get(),
+                   "n_fft": a.n_fft.get(), "n_mels": a.n_mels.get(), "n_mfcc": a.n_mfcc.get(),
+                   "fmin": a.fmin.get(), "fmax": a.fmax.get(), "log_floor": a.log_floor.get(),
+                   "frames": fe.n_frames(), "features": fe.n_features()})
+        }
+    };
+    if !opts.labels.is_empty() {
+        let classes = graph.outputs.first().and_then(|&t| graph.tensors[t].shape.last().copied()).unwrap_or(0);
+        if classes != opts.labels.len() {
+            return Err(shape_err(format!(
+                "{} labels given but the first output has {classes} classes",
+                opts.labels.len()
+            )));
+        }
+    }
     let meta = json!({
         "name": name,
         "task": opts.task.clone().unwrap_or_default(),
@@ -94,7 +153,7 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
         "inputs": io(&graph.inputs),
         "outputs": io(&graph.outputs),
         "labels": opts.labels,
-        "preprocessing": serde_json::Value::Null,
+        "preprocessing": preprocessing_json,
         "model_card": {
             "source": {
                 "file": model.file_name().map(|s| s.to_string_lossy().into_owned()),
@@ -104,9 +163,11 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
                 "opset": imported.opset,
             },
             "tool": format!("ferrite-quantizer {}", env!("CARGO_PKG_VERSION")),
+            "text": opts.card,
         },
     });
-    let written = writer::write(&graph, &serde_json::to_string_pretty(&meta).unwrap_or_default());
+    let extras = writer::Extras { labels: &opts.labels, preprocess: preprocess.as_ref() };
+    let written = writer::write(&graph, &serde_json::to_string_pretty(&meta).unwrap_or_default(), extras);
     // The runtime's loader is the judge of what we wrote.
     let aligned = AlignedBytes::copy_from(&written.bytes);
     Model::from_bytes(&aligned)

@@ -1,11 +1,13 @@
 //! Serialises a [`Graph`] into a format-v1 artifact with the runtime's own record types, so the
 //! writer and the reader cannot disagree on a layout.
 
+use crate::config::Preprocess;
 use crate::ir::{Data, Graph};
 use crate::plan::{plan, Plan};
 use ferrite_runtime::format::{
-    align_up, checksum, ArenaSlot, Header, OpRecord, PlanHeader, SectionEntry, SectionKind, StrRef, TensorRecord,
-    CHECKSUM_CRC32, CONTAINER_VERSION, ENDIAN_MARKER, MAGIC, MAX_RANK, NO_TENSOR, QUANT_VERSION,
+    align_up, checksum, ArenaSlot, Header, OpRecord, PlanHeader, PreprocessHeader, SectionEntry, SectionKind, StrRef,
+    TensorRecord, TextParams, VocabEntry, CHECKSUM_CRC32, CONTAINER_VERSION, ENDIAN_MARKER, MAGIC, MAX_RANK, NO_TENSOR,
+    PREPROCESS_AUDIO, PREPROCESS_TEXT, QUANT_VERSION,
 };
 use zerocopy::little_endian::{F32, I32, U16, U32, U64};
 use zerocopy::IntoBytes;
@@ -69,8 +71,57 @@ pub struct Written {
     pub weight_bytes: u64,
 }
 
-/// Lays out `g` with `metadata` (UTF-8 JSON) as one artifact.
-pub fn write(g: &Graph, metadata: &str) -> Written {
+/// The optional sections: labels and preprocessing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// Class labels (no labels section when empty).
+    pub labels: &'a [String],
+    /// Preprocessing (no preprocessing section when `None`).
+    pub preprocess: Option<&'a Preprocess>,
+}
+
+fn preprocess_section(p: &Preprocess, strings: &mut Strings) -> Vec<u8> {
+    let mut out = Vec::new();
+    match p {
+        Preprocess::Text { seq_len, pad_side, vocab } => {
+            let header = PreprocessHeader {
+                kind: U32::new(PREPROCESS_TEXT),
+                version: U32::new(1),
+                count: U32::new(vocab.len() as u32),
+                reserved: U32::ZERO,
+            };
+            out.extend_from_slice(header.as_bytes());
+            let params = TextParams {
+                seq_len: U32::new(*seq_len as u32),
+                pad_side: U32::new(*pad_side),
+                pad_id: U32::new(0),
+                unk_id: U32::new(1),
+            };
+            out.extend_from_slice(params.as_bytes());
+            // Sorted by bytes for binary search; ids follow the vocabulary file's order.
+            let mut entries: Vec<(usize, &String)> = vocab.iter().enumerate().collect();
+            entries.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
+            for (i, w) in entries {
+                let e = VocabEntry { word: strings.add(w), id: U32::new(i as u32 + 2), reserved: U32::ZERO };
+                out.extend_from_slice(e.as_bytes());
+            }
+        }
+        Preprocess::Audio(a) => {
+            let header = PreprocessHeader {
+                kind: U32::new(PREPROCESS_AUDIO),
+                version: U32::new(1),
+                count: U32::ZERO,
+                reserved: U32::ZERO,
+            };
+            out.extend_from_slice(header.as_bytes());
+            out.extend_from_slice(a.as_bytes());
+        }
+    }
+    out
+}
+
+/// Lays out `g` with `metadata` (UTF-8 JSON) and the optional sections as one artifact.
+pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     let g = compact(g);
     let plan = plan(&g);
     let mut strings = Strings { bytes: Vec::new() };
@@ -162,7 +213,18 @@ pub fn write(g: &Graph, metadata: &str) -> Written {
         );
     }
 
-    let bodies: Vec<(SectionKind, Vec<u8>)> = SectionKind::ALL
+    let labels: Vec<StrRef> = extras.labels.iter().map(|l| strings.add(l)).collect();
+    let preprocess = extras.preprocess.map(|p| preprocess_section(p, &mut strings));
+    // Order: the required sections with the optional ones just before the weights.
+    let mut kinds: Vec<SectionKind> = SectionKind::REQUIRED.to_vec();
+    let weights_at = kinds.len() - 1;
+    if preprocess.is_some() {
+        kinds.insert(weights_at, SectionKind::Preprocess);
+    }
+    if !labels.is_empty() {
+        kinds.insert(weights_at, SectionKind::Labels);
+    }
+    let bodies: Vec<(SectionKind, Vec<u8>)> = kinds
         .iter()
         .map(|&k| {
             let b = match k {
@@ -174,6 +236,8 @@ pub fn write(g: &Graph, metadata: &str) -> Written {
                 SectionKind::Plan => plan_bytes.clone(),
                 SectionKind::Metadata => metadata.as_bytes().to_vec(),
                 SectionKind::Weights => std::mem::take(&mut weights),
+                SectionKind::Labels => labels.as_bytes().to_vec(),
+                SectionKind::Preprocess => preprocess.clone().unwrap_or_default(),
             };
             (k, b)
         })

@@ -1,0 +1,211 @@
+//! `ferrite.toml`: a model's labels, card and preprocessing, read by `ferrite quantize` from beside
+//! the ONNX file (or from `--config`). Keys are documented in docs/PREPROCESSING.md; unknown keys are
+//! errors, so a typo never silently drops a setting. Paths inside are relative to the file.
+
+use crate::error::{Error, Result};
+use ferrite_runtime::format::{PAD_LEFT, PAD_RIGHT};
+use ferrite_runtime::preprocess::text::{Tokenizer, MAX_WORD_BYTES};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// The parsed file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[model]`: name, task, labels, card.
+    #[serde(default)]
+    pub model: ModelSection,
+    /// `[text]`: tokenizer settings (text models).
+    pub text: Option<TextSection>,
+    /// `[audio]`: frontend settings (audio models).
+    pub audio: Option<AudioSection>,
+}
+
+/// `[model]`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Model name (default: the ONNX file stem).
+    pub name: Option<String>,
+    /// Task, e.g. `keyword-spotting`, `intent-classification`.
+    pub task: Option<String>,
+    /// Class labels of the first output, in class order.
+    pub labels: Option<Vec<String>>,
+    /// A file with one label per line (instead of `labels`).
+    pub labels_file: Option<PathBuf>,
+    /// A Markdown model card stored in the artifact's metadata.
+    pub card: Option<PathBuf>,
+}
+
+/// `[text]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextSection {
+    /// Tokenizer specification: `words-v1`.
+    pub tokenizer: String,
+    /// Vocabulary file: one word per line, ids 2, 3, ... in line order (0 = padding, 1 = unknown).
+    pub vocab: PathBuf,
+    /// Ids per input (default and required value: the model's first input length).
+    pub seq_len: Option<usize>,
+    /// `left` (default) or `right`.
+    pub pad: Option<String>,
+}
+
+/// `[audio]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioSection {
+    /// Frontend specification: `logmel-v1`.
+    pub frontend: String,
+    /// Sample rate of the features, Hz.
+    pub sample_rate: u32,
+    /// Samples per clip.
+    pub clip_samples: u32,
+    /// Samples per frame.
+    pub frame_len: u32,
+    /// Samples between frames.
+    pub hop: u32,
+    /// FFT size (power of two, 16 to 2048, at least `frame_len`).
+    pub n_fft: u32,
+    /// Mel filters.
+    pub n_mels: u32,
+    /// MFCC coefficients (0 or absent: log-mel features).
+    #[serde(default)]
+    pub n_mfcc: u32,
+    /// Lowest filter edge, Hz (default 0).
+    #[serde(default)]
+    pub fmin: f32,
+    /// Highest filter edge, Hz (default: sample_rate / 2).
+    pub fmax: Option<f32>,
+    /// Added before the logarithm (default 1e-6).
+    pub log_floor: Option<f32>,
+}
+
+/// Preprocessing resolved for the writer.
+#[derive(Debug, Clone)]
+pub enum Preprocess {
+    /// Tokenizer `words-v1`.
+    Text {
+        /// Ids per input.
+        seq_len: usize,
+        /// `PAD_LEFT` or `PAD_RIGHT`.
+        pad_side: u32,
+        /// Words in id order from 2.
+        vocab: Vec<String>,
+    },
+    /// Frontend `logmel-v1` (fields as in [`AudioSection`], defaults filled in).
+    Audio(ferrite_runtime::format::AudioParams),
+}
+
+/// Everything a config contributes to an artifact.
+#[derive(Debug, Clone, Default)]
+pub struct Resolved {
+    /// Model name.
+    pub name: Option<String>,
+    /// Task.
+    pub task: Option<String>,
+    /// Labels.
+    pub labels: Vec<String>,
+    /// Model card text.
+    pub card: Option<String>,
+    /// Preprocessing.
+    pub preprocess: Option<Preprocess>,
+}
+
+fn err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Config { path: path.to_owned(), message: message.into() }
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    String::from_utf8(bytes).map_err(|_| err(path, "not UTF-8"))
+}
+
+/// Reads and resolves `path` (files it names are read relative to its folder).
+pub fn load(path: &Path) -> Result<Resolved> {
+    let text = read_text(path)?;
+    let cfg: Config = toml::from_str(&text).map_err(|e| err(path, e.to_string().replace('\n', " ")))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let m = &cfg.model;
+    let labels = match (&m.labels, &m.labels_file) {
+        (Some(_), Some(_)) => return Err(err(path, "[model] has both labels and labels_file")),
+        (Some(l), None) => l.clone(),
+        (None, Some(f)) => {
+            let p = dir.join(f);
+            read_text(&p)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
+        }
+        (None, None) => Vec::new(),
+    };
+    let card = match &m.card {
+        Some(c) => Some(read_text(&dir.join(c))?),
+        None => None,
+    };
+    let preprocess = match (&cfg.text, &cfg.audio) {
+        (Some(_), Some(_)) => return Err(err(path, "a model has [text] or [audio] preprocessing, not both")),
+        (Some(t), None) => Some(resolve_text(path, dir, t)?),
+        (None, Some(a)) => Some(resolve_audio(path, a)?),
+        (None, None) => None,
+    };
+    Ok(Resolved { name: m.name.clone(), task: m.task.clone(), labels, card, preprocess })
+}
+
+fn resolve_text(path: &Path, dir: &Path, t: &TextSection) -> Result<Preprocess> {
+    if t.tokenizer != "words-v1" {
+        return Err(err(path, format!("[text] tokenizer {:?}: only \"words-v1\" exists", t.tokenizer)));
+    }
+    let pad_side = match t.pad.as_deref().unwrap_or("left") {
+        "left" => PAD_LEFT,
+        "right" => PAD_RIGHT,
+        other => return Err(err(path, format!("[text] pad {other:?}: expected \"left\" or \"right\""))),
+    };
+    let vocab_path = dir.join(&t.vocab);
+    let vocab: Vec<String> = read_text(&vocab_path)?.lines().map(String::from).collect();
+    let mut seen = HashSet::new();
+    for (i, w) in vocab.iter().enumerate() {
+        let at = || format!("line {}: {w:?}", i + 1);
+        if w.is_empty() || w.len() > MAX_WORD_BYTES {
+            return Err(err(&vocab_path, format!("{}: words must be 1 to {MAX_WORD_BYTES} bytes", at())));
+        }
+        // A word that does not tokenize to itself could never be looked up.
+        let mut parts = Vec::new();
+        Tokenizer::for_each_word(w, |b, _| parts.push(b.to_vec()));
+        if parts.len() != 1 || parts[0] != w.as_bytes() {
+            return Err(err(
+                &vocab_path,
+                format!("{}: not a lower-case words-v1 word (it tokenizes differently)", at()),
+            ));
+        }
+        if !seen.insert(w.as_str()) {
+            return Err(err(&vocab_path, format!("{}: duplicate word", at())));
+        }
+    }
+    if vocab.len() > (u32::MAX - 2) as usize {
+        return Err(err(&vocab_path, "too many words"));
+    }
+    Ok(Preprocess::Text { seq_len: t.seq_len.unwrap_or(0), pad_side, vocab })
+}
+
+fn resolve_audio(path: &Path, a: &AudioSection) -> Result<Preprocess> {
+    use zerocopy::little_endian::{F32, U32};
+    if a.frontend != "logmel-v1" {
+        return Err(err(path, format!("[audio] frontend {:?}: only \"logmel-v1\" exists", a.frontend)));
+    }
+    let p = ferrite_runtime::format::AudioParams {
+        sample_rate: U32::new(a.sample_rate),
+        clip_samples: U32::new(a.clip_samples),
+        frame_len: U32::new(a.frame_len),
+        hop: U32::new(a.hop),
+        n_fft: U32::new(a.n_fft),
+        n_mels: U32::new(a.n_mels),
+        n_mfcc: U32::new(a.n_mfcc),
+        window: U32::new(ferrite_runtime::format::WINDOW_HANN),
+        fmin: F32::new(a.fmin),
+        fmax: F32::new(a.fmax.unwrap_or(a.sample_rate as f32 / 2.0)),
+        log_floor: F32::new(a.log_floor.unwrap_or(1e-6)),
+        reserved: U32::ZERO,
+    };
+    // The runtime's own checks, so the two can never disagree on what is valid.
+    ferrite_runtime::preprocess::AudioFrontend::from_params(&p).map_err(|e| err(path, format!("[audio]: {e}")))?;
+    Ok(Preprocess::Audio(p))
+}
