@@ -283,3 +283,26 @@ pub fn npy_value(path: &Path) -> Value {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Quantizes a trained model folder (models/<name>/model.onnx) with its ferrite.toml, as
+/// `ferrite quantize models/<name>/model.onnx` does.
+pub fn trained_artifact(name: &str, precision: Precision) -> AlignedBytes {
+    let dir = repo_root().join("models").join(name);
+    let cfg = ferrite_quantizer::config::load(&dir.join("ferrite.toml")).expect("ferrite.toml");
+    let opts = QuantizeOptions {
+        precision,
+        labels: cfg.labels,
+        name: cfg.name,
+        task: cfg.task,
+        card: cfg.card,
+        preprocess: cfg.preprocess,
+        ..Default::default()
+    };
+    let q = quantize(&dir.join("model.onnx"), &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}"));
+    AlignedBytes::copy_from(&q.bytes)
+}
+
+/// The shared data folder (`../shared/data` beside the repository).
+pub fn shared_data() -> PathBuf {
+    repo_root().join("..").join("shared").join("data")
+}

@@ -1,0 +1,189 @@
+//! `ferrite run --wav/--text` and `ferrite eval` on the trained reference models and real data, and
+//! what bad audio, text and configs do: a one-line error and exit 1 (2 for usage), never a panic.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ferrite<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrite")).args(args).output().expect("spawn ferrite")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn data() -> PathBuf {
+    root().join("../shared/data")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn quantize(dir: &Path, name: &str) -> PathBuf {
+    let fer = dir.join(format!("{name}.fer"));
+    let model = root().join("models").join(name).join("model.onnx");
+    let o = ferrite(&["quantize", s(&model), "-o", s(&fer)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    fer
+}
+
+fn assert_fails<S: AsRef<OsStr> + std::fmt::Debug>(args: &[S], code: i32, needle: &str) {
+    let o = ferrite(args);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "args {args:?}: {e}");
+    assert!(e.contains(needle), "args {args:?}: stderr lacks {needle:?}: {e}");
+    assert!(!e.contains("panicked"), "{e}");
+    if code == 1 {
+        assert_eq!(e.lines().filter(|l| l.starts_with("ferrite: error:")).count(), 1, "one error line: {e}");
+    }
+}
+
+/// A PCM WAV with the given header fields and `n` zero samples of `bits` each.
+fn wav(channels: u16, rate: u32, bits: u16, n: usize) -> Vec<u8> {
+    let data_len = n * channels as usize * bits as usize / 8;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data_len as u32).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * channels as u32 * bits as u32 / 8).to_le_bytes());
+    b.extend_from_slice(&(channels * bits / 8).to_le_bytes());
+    b.extend_from_slice(&bits.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(data_len as u32).to_le_bytes());
+    b.resize(b.len() + data_len, 0);
+    b
+}
+
+#[test]
+fn speech_and_text_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = quantize(dir.path(), "kws-dscnn");
+    let i = quantize(dir.path(), "intent-lstm");
+
+    let clip = data().join("fsdd/recordings/7_theo_3.wav");
+    let o = ferrite(&["run", s(&k), "--wav", s(&clip)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().next().unwrap().starts_with("7 "), "7 first: {out}");
+
+    let o = ferrite(&["run", s(&i), "--text", "will it rain in paris tomorrow", "--json", "--top", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let top = j["top"].as_array().unwrap();
+    assert_eq!(top.len(), 3);
+    assert_eq!(top[0]["label"], "GetWeather");
+    let scores: Vec<f64> = top.iter().map(|t| t["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] <= 1.0, "best first: {scores:?}");
+
+    // A 16 kHz file is resampled to the model's 8 kHz (and says so).
+    let clip16 = root().join("tests/golden/frontend/7_theo_3_16k.wav");
+    let o = ferrite(&["run", s(&k), "--wav", s(&clip16), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["top"][0]["label"], "7");
+    assert!(j["notes"][0].as_str().unwrap().contains("resampled from 16000 Hz"), "{j}");
+
+    // An over-long sentence is truncated to the model's length, with a note (documented behaviour).
+    let long = "play some jazz ".repeat(20);
+    let o = ferrite(&["run", s(&i), "--text", &long]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the model reads the first 32"), "{}", stderr(&o));
+
+    // eval on the test splits, text and JSON.
+    let o = ferrite(&["eval", s(&k), "--data", s(&data().join("fsdd")), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["n"], 250);
+    for key in ["accuracy", "macro_f1", "per_class", "per_slice", "confusion"] {
+        assert!(j.get(key).is_some(), "eval --json lacks {key}");
+    }
+    assert_eq!(j["per_slice"]["speaker"].as_array().unwrap().len(), 5);
+    assert_eq!(j["per_slice"]["accent"].as_array().unwrap().len(), 3);
+    let o = ferrite(&["eval", s(&i), "--data", s(&data().join("snips-intents"))]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("700 examples") && text.contains("macro F1") && text.contains("confusion"), "{text}");
+    let jsonl = dir.path().join("few.jsonl");
+    std::fs::write(
+        &jsonl,
+        "{\"text\": \"play some jazz\", \"intent\": \"PlayMusic\"}\n{\"text\": \"will it snow\", \"intent\": \"GetWeather\"}\n",
+    )
+    .unwrap();
+    let o = ferrite(&["eval", s(&i), "--data", s(&jsonl), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["n"], 2);
+}
+
+#[test]
+fn bad_audio_text_and_configs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = quantize(dir.path(), "kws-dscnn");
+    let i = quantize(dir.path(), "intent-lstm");
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let stereo = write("stereo.wav", &wav(2, 8000, 16, 800));
+    assert_fails(&["run", s(&k), "--wav", s(&stereo)], 1, "stereo.wav: unsupported WAV: channel count");
+    let b24 = write("b24.wav", &wav(1, 8000, 24, 800));
+    assert_fails(&["run", s(&k), "--wav", s(&b24)], 1, "bits per sample (only 16), found 24");
+    let r44 = write("r44.wav", &wav(1, 44100, 16, 800));
+    assert_fails(&["run", s(&k), "--wav", s(&r44)], 1, "sample rate (8000 or 16000 Hz), found 44100");
+    let good = wav(1, 8000, 16, 800);
+    let cut = write("cut.wav", &good[..30]);
+    assert_fails(&["run", s(&k), "--wav", s(&cut)], 1, "cut.wav: bad WAV file");
+    let short = write("short.wav", &good[..good.len() - 10]);
+    assert_fails(&["run", s(&k), "--wav", s(&short)], 1, "data chunk runs past the end");
+    let not_wav = write("text.wav", b"hello, this is not audio");
+    assert_fails(&["run", s(&k), "--wav", s(&not_wav)], 1, "not a RIFF/WAVE file");
+    assert_fails(&["run", s(&k), "--wav", s(&dir.path().join("missing.wav"))], 1, "missing.wav");
+
+    assert_fails(&["run", s(&i), "--text", ""], 1, "the text has no words");
+    assert_fails(&["run", s(&i), "--text", " ?! "], 1, "the text has no words");
+    assert_fails(&["run", s(&i), "--wav", s(&stereo)], 1, "no audio preprocessing");
+    assert_fails(&["run", s(&k), "--text", "seven"], 1, "no text preprocessing");
+    assert_fails(&["run", s(&k)], 2, "required");
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let args: Vec<&OsStr> = vec!["run".as_ref(), s(&i).as_ref(), "--text".as_ref(), OsStr::from_bytes(b"caf\xe9")];
+        assert_fails(&args, 2, "invalid UTF-8");
+    }
+
+    // Configs: an unknown key, a vocabulary word that cannot match, a frontend that does not fit the input.
+    let model = root().join("models/kws-dscnn/model.onnx");
+    let out = dir.path().join("x.fer");
+    let cfg = write("typo.toml", b"[model]\nlabelz = [\"a\"]\n");
+    assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "unknown field `labelz`");
+    let audio = std::fs::read_to_string(root().join("models/kws-dscnn/ferrite.toml"))
+        .unwrap()
+        .replace("card = \"MODEL_CARD.md\"", "");
+    let cfg = write("frames.toml", audio.replace("clip_samples = 8000", "clip_samples = 16000").as_bytes());
+    assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "99 frames x 10 features");
+    let cfg = write("labels.toml", audio.replace("\"8\", \"9\"", "\"8\"").as_bytes());
+    assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "9 labels given");
+    let text_model = root().join("models/intent-lstm/model.onnx");
+    let vocab = write("vocab.txt", b"play\nJazz\n");
+    let cfg = write("text.toml", b"[text]\ntokenizer = \"words-v1\"\nvocab = \"vocab.txt\"\n");
+    assert_fails(&["quantize", s(&text_model), "-o", s(&out), "--config", s(&cfg)], 1, "line 2: \"Jazz\"");
+    let _ = vocab;
+    assert!(!out.exists(), "no artifact is written when the config is bad");
+    // Data sets: a missing folder, a WAV name that does not follow {label}_{speaker}_{index}.wav.
+    assert_fails(&["eval", s(&k), "--data", s(&dir.path().join("nowhere"))], 1, "nowhere");
+    let wavs = dir.path().join("wavs");
+    std::fs::create_dir(&wavs).unwrap();
+    std::fs::write(wavs.join("seven.wav"), &good).unwrap();
+    assert_fails(&["eval", s(&k), "--data", s(&wavs)], 1, "{label}_{speaker}_{index}.wav");
+}

@@ -1,0 +1,130 @@
+//! Parity of the runtime's preprocessing with the Python reference implementations in
+//! models/common/: token ids identical on every Snips utterance (the Python tokenizer runs here, it
+//! needs nothing but python3), audio features within 1e-4 relative L2 error of the numpy reference
+//! on real FSDD clips (goldens written by models/common/make_goldens.py).
+
+use ferrite_e2e::{rel_l2, repo_root, shared_data, trained_artifact};
+use ferrite_quantizer::eval::data::{self, Payload, Split};
+use ferrite_quantizer::npy::{self, NpyData};
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::{Model, Preprocessing};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn python_ids(vocab: &std::path::Path, seq_len: usize, side: &str, texts: &[String]) -> Vec<String> {
+    let script = repo_root().join("models/common/ferrite_text.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(vocab)
+        .arg(seq_len.to_string())
+        .arg(side)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed (it is in CI)");
+    let mut input = String::new();
+    for t in texts {
+        input.push_str(&serde_json::to_string(t).unwrap());
+        input.push('\n');
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "the Python tokenizer failed");
+    String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect()
+}
+
+fn check_tokenizer(model_name: &str) {
+    let art = trained_artifact(model_name, Precision::F32);
+    let model = Model::from_bytes(&art).unwrap();
+    let Preprocessing::Text(tok) = model.preprocessing() else { panic!("{model_name} has no tokenizer") };
+    let set = data::load(&shared_data().join("snips-intents"), Split::All).unwrap();
+    let mut texts: Vec<String> = set
+        .examples
+        .iter()
+        .map(|e| match &e.payload {
+            Payload::Text(t) => t.clone(),
+            _ => unreachable!(),
+        })
+        .collect();
+    // Edge cases beyond Snips: empty, separators only, case mapping, long words, truncation.
+    texts.extend(
+        [
+            "",
+            " ?! ",
+            "ÉCOUTE «Björk» – İstanbul ΣΊΣΥΦΟΣ straße",
+            &"x".repeat(65),
+            &"é".repeat(32),
+            &"play ".repeat(40),
+            "tab\tseparated\u{00a0}nbsp\u{2019}quote",
+        ]
+        .map(String::from),
+    );
+    let side = if tok.pads_left() { "left" } else { "right" };
+    let vocab = repo_root().join("models").join(model_name).join("vocab.txt");
+    let want = python_ids(&vocab, tok.seq_len(), side, &texts);
+    assert_eq!(want.len(), texts.len(), "one line per text from Python");
+    let mut ids = vec![0i32; tok.seq_len()];
+    let mut checked = 0;
+    for (t, w) in texts.iter().zip(&want) {
+        let got = match tok.encode(t, &mut ids) {
+            Ok(_) => ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(" "),
+            Err(ferrite_runtime::Error::EmptyText) => "empty".to_string(),
+            Err(e) => panic!("{t:?}: {e}"),
+        };
+        assert_eq!(&got, w, "token ids differ for {t:?}");
+        checked += 1;
+    }
+    assert!(checked > 14_000, "every Snips utterance (train and test) was checked: {checked}");
+    eprintln!("{model_name}: {checked} texts tokenized identically by Rust and Python");
+}
+
+#[test]
+fn tokenizer_matches_python_left_padding() {
+    check_tokenizer("intent-lstm");
+}
+
+#[test]
+fn tokenizer_matches_python_right_padding() {
+    check_tokenizer("intent-transformer");
+}
+
+fn golden(name: &str) -> Vec<f32> {
+    match npy::read(&repo_root().join("tests/golden/frontend").join(name)).unwrap().data {
+        NpyData::F32(v) => v,
+        _ => panic!("golden {name} must be f32"),
+    }
+}
+
+#[test]
+fn audio_features_match_the_reference_on_real_clips() {
+    let rec = shared_data().join("fsdd/recordings");
+    for (model_name, suffix) in [("kws-dscnn", "mfcc10"), ("kws-crnn", "logmel40")] {
+        let art = trained_artifact(model_name, Precision::F32);
+        let model = Model::from_bytes(&art).unwrap();
+        let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("{model_name} has no frontend") };
+        let mut worst = 0.0f64;
+        for clip in ["0_jackson_0", "3_george_1", "5_lucas_2", "7_theo_3", "8_yweweler_4", "9_theo_0"] {
+            let bytes = std::fs::read(rec.join(format!("{clip}.wav"))).unwrap();
+            let got = fe.features_from_wav(&bytes).unwrap();
+            let want = golden(&format!("{clip}.{suffix}.npy"));
+            let err = rel_l2(&got, &want);
+            assert!(err <= 1e-4, "{model_name} {clip}: relative error {err:.2e} > 1e-4");
+            worst = worst.max(err);
+        }
+        eprintln!("{model_name}: worst relative L2 error of features {worst:.2e}");
+    }
+}
+
+#[test]
+fn resampled_16k_audio_matches_the_reference() {
+    let art = trained_artifact("kws-dscnn", Precision::F32);
+    let model = Model::from_bytes(&art).unwrap();
+    let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("no frontend") };
+    let bytes = std::fs::read(repo_root().join("tests/golden/frontend/7_theo_3_16k.wav")).unwrap();
+    let got = fe.features_from_wav(&bytes).unwrap();
+    let err = rel_l2(&got, &golden("7_theo_3_16k.mfcc10.npy"));
+    eprintln!("16 kHz clip resampled to 8 kHz: relative L2 error of features {err:.2e}");
+    assert!(err <= 1e-4, "relative error {err:.2e} > 1e-4");
+}
