@@ -322,6 +322,8 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             "outputs": io(model.outputs().collect()),
             "ops": ops,
             "tensors": tjson,
+            "labels": model.labels().collect::<Vec<_>>(),
+            "preprocessing": preprocessing_summary(&model),
             "metadata": meta,
         });
         out!("{}", serde_json::to_string_pretty(&out)?);
@@ -377,13 +379,42 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             t.name
         );
     }
-    if let Some(labels) = meta.get("labels").and_then(|l| l.as_array()).filter(|l| !l.is_empty()) {
-        out!("labels: {}", labels.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", "));
+    if model.label_count() > 0 {
+        out!("labels: {}", model.labels().collect::<Vec<_>>().join(", "));
+    }
+    if let Some(p) = preprocessing_summary(&model) {
+        out!("preprocessing: {p}");
     }
     if let Some(card) = meta.get("model_card") {
-        out!("model card: {card}");
+        let mut summary = card.clone();
+        let text = summary.as_object_mut().and_then(|o| o.remove("text"));
+        out!("model card: {summary}");
+        if let Some(t) = text.as_ref().and_then(|t| t.as_str()) {
+            out!("model card text: {} lines (inspect --json shows it)", t.lines().count());
+        }
     }
     Ok(())
+}
+
+/// One line on the artifact's preprocessing, from its binary section (what a device reads).
+fn preprocessing_summary(model: &Model<'_>) -> Option<String> {
+    use ferrite_runtime::Preprocessing;
+    match model.preprocessing() {
+        Preprocessing::None => None,
+        Preprocessing::Text(t) => Some(format!(
+            "text, tokenizer words-v1: {} ids padded on the {}, vocabulary of {} words (+ padding 0, unknown 1)",
+            t.seq_len(),
+            if t.pads_left() { "left" } else { "right" },
+            t.vocab_len()
+        )),
+        Preprocessing::Audio(a) => Some(format!(
+            "audio, frontend logmel-v1: {} Hz, {} samples -> {} frames x {} features",
+            a.sample_rate(),
+            a.clip_samples(),
+            a.n_frames(),
+            a.n_features()
+        )),
+    }
 }
 
 /// Output names become file names: anything outside [A-Za-z0-9._-] becomes '_'.
