@@ -119,3 +119,35 @@ fn the_issue_examples_rank_first() {
     let sum: f32 = p.probs.iter().sum();
     assert!((sum - 1.0).abs() < 1e-5, "probabilities sum to {sum}");
 }
+
+/// kws-crnn is causal: its step form (model-step.onnx, the same weights) run frame by frame in the
+/// runtime, with the GRU state carried between calls, ends on the logits of the whole-clip artifact.
+#[test]
+fn kws_crnn_streams_frame_by_frame() {
+    let dir = repo_root().join("models/kws-crnn");
+    let whole = trained_artifact("kws-crnn", Precision::F32);
+    let whole = Model::from_bytes(&whole).unwrap();
+    let Preprocessing::Audio(fe) = whole.preprocessing() else { panic!("no frontend") };
+    let opts = ferrite_quantizer::quantize::QuantizeOptions::default();
+    let step = ferrite_quantizer::quantize::quantize(&dir.join("model-step.onnx"), &opts).unwrap();
+    let step_bytes = ferrite_runtime::AlignedBytes::copy_from(&step.bytes);
+    let step = Model::from_bytes(&step_bytes).unwrap();
+    let state_len = step.inputs().nth(1).unwrap().info.len();
+    let n_feat = fe.n_features();
+    let rec = shared_data().join("fsdd/recordings");
+    for clip in ["7_theo_3", "2_yweweler_2", "9_george_2"] {
+        let feats = fe.features_from_wav(&std::fs::read(rec.join(format!("{clip}.wav"))).unwrap()).unwrap();
+        let mut s_whole = Session::new(&whole).unwrap();
+        let want = logits(&mut s_whole, Input::F32(&feats));
+        let mut s_step = Session::new(&step).unwrap();
+        let mut state = vec![0.0f32; state_len];
+        let mut last = Vec::new();
+        for frame in feats.chunks_exact(n_feat) {
+            let out = s_step.run(&[Input::F32(frame), Input::F32(&state)]).unwrap();
+            last = out.f32(0).unwrap().to_vec();
+            state.copy_from_slice(out.f32(1).unwrap());
+        }
+        let err = rel_l2(&last, &want);
+        assert!(err <= 1e-5, "{clip}: streamed logits differ from the whole clip's by {err:.2e}");
+    }
+}

@@ -6,7 +6,9 @@
 Streaming by construction: the convolutions see one frame at a time (kernels 1 wide in time) and the GRU
 is unidirectional, so the logits after frame t depend only on frames 0..t. Running the network frame by
 frame with the GRU state carried gives the same logits as running it on the whole clip; this script
-checks that in PyTorch before exporting.
+checks that in PyTorch before exporting, and also exports `model-step.onnx`, the same weights as one
+step (inputs `frame` [B, 1, 40] and `state` [1, B, 96]; outputs `logits` and `state_out`), which
+tests/trained_models.rs runs frame by frame in Ferrite's runtime against the whole-clip artifact.
 """
 import os
 import sys
@@ -50,6 +52,28 @@ def make_model(train_feats):
     return Crnn(train_feats.mean(axis=(0, 1)), train_feats.std(axis=(0, 1)) + 1e-3)
 
 
+class CrnnStep(nn.Module):
+    """One frame in, logits and the new GRU state out: the streaming form of Crnn."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, frame, state):
+        y, h = self.m.gru(self.m.frames(frame), state)
+        return self.m.fc(y[:, -1]), h
+
+
+def export_step(model, path):
+    import onnx
+    step = CrnnStep(model).eval()
+    frame = torch.zeros(1, 1, 40)
+    state = torch.zeros(1, 1, model.gru.hidden_size)
+    torch.onnx.export(step, (frame, state), path, input_names=["frame", "state"],
+                      output_names=["logits", "state_out"], opset_version=17, dynamo=False)
+    onnx.checker.check_model(onnx.load(path))
+
+
 def check_streaming(model, x):
     model.eval()
     with torch.no_grad():
@@ -69,14 +93,17 @@ if __name__ == "__main__":
 
     def export_checked(model, example, path, name):
         check_streaming(model, torch.as_tensor(np.asarray(example)))
+        export_step(model, os.path.join(HERE, "model-step.onnx"))
         return orig_export(model, example, path, name)
 
     audio_task.tl.export_onnx = export_checked
-    audio_task.run(HERE, make_model, FRONTEND, input_shape=(FRONTEND.n_frames, 40), epochs=40, lr=3e-3,
+    audio_task.run(HERE, make_model, FRONTEND, input_shape=(FRONTEND.n_frames, 40), epochs=30, lr=3e-3,
                    batch=64, seed=5,
                    task_line="Streaming spoken-digit keyword spotter (0-9): per-frame convolutions and a GRU.",
                    architecture="per-mel normalisation -> Conv 1x5/2 (16) + BN + ReLU -> Conv 1x3/2 (32) + BN + "
                                 "ReLU (per frame) -> GRU(320 -> 96) -> last step -> Dropout -> Linear(96, 10)",
                    streaming_note="\n  Causal: the logits after frame t depend only on frames 0..t, so it runs "
                                   "frame by frame with the GRU\n  state carried (train.py checks that this equals "
-                                  "the whole-clip run before export).")
+                                  "the whole-clip run before export).\n  `model-step.onnx` is the same network as one step (inputs `frame` [1, 1, 40] and `state` [1, 1, 96], "
+                                  "outputs\n  `logits` and `state_out`); Ferrite runs it frame by frame and ends on the whole clip's logits\n"
+                                  "  (tests/trained_models.rs). Quantize it with `--no-config` (ferrite.toml describes the whole-clip input).")
