@@ -74,7 +74,7 @@ if __name__ == "__main__" and "--metrics-only" in sys.argv:
     # Recompute metrics.json and the card's results from the committed model.onnx (no training).
     text_task.refresh_metrics(HERE, SEQ_LEN, "right")
 elif __name__ == "__main__":
-    text_task.run(HERE, IntentTransformer, seq_len=SEQ_LEN, pad_side="right", vocab_size=8000, epochs=15,
+    text_task.run(HERE, IntentTransformer, seq_len=SEQ_LEN, pad_side="right", vocab_size=6000, epochs=15,
                   lr=1e-3, batch=64, seed=11,
                   task_line="Intent classifier for a voice assistant: the transformer (attention, LayerNorm, GELU) path.",
                   architecture="Embedding(V, 128) + learned positions -> 2 pre-LN encoder layers (4 heads, "
