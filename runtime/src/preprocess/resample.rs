@@ -45,22 +45,38 @@ pub fn resample(input: &[f32], in_rate: u32, out_rate: u32, out: &mut [f32]) -> 
     }
     let fc = 0.5 * f64::min(1.0, out_rate as f64 / in_rate as f64);
     let w = half_width(in_rate, out_rate);
-    let wf = w as f64;
     let pi = core::f64::consts::PI;
+    // Kernel weight at distance d = t - k. Every output with the same phase (m·in_rate mod out_rate)
+    // uses the same weights, so for kernels of at most CACHE taps (8 <-> 16 kHz: 32 or 64) they are
+    // computed once per phase change into a stack buffer; the values are the same bits either way.
+    let weight = |d: f64| {
+        let x = 2.0 * fc * d;
+        let sinc = if x == 0.0 { 1.0 } else { libm::sin(pi * x) / (pi * x) };
+        2.0 * fc * sinc * 0.5 * (1.0 + libm::cos(pi * d / w as f64))
+    };
+    const CACHE: usize = 64;
+    let taps = 2 * w as usize;
+    let mut cache = [0.0f64; CACHE];
+    let mut cached_phase: Option<u64> = None;
     for (m, y) in out.iter_mut().enumerate() {
         let num = m as u64 * in_rate as u64;
         let base = num / out_rate as u64;
-        let frac = (num % out_rate as u64) as f64 / out_rate as f64;
+        let phase = num % out_rate as u64;
+        let frac = phase as f64 / out_rate as f64;
+        // k runs over base - w + 1 ..= base + w (j = 0 .. 2w); d = t - k = (base - k) + frac.
+        let d_of = |j: usize| (w as f64 - 1.0 - j as f64) + frac;
+        if taps <= CACHE && cached_phase != Some(phase) {
+            for (j, c) in cache.iter_mut().enumerate().take(taps) {
+                *c = weight(d_of(j));
+            }
+            cached_phase = Some(phase);
+        }
         let mut acc = 0.0f64;
-        // k runs over base - w + 1 ..= base + w; d = t - k = (base - k) + frac.
-        let first = base.saturating_sub(w - 1);
-        let last = (base + w).min(input.len() as u64 - 1);
-        for k in first..=last {
-            let d = (base as f64 - k as f64) + frac;
-            let x = 2.0 * fc * d;
-            let sinc = if x == 0.0 { 1.0 } else { libm::sin(pi * x) / (pi * x) };
-            let h = 2.0 * fc * sinc * 0.5 * (1.0 + libm::cos(pi * d / wf));
-            acc += input.get(k as usize).copied().unwrap_or(0.0) as f64 * h;
+        for j in 0..taps {
+            let Some(k) = (base + j as u64 + 1).checked_sub(w) else { continue };
+            let Some(&x) = input.get(k as usize) else { break };
+            let h = if taps <= CACHE { cache.get(j).copied().unwrap_or(0.0) } else { weight(d_of(j)) };
+            acc += x as f64 * h;
         }
         *y = acc as f32;
     }
