@@ -5,6 +5,7 @@ mod activation;
 mod binary;
 mod conv;
 mod gather;
+pub mod int8;
 mod matmul;
 mod movement;
 mod norm;

@@ -1,0 +1,248 @@
+//! The integer arithmetic of quantization version 2 (docs/QUANTIZATION.md): affine int8 values,
+//! fixed-point requantization, and the int8 matrix product every int8 MatMul, Conv and recurrent
+//! gate product reduces to. Integer-only: no float in the inner path. These scalar functions are the
+//! bit-exact specification; golden tests pin their rounding (`tests` below).
+//!
+//! Not yet wired to ops or to the artifact: the quantizer side (calibration, int8 graphs) and the
+//! op-level kernels build on these.
+
+/// A real multiplier `M > 0` as `multiplier · 2^-shift`, with `multiplier` in `[2^30, 2^31)` (31 bits
+/// of precision) and `shift` in `1..=62`. Built by [`quantize_multiplier`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requant {
+    /// Fixed-point mantissa, in `[2^30, 2^31)`.
+    pub multiplier: i32,
+    /// Right shift applied to the 64-bit product, `1..=62`.
+    pub shift: u8,
+}
+
+/// The fixed-point form of `m` (`m` finite, `2^-32 <= m < 2^30`), or `None` outside that range.
+/// The mantissa is rounded to nearest (ties away from zero); a mantissa that rounds up to `2^31` is
+/// renormalised.
+pub fn quantize_multiplier(m: f64) -> Option<Requant> {
+    if !(m.is_finite() && m >= 1.0 / 4_294_967_296.0 && m < (1u64 << 30) as f64) {
+        return None;
+    }
+    // m = frac · 2^exp with frac in [0.5, 1).
+    let (frac, exp) = libm::frexp(m);
+    let mut q = libm::round(frac * 2_147_483_648.0) as i64; // frac · 2^31, in [2^30, 2^31]
+    let mut exp = exp;
+    if q == 1 << 31 {
+        q /= 2;
+        exp += 1;
+    }
+    // value = q · 2^(exp - 31) → shift = 31 - exp.
+    let shift = 31 - exp;
+    if !(1..=62).contains(&shift) {
+        return None;
+    }
+    Some(Requant { multiplier: q as i32, shift: shift as u8 })
+}
+
+/// `round(acc · multiplier · 2^-shift)` with ties rounded **up** (towards +∞): the exact 64-bit
+/// product plus `2^(shift-1)`, then an arithmetic right shift. One rounding, no saturation before the
+/// caller's clamp (the result fits in i64 and is clamped by [`requantize`]).
+#[inline]
+pub fn scale_round(acc: i32, r: Requant) -> i64 {
+    let prod = acc as i64 * r.multiplier as i64;
+    (prod + (1i64 << (r.shift - 1))) >> r.shift
+}
+
+/// `clamp(zero_point + scale_round(acc, r), lo, hi)` as int8: the last step of every int8 op
+/// (`lo`/`hi` also carry a fused ReLU/ReLU6 as quantized bounds).
+#[inline]
+pub fn requantize(acc: i32, r: Requant, zero_point: i32, lo: i8, hi: i8) -> i8 {
+    let v = scale_round(acc, r) + zero_point as i64;
+    v.clamp(lo as i64, hi as i64) as i8
+}
+
+/// Affine quantization of one real value: `clamp(round(x / scale) + zero_point, -128, 127)`, ties away
+/// from zero (`libm::round`). Used at graph inputs and by the quantizer, never in an int8 inner loop.
+pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
+    let q = libm::round((x / scale) as f64);
+    let q = if q.is_nan() { 0.0 } else { q };
+    (q + zero_point as f64).clamp(-128.0, 127.0) as i8
+}
+
+/// `scale · (q - zero_point)`.
+pub fn dequantize(q: i8, scale: f32, zero_point: i32) -> f32 {
+    scale * (q as i32 - zero_point) as f32
+}
+
+/// Longest reduction for which an int32 accumulator cannot overflow: `|x - zx| <= 255` and
+/// `|w| <= 127` (weights are symmetric, -128 is never produced), so the sum is at most
+/// `2^15 · 255 · 127 ≈ 1.06e9`, leaving `|bias| < 1.08e9` of headroom below 2^31.
+pub const MAX_K: usize = 1 << 15;
+
+/// Quantized `y = x · wᵀ + b` for one row block: `x` is `rows × k` int8 with zero point `zx`, `w` is
+/// `n × k` int8 (one row per output channel, symmetric: zero point 0), `bias` `n` int32 (scale
+/// `s_x · s_w[c]`, zero point 0), `requant[c]` the fixed-point form of `s_x · s_w[c] / s_y`, and
+/// `out` is `rows × n` int8 with zero point `zy`, clamped to `[lo, hi]`.
+///
+/// `acc = bias[c] + Σ_i (x[r,i] - zx) · w[c,i]` in i32 (exact: no order dependence, so any SIMD tier
+/// that computes the same sum is bit-exact), then [`requantize`]. Returns `false` (and writes nothing)
+/// when the lengths do not match or `k > MAX_K`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_i8(
+    x: &[i8],
+    zx: i32,
+    w: &[i8],
+    bias: &[i32],
+    requant: &[Requant],
+    zy: i32,
+    lo: i8,
+    hi: i8,
+    k: usize,
+    out: &mut [i8],
+) -> bool {
+    let n = bias.len();
+    if k == 0 || k > MAX_K || w.len() != n * k || requant.len() != n || !x.len().is_multiple_of(k) {
+        return false;
+    }
+    let rows = x.len() / k;
+    if out.len() != rows * n {
+        return false;
+    }
+    for (xr, yr) in x.chunks_exact(k).zip(out.chunks_exact_mut(n.max(1))) {
+        for (((y, wr), &b), &r) in yr.iter_mut().zip(w.chunks_exact(k)).zip(bias).zip(requant) {
+            let mut acc = b;
+            for (&xv, &wv) in xr.iter().zip(wr) {
+                acc = acc.wrapping_add((xv as i32 - zx) * wv as i32);
+            }
+            *y = requantize(acc, r, zy, lo, hi);
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    #[test]
+    fn multipliers_are_normalised() {
+        let r = quantize_multiplier(0.5).unwrap();
+        assert_eq!(r, Requant { multiplier: 1 << 30, shift: 31 });
+        let r = quantize_multiplier(0.75).unwrap();
+        assert_eq!(r, Requant { multiplier: 3 << 29, shift: 31 });
+        let r = quantize_multiplier(3.0).unwrap();
+        assert_eq!(r, Requant { multiplier: 3 << 29, shift: 29 });
+        // Just below a power of two: the mantissa rounds up to 2^31 and is renormalised.
+        let r = quantize_multiplier(1.0 - 1e-12).unwrap();
+        assert_eq!(r, Requant { multiplier: 1 << 30, shift: 30 });
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-12, 2e9] {
+            assert_eq!(quantize_multiplier(bad), None, "{bad}");
+        }
+    }
+
+    /// Golden: the rounding rule. acc · M lands exactly on .5 here; ties go up (towards +∞), so
+    /// 2.5 → 3 and -2.5 → -2. Round-half-even (2, -2) or half-away-from-zero (3, -3) break this test.
+    #[test]
+    fn golden_ties_round_up() {
+        let half = quantize_multiplier(0.5).unwrap();
+        let cases = [(5, 3), (-5, -2), (3, 2), (-3, -1), (1, 1), (-1, 0), (4, 2), (-4, -2), (0, 0)];
+        for (acc, want) in cases {
+            assert_eq!(scale_round(acc, half), want, "{acc} * 0.5");
+        }
+        let quarter = quantize_multiplier(0.25).unwrap();
+        let cases = [(2, 1), (-2, 0), (6, 2), (-6, -1), (7, 2), (-7, -2)];
+        for (acc, want) in cases {
+            assert_eq!(scale_round(acc, quarter), want, "{acc} * 0.25");
+        }
+    }
+
+    /// Golden: one fixed product, every step pinned (zero points, bias, per-channel multipliers,
+    /// clamping, a fused ReLU as lo = zy).
+    #[test]
+    fn golden_matmul() {
+        let x: [i8; 6] = [10, -20, 30, -128, 127, 5]; // 2 × 3, zx = -3
+        let w: [i8; 6] = [1, 2, 3, -127, 0, 127]; // 2 channels × 3
+        let bias = [100, -50];
+        let rq = [quantize_multiplier(0.01).unwrap(), quantize_multiplier(0.003).unwrap()];
+        let mut out = [0i8; 4];
+        assert!(matmul_i8(&x, -3, &w, &bias, &rq, 7, -128, 127, 3, &mut out));
+        // Row 0: (13, -17, 33). c0: 100 + 13 - 34 + 99 = 178 → 1.78 → 2 (+7 = 9).
+        //        c1: -50 - 1651 + 0 + 4191 = 2490 → 7.47 → 7 (+7 = 14).
+        // Row 1: (-125, 130, 8). c0: 100 - 125 + 260 + 24 = 259 → 2.59 → 3 (+7 = 10).
+        //        c1: -50 + 15875 + 0 + 1016 = 16841 → 50.523 → 51 (+7 = 58).
+        assert_eq!(out, [9, 14, 10, 58]);
+        // A fused ReLU (lo = zy) and an upper bound of 20.
+        let w2: [i8; 6] = [-127, -127, -127, 127, 127, 127];
+        assert!(matmul_i8(&x, -3, &w2, &[0, 0], &rq, 7, 7, 20, 3, &mut out));
+        // c0 is negative on both rows → ReLU bound 7. c1: row 0 Σ = 29 → 3683 · 0.003 = 11.05 → 18;
+        // row 1 Σ = 13 → 1651 · 0.003 = 4.953 → 12.
+        assert_eq!(out, [7, 18, 7, 12]);
+    }
+
+    #[test]
+    fn rejects_bad_shapes() {
+        let rq = [quantize_multiplier(0.5).unwrap()];
+        let mut out = [0i8; 1];
+        assert!(!matmul_i8(&[1, 2], 0, &[1, 2, 3], &[0], &rq, 0, -128, 127, 2, &mut out));
+        assert!(!matmul_i8(&[1, 2], 0, &[1, 2], &[0], &rq, 0, -128, 127, 0, &mut out));
+        assert!(!matmul_i8(&[1, 2, 3], 0, &[1, 2], &[0], &rq, 0, -128, 127, 2, &mut out));
+        assert!(!matmul_i8(&[1, 2], 0, &[1, 2], &[0], &rq, 0, -128, 127, 2, &mut [0i8; 2]));
+    }
+
+    /// `scale_round` is the exactly rounded product (ties up), for multipliers and accumulators over
+    /// their whole range: checked against exact 128-bit rational arithmetic.
+    #[test]
+    fn scale_round_is_exact() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let acc = next() as i32;
+            let r = Requant { multiplier: (1 << 30) + (next() % (1 << 30)) as i32, shift: 1 + (next() % 62) as u8 };
+            let prod = acc as i128 * r.multiplier as i128;
+            let den = 1i128 << r.shift;
+            // floor((prod + den/2) / den) with floor division.
+            let num = prod + den / 2;
+            let want = num.div_euclid(den);
+            assert_eq!(scale_round(acc, r) as i128, want, "{acc} {r:?}");
+        }
+    }
+
+    /// The float model of the kernel: dequantize, multiply in f64, requantize. Integer and float agree
+    /// to within one step (the float path rounds the multiplier and ties differently).
+    #[test]
+    fn matmul_tracks_the_float_model() {
+        let (rows, k, n) = (3, 17, 5);
+        let x: Vec<i8> = (0..rows * k).map(|i| ((i * 37 + 11) % 256) as u8 as i8).collect();
+        let w: Vec<i8> = (0..n * k).map(|i| (((i * 53 + 7) % 255) as i32 - 127) as i8).collect();
+        let bias: Vec<i32> = (0..n as i32).map(|c| c * 301 - 700).collect();
+        let (sx, sy) = (0.02f64, 0.5f64);
+        let sw: Vec<f64> = (0..n).map(|c| 0.001 * (c + 1) as f64).collect();
+        let rq: Vec<Requant> = sw.iter().map(|s| quantize_multiplier(sx * s / sy).unwrap()).collect();
+        let (zx, zy) = (5, -9);
+        let mut out = vec![0i8; rows * n];
+        assert!(matmul_i8(&x, zx, &w, &bias, &rq, zy, -128, 127, k, &mut out));
+        for r in 0..rows {
+            for c in 0..n {
+                let real: f64 = bias[c] as f64 * sx * sw[c]
+                    + (0..k).map(|i| sx * (x[r * k + i] as i32 - zx) as f64 * sw[c] * w[c * k + i] as f64).sum::<f64>();
+                let want = (real / sy).round() + zy as f64;
+                let got = out[r * n + c] as f64;
+                assert!((got - want.clamp(-128.0, 127.0)).abs() <= 1.0, "({r},{c}): {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantize_and_dequantize() {
+        assert_eq!(quantize_f32(0.25, 0.1, 3), 6); // 2.5 rounds away from zero → 3, + 3
+        assert_eq!(quantize_f32(-0.25, 0.1, 3), 0); // -2.5 → -3, + 3
+        assert_eq!(quantize_f32(1e9, 0.1, 0), 127);
+        assert_eq!(quantize_f32(-1e9, 0.1, 0), -128);
+        assert_eq!(quantize_f32(f32::NAN, 0.1, 4), 4);
+        assert_eq!(dequantize(6, 0.1, 3), 0.1 * 3.0);
+    }
+}
