@@ -151,3 +151,37 @@ fn kws_crnn_streams_frame_by_frame() {
         assert!(err <= 1e-5, "{clip}: streamed logits differ from the whole clip's by {err:.2e}");
     }
 }
+
+/// `Session::run_observed` hands every tensor each op writes to the observer (what int8 calibration
+/// and per-layer error measurement build on), and the last one is the graph output.
+#[test]
+fn observer_sees_every_op_output() {
+    use ferrite_quantizer::calibrate::{Method, Observer};
+    let art = trained_artifact("kws-dscnn", Precision::F32);
+    let model = Model::from_bytes(&art).unwrap();
+    let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("no frontend") };
+    let wav = std::fs::read(shared_data().join("fsdd/recordings/7_theo_3.wav")).unwrap();
+    let feats = fe.features_from_wav(&wav).unwrap();
+    let mut session = Session::new(&model).unwrap();
+    let mut seen = Vec::new();
+    let mut observers: Vec<Observer> = Vec::new();
+    let out = session
+        .run_observed(&[Input::F32(&feats)], |o| {
+            if let ferrite_runtime::OutputData::F32(v) = o.data {
+                seen.push((o.op, v.to_vec()));
+                if observers.len() <= o.op as usize {
+                    observers.resize(o.op as usize + 1, Observer::default());
+                }
+                observers[o.op as usize].observe_range(v);
+            }
+        })
+        .unwrap();
+    let final_logits = out.f32(0).unwrap().to_vec();
+    assert_eq!(seen.len(), model.ops().count(), "one f32 output per op in this model");
+    assert!(seen.windows(2).all(|w| w[0].0 < w[1].0), "in op order");
+    assert_eq!(seen.last().unwrap().1, final_logits);
+    // The stem conv (after the input normalisation) has its ReLU fused: its range starts at 0.
+    let stem = model.ops().position(|op| op.code == ferrite_runtime::ops::OpCode::Conv).unwrap();
+    let (lo, hi) = observers[stem].range(Method::MinMax);
+    assert!(lo == 0.0 && hi > 0.0 && observers[stem].min == 0.0, "{lo}..{hi}");
+}

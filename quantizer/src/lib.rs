@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod calibrate;
 pub mod classify;
 pub mod config;
 pub mod error;

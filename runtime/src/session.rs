@@ -106,6 +106,58 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         }
         Ok(Outputs { art, arena })
     }
+
+    /// [`Session::run`], calling `observe` after each op with each tensor the op wrote (in op order,
+    /// while it is still live): how calibration collects activation ranges and how per-layer error is
+    /// measured. Allocation-free like `run`.
+    pub fn run_observed(&mut self, inputs: &[Input<'_>], mut observe: impl FnMut(Observed<'_>)) -> Result<Outputs<'_>> {
+        let art = self.model.artifact();
+        let arena = self.arena.bytes();
+        write_inputs(&art, arena, inputs)?;
+        let kernels = self.kernels;
+        for (index, rec) in art.ops.iter().enumerate() {
+            run_op(&art, arena, index as u32, rec, &kernels)?;
+            let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
+            for t in outs.iter().map(|t| t.get()).filter(|&t| t != crate::format::NO_TENSOR) {
+                let (Some(trec), Some((off, len))) = (art.tensors.get(t as usize), arena_region(&art, t)) else {
+                    continue;
+                };
+                let Some(bytes) = arena.get(off..off + len) else { continue };
+                let info = info_of(trec);
+                let data = match info.dtype {
+                    DType::F32 => <[f32]>::ref_from_bytes(bytes).ok().map(OutputData::F32),
+                    DType::I32 => <[i32]>::ref_from_bytes(bytes).ok().map(OutputData::I32),
+                    DType::U8 => Some(OutputData::U8(bytes)),
+                    _ => None,
+                };
+                if let Some(data) = data {
+                    observe(Observed {
+                        op: index as u32,
+                        tensor: t,
+                        name: art.string(&trec.name).unwrap_or(""),
+                        info,
+                        data,
+                    });
+                }
+            }
+        }
+        Ok(Outputs { art, arena })
+    }
+}
+
+/// One tensor an op just wrote (see [`Session::run_observed`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'s> {
+    /// Index of the op in execution order.
+    pub op: u32,
+    /// Tensor index in the artifact.
+    pub tensor: u32,
+    /// Tensor name (from the source graph).
+    pub name: &'s str,
+    /// Type and shape.
+    pub info: TensorInfo,
+    /// Values.
+    pub data: OutputData<'s>,
 }
 
 #[cfg(feature = "alloc")]
