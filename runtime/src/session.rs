@@ -97,26 +97,28 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
     /// Runs the model on `inputs` (one per graph input, in order) and returns the outputs, which
     /// borrow the arena until the next run.
     pub fn run(&mut self, inputs: &[Input<'_>]) -> Result<Outputs<'_>> {
-        let art = self.model.artifact();
-        let arena = self.arena.bytes();
-        write_inputs(&art, arena, inputs)?;
-        let kernels = self.kernels;
-        for (index, rec) in art.ops.iter().enumerate() {
-            run_op(&art, arena, index as u32, rec, &kernels)?;
-        }
-        Ok(Outputs { art, arena })
+        self.run_inner(inputs, None)
     }
 
     /// [`Session::run`], calling `observe` after each op with each tensor the op wrote (in op order,
     /// while it is still live): how calibration collects activation ranges and how per-layer error is
     /// measured. Allocation-free like `run`.
     pub fn run_observed(&mut self, inputs: &[Input<'_>], mut observe: impl FnMut(Observed<'_>)) -> Result<Outputs<'_>> {
+        self.run_inner(inputs, Some(&mut observe))
+    }
+
+    fn run_inner(
+        &mut self,
+        inputs: &[Input<'_>],
+        mut observe: Option<&mut dyn FnMut(Observed<'_>)>,
+    ) -> Result<Outputs<'_>> {
         let art = self.model.artifact();
         let arena = self.arena.bytes();
         write_inputs(&art, arena, inputs)?;
         let kernels = self.kernels;
         for (index, rec) in art.ops.iter().enumerate() {
             run_op(&art, arena, index as u32, rec, &kernels)?;
+            let Some(observe) = observe.as_mut() else { continue };
             let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
             for t in outs.iter().map(|t| t.get()).filter(|&t| t != crate::format::NO_TENSOR) {
                 let (Some(trec), Some((off, len))) = (art.tensors.get(t as usize), arena_region(&art, t)) else {
