@@ -56,3 +56,44 @@ def fsdd(split):
 def fsdd_speakers():
     with open(os.path.join(FSDD, "speakers.json")) as f:
         return json.load(f)
+
+
+def calibration_items(split_items, n, seed=0):
+    """A fixed calibration subset: the first `n` items of a seeded permutation of the *training*
+    split (never the test split). Ferrite's int8 calibration and the ONNX Runtime comparison use
+    the same one."""
+    import random
+    order = list(range(len(split_items)))
+    random.Random(seed).shuffle(order)
+    return [split_items[i] for i in order[:n]]
+
+
+def model_inputs(model_dir, n_calib):
+    """(calibration inputs, [(test input, label)], labels) for a trained model folder, built with the
+    reference preprocessing and the parameters in its ferrite.toml (numpy needed)."""
+    import tomllib
+    import numpy as np
+    import ferrite_audio as fa
+    import ferrite_text as ft
+    with open(os.path.join(model_dir, "ferrite.toml"), "rb") as f:
+        cfg = tomllib.load(f)
+    labels = cfg["model"]["labels"]
+    if "text" in cfg:
+        t = cfg["text"]
+        vocab = ft.load_vocab(os.path.join(model_dir, t["vocab"]))
+
+        def enc(s):
+            return np.array(ft.encode(s, vocab, t.get("seq_len", 32), t.get("pad", "left"))[0], dtype=np.int64)
+        calib = [enc(s) for s, _ in calibration_items(snips("train"), n_calib)]
+        test = [(enc(s), l) for s, l in snips("test")]
+        return calib, test, labels
+    a = {k: v for k, v in cfg["audio"].items() if k != "frontend"}
+    fe = fa.Frontend(**a)
+    whole = os.path.basename(model_dir) == "kws-dscnn"
+
+    def feat(path):
+        x = fe.features(*fa.read_wav(path)).astype(np.float32)
+        return x[None] if whole else x
+    calib = [feat(p) for p, _, _ in calibration_items(fsdd("train"), n_calib)]
+    test = [(feat(p), d) for p, d, _ in fsdd("test")]
+    return calib, test, labels
