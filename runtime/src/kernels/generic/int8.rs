@@ -74,27 +74,31 @@ pub fn dequantize(q: i8, scale: f32, zero_point: i32) -> f32 {
 /// `2^15 · 255 · 127 ≈ 1.06e9`, leaving `|bias| < 1.08e9` of headroom below 2^31.
 pub const MAX_K: usize = 1 << 15;
 
-/// Quantized `y = x · wᵀ + b` for one row block: `x` is `rows × k` int8 with zero point `zx`, `w` is
-/// `n × k` int8 (one row per output channel, symmetric: zero point 0), `bias` `n` int32 (scale
-/// `s_x · s_w[c]`, zero point 0), `requant[c]` the fixed-point form of `s_x · s_w[c] / s_y`, and
-/// `out` is `rows × n` int8 with zero point `zy`, clamped to `[lo, hi]`.
+/// The constant side of an int8 product and where its result goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Int8Product<'a> {
+    /// Weights, one row per output channel, symmetric (zero point 0).
+    pub w: &'a [i8],
+    /// One int32 bias per output channel (scale `s_x · s_w[c]`, zero point 0).
+    pub bias: &'a [i32],
+    /// Per output channel, the fixed-point form of `s_x · s_w[c] / s_y`.
+    pub requant: &'a [Requant],
+    /// Output zero point.
+    pub zy: i32,
+    /// Lowest output value (−128, or the quantized floor of a fused ReLU).
+    pub lo: i8,
+    /// Highest output value.
+    pub hi: i8,
+}
+
+/// Quantized `y = x · wᵀ + b` for one row block: `x` is `rows × k` int8 with zero point `zx`, `q.w` is
+/// `n × k`, and `out` is `rows × n` int8 with zero point `q.zy`, clamped to `[q.lo, q.hi]`.
 ///
 /// `acc = bias[c] + Σ_i (x[r,i] - zx) · w[c,i]` in i32 (exact: no order dependence, so any SIMD tier
 /// that computes the same sum is bit-exact), then [`requantize`]. Returns `false` (and writes nothing)
 /// when the lengths do not match or `k > MAX_K`.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_i8(
-    x: &[i8],
-    zx: i32,
-    w: &[i8],
-    bias: &[i32],
-    requant: &[Requant],
-    zy: i32,
-    lo: i8,
-    hi: i8,
-    k: usize,
-    out: &mut [i8],
-) -> bool {
+pub fn matmul_i8(x: &[i8], zx: i32, k: usize, q: &Int8Product<'_>, out: &mut [i8]) -> bool {
+    let Int8Product { w, bias, requant, zy, lo, hi } = *q;
     let n = bias.len();
     if k == 0 || k > MAX_K || w.len() != n * k || requant.len() != n || !x.len().is_multiple_of(k) {
         return false;
@@ -115,6 +119,70 @@ pub fn matmul_i8(
     true
 }
 
+/// Quantized convolution, NCHW, grouped and depthwise included: geometry `p` (its `act` is ignored:
+/// a fused activation is carried by `q.lo`/`q.hi`), `x` int8 with zero point `zx`, `q.w` int8
+/// `[m, c/group, kh, kw]`, one bias and requantization per output channel, `out` int8 with zero
+/// point `q.zy`. Padding reads as real 0 (the value `zx`), so a padded tap adds nothing.
+///
+/// `acc = bias[m] + Σ_c Σ_ky Σ_kx (x − zx) · w` in i32, then [`requantize`]. Returns `false` (and
+/// writes nothing past what it checked) when a buffer length does not match `p` or a reduction is
+/// longer than [`MAX_K`].
+pub fn conv_i8(p: &crate::ops::ConvParams, x: &[i8], zx: i32, q: &Int8Product<'_>, out: &mut [i8]) -> bool {
+    let Int8Product { w, bias, requant, zy, lo, hi } = *q;
+    if p.group == 0 || !p.c.is_multiple_of(p.group) || !p.m.is_multiple_of(p.group) {
+        return false;
+    }
+    let cpg = p.c / p.group;
+    let mpg = p.m / p.group;
+    let taps = cpg * p.kh * p.kw;
+    if taps == 0
+        || taps > MAX_K
+        || x.len() != p.n * p.c * p.h * p.w
+        || w.len() != p.m * taps
+        || bias.len() != p.m
+        || requant.len() != p.m
+        || out.len() != p.n * p.m * p.oh * p.ow
+    {
+        return false;
+    }
+    let mut o = 0usize;
+    for n in 0..p.n {
+        for m in 0..p.m {
+            let g = m / mpg;
+            let (b, r) = (bias.get(m).copied().unwrap_or(0), requant.get(m).copied());
+            let Some(r) = r else { return false };
+            for oy in 0..p.oh {
+                for ox in 0..p.ow {
+                    let mut acc = b;
+                    for c in 0..cpg {
+                        let xbase = (n * p.c + g * cpg + c) * p.h * p.w;
+                        for ky in 0..p.kh {
+                            let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
+                            if iy < 0 || iy as usize >= p.h {
+                                continue;
+                            }
+                            for kx in 0..p.kw {
+                                let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
+                                if ix < 0 || ix as usize >= p.w {
+                                    continue;
+                                }
+                                let xv = x.get(xbase + iy as usize * p.w + ix as usize).copied().unwrap_or(0);
+                                let wv = w.get(((m * cpg + c) * p.kh + ky) * p.kw + kx).copied().unwrap_or(0);
+                                acc = acc.wrapping_add((xv as i32 - zx) * wv as i32);
+                            }
+                        }
+                    }
+                    if let Some(y) = out.get_mut(o) {
+                        *y = requantize(acc, r, zy, lo, hi);
+                    }
+                    o += 1;
+                }
+            }
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
@@ -122,6 +190,10 @@ mod tests {
     use super::*;
     use std::vec;
     use std::vec::Vec;
+
+    fn prod<'a>(w: &'a [i8], bias: &'a [i32], requant: &'a [Requant], zy: i32, lo: i8, hi: i8) -> Int8Product<'a> {
+        Int8Product { w, bias, requant, zy, lo, hi }
+    }
 
     #[test]
     fn multipliers_are_normalised() {
@@ -164,7 +236,7 @@ mod tests {
         let bias = [100, -50];
         let rq = [quantize_multiplier(0.01).unwrap(), quantize_multiplier(0.003).unwrap()];
         let mut out = [0i8; 4];
-        assert!(matmul_i8(&x, -3, &w, &bias, &rq, 7, -128, 127, 3, &mut out));
+        assert!(matmul_i8(&x, -3, 3, &prod(&w, &bias, &rq, 7, -128, 127), &mut out));
         // Row 0: (13, -17, 33). c0: 100 + 13 - 34 + 99 = 178 → 1.78 → 2 (+7 = 9).
         //        c1: -50 - 1651 + 0 + 4191 = 2490 → 7.47 → 7 (+7 = 14).
         // Row 1: (-125, 130, 8). c0: 100 - 125 + 260 + 24 = 259 → 2.59 → 3 (+7 = 10).
@@ -172,7 +244,7 @@ mod tests {
         assert_eq!(out, [9, 14, 10, 58]);
         // A fused ReLU (lo = zy) and an upper bound of 20.
         let w2: [i8; 6] = [-127, -127, -127, 127, 127, 127];
-        assert!(matmul_i8(&x, -3, &w2, &[0, 0], &rq, 7, 7, 20, 3, &mut out));
+        assert!(matmul_i8(&x, -3, 3, &prod(&w2, &[0, 0], &rq, 7, 7, 20), &mut out));
         // c0 is negative on both rows → ReLU bound 7. c1: row 0 Σ = 29 → 3683 · 0.003 = 11.05 → 18;
         // row 1 Σ = 13 → 1651 · 0.003 = 4.953 → 12.
         assert_eq!(out, [7, 18, 7, 12]);
@@ -182,10 +254,10 @@ mod tests {
     fn rejects_bad_shapes() {
         let rq = [quantize_multiplier(0.5).unwrap()];
         let mut out = [0i8; 1];
-        assert!(!matmul_i8(&[1, 2], 0, &[1, 2, 3], &[0], &rq, 0, -128, 127, 2, &mut out));
-        assert!(!matmul_i8(&[1, 2], 0, &[1, 2], &[0], &rq, 0, -128, 127, 0, &mut out));
-        assert!(!matmul_i8(&[1, 2, 3], 0, &[1, 2], &[0], &rq, 0, -128, 127, 2, &mut out));
-        assert!(!matmul_i8(&[1, 2], 0, &[1, 2], &[0], &rq, 0, -128, 127, 2, &mut [0i8; 2]));
+        assert!(!matmul_i8(&[1, 2], 0, 2, &prod(&[1, 2, 3], &[0], &rq, 0, -128, 127), &mut out));
+        assert!(!matmul_i8(&[1, 2], 0, 0, &prod(&[1, 2], &[0], &rq, 0, -128, 127), &mut out));
+        assert!(!matmul_i8(&[1, 2, 3], 0, 2, &prod(&[1, 2], &[0], &rq, 0, -128, 127), &mut out));
+        assert!(!matmul_i8(&[1, 2], 0, 2, &prod(&[1, 2], &[0], &rq, 0, -128, 127), &mut [0i8; 2]));
     }
 
     /// `scale_round` is the exactly rounded product (ties up), for multipliers and accumulators over
@@ -224,7 +296,7 @@ mod tests {
         let rq: Vec<Requant> = sw.iter().map(|s| quantize_multiplier(sx * s / sy).unwrap()).collect();
         let (zx, zy) = (5, -9);
         let mut out = vec![0i8; rows * n];
-        assert!(matmul_i8(&x, zx, &w, &bias, &rq, zy, -128, 127, k, &mut out));
+        assert!(matmul_i8(&x, zx, k, &prod(&w, &bias, &rq, zy, -128, 127), &mut out));
         for r in 0..rows {
             for c in 0..n {
                 let real: f64 = bias[c] as f64 * sx * sw[c]
@@ -234,6 +306,81 @@ mod tests {
                 assert!((got - want.clamp(-128.0, 127.0)).abs() <= 1.0, "({r},{c}): {got} vs {want}");
             }
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn geometry(
+        c: usize,
+        h: usize,
+        w: usize,
+        m: usize,
+        k: usize,
+        group: usize,
+        stride: usize,
+        pad: usize,
+    ) -> crate::ops::ConvParams {
+        crate::ops::ConvParams {
+            n: 1,
+            c,
+            h,
+            w,
+            m,
+            oh: (h + 2 * pad - k) / stride + 1,
+            ow: (w + 2 * pad - k) / stride + 1,
+            kh: k,
+            kw: k,
+            group,
+            stride: [stride; 2],
+            pad: [pad; 2],
+            dilation: [1; 2],
+            act: crate::ops::Activation { func: crate::ops::UnaryFn::Identity, a: 0.0, b: 0.0 },
+        }
+    }
+
+    /// Golden: a 3×3 depthwise convolution with padding 1 on a 2-channel 3×3 input, by hand.
+    #[test]
+    fn golden_depthwise_conv() {
+        let p = geometry(2, 3, 3, 2, 3, 2, 1, 1);
+        // Channel 0: x − zx = 1 everywhere; channel 1: x − zx = 0..8.
+        let zx = -10;
+        let mut x = [0i8; 18];
+        for i in 0..9 {
+            x[i] = (1 + zx) as i8;
+            x[9 + i] = (i as i32 + zx) as i8;
+        }
+        let w = [1i8; 18]; // box filters
+        let rq = [quantize_multiplier(0.5).unwrap(); 2];
+        let mut out = [0i8; 18];
+        assert!(conv_i8(&p, &x, zx, &prod(&w, &[0, 1], &rq, 0, -128, 127), &mut out));
+        // Channel 0 counts the in-bounds taps (4 corners, 6 edges, 9 centre), halved, ties up.
+        assert_eq!(&out[..9], &[2, 3, 2, 3, 5, 3, 2, 3, 2]);
+        // Channel 1: bias 1 + the in-bounds 3×3 neighbourhood sums of the grid 0..8 (8, 15, 12 / 21, 36,
+        // 27 / 20, 33, 24), halved with ties up: 4.5→5, 8, 6.5→7, 11, 18.5→19, 14, 10.5→11, 17, 12.5→13.
+        assert_eq!(&out[9..], &[5, 8, 7, 11, 19, 14, 11, 17, 13]);
+    }
+
+    /// A 1×1 convolution is the matrix product over channels: both kernels agree bit for bit.
+    #[test]
+    fn pointwise_conv_equals_matmul() {
+        let (c, hw, m) = (7, 12, 5);
+        let p = geometry(c, 3, 4, m, 1, 1, 1, 0);
+        let x: Vec<i8> = (0..c * hw).map(|i| ((i * 29 + 3) % 256) as u8 as i8).collect();
+        let w: Vec<i8> = (0..m * c).map(|i| (((i * 41) % 255) as i32 - 127) as i8).collect();
+        let bias: Vec<i32> = (0..m as i32).map(|i| 50 * i - 100).collect();
+        let rq: Vec<Requant> = (0..m).map(|i| quantize_multiplier(0.003 * (i + 1) as f64).unwrap()).collect();
+        let mut conv_out = vec![0i8; m * hw];
+        assert!(conv_i8(&p, &x, 4, &prod(&w, &bias, &rq, -2, -128, 127), &mut conv_out));
+        // Rows of the matrix product are pixels: transpose x from [c, hw] to [hw, c].
+        let xt: Vec<i8> = (0..hw).flat_map(|j| (0..c).map(move |ci| (ci, j))).map(|(ci, j)| x[ci * hw + j]).collect();
+        let mut mm = vec![0i8; hw * m];
+        assert!(matmul_i8(&xt, 4, c, &prod(&w, &bias, &rq, -2, -128, 127), &mut mm));
+        for j in 0..hw {
+            for mi in 0..m {
+                assert_eq!(conv_out[mi * hw + j], mm[j * m + mi], "pixel {j}, channel {mi}");
+            }
+        }
+        // Wrong lengths are refused.
+        assert!(!conv_i8(&p, &x[1..], 4, &prod(&w, &bias, &rq, -2, -128, 127), &mut conv_out));
     }
 
     #[test]
