@@ -7,7 +7,7 @@ Installs what it needs with pip when it is missing (onnxruntime, onnx, numpy; pi
 models/requirements.txt). For each trained model it quantizes model.onnx with
 `onnxruntime.quantization.quantize_static` (QDQ format, per-channel int8 weights, int8 activations,
 MinMax calibration) on a fixed calibration subset of the *training* split (`calibration_items` in
-models/common/datasets.py: a seeded sample, the same one Ferrite's int8 calibration is to use), then
+models/common/datasets.py: evenly spread items, the same ones Ferrite's int8 calibration picks), then
 evaluates the f32 and the int8 model on the held-out test split with the reference preprocessing and
 prints accuracy, the drop, and top-1 agreement.
 

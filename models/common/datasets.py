@@ -58,14 +58,12 @@ def fsdd_speakers():
         return json.load(f)
 
 
-def calibration_items(split_items, n, seed=0):
-    """A fixed calibration subset: the first `n` items of a seeded permutation of the *training*
-    split (never the test split). Ferrite's int8 calibration and the ONNX Runtime comparison use
-    the same one."""
-    import random
-    order = list(range(len(split_items)))
-    random.Random(seed).shuffle(order)
-    return [split_items[i] for i in order[:n]]
+def calibration_items(split_items, n):
+    """A fixed calibration subset of the *training* split (never the test split): items
+    `i * len // n` for i < n, in the loaders' order. Language-neutral on purpose: Ferrite's int8
+    calibration (quantizer/src/calibrate.rs `spread`) picks the same items."""
+    n = min(n, len(split_items))
+    return [split_items[i * len(split_items) // n] for i in range(n)]
 
 
 def model_inputs(model_dir, n_calib):

@@ -1,10 +1,17 @@
-//! Calibration statistics for int8 (docs/QUANTIZATION.md): per-tensor activation ranges from
-//! observed values (min/max, percentile, or the range that minimises the expected quantization
-//! error), the affine parameters they give, and symmetric per-channel weight quantization.
+//! Calibration for int8 (docs/QUANTIZATION.md): the calibration set (`.npy` folder, or raw data
+//! through the artifact's preprocessing), per-tensor activation ranges from observed values (min/max,
+//! percentile, or the range that minimises the expected quantization error), the affine parameters
+//! they give, and symmetric per-channel weight quantization.
 //!
 //! Ranges are estimated in two passes over the calibration set, as the runtime's
 //! `Session::run_observed` delivers each tensor: pass one finds min and max, pass two fills a
 //! fixed histogram over that span. Work in progress for issue 4: not yet driven by `quantize`.
+
+use crate::error::{Error, Result};
+use crate::eval::data::{self, Payload, Split};
+use ferrite_runtime::{Input, Model, OutputData, Preprocessing, Session};
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// How an activation range is chosen from the observed values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -197,6 +204,140 @@ pub fn sqnr_db(reference: &[f32], got: &[f32]) -> f64 {
     }
 }
 
+/// One model input of the calibration set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CalibInput {
+    /// Float features (or any f32 input).
+    F32(Vec<f32>),
+    /// Token ids.
+    I32(Vec<i32>),
+}
+
+impl CalibInput {
+    fn as_input(&self) -> Input<'_> {
+        match self {
+            CalibInput::F32(v) => Input::F32(v),
+            CalibInput::I32(v) => Input::I32(v),
+        }
+    }
+}
+
+/// Indices `i · len / n` for `i < n` (all of them when `n ≥ len`): an evenly spread, reproducible
+/// subset, the rule models/common/datasets.py `calibration_items` follows too.
+pub fn spread(len: usize, n: usize) -> Vec<usize> {
+    let n = n.min(len);
+    (0..n).map(|i| i * len / n).collect()
+}
+
+fn data_err(path: &Path, message: impl Into<String>) -> Error {
+    Error::Data { path: path.to_owned(), message: message.into() }
+}
+
+/// The calibration set at `path`, at most `max` examples, as model inputs: a folder of `.npy` files
+/// (each the model's single input, exact shape), or raw data the artifact's preprocessing reads (a
+/// WAV folder, the Snips folder or JSON lines; the **training** split where there is one).
+pub fn load_calibration(model: &Model<'_>, path: &Path, max: usize) -> Result<Vec<CalibInput>> {
+    let inputs: Vec<_> = model.inputs().collect();
+    let [input] = inputs[..] else {
+        return Err(data_err(path, format!("calibration needs a single-input model; this one has {}", inputs.len())));
+    };
+    let is_npy = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let npys: Vec<_> = match std::fs::read_dir(path) {
+        Ok(rd) => {
+            let mut v: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_npy(p)).collect();
+            v.sort();
+            v
+        }
+        Err(_) => Vec::new(),
+    };
+    let out: Vec<CalibInput> = if !npys.is_empty() {
+        let mut out = Vec::new();
+        for i in spread(npys.len(), max) {
+            let f = &npys[i];
+            let a = crate::npy::read(f)?;
+            if a.shape != input.info.shape() {
+                return Err(data_err(
+                    f,
+                    format!("shape {:?} does not match input {} {:?}", a.shape, input.name, input.info.shape()),
+                ));
+            }
+            out.push(match (a.data, input.info.dtype) {
+                (crate::npy::NpyData::F32(v), ferrite_runtime::format::DType::F32) => CalibInput::F32(v),
+                (crate::npy::NpyData::I64(v), ferrite_runtime::format::DType::I32) => CalibInput::I32(
+                    v.iter()
+                        .map(|&x| i32::try_from(x).map_err(|_| data_err(f, format!("id {x} does not fit in i32"))))
+                        .collect::<Result<_>>()?,
+                ),
+                _ => return Err(data_err(f, format!("element type does not match input {}", input.name))),
+            });
+        }
+        out
+    } else {
+        let set = data::load(path, Split::Train).or_else(|e| match e {
+            // A JSON-lines file has no train split: all of it is the calibration set.
+            Error::Data { .. } if path.is_file() => data::load(path, Split::All),
+            e => Err(e),
+        })?;
+        let mut out = Vec::new();
+        for i in spread(set.examples.len(), max) {
+            let ex = &set.examples[i];
+            let item = match (&ex.payload, model.preprocessing()) {
+                (Payload::Text(t), Preprocessing::Text(tok)) => {
+                    let mut ids = vec![0i32; tok.seq_len()];
+                    tok.encode(t, &mut ids).map_err(|e| data_err(path, format!("{t:?}: {e}")))?;
+                    CalibInput::I32(ids)
+                }
+                (Payload::Wav(p), Preprocessing::Audio(fe)) => {
+                    let bytes = std::fs::read(p).map_err(|source| Error::Io { path: p.clone(), source })?;
+                    CalibInput::F32(fe.features_from_wav(&bytes).map_err(|e| data_err(p, e.to_string()))?)
+                }
+                _ => return Err(data_err(
+                    path,
+                    "this data does not fit the artifact's preprocessing (text data for a text model, WAV for audio)",
+                )),
+            };
+            out.push(item);
+        }
+        out
+    };
+    if out.is_empty() {
+        return Err(data_err(path, "no calibration examples"));
+    }
+    Ok(out)
+}
+
+/// Runs `model` on every calibration input twice (range, then histogram) and returns each f32 tensor
+/// an op writes, by name, with its range under `method`. `progress` is called after each run with
+/// (runs done, runs in total).
+pub fn observe_ranges(
+    model: &Model<'_>,
+    inputs: &[CalibInput],
+    method: Method,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<BTreeMap<String, (f32, f32)>> {
+    let mut session = Session::new(model).map_err(|source| Error::Artifact { path: "<model>".into(), source })?;
+    let mut observers: BTreeMap<String, Observer> = BTreeMap::new();
+    let total = 2 * inputs.len();
+    for pass in 0..2 {
+        for (i, x) in inputs.iter().enumerate() {
+            session
+                .run_observed(&[x.as_input()], |o| {
+                    if let OutputData::F32(v) = o.data {
+                        let obs = observers.entry(o.name.to_owned()).or_default();
+                        if pass == 0 {
+                            obs.observe_range(v);
+                        } else {
+                            obs.observe_hist(v);
+                        }
+                    }
+                })
+                .map_err(|source| Error::Artifact { path: "<model>".into(), source })?;
+            progress(pass * inputs.len() + i + 1, total);
+        }
+    }
+    Ok(observers.into_iter().map(|(k, o)| (k, o.range(method))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +410,13 @@ mod tests {
         assert_eq!(s, [1.0 / 127.0, 1.0]);
         assert_eq!(q, [64, -127, 32, 0, 0, 0]);
         assert_eq!(quantize_weights_per_channel(&[1.0; 5], 2).0.len(), 0);
+    }
+
+    #[test]
+    fn spread_is_even_and_reproducible() {
+        assert_eq!(spread(10, 4), [0, 2, 5, 7]);
+        assert_eq!(spread(3, 10), [0, 1, 2]);
+        assert!(spread(0, 5).is_empty());
     }
 
     #[test]

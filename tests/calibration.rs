@@ -1,0 +1,58 @@
+//! int8 calibration groundwork (issue 4): the calibration set is read from `.npy` folders or through
+//! the artifact's own preprocessing (training split), and every tensor's range is observed.
+
+use ferrite_e2e::{shared_data, trained_artifact};
+use ferrite_quantizer::calibrate::{load_calibration, observe_ranges, CalibInput, Method};
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::Model;
+
+#[test]
+fn ranges_from_real_audio_and_text() {
+    let art = trained_artifact("kws-dscnn", Precision::F32);
+    let model = Model::from_bytes(&art).unwrap();
+    let set = load_calibration(&model, &shared_data().join("fsdd"), 20).unwrap();
+    assert_eq!(set.len(), 20);
+    assert!(matches!(&set[0], CalibInput::F32(v) if v.len() == 490));
+    let mut calls = 0;
+    let ranges = observe_ranges(&model, &set, Method::MinMax, |done, total| {
+        calls += 1;
+        assert!(done <= total && total == 40);
+    })
+    .unwrap();
+    assert_eq!(calls, 40);
+    assert_eq!(ranges.len(), model.ops().count(), "one range per op output");
+    for (name, (lo, hi)) in &ranges {
+        assert!(*lo <= 0.0 && *hi >= 0.0 && lo < hi, "{name}: {lo}..{hi}");
+    }
+    // Percentile ranges are never wider than min/max.
+    let narrow = observe_ranges(&model, &set, Method::Percentile(0.999), |_, _| {}).unwrap();
+    for (name, (lo, hi)) in &narrow {
+        let (l, h) = ranges[name];
+        assert!(*lo >= l && *hi <= h, "{name}");
+    }
+
+    let art = trained_artifact("intent-lstm", Precision::F32);
+    let model = Model::from_bytes(&art).unwrap();
+    let set = load_calibration(&model, &shared_data().join("snips-intents"), 50).unwrap();
+    assert!(matches!(&set[0], CalibInput::I32(v) if v.len() == 32));
+    let ranges = observe_ranges(&model, &set, Method::Mse, |_, _| {}).unwrap();
+    assert!(!ranges.is_empty());
+}
+
+#[test]
+fn bad_calibration_data_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let art = trained_artifact("kws-dscnn", Precision::F32);
+    let model = Model::from_bytes(&art).unwrap();
+    let msg = |p: &std::path::Path| load_calibration(&model, p, 10).unwrap_err().to_string();
+    // Empty folder, missing folder, wrong shape, wrong kind of data.
+    assert!(msg(dir.path()).contains("not a data set"), "{}", msg(dir.path()));
+    assert!(msg(&dir.path().join("missing")).contains("missing"));
+    let npy = dir.path().join("x.npy");
+    std::fs::write(&npy, ferrite_quantizer::npy::encode_f32(&[1, 49, 10], &[0.0; 490])).unwrap();
+    assert!(msg(dir.path()).contains("does not match input features"), "{}", msg(dir.path()));
+    std::fs::write(&npy, ferrite_quantizer::npy::encode_f32(&[1, 1, 49, 10], &[0.0; 490])).unwrap();
+    assert_eq!(load_calibration(&model, dir.path(), 10).unwrap().len(), 1);
+    let m = msg(&shared_data().join("snips-intents"));
+    assert!(m.contains("does not fit the artifact's preprocessing"), "{m}");
+}
