@@ -8,7 +8,7 @@
 //! fixed histogram over that span. Work in progress for issue 4: not yet driven by `quantize`.
 
 use crate::error::{Error, Result};
-use crate::eval::data::{self, Payload, Split};
+use crate::eval::data::{self, data_err, Payload, Split};
 use ferrite_runtime::{Input, Model, OutputData, Preprocessing, Session};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -227,10 +227,6 @@ impl CalibInput {
 pub fn spread(len: usize, n: usize) -> Vec<usize> {
     let n = n.min(len);
     (0..n).map(|i| i * len / n).collect()
-}
-
-fn data_err(path: &Path, message: impl Into<String>) -> Error {
-    Error::Data { path: path.to_owned(), message: message.into() }
 }
 
 /// The calibration set at `path`, at most `max` examples, as model inputs: a folder of `.npy` files

@@ -142,7 +142,8 @@ impl<'m, 'a> Classifier<'m, 'a> {
         if seconds > clip {
             notes.push(format!("the clip lasts {seconds:.2} s; the model hears the first {clip:.2} s"));
         }
-        let features = fe.features_from_wav(bytes).map_err(runtime(&self.path))?;
+        let samples: Vec<f32> = wav.samples().collect();
+        let features = fe.features_at(&samples, wav.sample_rate).map_err(runtime(&self.path))?;
         self.run(Input::F32(&features), notes)
     }
 }

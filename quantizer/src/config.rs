@@ -122,6 +122,25 @@ fn read_text(path: &Path) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| err(path, "not UTF-8"))
 }
 
+/// A labels file: one label per line (trimmed; blank lines skipped), UTF-8.
+pub fn read_labels(path: &Path) -> Result<Vec<String>> {
+    Ok(read_text(path)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+}
+
+impl Resolved {
+    /// Fills what `opts` leaves unset (empty labels, no name, task, card or preprocessing) from the
+    /// config: command-line values win over the file's.
+    pub fn apply_to(self, opts: &mut crate::quantize::QuantizeOptions) {
+        if opts.labels.is_empty() {
+            opts.labels = self.labels;
+        }
+        opts.name = opts.name.take().or(self.name);
+        opts.task = opts.task.take().or(self.task);
+        opts.card = opts.card.take().or(self.card);
+        opts.preprocess = opts.preprocess.take().or(self.preprocess);
+    }
+}
+
 /// Reads and resolves `path` (files it names are read relative to its folder).
 pub fn load(path: &Path) -> Result<Resolved> {
     let text = read_text(path)?;
@@ -131,10 +150,7 @@ pub fn load(path: &Path) -> Result<Resolved> {
     let labels = match (&m.labels, &m.labels_file) {
         (Some(_), Some(_)) => return Err(err(path, "[model] has both labels and labels_file")),
         (Some(l), None) => l.clone(),
-        (None, Some(f)) => {
-            let p = dir.join(f);
-            read_text(&p)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
-        }
+        (None, Some(f)) => read_labels(&dir.join(f))?,
         (None, None) => Vec::new(),
     };
     let card = match &m.card {

@@ -212,33 +212,19 @@ fn cmd_quantize(
         None => Default::default(),
     };
     let labels = match labels {
-        Some(p) => {
-            let bytes = std::fs::read(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
-            let text = String::from_utf8(bytes).map_err(|_| anyhow!("{}: labels file is not UTF-8", p.display()))?;
-            text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
-        }
-        None => cfg.labels,
+        Some(p) => ferrite_quantizer::config::read_labels(p)?,
+        None => Vec::new(),
     };
-    let name = name.or(cfg.name);
-    let task = task.or(cfg.task);
     let precision = match precision {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::Fp16 => Precision::Fp16,
     };
     let t0 = Instant::now();
     eprintln!("ferrite: importing {} ...", model.display());
-    let q = quantize(
-        model,
-        &QuantizeOptions {
-            precision,
-            import: ImportOptions { input_shapes },
-            labels,
-            name,
-            task,
-            card: cfg.card,
-            preprocess: cfg.preprocess,
-        },
-    )?;
+    let mut opts =
+        QuantizeOptions { precision, import: ImportOptions { input_shapes }, labels, name, task, ..Default::default() };
+    cfg.apply_to(&mut opts);
+    let q = quantize(model, &opts)?;
     write_atomically(output, &q.bytes)?;
     let onnx_size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     eprintln!(

@@ -214,7 +214,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     }
 
     let labels: Vec<StrRef> = extras.labels.iter().map(|l| strings.add(l)).collect();
-    let preprocess = extras.preprocess.map(|p| preprocess_section(p, &mut strings));
+    let mut preprocess = extras.preprocess.map(|p| preprocess_section(p, &mut strings));
     // Order: the required sections with the optional ones just before the weights.
     let mut kinds: Vec<SectionKind> = SectionKind::REQUIRED.to_vec();
     let weights_at = kinds.len() - 1;
@@ -237,7 +237,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
                 SectionKind::Metadata => metadata.as_bytes().to_vec(),
                 SectionKind::Weights => std::mem::take(&mut weights),
                 SectionKind::Labels => labels.as_bytes().to_vec(),
-                SectionKind::Preprocess => preprocess.clone().unwrap_or_default(),
+                SectionKind::Preprocess => preprocess.take().unwrap_or_default(),
             };
             (k, b)
         })

@@ -426,12 +426,10 @@ fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
     }
     let input = first(art.plan.inputs_start.get(), art.plan.inputs_len.get());
     match crate::preprocess::validate(art)? {
-        Preprocessing::None => {
-            if let Ok(Preprocessing::Text(t)) = crate::preprocess::view(art) {
-                let i = input.ok_or(Error::BadPreprocess("tokenizer without an input"))?;
-                if i.dtype != DType::I32 || i.len() != t.seq_len() {
-                    return Err(Error::BadPreprocess("first input must hold seq_len integer ids"));
-                }
+        Preprocessing::Text(t) => {
+            let i = input.ok_or(Error::BadPreprocess("tokenizer without an input"))?;
+            if i.dtype != DType::I32 || i.len() != t.seq_len() {
+                return Err(Error::BadPreprocess("first input must hold seq_len integer ids"));
             }
         }
         Preprocessing::Audio(a) => {
@@ -440,7 +438,7 @@ fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
                 return Err(Error::BadPreprocess("first input must hold n_frames x n_features f32 values"));
             }
         }
-        Preprocessing::Text(_) => {}
+        Preprocessing::None => {}
     }
     Ok(())
 }

@@ -288,16 +288,8 @@ pub fn repo_root() -> PathBuf {
 /// `ferrite quantize models/<name>/model.onnx` does.
 pub fn trained_artifact(name: &str, precision: Precision) -> AlignedBytes {
     let dir = repo_root().join("models").join(name);
-    let cfg = ferrite_quantizer::config::load(&dir.join("ferrite.toml")).expect("ferrite.toml");
-    let opts = QuantizeOptions {
-        precision,
-        labels: cfg.labels,
-        name: cfg.name,
-        task: cfg.task,
-        card: cfg.card,
-        preprocess: cfg.preprocess,
-        ..Default::default()
-    };
+    let mut opts = QuantizeOptions { precision, ..Default::default() };
+    ferrite_quantizer::config::load(&dir.join("ferrite.toml")).expect("ferrite.toml").apply_to(&mut opts);
     let q = quantize(&dir.join("model.onnx"), &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}"));
     AlignedBytes::copy_from(&q.bytes)
 }

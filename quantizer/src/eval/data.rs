@@ -52,7 +52,7 @@ pub struct Dataset {
     pub examples: Vec<Example>,
 }
 
-fn data_err(path: &Path, message: impl Into<String>) -> Error {
+pub(crate) fn data_err(path: &Path, message: impl Into<String>) -> Error {
     Error::Data { path: path.to_owned(), message: message.into() }
 }
 

@@ -213,8 +213,9 @@ impl AudioFrontend {
         let x = if rate == self.sample_rate {
             samples
         } else {
-            // Only the samples the clip keeps (plus the kernel's reach) need converting.
-            let keep = super::resample::output_len(self.clip_samples, self.sample_rate, rate) + 64 * 8;
+            // Only the input the clip's samples read needs converting: their span plus the kernel's reach.
+            let reach = super::resample::half_width(rate, self.sample_rate) as usize + 1;
+            let keep = super::resample::output_len(self.clip_samples, self.sample_rate, rate) + reach;
             let src = samples.get(..keep.min(samples.len())).unwrap_or(samples);
             let mut y = vec![0.0f32; super::resample::output_len(src.len(), rate, self.sample_rate)];
             super::resample::resample(src, rate, self.sample_rate, &mut y)?;

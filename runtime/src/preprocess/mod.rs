@@ -68,14 +68,11 @@ pub(crate) fn view<'a>(art: &Artifact<'a>) -> Result<Preprocessing<'a>> {
     }
 }
 
-/// Full validation at load: parameters in range, vocabulary sorted and resolvable.
-pub(crate) fn validate(art: &Artifact<'_>) -> Result<Preprocessing<'static>> {
-    match view(art)? {
-        Preprocessing::Text(t) => {
-            t.validate()?;
-            Ok(Preprocessing::None)
-        }
-        Preprocessing::Audio(a) => Ok(Preprocessing::Audio(a)),
-        Preprocessing::None => Ok(Preprocessing::None),
+/// Full validation at load: [`view`]'s checks plus the O(vocabulary) ones (sorted, resolvable).
+pub(crate) fn validate<'a>(art: &Artifact<'a>) -> Result<Preprocessing<'a>> {
+    let p = view(art)?;
+    if let Preprocessing::Text(t) = &p {
+        t.validate()?;
     }
+    Ok(p)
 }

@@ -21,7 +21,9 @@ pub fn output_len(n: usize, in_rate: u32, out_rate: u32) -> usize {
     usize::try_from(num.div_ceil(in_rate as u128)).unwrap_or(usize::MAX)
 }
 
-fn half_width(in_rate: u32, out_rate: u32) -> u64 {
+/// Half-width `W` of the kernel in input samples: how far past the last output's input time the
+/// resampler reads.
+pub fn half_width(in_rate: u32, out_rate: u32) -> u64 {
     if in_rate > out_rate {
         HALF_WIDTH * (in_rate as u64).div_ceil(out_rate as u64)
     } else {

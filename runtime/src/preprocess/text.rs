@@ -116,39 +116,29 @@ impl<'a> Tokenizer<'a> {
             .map(|e| e.id.get())
     }
 
-    /// Splits `text` into words, lower-cased, as the specification says (for inspection and tests).
+    /// Splits `text` into words, lower-cased, as the specification says, calling `f(word, too_long)`;
+    /// a word over [`MAX_WORD_BYTES`] comes with `too_long` set (and its bytes cut short).
     pub fn for_each_word(text: &str, mut f: impl FnMut(&[u8], bool)) {
-        let mut buf = [0u8; MAX_WORD_BYTES];
-        let mut len = 0usize;
-        let mut overflow = false;
-        let mut any = false;
-        let mut flush = |buf: &[u8; MAX_WORD_BYTES], len: &mut usize, overflow: &mut bool, any: &mut bool| {
-            if *any {
-                f(buf.get(..*len).unwrap_or(&[]), *overflow);
-            }
-            *len = 0;
-            *overflow = false;
-            *any = false;
-        };
-        for c in text.chars() {
-            if is_separator(c) {
-                flush(&buf, &mut len, &mut overflow, &mut any);
-                continue;
-            }
-            any = true;
-            for lc in c.to_lowercase() {
+        for word in text.split(is_separator).filter(|w| !w.is_empty()) {
+            let mut buf = [0u8; MAX_WORD_BYTES];
+            let mut len = 0usize;
+            let mut overflow = false;
+            for lc in word.chars().flat_map(char::to_lowercase) {
                 let mut tmp = [0u8; 4];
                 let s = lc.encode_utf8(&mut tmp).as_bytes();
                 match buf.get_mut(len..len + s.len()) {
-                    Some(dst) if !overflow => {
+                    Some(dst) => {
                         dst.copy_from_slice(s);
                         len += s.len();
                     }
-                    _ => overflow = true,
+                    None => {
+                        overflow = true;
+                        break;
+                    }
                 }
             }
+            f(buf.get(..len).unwrap_or(&[]), overflow);
         }
-        flush(&buf, &mut len, &mut overflow, &mut any);
     }
 
     /// Token ids of `text` into `out` (exactly `seq_len` long): the first `seq_len` words, padded.
@@ -188,11 +178,5 @@ impl<'a> Tokenizer<'a> {
     pub fn encode_bytes(&self, text: &[u8], out: &mut [i32]) -> Result<Encoded> {
         let s = core::str::from_utf8(text).map_err(|_| Error::BadText("not valid UTF-8"))?;
         self.encode(s, out)
-    }
-
-    /// The vocabulary word of `id`, if any (O(vocabulary); for reports).
-    pub fn word(&self, id: u32) -> Option<&'a str> {
-        let e = self.vocab.iter().find(|e| e.id.get() == id)?;
-        core::str::from_utf8(word_bytes(self.strings, &e.word)?).ok()
     }
 }
