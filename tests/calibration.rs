@@ -20,7 +20,8 @@ fn ranges_from_real_audio_and_text() {
     })
     .unwrap();
     assert_eq!(calls, 40);
-    assert_eq!(ranges.len(), model.ops().count(), "one range per op output");
+    assert_eq!(ranges.len(), model.ops().count() + 1, "one range per op output, and the graph input");
+    assert!(ranges.contains_key("features"));
     for (name, (lo, hi)) in &ranges {
         assert!(*lo <= 0.0 && *hi >= 0.0 && lo < hi, "{name}: {lo}..{hi}");
     }

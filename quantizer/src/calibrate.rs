@@ -214,7 +214,8 @@ pub enum CalibInput {
 }
 
 impl CalibInput {
-    fn as_input(&self) -> Input<'_> {
+    /// The runtime input.
+    pub fn as_input(&self) -> Input<'_> {
         match self {
             CalibInput::F32(v) => Input::F32(v),
             CalibInput::I32(v) => Input::I32(v),
@@ -303,7 +304,7 @@ pub fn load_calibration(model: &Model<'_>, path: &Path, max: usize) -> Result<Ve
 }
 
 /// Runs `model` on every calibration input twice (range, then histogram) and returns each f32 tensor
-/// an op writes, by name, with its range under `method`. `progress` is called after each run with
+/// an op writes, and the graph's f32 input, by name, with its range under `method`. `progress` is called after each run with
 /// (runs done, runs in total).
 pub fn observe_ranges(
     model: &Model<'_>,
@@ -314,8 +315,18 @@ pub fn observe_ranges(
     let mut session = Session::new(model).map_err(|source| Error::Artifact { path: "<model>".into(), source })?;
     let mut observers: BTreeMap<String, Observer> = BTreeMap::new();
     let total = 2 * inputs.len();
+    let input_name = model.inputs().next().map(|d| d.name.to_owned()).unwrap_or_default();
     for pass in 0..2 {
         for (i, x) in inputs.iter().enumerate() {
+            // Graph inputs are written by the caller, not by an op: observe them here.
+            if let CalibInput::F32(v) = x {
+                let obs = observers.entry(input_name.clone()).or_default();
+                if pass == 0 {
+                    obs.observe_range(v);
+                } else {
+                    obs.observe_hist(v);
+                }
+            }
             session
                 .run_observed(&[x.as_input()], |o| {
                     if let OutputData::F32(v) = o.data {

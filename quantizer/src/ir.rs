@@ -19,6 +19,8 @@ pub enum Data {
     I32(Vec<i32>),
     /// u8 values (booleans).
     U8(Vec<u8>),
+    /// i8 values (int8 weights, set by the int8 pass).
+    I8(Vec<i8>),
 }
 
 impl Data {
@@ -29,6 +31,7 @@ impl Data {
             Data::F16(_) => DType::F16,
             Data::I32(_) => DType::I32,
             Data::U8(_) => DType::U8,
+            Data::I8(_) => DType::I8,
         }
     }
     /// Little-endian bytes.
@@ -38,6 +41,7 @@ impl Data {
             Data::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Data::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             Data::U8(v) => v.clone(),
+            Data::I8(v) => v.iter().map(|&x| x as u8).collect(),
         }
     }
     /// As f32 values, when it is float data.
@@ -60,6 +64,28 @@ pub struct Tensor {
     pub shape: Vec<usize>,
     /// Constant data for weights; `None` for activations.
     pub data: Option<Data>,
+    /// How an i8 tensor is quantized (`None` for unquantized tensors).
+    pub quant: Option<TensorQuant>,
+}
+
+/// Quantization of an i8 tensor, as its tensor record states it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TensorQuant {
+    /// Activations: `real = scale · (q − zero_point)`.
+    PerTensor {
+        /// Scale.
+        scale: f32,
+        /// Zero point.
+        zero_point: i32,
+    },
+    /// Symmetric weights with one scale per slice along `axis`, held by the f32 weight `scales`,
+    /// or folded into the consuming op's requantization (`None`).
+    PerAxis {
+        /// Axis.
+        axis: usize,
+        /// The scales tensor.
+        scales: Option<TensorId>,
+    },
 }
 
 impl Tensor {
@@ -106,12 +132,12 @@ pub struct Graph {
 impl Graph {
     /// Adds an activation tensor.
     pub fn activation(&mut self, name: impl Into<String>, dtype: DType, shape: Vec<usize>) -> TensorId {
-        self.tensors.push(Tensor { name: name.into(), dtype, shape, data: None });
+        self.tensors.push(Tensor { name: name.into(), dtype, shape, data: None, quant: None });
         self.tensors.len() - 1
     }
     /// Adds a weight tensor.
     pub fn constant(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Data) -> TensorId {
-        self.tensors.push(Tensor { name: name.into(), dtype: data.dtype(), shape, data: Some(data) });
+        self.tensors.push(Tensor { name: name.into(), dtype: data.dtype(), shape, data: Some(data), quant: None });
         self.tensors.len() - 1
     }
     /// Adds an op.

@@ -13,11 +13,13 @@ pub mod config;
 pub mod error;
 pub mod eval;
 pub mod import;
+pub mod int8;
 pub mod ir;
 pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod quantize;
+pub mod report;
 pub mod writer;
 
 pub use error::{Error, Result};

@@ -2,10 +2,11 @@
 
 use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use ferrite_quantizer::calibrate::Method;
 use ferrite_quantizer::classify::Classifier;
 use ferrite_quantizer::import::ImportOptions;
 use ferrite_quantizer::npy::{self, NpyData};
-use ferrite_quantizer::quantize::{quantize, write_atomically, Precision, QuantizeOptions};
+use ferrite_quantizer::quantize::{quantize_with, write_atomically, Int8Options, Precision, QuantizeOptions};
 use ferrite_runtime::format::Storage;
 use ferrite_runtime::{Input, Model, OutputData, Session};
 use std::path::{Path, PathBuf};
@@ -26,6 +27,18 @@ enum PrecisionArg {
     F32,
     /// IEEE half weights, f32 compute
     Fp16,
+    /// Calibrated int8 (needs --calib)
+    Int8,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CalibMethodArg {
+    /// The observed minimum and maximum
+    Minmax,
+    /// The --percentile quantiles (clips rare outliers)
+    Percentile,
+    /// The range with the least expected squared error
+    Mse,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -69,6 +82,25 @@ enum Command {
         /// Task stored in the metadata (e.g. keyword-spotting, intent-classification)
         #[arg(long)]
         task: Option<String>,
+        /// Calibration data for int8: a folder of .npy inputs, or (for models with preprocessing)
+        /// a WAV folder, the Snips folder or a JSON-lines file (its training split is used)
+        #[arg(long, value_name = "DATA")]
+        calib: Option<PathBuf>,
+        /// How activation ranges are chosen from the calibration data
+        #[arg(long, value_enum, default_value = "minmax")]
+        calib_method: CalibMethodArg,
+        /// Quantile kept by --calib-method percentile
+        #[arg(long, default_value_t = 0.9999)]
+        percentile: f64,
+        /// Calibration examples used (evenly spread over the set)
+        #[arg(long, default_value_t = 200, value_name = "N")]
+        calib_samples: usize,
+        /// Mixed precision: layers whose output SQNR on the calibration set is below DB decibels stay fp16
+        #[arg(long, value_name = "DB")]
+        accuracy_budget: Option<f64>,
+        /// Write a self-contained HTML report (per-layer SQNR chart, sizes) to FILE
+        #[arg(long, value_name = "FILE.html")]
+        report: Option<PathBuf>,
     },
     /// Show an artifact's inputs, outputs, ops, tensors, arena and metadata
     Inspect {
@@ -163,13 +195,65 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Quantize { model, precision, output, input_shape, labels, config, no_config, name, task } => {
+        Command::Quantize {
+            model,
+            precision,
+            output,
+            input_shape,
+            labels,
+            config,
+            no_config,
+            name,
+            task,
+            calib,
+            calib_method,
+            percentile,
+            calib_samples,
+            accuracy_budget,
+            report,
+        } => {
             let config = if no_config {
                 None
             } else {
                 config.or_else(|| Some(model.with_file_name("ferrite.toml")).filter(|p| p.is_file()))
             };
-            cmd_quantize(&model, precision, &output, &input_shape, labels.as_deref(), config.as_deref(), name, task)
+            let int8 = match (precision, calib) {
+                (PrecisionArg::Int8, Some(calib)) => {
+                    if calib_samples == 0 {
+                        bail!("--calib-samples must be at least 1");
+                    }
+                    if !(percentile > 0.5 && percentile < 1.0) {
+                        bail!("--percentile must be in (0.5, 1), e.g. 0.9999");
+                    }
+                    if accuracy_budget.is_some_and(|b| !b.is_finite()) {
+                        bail!("--accuracy-budget must be a number of decibels");
+                    }
+                    let method = match calib_method {
+                        CalibMethodArg::Minmax => Method::MinMax,
+                        CalibMethodArg::Percentile => Method::Percentile(percentile),
+                        CalibMethodArg::Mse => Method::Mse,
+                    };
+                    Some(Int8Options { calib, method, samples: calib_samples, accuracy_budget_db: accuracy_budget })
+                }
+                (PrecisionArg::Int8, None) => bail!("--precision int8 needs --calib DATA (a calibration set)"),
+                (_, Some(_)) => bail!("--calib applies to --precision int8 only"),
+                (_, None) => None,
+            };
+            if report.is_some() && int8.is_none() {
+                bail!("--report applies to --precision int8 (it charts the per-layer SQNR)");
+            }
+            cmd_quantize(
+                &model,
+                precision,
+                &output,
+                &input_shape,
+                labels.as_deref(),
+                config.as_deref(),
+                name,
+                task,
+                int8,
+                report.as_deref(),
+            )
         }
         Command::Eval { artifact, data, split, json } => cmd_eval(&artifact, &data, split, json),
         Command::Inspect { artifact, json } => cmd_inspect(&artifact, json),
@@ -202,6 +286,8 @@ fn cmd_quantize(
     config: Option<&Path>,
     name: Option<String>,
     task: Option<String>,
+    int8: Option<Int8Options>,
+    report: Option<&Path>,
 ) -> anyhow::Result<()> {
     let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
     let cfg = match config {
@@ -218,14 +304,37 @@ fn cmd_quantize(
     let precision = match precision {
         PrecisionArg::F32 => Precision::F32,
         PrecisionArg::Fp16 => Precision::Fp16,
+        PrecisionArg::Int8 => Precision::Int8,
     };
     let t0 = Instant::now();
     eprintln!("ferrite: importing {} ...", model.display());
-    let mut opts =
-        QuantizeOptions { precision, import: ImportOptions { input_shapes }, labels, name, task, ..Default::default() };
+    let mut opts = QuantizeOptions {
+        precision,
+        import: ImportOptions { input_shapes },
+        labels,
+        name,
+        task,
+        int8,
+        ..Default::default()
+    };
     cfg.apply_to(&mut opts);
-    let q = quantize(model, &opts)?;
+    let mut bar = ProgressBar::default();
+    let q = quantize_with(model, &opts, &mut |stage, done, total| bar.show(stage, done, total))?;
+    bar.finish();
     write_atomically(output, &q.bytes)?;
+    let meta: serde_json::Value = {
+        let aligned = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
+        let m = Model::from_bytes(&aligned).map_err(|e| anyhow!("written artifact: {e}"))?;
+        serde_json::from_str(m.metadata()).unwrap_or(serde_json::Value::Null)
+    };
+    if let Some(qr) = ferrite_quantizer::report::quantization(&meta) {
+        eprint!("{}", ferrite_quantizer::report::quant_text(qr));
+    }
+    if let Some(path) = report {
+        let html = ferrite_quantizer::report::quantize_html(&meta);
+        write_atomically(path, html.as_bytes())?;
+        eprintln!("ferrite: wrote report {}", path.display());
+    }
     let onnx_size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     eprintln!(
         "ferrite: wrote {} ({} bytes, {:.1}% of the ONNX file; {} ops, {} weight bytes, arena {} bytes, {} tensors in f16) in {:.2}s",
@@ -239,6 +348,43 @@ fn cmd_quantize(
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// A one-line progress bar on stderr, redrawn in place (only when stderr is a terminal; plain
+/// stage lines otherwise, so logs stay readable).
+#[derive(Default)]
+struct ProgressBar {
+    stage: String,
+    shown: usize,
+}
+
+impl ProgressBar {
+    fn show(&mut self, stage: &str, done: usize, total: usize) {
+        use std::io::IsTerminal;
+        let tty = std::io::stderr().is_terminal();
+        if stage != self.stage {
+            if tty && !self.stage.is_empty() {
+                eprintln!();
+            }
+            if !tty {
+                eprintln!("ferrite: {stage} ...");
+            }
+            self.stage = stage.to_owned();
+            self.shown = 0;
+        }
+        if tty && total > 0 {
+            let width = 30;
+            let filled = done * width / total;
+            eprint!("\rferrite: {stage:<26} [{}{}] {done}/{total}", "#".repeat(filled), " ".repeat(width - filled));
+            self.shown = done;
+        }
+    }
+    fn finish(&mut self) {
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() && !self.stage.is_empty() {
+            eprintln!();
+        }
+    }
 }
 
 fn open(path: &Path) -> anyhow::Result<Model<'static>> {
@@ -374,7 +520,11 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
     if let Some(card) = meta.get("model_card") {
         let mut summary = card.clone();
         let text = summary.as_object_mut().and_then(|o| o.remove("text"));
+        let quant = summary.as_object_mut().and_then(|o| o.remove("quantization"));
         out!("model card: {summary}");
+        if let Some(q) = quant.as_ref().filter(|q| q.is_object()) {
+            out!("{}", ferrite_quantizer::report::quant_text(q).trim_end());
+        }
         if let Some(t) = text.as_ref().and_then(|t| t.as_str()) {
             out!("model card text: {} lines (inspect --json shows it)", t.lines().count());
         }
@@ -495,6 +645,12 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize, j
             OutputData::F32(v) => v.to_vec(),
             OutputData::I32(v) => v.iter().map(|&x| x as f32).collect(),
             OutputData::U8(v) => v.iter().map(|&x| x as f32).collect(),
+            OutputData::I8(v) => v
+                .iter()
+                .map(|&q| {
+                    ferrite_runtime::kernels::generic::int8::dequantize(q, info.quant.scale(), info.quant.zero_point)
+                })
+                .collect(),
         };
         let ranked = if i == 0 && !labels.is_empty() && values.len() == labels.len() {
             let mut order: Vec<usize> = (0..values.len()).collect();

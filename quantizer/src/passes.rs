@@ -60,7 +60,10 @@ fn fold_affine(g: &mut Graph) {
             let out_rank = g.tensors[y].shape.len();
             let (channels, axis) = match op.code {
                 OpCode::Conv => (g.tensors[y].shape[1], 1),
-                _ if out_rank == 2 && op.attrs[0] == 0 => (g.tensors[y].shape[1], 1),
+                // A 2-D constant B makes the output's last axis its channels, whatever A's rank.
+                _ if out_rank >= 2 && op.attrs[0] == 0 && g.tensors[w].shape.len() == 2 => {
+                    (g.tensors[y].shape[out_rank - 1], out_rank - 1)
+                }
                 _ => continue,
             };
             let Some(c) = sole_consumer(g, y) else { continue };
@@ -179,7 +182,7 @@ fn fuse_activations(g: &mut Graph) {
 
 /// Removes ops none of whose outputs reach a graph output, and unlinks unread optional outputs
 /// of recurrent ops (so the runtime skips writing them).
-fn remove_dead(g: &mut Graph) {
+pub(crate) fn remove_dead(g: &mut Graph) {
     let mut live = vec![false; g.tensors.len()];
     for &o in &g.outputs {
         live[o] = true;

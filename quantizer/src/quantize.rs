@@ -1,13 +1,16 @@
 //! The `quantize` job as a library call: import, optimise, convert precision, write, and verify
 //! the written bytes with the runtime's own loader before anything reaches the disk.
 
+use crate::calibrate::{self, CalibInput, Method};
 use crate::config::Preprocess;
 use crate::error::{Error, Result};
 use crate::import::{import_onnx, ImportOptions};
+use crate::int8::{self, Layer};
 use crate::ir::Graph;
 use crate::{passes, writer};
-use ferrite_runtime::{AlignedBytes, Model};
+use ferrite_runtime::{AlignedBytes, Model, OutputData, Session};
 use serde_json::json;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Weight precision of an artifact.
@@ -17,6 +20,8 @@ pub enum Precision {
     F32,
     /// IEEE half weights for MatMul/Gemm, Conv, embeddings and recurrent matrices; f32 compute.
     Fp16,
+    /// Calibrated int8 (docs/QUANTIZATION.md); needs [`QuantizeOptions::int8`].
+    Int8,
 }
 
 impl Precision {
@@ -25,6 +30,7 @@ impl Precision {
         match self {
             Precision::F32 => "f32",
             Precision::Fp16 => "fp16",
+            Precision::Int8 => "int8",
         }
     }
 }
@@ -46,7 +52,25 @@ pub struct QuantizeOptions {
     pub card: Option<String>,
     /// Preprocessing carried into the artifact (from `ferrite.toml`).
     pub preprocess: Option<Preprocess>,
+    /// Calibration and mixed precision (required for [`Precision::Int8`]).
+    pub int8: Option<Int8Options>,
 }
+
+/// How an int8 artifact is calibrated.
+#[derive(Debug, Clone)]
+pub struct Int8Options {
+    /// The calibration set: a `.npy` folder, or data the model's preprocessing reads.
+    pub calib: PathBuf,
+    /// How activation ranges are chosen.
+    pub method: Method,
+    /// At most this many calibration examples (evenly spread over the set).
+    pub samples: usize,
+    /// Layers whose output SQNR on the calibration set is below this many dB stay fp16.
+    pub accuracy_budget_db: Option<f64>,
+}
+
+/// Where a long quantization is (for progress bars): a stage name, steps done, steps in total.
+pub type Progress<'a> = &'a mut dyn FnMut(&str, usize, usize);
 
 impl Default for QuantizeOptions {
     fn default() -> Self {
@@ -58,6 +82,7 @@ impl Default for QuantizeOptions {
             task: None,
             card: None,
             preprocess: None,
+            int8: None,
         }
     }
 }
@@ -75,6 +100,8 @@ pub struct Quantized {
     pub weight_bytes: u64,
     /// Number of weight tensors stored as f16.
     pub f16_tensors: usize,
+    /// Int8 artifacts: every weighted layer, its precision and output SQNR.
+    pub layers: Vec<Layer>,
 }
 
 fn dtype_name(d: ferrite_runtime::format::DType) -> &'static str {
@@ -83,10 +110,18 @@ fn dtype_name(d: ferrite_runtime::format::DType) -> &'static str {
 
 /// Imports `model` and builds an artifact in memory.
 pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
+    quantize_with(model, opts, &mut |_, _, _| {})
+}
+
+/// [`quantize`], reporting progress of the long stages (calibration, SQNR measurement).
+pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_>) -> Result<Quantized> {
     let imported = import_onnx(model, &opts.import)?;
     let mut graph = imported.graph;
     passes::optimize(&mut graph);
     let f16_tensors = if opts.precision == Precision::Fp16 { passes::to_fp16(&mut graph) } else { 0 };
+    if opts.precision == Precision::Int8 && opts.int8.is_none() {
+        return Err(Error::Graph { path: model.to_owned(), message: "int8 needs a calibration set (--calib)".into() });
+    }
     let io = |ids: &[usize]| -> Vec<serde_json::Value> {
         ids.iter().map(|&t| json!({"name": graph.tensors[t].name, "dtype": dtype_name(graph.tensors[t].dtype), "shape": graph.tensors[t].shape})).collect()
     };
@@ -146,7 +181,7 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
             )));
         }
     }
-    let meta = json!({
+    let mut meta = json!({
         "name": name,
         "task": opts.task.clone().unwrap_or_default(),
         "precision": opts.precision.name(),
@@ -167,7 +202,66 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
         },
     });
     let extras = writer::Extras { labels: &opts.labels, preprocess: preprocess.as_ref() };
-    let written = writer::write(&graph, &serde_json::to_string_pretty(&meta).unwrap_or_default(), extras);
+    let mut layers = Vec::new();
+    let mut f16_tensors = f16_tensors;
+    if let (Precision::Int8, Some(q)) = (opts.precision, &opts.int8) {
+        let reference = writer::write(&graph, &serde_json::to_string_pretty(&meta).unwrap_or_default(), extras);
+        let reference = AlignedBytes::copy_from(&reference.bytes);
+        let reference = Model::from_bytes(&reference)
+            .map_err(|source| Error::Artifact { path: PathBuf::from("<f32 reference>"), source })?;
+        progress("loading calibration data", 0, 1);
+        let calib = calibrate::load_calibration(&reference, &q.calib, q.samples)?;
+        let ranges = calibrate::observe_ranges(&reference, &calib, q.method, |d, t| progress("calibrating", d, t))?;
+        let mut keep = BTreeSet::new();
+        let (g8, l8) = loop {
+            let mut g8 = graph.clone();
+            let mut l8 = int8::to_int8(&mut g8, &ranges, &keep);
+            f16_tensors = passes::to_fp16(&mut g8);
+            int8::settle_float_sizes(&g8, &mut l8);
+            let bytes = writer::write(&g8, "{}", extras);
+            let bytes = AlignedBytes::copy_from(&bytes.bytes);
+            let m8 = Model::from_bytes(&bytes)
+                .map_err(|source| Error::Artifact { path: PathBuf::from("<int8 artifact>"), source })?;
+            measure_sqnr(&reference, &m8, &calib, &mut l8, progress)?;
+            let below: BTreeSet<String> = match q.accuracy_budget_db {
+                Some(db) => l8
+                    .iter()
+                    .filter(|l| l.precision == "int8" && l.sqnr_db.is_some_and(|s| s < db))
+                    .map(|l| l.name.clone())
+                    .collect(),
+                None => BTreeSet::new(),
+            };
+            // One round: layers under the budget move to fp16 together, then everything is
+            // measured again for the report (later layers improve once earlier ones are fp16).
+            if below.is_empty() || !keep.is_empty() {
+                break (g8, l8);
+            }
+            keep = below;
+        };
+        graph = g8;
+        layers = l8;
+        let (f32_bytes, bytes): (usize, usize) = layers.iter().fold((0, 0), |a, l| (a.0 + l.bytes_f32, a.1 + l.bytes));
+        meta["precision"] = json!("int8");
+        meta["model_card"]["quantization"] = json!({
+            "scheme": "int8 v2: weights symmetric per output channel, activations asymmetric per tensor, int32 bias, fixed-point requantization (docs/QUANTIZATION.md)",
+            "calibration": {
+                "data": q.calib.display().to_string(),
+                "method": method_name(q.method),
+                "samples": calib.len(),
+                "fingerprint": fingerprint(&calib),
+            },
+            "accuracy_budget_db": q.accuracy_budget_db,
+            "layer_weight_bytes_f32": f32_bytes,
+            "layer_weight_bytes": bytes,
+            "layers": layers.iter().map(|l| json!({
+                "name": l.name, "op": l.kind, "precision": l.precision, "reason": l.reason,
+                "sqnr_db": l.sqnr_db.map(|v| if v.is_finite() { (v * 100.0).round() / 100.0 } else { 999.0 }),
+                "bytes_f32": l.bytes_f32, "bytes": l.bytes,
+            })).collect::<Vec<_>>(),
+        });
+    }
+    // Compact JSON: the metadata is read by tools, and every byte counts on a microcontroller.
+    let written = writer::write(&graph, &serde_json::to_string(&meta).unwrap_or_default(), extras);
     // The runtime's loader is the judge of what we wrote.
     let aligned = AlignedBytes::copy_from(&written.bytes);
     Model::from_bytes(&aligned)
@@ -178,7 +272,94 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
         arena_len: written.plan.arena_len,
         weight_bytes: written.weight_bytes,
         f16_tensors,
+        layers,
     })
+}
+
+/// Name of a calibration method as the CLI spells it.
+pub fn method_name(m: Method) -> String {
+    match m {
+        Method::MinMax => "minmax".into(),
+        Method::Percentile(p) => format!("percentile {p}"),
+        Method::Mse => "mse".into(),
+    }
+}
+
+/// CRC-32 of the calibration inputs as the model reads them (values in order, little-endian), with
+/// their count: the same data and preprocessing give the same fingerprint.
+pub fn fingerprint(inputs: &[CalibInput]) -> String {
+    let mut h = crc32fast::Hasher::new();
+    for x in inputs {
+        match x {
+            CalibInput::F32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
+            CalibInput::I32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
+        }
+    }
+    format!("crc32:{:08x}/{}", h.finalize(), inputs.len())
+}
+
+/// Output SQNR of every layer: the converted model's result for the layer (dequantized) against
+/// the f32 model's, accumulated over the calibration inputs (`10·log10(Σ ref² / Σ err²)`).
+fn measure_sqnr(
+    reference: &Model<'_>,
+    quant: &Model<'_>,
+    inputs: &[CalibInput],
+    layers: &mut [Layer],
+    progress: Progress<'_>,
+) -> Result<()> {
+    let art = |source| Error::Artifact { path: PathBuf::from("<sqnr>"), source };
+    let mut s_ref = Session::new(reference).map_err(art)?;
+    let mut s_q = Session::new(quant).map_err(art)?;
+    let wanted: BTreeSet<&str> = layers.iter().map(|l| l.output.as_str()).collect();
+    let mut by_probe: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, l) in layers.iter().enumerate() {
+        by_probe.entry(l.probe.clone()).or_default().push(i);
+    }
+    let mut acc = vec![(0f64, 0f64); layers.len()];
+    let outputs: Vec<String> = layers.iter().map(|l| l.output.clone()).collect();
+    for (n, x) in inputs.iter().enumerate() {
+        let mut refs: HashMap<String, Vec<f32>> = HashMap::new();
+        s_ref
+            .run_observed(&[x.as_input()], |o| {
+                if let (true, OutputData::F32(v)) = (wanted.contains(o.name), o.data) {
+                    refs.insert(o.name.to_owned(), v.to_vec());
+                }
+            })
+            .map_err(art)?;
+        s_q.run_observed(&[x.as_input()], |o| {
+            let Some(ls) = by_probe.get(o.name) else { return };
+            let got: Vec<f32> = match o.data {
+                OutputData::F32(v) => v.to_vec(),
+                OutputData::I8(v) => v
+                    .iter()
+                    .map(|&q| {
+                        ferrite_runtime::kernels::generic::int8::dequantize(
+                            q,
+                            o.info.quant.scale(),
+                            o.info.quant.zero_point,
+                        )
+                    })
+                    .collect(),
+                _ => return,
+            };
+            for &i in ls {
+                let Some(r) = refs.get(&outputs[i]) else { continue };
+                if r.len() != got.len() {
+                    continue;
+                }
+                for (a, b) in r.iter().zip(&got) {
+                    acc[i].0 += (*a as f64) * (*a as f64);
+                    acc[i].1 += (*a as f64 - *b as f64).powi(2);
+                }
+            }
+        })
+        .map_err(art)?;
+        progress("measuring per-layer SQNR", n + 1, inputs.len());
+    }
+    for (l, (sig, noise)) in layers.iter_mut().zip(acc) {
+        l.sqnr_db = Some(if noise == 0.0 { f64::INFINITY } else { 10.0 * (sig / noise).log10() });
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a failed or interrupted

@@ -2,12 +2,12 @@
 //! writer and the reader cannot disagree on a layout.
 
 use crate::config::Preprocess;
-use crate::ir::{Data, Graph};
+use crate::ir::{Data, Graph, TensorQuant};
 use crate::plan::{plan, Plan};
 use ferrite_runtime::format::{
     align_up, checksum, ArenaSlot, Header, OpRecord, PlanHeader, PreprocessHeader, SectionEntry, SectionKind, StrRef,
     TensorRecord, TextParams, VocabEntry, CHECKSUM_CRC32, CONTAINER_VERSION, ENDIAN_MARKER, MAGIC, MAX_RANK, NO_TENSOR,
-    PREPROCESS_AUDIO, PREPROCESS_TEXT, QUANT_VERSION,
+    PREPROCESS_AUDIO, PREPROCESS_TEXT, QUANT_VERSION, QUANT_VERSION_INT8,
 };
 use zerocopy::little_endian::{F32, I32, U16, U32, U64};
 use zerocopy::IntoBytes;
@@ -23,12 +23,22 @@ fn compact(g: &Graph) -> Graph {
     for &t in g.inputs.iter().chain(g.outputs.iter()) {
         used[t] = true;
     }
+    for t in &g.tensors {
+        if let Some(TensorQuant::PerAxis { scales: Some(s), .. }) = t.quant {
+            used[s] = true;
+        }
+    }
     let mut map = vec![usize::MAX; g.tensors.len()];
     let mut out = Graph::default();
     for (i, t) in g.tensors.iter().enumerate() {
         if used[i] {
             map[i] = out.tensors.len();
             out.tensors.push(t.clone());
+        }
+    }
+    for t in &mut out.tensors {
+        if let Some(TensorQuant::PerAxis { scales: Some(s), .. }) = &mut t.quant {
+            *s = map[*s];
         }
     }
     let m = |t: &Option<usize>| t.map(|t| map[t]);
@@ -142,20 +152,27 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             None => (0u8, 0),
         };
         let dtype = t.data.as_ref().map_or(t.dtype, Data::dtype);
+        let (quant_kind, axis, scale, zp, axis_scales) = match t.quant {
+            None => (0u8, 0u16, 0.0f32, 0i32, NO_TENSOR),
+            Some(TensorQuant::PerTensor { scale, zero_point }) => (1, 0, scale, zero_point, NO_TENSOR),
+            Some(TensorQuant::PerAxis { axis, scales }) => {
+                (2, axis as u16, 0.0, 0, scales.map_or(NO_TENSOR, |s| s as u32))
+            }
+        };
         tensors.push(TensorRecord {
             name: strings.add(&t.name),
             dtype: dtype as u8,
             rank: t.shape.len() as u8,
             storage,
-            quant_kind: 0,
-            quant_axis: U16::ZERO,
+            quant_kind,
+            quant_axis: U16::new(axis),
             reserved0: U16::ZERO,
             dims,
             offset: U64::new(offset),
             byte_len: U64::new((t.len() * dtype.size()) as u64),
-            scale: F32::ZERO,
-            zero_point: I32::ZERO,
-            axis_scales: U32::new(NO_TENSOR),
+            scale: F32::new(scale),
+            zero_point: I32::new(zp),
+            axis_scales: U32::new(axis_scales),
             axis_zero_points: U32::new(NO_TENSOR),
             reserved1: U64::ZERO,
         });
@@ -267,7 +284,11 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
         magic: MAGIC,
         endian: U32::new(ENDIAN_MARKER),
         container_version: U16::new(CONTAINER_VERSION),
-        quant_version: U16::new(QUANT_VERSION),
+        quant_version: U16::new(if g.tensors.iter().any(|t| t.quant.is_some()) {
+            QUANT_VERSION_INT8
+        } else {
+            QUANT_VERSION
+        }),
         header_len: U32::new(64),
         flags: U32::ZERO,
         total_len: U64::new(total),

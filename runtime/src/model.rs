@@ -70,7 +70,12 @@ pub(crate) fn info_of(t: &TensorRecord) -> TensorInfo {
     for (d, v) in dims.iter_mut().zip(t.dims.iter()).take(t.rank as usize) {
         *d = v.get() as usize;
     }
-    TensorInfo { dtype: DType::from_u8(t.dtype).unwrap_or(DType::F32), rank: t.rank as usize, dims }
+    let quant = if t.quant_kind == 1 {
+        crate::ops::Quant { scale_bits: t.scale.get().to_bits(), zero_point: t.zero_point.get() }
+    } else {
+        crate::ops::Quant::default()
+    };
+    TensorInfo { dtype: DType::from_u8(t.dtype).unwrap_or(DType::F32), rank: t.rank as usize, dims, quant }
 }
 
 impl<'a> Model<'a> {

@@ -56,6 +56,17 @@ pub enum OpCode {
     /// ONNX GRU. Attrs: `[direction, hidden, layout, linear_before_reset, clip: f32]`.
     /// Inputs: X, W, R, B?, initial_h?. Outputs: Y?, Y_h?.
     Gru = 19,
+    /// f32 → i8 with the output's scale and zero point (quantization version 2). No attrs.
+    Quantize = 20,
+    /// i8 → f32 with the input's scale and zero point. No attrs.
+    Dequantize = 21,
+    /// Int8 linear layer `y = requant(x · wᵀ + bias)`. Attrs: `[lo, hi]` (i32 output bounds).
+    /// Inputs: x (i8 `[.., K]`), w (i8 weight `[N, K]`), bias (i32 `[N]`), requant (i32 `[N, 2]`:
+    /// multiplier, shift per output channel).
+    QMatMul = 22,
+    /// Int8 convolution. Attrs: Conv's, with the activation set to none, then `[lo, hi]`.
+    /// Inputs: x (i8 NCHW/NCW), w (i8 weight), bias (i32 `[M]`), requant (i32 `[M, 2]`).
+    QConv = 23,
 }
 
 impl OpCode {
@@ -82,6 +93,10 @@ impl OpCode {
             17 => Cast,
             18 => Lstm,
             19 => Gru,
+            20 => Quantize,
+            21 => Dequantize,
+            22 => QMatMul,
+            23 => QConv,
             _ => return None,
         })
     }
@@ -108,6 +123,10 @@ impl OpCode {
             Cast => "Cast",
             Lstm => "LSTM",
             Gru => "GRU",
+            Quantize => "Quantize",
+            Dequantize => "Dequantize",
+            QMatMul => "QMatMul",
+            QConv => "QConv",
         }
     }
 }
@@ -233,6 +252,24 @@ pub struct TensorInfo {
     pub rank: usize,
     /// Dimensions (entries past `rank` are 1).
     pub dims: [usize; MAX_RANK],
+    /// Per-tensor quantization of i8 activations (zero for other tensors).
+    pub quant: Quant,
+}
+
+/// Per-tensor affine quantization, `real = scale · (q − zero_point)`, as the tensor record holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Quant {
+    /// Bits of the f32 scale (bits, so that [`TensorInfo`] stays `Eq`).
+    pub scale_bits: u32,
+    /// Zero point, in `[-128, 127]`.
+    pub zero_point: i32,
+}
+
+impl Quant {
+    /// The scale.
+    pub fn scale(&self) -> f32 {
+        f32::from_bits(self.scale_bits)
+    }
 }
 
 impl TensorInfo {
@@ -333,6 +370,19 @@ pub enum Params {
     Where,
     Cast,
     Rnn(RnnParams),
+    Quantize,
+    Dequantize,
+    QMatMul {
+        k: usize,
+        n: usize,
+        lo: i8,
+        hi: i8,
+    },
+    QConv {
+        geom: ConvParams,
+        lo: i8,
+        hi: i8,
+    },
 }
 
 /// Convolution geometry, with 1-D convolutions seen as 2-D with height 1.
@@ -387,6 +437,19 @@ pub struct RnnParams {
     pub batch_first: bool,
     pub linear_before_reset: bool,
     pub clip: f32,
+    /// Int8 matrices: the quantization of the inputs and hidden states their products read.
+    pub int8: Option<RnnQuant>,
+}
+
+/// How an int8 recurrent op quantizes what its int8 matrices multiply: x (and, in GRU, nothing
+/// else) with `x_*`, hidden states (and GRU's `r ⊙ h`) with `h_*`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[allow(missing_docs)]
+pub struct RnnQuant {
+    pub x_scale: f32,
+    pub x_zp: i32,
+    pub h_scale: f32,
+    pub h_zp: i32,
 }
 
 impl RnnParams {
@@ -401,8 +464,20 @@ impl RnnParams {
     /// f32 elements of scratch one run needs: per batch row, the gate pre-activations, the
     /// recurrent product, h, c and a spare hidden row.
     pub fn scratch_len(&self) -> usize {
+        self.scratch_f32_len() + self.scratch_i8_len().div_ceil(4)
+    }
+    /// The f32 part of the scratch (the int8 part follows it).
+    pub fn scratch_f32_len(&self) -> usize {
         let gh = self.gates() * self.hidden;
         self.batch * (2 * gh + 3 * self.hidden)
+    }
+    /// Bytes of int8 scratch: per batch row, the quantized x row and hidden row (int8 ops only).
+    pub fn scratch_i8_len(&self) -> usize {
+        if self.int8.is_some() {
+            self.batch * (self.input + self.hidden)
+        } else {
+            0
+        }
     }
 }
 
@@ -463,6 +538,38 @@ fn float_or_f16_weight(t: &TensorInfo, is_weight: bool) -> Result<(), Rule> {
         DType::F16 if is_weight => Ok(()),
         _ => Err("tensor must be f32 (or an f16 weight)"),
     }
+}
+
+/// An i8 tensor with per-tensor quantization (the loader checked scale and zero point).
+fn int8_tensor(t: &TensorInfo) -> Result<(), Rule> {
+    if t.dtype == DType::I8 && t.quant.scale_bits != 0 {
+        Ok(())
+    } else {
+        Err("tensor must be a quantized i8 tensor")
+    }
+}
+
+/// Inputs 2 (bias, optional) and 3 (requantization) of QMatMul and QConv, for `n` channels.
+fn int8_bias_requant(ins: &[Option<TensorInfo>], bias_w: bool, req_w: bool, n: usize) -> Result<(), Rule> {
+    let b = need(ins, 2)?;
+    if b.dtype != DType::I32 || !bias_w || b.shape() != [n] {
+        return Err("int8 bias must be an i32 weight [N] (zeros when the layer has none)");
+    }
+    let q = need(ins, 3)?;
+    if q.dtype != DType::I32 || !req_w || q.shape() != [n, 2] {
+        return Err("requantization must be an i32 weight [N, 2]");
+    }
+    Ok(())
+}
+
+/// `[lo, hi]` output bounds of an int8 op, as i32 words within i8.
+fn bounds(r: &AttrReader<'_>, at: usize) -> Result<(i8, i8), Rule> {
+    let lo = i8::try_from(r.u(at)? as i32).map_err(|_| "lo out of i8")?;
+    let hi = i8::try_from(r.u(at + 1)? as i32).map_err(|_| "hi out of i8")?;
+    if lo > hi {
+        return Err("lo above hi");
+    }
+    Ok((lo, hi))
 }
 
 fn activation(r: &AttrReader<'_>, at: usize) -> Result<Activation, Rule> {
@@ -550,10 +657,12 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
     match op {
         OpCode::Gather => {
             r.exact(1)?;
-            if ins.len() != 2 {
-                return Err("Gather takes 2 inputs");
-            }
             let data = need(ins, 0)?;
+            // An int8 table (symmetric, one scale per column) is dequantized as it is gathered.
+            let int8 = data.dtype == DType::I8 && is_w(0);
+            if ins.len() != (if int8 { 3 } else { 2 }) {
+                return Err("Gather takes 2 inputs (3 for an int8 table: data, indices, column scales)");
+            }
             let idx = need(ins, 1)?;
             let out = single_out()?;
             if idx.dtype != DType::I32 {
@@ -563,9 +672,17 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             if axis >= data.rank {
                 return Err("axis out of range");
             }
+            if int8 {
+                let scales = need(ins, 2)?;
+                float(scales)?;
+                if axis != 0 || data.rank != 2 || !is_w(2) || scales.shape() != [data.dim(1)] {
+                    return Err("int8 Gather: a 2-D table on axis 0 with one f32 scale per column");
+                }
+            }
             match (data.dtype, out.dtype) {
-                (a, b) if a == b => {}
+                (a, b) if a == b && !int8 => {}
                 (DType::F16, DType::F32) if is_w(0) => {}
+                (DType::I8, DType::F32) if int8 => {}
                 _ => return Err("Gather output dtype must match data (or be f32 for f16 weights)"),
             }
             // out shape = data[..axis] ++ idx ++ data[axis+1..]
@@ -673,21 +790,30 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 batch_rank,
             })
         }
-        OpCode::Conv => {
-            if ins.len() != 3 {
-                return Err("Conv takes 3 inputs (bias may be absent)");
+        OpCode::Conv | OpCode::QConv => {
+            let quant = op == OpCode::QConv;
+            if ins.len() != (if quant { 4 } else { 3 }) {
+                return Err("Conv takes 3 inputs (bias may be absent), QConv 4 (x, w, bias, requant)");
             }
             let x = need(ins, 0)?;
             let w = need(ins, 1)?;
             let out = single_out()?;
-            float(x)?;
-            float_or_f16_weight(w, is_w(1))?;
-            float(out)?;
+            if quant {
+                int8_tensor(x)?;
+                int8_tensor(out)?;
+                if w.dtype != DType::I8 || !is_w(1) {
+                    return Err("QConv weights must be an i8 weight");
+                }
+            } else {
+                float(x)?;
+                float_or_f16_weight(w, is_w(1))?;
+                float(out)?;
+            }
             let rank = r.us(0)?;
             if rank != 1 && rank != 2 {
                 return Err("only 1-D and 2-D convolution");
             }
-            r.exact(2 + 4 * rank + 3)?;
+            r.exact(2 + 4 * rank + 3 + if quant { 2 } else { 0 })?;
             let group = r.us(1)?;
             let win = window(&r, rank, 2)?;
             let act = activation(&r, 2 + 4 * rank)?;
@@ -710,13 +836,21 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             if out.shape() != expect_o.get(..rank + 2).unwrap_or(&[]) {
                 return Err("output shape mismatch");
             }
-            if let Some(b) = ins.get(2).and_then(|x| x.as_ref()) {
+            if quant {
+                int8_bias_requant(ins, is_w(2), is_w(3), m)?;
+                if act.func != UnaryFn::Identity {
+                    return Err("QConv carries its activation in [lo, hi]");
+                }
+                if (w.len() / m.max(1)) > crate::kernels::generic::int8::MAX_K {
+                    return Err("QConv reduction longer than MAX_K");
+                }
+            } else if let Some(b) = ins.get(2).and_then(|x| x.as_ref()) {
                 float(b)?;
                 if b.shape() != [m] {
                     return Err("bias must have shape [M]");
                 }
             }
-            Ok(Params::Conv(ConvParams {
+            let geom = ConvParams {
                 n,
                 c,
                 h,
@@ -731,7 +865,61 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 pad: win.pad_begin,
                 dilation: win.dilation,
                 act,
-            }))
+            };
+            if quant {
+                let (lo, hi) = bounds(&r, 2 + 4 * rank + 3)?;
+                Ok(Params::QConv { geom, lo, hi })
+            } else {
+                Ok(Params::Conv(geom))
+            }
+        }
+        OpCode::QMatMul => {
+            r.exact(2)?;
+            if ins.len() != 4 {
+                return Err("QMatMul takes 4 inputs (x, w, bias, requant)");
+            }
+            let x = need(ins, 0)?;
+            let w = need(ins, 1)?;
+            let out = single_out()?;
+            int8_tensor(x)?;
+            int8_tensor(out)?;
+            if w.dtype != DType::I8 || !is_w(1) || w.rank != 2 {
+                return Err("QMatMul weights must be a 2-D i8 weight [N, K]");
+            }
+            let (n, k) = (w.dim(0), w.dim(1));
+            if k == 0 || k > crate::kernels::generic::int8::MAX_K {
+                return Err("QMatMul reduction length out of range");
+            }
+            if x.rank == 0 || x.dim(x.rank - 1) != k || out.rank != x.rank {
+                return Err("QMatMul input must be [.., K] and the output [.., N]");
+            }
+            for i in 0..x.rank {
+                if out.dim(i) != if i + 1 == x.rank { n } else { x.dim(i) } {
+                    return Err("output shape mismatch");
+                }
+            }
+            int8_bias_requant(ins, is_w(2), is_w(3), n)?;
+            let (lo, hi) = bounds(&r, 0)?;
+            Ok(Params::QMatMul { k, n, lo, hi })
+        }
+        OpCode::Quantize | OpCode::Dequantize => {
+            r.exact(0)?;
+            if ins.len() != 1 {
+                return Err("Quantize and Dequantize take one input");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            if op == OpCode::Quantize {
+                float(x)?;
+                int8_tensor(out)?;
+            } else {
+                int8_tensor(x)?;
+                float(out)?;
+            }
+            if !shapes_equal(x, out) {
+                return Err("output shape must equal the input's");
+            }
+            Ok(if op == OpCode::Quantize { Params::Quantize } else { Params::Dequantize })
         }
         OpCode::Unary => {
             r.exact(3)?;
@@ -1105,9 +1293,11 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     let outs = t.outputs;
     let is_w = |i: usize| t.input_is_weight.get(i).copied().unwrap_or(false);
     let gates = if lstm { 4 } else { 3 };
-    r.exact(if lstm { 4 } else { 5 })?;
-    if ins.len() != if lstm { 7 } else { 5 } {
-        return Err("wrong number of recurrent inputs");
+    let base = if lstm { 4 } else { 5 };
+    let int8 = ins.get(1).and_then(|x| x.as_ref()).is_some_and(|w| w.dtype == DType::I8);
+    r.exact(base + if int8 { 4 } else { 0 })?;
+    if ins.len() != (if lstm { 7 } else { 5 }) + (if int8 { 2 } else { 0 }) {
+        return Err("wrong number of recurrent inputs (int8 ops add W and R row scales)");
     }
     if outs.len() != if lstm { 3 } else { 2 } {
         return Err("wrong number of recurrent outputs");
@@ -1144,8 +1334,26 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     let w = need(ins, 1)?;
     let rr = need(ins, 2)?;
     float(x)?;
-    float_or_f16_weight(w, is_w(1))?;
-    float_or_f16_weight(rr, is_w(2))?;
+    let q = if int8 {
+        if rr.dtype != DType::I8 || !is_w(1) || !is_w(2) {
+            return Err("int8 W and R must both be i8 weights");
+        }
+        let q = RnnQuant {
+            x_scale: r.f(base)?,
+            x_zp: r.u(base + 1)? as i32,
+            h_scale: r.f(base + 2)?,
+            h_zp: r.u(base + 3)? as i32,
+        };
+        let ok = |s: f32, z: i32| s.is_finite() && s > 0.0 && (-128..=127).contains(&z);
+        if !ok(q.x_scale, q.x_zp) || !ok(q.h_scale, q.h_zp) {
+            return Err("int8 recurrent op: bad x or h quantization");
+        }
+        Some(q)
+    } else {
+        float_or_f16_weight(w, is_w(1))?;
+        float_or_f16_weight(rr, is_w(2))?;
+        None
+    };
     if x.rank != 3 {
         return Err("X must have rank 3");
     }
@@ -1160,6 +1368,19 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     }
     if rr.shape() != [dirs, gh, hidden] {
         return Err("R must be [dirs, gates*hidden, hidden]");
+    }
+    if int8 {
+        let first = if lstm { 7 } else { 5 };
+        for i in [first, first + 1] {
+            let s = need(ins, i)?;
+            float(s)?;
+            if !is_w(i) || s.shape() != [dirs * gh] {
+                return Err("int8 row scales must be f32 weights [dirs*gates*hidden]");
+            }
+        }
+        if input.max(hidden) > crate::kernels::generic::int8::MAX_K {
+            return Err("recurrent reduction longer than MAX_K");
+        }
     }
     if let Some(b) = ins.get(3).and_then(|x| x.as_ref()) {
         float(b)?;
@@ -1200,8 +1421,19 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
             return Err("final state shape mismatch");
         }
     }
-    let p =
-        RnnParams { lstm, seq, batch, input, hidden, dirs, reverse_only, batch_first, linear_before_reset: lbr, clip };
+    let p = RnnParams {
+        lstm,
+        seq,
+        batch,
+        input,
+        hidden,
+        dirs,
+        reverse_only,
+        batch_first,
+        linear_before_reset: lbr,
+        clip,
+        int8: q,
+    };
     let s = t.scratch.ok_or("recurrent ops need a scratch tensor")?;
     if s.dtype != DType::F32 || s.len() < p.scratch_len() {
         return Err("scratch tensor too small");

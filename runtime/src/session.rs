@@ -37,6 +37,8 @@ pub enum OutputData<'s> {
     I32(&'s [i32]),
     /// u8 values.
     U8(&'s [u8]),
+    /// i8 values (quantized: see the tensor's [`crate::ops::Quant`]).
+    I8(&'s [i8]),
 }
 
 #[cfg(feature = "alloc")]
@@ -130,6 +132,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
                     DType::F32 => <[f32]>::ref_from_bytes(bytes).ok().map(OutputData::F32),
                     DType::I32 => <[i32]>::ref_from_bytes(bytes).ok().map(OutputData::I32),
                     DType::U8 => Some(OutputData::U8(bytes)),
+                    DType::I8 => <[i8]>::ref_from_bytes(bytes).ok().map(OutputData::I8),
                     _ => None,
                 };
                 if let Some(data) = data {
@@ -203,6 +206,7 @@ impl<'s> Outputs<'s> {
             DType::F32 => OutputData::F32(<[f32]>::ref_from_bytes(bytes).ok()?),
             DType::I32 => OutputData::I32(<[i32]>::ref_from_bytes(bytes).ok()?),
             DType::U8 => OutputData::U8(bytes),
+            DType::I8 => OutputData::I8(<[i8]>::ref_from_bytes(bytes).ok()?),
             _ => return None,
         };
         Some((self.art.string(&rec.name).unwrap_or(""), info, data))
@@ -357,6 +361,28 @@ fn f32s(b: &[u8]) -> Result<&[f32]> {
 fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32]> {
     <[f32]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("misaligned f32 tensor"))
 }
+fn i8s(b: &[u8]) -> Result<&[i8]> {
+    <[i8]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
+}
+fn i8s_mut(b: &mut [u8]) -> Result<&mut [i8]> {
+    <[i8]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
+}
+fn i32s(b: &[u8]) -> Result<&[i32]> {
+    <[i32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned i32 tensor"))
+}
+fn requants(b: &[u8]) -> Result<&[k::int8::Requant]> {
+    <[k::int8::Requant]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned requantization tensor"))
+}
+
+fn matrix<'x>(bytes: &'x [u8], info: &TensorInfo, scales: Option<&'x [u8]>) -> Result<k::Matrix<'x>> {
+    if info.dtype == DType::I8 {
+        let s = scales.ok_or(Error::BadPlan("int8 matrix without row scales"))?;
+        Ok(k::Matrix::Int8 { q: i8s(bytes)?, scales: f32s(s)? })
+    } else {
+        Ok(k::Matrix::Float(float_src(bytes, info)?))
+    }
+}
+
 fn float_src<'x>(b: &'x [u8], info: &TensorInfo) -> Result<FloatSrc<'x>> {
     match info.dtype {
         DType::F32 => Ok(FloatSrc::F32(f32s(b)?)),
@@ -503,6 +529,12 @@ fn run_op(
             let idx = <[i32]>::ref_from_bytes(idx).map_err(|_| bad("misaligned indices"))?;
             let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
             let res = match (dinfo.dtype, oinfo.dtype) {
+                (DType::I8, DType::F32) => {
+                    let (scales, _) = need_in(2)?;
+                    k::int8::gather_dequant(i8s(data)?, f32s(scales)?, idx, f32s_mut(out)?)
+                        .map_err(|_| Error::BadOp { index, rule: "Gather index out of range" })?;
+                    Ok(())
+                }
                 (DType::F16, DType::F32) | (DType::F32, DType::F32) => {
                     k::gather(&float_src(data, &dinfo)?, outer, axis_len, inner, idx, f32s_mut(out)?)
                 }
@@ -683,10 +715,13 @@ fn run_op(
                     None => Ok(None),
                 }
             };
+            let first_scale = if p.lstm { 7 } else { 5 };
+            let ws = input(first_scale).map(|v| v.0);
+            let rs = input(first_scale + 1).map(|v| v.0);
             let inputs = k::RnnInputs {
                 x: f32s(x)?,
-                w: float_src(w, &wi)?,
-                r: float_src(r, &ri)?,
+                w: matrix(w, &wi, ws)?,
+                r: matrix(r, &ri, rs)?,
                 b: opt(3)?,
                 h0: opt(4)?,
                 c0: if p.lstm { opt(5)? } else { None },
@@ -700,7 +735,43 @@ fn run_op(
             };
             let mut outputs = k::RnnOutputs { y: o(0)?, y_h: o(1)?, y_c: if p.lstm { o(2)? } else { None } };
             let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad("missing scratch"))?;
-            k::rnn(&p, &inputs, &mut outputs, f32s_mut(scratch)?, kt.dot_f32);
+            let split = (p.scratch_f32_len() * 4).min(scratch.len());
+            let (fs, qs) = scratch.split_at_mut(split);
+            k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, kt.dot_f32);
+        }
+        Params::Quantize => {
+            let (x, _) = need_in(0)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            k::int8::quantize_slice(f32s(x)?, oi.quant.scale(), oi.quant.zero_point, i8s_mut(out)?);
+        }
+        Params::Dequantize => {
+            let (x, xi) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::int8::dequantize_slice(i8s(x)?, xi.quant.scale(), xi.quant.zero_point, f32s_mut(out)?);
+        }
+        Params::QMatMul { lo, hi, .. } | Params::QConv { lo, hi, .. } => {
+            let (x, xi) = need_in(0)?;
+            let (w, _) = need_in(1)?;
+            let (b, _) = need_in(2)?;
+            let (rq, _) = need_in(3)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let q = k::int8::Int8Product {
+                w: i8s(w)?,
+                bias: i32s(b)?,
+                requant: requants(rq)?,
+                zy: oi.quant.zero_point,
+                lo,
+                hi,
+            };
+            let (x, zx, out) = (i8s(x)?, xi.quant.zero_point, i8s_mut(out)?);
+            let ok = match params {
+                Params::QMatMul { k: kk, .. } => k::int8::matmul_i8(x, zx, kk, &q, out),
+                Params::QConv { geom, .. } => k::int8::conv_i8(&geom, x, zx, &q, out),
+                _ => false,
+            };
+            if !ok {
+                return Err(bad("int8 product: bad requantization or sizes"));
+            }
         }
     }
     Ok(())

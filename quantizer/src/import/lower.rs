@@ -780,6 +780,7 @@ impl Lowering {
             batch_first: layout == 1,
             linear_before_reset: false,
             clip,
+            int8: None,
         };
         let scratch = self.g.activation(format!("{name}.scratch"), DType::F32, vec![p.scratch_len()]);
         let k = self.g.push(if lstm { OpCode::Lstm } else { OpCode::Gru }, name, inputs, outputs, attrs);

@@ -16,8 +16,11 @@ pub const MAGIC: [u8; 8] = *b"\x89FER\r\n\x1a\n";
 pub const ENDIAN_MARKER: u32 = 0x0102_0304;
 /// Container version this runtime reads and writes (bumped only for structural change).
 pub const CONTAINER_VERSION: u16 = 1;
-/// Quantization scheme version this runtime reads and writes.
+/// Quantization scheme version of artifacts without quantized tensors (f32 and fp16).
 pub const QUANT_VERSION: u16 = 1;
+/// Quantization scheme version of artifacts with int8 tensors (docs/QUANTIZATION.md). A reader of
+/// version 2 reads version 1 too; a file with quantized tensors must declare 2.
+pub const QUANT_VERSION_INT8: u16 = 2;
 /// Alignment of every section and every weight tensor, in bytes.
 pub const SECTION_ALIGN: u64 = 64;
 /// Checksum algorithm id: CRC-32/ISO-HDLC (the zlib/PNG CRC) over bytes `[64, total_len)`.

@@ -143,7 +143,7 @@ impl<'a> Artifact<'a> {
         if header.container_version.get() != CONTAINER_VERSION {
             return Err(Error::UnsupportedVersion(header.container_version.get()));
         }
-        if header.quant_version.get() != QUANT_VERSION {
+        if header.quant_version.get() != QUANT_VERSION && header.quant_version.get() != QUANT_VERSION_INT8 {
             return Err(Error::UnsupportedQuantVersion(header.quant_version.get()));
         }
         if header.header_len.get() as usize != core::mem::size_of::<Header>() {
@@ -354,8 +354,54 @@ impl<'a> Artifact<'a> {
                         return Err(bad("quantization fields set on an unquantized tensor"));
                     }
                 }
-                // Quantized tensors arrive with the int8 scheme (quantization version 2).
-                _ => return Err(bad("quantization kind not supported by quantization version 1")),
+                _ if self.header.quant_version.get() < QUANT_VERSION_INT8 => {
+                    return Err(bad("quantization kind not supported by quantization version 1"))
+                }
+                1 => {
+                    // Int8 activations and weights with one scale and zero point.
+                    let s = t.scale.get();
+                    if dtype != DType::I8 || !(s.is_finite() && s > 0.0) || !(-128..=127).contains(&t.zero_point.get())
+                    {
+                        return Err(bad("per-tensor quantization needs an i8 tensor, scale > 0, zero point in i8"));
+                    }
+                    if t.axis_scales.get() != NO_TENSOR
+                        || t.axis_zero_points.get() != NO_TENSOR
+                        || t.quant_axis.get() != 0
+                    {
+                        return Err(bad("per-axis fields set on a per-tensor quantized tensor"));
+                    }
+                }
+                2 => {
+                    // Symmetric int8 weights with one scale per slice along `quant_axis`; the scales
+                    // live in an f32 weight tensor, or are folded into the consuming op's
+                    // requantization (NO_TENSOR).
+                    if dtype != DType::I8 || t.storage != Storage::Weights as u8 {
+                        return Err(bad("per-axis quantization needs an i8 weight"));
+                    }
+                    let axis = t.quant_axis.get() as usize;
+                    if axis >= rank || t.scale.get() != 0.0 || t.zero_point.get() != 0 {
+                        return Err(bad("per-axis quantization: bad axis, or per-tensor fields set"));
+                    }
+                    if t.axis_zero_points.get() != NO_TENSOR {
+                        return Err(bad("per-axis weights are symmetric (no zero-point tensor)"));
+                    }
+                    let s = t.axis_scales.get();
+                    if s != NO_TENSOR {
+                        let st = self.tensors.get(s as usize).ok_or(bad("axis scale tensor out of range"))?;
+                        let len = t.dims.get(axis).map_or(0, |d| d.get());
+                        if st.dtype != DType::F32 as u8
+                            || st.storage != Storage::Weights as u8
+                            || st.rank != 1
+                            || st.dims.first().map(|d| d.get()) != Some(len)
+                        {
+                            return Err(bad("axis scales must be an f32 weight with one value per slice"));
+                        }
+                    }
+                }
+                _ => return Err(bad("unknown quantization kind")),
+            }
+            if dtype == DType::I8 && t.quant_kind == 0 {
+                return Err(bad("i8 tensors must be quantized"));
             }
             match t.storage {
                 0 => {

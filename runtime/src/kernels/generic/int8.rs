@@ -3,17 +3,28 @@
 //! gate product reduces to. Integer-only: no float in the inner path. These scalar functions are the
 //! bit-exact specification; golden tests pin their rounding (`tests` below).
 //!
-//! Not yet wired to ops or to the artifact: the quantizer side (calibration, int8 graphs) and the
-//! op-level kernels build on these.
+//! The artifact stores [`Requant`] pairs as an i32 `[N, 2]` weight, viewed here without copying; the
+//! kernels check every pair ([`Requant::is_valid`]) before using any, so arbitrary bytes cannot
+//! reach an out-of-range shift.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// A real multiplier `M > 0` as `multiplier · 2^-shift`, with `multiplier` in `[2^30, 2^31)` (31 bits
 /// of precision) and `shift` in `1..=62`. Built by [`quantize_multiplier`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
 pub struct Requant {
     /// Fixed-point mantissa, in `[2^30, 2^31)`.
     pub multiplier: i32,
     /// Right shift applied to the 64-bit product, `1..=62`.
-    pub shift: u8,
+    pub shift: i32,
+}
+
+impl Requant {
+    /// True when `multiplier` is in `[2^30, 2^31)` and `shift` in `1..=62`.
+    pub fn is_valid(&self) -> bool {
+        self.multiplier >= 1 << 30 && (1..=62).contains(&self.shift)
+    }
 }
 
 /// The fixed-point form of `m` (`m` finite, `2^-32 <= m < 2^30`), or `None` outside that range.
@@ -36,7 +47,7 @@ pub fn quantize_multiplier(m: f64) -> Option<Requant> {
     if !(1..=62).contains(&shift) {
         return None;
     }
-    Some(Requant { multiplier: q as i32, shift: shift as u8 })
+    Some(Requant { multiplier: q as i32, shift })
 }
 
 /// `round(acc · multiplier · 2^-shift)` with ties rounded **up** (towards +∞): the exact 64-bit
@@ -45,7 +56,9 @@ pub fn quantize_multiplier(m: f64) -> Option<Requant> {
 #[inline]
 pub fn scale_round(acc: i32, r: Requant) -> i64 {
     let prod = acc as i64 * r.multiplier as i64;
-    (prod + (1i64 << (r.shift - 1))) >> r.shift
+    // Callers pass valid pairs (is_valid); the clamp keeps the shift defined for any input.
+    let shift = r.shift.clamp(1, 62) as u32;
+    (prod + (1i64 << (shift - 1))) >> shift
 }
 
 /// `clamp(zero_point + scale_round(acc, r), lo, hi)` as int8: the last step of every int8 op
@@ -67,6 +80,41 @@ pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
 /// `scale · (q - zero_point)`.
 pub fn dequantize(q: i8, scale: f32, zero_point: i32) -> f32 {
     scale * (q as i32 - zero_point) as f32
+}
+
+/// [`quantize_f32`] over a slice (`out` as long as `x`).
+pub fn quantize_slice(x: &[f32], scale: f32, zero_point: i32, out: &mut [i8]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = quantize_f32(v, scale, zero_point);
+    }
+}
+
+/// [`dequantize`] over a slice.
+pub fn dequantize_slice(q: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(q) {
+        *o = dequantize(v, scale, zero_point);
+    }
+}
+
+/// Embedding lookup from a symmetric int8 table `[rows, cols]` with one scale per column:
+/// `out[i, j] = scale[j] · table[idx[i], j]`. Negative indices count from the end (ONNX); `Err(())`
+/// for an index outside `[-rows, rows)`.
+#[allow(clippy::result_unit_err)]
+pub fn gather_dequant(table: &[i8], scales: &[f32], idx: &[i32], out: &mut [f32]) -> Result<(), ()> {
+    let cols = scales.len();
+    if cols == 0 {
+        return Ok(());
+    }
+    let rows = table.len() / cols;
+    for (&i, o) in idx.iter().zip(out.chunks_exact_mut(cols)) {
+        let i = if i < 0 { i as i64 + rows as i64 } else { i as i64 };
+        let i = usize::try_from(i).ok().filter(|&i| i < rows).ok_or(())?;
+        let row = table.get(i * cols..(i + 1) * cols).ok_or(())?;
+        for ((o, &q), &s) in o.iter_mut().zip(row).zip(scales) {
+            *o = s * q as f32;
+        }
+    }
+    Ok(())
 }
 
 /// Longest reduction for which an int32 accumulator cannot overflow: `|x - zx| <= 255` and
@@ -100,7 +148,13 @@ pub struct Int8Product<'a> {
 pub fn matmul_i8(x: &[i8], zx: i32, k: usize, q: &Int8Product<'_>, out: &mut [i8]) -> bool {
     let Int8Product { w, bias, requant, zy, lo, hi } = *q;
     let n = bias.len();
-    if k == 0 || k > MAX_K || w.len() != n * k || requant.len() != n || !x.len().is_multiple_of(k) {
+    if k == 0
+        || k > MAX_K
+        || w.len() != n * k
+        || requant.len() != n
+        || !x.len().is_multiple_of(k)
+        || !requant.iter().all(Requant::is_valid)
+    {
         return false;
     }
     let rows = x.len() / k;
@@ -141,6 +195,7 @@ pub fn conv_i8(p: &crate::ops::ConvParams, x: &[i8], zx: i32, q: &Int8Product<'_
         || w.len() != p.m * taps
         || bias.len() != p.m
         || requant.len() != p.m
+        || !requant.iter().all(Requant::is_valid)
         || out.len() != p.n * p.m * p.oh * p.ow
     {
         return false;
@@ -273,7 +328,7 @@ mod tests {
         };
         for _ in 0..200_000 {
             let acc = next() as i32;
-            let r = Requant { multiplier: (1 << 30) + (next() % (1 << 30)) as i32, shift: 1 + (next() % 62) as u8 };
+            let r = Requant { multiplier: (1 << 30) + (next() % (1 << 30)) as i32, shift: 1 + (next() % 62) as i32 };
             let prod = acc as i128 * r.multiplier as i128;
             let den = 1i128 << r.shift;
             // floor((prod + den/2) / den) with floor division.

@@ -3,7 +3,7 @@
 
 use super::activation::sigmoid;
 use super::FloatSrc;
-use crate::ops::RnnParams;
+use crate::ops::{RnnParams, RnnQuant};
 use libm::tanhf;
 
 /// Inputs of one recurrent op (absent optional inputs are `None`).
@@ -11,9 +11,9 @@ pub struct RnnInputs<'a> {
     /// X: `[seq, batch, input]` (layout 0) or `[batch, seq, input]` (layout 1).
     pub x: &'a [f32],
     /// W: `[dirs, gates·hidden, input]`.
-    pub w: FloatSrc<'a>,
+    pub w: Matrix<'a>,
     /// R: `[dirs, gates·hidden, hidden]`.
-    pub r: FloatSrc<'a>,
+    pub r: Matrix<'a>,
     /// B: `[dirs, 2·gates·hidden]` (Wb then Rb).
     pub b: Option<&'a [f32]>,
     /// initial_h, laid out like Y_h.
@@ -34,6 +34,45 @@ pub struct RnnOutputs<'a> {
     pub y_c: Option<&'a mut [f32]>,
 }
 
+/// A recurrent weight matrix: float (f32 or f16), or symmetric int8 with one scale per row.
+#[derive(Debug, Clone, Copy)]
+pub enum Matrix<'a> {
+    /// f32 or f16 rows.
+    Float(FloatSrc<'a>),
+    /// int8 rows and their scales (`real = scale[row] · q`).
+    Int8 {
+        /// Values, row-major.
+        q: &'a [i8],
+        /// One scale per row (`dirs · gates · hidden`).
+        scales: &'a [f32],
+    },
+}
+
+/// The product of one matrix row with a vector: f32 rows use `dot`; int8 rows multiply the vector's
+/// int8 form `vq` (zero point `zp`, scale `vs`) exactly in i32, and the sum is scaled back to f32
+/// once: `(Σ (vq − zp) · w) · (vs · scale[row])`. That one product is the only float in the int8 path.
+#[inline]
+fn mat_row(m: &Matrix<'_>, row: usize, v: &[f32], vq: &[i8], zp: i32, vs: f32, dot: fn(&[f32], &[f32]) -> f32) -> f32 {
+    match m {
+        Matrix::Float(src) => row_dot(v, src, row * v.len(), dot),
+        Matrix::Int8 { q, scales } => {
+            let n = vq.len();
+            let Some(wr) = q.get(row * n..(row + 1) * n) else { return 0.0 };
+            let mut acc = 0i32;
+            for (&a, &b) in vq.iter().zip(wr) {
+                acc = acc.wrapping_add((a as i32 - zp) * b as i32);
+            }
+            acc as f32 * (vs * scales.get(row).copied().unwrap_or(0.0))
+        }
+    }
+}
+
+fn quantize_row(v: &[f32], scale: f32, zp: i32, out: &mut [i8]) {
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = super::int8::quantize_f32(x, scale, zp);
+    }
+}
+
 #[inline]
 fn clip(v: f32, c: f32) -> f32 {
     if c > 0.0 {
@@ -43,14 +82,20 @@ fn clip(v: f32, c: f32) -> f32 {
     }
 }
 
-/// Runs the recurrence. `scratch` holds at least [`RnnParams::scratch_len`] f32.
+/// Runs the recurrence. `scratch` holds at least [`RnnParams::scratch_f32_len`] f32 and `qscratch`
+/// [`RnnParams::scratch_i8_len`] bytes (int8 matrices only). With int8 matrices (`p.int8`), x and the
+/// hidden state are quantized once per step and every gate product is an exact i32 sum; gates, cell
+/// and hidden state stay f32 (docs/QUANTIZATION.md).
 pub fn rnn(
     p: &RnnParams,
     inp: &RnnInputs<'_>,
     out: &mut RnnOutputs<'_>,
     scratch: &mut [f32],
+    qscratch: &mut [i8],
     dot: fn(&[f32], &[f32]) -> f32,
 ) {
+    let q = p.int8.unwrap_or(RnnQuant { x_scale: 1.0, x_zp: 0, h_scale: 1.0, h_zp: 0 });
+    let is_q = p.int8.is_some();
     let h = p.hidden;
     let g = p.gates();
     let gh = g * h;
@@ -81,8 +126,8 @@ pub fn rnn(
                 None => cs.fill(0.0),
             }
         }
-        let w_base = d * gh * p.input;
-        let r_base = d * gh * h;
+        let w_row0 = d * gh;
+        let r_row0 = d * gh;
         let bias = inp.b.and_then(|b| b.get(d * 2 * gh..(d + 1) * 2 * gh));
         for step in 0..p.seq {
             let t = if reverse { p.seq - 1 - step } else { step };
@@ -93,14 +138,23 @@ pub fn rnn(
                 let (hs, rest) = rest.split_at_mut(h);
                 let (cs, spare) = rest.split_at_mut(h);
                 let xt = inp.x.get(x_at(t, b)..x_at(t, b) + p.input).unwrap_or(&[]);
+                let qrow = p.input + h;
+                let (xq, hq) = match qscratch.get_mut(b * qrow..(b + 1) * qrow) {
+                    Some(r) if is_q => r.split_at_mut(p.input),
+                    _ => (&mut [][..], &mut [][..]),
+                };
+                if is_q {
+                    quantize_row(xt, q.x_scale, q.x_zp, xq);
+                    quantize_row(hs, q.h_scale, q.h_zp, hq);
+                }
                 // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).
                 for (u, v) in xw.iter_mut().enumerate() {
                     let wb = bias.and_then(|bb| bb.get(u)).copied().unwrap_or(0.0);
-                    *v = wb + row_dot(xt, &inp.w, w_base + u * p.input, dot);
+                    *v = wb + mat_row(&inp.w, w_row0 + u, xt, xq, q.x_zp, q.x_scale, dot);
                 }
                 for (u, v) in rh.iter_mut().enumerate() {
                     let rb = bias.and_then(|bb| bb.get(gh + u)).copied().unwrap_or(0.0);
-                    *v = rb + row_dot(hs, &inp.r, r_base + u * h, dot);
+                    *v = rb + mat_row(&inp.r, r_row0 + u, hs, hq, q.h_zp, q.h_scale, dot);
                 }
                 if p.lstm {
                     let peep =
@@ -147,9 +201,12 @@ pub fn rnn(
                                 *v = xw.get(h + j).copied().unwrap_or(0.0) * hs.get(j).copied().unwrap_or(0.0);
                             }
                         }
+                        if is_q {
+                            quantize_row(spare, q.h_scale, q.h_zp, hq);
+                        }
                         for j in 0..h {
                             let rb = bias.and_then(|bb| bb.get(gh + 2 * h + j)).copied().unwrap_or(0.0);
-                            let v = rb + row_dot(spare, &inp.r, r_base + (2 * h + j) * h, dot);
+                            let v = rb + mat_row(&inp.r, r_row0 + 2 * h + j, spare, hq, q.h_zp, q.h_scale, dot);
                             if let Some(slot) = rh.get_mut(2 * h + j) {
                                 *slot = v;
                             }

@@ -8,7 +8,7 @@ use crate::ops::{Activation, BinaryFn, ConvParams, PoolParams, ReduceFn, TensorI
 fn info(shape: &[usize]) -> TensorInfo {
     let mut dims = [1usize; 6];
     dims[..shape.len()].copy_from_slice(shape);
-    TensorInfo { dtype: DType::F32, rank: shape.len(), dims }
+    TensorInfo { dtype: DType::F32, rank: shape.len(), dims, quant: Default::default() }
 }
 
 const NONE: Activation = Activation { func: UnaryFn::Identity, a: 0.0, b: 0.0 };

@@ -1,0 +1,434 @@
+//! The int8 conversion (docs/QUANTIZATION.md): rewrites an optimised f32 graph so that every layer
+//! with constant weights runs in int8, given the calibrated activation ranges.
+//!
+//! - MatMul with a constant 2-D B (and its folded bias and ReLU/ReLU6) → `QMatMul`;
+//! - Conv → `QConv`;
+//! - LSTM/GRU → the same op with int8 W and R (per-row scales) and f32 gates;
+//! - Gather from a constant table (embeddings) → int8 table with per-column scales.
+//!
+//! Int8 values flow between int8 layers without leaving int8; a `Quantize` op is placed where an
+//! int8 layer reads an f32 tensor and a `Dequantize` op where an f32 op (or the graph output) reads
+//! an int8 layer's result. Layers that cannot run in int8 (activation × activation products, fused
+//! sigmoid/tanh, no calibrated range), or that the caller keeps in float (mixed precision), stay as
+//! they are, and every decision is returned for the report.
+
+use crate::calibrate::{affine_params, quantize_weights_per_channel};
+use crate::ir::{Data, Graph, Op, TensorId, TensorQuant};
+use ferrite_runtime::format::DType;
+use ferrite_runtime::kernels::generic::int8::{quantize_multiplier, Requant};
+use ferrite_runtime::ops::{OpCode, UnaryFn};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Calibrated `(lo, hi)` range of each f32 tensor, by name.
+pub type Ranges = BTreeMap<String, (f32, f32)>;
+
+/// Largest |bias| stored: keeps `bias + Σ` inside i32 (docs/QUANTIZATION.md, MAX_K).
+const MAX_BIAS: f64 = (1u64 << 30) as f64;
+
+/// One weighted layer and what the pass did with it.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// Op name (from the source graph).
+    pub name: String,
+    /// Op kind (`MatMul`, `Conv`, `Gather`, `LSTM`, `GRU`).
+    pub kind: &'static str,
+    /// `int8`, or `float` (fp16 weights in int8 artifacts; f32 compute).
+    pub precision: &'static str,
+    /// Why the layer stayed in float.
+    pub reason: Option<String>,
+    /// The f32 tensor the layer's result is compared on (reference side).
+    pub output: String,
+    /// The tensor holding the layer's result in the converted graph (`output` or its int8 twin).
+    pub probe: String,
+    /// Bytes of the layer's weights in f32.
+    pub bytes_f32: usize,
+    /// Bytes after conversion (int8 weights, i32 biases, requantization, scales).
+    pub bytes: usize,
+    /// Output SQNR against the f32 model on the calibration set (dB), filled by the caller.
+    pub sqnr_db: Option<f64>,
+}
+
+struct Cx<'a> {
+    g: &'a mut Graph,
+    ranges: &'a Ranges,
+    twin: HashMap<TensorId, TensorId>,
+    ops: Vec<Op>,
+}
+
+fn f32_const(g: &Graph, t: Option<TensorId>) -> Option<(Vec<usize>, Vec<f32>)> {
+    let t = &g.tensors[t?];
+    Some((t.shape.clone(), t.data.as_ref()?.as_f32()?.to_vec()))
+}
+
+fn bytes_of(g: &Graph, ts: &[Option<TensorId>]) -> usize {
+    ts.iter()
+        .flatten()
+        .filter(|&&t| g.tensors[t].data.is_some())
+        .map(|&t| g.tensors[t].len() * g.tensors[t].dtype.size())
+        .sum()
+}
+
+impl Cx<'_> {
+    fn qparams(&self, t: TensorId) -> Option<(f32, i32)> {
+        let &(lo, hi) = self.ranges.get(&self.g.tensors[t].name)?;
+        (lo.is_finite() && hi.is_finite()).then(|| affine_params(lo, hi))
+    }
+
+    fn name(&self, t: TensorId) -> String {
+        self.g.tensors[t].name.clone()
+    }
+
+    /// The int8 form of f32 tensor `t`: its twin when an int8 layer wrote it, else a new `Quantize`.
+    fn int8_of(&mut self, t: TensorId) -> TensorId {
+        if let Some(&q) = self.twin.get(&t) {
+            return q;
+        }
+        let (scale, zero_point) = self.qparams(t).unwrap_or((1.0, 0));
+        let name = self.name(t);
+        let q = self.g.activation(format!("{name}/q"), DType::I8, self.g.tensors[t].shape.clone());
+        self.g.tensors[q].quant = Some(TensorQuant::PerTensor { scale, zero_point });
+        self.ops.push(Op {
+            code: OpCode::Quantize,
+            name: format!("{name}/quantize"),
+            inputs: vec![Some(t)],
+            outputs: vec![Some(q)],
+            attrs: vec![],
+            scratch: None,
+        });
+        self.twin.insert(t, q);
+        q
+    }
+
+    /// A new int8 twin for the f32 output `y` of an int8 layer.
+    fn int8_output(&mut self, y: TensorId, scale: f32, zero_point: i32) -> TensorId {
+        let name = self.name(y);
+        let q = self.g.activation(format!("{name}/q"), DType::I8, self.g.tensors[y].shape.clone());
+        self.g.tensors[q].quant = Some(TensorQuant::PerTensor { scale, zero_point });
+        q
+    }
+
+    /// Pushes the int8 layer `op` (writing `yq`), then a `Dequantize` back to `y` for f32 readers
+    /// (removed later if nothing reads `y`).
+    fn emit(&mut self, op: Op, y: TensorId, yq: TensorId) {
+        let name = self.name(y);
+        self.ops.push(op);
+        self.ops.push(Op {
+            code: OpCode::Dequantize,
+            name: format!("{name}/dequantize"),
+            inputs: vec![Some(yq)],
+            outputs: vec![Some(y)],
+            attrs: vec![],
+            scratch: None,
+        });
+        self.twin.insert(y, yq);
+    }
+
+    /// Per-channel int8 weights, i32 biases and requantization for a product with `channels`
+    /// output channels: `w` holds one row per channel.
+    fn product_constants(
+        &mut self,
+        base: &str,
+        w: &[f32],
+        w_shape: Vec<usize>,
+        bias: Option<Vec<f32>>,
+        channels: usize,
+        (sx, sy): (f32, f32),
+    ) -> Result<[TensorId; 3], String> {
+        let (sw, q) = quantize_weights_per_channel(w, channels);
+        if sw.len() != channels {
+            return Err("weights do not split into output channels".into());
+        }
+        let mut bq = Vec::with_capacity(channels);
+        let mut rq = Vec::with_capacity(2 * channels);
+        for c in 0..channels {
+            let acc_scale = sx as f64 * sw[c] as f64;
+            let b = bias.as_ref().map_or(0.0, |b| b[c] as f64);
+            bq.push((b / acc_scale).round().clamp(-MAX_BIAS, MAX_BIAS) as i32);
+            let m = acc_scale / sy as f64;
+            // A multiplier below 2^-32 maps every accumulator to the zero point: use the smallest.
+            let r = match quantize_multiplier(m) {
+                Some(r) => r,
+                None if m < 1.0 => Requant { multiplier: 1 << 30, shift: 62 },
+                None => return Err(format!("requantization multiplier {m:e} out of range")),
+            };
+            rq.extend([r.multiplier, r.shift]);
+        }
+        let wt = self.g.constant(format!("{base}.w/q"), w_shape, Data::I8(q));
+        self.g.tensors[wt].quant = Some(TensorQuant::PerAxis { axis: 0, scales: None });
+        let bt = self.g.constant(format!("{base}.bias/q"), vec![channels], Data::I32(bq));
+        let rt = self.g.constant(format!("{base}.requant"), vec![channels, 2], Data::I32(rq));
+        Ok([wt, bt, rt])
+    }
+
+    /// Output bounds of a fused activation, in the output's int8 values.
+    fn bounds(func: u32, a: f32, b: f32, sy: f32, zy: i32) -> Option<(i32, i32)> {
+        let q = |v: f32| (zy as f64 + (v as f64 / sy as f64).round()).clamp(-128.0, 127.0) as i32;
+        match func {
+            f if f == UnaryFn::Identity as u32 => Some((-128, 127)),
+            f if f == UnaryFn::Relu as u32 => Some((zy.clamp(-128, 127), 127)),
+            f if f == UnaryFn::Clip as u32 => Some((q(a), q(b))),
+            _ => None,
+        }
+    }
+
+    fn matmul(&mut self, op: &Op) -> Result<Layer, String> {
+        let (x, y) = (op.inputs[0].ok_or("no A")?, op.outputs[0].ok_or("no output")?);
+        let (bshape, mut b) = f32_const(self.g, op.inputs[1]).ok_or("B is an activation (activation × activation)")?;
+        if op.attrs[0] != 0 || bshape.len() != 2 {
+            return Err("A transposed, or B not 2-D".into());
+        }
+        let xs = self.g.tensors[x].shape.clone();
+        let ys = self.g.tensors[y].shape.clone();
+        if xs.len() != ys.len() || xs[..xs.len() - 1] != ys[..ys.len() - 1] {
+            return Err("A is broadcast against B".into());
+        }
+        let trans_b = op.attrs[1] != 0;
+        let (k, n) = if trans_b { (bshape[1], bshape[0]) } else { (bshape[0], bshape[1]) };
+        let alpha = f32::from_bits(op.attrs[2]);
+        if alpha != 1.0 {
+            b.iter_mut().for_each(|v| *v *= alpha);
+        }
+        // Rows of [N, K]: one per output channel.
+        let w: Vec<f32> = if trans_b { b } else { (0..n * k).map(|i| b[(i % k) * n + i / k]).collect() };
+        let bias = match op.inputs[2] {
+            None => None,
+            Some(_) => {
+                let (_, v) = f32_const(self.g, op.inputs[2]).ok_or("bias is an activation")?;
+                Some(match v.len() {
+                    l if l == n => v,
+                    1 => vec![v[0]; n],
+                    _ => return Err("bias is not per output channel".into()),
+                })
+            }
+        };
+        let ((sx, _), (sy, zy)) =
+            (self.qparams(x).ok_or("no range for A")?, self.qparams(y).ok_or("no range for the output")?);
+        let (lo, hi) = Self::bounds(op.attrs[3], f32::from_bits(op.attrs[4]), f32::from_bits(op.attrs[5]), sy, zy)
+            .ok_or("fused sigmoid, tanh or leaky ReLU")?;
+        let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
+        let [wt, bt, rt] = self.product_constants(&op.name, &w, vec![n, k], bias, n, (sx, sy))?;
+        let xq = self.int8_of(x);
+        let yq = self.int8_output(y, sy, zy);
+        let q = Op {
+            code: OpCode::QMatMul,
+            name: op.name.clone(),
+            inputs: vec![Some(xq), Some(wt), Some(bt), Some(rt)],
+            outputs: vec![Some(yq)],
+            attrs: vec![lo as u32, hi as u32],
+            scratch: None,
+        };
+        self.emit(q, y, yq);
+        Ok(self.layer(op, "MatMul", y, yq, bytes_f32, &[wt, bt, rt]))
+    }
+
+    fn conv(&mut self, op: &Op) -> Result<Layer, String> {
+        let (x, y) = (op.inputs[0].ok_or("no X")?, op.outputs[0].ok_or("no output")?);
+        let (wshape, w) = f32_const(self.g, op.inputs[1]).ok_or("weights are an activation")?;
+        let m = wshape[0];
+        let bias = match op.inputs[2] {
+            None => None,
+            Some(_) => Some(f32_const(self.g, op.inputs[2]).ok_or("bias is an activation")?.1),
+        };
+        let ((sx, _), (sy, zy)) =
+            (self.qparams(x).ok_or("no range for X")?, self.qparams(y).ok_or("no range for the output")?);
+        let at = op.attrs.len() - 3;
+        let (lo, hi) =
+            Self::bounds(op.attrs[at], f32::from_bits(op.attrs[at + 1]), f32::from_bits(op.attrs[at + 2]), sy, zy)
+                .ok_or("fused sigmoid, tanh or leaky ReLU")?;
+        let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
+        let [wt, bt, rt] = self.product_constants(&op.name, &w, wshape, bias, m, (sx, sy))?;
+        let xq = self.int8_of(x);
+        let yq = self.int8_output(y, sy, zy);
+        let mut attrs = op.attrs.clone();
+        attrs[at..].copy_from_slice(&[0, 0, 0]);
+        attrs.extend([lo as u32, hi as u32]);
+        let q = Op {
+            code: OpCode::QConv,
+            name: op.name.clone(),
+            inputs: vec![Some(xq), Some(wt), Some(bt), Some(rt)],
+            outputs: vec![Some(yq)],
+            attrs,
+            scratch: None,
+        };
+        self.emit(q, y, yq);
+        Ok(self.layer(op, "Conv", y, yq, bytes_f32, &[wt, bt, rt]))
+    }
+
+    fn gather(&mut self, op: &Op) -> Result<Layer, String> {
+        let (shape, table) = f32_const(self.g, op.inputs[0]).ok_or("the table is an activation")?;
+        let y = op.outputs[0].ok_or("no output")?;
+        if shape.len() != 2 || op.attrs[0] != 0 || self.g.tensors[y].dtype != DType::F32 {
+            return Err("not a 2-D embedding lookup".into());
+        }
+        let (rows, cols) = (shape[0], shape[1]);
+        // One scale per column (embedding dimension): per-row scales would cost 4 bytes per word.
+        let by_col: Vec<f32> = (0..rows * cols).map(|i| table[(i % rows) * cols + i / rows]).collect();
+        let (scales, qt) = quantize_weights_per_channel(&by_col, cols);
+        if scales.len() != cols {
+            return Err("empty table".into());
+        }
+        let q: Vec<i8> = (0..rows * cols).map(|i| qt[(i % cols) * rows + i / cols]).collect();
+        let bytes_f32 = bytes_of(self.g, &op.inputs[..1]);
+        let base = self.name(op.inputs[0].ok_or("no table")?);
+        let st = self.g.constant(format!("{base}.scales"), vec![cols], Data::F32(scales));
+        let qt = self.g.constant(format!("{base}/q"), shape, Data::I8(q));
+        self.g.tensors[qt].quant = Some(TensorQuant::PerAxis { axis: 1, scales: Some(st) });
+        let mut g_op = op.clone();
+        g_op.inputs[0] = Some(qt);
+        g_op.inputs.push(Some(st));
+        self.ops.push(g_op);
+        Ok(self.layer(op, "Gather", y, y, bytes_f32, &[qt, st]))
+    }
+
+    fn rnn(&mut self, op: &Op) -> Result<Layer, String> {
+        let lstm = op.code == OpCode::Lstm;
+        let x = op.inputs[0].ok_or("no X")?;
+        let (wshape, w) = f32_const(self.g, op.inputs[1]).ok_or("W is an activation")?;
+        let (rshape, r) = f32_const(self.g, op.inputs[2]).ok_or("R is an activation")?;
+        let (sx, zx) = self.qparams(x).ok_or("no range for X")?;
+        // Hidden states: the calibrated range of Y and Y_h, else the bound of o·tanh(c) and GRU's h.
+        let mut h = (f32::INFINITY, f32::NEG_INFINITY);
+        for t in op.outputs.iter().take(2).flatten() {
+            if let Some(&(lo, hi)) = self.ranges.get(&self.g.tensors[*t].name) {
+                h = (h.0.min(lo), h.1.max(hi));
+            }
+        }
+        if !(h.0.is_finite() && h.1.is_finite()) {
+            h = (-1.0, 1.0);
+        }
+        let (sh, zh) = affine_params(h.0, h.1);
+        let rows = wshape[0] * wshape[1];
+        let (ws, wq) = quantize_weights_per_channel(&w, rows);
+        let (rs, rq) = quantize_weights_per_channel(&r, rows);
+        if ws.len() != rows || rs.len() != rows {
+            return Err("empty matrices".into());
+        }
+        let bytes_f32 = bytes_of(self.g, &op.inputs[1..3]);
+        let dirs = wshape[0];
+        let mk = |cx: &mut Self, nm: String, shape: Vec<usize>, q: Vec<i8>, s: Vec<f32>| {
+            let st = cx.g.constant(format!("{nm}.scales"), vec![s.len()], Data::F32(s));
+            let qt = cx.g.constant(format!("{nm}/q"), shape, Data::I8(q));
+            cx.g.tensors[qt].quant = Some(TensorQuant::PerAxis { axis: 1, scales: (dirs == 1).then_some(st) });
+            (qt, st)
+        };
+        let (wt, wst) = mk(self, format!("{}.W", op.name), wshape, wq, ws);
+        let (rt, rst) = mk(self, format!("{}.R", op.name), rshape, rq, rs);
+        let mut q = op.clone();
+        q.inputs[1] = Some(wt);
+        q.inputs[2] = Some(rt);
+        q.inputs.extend([Some(wst), Some(rst)]);
+        q.attrs.extend([sx.to_bits(), zx as u32, sh.to_bits(), zh as u32]);
+        // The int8 kernel needs room for the quantized x and h rows after the f32 scratch.
+        if let Some(s) = op.scratch {
+            let xs = &self.g.tensors[x].shape;
+            let batch = if op.attrs[2] == 1 { xs[0] } else { xs[1] };
+            let extra = (batch * (xs[2] + op.attrs[1] as usize)).div_ceil(4);
+            let len = self.g.tensors[s].len() + extra;
+            let name = format!("{}.scratch", op.name);
+            q.scratch = Some(self.g.activation(name, DType::F32, vec![len]));
+        }
+        self.ops.push(q);
+        let y = op.outputs.iter().take(2).flatten().next().copied().ok_or("no output")?;
+        let kind = if lstm { "LSTM" } else { "GRU" };
+        Ok(self.layer(op, kind, y, y, bytes_f32, &[wt, wst, rt, rst]))
+    }
+
+    fn layer(
+        &self,
+        op: &Op,
+        kind: &'static str,
+        y: TensorId,
+        probe: TensorId,
+        bytes_f32: usize,
+        new: &[TensorId],
+    ) -> Layer {
+        Layer {
+            name: op.name.clone(),
+            kind,
+            precision: "int8",
+            reason: None,
+            output: self.name(y),
+            probe: self.name(probe),
+            bytes_f32,
+            bytes: new.iter().map(|&t| self.g.tensors[t].len() * self.g.tensors[t].dtype.size()).sum(),
+            sqnr_db: None,
+        }
+    }
+}
+
+fn kind_of(code: OpCode) -> Option<&'static str> {
+    Some(match code {
+        OpCode::MatMul => "MatMul",
+        OpCode::Conv => "Conv",
+        OpCode::Gather => "Gather",
+        OpCode::Lstm => "LSTM",
+        OpCode::Gru => "GRU",
+        _ => return None,
+    })
+}
+
+/// Converts `g` to int8 in place (see the module docs) and returns one [`Layer`] per MatMul, Conv,
+/// Gather and recurrent op. Ops named in `keep_float` stay float. Run [`crate::passes::to_fp16`]
+/// afterwards to store the float layers' weights as fp16.
+pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) -> Vec<Layer> {
+    let old = std::mem::take(&mut g.ops);
+    let mut cx = Cx { g, ranges, twin: HashMap::new(), ops: Vec::new() };
+    let mut layers = Vec::new();
+    for op in old {
+        let Some(kind) = kind_of(op.code) else {
+            cx.ops.push(op);
+            continue;
+        };
+        // Gather of non-constant data (or of ids) is data movement, not a layer.
+        if op.code == OpCode::Gather && f32_const(cx.g, op.inputs[0]).is_none() {
+            cx.ops.push(op);
+            continue;
+        }
+        let done = if keep_float.contains(&op.name) {
+            Err("kept in float by --accuracy-budget".to_string())
+        } else {
+            match op.code {
+                OpCode::MatMul => cx.matmul(&op),
+                OpCode::Conv => cx.conv(&op),
+                OpCode::Gather => cx.gather(&op),
+                _ => cx.rnn(&op),
+            }
+        };
+        match done {
+            Ok(l) => layers.push(l),
+            Err(reason) => {
+                let y = op.outputs.iter().flatten().next().copied();
+                let out = y.map(|t| cx.name(t)).unwrap_or_default();
+                let bytes_f32 = bytes_of(cx.g, &op.inputs[1..])
+                    + if op.code == OpCode::Gather { bytes_of(cx.g, &op.inputs[..1]) } else { 0 };
+                layers.push(Layer {
+                    name: op.name.clone(),
+                    kind,
+                    precision: "float",
+                    reason: Some(reason),
+                    output: out.clone(),
+                    probe: out,
+                    bytes_f32,
+                    bytes: bytes_f32,
+                    sqnr_db: None,
+                });
+                cx.ops.push(op);
+            }
+        }
+    }
+    let ops = std::mem::take(&mut cx.ops);
+    g.ops = ops;
+    crate::passes::remove_dead(g);
+    layers
+}
+
+/// Fills `bytes` of the float layers after [`crate::passes::to_fp16`] (their weights' final size).
+pub fn settle_float_sizes(g: &Graph, layers: &mut [Layer]) {
+    for l in layers.iter_mut().filter(|l| l.precision == "float") {
+        if let Some(op) = g.ops.iter().find(|o| o.name == l.name) {
+            let ins: Vec<Option<TensorId>> =
+                if op.code == OpCode::Gather { op.inputs[..1].to_vec() } else { op.inputs[1..].to_vec() };
+            l.bytes = bytes_of(g, &ins);
+        }
+    }
+}
