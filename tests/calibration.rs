@@ -47,7 +47,7 @@ fn bad_calibration_data_is_a_clear_error() {
     let model = Model::from_bytes(&art).unwrap();
     let msg = |p: &std::path::Path| load_calibration(&model, p, 10).unwrap_err().to_string();
     // Empty folder, missing folder, wrong shape, wrong kind of data.
-    assert!(msg(dir.path()).contains("not a data set"), "{}", msg(dir.path()));
+    assert!(msg(dir.path()).contains("the folder is empty"), "{}", msg(dir.path()));
     assert!(msg(&dir.path().join("missing")).contains("missing"));
     let npy = dir.path().join("x.npy");
     std::fs::write(&npy, ferrite_quantizer::npy::encode_f32(&[1, 49, 10], &[0.0; 490])).unwrap();

@@ -148,6 +148,17 @@ enum Command {
         /// Print one JSON object
         #[arg(long)]
         json: bool,
+        /// Audit against a reference: an f32 artifact or the ONNX model (read with the ferrite.toml
+        /// beside it); reports agreement and the change of every class and slice, with flags
+        #[arg(long, value_name = "REF.fer|MODEL.onnx")]
+        reference: Option<PathBuf>,
+        /// With --reference: exit with status 3 when a class or slice is flagged
+        #[arg(long, requires = "reference")]
+        fail_on_flag: bool,
+        /// With --reference: write a self-contained HTML report (confusion matrices, per-class and
+        /// per-slice changes, per-layer SQNR) to FILE
+        #[arg(long, value_name = "FILE.html", requires = "reference")]
+        report: Option<PathBuf>,
     },
     /// Measure load time, arena size and run latency (one thread)
     Bench {
@@ -185,6 +196,7 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
+        Err(e) if e.downcast_ref::<Flagged>().is_some() => ExitCode::from(EXIT_FLAGGED),
         Err(e) => {
             let msg = format!("{e}").replace('\n', " ");
             eprintln!("ferrite: error: {msg}");
@@ -255,7 +267,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 report.as_deref(),
             )
         }
-        Command::Eval { artifact, data, split, json } => cmd_eval(&artifact, &data, split, json),
+        Command::Eval { artifact, data, split, json, reference: Some(reference), fail_on_flag, report } => {
+            cmd_audit(&artifact, &reference, &data, split, json, fail_on_flag, report.as_deref())
+        }
+        Command::Eval { artifact, data, split, json, .. } => cmd_eval(&artifact, &data, split, json),
         Command::Inspect { artifact, json } => cmd_inspect(&artifact, json),
         Command::Run { artifact, text, wav, input, output, top, json } => match (text, wav) {
             (Some(t), _) => cmd_classify(&artifact, Raw::Text(t), top, json),
@@ -734,14 +749,80 @@ fn strip_path(e: &ferrite_quantizer::Error) -> String {
     }
 }
 
-fn cmd_eval(path: &Path, data: &Path, split: SplitArg, json: bool) -> anyhow::Result<()> {
-    use ferrite_quantizer::eval::{self, data::Split};
-    let model = open(path)?;
-    let split = match split {
+fn split_of(split: SplitArg) -> ferrite_quantizer::eval::data::Split {
+    use ferrite_quantizer::eval::data::Split;
+    match split {
         SplitArg::Test => Split::Test,
         SplitArg::Train => Split::Train,
         SplitArg::All => Split::All,
-    };
+    }
+}
+
+/// Status of `eval --fail-on-flag` when a class or slice is flagged (1 is any other error).
+const EXIT_FLAGGED: u8 = 3;
+
+/// A reference model: an artifact, or an ONNX model converted (f32) in memory with the
+/// ferrite.toml beside it.
+fn reference_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
+        let mut opts = QuantizeOptions::default();
+        let cfg = path.with_file_name("ferrite.toml");
+        if cfg.is_file() {
+            ferrite_quantizer::config::load(&cfg)?.apply_to(&mut opts);
+        }
+        eprintln!("ferrite: converting the reference {} (f32) ...", path.display());
+        Ok(ferrite_quantizer::quantize::quantize(path, &opts)?.bytes)
+    } else {
+        std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))
+    }
+}
+
+fn cmd_audit(
+    path: &Path,
+    reference: &Path,
+    data: &Path,
+    split: SplitArg,
+    json: bool,
+    fail_on_flag: bool,
+    report: Option<&Path>,
+) -> anyhow::Result<()> {
+    use ferrite_quantizer::eval::audit;
+    let model = open(path)?;
+    let ref_bytes = ferrite_runtime::AlignedBytes::copy_from(&reference_bytes(reference)?);
+    let ref_model = Model::from_bytes(&ref_bytes).map_err(|e| anyhow!("{}: {e}", reference.display()))?;
+    let a = audit::audit((&model, path), (&ref_model, reference), data, split_of(split), true)?;
+    if json {
+        out!("{}", serde_json::to_string(&a)?);
+    } else {
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), "{}", audit::render_text(&a))?;
+    }
+    if let Some(r) = report {
+        let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
+        write_atomically(r, ferrite_quantizer::report::eval_html(&a, &meta).as_bytes())?;
+        eprintln!("ferrite: wrote report {}", r.display());
+    }
+    if fail_on_flag && a.flagged > 0 {
+        eprintln!("ferrite: {} class(es) or slice(s) flagged (--fail-on-flag)", a.flagged);
+        return Err(Flagged.into());
+    }
+    Ok(())
+}
+
+/// The error `eval --fail-on-flag` ends with (mapped to [`EXIT_FLAGGED`]).
+#[derive(Debug)]
+struct Flagged;
+impl std::fmt::Display for Flagged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("flagged classes or slices")
+    }
+}
+impl std::error::Error for Flagged {}
+
+fn cmd_eval(path: &Path, data: &Path, split: SplitArg, json: bool) -> anyhow::Result<()> {
+    use ferrite_quantizer::eval;
+    let model = open(path)?;
+    let split = split_of(split);
     let report = eval::evaluate(&model, path, data, split, true)?;
     if json {
         out!("{}", serde_json::to_string(&report)?);

@@ -24,6 +24,15 @@ fn db(v: &Value) -> String {
     }
 }
 
+/// SQNR with the two decimals the JSON stores.
+fn db2(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if x >= 999.0 => "exact".into(),
+        Some(x) => format!("{x:.2}"),
+        None => "-".into(),
+    }
+}
+
 /// The per-layer table: op, kind, precision, SQNR, bytes before and after, and why a layer stayed
 /// in float.
 pub fn quant_text(q: &Value) -> String {
@@ -75,7 +84,7 @@ pub fn esc(s: &str) -> String {
 /// The page skeleton shared by the quantize and eval reports.
 pub fn page(title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>\n\
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>{}</title>\n<style>\n\
 body{{font-family:system-ui,sans-serif;margin:2em;max-width:70em;color:#222}}\n\
 table{{border-collapse:collapse;margin:1em 0}}\ntd,th{{border:1px solid #ccc;padding:.25em .6em;text-align:right}}\n\
 td.l,th.l{{text-align:left}}\ntr.flag td{{background:#fdd;font-weight:bold}}\n.f{{color:#b00}}\n\
@@ -166,7 +175,7 @@ pub fn quantize_html(meta: &Value) -> String {
             esc(l["name"].as_str().unwrap_or("?")),
             esc(l["op"].as_str().unwrap_or("?")),
             esc(l["precision"].as_str().unwrap_or("?")),
-            db(&l["sqnr_db"]),
+            db2(&l["sqnr_db"]),
             l["bytes_f32"],
             l["bytes"],
             esc(l["reason"].as_str().unwrap_or(""))
@@ -174,4 +183,161 @@ pub fn quantize_html(meta: &Value) -> String {
     }
     body.push_str("</table>\n");
     page(&format!("{name}: int8 quantization report"), &body)
+}
+
+/// A confusion matrix as an inline SVG heat map with the count in every cell.
+pub fn confusion_svg(title: &str, labels: &[String], m: &[Vec<usize>]) -> String {
+    let cell = 26.0;
+    let pad = 90.0;
+    let k = labels.len() as f64;
+    let max = m.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+    let mut s = format!(
+        "<figure>\n<figcaption>{}</figcaption>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\">\n",
+        esc(title),
+        pad + cell * k + 10.0,
+        pad + cell * k + 10.0
+    );
+    for (i, l) in labels.iter().enumerate() {
+        let short: String = l.chars().take(12).collect();
+        let c = pad + cell * i as f64 + cell / 2.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>\
+<text x=\"{c}\" y=\"{}\" font-size=\"10\" text-anchor=\"start\" transform=\"rotate(-60 {c} {})\">{}</text>",
+            pad - 4.0,
+            c + 3.0,
+            esc(&short),
+            pad - 4.0,
+            pad - 4.0,
+            esc(&short)
+        );
+    }
+    for (i, row) in m.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            let (x, y) = (pad + cell * j as f64, pad + cell * i as f64);
+            let t = v as f64 / max;
+            let fill = if i == j {
+                format!("rgb({},{},{})", (255.0 - 180.0 * t) as u8, (255.0 - 90.0 * t) as u8, (255.0 - 180.0 * t) as u8)
+            } else if v > 0 {
+                format!("rgb(255,{},{})", (200.0 - 150.0 * t) as u8, (200.0 - 150.0 * t) as u8)
+            } else {
+                "#fff".into()
+            };
+            let _ = writeln!(
+                s,
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{cell}\" height=\"{cell}\" fill=\"{fill}\" stroke=\"#ccc\"/>\
+<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{v}</text>",
+                x + cell / 2.0,
+                y + cell / 2.0 + 3.0
+            );
+        }
+    }
+    s.push_str("</svg>\n</figure>\n");
+    s
+}
+
+/// The eval report of `ferrite eval --reference --report`: headline figures, the per-layer SQNR
+/// chart (int8 artifacts), both confusion matrices, and every class and slice with its change,
+/// flags highlighted. Every figure of the `--json` audit is on the page.
+pub fn eval_html(a: &crate::eval::audit::Audit, quant_meta: &Value) -> String {
+    let mut body = String::new();
+    let _ = writeln!(
+        body,
+        "<p>Data: {} (split {}), {} examples.<br/>Reference: {}<br/>Quantized: {}</p>",
+        esc(&a.data),
+        esc(&a.split),
+        a.n,
+        esc(&a.reference.model),
+        esc(&a.quantized.model)
+    );
+    body.push_str(
+        "<table>\n<tr><th class=\"l\"></th><th>reference</th><th>quantized</th><th>change (points)</th></tr>\n",
+    );
+    let _ = writeln!(
+        body,
+        "<tr><td class=\"l\">accuracy %</td><td>{:.2}</td><td>{:.2}</td><td>{:+.2}</td></tr>",
+        a.reference.accuracy_pct, a.quantized.accuracy_pct, a.accuracy_change_pts
+    );
+    let _ = writeln!(
+        body,
+        "<tr><td class=\"l\">macro F1 %</td><td>{:.2}</td><td>{:.2}</td><td>{:+.2}</td></tr>",
+        a.reference.macro_f1_pct, a.quantized.macro_f1_pct, a.macro_f1_change_pts
+    );
+    let _ = writeln!(
+        body,
+        "<tr><td class=\"l\">correct</td><td>{}</td><td>{}</td><td></td></tr>",
+        a.reference.correct, a.quantized.correct
+    );
+    let _ = writeln!(
+        body,
+        "<tr><td class=\"l\">ms per example</td><td>{:.2}</td><td>{:.2}</td><td></td></tr>",
+        a.reference.ms_per_example, a.quantized.ms_per_example
+    );
+    let _ = writeln!(
+        body,
+        "<tr><td class=\"l\">top-1 agreement %</td><td colspan=\"3\">{:.2}</td></tr>\n</table>",
+        a.agreement_pct
+    );
+    let _ = writeln!(
+        body,
+        "<p>Flag rule: a class or slice whose accuracy drops by more than max(1, 2 &#215; overall drop) = {:.2} points. \
+<strong class=\"f\">{} flagged.</strong></p>",
+        a.flag_threshold_pts, a.flagged
+    );
+    if let Some(q) = quantization(quant_meta) {
+        let bars: Vec<(String, f64, bool)> = q["layers"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+            .iter()
+            .map(|l| {
+                let v = l["sqnr_db"].as_f64().unwrap_or(f64::NAN);
+                (
+                    format!("{} {}", l["op"].as_str().unwrap_or("?"), l["name"].as_str().unwrap_or("?")),
+                    if v >= 999.0 { f64::INFINITY } else { v },
+                    l["precision"] != "int8",
+                )
+            })
+            .collect();
+        body.push_str(&bar_chart("Output SQNR per layer of the quantized model (dB; red: kept in float)", "dB", &bars));
+    }
+    body.push_str("<div style=\"display:flex;flex-wrap:wrap;gap:2em\">\n");
+    body.push_str(&confusion_svg(
+        "Confusion, reference (rows: true, columns: predicted)",
+        &a.labels,
+        &a.confusion_reference,
+    ));
+    body.push_str(&confusion_svg("Confusion, quantized", &a.labels, &a.confusion_quantized));
+    body.push_str("</div>\n");
+    let mut group = "";
+    for d in a.classes.iter().chain(&a.slices) {
+        if d.group != group {
+            if !group.is_empty() {
+                body.push_str("</table>\n");
+            }
+            group = &d.group;
+            let _ = writeln!(
+                body,
+                "<h2>By {}</h2>\n<table>\n<tr><th class=\"l\">{}</th><th>n</th><th>reference %</th><th>quantized %</th><th>change (points)</th><th class=\"l\">flag</th></tr>",
+                esc(group),
+                esc(group)
+            );
+        }
+        let _ = writeln!(
+            body,
+            "<tr{}><td class=\"l\">{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:+.2}</td><td class=\"l\">{}</td></tr>",
+            if d.flagged { " class=\"flag\"" } else { "" },
+            esc(&d.value),
+            d.n,
+            d.reference_pct,
+            d.quantized_pct,
+            d.change_pts,
+            if d.flagged { "flagged" } else { "" }
+        );
+    }
+    if !group.is_empty() {
+        body.push_str("</table>\n");
+    }
+    let name = quant_meta["name"].as_str().unwrap_or("model");
+    page(&format!("{name}: quantization audit"), &body)
 }

@@ -187,3 +187,76 @@ fn bad_audio_text_and_configs_are_clear_errors() {
     std::fs::write(wavs.join("seven.wav"), &good).unwrap();
     assert_fails(&["eval", s(&k), "--data", s(&wavs)], 1, "{label}_{speaker}_{index}.wav");
 }
+
+/// `quantize --precision int8` end to end on the command line, its bad inputs, and the audit's
+/// `--fail-on-flag`, `--json` and `--report`.
+#[test]
+fn int8_quantize_and_audit_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join("models/kws-dscnn/model.onnx");
+    let fsdd = data().join("fsdd");
+    let q = dir.path().join("q.fer");
+    let html = dir.path().join("q.html");
+    let o = ferrite(&[
+        "quantize",
+        s(&model),
+        "--precision",
+        "int8",
+        "--calib",
+        s(&fsdd),
+        "--calib-samples",
+        "30",
+        "--calib-method",
+        "percentile",
+        "-o",
+        s(&q),
+        "--report",
+        s(&html),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("calibration") && stderr(&o).contains("SQNR"), "{}", stderr(&o));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>") && page.contains("<svg") && !page.contains("http://cdn"));
+    let o = ferrite(&["inspect", s(&q)]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(out.contains("quantization: int8") && out.contains("percentile 0.9999") && out.contains("QConv"), "{out}");
+
+    // The audit against the ONNX model: JSON for machines, exit 0 without flags.
+    let report = dir.path().join("audit.html");
+    let o = ferrite(&[
+        "eval",
+        s(&q),
+        "--reference",
+        s(&model),
+        "--data",
+        s(&fsdd),
+        "--json",
+        "--fail-on-flag",
+        "--report",
+        s(&report),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(a["agreement_pct"].as_f64().unwrap() >= 98.5, "{a}");
+    assert_eq!(a["flagged"], 0);
+    assert!(std::fs::read_to_string(&report).unwrap().contains("Confusion, quantized"));
+
+    // Bad inputs: one clear error each.
+    let e = dir.path().join("empty");
+    std::fs::create_dir(&e).unwrap();
+    assert_fails(&["quantize", s(&model), "--precision", "int8", "-o", s(&q)], 1, "needs --calib");
+    assert_fails(&["quantize", s(&model), "--precision", "int8", "--calib", s(&e), "-o", s(&q)], 1, "empty");
+    assert_fails(&["quantize", s(&model), "--calib", s(&fsdd), "-o", s(&q)], 1, "--precision int8 only");
+    assert_fails(
+        &["quantize", s(&model), "--precision", "int8", "--calib", s(&fsdd), "--calib-samples", "0", "-o", s(&q)],
+        1,
+        "at least 1",
+    );
+    let snips = data().join("snips-intents");
+    assert_fails(
+        &["quantize", s(&model), "--precision", "int8", "--calib", s(&snips), "-o", s(&q)],
+        1,
+        "does not fit the artifact's preprocessing",
+    );
+    assert_fails(&["eval", s(&q), "--data", s(&fsdd), "--fail-on-flag"], 2, "--reference");
+}

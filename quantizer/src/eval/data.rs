@@ -90,6 +90,12 @@ pub fn load(path: &Path, split: Split) -> Result<Dataset> {
     if entries.iter().any(|p| p.is_dir()) {
         return load_snips(path, &entries, split);
     }
+    if entries.is_empty() {
+        return Err(data_err(
+            path,
+            "the folder is empty: expected WAV files, .npy files, a Snips folder or a JSON-lines file",
+        ));
+    }
     Err(data_err(path, "not a data set: expected WAV files, a Snips folder or a JSON-lines file"))
 }
 

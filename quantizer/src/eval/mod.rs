@@ -1,6 +1,7 @@
 //! `ferrite eval`: runs an artifact with its own preprocessing over a labelled data set and reports
 //! accuracy, macro F1, per-class figures, the confusion matrix and per-slice accuracy.
 
+pub mod audit;
 pub mod data;
 pub mod metrics;
 
@@ -51,6 +52,18 @@ pub fn evaluate(
     progress: bool,
 ) -> Result<Report> {
     let set: Dataset = data::load(data_path, split)?;
+    Ok(evaluate_set(model, model_path, &set, data_path, split, progress)?.0)
+}
+
+/// [`evaluate`] on a loaded data set, also returning each example's outcome (in the set's order).
+pub fn evaluate_set(
+    model: &Model<'_>,
+    model_path: &Path,
+    set: &Dataset,
+    data_path: &Path,
+    split: Split,
+    progress: bool,
+) -> Result<(Report, Vec<Outcome>)> {
     let mut clf = Classifier::new(model, model_path)?;
     let labels: Vec<String> = clf.labels().to_vec();
     if labels.is_empty() {
@@ -98,14 +111,15 @@ pub fn evaluate(
         Split::Train => "train",
         Split::All => "all",
     };
-    Ok(Report {
+    let report = Report {
         model: model_path.display().to_string(),
         data: data_path.display().to_string(),
         data_kind: set.kind.to_owned(),
         split: split_name.to_owned(),
         figures: figures(&labels, &outcomes),
         ms_per_example: 1e3 * elapsed / outcomes.len().max(1) as f64,
-    })
+    };
+    Ok((report, outcomes))
 }
 
 fn with_example(e: Error, example: String) -> Error {

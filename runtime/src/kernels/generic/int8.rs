@@ -306,6 +306,21 @@ mod tests {
     }
 
     #[test]
+    fn rejects_invalid_requantization() {
+        // Bytes from a file can hold any pair: out-of-range shifts and mantissas are refused before
+        // any arithmetic (a shift of 64 would otherwise be undefined).
+        let mut out = [0i8; 1];
+        for bad in [
+            Requant { multiplier: 1 << 30, shift: 0 },
+            Requant { multiplier: 1 << 30, shift: 64 },
+            Requant { multiplier: 5, shift: 10 },
+        ] {
+            assert!(!bad.is_valid());
+            assert!(!matmul_i8(&[1, 2], 0, 2, &prod(&[1, 2], &[0], &[bad], 0, -128, 127), &mut out));
+        }
+    }
+
+    #[test]
     fn rejects_bad_shapes() {
         let rq = [quantize_multiplier(0.5).unwrap()];
         let mut out = [0i8; 1];
