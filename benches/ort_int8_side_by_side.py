@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""int8 accuracy, ONNX Runtime's static quantization on the trained reference models (issue 4's baseline).
+"""int8 accuracy side by side: Ferrite's int8 and ONNX Runtime's static quantization, same models, same data.
 
     python3 benches/ort_int8_side_by_side.py [--calib-samples 200] [--models kws-dscnn,...]
 
@@ -11,10 +11,16 @@ models/common/datasets.py: evenly spread items, the same ones Ferrite's int8 cal
 evaluates the f32 and the int8 model on the held-out test split with the reference preprocessing and
 prints accuracy, the drop, and top-1 agreement.
 
-Ferrite's own int8 column joins this table when `ferrite quantize --precision int8` lands (issue 4).
-Measured 2026-11-28 (onnxruntime 1.32.0, 200 samples): intent-lstm 98.00 -> 98.00%, intent-transformer
-97.71 -> 92.14% (-5.57 points, 92.71% agreement), kws-dscnn 100 -> 100%, kws-crnn 99.60 -> 99.60%; int8/f32
-file size 37.4%, 27.2%, 54.4%, 100.2% (ORT's static QDQ leaves the GRU in float).
+Ferrite's columns come from `ferrite quantize --precision int8 --calib DATA --calib-samples N` (MinMax,
+the same evenly spread training examples) and `ferrite eval --reference model.onnx --json` on the same
+test split (the binary is built with cargo when target/release/ferrite is missing).
+
+Measured 2026-11-28 (onnxruntime 1.32.0, 200 samples), accuracy f32 -> int8 (agreement, int8/f32 size):
+  intent-lstm         ORT 98.00 -> 98.00 (100%, 37.4%)      Ferrite 98.00 -> 98.00 (100%, 32.9%)
+  intent-transformer  ORT 97.71 -> 92.14 (92.71%, 27.2%)    Ferrite 97.71 -> 97.71 (100%, 29.7%)
+  kws-dscnn           ORT 100 -> 100 (100%, 54.4%)          Ferrite 100 -> 100 (100%, 45.7%)
+  kws-crnn            ORT 99.60 -> 99.60 (100%, 100.2%)     Ferrite 99.60 -> 99.60 (100%, 28.1%)
+(ORT's static QDQ leaves the GRU in float; Ferrite's sizes include the vocabulary, labels and model card.)
 """
 import argparse
 import os
@@ -35,6 +41,24 @@ def ensure_packages():
     except ImportError:
         print(f"installing {' '.join(PINS)} ...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *PINS], check=True)
+
+
+def ferrite_int8(name, samples, tmp):
+    """Ferrite's int8 artifact of `name` and its audit against the ONNX model: (f32 acc, int8 acc, agreement, size)."""
+    import json
+    exe = os.path.join(ROOT, "target", "release", "ferrite")
+    if not os.path.exists(exe):
+        subprocess.run(["cargo", "build", "--release", "-p", "ferrite-quantizer"], cwd=ROOT, check=True)
+    data = os.path.join(ROOT, "..", "shared", "data", "snips-intents" if name.startswith("intent") else "fsdd")
+    onnx_path = os.path.join(ROOT, "models", name, "model.onnx")
+    fer = os.path.join(tmp, f"{name}.int8.fer")
+    subprocess.run([exe, "quantize", onnx_path, "--precision", "int8", "--calib", data, "--calib-samples",
+                    str(samples), "-o", fer], check=True, stderr=subprocess.DEVNULL)
+    out = subprocess.run([exe, "eval", fer, "--reference", onnx_path, "--data", data, "--json"], check=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    a = json.loads(out)
+    return (a["reference"]["accuracy_pct"], a["quantized"]["accuracy_pct"], a["agreement_pct"],
+            os.path.getsize(fer) / os.path.getsize(onnx_path))
 
 
 def main():
@@ -68,7 +92,8 @@ def main():
 
     print(f"onnxruntime {ort.__version__}: quantize_static, QDQ, per-channel int8 weights, int8 activations, "
           f"MinMax, {args.calib_samples} calibration samples from the training split")
-    print(f"{'model':<20} {'n':>4} {'f32 acc':>8} {'int8 acc':>9} {'drop':>7} {'agree':>7} {'int8/f32 size':>14}")
+    print(f"{'model':<20} {'runtime':<8} {'n':>4} {'f32 acc':>8} {'int8 acc':>9} {'drop':>7} {'agree':>7} "
+          f"{'int8/f32 size':>14}")
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
             d = os.path.join(ROOT, "models", name)
@@ -84,8 +109,11 @@ def main():
             p32, p8 = run(onnx_path, xs), run(q_path, xs)
             a32, a8 = float(np.mean(p32 == y)), float(np.mean(p8 == y))
             size = os.path.getsize(q_path) / os.path.getsize(onnx_path)
-            print(f"{name:<20} {len(y):>4} {100 * a32:>7.2f}% {100 * a8:>8.2f}% {100 * (a32 - a8):>6.2f}p "
+            print(f"{name:<20} {'ORT':<8} {len(y):>4} {100 * a32:>7.2f}% {100 * a8:>8.2f}% {100 * (a32 - a8):>6.2f}p "
                   f"{100 * float(np.mean(p32 == p8)):>6.2f}% {100 * size:>13.1f}%")
+            f32, i8, agree, fsize = ferrite_int8(name, args.calib_samples, tmp)
+            print(f"{name:<20} {'Ferrite':<8} {len(y):>4} {f32:>7.2f}% {i8:>8.2f}% {f32 - i8:>6.2f}p "
+                  f"{agree:>6.2f}% {100 * fsize:>13.1f}%")
 
 
 if __name__ == "__main__":
