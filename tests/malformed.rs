@@ -14,6 +14,42 @@ use std::sync::OnceLock;
 fn sample() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
     BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let art = ferrite_artifact(&sample_onnx(dir.path()), Precision::F32, &[]);
+        art.to_vec()
+    })
+}
+
+/// The same model in int8 (quantization version 2: int8 GRU, QMatMul, Quantize/Dequantize),
+/// calibrated on a few fixed inputs.
+fn sample_int8() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let onnx = sample_onnx(dir.path());
+        let calib = dir.path().join("calib");
+        std::fs::create_dir(&calib).unwrap();
+        let mut r = Rng::new(7);
+        for i in 0..4 {
+            let x = r.vec(6, -1.0, 1.0);
+            std::fs::write(calib.join(format!("{i}.npy")), ferrite_quantizer::npy::encode_f32(&[3, 1, 2], &x)).unwrap();
+        }
+        let opts = ferrite_quantizer::quantize::QuantizeOptions {
+            precision: Precision::Int8,
+            int8: Some(ferrite_quantizer::quantize::Int8Options {
+                calib,
+                method: ferrite_quantizer::calibrate::Method::MinMax,
+                samples: 4,
+                accuracy_budget_db: None,
+            }),
+            ..Default::default()
+        };
+        ferrite_quantizer::quantize::quantize(&onnx, &opts).unwrap().bytes
+    })
+}
+
+fn sample_onnx(dir: &std::path::Path) -> std::path::PathBuf {
+    {
         let mut r = Rng::new(99);
         let mut b = OnnxBuilder::new(14);
         b.input("x", &[3, 1, 2]);
@@ -28,11 +64,8 @@ fn sample() -> &'static [u8] {
             vec![("axis", I(1))],
         );
         b.output("p");
-        let dir = tempfile::tempdir().unwrap();
-        let path = b.save(dir.path(), "sample");
-        let art = ferrite_artifact(&path, Precision::F32, &[]);
-        art.to_vec()
-    })
+        b.save(dir, "sample")
+    }
 }
 
 fn aligned(bytes: &[u8]) -> AlignedBytes {
@@ -224,6 +257,18 @@ proptest! {
         load_and_run(&b);
     }
 
+    /// The same over an int8 artifact (quantized records, int8 ops, requantization pairs).
+    #[test]
+    fn random_corruptions_of_int8_never_panic(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+        let mut b = sample_int8().to_vec();
+        for (i, x) in edits {
+            let at = 64 + i.index(b.len() - 64);
+            b[at] ^= x | 1;
+        }
+        fix_checksum(&mut b);
+        load_and_run(&b);
+    }
+
     /// Arbitrary bytes behind a valid-looking header.
     #[test]
     fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -263,4 +308,42 @@ fn arena_rules_and_impossible_arenas() {
     let m = Model::from_bytes(&huge).expect("valid on paper");
     assert!(m.arena_len() as u64 >= 1 << 62);
     assert!(matches!(Session::new(&m).err().unwrap(), Error::OutOfMemory { .. }));
+}
+
+#[test]
+fn int8_record_rules() {
+    let good = sample_int8();
+    assert_eq!(u16::from_le_bytes([good[14], good[15]]), 2);
+    load_and_run(good);
+    assert!(load(good).is_ok());
+    let tensors = section_offset(good, SectionKind::Tensors);
+    let a = aligned(good);
+    let m = Model::from_bytes(&a).unwrap();
+    let recs: Vec<(usize, u8)> = m.artifact().tensors.iter().enumerate().map(|(i, t)| (i, t.quant_kind)).collect();
+    let per_tensor = recs.iter().find(|r| r.1 == 1).unwrap().0;
+    let per_axis = recs.iter().find(|r| r.1 == 2).unwrap().0;
+    let plain = recs.iter().find(|r| r.1 == 0).unwrap().0;
+    let edit = |t: usize, at: usize, v: &[u8]| {
+        let mut b = good.to_vec();
+        let o = tensors + 80 * t + at;
+        b[o..o + v.len()].copy_from_slice(v);
+        fix_checksum(&mut b);
+        load(&b).unwrap_err()
+    };
+    let bad_tensor = |e: Error| matches!(e, Error::BadTensor { .. });
+    assert!(bad_tensor(edit(per_tensor, 56, &0f32.to_le_bytes())), "scale 0");
+    assert!(bad_tensor(edit(per_tensor, 56, &f32::NAN.to_le_bytes())), "NaN scale");
+    assert!(bad_tensor(edit(per_tensor, 60, &300i32.to_le_bytes())), "zero point outside i8");
+    assert!(bad_tensor(edit(per_tensor, 64, &0u32.to_le_bytes())), "axis scales on a per-tensor record");
+    assert!(bad_tensor(edit(per_tensor, 11, &[0])), "i8 without quantization");
+    assert!(bad_tensor(edit(per_tensor, 11, &[2])), "per-axis on an arena tensor");
+    assert!(bad_tensor(edit(per_axis, 12, &9u16.to_le_bytes())), "axis past the rank");
+    assert!(bad_tensor(edit(per_axis, 68, &0u32.to_le_bytes())), "asymmetric weights");
+    assert!(bad_tensor(edit(per_axis, 64, &u32::MAX.wrapping_sub(1).to_le_bytes())), "scales tensor out of range");
+    assert!(bad_tensor(edit(plain, 11, &[3])), "unknown kind");
+    // A version-1 header cannot carry quantized tensors.
+    let mut b = good.to_vec();
+    b[14..16].copy_from_slice(&1u16.to_le_bytes());
+    fix_checksum(&mut b);
+    assert!(bad_tensor(load(&b).unwrap_err()));
 }
