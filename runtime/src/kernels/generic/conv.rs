@@ -9,7 +9,7 @@ use super::{apply_activation, FloatSrc};
 use crate::ops::ConvParams;
 
 /// First and one-past-last output index whose input index `o·stride + off` lies in `[0, len)`.
-fn valid_range(out_len: usize, stride: usize, off: isize, len: usize) -> (usize, usize) {
+pub(super) fn valid_range(out_len: usize, stride: usize, off: isize, len: usize) -> (usize, usize) {
     let s = stride as isize;
     // o·s + off ≥ 0  ⇔  o ≥ ceil(-off / s)
     let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };

@@ -72,9 +72,11 @@ pub fn requantize(acc: i32, r: Requant, zero_point: i32, lo: i8, hi: i8) -> i8 {
 /// Affine quantization of one real value: `clamp(round(x / scale) + zero_point, -128, 127)`, ties away
 /// from zero (`libm::round`). Used at graph inputs and by the quantizer, never in an int8 inner loop.
 pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
-    let q = libm::round((x / scale) as f64);
-    let q = if q.is_nan() { 0.0 } else { q };
-    (q + zero_point as f64).clamp(-128.0, 127.0) as i8
+    // v is an f32 value, so v ± 0.5 is exact in f64 and truncating it rounds half away from zero
+    // (what libm::round does, without the call). `as i64` saturates, and maps NaN to 0.
+    let v = (x / scale) as f64;
+    let q = if v >= 0.0 { (v + 0.5) as i64 } else { (v - 0.5) as i64 };
+    q.saturating_add(zero_point as i64).clamp(-128, 127) as i8
 }
 
 /// `scale · (q - zero_point)`.
@@ -115,6 +117,33 @@ pub fn gather_dequant(table: &[i8], scales: &[f32], idx: &[i32], out: &mut [f32]
         }
     }
     Ok(())
+}
+
+/// `Σ (x[i] − zx) · w[i]` over the common length, in i32. Sixteen independent lanes so compilers
+/// vectorize it; integer addition is associative, so any lane split gives the same bits.
+#[inline]
+pub fn dot_i8(x: &[i8], zx: i32, w: &[i8]) -> i32 {
+    // Callers' zero points are i8 values; anything else falls back to the i32 form below.
+    let Ok(z) = i8::try_from(zx) else {
+        return x.iter().zip(w).fold(0i32, |t, (&a, &b)| t.wrapping_add((a as i32 - zx) * b as i32));
+    };
+    // (x − zx) is in [−255, 255] and |w| ≤ 128, so each operand fits i16 and each product i32:
+    // written this way, compilers use 16-bit multiply-adds (pmaddwd on x86, smlal on Arm)
+    // instead of emulating 32-bit multiplies.
+    let z = z as i16;
+    let mut s = [0i32; 16];
+    let (xc, wc) = (x.chunks_exact(16), w.chunks_exact(16));
+    let (xt, wt) = (xc.remainder(), wc.remainder());
+    for (a, b) in xc.zip(wc) {
+        for i in 0..16 {
+            s[i] = s[i].wrapping_add((a[i] as i16 - z) as i32 * b[i] as i16 as i32);
+        }
+    }
+    let mut acc = s.iter().fold(0i32, |t, &v| t.wrapping_add(v));
+    for (&a, &b) in xt.iter().zip(wt) {
+        acc = acc.wrapping_add((a as i32 - zx) * b as i32);
+    }
+    acc
 }
 
 /// Longest reduction for which an int32 accumulator cannot overflow: `|x - zx| <= 255` and
@@ -163,11 +192,7 @@ pub fn matmul_i8(x: &[i8], zx: i32, k: usize, q: &Int8Product<'_>, out: &mut [i8
     }
     for (xr, yr) in x.chunks_exact(k).zip(out.chunks_exact_mut(n.max(1))) {
         for (((y, wr), &b), &r) in yr.iter_mut().zip(w.chunks_exact(k)).zip(bias).zip(requant) {
-            let mut acc = b;
-            for (&xv, &wv) in xr.iter().zip(wr) {
-                acc = acc.wrapping_add((xv as i32 - zx) * wv as i32);
-            }
-            *y = requantize(acc, r, zy, lo, hi);
+            *y = requantize(b.wrapping_add(dot_i8(xr, zx, wr)), r, zy, lo, hi);
         }
     }
     true
@@ -200,37 +225,83 @@ pub fn conv_i8(p: &crate::ops::ConvParams, x: &[i8], zx: i32, q: &Int8Product<'_
     {
         return false;
     }
-    let mut o = 0usize;
+    // Output tiles of at most ACC accumulators (whole rows when a row fits), on the stack: no
+    // allocation, and a tap's contribution is a contiguous run with no per-element bounds test.
+    const ACC: usize = 512;
+    let mut acc = [0i32; ACC];
+    let (plane_in, plane_out) = (p.h * p.w, p.oh * p.ow);
+    let (tile_rows, tile_cols) = if p.ow <= ACC { (ACC / p.ow.max(1), p.ow) } else { (1, ACC) };
     for n in 0..p.n {
         for m in 0..p.m {
             let g = m / mpg;
             let (b, r) = (bias.get(m).copied().unwrap_or(0), requant.get(m).copied());
             let Some(r) = r else { return false };
-            for oy in 0..p.oh {
-                for ox in 0..p.ow {
-                    let mut acc = b;
+            let Some(oplane) = out.get_mut((n * p.m + m) * plane_out..(n * p.m + m + 1) * plane_out) else {
+                return false;
+            };
+            for r0 in (0..p.oh).step_by(tile_rows.max(1)) {
+                let r1 = (r0 + tile_rows).min(p.oh);
+                for c0 in (0..p.ow).step_by(tile_cols.max(1)) {
+                    let c1 = (c0 + tile_cols).min(p.ow);
+                    let tw = c1 - c0;
+                    let Some(tile) = acc.get_mut(..(r1 - r0) * tw) else { return false };
+                    tile.fill(b);
                     for c in 0..cpg {
-                        let xbase = (n * p.c + g * cpg + c) * p.h * p.w;
+                        let xb = (n * p.c + g * cpg + c) * plane_in;
+                        let Some(xplane) = x.get(xb..xb + plane_in) else { return false };
                         for ky in 0..p.kh {
-                            let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
-                            if iy < 0 || iy as usize >= p.h {
-                                continue;
-                            }
+                            let offy = (ky * p.dilation[0]) as isize - p.pad[0] as isize;
+                            let (vy0, vy1) = super::conv::valid_range(p.oh, p.stride[0], offy, p.h);
+                            let (oy0, oy1) = (vy0.max(r0), vy1.min(r1));
                             for kx in 0..p.kw {
-                                let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
-                                if ix < 0 || ix as usize >= p.w {
+                                let wv = w.get(((m * cpg + c) * p.kh + ky) * p.kw + kx).copied().unwrap_or(0) as i32;
+                                let offx = (kx * p.dilation[1]) as isize - p.pad[1] as isize;
+                                let (vx0, vx1) = super::conv::valid_range(p.ow, p.stride[1], offx, p.w);
+                                let (ox0, ox1) = (vx0.max(c0), vx1.min(c1));
+                                if ox0 >= ox1 || oy0 >= oy1 || wv == 0 {
                                     continue;
                                 }
-                                let xv = x.get(xbase + iy as usize * p.w + ix as usize).copied().unwrap_or(0);
-                                let wv = w.get(((m * cpg + c) * p.kh + ky) * p.kw + kx).copied().unwrap_or(0);
-                                acc = acc.wrapping_add((xv as i32 - zx) * wv as i32);
+                                // Whole rows onto whole, consecutive input rows (1x1 kernels, the
+                                // centre column of 'same' kernels): one run over the block.
+                                if ox0 == 0 && ox1 == p.ow && p.ow == p.w && offx == 0 && p.stride == [1, 1] {
+                                    let iy0 = (oy0 as isize + offy) as usize;
+                                    let rows = oy1 - oy0;
+                                    let (Some(src), Some(dst)) = (
+                                        xplane.get(iy0 * p.w..(iy0 + rows) * p.w),
+                                        tile.get_mut((oy0 - r0) * tw..(oy1 - r0) * tw),
+                                    ) else {
+                                        return false;
+                                    };
+                                    for (a, &xv) in dst.iter_mut().zip(src) {
+                                        *a = a.wrapping_add((xv as i32 - zx) * wv);
+                                    }
+                                    continue;
+                                }
+                                for oy in oy0..oy1 {
+                                    let iy = ((oy * p.stride[0]) as isize + offy) as usize;
+                                    let ix0 = ((ox0 * p.stride[1]) as isize + offx) as usize;
+                                    let Some(xrow) = xplane.get(iy * p.w..(iy + 1) * p.w) else { return false };
+                                    let at = (oy - r0) * tw;
+                                    let Some(arow) = tile.get_mut(at + ox0 - c0..at + ox1 - c0) else { return false };
+                                    let src = xrow.get(ix0..).unwrap_or(&[]);
+                                    for (a, &xv) in arow.iter_mut().zip(src.iter().step_by(p.stride[1])) {
+                                        *a = a.wrapping_add((xv as i32 - zx) * wv);
+                                    }
+                                }
                             }
                         }
                     }
-                    if let Some(y) = out.get_mut(o) {
-                        *y = requantize(acc, r, zy, lo, hi);
+                    for oy in r0..r1 {
+                        let (Some(orow), Some(arow)) = (
+                            oplane.get_mut(oy * p.ow + c0..oy * p.ow + c1),
+                            tile.get((oy - r0) * tw..(oy - r0 + 1) * tw),
+                        ) else {
+                            return false;
+                        };
+                        for (o, &a) in orow.iter_mut().zip(arow) {
+                            *o = requantize(a, r, zy, lo, hi);
+                        }
                     }
-                    o += 1;
                 }
             }
         }
@@ -303,6 +374,45 @@ mod tests {
         // c0 is negative on both rows → ReLU bound 7. c1: row 0 Σ = 29 → 3683 · 0.003 = 11.05 → 18;
         // row 1 Σ = 13 → 1651 · 0.003 = 4.953 → 12.
         assert_eq!(out, [7, 18, 7, 12]);
+    }
+
+    /// The fast rounding in `quantize_f32` equals `libm::round` (half away from zero) for every f32
+    /// quotient pattern tried: halves, near-halves, large values, negatives, NaN and infinities.
+    #[test]
+    fn quantize_rounds_like_libm_round() {
+        let reference = |x: f32, s: f32, z: i32| {
+            let q = libm::round((x / s) as f64);
+            let q = if q.is_nan() { 0.0 } else { q };
+            (q + z as f64).clamp(-128.0, 127.0) as i8
+        };
+        let mut bits = 0x3f00_0000u32; // 0.5
+        let mut cases: Vec<f32> = vec![
+            0.5,
+            1.5,
+            2.5,
+            -0.5,
+            -2.5,
+            0.49999997,
+            -0.49999997,
+            1e30,
+            -1e30,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+        ];
+        for _ in 0..100_000 {
+            bits = bits.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let v = f32::from_bits(bits);
+            cases.push(v);
+            cases.push(v.trunc() + 0.5);
+        }
+        for &x in &cases {
+            for (s, z) in [(1.0f32, 0), (0.5, 3), (0.1, -128), (3.0, 127), (1e-3, -7)] {
+                assert_eq!(quantize_f32(x, s, z), reference(x, s, z), "{x} / {s} + {z}");
+            }
+        }
     }
 
     #[test]
@@ -408,6 +518,93 @@ mod tests {
     }
 
     /// Golden: a 3×3 depthwise convolution with padding 1 on a 2-channel 3×3 input, by hand.
+    /// The tiled convolution equals the definition (every output summed tap by tap with explicit
+    /// bounds tests) on random geometries: strides, dilations, asymmetric shapes, groups, padding,
+    /// and rows wider than the accumulator tile.
+    #[test]
+    fn conv_matches_the_definition() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        let (mut checked, mut wide) = (0, 0);
+        for case in 0..300 {
+            let group = 1 + next(3);
+            let (c, m) = (group * (1 + next(3)), group * (1 + next(3)));
+            let (kh, kw) = (1 + next(3), 1 + next(3));
+            let (h, w) = (kh + next(6), if case % 50 == 0 { 600 + next(100) } else { kw + next(9) });
+            let stride = [1 + next(2), 1 + next(3)];
+            let dilation = [1 + next(2), 1 + next(2)];
+            let pad = [next(2), next(3)];
+            let span = |len: usize, k: usize, d: usize, s: usize, pd: usize| {
+                (len + 2 * pd).checked_sub(d * (k - 1) + 1).map(|v| v / s + 1)
+            };
+            let (Some(oh), Some(ow)) =
+                (span(h, kh, dilation[0], stride[0], pad[0]), span(w, kw, dilation[1], stride[1], pad[1]))
+            else {
+                continue;
+            };
+            let p = crate::ops::ConvParams {
+                n: 1 + next(2),
+                c,
+                h,
+                w,
+                m,
+                oh,
+                ow,
+                kh,
+                kw,
+                group,
+                stride,
+                pad,
+                dilation,
+                act: crate::ops::Activation { func: crate::ops::UnaryFn::Identity, a: 0.0, b: 0.0 },
+            };
+            let x: Vec<i8> = (0..p.n * c * h * w).map(|_| next(256) as i32 as i8).collect();
+            let wq: Vec<i8> = (0..m * (c / group) * kh * kw).map(|_| (next(255) as i32 - 127) as i8).collect();
+            let bias: Vec<i32> = (0..m).map(|_| next(2001) as i32 - 1000).collect();
+            let rq: Vec<Requant> =
+                (0..m).map(|_| quantize_multiplier(0.0005 + next(100) as f64 * 0.0001).unwrap()).collect();
+            let (zx, zy) = (next(256) as i32 - 128, next(41) as i32 - 20);
+            let q = prod(&wq, &bias, &rq, zy, -128, 127);
+            let mut got = vec![0i8; p.n * m * oh * ow];
+            assert!(conv_i8(&p, &x, zx, &q, &mut got), "case {case}");
+            checked += 1;
+            wide += usize::from(ow > 512);
+            let cpg = c / group;
+            let mut o = 0;
+            for n in 0..p.n {
+                for mm in 0..m {
+                    let g = mm / (m / group);
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let mut acc = bias[mm];
+                            for ci in 0..cpg {
+                                for ky in 0..kh {
+                                    for kx in 0..kw {
+                                        let iy = (oy * stride[0] + ky * dilation[0]) as isize - pad[0] as isize;
+                                        let ix = (ox * stride[1] + kx * dilation[1]) as isize - pad[1] as isize;
+                                        if iy < 0 || ix < 0 || iy as usize >= h || ix as usize >= w {
+                                            continue;
+                                        }
+                                        let xv = x[((n * c + g * cpg + ci) * h + iy as usize) * w + ix as usize] as i32;
+                                        acc += (xv - zx) * wq[((mm * cpg + ci) * kh + ky) * kw + kx] as i32;
+                                    }
+                                }
+                            }
+                            assert_eq!(got[o], requantize(acc, rq[mm], zy, -128, 127), "case {case} at {o}");
+                            o += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 250 && wide > 0, "{checked} cases, {wide} wider than a tile");
+    }
+
     #[test]
     fn golden_depthwise_conv() {
         let p = geometry(2, 3, 3, 2, 3, 2, 1, 1);

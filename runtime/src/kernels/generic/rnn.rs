@@ -58,11 +58,7 @@ fn mat_row(m: &Matrix<'_>, row: usize, v: &[f32], vq: &[i8], zp: i32, vs: f32, d
         Matrix::Int8 { q, scales } => {
             let n = vq.len();
             let Some(wr) = q.get(row * n..(row + 1) * n) else { return 0.0 };
-            let mut acc = 0i32;
-            for (&a, &b) in vq.iter().zip(wr) {
-                acc = acc.wrapping_add((a as i32 - zp) * b as i32);
-            }
-            acc as f32 * (vs * scales.get(row).copied().unwrap_or(0.0))
+            super::int8::dot_i8(vq, zp, wr) as f32 * (vs * scales.get(row).copied().unwrap_or(0.0))
         }
     }
 }
