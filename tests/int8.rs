@@ -79,6 +79,19 @@ fn intent_lstm_int8() {
 }
 
 #[test]
+fn kws_crnn_int8() {
+    // Per-frame convolutions in int8 and the GRU with int8 W/R and f32 gates.
+    check_model("kws-crnn", "fsdd", &["QConv", "GRU", "QMatMul"]);
+}
+
+#[test]
+fn intent_transformer_int8() {
+    // Embedding, the Q/K/V, output and feed-forward products in int8; attention products, LayerNorm,
+    // Softmax and GELU in f32 (reported as float layers with the reason).
+    check_model("intent-transformer", "snips-intents", &["QMatMul", "Gather", "LayerNorm", "Softmax"]);
+}
+
+#[test]
 fn accuracy_budget_keeps_noisy_layers_in_fp16() {
     let all = int8("kws-dscnn", "fsdd", 20, None);
     let worst = all.layers.iter().filter_map(|l| l.sqnr_db).fold(f64::INFINITY, f64::min);
