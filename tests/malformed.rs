@@ -313,6 +313,11 @@ fn arena_rules_and_impossible_arenas() {
 #[test]
 fn int8_record_rules() {
     let good = sample_int8();
+    // FERRITE_FUZZ_SEEDS=1 refreshes the fuzzer's int8 seed.
+    if std::env::var_os("FERRITE_FUZZ_SEEDS").is_some() {
+        let dir = ferrite_e2e::repo_root().join("runtime/fuzz/corpus/load");
+        std::fs::write(dir.join("tiny_int8_gru_gemm.fer"), good).unwrap();
+    }
     assert_eq!(u16::from_le_bytes([good[14], good[15]]), 2);
     load_and_run(good);
     assert!(load(good).is_ok());
