@@ -94,12 +94,19 @@ fn intent_transformer_int8() {
 #[test]
 fn accuracy_budget_keeps_noisy_layers_in_fp16() {
     let all = int8("kws-dscnn", "fsdd", 20, None);
-    let worst = all.layers.iter().filter_map(|l| l.sqnr_db).fold(f64::INFINITY, f64::min);
-    // A budget above the worst layer's SQNR moves at least that layer to fp16, and says why.
-    let q = int8("kws-dscnn", "fsdd", 20, Some(worst + 0.5));
+    // Every int8 layer has its own SQNR (only it in int8) besides the accumulated one.
+    assert!(all.layers.iter().all(|l| l.sqnr_isolated_db.is_some()), "{:?}", all.layers);
+    let worst = all.layers.iter().filter_map(|l| l.sqnr_isolated_db).fold(f64::INFINITY, f64::min);
+    // A budget above the worst layer's own SQNR moves that layer (and only layers under the
+    // budget) to fp16, and says why.
+    let budget = worst + 0.5;
+    let q = int8("kws-dscnn", "fsdd", 20, Some(budget));
     let kept: Vec<_> = q.layers.iter().filter(|l| l.precision == "float").collect();
-    assert!(!kept.is_empty(), "{:?}", q.layers);
+    assert!(!kept.is_empty() && kept.len() < q.layers.len(), "{:?}", q.layers);
     assert!(kept.iter().all(|l| l.reason.as_deref().unwrap().contains("--accuracy-budget")));
+    assert!(kept.iter().all(|l| l.sqnr_isolated_db.unwrap() < budget), "{kept:?}");
+    let int8: Vec<_> = q.layers.iter().filter(|l| l.precision == "int8").collect();
+    assert!(int8.iter().all(|l| l.sqnr_isolated_db.unwrap() >= budget), "{int8:?}");
     assert!(q.f16_tensors > 0, "kept layers store fp16 weights");
     assert!(kept.iter().all(|l| l.bytes < l.bytes_f32 && l.sqnr_db.is_some()), "{kept:?}");
 }

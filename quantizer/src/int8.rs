@@ -44,8 +44,11 @@ pub struct Layer {
     pub bytes_f32: usize,
     /// Bytes after conversion (int8 weights, i32 biases, requantization, scales).
     pub bytes: usize,
-    /// Output SQNR against the f32 model on the calibration set (dB), filled by the caller.
+    /// Output SQNR against the f32 model on the calibration set (dB), filled by the caller: the
+    /// error accumulated up to this layer in the converted model.
     pub sqnr_db: Option<f64>,
+    /// The layer's own SQNR: with only this layer in int8 (what `--accuracy-budget` compares).
+    pub sqnr_isolated_db: Option<f64>,
 }
 
 struct Cx<'a> {
@@ -352,6 +355,7 @@ impl Cx<'_> {
             bytes_f32,
             bytes: new.iter().map(|&t| self.g.tensors[t].len() * self.g.tensors[t].dtype.size()).sum(),
             sqnr_db: None,
+            sqnr_isolated_db: None,
         }
     }
 }
@@ -385,7 +389,7 @@ pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) ->
             continue;
         }
         let done = if keep_float.contains(&op.name) {
-            Err("kept in float by --accuracy-budget".to_string())
+            Err("its own SQNR is under --accuracy-budget".to_string())
         } else {
             match op.code {
                 OpCode::MatMul => cx.matmul(&op),
@@ -411,6 +415,7 @@ pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) ->
                     bytes_f32,
                     bytes: bytes_f32,
                     sqnr_db: None,
+                    sqnr_isolated_db: None,
                 });
                 cx.ops.push(op);
             }

@@ -95,7 +95,7 @@ enum Command {
         /// Calibration examples used (evenly spread over the set)
         #[arg(long, default_value_t = 200, value_name = "N")]
         calib_samples: usize,
-        /// Mixed precision: layers whose output SQNR on the calibration set is below DB decibels stay fp16
+        /// Mixed precision: layers whose own SQNR (only that layer in int8, on the calibration set) is below DB decibels stay fp16
         #[arg(long, value_name = "DB")]
         accuracy_budget: Option<f64>,
         /// Write a self-contained HTML report (per-layer SQNR chart, sizes) to FILE

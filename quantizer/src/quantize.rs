@@ -212,32 +212,45 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         progress("loading calibration data", 0, 1);
         let calib = calibrate::load_calibration(&reference, &q.calib, q.samples)?;
         let ranges = calibrate::observe_ranges(&reference, &calib, q.method, |d, t| progress("calibrating", d, t))?;
-        let mut keep = BTreeSet::new();
-        let (g8, l8) = loop {
-            let mut g8 = graph.clone();
-            let mut l8 = int8::to_int8(&mut g8, &ranges, &keep);
-            f16_tensors = passes::to_fp16(&mut g8);
-            int8::settle_float_sizes(&g8, &mut l8);
-            let bytes = writer::write(&g8, "{}", extras);
-            let bytes = AlignedBytes::copy_from(&bytes.bytes);
-            let m8 = Model::from_bytes(&bytes)
-                .map_err(|source| Error::Artifact { path: PathBuf::from("<int8 artifact>"), source })?;
-            measure_sqnr(&reference, &m8, &calib, &mut l8, progress)?;
-            let below: BTreeSet<String> = match q.accuracy_budget_db {
-                Some(db) => l8
-                    .iter()
-                    .filter(|l| l.precision == "int8" && l.sqnr_db.is_some_and(|s| s < db))
-                    .map(|l| l.name.clone())
-                    .collect(),
-                None => BTreeSet::new(),
-            };
-            // One round: layers under the budget move to fp16 together, then everything is
-            // measured again for the report (later layers improve once earlier ones are fp16).
-            if below.is_empty() || !keep.is_empty() {
-                break (g8, l8);
-            }
-            keep = below;
+        let model_of = |g: &Graph, what: &str| -> Result<AlignedBytes> {
+            let bytes = AlignedBytes::copy_from(&writer::write(g, "{}", extras).bytes);
+            Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: PathBuf::from(what), source })?;
+            Ok(bytes)
         };
+        // Each layer's own error: the model with only that layer in int8 (everything before it is
+        // f32, so its input is the reference's), on an evenly spread subset of the calibration set.
+        let probe: Vec<CalibInput> =
+            calibrate::spread(calib.len(), ISOLATED_SAMPLES).into_iter().map(|i| calib[i].clone()).collect();
+        let all = int8::to_int8(&mut graph.clone(), &ranges, &BTreeSet::new());
+        let names: Vec<String> = all.iter().map(|l| l.name.clone()).collect();
+        let mut isolated = HashMap::new();
+        for (k, l) in all.iter().enumerate().filter(|(_, l)| l.precision == "int8") {
+            let others: BTreeSet<String> = names.iter().filter(|n| **n != l.name).cloned().collect();
+            let mut g1 = graph.clone();
+            let mut l1 = int8::to_int8(&mut g1, &ranges, &others);
+            let bytes = model_of(&g1, "<one-layer int8 artifact>")?;
+            let m1 = Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: "<int8>".into(), source })?;
+            measure_sqnr(&reference, &m1, &probe, &mut l1, &mut |_, _, _| {})?;
+            if let Some(v) = l1.get(k).and_then(|x| x.sqnr_db) {
+                isolated.insert(l.name.clone(), v);
+            }
+            progress("measuring each layer's own SQNR", k + 1, all.len());
+        }
+        // Mixed precision: layers whose own error is above the budget stay float (fp16 weights).
+        let keep: BTreeSet<String> = match q.accuracy_budget_db {
+            Some(db) => isolated.iter().filter(|(_, &v)| v < db).map(|(n, _)| n.clone()).collect(),
+            None => BTreeSet::new(),
+        };
+        let mut g8 = graph.clone();
+        let mut l8 = int8::to_int8(&mut g8, &ranges, &keep);
+        f16_tensors = passes::to_fp16(&mut g8);
+        int8::settle_float_sizes(&g8, &mut l8);
+        let bytes = model_of(&g8, "<int8 artifact>")?;
+        let m8 = Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: "<int8>".into(), source })?;
+        measure_sqnr(&reference, &m8, &calib, &mut l8, progress)?;
+        for l in &mut l8 {
+            l.sqnr_isolated_db = isolated.get(&l.name).copied();
+        }
         graph = g8;
         layers = l8;
         let (f32_bytes, bytes): (usize, usize) = layers.iter().fold((0, 0), |a, l| (a.0 + l.bytes_f32, a.1 + l.bytes));
@@ -255,7 +268,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             "layer_weight_bytes": bytes,
             "layers": layers.iter().map(|l| json!({
                 "name": l.name, "op": l.kind, "precision": l.precision, "reason": l.reason,
-                "sqnr_db": l.sqnr_db.map(|v| if v.is_finite() { (v * 100.0).round() / 100.0 } else { 999.0 }),
+                "sqnr_db": l.sqnr_db.map(db2),
+                "sqnr_own_db": l.sqnr_isolated_db.map(db2),
                 "bytes_f32": l.bytes_f32, "bytes": l.bytes,
             })).collect::<Vec<_>>(),
         });
@@ -274,6 +288,18 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         f16_tensors,
         layers,
     })
+}
+
+/// Calibration examples used to measure each layer's own SQNR (one run per layer).
+pub const ISOLATED_SAMPLES: usize = 50;
+
+/// dB with two decimals; 999 stands for an exact match.
+fn db2(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 100.0).round() / 100.0
+    } else {
+        999.0
+    }
 }
 
 /// Name of a calibration method as the CLI spells it.

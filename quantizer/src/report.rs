@@ -47,7 +47,7 @@ pub fn quant_text(q: &Value) -> String {
         cal["fingerprint"].as_str().unwrap_or("?")
     );
     if let Some(b) = q["accuracy_budget_db"].as_f64() {
-        let _ = writeln!(s, "accuracy budget: layers under {b} dB SQNR stay fp16");
+        let _ = writeln!(s, "accuracy budget: layers whose own SQNR is under {b} dB stay fp16");
     }
     let _ = writeln!(
         s,
@@ -56,16 +56,21 @@ pub fn quant_text(q: &Value) -> String {
         q["layer_weight_bytes"],
         100.0 * num(&q["layer_weight_bytes"]) / num(&q["layer_weight_bytes_f32"]).max(1.0)
     );
-    let _ = writeln!(s, "  {:<8} {:<7} {:>9} {:>10} {:>10}  layer", "op", "prec", "SQNR dB", "f32 B", "now B");
+    let _ = writeln!(
+        s,
+        "  {:<8} {:<7} {:>9} {:>9} {:>10} {:>10}  layer",
+        "op", "prec", "SQNR dB", "own dB", "f32 B", "now B"
+    );
     for l in q["layers"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
         let _ = write!(
             s,
-            "  {:<8} {:<7} {:>9} {:>10} {:>10}  {}",
+            "  {:<8} {:<7} {:>9} {:>9} {:>10} {:>10}  {}",
             l["op"].as_str().unwrap_or("?"),
             l["precision"].as_str().unwrap_or("?"),
             db(&l["sqnr_db"]),
-            l["bytes_f32"],
-            l["bytes"],
+            db(&l["sqnr_own_db"]),
+            l["bytes_f32"].as_u64().unwrap_or(0),
+            l["bytes"].as_u64().unwrap_or(0),
             l["name"].as_str().unwrap_or("?")
         );
         if let Some(r) = l["reason"].as_str() {
@@ -166,16 +171,24 @@ pub fn quantize_html(meta: &Value) -> String {
             )
         })
         .collect();
-    body.push_str(&bar_chart("Output SQNR per layer (dB, int8 against f32; red: kept in float)", "dB", &bars));
-    body.push_str("<table>\n<tr><th class=\"l\">layer</th><th class=\"l\">op</th><th class=\"l\">precision</th><th>SQNR dB</th><th>bytes f32</th><th>bytes</th><th class=\"l\">note</th></tr>\n");
+    body.push_str(&bar_chart(
+        "Output SQNR per layer (dB, int8 model against f32, error accumulated up to the layer; red: kept in float)",
+        "dB",
+        &bars,
+    ));
+    body.push_str(
+        "<p>\"own SQNR\": the layer alone in int8 (its input from the f32 model); --accuracy-budget compares it.</p>\n",
+    );
+    body.push_str("<table>\n<tr><th class=\"l\">layer</th><th class=\"l\">op</th><th class=\"l\">precision</th><th>SQNR dB</th><th>own SQNR dB</th><th>bytes f32</th><th>bytes</th><th class=\"l\">note</th></tr>\n");
     for l in layers {
         let _ = writeln!(
             body,
-            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
             esc(l["name"].as_str().unwrap_or("?")),
             esc(l["op"].as_str().unwrap_or("?")),
             esc(l["precision"].as_str().unwrap_or("?")),
             db2(&l["sqnr_db"]),
+            db2(&l["sqnr_own_db"]),
             l["bytes_f32"],
             l["bytes"],
             esc(l["reason"].as_str().unwrap_or(""))
