@@ -182,7 +182,7 @@ impl Cx<'_> {
         }
         let xs = self.g.tensors[x].shape.clone();
         let ys = self.g.tensors[y].shape.clone();
-        if xs.len() != ys.len() || xs[..xs.len() - 1] != ys[..ys.len() - 1] {
+        if xs.is_empty() || xs.len() != ys.len() || xs[..xs.len() - 1] != ys[..ys.len() - 1] {
             return Err("A is broadcast against B".into());
         }
         let trans_b = op.attrs[1] != 0;
