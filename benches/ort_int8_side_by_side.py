@@ -18,8 +18,8 @@ test split (the binary is built with cargo when target/release/ferrite is missin
 Measured 2026-11-28 (onnxruntime 1.32.0, 200 samples), accuracy f32 -> int8 (agreement, int8/f32 size):
   intent-lstm         ORT 98.00 -> 98.00 (100%, 37.4%)      Ferrite 98.00 -> 98.00 (100%, 32.9%)
   intent-transformer  ORT 97.71 -> 92.14 (92.71%, 27.2%)    Ferrite 97.71 -> 97.71 (100%, 29.7%)
-  kws-dscnn           ORT 100 -> 100 (100%, 54.4%)          Ferrite 100 -> 100 (100%, 45.7%)
-  kws-crnn            ORT 99.60 -> 99.60 (100%, 100.2%)     Ferrite 99.60 -> 99.60 (100%, 28.1%)
+  kws-dscnn           ORT 100 -> 100 (100%, 54.4%)          Ferrite 100 -> 100 (100%, 45.9%)
+  kws-crnn            ORT 99.60 -> 99.60 (100%, 100.2%)     Ferrite 99.60 -> 99.60 (100%, 28.2%)
 (ORT's static QDQ leaves the GRU in float; Ferrite's sizes include the vocabulary, labels and model card.)
 """
 import argparse
