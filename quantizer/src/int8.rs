@@ -63,6 +63,21 @@ fn f32_const(g: &Graph, t: Option<TensorId>) -> Option<(Vec<usize>, Vec<f32>)> {
     Some((t.shape.clone(), t.data.as_ref()?.as_f32()?.to_vec()))
 }
 
+/// `v` (`rows × cols`, row-major) transposed to `cols × rows`.
+fn transposed<T: Copy>(v: &[T], rows: usize, cols: usize) -> Vec<T> {
+    (0..rows * cols).map(|i| v[(i % rows) * cols + i / rows]).collect()
+}
+
+/// The inputs of a weighted op that hold its weights: the table of a Gather, everything after the
+/// activation input otherwise.
+fn weight_inputs(op: &Op) -> &[Option<TensorId>] {
+    if op.code == OpCode::Gather {
+        &op.inputs[..1]
+    } else {
+        &op.inputs[1..]
+    }
+}
+
 fn bytes_of(g: &Graph, ts: &[Option<TensorId>]) -> usize {
     ts.iter()
         .flatten()
@@ -192,7 +207,7 @@ impl Cx<'_> {
             b.iter_mut().for_each(|v| *v *= alpha);
         }
         // Rows of [N, K]: one per output channel.
-        let w: Vec<f32> = if trans_b { b } else { (0..n * k).map(|i| b[(i % k) * n + i / k]).collect() };
+        let w: Vec<f32> = if trans_b { b } else { transposed(&b, k, n) };
         let bias = match op.inputs[2] {
             None => None,
             Some(_) => {
@@ -265,12 +280,11 @@ impl Cx<'_> {
         }
         let (rows, cols) = (shape[0], shape[1]);
         // One scale per column (embedding dimension): per-row scales would cost 4 bytes per word.
-        let by_col: Vec<f32> = (0..rows * cols).map(|i| table[(i % rows) * cols + i / rows]).collect();
-        let (scales, qt) = quantize_weights_per_channel(&by_col, cols);
+        let (scales, qt) = quantize_weights_per_channel(&transposed(&table, rows, cols), cols);
         if scales.len() != cols {
             return Err("empty table".into());
         }
-        let q: Vec<i8> = (0..rows * cols).map(|i| qt[(i % cols) * rows + i / cols]).collect();
+        let q = transposed(&qt, cols, rows);
         let bytes_f32 = bytes_of(self.g, &op.inputs[..1]);
         let base = self.name(op.inputs[0].ok_or("no table")?);
         let st = self.g.constant(format!("{base}.scales"), vec![cols], Data::F32(scales));
@@ -403,8 +417,7 @@ pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) ->
             Err(reason) => {
                 let y = op.outputs.iter().flatten().next().copied();
                 let out = y.map(|t| cx.name(t)).unwrap_or_default();
-                let bytes_f32 = bytes_of(cx.g, &op.inputs[1..])
-                    + if op.code == OpCode::Gather { bytes_of(cx.g, &op.inputs[..1]) } else { 0 };
+                let bytes_f32 = bytes_of(cx.g, weight_inputs(&op));
                 layers.push(Layer {
                     name: op.name.clone(),
                     kind,
@@ -431,9 +444,7 @@ pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) ->
 pub fn settle_float_sizes(g: &Graph, layers: &mut [Layer]) {
     for l in layers.iter_mut().filter(|l| l.precision == "float") {
         if let Some(op) = g.ops.iter().find(|o| o.name == l.name) {
-            let ins: Vec<Option<TensorId>> =
-                if op.code == OpCode::Gather { op.inputs[..1].to_vec() } else { op.inputs[1..].to_vec() };
-            l.bytes = bytes_of(g, &ins);
+            l.bytes = bytes_of(g, weight_inputs(op));
         }
     }
 }

@@ -337,16 +337,12 @@ fn cmd_quantize(
     let q = quantize_with(model, &opts, &mut |stage, done, total| bar.show(stage, done, total))?;
     bar.finish();
     write_atomically(output, &q.bytes)?;
-    let meta: serde_json::Value = {
-        let aligned = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
-        let m = Model::from_bytes(&aligned).map_err(|e| anyhow!("written artifact: {e}"))?;
-        serde_json::from_str(m.metadata()).unwrap_or(serde_json::Value::Null)
-    };
-    if let Some(qr) = ferrite_quantizer::report::quantization(&meta) {
+    let meta = &q.metadata;
+    if let Some(qr) = ferrite_quantizer::report::quantization(meta) {
         eprint!("{}", ferrite_quantizer::report::quant_text(qr));
     }
     if let Some(path) = report {
-        let html = ferrite_quantizer::report::quantize_html(&meta);
+        let html = ferrite_quantizer::report::quantize_html(meta);
         write_atomically(path, html.as_bytes())?;
         eprintln!("ferrite: wrote report {}", path.display());
     }
@@ -365,39 +361,40 @@ fn cmd_quantize(
     Ok(())
 }
 
-/// A one-line progress bar on stderr, redrawn in place (only when stderr is a terminal; plain
-/// stage lines otherwise, so logs stay readable).
+/// Progress of `quantize` on stderr: a bar per stage (indicatif, as `eval` uses) when stderr is a
+/// terminal, one line per stage otherwise, so logs stay readable.
 #[derive(Default)]
 struct ProgressBar {
     stage: String,
-    shown: usize,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl ProgressBar {
     fn show(&mut self, stage: &str, done: usize, total: usize) {
         use std::io::IsTerminal;
-        let tty = std::io::stderr().is_terminal();
         if stage != self.stage {
-            if tty && !self.stage.is_empty() {
-                eprintln!();
-            }
-            if !tty {
+            self.finish();
+            self.stage = stage.to_owned();
+            if std::io::stderr().is_terminal() {
+                let b = indicatif::ProgressBar::new(total as u64);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("ferrite: {msg:<32} {bar:30} {pos}/{len}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b.set_message(stage.to_owned());
+                self.bar = Some(b);
+            } else {
                 eprintln!("ferrite: {stage} ...");
             }
-            self.stage = stage.to_owned();
-            self.shown = 0;
         }
-        if tty && total > 0 {
-            let width = 30;
-            let filled = done * width / total;
-            eprint!("\rferrite: {stage:<26} [{}{}] {done}/{total}", "#".repeat(filled), " ".repeat(width - filled));
-            self.shown = done;
+        if let Some(b) = &self.bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
         }
     }
     fn finish(&mut self) {
-        use std::io::IsTerminal;
-        if std::io::stderr().is_terminal() && !self.stage.is_empty() {
-            eprintln!();
+        if let Some(b) = self.bar.take() {
+            b.finish();
         }
     }
 }

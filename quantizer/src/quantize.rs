@@ -65,7 +65,7 @@ pub struct Int8Options {
     pub method: Method,
     /// At most this many calibration examples (evenly spread over the set).
     pub samples: usize,
-    /// Layers whose output SQNR on the calibration set is below this many dB stay fp16.
+    /// Layers whose own SQNR (only that layer in int8) is below this many dB stay fp16.
     pub accuracy_budget_db: Option<f64>,
 }
 
@@ -102,6 +102,8 @@ pub struct Quantized {
     pub f16_tensors: usize,
     /// Int8 artifacts: every weighted layer, its precision and output SQNR.
     pub layers: Vec<Layer>,
+    /// The metadata written into the artifact (model card and quantization report included).
+    pub metadata: serde_json::Value,
 }
 
 fn dtype_name(d: ferrite_runtime::format::DType) -> &'static str {
@@ -205,18 +207,15 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
     let mut layers = Vec::new();
     let mut f16_tensors = f16_tensors;
     if let (Precision::Int8, Some(q)) = (opts.precision, &opts.int8) {
-        let reference = writer::write(&graph, &serde_json::to_string_pretty(&meta).unwrap_or_default(), extras);
+        let reference = writer::write(&graph, "{}", extras);
         let reference = AlignedBytes::copy_from(&reference.bytes);
         let reference = Model::from_bytes(&reference)
             .map_err(|source| Error::Artifact { path: PathBuf::from("<f32 reference>"), source })?;
         progress("loading calibration data", 0, 1);
         let calib = calibrate::load_calibration(&reference, &q.calib, q.samples)?;
         let ranges = calibrate::observe_ranges(&reference, &calib, q.method, |d, t| progress("calibrating", d, t))?;
-        let model_of = |g: &Graph, what: &str| -> Result<AlignedBytes> {
-            let bytes = AlignedBytes::copy_from(&writer::write(g, "{}", extras).bytes);
-            Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: PathBuf::from(what), source })?;
-            Ok(bytes)
-        };
+        // Artifacts for measurement only: the caller's Model::from_bytes validates them.
+        let bytes_of = |g: &Graph| AlignedBytes::copy_from(&writer::write(g, "{}", extras).bytes);
         // Each layer's own error: the model with only that layer in int8 (everything before it is
         // f32, so its input is the reference's), on an evenly spread subset of the calibration set.
         let probe: Vec<CalibInput> =
@@ -228,8 +227,9 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             let others: BTreeSet<String> = names.iter().filter(|n| **n != l.name).cloned().collect();
             let mut g1 = graph.clone();
             let mut l1 = int8::to_int8(&mut g1, &ranges, &others);
-            let bytes = model_of(&g1, "<one-layer int8 artifact>")?;
-            let m1 = Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: "<int8>".into(), source })?;
+            let bytes = bytes_of(&g1);
+            let m1 = Model::from_bytes(&bytes)
+                .map_err(|source| Error::Artifact { path: "<one-layer int8 artifact>".into(), source })?;
             measure_sqnr(&reference, &m1, &probe, &mut l1, &mut |_, _, _| {})?;
             if let Some(v) = l1.get(k).and_then(|x| x.sqnr_db) {
                 isolated.insert(l.name.clone(), v);
@@ -245,8 +245,9 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         let mut l8 = int8::to_int8(&mut g8, &ranges, &keep);
         f16_tensors = passes::to_fp16(&mut g8);
         int8::settle_float_sizes(&g8, &mut l8);
-        let bytes = model_of(&g8, "<int8 artifact>")?;
-        let m8 = Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: "<int8>".into(), source })?;
+        let bytes = bytes_of(&g8);
+        let m8 =
+            Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: "<int8 artifact>".into(), source })?;
         measure_sqnr(&reference, &m8, &calib, &mut l8, progress)?;
         for l in &mut l8 {
             l.sqnr_isolated_db = isolated.get(&l.name).copied();
@@ -287,6 +288,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         weight_bytes: written.weight_bytes,
         f16_tensors,
         layers,
+        metadata: meta,
     })
 }
 

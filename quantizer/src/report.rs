@@ -15,20 +15,12 @@ fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
 
-/// SQNR as text (`999` in the JSON stands for an exact match).
-fn db(v: &Value) -> String {
+/// SQNR as text with `decimals` decimals (`999` in the JSON stands for an exact match): one in the
+/// terminal table, the two the JSON stores in the HTML report.
+fn db(v: &Value, decimals: usize) -> String {
     match v.as_f64() {
         Some(x) if x >= 999.0 => "exact".into(),
-        Some(x) => format!("{x:.1}"),
-        None => "-".into(),
-    }
-}
-
-/// SQNR with the two decimals the JSON stores.
-fn db2(v: &Value) -> String {
-    match v.as_f64() {
-        Some(x) if x >= 999.0 => "exact".into(),
-        Some(x) => format!("{x:.2}"),
+        Some(x) => format!("{x:.decimals$}"),
         None => "-".into(),
     }
 }
@@ -67,8 +59,8 @@ pub fn quant_text(q: &Value) -> String {
             "  {:<8} {:<7} {:>9} {:>9} {:>10} {:>10}  {}",
             l["op"].as_str().unwrap_or("?"),
             l["precision"].as_str().unwrap_or("?"),
-            db(&l["sqnr_db"]),
-            db(&l["sqnr_own_db"]),
+            db(&l["sqnr_db"], 1),
+            db(&l["sqnr_own_db"], 1),
             l["bytes_f32"].as_u64().unwrap_or(0),
             l["bytes"].as_u64().unwrap_or(0),
             l["name"].as_str().unwrap_or("?")
@@ -187,8 +179,8 @@ pub fn quantize_html(meta: &Value) -> String {
             esc(l["name"].as_str().unwrap_or("?")),
             esc(l["op"].as_str().unwrap_or("?")),
             esc(l["precision"].as_str().unwrap_or("?")),
-            db2(&l["sqnr_db"]),
-            db2(&l["sqnr_own_db"]),
+            db(&l["sqnr_db"], 2),
+            db(&l["sqnr_own_db"], 2),
             l["bytes_f32"],
             l["bytes"],
             esc(l["reason"].as_str().unwrap_or(""))

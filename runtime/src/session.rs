@@ -530,10 +530,7 @@ fn run_op(
             let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
             let res = match (dinfo.dtype, oinfo.dtype) {
                 (DType::I8, DType::F32) => {
-                    let (scales, _) = need_in(2)?;
-                    k::int8::gather_dequant(i8s(data)?, f32s(scales)?, idx, f32s_mut(out)?)
-                        .map_err(|_| Error::BadOp { index, rule: "Gather index out of range" })?;
-                    Ok(())
+                    k::int8::gather_dequant(i8s(data)?, f32s(need_in(2)?.0)?, idx, f32s_mut(out)?)
                 }
                 (DType::F16, DType::F32) | (DType::F32, DType::F32) => {
                     k::gather(&float_src(data, &dinfo)?, outer, axis_len, inner, idx, f32s_mut(out)?)

@@ -3,7 +3,7 @@
 use super::FloatSrc;
 
 /// Start of the row that index `raw` selects (negative indices count from the end).
-fn row_start(raw: i32, outer_i: usize, axis_len: usize, inner: usize) -> Result<usize, i64> {
+pub(super) fn row_start(raw: i32, outer_i: usize, axis_len: usize, inner: usize) -> Result<usize, i64> {
     let j = if raw < 0 { raw as i64 + axis_len as i64 } else { raw as i64 };
     if j < 0 || j >= axis_len as i64 {
         return Err(raw as i64);

@@ -99,19 +99,17 @@ pub fn dequantize_slice(q: &[i8], scale: f32, zero_point: i32, out: &mut [f32]) 
 }
 
 /// Embedding lookup from a symmetric int8 table `[rows, cols]` with one scale per column:
-/// `out[i, j] = scale[j] · table[idx[i], j]`. Negative indices count from the end (ONNX); `Err(())`
-/// for an index outside `[-rows, rows)`.
-#[allow(clippy::result_unit_err)]
-pub fn gather_dequant(table: &[i8], scales: &[f32], idx: &[i32], out: &mut [f32]) -> Result<(), ()> {
+/// `out[i, j] = scale[j] · table[idx[i], j]`. Negative indices count from the end (ONNX); an index
+/// outside `[-rows, rows)` is an error (returns it), as in [`super::gather`].
+pub fn gather_dequant(table: &[i8], scales: &[f32], idx: &[i32], out: &mut [f32]) -> Result<(), i64> {
     let cols = scales.len();
     if cols == 0 {
         return Ok(());
     }
     let rows = table.len() / cols;
     for (&i, o) in idx.iter().zip(out.chunks_exact_mut(cols)) {
-        let i = if i < 0 { i as i64 + rows as i64 } else { i as i64 };
-        let i = usize::try_from(i).ok().filter(|&i| i < rows).ok_or(())?;
-        let row = table.get(i * cols..(i + 1) * cols).ok_or(())?;
+        let start = super::gather::row_start(i, 0, rows, cols)?;
+        let row = table.get(start..start + cols).ok_or(i as i64)?;
         for ((o, &q), &s) in o.iter_mut().zip(row).zip(scales) {
             *o = s * q as f32;
         }

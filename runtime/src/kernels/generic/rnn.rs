@@ -2,6 +2,7 @@
 //! reverse or bidirectional, optional initial states, peepholes, clip and `linear_before_reset`.
 
 use super::activation::sigmoid;
+use super::int8::quantize_slice;
 use super::FloatSrc;
 use crate::ops::{RnnParams, RnnQuant};
 use libm::tanhf;
@@ -60,12 +61,6 @@ fn mat_row(m: &Matrix<'_>, row: usize, v: &[f32], vq: &[i8], zp: i32, vs: f32, d
             let Some(wr) = q.get(row * n..(row + 1) * n) else { return 0.0 };
             super::int8::dot_i8(vq, zp, wr) as f32 * (vs * scales.get(row).copied().unwrap_or(0.0))
         }
-    }
-}
-
-fn quantize_row(v: &[f32], scale: f32, zp: i32, out: &mut [i8]) {
-    for (o, &x) in out.iter_mut().zip(v) {
-        *o = super::int8::quantize_f32(x, scale, zp);
     }
 }
 
@@ -140,8 +135,8 @@ pub fn rnn(
                     _ => (&mut [][..], &mut [][..]),
                 };
                 if is_q {
-                    quantize_row(xt, q.x_scale, q.x_zp, xq);
-                    quantize_row(hs, q.h_scale, q.h_zp, hq);
+                    quantize_slice(xt, q.x_scale, q.x_zp, xq);
+                    quantize_slice(hs, q.h_scale, q.h_zp, hq);
                 }
                 // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).
                 for (u, v) in xw.iter_mut().enumerate() {
@@ -198,7 +193,7 @@ pub fn rnn(
                             }
                         }
                         if is_q {
-                            quantize_row(spare, q.h_scale, q.h_zp, hq);
+                            quantize_slice(spare, q.h_scale, q.h_zp, hq);
                         }
                         for j in 0..h {
                             let rb = bias.and_then(|bb| bb.get(gh + 2 * h + j)).copied().unwrap_or(0.0);
