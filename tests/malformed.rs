@@ -132,9 +132,12 @@ fn each_header_field() {
     };
     assert_eq!(case(0, b"GGUF", false), Error::BadMagic);
     assert!(matches!(case(8, &0x0403_0201u32.to_le_bytes(), false), Error::BadEndianMarker(_)));
-    assert_eq!(case(12, &2u16.to_le_bytes(), false), Error::UnsupportedVersion(2));
+    assert_eq!(case(12, &3u16.to_le_bytes(), false), Error::UnsupportedVersion(3));
     assert_eq!(case(14, &9u16.to_le_bytes(), false), Error::UnsupportedQuantVersion(9));
     assert!(matches!(case(16, &65u32.to_le_bytes(), false), Error::BadHeaderField(_)));
+    // Required capabilities: an unknown bit is refused up front; a known bit the file does not use
+    // is inconsistent.
+    assert_eq!(case(20, &(1u32 << 31).to_le_bytes(), false), Error::UnsupportedCapability(1 << 31));
     assert!(matches!(case(20, &1u32.to_le_bytes(), false), Error::BadHeaderField(_)));
     assert!(matches!(case(24, &(base.len() as u64 + 1).to_le_bytes(), false), Error::LengthMismatch { .. }));
     assert!(matches!(case(44, &7u32.to_le_bytes(), false), Error::UnknownChecksum(7)));
@@ -207,7 +210,7 @@ fn record_rules() {
     assert!(matches!(set(tensors + 9, &[7]), Error::BadTensor { index: 0, .. }), "rank above 6");
     assert!(matches!(
         set(tensors + 16, &4u32.to_le_bytes()),
-        Error::BadTensor { rule: "byte_len does not match dims and dtype", .. }
+        Error::BadTensor { rule: "byte_len does not match dims, dtype and layout", .. }
     ));
     assert!(matches!(set(tensors, &u32::MAX.to_le_bytes()), Error::BadString(_)));
     // The input flipped to weight storage: its arena slot no longer matches a tensor.

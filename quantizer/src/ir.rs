@@ -2,7 +2,7 @@
 //! serialisation. Import builds it, the passes in [`crate::passes`] rewrite it, [`crate::writer`]
 //! lays it out as an artifact.
 
-use ferrite_runtime::format::DType;
+use ferrite_runtime::format::{DType, Layout};
 use ferrite_runtime::ops::OpCode;
 
 /// Index of a tensor in [`Graph::tensors`].
@@ -66,6 +66,8 @@ pub struct Tensor {
     pub data: Option<Data>,
     /// How an i8 tensor is quantized (`None` for unquantized tensors).
     pub quant: Option<TensorQuant>,
+    /// How the bytes hold the elements (packed weights, channels-last activations).
+    pub layout: Layout,
 }
 
 /// Quantization of an i8 tensor, as its tensor record states it.
@@ -132,12 +134,27 @@ pub struct Graph {
 impl Graph {
     /// Adds an activation tensor.
     pub fn activation(&mut self, name: impl Into<String>, dtype: DType, shape: Vec<usize>) -> TensorId {
-        self.tensors.push(Tensor { name: name.into(), dtype, shape, data: None, quant: None });
+        self.tensors.push(Tensor {
+            name: name.into(),
+            dtype,
+            shape,
+            data: None,
+            quant: None,
+            layout: Layout::RowMajor,
+        });
         self.tensors.len() - 1
     }
     /// Adds a weight tensor.
     pub fn constant(&mut self, name: impl Into<String>, shape: Vec<usize>, data: Data) -> TensorId {
-        self.tensors.push(Tensor { name: name.into(), dtype: data.dtype(), shape, data: Some(data), quant: None });
+        let dtype = data.dtype();
+        self.tensors.push(Tensor {
+            name: name.into(),
+            dtype,
+            shape,
+            data: Some(data),
+            quant: None,
+            layout: Layout::RowMajor,
+        });
         self.tensors.len() - 1
     }
     /// Adds an op.

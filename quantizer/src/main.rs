@@ -418,15 +418,21 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
     let art = model.artifact();
     let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
     let tensors: Vec<_> = model.tensors().collect();
-    let weight_bytes: u64 = tensors
-        .iter()
-        .filter(|(_, s)| *s == Storage::Weights)
-        .map(|(t, _)| (t.info.len() * t.info.dtype.size()) as u64)
-        .sum();
+    let weight_bytes: u64 = tensors.iter().filter(|(_, s)| *s == Storage::Weights).map(|(t, _)| t.byte_len).sum();
     let tensor_name = |i: u32| tensors.get(i as usize).map(|(t, _)| t.name.to_string()).unwrap_or_else(|| "-".into());
+    // The kernels a session on this machine would run (FERRITE_KERNELS forces a tier).
+    let session = Session::new(&model).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let tiers: Vec<&str> = session.ops().iter().map(|o| o.tier().name()).collect();
+    let table_tier = session.kernels().tier.name();
+    let caps: Vec<&str> = ferrite_runtime::format::caps::NAMES
+        .iter()
+        .filter(|(bit, _)| art.caps() & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
     let ops: Vec<serde_json::Value> = model
         .ops()
-        .map(|op| {
+        .enumerate()
+        .map(|(k, op)| {
             let ids = |start: u32, len: u32| -> Vec<String> {
                 art.index_range(start, len)
                     .unwrap_or(&[])
@@ -436,6 +442,7 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             };
             serde_json::json!({
                 "op": op.code.name(),
+                "tier": tiers.get(k).copied().unwrap_or("generic"),
                 "name": op.name,
                 "inputs": ids(op.record.inputs_start.get(), op.record.inputs_len.get()),
                 "outputs": ids(op.record.outputs_start.get(), op.record.outputs_len.get()),
@@ -444,24 +451,24 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         .collect();
     let tjson: Vec<serde_json::Value> = tensors
         .iter()
-        .map(|(t, s)| serde_json::json!({"name": t.name, "dtype": t.info.dtype.name(), "shape": t.info.shape(), "bytes": t.info.len() * t.info.dtype.size(), "storage": if *s == Storage::Weights { "weights" } else { "arena" }}))
+        .map(|(t, s)| serde_json::json!({"name": t.name, "dtype": t.info.dtype.name(), "shape": t.info.shape(), "bytes": t.byte_len, "storage": storage_name(*s), "layout": t.info.layout.name()}))
         .collect();
     let io = |v: Vec<ferrite_runtime::TensorDesc<'_>>| -> Vec<serde_json::Value> {
         v.iter()
             .map(|t| serde_json::json!({"name": t.name, "dtype": t.info.dtype.name(), "shape": t.info.shape()}))
             .collect()
     };
-    let kernels = ferrite_runtime::kernels::KernelTable::detect();
     if json {
         let out = serde_json::json!({
             "file": path.display().to_string(),
             "file_bytes": model.bytes().len(),
             "container_version": art.header.container_version.get(),
             "quant_version": art.header.quant_version.get(),
+            "capabilities": caps,
             "checksum": format!("crc32:{:08x}", art.header.checksum.get()),
             "arena_bytes": model.arena_len(),
             "weight_bytes": weight_bytes,
-            "kernel_tier": kernels.tier.name(),
+            "kernel_tier": table_tier,
             "inputs": io(model.inputs().collect()),
             "outputs": io(model.outputs().collect()),
             "ops": ops,
@@ -481,6 +488,9 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         model.bytes().len(),
         art.header.checksum.get()
     );
+    if !caps.is_empty() {
+        out!("capabilities: {}", caps.join(", "));
+    }
     if let Some(n) = meta.get("name").and_then(|v| v.as_str()) {
         out!(
             "model: {n}  precision: {}  task: {}",
@@ -488,7 +498,7 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             meta.get("task").and_then(|v| v.as_str()).filter(|s| !s.is_empty()).unwrap_or("-")
         );
     }
-    out!("arena: {} bytes   weights: {} bytes   kernels: {}", model.arena_len(), weight_bytes, kernels.tier.name());
+    out!("arena: {} bytes   weights: {} bytes   kernels: {table_tier}", model.arena_len(), weight_bytes);
     for t in model.inputs() {
         out!("input  {} {} {}", t.name, t.info.dtype.name(), shape_str(t.info.shape()));
     }
@@ -504,8 +514,9 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
                 .unwrap_or_default()
         };
         out!(
-            "  {i:>3} {:<10} {}  ({}) -> ({})",
+            "  {i:>3} {:<10} {:<7} {}  ({}) -> ({})",
             op["op"].as_str().unwrap_or(""),
+            op["tier"].as_str().unwrap_or(""),
             op["name"].as_str().unwrap_or(""),
             list("inputs"),
             list("outputs")
@@ -513,12 +524,15 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
     }
     out!("tensors ({}):", tensors.len());
     for (t, s) in &tensors {
-        let bytes = t.info.len() * t.info.dtype.size();
+        let layout = match t.info.layout {
+            ferrite_runtime::format::Layout::RowMajor => String::new(),
+            l => format!(" {}", l.name()),
+        };
         out!(
-            "  {:<7} {:<4} {:>10} B  {}  {}",
-            if *s == Storage::Weights { "weight" } else { "arena" },
+            "  {:<7} {:<4} {:>10} B  {}{layout}  {}",
+            storage_name(*s),
             t.info.dtype.name(),
-            bytes,
+            t.byte_len,
             shape_str(t.info.shape()),
             t.name
         );
@@ -542,6 +556,15 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn storage_name(s: Storage) -> &'static str {
+    match s {
+        Storage::Arena => "arena",
+        Storage::Weights => "weight",
+        Storage::State => "state",
+        Storage::Alias => "alias",
+    }
 }
 
 /// One line on the artifact's preprocessing, from its binary section (what a device reads).

@@ -130,6 +130,23 @@ fn preprocess_section(p: &Preprocess, strings: &mut Strings) -> Vec<u8> {
     out
 }
 
+/// The capability bits `g` needs (docs/FORMAT.md).
+fn used_caps(g: &Graph) -> u32 {
+    use ferrite_runtime::format::{caps, DType, Layout};
+    let mut bits = 0;
+    for t in &g.tensors {
+        bits |= match t.layout {
+            Layout::RowMajor => 0,
+            Layout::ChannelsLast => caps::CHANNELS_LAST,
+            _ => caps::PACKED_WEIGHTS,
+        };
+    }
+    if g.inputs.iter().chain(&g.outputs).any(|&t| g.tensors[t].dtype == DType::I8) {
+        bits |= caps::INT8_IO;
+    }
+    bits
+}
+
 /// Lays out `g` with `metadata` (UTF-8 JSON) and the optional sections as one artifact.
 pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     let g = compact(g);
@@ -166,7 +183,8 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             storage,
             quant_kind,
             quant_axis: U16::new(axis),
-            reserved0: U16::ZERO,
+            layout: t.layout as u8,
+            reserved0: 0,
             dims,
             offset: U64::new(offset),
             byte_len: U64::new((t.len() * dtype.size()) as u64),
@@ -174,7 +192,8 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             zero_point: I32::new(zp),
             axis_scales: U32::new(axis_scales),
             axis_zero_points: U32::new(NO_TENSOR),
-            reserved1: U64::ZERO,
+            alias_of: U32::new(NO_TENSOR),
+            reserved1: U32::ZERO,
         });
     }
     let weight_bytes = weights.len() as u64;
@@ -255,6 +274,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
                 SectionKind::Weights => std::mem::take(&mut weights),
                 SectionKind::Labels => labels.as_bytes().to_vec(),
                 SectionKind::Preprocess => preprocess.take().unwrap_or_default(),
+                SectionKind::Signature => Vec::new(),
             };
             (k, b)
         })
@@ -290,7 +310,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             QUANT_VERSION
         }),
         header_len: U32::new(64),
-        flags: U32::ZERO,
+        flags: U32::new(used_caps(&g)),
         total_len: U64::new(total),
         section_table_offset: U64::new(64),
         section_count: U32::new(entries.len() as u32),

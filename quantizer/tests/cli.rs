@@ -110,6 +110,30 @@ fn errors_exit_1_with_one_line_naming_the_file() {
     assert_fails(&["quantize", s(&model), "-o", s(&dir.path().join("no/such/dir/x.fer"))], 1, "x.fer");
 }
 
+/// `FERRITE_KERNELS` forces a tier for every command; an unknown name or a tier this CPU lacks
+/// is one clear error, never an illegal instruction.
+#[test]
+fn forced_kernel_tiers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fer = dir.path().join("kws.fer");
+    assert!(ferrite(&["quantize", s(&root().join("models/ref-kws-dscnn/model.onnx")), "-o", s(&fer)]).status.success());
+    let with = |tier: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ferrite")).env("FERRITE_KERNELS", tier).args(args).output().unwrap()
+    };
+    let o = with("generic", &["inspect", s(&fer), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["kernel_tier"], "generic");
+    assert!(j["ops"].as_array().unwrap().iter().all(|op| op["tier"] == "generic"));
+    let o = with("sse9", &["bench", s(&fer), "--iterations", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unknown kernel tier"), "{}", stderr(&o));
+    let missing = ferrite_runtime::kernels::Tier::ALL.into_iter().find(|t| !t.available()).unwrap();
+    let o = with(missing.name(), &["run", s(&fer), "--input", s(&root().join("models/ref-kws-dscnn/input.npy"))]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not available on this CPU"), "{}", stderr(&o));
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(ferrite(&[]).status.code(), Some(2));

@@ -24,6 +24,12 @@ pub enum Error {
     UnsupportedVersion(u16),
     /// The quantization scheme version is not one this runtime reads.
     UnsupportedQuantVersion(u16),
+    /// The file needs capabilities (bits of `format::caps`) this runtime does not have.
+    UnsupportedCapability(u32),
+    /// A kernel tier was asked for that this CPU (or this build) does not have.
+    TierUnavailable(crate::kernels::Tier),
+    /// A `FERRITE_KERNELS` value or tier name that names no tier.
+    UnknownTier,
     /// A header field has a value the format forbids.
     BadHeaderField(&'static str),
     /// The header's total length does not match the buffer length.
@@ -133,6 +139,15 @@ impl fmt::Display for Error {
             Error::BadEndianMarker(v) => write!(f, "bad endianness marker 0x{v:08x}"),
             Error::UnsupportedVersion(v) => write!(f, "unsupported container version {v}"),
             Error::UnsupportedQuantVersion(v) => write!(f, "unsupported quantization version {v}"),
+            Error::UnsupportedCapability(bits) => {
+                write!(f, "the artifact needs capabilities this runtime lacks (bits 0x{bits:x}); update ferrite")
+            }
+            Error::TierUnavailable(t) => {
+                write!(f, "kernel tier '{}' is not available on this CPU or in this build", t.name())
+            }
+            Error::UnknownTier => {
+                write!(f, "unknown kernel tier (expected one of: generic, avx2, avx512, neon, dotprod, i8mm)")
+            }
             Error::BadHeaderField(what) => write!(f, "bad header field: {what}"),
             Error::LengthMismatch { header, actual } => {
                 write!(f, "length mismatch: header says {header} bytes, buffer has {actual}")

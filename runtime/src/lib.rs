@@ -41,7 +41,9 @@ pub use error::{Error, Result};
 pub use model::{LoadOptions, Model, OpDesc, TensorDesc, MAX_IO};
 pub use ops::TensorInfo;
 pub use preprocess::Preprocessing;
-pub use session::{Input, Observed, OutputData, Outputs, Session, ARENA_ALIGN};
+pub use session::{
+    Input, Observed, OutputData, Outputs, Place, PreparedOp, Region, Session, SessionOptions, ARENA_ALIGN,
+};
 
 #[cfg(feature = "alloc")]
 mod aligned;

@@ -3,13 +3,15 @@
 //! the optional checksum pass.
 
 use crate::error::{Error, Result};
-use crate::format::{Artifact, DType, OpRecord, Storage, TensorRecord, MAX_RANK, NO_OP, NO_TENSOR, SECTION_ALIGN};
+use crate::format::{
+    Artifact, DType, Layout, OpRecord, Storage, TensorRecord, MAX_RANK, NO_OP, NO_TENSOR, SECTION_ALIGN,
+};
 use crate::ops::{self, OpCode, OpTensors, Params, TensorInfo};
 use crate::preprocess::Preprocessing;
 
 /// Most inputs (or outputs) one op may have; bounds the fixed-size buffers of a session.
 pub const MAX_IO: usize = 32;
-/// Most arena tensors an artifact may have (bounds the O(n²) overlap check on hostile files).
+/// Most arena and state tensors an artifact may have.
 pub const MAX_ARENA_TENSORS: usize = 16384;
 
 /// How to load.
@@ -51,6 +53,8 @@ pub struct TensorDesc<'a> {
     pub name: &'a str,
     /// Type and shape.
     pub info: TensorInfo,
+    /// Bytes of the tensor's data (packed weights: their layout's size).
+    pub byte_len: u64,
 }
 
 /// One op, for inspection.
@@ -75,7 +79,13 @@ pub(crate) fn info_of(t: &TensorRecord) -> TensorInfo {
     } else {
         crate::ops::Quant::default()
     };
-    TensorInfo { dtype: DType::from_u8(t.dtype).unwrap_or(DType::F32), rank: t.rank as usize, dims, quant }
+    TensorInfo {
+        dtype: DType::from_u8(t.dtype).unwrap_or(DType::F32),
+        rank: t.rank as usize,
+        dims,
+        quant,
+        layout: Layout::from_u8(t.layout).unwrap_or(Layout::RowMajor),
+    }
 }
 
 impl<'a> Model<'a> {
@@ -115,6 +125,16 @@ impl<'a> Model<'a> {
         usize::try_from(self.artifact().plan.arena_len.get()).unwrap_or(usize::MAX)
     }
 
+    /// Number of ops (the length of the op table [`crate::Session::with_buffers`] takes).
+    pub fn op_count(&self) -> usize {
+        self.artifact().ops.len()
+    }
+
+    /// Number of region entries a session needs ([`crate::Session::with_buffers`]).
+    pub fn region_count(&self) -> usize {
+        crate::session::region_count(&self.artifact())
+    }
+
     /// The metadata JSON (name, task, labels, model card...).
     pub fn metadata(&self) -> &str {
         self.artifact().metadata
@@ -129,7 +149,12 @@ impl<'a> Model<'a> {
         };
         art.index_range(start, len).unwrap_or(&[]).iter().filter_map(move |i| {
             let t = art.tensors.get(i.get() as usize)?;
-            Some(TensorDesc { index: i.get(), name: art.string(&t.name).unwrap_or(""), info: info_of(t) })
+            Some(TensorDesc {
+                index: i.get(),
+                name: art.string(&t.name).unwrap_or(""),
+                info: info_of(t),
+                byte_len: t.byte_len.get(),
+            })
         })
     }
 
@@ -177,8 +202,14 @@ impl<'a> Model<'a> {
     pub fn tensors(&self) -> impl Iterator<Item = (TensorDesc<'_>, Storage)> + '_ {
         let art = self.artifact();
         art.tensors.iter().enumerate().map(move |(i, t)| {
-            let storage = if t.storage == 1 { Storage::Weights } else { Storage::Arena };
-            (TensorDesc { index: i as u32, name: art.string(&t.name).unwrap_or(""), info: info_of(t) }, storage)
+            let storage = storage_of(t);
+            let desc = TensorDesc {
+                index: i as u32,
+                name: art.string(&t.name).unwrap_or(""),
+                info: info_of(t),
+                byte_len: t.byte_len.get(),
+            };
+            (desc, storage)
         })
     }
 }
@@ -208,22 +239,37 @@ fn slot_of<'b>(art: &Artifact<'b>, tensor: u32) -> Option<&'b crate::format::Are
     art.slots.get(i)
 }
 
+/// Most arena and state tensors live at the same time (bounds the plan check: validation stays
+/// linear in the records, with a fixed 1 KiB of stack).
+pub const MAX_LIVE: usize = 256;
+
+fn storage_of(r: &TensorRecord) -> Storage {
+    Storage::from_u8(r.storage).unwrap_or(Storage::Weights)
+}
+
 /// Every check past the structure: plan consistency, op semantics, liveness.
 fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
     let art = Artifact::parse(bytes, opts.verify_checksum)?;
     validate_preprocessing(&art)?;
+    check_slots(&art)?;
+    check_graph_io(&art)?;
+    check_ops(&art)
+}
+
+/// Slots: strictly sorted by tensor, one per arena and state tensor, aligned, inside an arena of
+/// exactly the size they need, with sane live ranges.
+fn check_slots(art: &Artifact<'_>) -> Result<()> {
     let n_ops = art.ops.len() as u32;
     let arena_len = art.plan.arena_len.get();
-
-    // Slots: strictly sorted by tensor, one per arena tensor, aligned, inside the arena.
-    let arena_tensors = art.tensors.iter().filter(|t| t.storage == Storage::Arena as u8).count();
-    if arena_tensors > MAX_ARENA_TENSORS {
+    let placed = art.tensors.iter().filter(|t| matches!(storage_of(t), Storage::Arena | Storage::State)).count();
+    if placed > MAX_ARENA_TENSORS {
         return Err(Error::BadPlan("more than 16384 arena tensors"));
     }
-    if art.slots.len() != arena_tensors {
-        return Err(Error::BadPlan("slot count differs from the number of arena tensors"));
+    if art.slots.len() != placed {
+        return Err(Error::BadPlan("slot count differs from the number of arena and state tensors"));
     }
     let mut prev: Option<u32> = None;
+    let mut extent = 0u64;
     for s in art.slots {
         let t = s.tensor.get();
         if prev.is_some_and(|p| p >= t) {
@@ -231,8 +277,9 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
         }
         prev = Some(t);
         let rec = art.tensors.get(t as usize).ok_or(Error::BadPlan("slot names a missing tensor"))?;
-        if rec.storage != Storage::Arena as u8 {
-            return Err(Error::BadPlan("slot names a weight tensor"));
+        let storage = storage_of(rec);
+        if !matches!(storage, Storage::Arena | Storage::State) {
+            return Err(Error::BadPlan("slot names a tensor that is not in the arena"));
         }
         if s.reserved.get() != 0 {
             return Err(Error::BadPlan("reserved must be 0"));
@@ -244,6 +291,7 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
         if end > arena_len {
             return Err(Error::BadPlan("slot runs past the arena"));
         }
+        extent = extent.max(crate::format::align_up(end).unwrap_or(u64::MAX));
         let (d, l) = (s.def_op.get(), s.last_op.get());
         if d != NO_OP && (d >= n_ops || l < d) {
             return Err(Error::BadPlan("bad live range"));
@@ -251,74 +299,135 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
         if l > n_ops {
             return Err(Error::BadPlan("last use past the end"));
         }
+        if storage == Storage::State && l != n_ops {
+            return Err(Error::BadPlan("state tensors live to the end of the run"));
+        }
     }
     // The arena is exactly as large as the slots need: no slack a file could use to ask a
     // session for memory no tensor uses.
-    let extent = art
-        .slots
-        .iter()
-        .map(|s| {
-            let len = art.tensors.get(s.tensor.get() as usize).map_or(0, |t| t.byte_len.get());
-            crate::format::align_up(s.offset.get().saturating_add(len)).unwrap_or(u64::MAX)
-        })
-        .max()
-        .unwrap_or(0);
     if extent != arena_len {
         return Err(Error::BadPlan("arena_len is not the aligned end of the last slot"));
     }
-    // Live ranges [def, last] (graph inputs from "-1") that intersect must not share bytes.
-    for (i, a) in art.slots.iter().enumerate() {
-        let a_len = art.tensors.get(a.tensor.get() as usize).map_or(0, |t| t.byte_len.get());
-        for b in art.slots.iter().skip(i + 1) {
-            let b_len = art.tensors.get(b.tensor.get() as usize).map_or(0, |t| t.byte_len.get());
-            let start =
-                |s: &crate::format::ArenaSlot| if s.def_op.get() == NO_OP { -1i64 } else { s.def_op.get() as i64 };
-            let live_overlap = start(a) <= b.last_op.get() as i64 && start(b) <= a.last_op.get() as i64;
-            let (ao, bo) = (a.offset.get(), b.offset.get());
-            let mem_overlap = a_len > 0 && b_len > 0 && ao < bo + b_len && bo < ao + a_len;
-            if live_overlap && mem_overlap {
-                return Err(Error::BadPlan("tensors live at the same time share arena bytes"));
-            }
+    Ok(())
+}
+
+/// Graph inputs are arena tensors written by the caller; outputs (arena tensors or aliases of
+/// one) live to the end; both have a type a caller can read or write.
+fn check_graph_io(art: &Artifact<'_>) -> Result<()> {
+    let n_ops = art.ops.len() as u32;
+    let inputs = art.index_range(art.plan.inputs_start.get(), art.plan.inputs_len.get()).unwrap_or(&[]);
+    let outputs = art.index_range(art.plan.outputs_start.get(), art.plan.outputs_len.get()).unwrap_or(&[]);
+    for (t, is_input) in inputs.iter().map(|t| (t, true)).chain(outputs.iter().map(|t| (t, false))) {
+        let rec = art.tensors.get(t.get() as usize).ok_or(Error::BadPlan("graph input or output index"))?;
+        let placed = match storage_of(rec) {
+            Storage::Arena => t.get(),
+            Storage::Alias if !is_input => rec.alias_of.get(),
+            _ => return Err(Error::BadPlan("graph inputs are arena tensors; outputs arena tensors or aliases")),
+        };
+        let s = slot_of(art, placed).ok_or(Error::BadPlan("graph input or output is not in the arena"))?;
+        if is_input && s.def_op.get() != NO_OP {
+            return Err(Error::BadPlan("graph input written by an op"));
         }
-    }
-    // Graph inputs are written by the caller; outputs live to the end.
-    for (start, len, is_input) in [
-        (art.plan.inputs_start.get(), art.plan.inputs_len.get(), true),
-        (art.plan.outputs_start.get(), art.plan.outputs_len.get(), false),
-    ] {
-        for t in art.index_range(start, len).unwrap_or(&[]) {
-            let s = slot_of(&art, t.get()).ok_or(Error::BadPlan("graph input or output is not in the arena"))?;
-            if is_input && s.def_op.get() != NO_OP {
-                return Err(Error::BadPlan("graph input written by an op"));
-            }
-            if !is_input && s.last_op.get() != n_ops {
-                return Err(Error::BadPlan("graph output not live to the end"));
-            }
-            let ok = matches!(
-                DType::from_u8(art.tensors.get(t.get() as usize).map_or(0, |r| r.dtype)),
-                Some(DType::F32 | DType::I32 | DType::U8)
-            );
-            if !ok {
-                return Err(Error::BadPlan("graph inputs and outputs must be f32, i32 or u8"));
-            }
+        if !is_input && s.last_op.get() != n_ops {
+            return Err(Error::BadPlan("graph output not live to the end"));
+        }
+        if !matches!(DType::from_u8(rec.dtype), Some(DType::F32 | DType::I32 | DType::U8 | DType::I8)) {
+            return Err(Error::BadPlan("graph inputs and outputs must be f32, i32, u8 or i8"));
         }
     }
     for s in art.slots {
-        if s.def_op.get() == NO_OP {
-            let listed = art
-                .index_range(art.plan.inputs_start.get(), art.plan.inputs_len.get())
-                .unwrap_or(&[])
-                .iter()
-                .any(|t| t.get() == s.tensor.get());
-            if !listed {
-                return Err(Error::BadPlan("arena tensor never written"));
-            }
+        let state = art.tensors.get(s.tensor.get() as usize).is_some_and(|r| storage_of(r) == Storage::State);
+        if s.def_op.get() == NO_OP && !state && !inputs.iter().any(|t| t.get() == s.tensor.get()) {
+            return Err(Error::BadPlan("arena tensor never written"));
         }
     }
+    Ok(())
+}
 
+/// The bytes `[offset, end)` of an arena or state tensor's slot.
+fn span(art: &Artifact<'_>, s: &crate::format::ArenaSlot) -> (u64, u64) {
+    let len = art.tensors.get(s.tensor.get() as usize).map_or(0, |t| t.byte_len.get());
+    (s.offset.get(), s.offset.get().saturating_add(len))
+}
+
+/// Tensors live at the same time never share bytes. One sweep in op order keeps the set of live
+/// slots (at most [`MAX_LIVE`]) and checks each newly written tensor against it: linear in the
+/// records, where comparing every pair would be quadratic.
+struct LiveSet {
+    slots: [u32; MAX_LIVE],
+    len: usize,
+}
+
+impl LiveSet {
+    fn add(&mut self, art: &Artifact<'_>, i: usize) -> Result<()> {
+        let s = art.slots.get(i).ok_or(Error::BadPlan("slot index"))?;
+        let (a0, a1) = span(art, s);
+        for &j in self.slots.get(..self.len).unwrap_or(&[]) {
+            let o = art.slots.get(j as usize).ok_or(Error::BadPlan("slot index"))?;
+            let (b0, b1) = span(art, o);
+            if a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1 {
+                return Err(Error::BadPlan("tensors live at the same time share arena bytes"));
+            }
+        }
+        let slot = self.slots.get_mut(self.len).ok_or(Error::BadPlan("more than 256 tensors live at once"))?;
+        *slot = i as u32;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Drops the slots whose last reader is before op `k`.
+    fn retire(&mut self, art: &Artifact<'_>, k: u32) {
+        let mut w = 0;
+        for r in 0..self.len {
+            let Some(&i) = self.slots.get(r) else { break };
+            if art.slots.get(i as usize).is_some_and(|s| s.last_op.get() >= k) {
+                if let Some(d) = self.slots.get_mut(w) {
+                    *d = i;
+                }
+                w += 1;
+            }
+        }
+        self.len = w;
+    }
+}
+
+/// Where op `index` finds tensor `t`: its slot (arena and state tensors, or an alias's target),
+/// which must be live at the op.
+fn live_slot<'b>(
+    art: &Artifact<'b>,
+    t: u32,
+    index: u32,
+) -> core::result::Result<Option<&'b crate::format::ArenaSlot>, &'static str> {
+    let r = art.tensors.get(t as usize).ok_or("tensor index")?;
+    let placed = match storage_of(r) {
+        Storage::Weights => return Ok(None),
+        Storage::Alias => r.alias_of.get(),
+        _ => t,
+    };
+    let s = slot_of(art, placed).ok_or("arena input has no slot")?;
+    // A state tensor holds the previous run's value until its writer runs: readable at any op.
+    let state = art.tensors.get(placed as usize).is_some_and(|p| storage_of(p) == Storage::State);
+    let def_ok = state || s.def_op.get() == NO_OP || s.def_op.get() < index;
+    if !def_ok || s.last_op.get() < index {
+        return Err("input read outside its live range");
+    }
+    Ok(Some(s))
+}
+
+/// Op semantics (`ops::prepare` on every op), live ranges of what each op reads and writes, and
+/// the plan's overlap rule.
+fn check_ops(art: &Artifact<'_>) -> Result<()> {
+    let mut live = LiveSet { slots: [0; MAX_LIVE], len: 0 };
+    for (i, s) in art.slots.iter().enumerate() {
+        let state = art.tensors.get(s.tensor.get() as usize).is_some_and(|r| storage_of(r) == Storage::State);
+        if s.def_op.get() == NO_OP || state {
+            live.add(art, i)?;
+        }
+    }
     for (k, rec) in art.ops.iter().enumerate() {
         let index = k as u32;
         let bad = |rule| Error::BadOp { index, rule };
+        live.retire(art, index);
         let code = OpCode::from_u32(rec.opcode.get()).ok_or(bad("unknown op code"))?;
         let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(&[]);
         let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
@@ -334,13 +443,7 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
                 continue;
             }
             let r = art.tensors.get(t as usize).ok_or(bad("input index"))?;
-            if r.storage == Storage::Arena as u8 {
-                let s = slot_of(&art, t).ok_or(bad("arena input has no slot"))?;
-                let def_ok = s.def_op.get() == NO_OP || s.def_op.get() < index;
-                if !def_ok || s.last_op.get() < index {
-                    return Err(bad("input read outside its live range"));
-                }
-            }
+            live_slot(art, t, index).map_err(bad)?;
             if let (Some(i), Some(w)) = (in_info.get_mut(j), in_w.get_mut(j)) {
                 *i = Some(info_of(r));
                 *w = r.storage == Storage::Weights as u8;
@@ -352,15 +455,27 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
                 continue;
             }
             let r = art.tensors.get(t as usize).ok_or(bad("output index"))?;
-            if r.storage != Storage::Arena as u8 {
-                return Err(bad("output stored in weights"));
+            let storage = storage_of(r);
+            if !matches!(storage, Storage::Arena | Storage::State) {
+                return Err(bad("outputs are arena or state tensors"));
             }
-            let s = slot_of(&art, t).ok_or(bad("output has no slot"))?;
-            if s.def_op.get() != index {
+            let si = art.slots.binary_search_by_key(&t, |s| s.tensor.get()).map_err(|_| bad("output has no slot"))?;
+            if art.slots.get(si).map(|s| s.def_op.get()) != Some(index) {
                 return Err(bad("output's slot names another writer"));
             }
             if ins.iter().any(|i| i.get() == t) || outs.iter().filter(|o| o.get() == t).count() > 1 {
                 return Err(bad("output aliases another input or output"));
+            }
+            let reads_target = |x: &zerocopy::little_endian::U32| {
+                art.tensors
+                    .get(x.get() as usize)
+                    .is_some_and(|xr| xr.storage == Storage::Alias as u8 && xr.alias_of.get() == t)
+            };
+            if ins.iter().any(reads_target) {
+                return Err(bad("an op cannot read the tensor it writes (in-place update)"));
+            }
+            if storage == Storage::Arena {
+                live.add(art, si)?;
             }
             if let Some(o) = out_info.get_mut(j) {
                 *o = Some(info_of(r));
@@ -370,10 +485,19 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
             NO_TENSOR => None,
             t => {
                 let r = art.tensors.get(t as usize).ok_or(bad("scratch index"))?;
-                let s = slot_of(&art, t).ok_or(bad("scratch has no slot"))?;
+                if storage_of(r) != Storage::Arena {
+                    return Err(bad("scratch must be an arena tensor"));
+                }
+                let si =
+                    art.slots.binary_search_by_key(&t, |s| s.tensor.get()).map_err(|_| bad("scratch has no slot"))?;
+                let s = art.slots.get(si).ok_or(bad("scratch has no slot"))?;
                 if s.def_op.get() != index || s.last_op.get() != index {
                     return Err(bad("scratch must live during its op only"));
                 }
+                if ins.iter().chain(outs.iter()).any(|x| x.get() == t) {
+                    return Err(bad("scratch is also an input or output"));
+                }
+                live.add(art, si)?;
                 Some(info_of(r))
             }
         };
@@ -393,8 +517,8 @@ fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
         };
         let _params: Params = ops::prepare(code, w32.get(..words.len()).unwrap_or(&[]), &t).map_err(bad)?;
     }
-    // Every slot written by an op is that op's output (the per-op check saw each output's slot
-    // name its writer; this closes the other direction).
+    // Every slot written by an op is that op's output or scratch (the per-op check saw each
+    // output's slot name its writer; this closes the other direction).
     for s in art.slots {
         let d = s.def_op.get();
         if d == NO_OP {

@@ -254,6 +254,8 @@ pub struct TensorInfo {
     pub dims: [usize; MAX_RANK],
     /// Per-tensor quantization of i8 activations (zero for other tensors).
     pub quant: Quant,
+    /// How the bytes hold the elements.
+    pub layout: crate::format::Layout,
 }
 
 /// Per-tensor affine quantization, `real = scale · (q − zero_point)`, as the tensor record holds it.
@@ -653,6 +655,12 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
     };
     if t.scratch.is_some() && op != OpCode::Lstm && op != OpCode::Gru {
         return Err("only recurrent ops take scratch");
+    }
+    // Packed layouts are weight formats of particular kernels; no other input may have one.
+    for x in ins.iter().flatten() {
+        if x.layout.is_packed() {
+            return Err("packed layout on an input that does not take one");
+        }
     }
     match op {
         OpCode::Gather => {

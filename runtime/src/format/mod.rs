@@ -1,7 +1,12 @@
-//! Artifact format v1: the little-endian record types shared by the reader (here) and the writer
+//! The artifact format: the little-endian record types shared by the reader (here) and the writer
 //! (in the quantizer). `docs/FORMAT.md` is the normative description; the `const` assertions below
 //! lock every record size to it. All records have alignment 1 (zerocopy's little-endian integer
 //! types), so they can be viewed in place in any buffer without copying.
+//!
+//! Container version 2 keeps every record size of version 1 and gives meaning to fields version 1
+//! kept reserved: required capability bits in the header, a skippable flag on sections, a layout id
+//! and an alias target on tensors, and two more storage classes (state, alias). Version-1 files
+//! still load: a version-1 reader's rules are a subset (every new field was zero).
 
 mod parse;
 
@@ -14,8 +19,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 pub const MAGIC: [u8; 8] = *b"\x89FER\r\n\x1a\n";
 /// Written as a little-endian u32; a reader on any host that sees other bytes knows the byte order.
 pub const ENDIAN_MARKER: u32 = 0x0102_0304;
-/// Container version this runtime reads and writes (bumped only for structural change).
-pub const CONTAINER_VERSION: u16 = 1;
+/// Container version this runtime writes (bumped only for structural change). It reads
+/// [`CONTAINER_VERSION_V1`] too.
+pub const CONTAINER_VERSION: u16 = 2;
+/// The first container version (issues 1-4), still read.
+pub const CONTAINER_VERSION_V1: u16 = 1;
 /// Quantization scheme version of artifacts without quantized tensors (f32 and fp16).
 pub const QUANT_VERSION: u16 = 1;
 /// Quantization scheme version of artifacts with int8 tensors (docs/QUANTIZATION.md). A reader of
@@ -52,7 +60,8 @@ pub struct Header {
     pub quant_version: U16,
     /// Size of this header: 64.
     pub header_len: U32,
-    /// Feature flags; none are defined in v1, so MUST be 0.
+    /// Required capabilities ([`caps`]): bits a reader MUST understand, or refuse the file. MUST be
+    /// 0 in container version 1.
     pub flags: U32,
     /// Length of the whole file in bytes.
     pub total_len: U64,
@@ -74,7 +83,7 @@ pub struct Header {
 pub struct SectionEntry {
     /// A [`SectionKind`] value.
     pub kind: U32,
-    /// MUST be 0 in v1.
+    /// [`SECTION_SKIPPABLE`] or 0 (container version 1: MUST be 0).
     pub flags: U32,
     /// Absolute file offset, a multiple of [`SECTION_ALIGN`].
     pub offset: U64,
@@ -110,13 +119,16 @@ pub struct TensorRecord {
     pub quant_kind: u8,
     /// Axis of per-axis quantization parameters (0 otherwise).
     pub quant_axis: U16,
+    /// A [`Layout`] value: how the bytes hold the elements (0, row-major, in container version 1).
+    pub layout: u8,
     /// MUST be 0.
-    pub reserved0: U16,
+    pub reserved0: u8,
     /// Dimensions; entries at and past `rank` MUST be 0.
     pub dims: [U32; MAX_RANK],
-    /// Weights: offset in the weights section (multiple of 64). Activations: 0 (the plan holds it).
+    /// Weights: offset in the weights section (multiple of 64). Aliases: byte offset in the target
+    /// tensor. Arena and state tensors: 0 (the plan holds it).
     pub offset: U64,
-    /// Size of the data in bytes (`product(dims) * dtype size`).
+    /// Size of the data in bytes: `product(dims) * dtype size`, or the packed size of its [`Layout`].
     pub byte_len: U64,
     /// Per-tensor scale (quantized tensors), else 0.
     pub scale: F32,
@@ -126,8 +138,11 @@ pub struct TensorRecord {
     pub axis_scales: U32,
     /// Tensor holding per-axis zero points, or [`NO_TENSOR`].
     pub axis_zero_points: U32,
+    /// Storage [`Storage::Alias`]: the tensor whose bytes this one views. Otherwise [`NO_TENSOR`]
+    /// (0 in container version 1).
+    pub alias_of: U32,
     /// MUST be 0.
-    pub reserved1: U64,
+    pub reserved1: U32,
 }
 
 /// One record of the op list (ops are stored in execution order).
@@ -196,6 +211,38 @@ pub struct ArenaSlot {
 
 /// `def_op` of graph inputs (written by the caller before op 0).
 pub const NO_OP: u32 = u32::MAX;
+
+/// Section flag: a reader that does not know the section's kind may skip it (container version 2).
+pub const SECTION_SKIPPABLE: u32 = 1;
+
+/// Required capability bits of the header's `flags` (container version 2). A writer sets a bit
+/// exactly when the file uses the feature; a reader refuses a file with a bit it does not know, so
+/// a runtime built without a feature (firmware) says so before reading anything else.
+pub mod caps {
+    /// Some weight has a packed [`super::Layout`] (not row-major).
+    pub const PACKED_WEIGHTS: u32 = 1 << 0;
+    /// Some activation is channels-last ([`super::Layout::ChannelsLast`]).
+    pub const CHANNELS_LAST: u32 = 1 << 1;
+    /// Some tensor has storage [`super::Storage::Alias`].
+    pub const ALIASES: u32 = 1 << 2;
+    /// Some tensor has storage [`super::Storage::State`].
+    pub const STATE: u32 = 1 << 3;
+    /// Some graph input or output is int8.
+    pub const INT8_IO: u32 = 1 << 4;
+    /// Some per-axis quantized weight has a zero-point tensor (asymmetric weights).
+    pub const ZERO_POINTS: u32 = 1 << 5;
+    /// Every bit this reader knows.
+    pub const KNOWN: u32 = PACKED_WEIGHTS | CHANNELS_LAST | ALIASES | STATE | INT8_IO | ZERO_POINTS;
+    /// Names, for messages (`inspect`, errors).
+    pub const NAMES: [(u32, &str); 6] = [
+        (PACKED_WEIGHTS, "packed-weights"),
+        (CHANNELS_LAST, "channels-last"),
+        (ALIASES, "aliases"),
+        (STATE, "state"),
+        (INT8_IO, "int8-io"),
+        (ZERO_POINTS, "zero-points"),
+    ];
+}
 
 /// Start of the preprocessing section; followed by [`TextParams`] and `count` [`VocabEntry`]s
 /// (kind [`PREPROCESS_TEXT`]) or by [`AudioParams`] (kind [`PREPROCESS_AUDIO`]).
@@ -315,6 +362,9 @@ pub enum SectionKind {
     Labels = 9,
     /// Optional: [`PreprocessHeader`] and its parameters (tokenizer or audio frontend).
     Preprocess = 10,
+    /// Optional, skippable (container version 2): a signature over the file. Its body is reserved
+    /// for the signing capability; its place is fixed now: the last section of the file.
+    Signature = 11,
 }
 
 impl SectionKind {
@@ -331,7 +381,12 @@ impl SectionKind {
     ];
 
     /// Kinds an artifact may leave out (a writer emits them after the metadata, in this order).
-    pub const OPTIONAL: [SectionKind; 2] = [SectionKind::Labels, SectionKind::Preprocess];
+    pub const OPTIONAL: [SectionKind; 3] = [SectionKind::Labels, SectionKind::Preprocess, SectionKind::Signature];
+
+    /// Whether a section of this kind carries [`SECTION_SKIPPABLE`] (it must, and only it).
+    pub fn skippable(self) -> bool {
+        self == SectionKind::Signature
+    }
 
     /// Parses a kind number.
     pub fn from_u32(v: u32) -> Option<Self> {
@@ -346,6 +401,7 @@ impl SectionKind {
             8 => Self::Metadata,
             9 => Self::Labels,
             10 => Self::Preprocess,
+            11 => Self::Signature,
             _ => return None,
         })
     }
@@ -407,6 +463,100 @@ pub enum Storage {
     Arena = 0,
     /// In the weights section (constants).
     Weights = 1,
+    /// In the arena, live for the whole run and kept from one run to the next (recurrent state of
+    /// a stream); zeroed when a session is created or reset. Container version 2.
+    State = 2,
+    /// A view of another arena or state tensor's bytes (`alias_of`, at byte `offset`): what
+    /// Reshape-like ops become. Never written. Container version 2.
+    Alias = 3,
+}
+
+impl Storage {
+    /// Parses a storage number.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::Arena,
+            1 => Self::Weights,
+            2 => Self::State,
+            3 => Self::Alias,
+            _ => return None,
+        })
+    }
+}
+
+/// How a tensor's bytes hold its elements (`TensorRecord::layout`). Dims are always the tensor's
+/// logical dims; the layout says where each element is. docs/FORMAT.md gives every byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Layout {
+    /// Row-major: the last dim varies fastest.
+    RowMajor = 0,
+    /// Activations of convolutions whose dims are `[N, H, W, C]` (or `[N, W, C]`): row-major bytes,
+    /// with the tag telling convolutions and pools that the last axis holds the channels.
+    ChannelsLast = 1,
+    /// int8 matrix weights packed for dot products of 4: rows in blocks of 16, the reduction in
+    /// groups of 4 (every block holds, for each group, 16 rows × 4 bytes), zero-padded, then one i32
+    /// sum per (padded) row. Rows are the product of all dims but the last; the reduction is the last.
+    K4N16 = 2,
+    /// int8 convolution weights `[M, C/group, kH, kW]` packed like [`Layout::K4N16`] with rows `M`
+    /// and the reduction in `(ky, kx, c)` order (channels innermost, to match channels-last inputs).
+    K4N16Hwc = 3,
+    /// int8 depthwise convolution weights `[M, 1, kH, kW]` stored as `[kH, kW, M]`.
+    DepthwiseHwc = 4,
+}
+
+impl Layout {
+    /// Parses a layout number.
+    pub fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            0 => Self::RowMajor,
+            1 => Self::ChannelsLast,
+            2 => Self::K4N16,
+            3 => Self::K4N16Hwc,
+            4 => Self::DepthwiseHwc,
+            _ => return None,
+        })
+    }
+    /// Display name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RowMajor => "row-major",
+            Self::ChannelsLast => "channels-last",
+            Self::K4N16 => "k4n16",
+            Self::K4N16Hwc => "k4n16-hwc",
+            Self::DepthwiseHwc => "depthwise-hwc",
+        }
+    }
+    /// True for the packed weight layouts.
+    pub fn is_packed(self) -> bool {
+        matches!(self, Self::K4N16 | Self::K4N16Hwc | Self::DepthwiseHwc)
+    }
+}
+
+/// Rows and reduction length of a [`Layout::K4N16`] or [`Layout::K4N16Hwc`] weight with `dims`.
+pub fn k4n16_geometry(layout: Layout, dims: &[usize]) -> Option<(usize, usize)> {
+    match layout {
+        Layout::K4N16 => {
+            let (&k, rows) = dims.split_last()?;
+            Some((rows.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?, k))
+        }
+        Layout::K4N16Hwc => {
+            let (&m, rest) = dims.split_first()?;
+            if !(2..=3).contains(&rest.len()) {
+                return None;
+            }
+            Some((m, rest.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?))
+        }
+        _ => None,
+    }
+}
+
+/// Bytes of a [`Layout::K4N16`]-family weight of `rows × k`: `⌈rows/16⌉·16 · ⌈k/4⌉·4` int8 values
+/// then `⌈rows/16⌉·16` i32 row sums. `None` on overflow.
+pub fn k4n16_len(rows: usize, k: usize) -> Option<usize> {
+    let rp = rows.checked_add(15)? / 16 * 16;
+    let kp = k.checked_add(3)? / 4 * 4;
+    rp.checked_mul(kp)?.checked_add(rp.checked_mul(4)?)
 }
 
 /// How a tensor is quantized.

@@ -10,9 +10,13 @@
 use super::*;
 use crate::error::{Error, Result};
 
-/// Caps that bound validation work on hostile files (validation is O(ops + tensors²) at worst).
+/// Caps that bound validation work on hostile files (validation is linear in the records).
 pub(crate) const MAX_TENSORS: usize = 1 << 16;
 pub(crate) const MAX_OPS: usize = 1 << 16;
+/// Most sections a container-version-2 file may have.
+pub const MAX_SECTIONS: usize = 32;
+/// Known section kinds are 1..=11; index 0 unused.
+const KIND_SLOTS: usize = 12;
 
 /// A validated, borrowed view of one section.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +58,8 @@ pub struct Artifact<'a> {
     pub labels: &'a [StrRef],
     /// Preprocessing section bytes (empty when absent); validated by [`crate::preprocess`].
     pub preprocess: &'a [u8],
+    /// Signature section bytes (empty when absent); not interpreted by this version.
+    pub signature: &'a [u8],
 }
 
 fn truncated(what: &'static str, needed: u64, available: usize) -> Error {
@@ -82,8 +88,11 @@ impl<'a> Artifact<'a> {
     /// skipped (for trusted storage where load time matters); every other check still runs.
     pub fn parse(bytes: &'a [u8], verify_checksum: bool) -> Result<Self> {
         let art = Self::parse_structure(bytes, verify_checksum)?;
-        art.check_tensors()?;
-        art.check_op_records()?;
+        let mut used = art.check_tensors()?;
+        used |= art.check_op_records()?;
+        if used != art.caps() {
+            return Err(Error::BadHeaderField("capability bits differ from the features the file uses"));
+        }
         Ok(art)
     }
 
@@ -127,6 +136,7 @@ impl<'a> Artifact<'a> {
             metadata: "",
             labels: &[],
             preprocess: &[],
+            signature: &[],
         }
     }
 
@@ -140,8 +150,9 @@ impl<'a> Artifact<'a> {
         if header.endian.get() != ENDIAN_MARKER {
             return Err(Error::BadEndianMarker(header.endian.get()));
         }
-        if header.container_version.get() != CONTAINER_VERSION {
-            return Err(Error::UnsupportedVersion(header.container_version.get()));
+        let version = header.container_version.get();
+        if version != CONTAINER_VERSION && version != CONTAINER_VERSION_V1 {
+            return Err(Error::UnsupportedVersion(version));
         }
         if header.quant_version.get() != QUANT_VERSION && header.quant_version.get() != QUANT_VERSION_INT8 {
             return Err(Error::UnsupportedQuantVersion(header.quant_version.get()));
@@ -149,8 +160,12 @@ impl<'a> Artifact<'a> {
         if header.header_len.get() as usize != core::mem::size_of::<Header>() {
             return Err(Error::BadHeaderField("header_len must be 64"));
         }
-        if header.flags.get() != 0 {
-            return Err(Error::BadHeaderField("flags must be 0 in v1"));
+        let caps_word = header.flags.get();
+        if version == CONTAINER_VERSION_V1 && caps_word != 0 {
+            return Err(Error::BadHeaderField("flags must be 0 in container version 1"));
+        }
+        if caps_word & !caps::KNOWN != 0 {
+            return Err(Error::UnsupportedCapability(caps_word & !caps::KNOWN));
         }
         if header.reserved != [0; 12] {
             return Err(Error::BadHeaderField("reserved bytes must be 0"));
@@ -177,9 +192,13 @@ impl<'a> Artifact<'a> {
             return Err(Error::BadHeaderField("section_table_offset must be 64"));
         }
         let count = header.section_count.get() as usize;
-        const MAX_COUNT: usize = SectionKind::REQUIRED.len() + SectionKind::OPTIONAL.len();
-        if !(SectionKind::REQUIRED.len()..=MAX_COUNT).contains(&count) {
-            return Err(Error::BadHeaderField("section_count must be 8 to 10 in v1"));
+        let max_count = if version == CONTAINER_VERSION_V1 { 10 } else { MAX_SECTIONS };
+        if !(SectionKind::REQUIRED.len()..=max_count).contains(&count) {
+            return Err(Error::BadHeaderField(if version == CONTAINER_VERSION_V1 {
+                "section_count must be 8 to 10 in container version 1"
+            } else {
+                "section_count must be 8 to 32"
+            }));
         }
         let table_len =
             count.checked_mul(core::mem::size_of::<SectionEntry>()).ok_or(Error::BadHeaderField("section_count"))?;
@@ -190,44 +209,70 @@ impl<'a> Artifact<'a> {
         let sections =
             <[SectionEntry]>::ref_from_bytes(table_bytes).map_err(|_| Error::BadHeaderField("section table"))?;
 
-        // Sections: known kinds, each once, 64-aligned, in file order, not overlapping, inside the
-        // file, with only zero padding between them (no unindexed bytes).
-        let mut seen = [false; 11];
+        // Sections: each known kind at most once, 64-aligned, in file order, not overlapping,
+        // inside the file, with only zero padding between them (no unindexed bytes). Unknown kinds
+        // are skipped when flagged skippable (container version 2) and refused otherwise.
+        let mut seen = [false; KIND_SLOTS];
         let mut cursor = 64u64.checked_add(table_len as u64).ok_or(Error::BadHeaderField("section table"))?;
-        let mut found: [Section; 11] = [Section { offset: 0, len: 0 }; 11];
+        let mut found: [Section; KIND_SLOTS] = [Section { offset: 0, len: 0 }; KIND_SLOTS];
+        let mut last_kind: Option<SectionKind> = None;
         for entry in sections {
             let kind_raw = entry.kind.get();
-            let kind = SectionKind::from_u32(kind_raw)
-                .ok_or(Error::BadSection { kind: kind_raw, rule: "unknown section kind" })?;
-            let slot = kind as usize;
-            if *seen.get(slot).ok_or(bad_section(kind, "kind"))? {
-                return Err(bad_section(kind, "duplicate section"));
+            let flags = entry.flags.get();
+            let kind = SectionKind::from_u32(kind_raw);
+            if version == CONTAINER_VERSION_V1 && (flags != 0 || kind == Some(SectionKind::Signature)) {
+                return Err(Error::BadSection { kind: kind_raw, rule: "unknown section kind or flags in version 1" });
             }
-            if let Some(s) = seen.get_mut(slot) {
-                *s = true;
+            if flags & !SECTION_SKIPPABLE != 0 || entry.reserved.get() != 0 {
+                return Err(Error::BadSection { kind: kind_raw, rule: "unknown flags, or reserved not 0" });
             }
-            if entry.flags.get() != 0 || entry.reserved.get() != 0 {
-                return Err(bad_section(kind, "flags and reserved must be 0"));
+            match kind {
+                Some(k) => {
+                    if (flags == SECTION_SKIPPABLE) != k.skippable() && version != CONTAINER_VERSION_V1 {
+                        return Err(bad_section(k, "skippable flag does not match the kind"));
+                    }
+                    let slot = k as usize;
+                    if *seen.get(slot).ok_or(bad_section(k, "kind"))? {
+                        return Err(bad_section(k, "duplicate section"));
+                    }
+                    if let Some(s) = seen.get_mut(slot) {
+                        *s = true;
+                    }
+                }
+                None if flags == SECTION_SKIPPABLE => {}
+                None => {
+                    return Err(Error::BadSection {
+                        kind: kind_raw,
+                        rule: "unknown section kind that is not skippable (written by a newer tool?)",
+                    })
+                }
             }
+            if last_kind == Some(SectionKind::Signature) {
+                return Err(bad_section(SectionKind::Signature, "the signature must be the last section"));
+            }
+            last_kind = kind;
             let offset = entry.offset.get();
             let len = entry.len.get();
             if !offset.is_multiple_of(SECTION_ALIGN) {
-                return Err(bad_section(kind, "offset not 64-byte aligned"));
+                return Err(Error::BadSection { kind: kind_raw, rule: "offset not 64-byte aligned" });
             }
             if offset < cursor {
-                return Err(bad_section(kind, "overlaps the previous section or is out of order"));
+                return Err(Error::BadSection {
+                    kind: kind_raw,
+                    rule: "overlaps the previous section or is out of order",
+                });
             }
             let padding =
                 bytes.get(cursor as usize..offset as usize).ok_or_else(|| truncated("section", offset, bytes.len()))?;
             if padding.iter().any(|&b| b != 0) {
-                return Err(bad_section(kind, "non-zero padding before section"));
+                return Err(Error::BadSection { kind: kind_raw, rule: "non-zero padding before section" });
             }
-            let end = offset.checked_add(len).ok_or(bad_section(kind, "length overflows"))?;
+            let end = offset.checked_add(len).ok_or(Error::BadSection { kind: kind_raw, rule: "length overflows" })?;
             if end > bytes.len() as u64 {
                 return Err(truncated("section", end, bytes.len()));
             }
             cursor = end;
-            if let Some(f) = found.get_mut(slot) {
+            if let Some(f) = kind.and_then(|k| found.get_mut(k as usize)) {
                 *f = Section { offset, len };
             }
         }
@@ -258,6 +303,7 @@ impl<'a> Artifact<'a> {
         let metadata = core::str::from_utf8(body(SectionKind::Metadata)?).map_err(|_| Error::BadMetadata)?;
         let labels: &[StrRef] = records(SectionKind::Labels, body(SectionKind::Labels)?)?;
         let preprocess = body(SectionKind::Preprocess)?;
+        let signature = body(SectionKind::Signature)?;
 
         if tensors.len() > MAX_TENSORS {
             return Err(bad_section(SectionKind::Tensors, "more than 65536 tensors"));
@@ -287,7 +333,18 @@ impl<'a> Artifact<'a> {
             metadata,
             labels,
             preprocess,
+            signature,
         })
+    }
+
+    /// The container version (1 or 2).
+    pub fn version(&self) -> u16 {
+        self.header.container_version.get()
+    }
+
+    /// The required capability bits ([`caps`]).
+    pub fn caps(&self) -> u32 {
+        self.header.flags.get()
     }
 
     /// Resolves a string reference.
@@ -319,7 +376,56 @@ impl<'a> Artifact<'a> {
         self.weights.get(start..)?.get(..len)
     }
 
-    fn check_tensors(&self) -> Result<()> {
+    /// Element count and row-major byte length of a record's dims.
+    fn sizes(t: &TensorRecord, dtype: DType, bad: impl Fn(&'static str) -> Error) -> Result<(u64, u64)> {
+        let mut elems: u64 = 1;
+        for d in t.dims.iter().take(t.rank as usize) {
+            elems = elems.checked_mul(u64::from(d.get())).ok_or(bad("element count overflows"))?;
+        }
+        let bytes = elems.checked_mul(dtype.size() as u64).ok_or(bad("byte length overflows"))?;
+        Ok((elems, bytes))
+    }
+
+    /// The byte length `t` must have with its layout.
+    fn layout_len(t: &TensorRecord, dtype: DType, layout: Layout, bad: impl Fn(&'static str) -> Error) -> Result<u64> {
+        let (_, plain) = Self::sizes(t, dtype, &bad)?;
+        let rank = t.rank as usize;
+        let weight_i8 = t.storage == Storage::Weights as u8 && dtype == DType::I8 && t.quant_kind == 2;
+        match layout {
+            Layout::RowMajor => Ok(plain),
+            Layout::ChannelsLast => {
+                if t.storage == Storage::Weights as u8 || !(3..=4).contains(&rank) {
+                    return Err(bad("channels-last is for rank-3 or rank-4 activations"));
+                }
+                Ok(plain)
+            }
+            Layout::K4N16 | Layout::K4N16Hwc => {
+                if !weight_i8 || rank < 2 {
+                    return Err(bad("k4n16 layouts are for per-axis int8 weights of rank 2 or more"));
+                }
+                let mut dims = [0usize; MAX_RANK];
+                for (d, v) in dims.iter_mut().zip(t.dims.iter()) {
+                    *d = v.get() as usize;
+                }
+                let (rows, k) = k4n16_geometry(layout, dims.get(..rank).unwrap_or(&[]))
+                    .ok_or(bad("k4n16 geometry: bad rank or overflow"))?;
+                if rows == 0 || k == 0 {
+                    return Err(bad("k4n16 weight with no rows or an empty reduction"));
+                }
+                Ok(k4n16_len(rows, k).ok_or(bad("packed length overflows"))? as u64)
+            }
+            Layout::DepthwiseHwc => {
+                if !weight_i8 || !(3..=4).contains(&rank) || t.dims.get(1).map(|d| d.get()) != Some(1) {
+                    return Err(bad("depthwise-hwc is for int8 weights [M, 1, kH, kW] or [M, 1, kW]"));
+                }
+                Ok(plain)
+            }
+        }
+    }
+
+    fn check_tensors(&self) -> Result<u32> {
+        let v1 = self.version() == CONTAINER_VERSION_V1;
+        let mut used = 0u32;
         for (i, t) in self.tensors.iter().enumerate() {
             let index = i as u32;
             let bad = |rule| Error::BadTensor { index, rule };
@@ -332,84 +438,40 @@ impl<'a> Artifact<'a> {
             if t.dims.iter().skip(rank).any(|d| d.get() != 0) {
                 return Err(bad("dims past rank must be 0"));
             }
-            let mut elems: u64 = 1;
-            for d in t.dims.iter().take(rank) {
-                elems = elems.checked_mul(u64::from(d.get())).ok_or(bad("element count overflows"))?;
+            let storage = Storage::from_u8(t.storage).ok_or(bad("unknown storage"))?;
+            let layout = Layout::from_u8(t.layout).ok_or(bad("unknown layout"))?;
+            if v1 && (storage as u8 > 1 || t.layout != 0 || t.alias_of.get() != 0) {
+                return Err(bad("reserved fields must be 0 in container version 1"));
             }
-            let bytes = elems.checked_mul(dtype.size() as u64).ok_or(bad("byte length overflows"))?;
-            if bytes != t.byte_len.get() {
-                return Err(bad("byte_len does not match dims and dtype"));
-            }
-            if t.reserved0.get() != 0 || t.reserved1.get() != 0 {
+            if t.reserved0 != 0 || t.reserved1.get() != 0 {
                 return Err(bad("reserved fields must be 0"));
             }
-            match t.quant_kind {
-                0 => {
-                    if t.scale.get() != 0.0
-                        || t.zero_point.get() != 0
-                        || t.axis_scales.get() != NO_TENSOR
-                        || t.axis_zero_points.get() != NO_TENSOR
-                        || t.quant_axis.get() != 0
-                    {
-                        return Err(bad("quantization fields set on an unquantized tensor"));
-                    }
-                }
-                _ if self.header.quant_version.get() < QUANT_VERSION_INT8 => {
-                    return Err(bad("quantization kind not supported by quantization version 1"))
-                }
-                1 => {
-                    // Int8 activations and weights with one scale and zero point.
-                    let s = t.scale.get();
-                    if dtype != DType::I8 || !(s.is_finite() && s > 0.0) || !(-128..=127).contains(&t.zero_point.get())
-                    {
-                        return Err(bad("per-tensor quantization needs an i8 tensor, scale > 0, zero point in i8"));
-                    }
-                    if t.axis_scales.get() != NO_TENSOR
-                        || t.axis_zero_points.get() != NO_TENSOR
-                        || t.quant_axis.get() != 0
-                    {
-                        return Err(bad("per-axis fields set on a per-tensor quantized tensor"));
-                    }
-                }
-                2 => {
-                    // Symmetric int8 weights with one scale per slice along `quant_axis`; the scales
-                    // live in an f32 weight tensor, or are folded into the consuming op's
-                    // requantization (NO_TENSOR).
-                    if dtype != DType::I8 || t.storage != Storage::Weights as u8 {
-                        return Err(bad("per-axis quantization needs an i8 weight"));
-                    }
-                    let axis = t.quant_axis.get() as usize;
-                    if axis >= rank || t.scale.get() != 0.0 || t.zero_point.get() != 0 {
-                        return Err(bad("per-axis quantization: bad axis, or per-tensor fields set"));
-                    }
-                    if t.axis_zero_points.get() != NO_TENSOR {
-                        return Err(bad("per-axis weights are symmetric (no zero-point tensor)"));
-                    }
-                    let s = t.axis_scales.get();
-                    if s != NO_TENSOR {
-                        let st = self.tensors.get(s as usize).ok_or(bad("axis scale tensor out of range"))?;
-                        let len = t.dims.get(axis).map_or(0, |d| d.get());
-                        if st.dtype != DType::F32 as u8
-                            || st.storage != Storage::Weights as u8
-                            || st.rank != 1
-                            || st.dims.first().map(|d| d.get()) != Some(len)
-                        {
-                            return Err(bad("axis scales must be an f32 weight with one value per slice"));
-                        }
-                    }
-                }
-                _ => return Err(bad("unknown quantization kind")),
+            let bytes = Self::layout_len(t, dtype, layout, bad)?;
+            if bytes != t.byte_len.get() {
+                return Err(bad("byte_len does not match dims, dtype and layout"));
             }
-            if dtype == DType::I8 && t.quant_kind == 0 {
-                return Err(bad("i8 tensors must be quantized"));
-            }
-            match t.storage {
-                0 => {
+            used |= match layout {
+                Layout::RowMajor => 0,
+                Layout::ChannelsLast => caps::CHANNELS_LAST,
+                _ => caps::PACKED_WEIGHTS,
+            };
+            self.check_quant(t, dtype, bad, &mut used)?;
+            match storage {
+                Storage::Arena | Storage::State => {
                     if t.offset.get() != 0 {
-                        return Err(bad("arena tensors must have offset 0 (the plan places them)"));
+                        return Err(bad("arena and state tensors must have offset 0 (the plan places them)"));
+                    }
+                    if !v1 && t.alias_of.get() != NO_TENSOR {
+                        return Err(bad("alias_of must be 0xFFFFFFFF unless the storage is alias"));
+                    }
+                    if storage == Storage::State {
+                        used |= caps::STATE;
                     }
                 }
-                1 => {
+                Storage::Weights => {
+                    if !v1 && t.alias_of.get() != NO_TENSOR {
+                        return Err(bad("alias_of must be 0xFFFFFFFF unless the storage is alias"));
+                    }
                     if !t.offset.get().is_multiple_of(SECTION_ALIGN) {
                         return Err(bad("weight offset not 64-byte aligned"));
                     }
@@ -418,13 +480,107 @@ impl<'a> Artifact<'a> {
                         return Err(bad("weight data out of the weights section"));
                     }
                 }
-                _ => return Err(bad("unknown storage")),
+                Storage::Alias => {
+                    used |= caps::ALIASES;
+                    let target = self.tensors.get(t.alias_of.get() as usize).ok_or(bad("alias target out of range"))?;
+                    if target.storage != Storage::Arena as u8 && target.storage != Storage::State as u8 {
+                        return Err(bad("an alias views an arena or state tensor"));
+                    }
+                    if layout.is_packed() {
+                        return Err(bad("an alias cannot have a packed layout"));
+                    }
+                    let end = t.offset.get().checked_add(bytes).ok_or(bad("alias range overflows"))?;
+                    if end > target.byte_len.get() {
+                        return Err(bad("alias runs past its target"));
+                    }
+                    if !t.offset.get().is_multiple_of(dtype.size() as u64) {
+                        return Err(bad("alias offset not a multiple of the element size"));
+                    }
+                }
             }
+        }
+        Ok(used)
+    }
+
+    /// Quantization fields of one tensor record.
+    fn check_quant(
+        &self,
+        t: &TensorRecord,
+        dtype: DType,
+        bad: impl Fn(&'static str) -> Error,
+        used: &mut u32,
+    ) -> Result<()> {
+        let rank = t.rank as usize;
+        match t.quant_kind {
+            0 => {
+                if t.scale.get() != 0.0
+                    || t.zero_point.get() != 0
+                    || t.axis_scales.get() != NO_TENSOR
+                    || t.axis_zero_points.get() != NO_TENSOR
+                    || t.quant_axis.get() != 0
+                {
+                    return Err(bad("quantization fields set on an unquantized tensor"));
+                }
+            }
+            _ if self.header.quant_version.get() < QUANT_VERSION_INT8 => {
+                return Err(bad("quantization kind not supported by quantization version 1"))
+            }
+            1 => {
+                // Int8 activations and weights with one scale and zero point.
+                let s = t.scale.get();
+                if dtype != DType::I8 || !(s.is_finite() && s > 0.0) || !(-128..=127).contains(&t.zero_point.get()) {
+                    return Err(bad("per-tensor quantization needs an i8 tensor, scale > 0, zero point in i8"));
+                }
+                if t.axis_scales.get() != NO_TENSOR || t.axis_zero_points.get() != NO_TENSOR || t.quant_axis.get() != 0
+                {
+                    return Err(bad("per-axis fields set on a per-tensor quantized tensor"));
+                }
+            }
+            2 => {
+                // Int8 weights with one scale (and, asymmetric, one zero point) per slice along
+                // `quant_axis`; the scales live in an f32 weight tensor, or are folded into the
+                // consuming op's requantization (NO_TENSOR).
+                if dtype != DType::I8 || t.storage != Storage::Weights as u8 {
+                    return Err(bad("per-axis quantization needs an i8 weight"));
+                }
+                let axis = t.quant_axis.get() as usize;
+                if axis >= rank || t.scale.get() != 0.0 || t.zero_point.get() != 0 {
+                    return Err(bad("per-axis quantization: bad axis, or per-tensor fields set"));
+                }
+                let len = t.dims.get(axis).map_or(0, |d| d.get());
+                let per_slice = |idx: u32, dt: DType| {
+                    self.tensors.get(idx as usize).is_some_and(|st| {
+                        st.dtype == dt as u8
+                            && st.storage == Storage::Weights as u8
+                            && st.layout == 0
+                            && st.rank == 1
+                            && st.dims.first().map(|d| d.get()) == Some(len)
+                    })
+                };
+                let z = t.axis_zero_points.get();
+                if z != NO_TENSOR {
+                    if self.version() == CONTAINER_VERSION_V1 {
+                        return Err(bad("per-axis weights are symmetric in container version 1"));
+                    }
+                    if !per_slice(z, DType::I32) {
+                        return Err(bad("axis zero points must be an i32 weight with one value per slice"));
+                    }
+                    *used |= caps::ZERO_POINTS;
+                }
+                let s = t.axis_scales.get();
+                if s != NO_TENSOR && !per_slice(s, DType::F32) {
+                    return Err(bad("axis scales must be an f32 weight with one value per slice"));
+                }
+            }
+            _ => return Err(bad("unknown quantization kind")),
+        }
+        if dtype == DType::I8 && t.quant_kind == 0 {
+            return Err(bad("i8 tensors must be quantized"));
         }
         Ok(())
     }
 
-    fn check_op_records(&self) -> Result<()> {
+    fn check_op_records(&self) -> Result<u32> {
         let n = self.tensors.len() as u32;
         for (i, op) in self.ops.iter().enumerate() {
             let index = i as u32;
@@ -461,6 +617,12 @@ impl<'a> Artifact<'a> {
                 return Err(Error::BadPlan("graph input or output index out of range"));
             }
         }
-        Ok(())
+        // int8 graph inputs and outputs (their other rules are the plan's).
+        let io = |start: u32, len: u32| self.index_range(start, len).unwrap_or(&[]);
+        let int8_io = io(self.plan.inputs_start.get(), self.plan.inputs_len.get())
+            .iter()
+            .chain(io(self.plan.outputs_start.get(), self.plan.outputs_len.get()))
+            .any(|t| self.tensors.get(t.get() as usize).is_some_and(|r| r.dtype == DType::I8 as u8));
+        Ok(if int8_io { caps::INT8_IO } else { 0 })
     }
 }

@@ -1,44 +1,186 @@
 //! Kernels. `generic` holds the scalar reference kernels, which are the specification every SIMD
-//! tier (later: `x86_64/`, `aarch64/`) must match; [`KernelTable`] is the per-op function table
-//! filled from `generic` and then overridden by whatever tiers the CPU supports.
+//! tier must match (int8: bit for bit). [`KernelTable`] is a plain table of function pointers,
+//! one per kernel family, filled from `generic` and then overridden by each tier the CPU has, up
+//! to the tier asked for. A session builds it once; every prepared op records which entry (and so
+//! which tier) it runs.
 
 pub mod generic;
 
-/// The kernel tier in use (for `inspect` and logs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An instruction-set tier. Each tier includes the ones below it on the same architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Tier {
-    /// Portable scalar reference.
+    /// Portable scalar reference (every target).
     Generic,
+    /// x86-64 with AVX2, FMA and F16C.
+    Avx2,
+    /// x86-64 with AVX-512 F/BW/VL and VNNI (and everything Avx2 needs).
+    Avx512,
+    /// AArch64 Advanced SIMD (ARMv8.0: Cortex-A53/A72).
+    Neon,
+    /// AArch64 with the dot-product extension (`sdot`: Cortex-A55/A76, Raspberry Pi 5, Orin).
+    Dotprod,
+    /// AArch64 with the int8 matrix-multiply extension (`smmla`: Neoverse V1/N2, Cortex-A710).
+    I8mm,
 }
 
 impl Tier {
-    /// Display name.
+    /// Every tier, in order.
+    pub const ALL: [Tier; 6] = [Tier::Generic, Tier::Avx2, Tier::Avx512, Tier::Neon, Tier::Dotprod, Tier::I8mm];
+
+    /// Name (as `FERRITE_KERNELS` and `inspect` spell it).
     pub fn name(self) -> &'static str {
         match self {
             Tier::Generic => "generic",
+            Tier::Avx2 => "avx2",
+            Tier::Avx512 => "avx512",
+            Tier::Neon => "neon",
+            Tier::Dotprod => "dotprod",
+            Tier::I8mm => "i8mm",
+        }
+    }
+
+    /// Parses a name.
+    pub fn from_name(s: &str) -> Option<Tier> {
+        Tier::ALL.into_iter().find(|t| t.name() == s.trim())
+    }
+
+    /// Whether this CPU (and this build) can run the tier: detected at run time on hosted
+    /// targets, from the compile-time target features elsewhere.
+    pub fn available(self) -> bool {
+        match self {
+            Tier::Generic => true,
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx2 => x86::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Tier::Avx512 => x86::has_avx2() && x86::has_avx512(),
+            #[cfg(target_arch = "aarch64")]
+            Tier::Neon => true,
+            #[cfg(target_arch = "aarch64")]
+            Tier::Dotprod => arm::has_dotprod(),
+            #[cfg(target_arch = "aarch64")]
+            Tier::I8mm => arm::has_dotprod() && arm::has_i8mm(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// The best tier this CPU has.
+    pub fn best() -> Tier {
+        Tier::ALL.into_iter().rev().find(|t| t.available()).unwrap_or(Tier::Generic)
+    }
+
+    /// The tier `FERRITE_KERNELS` asks for (std builds), if set: an unknown name or a tier the CPU
+    /// lacks is an error, never a fallback and never an illegal instruction.
+    #[cfg(feature = "std")]
+    pub fn from_env() -> crate::Result<Option<Tier>> {
+        match std::env::var("FERRITE_KERNELS") {
+            Ok(v) if !v.trim().is_empty() => {
+                let t = Tier::from_name(&v).ok_or(crate::Error::UnknownTier)?;
+                if !t.available() {
+                    return Err(crate::Error::TierUnavailable(t));
+                }
+                Ok(Some(t))
+            }
+            _ => Ok(None),
         }
     }
 }
 
-/// Function pointers for the kernel families that have more than one implementation tier.
-/// Built once per session; a SIMD tier replaces entries it implements.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    //! Run-time feature checks (std) or compile-time target features (no std).
+    #[cfg(feature = "std")]
+    pub fn has_avx2() -> bool {
+        std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(feature = "std")]
+    pub fn has_avx512() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(feature = "std"))]
+    pub fn has_avx2() -> bool {
+        cfg!(all(target_feature = "avx2", target_feature = "fma", target_feature = "f16c"))
+    }
+    #[cfg(not(feature = "std"))]
+    pub fn has_avx512() -> bool {
+        cfg!(all(
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512vl",
+            target_feature = "avx512vnni"
+        ))
+    }
+}
+
+#[cfg(target_arch = "aarch64")]
+mod arm {
+    //! Run-time feature checks (std) or compile-time target features (no std).
+    #[cfg(feature = "std")]
+    pub fn has_dotprod() -> bool {
+        std::arch::is_aarch64_feature_detected!("dotprod")
+    }
+    #[cfg(feature = "std")]
+    pub fn has_i8mm() -> bool {
+        std::arch::is_aarch64_feature_detected!("i8mm")
+    }
+    #[cfg(not(feature = "std"))]
+    pub fn has_dotprod() -> bool {
+        cfg!(target_feature = "dotprod")
+    }
+    #[cfg(not(feature = "std"))]
+    pub fn has_i8mm() -> bool {
+        cfg!(target_feature = "i8mm")
+    }
+}
+
+/// One table entry: the function and the tier it comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Kernel<F> {
+    /// The tier that provided `run`.
+    pub tier: Tier,
+    /// The function.
+    pub run: F,
+}
+
+/// Dot product of two f32 rows.
+pub type DotF32 = fn(&[f32], &[f32]) -> f32;
+
+/// The kernel families, each filled from `generic` and overridden by the tiers up to
+/// [`KernelTable::tier`].
 #[derive(Debug, Clone, Copy)]
 pub struct KernelTable {
-    /// Tier that filled the table last.
+    /// The tier the table was built for (the highest tier any entry may come from).
     pub tier: Tier,
-    /// Dot product of two f32 rows (the inner loop of MatMul, Conv and the recurrent ops).
-    pub dot_f32: fn(&[f32], &[f32]) -> f32,
-    /// `acc[i] += a * x[i]` over f32 rows.
-    pub axpy_f32: fn(&mut [f32], f32, &[f32]),
+    /// Dot product of f32 rows (MatMul, recurrent ops).
+    pub dot_f32: Kernel<DotF32>,
 }
 
 impl KernelTable {
-    /// The table for this CPU. Only the generic tier exists in v1.
+    /// The table for the best tier this CPU has.
     pub fn detect() -> Self {
-        Self::generic()
+        Self::build(Tier::best())
     }
+
     /// The scalar reference table.
     pub fn generic() -> Self {
-        KernelTable { tier: Tier::Generic, dot_f32: generic::dot_f32, axpy_f32: generic::axpy_f32 }
+        Self::build(Tier::Generic)
+    }
+
+    /// The table for `tier`, if this CPU has it.
+    pub fn for_tier(tier: Tier) -> crate::Result<Self> {
+        if !tier.available() {
+            return Err(crate::Error::TierUnavailable(tier));
+        }
+        Ok(Self::build(tier))
+    }
+
+    fn build(tier: Tier) -> Self {
+        let g = |run| Kernel { tier: Tier::Generic, run };
+        KernelTable { tier, dot_f32: g(generic::dot_f32 as DotF32) }
     }
 }

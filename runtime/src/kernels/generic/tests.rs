@@ -8,7 +8,13 @@ use crate::ops::{Activation, BinaryFn, ConvParams, PoolParams, ReduceFn, TensorI
 fn info(shape: &[usize]) -> TensorInfo {
     let mut dims = [1usize; 6];
     dims[..shape.len()].copy_from_slice(shape);
-    TensorInfo { dtype: DType::F32, rank: shape.len(), dims, quant: Default::default() }
+    TensorInfo {
+        dtype: DType::F32,
+        rank: shape.len(),
+        dims,
+        quant: Default::default(),
+        layout: crate::format::Layout::RowMajor,
+    }
 }
 
 const NONE: Activation = Activation { func: UnaryFn::Identity, a: 0.0, b: 0.0 };
@@ -167,9 +173,10 @@ fn movement_kernels() {
 fn kernel_table_generic_matches_reference() {
     let t = crate::kernels::KernelTable::generic();
     assert_eq!(t.tier.name(), "generic");
-    assert_eq!((t.dot_f32)(&[1., 2.], &[3., 4.]), 11.0);
+    assert_eq!((t.dot_f32.run)(&[1., 2.], &[3., 4.]), 11.0);
+    assert_eq!(t.dot_f32.tier.name(), "generic");
     let d = crate::kernels::KernelTable::detect();
-    assert_eq!((d.dot_f32)(&[0.5; 7], &[2.0; 7]), 7.0);
+    assert_eq!((d.dot_f32.run)(&[0.5; 7], &[2.0; 7]), 7.0);
 }
 
 #[test]

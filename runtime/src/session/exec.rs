@@ -1,0 +1,380 @@
+//! Executing one prepared op: split the arena into the op's views (shared for what it reads,
+//! exclusive for what it writes, in the order `prepare` computed), then call its kernel.
+
+use super::prepare::{Place, PreparedOp, Region, MAX_WRITES};
+use crate::error::{Error, Result};
+use crate::format::{Artifact, DType};
+use crate::kernels::generic::{self as k, FloatSrc};
+use crate::kernels::KernelTable;
+use crate::model::{info_of, MAX_IO};
+use crate::ops::{Params, TensorInfo};
+use zerocopy::FromBytes;
+
+fn f32s(b: &[u8]) -> Result<&[f32]> {
+    <[f32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned f32 tensor"))
+}
+fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32]> {
+    <[f32]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("misaligned f32 tensor"))
+}
+fn i8s(b: &[u8]) -> Result<&[i8]> {
+    <[i8]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
+}
+fn i8s_mut(b: &mut [u8]) -> Result<&mut [i8]> {
+    <[i8]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
+}
+fn i32s(b: &[u8]) -> Result<&[i32]> {
+    <[i32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned i32 tensor"))
+}
+fn requants(b: &[u8]) -> Result<&[k::int8::Requant]> {
+    <[k::int8::Requant]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned requantization tensor"))
+}
+
+fn matrix<'x>(bytes: &'x [u8], info: &TensorInfo, scales: Option<&'x [u8]>) -> Result<k::Matrix<'x>> {
+    if info.dtype == DType::I8 {
+        let s = scales.ok_or(Error::BadPlan("int8 matrix without row scales"))?;
+        Ok(k::Matrix::Int8 { q: i8s(bytes)?, scales: f32s(s)? })
+    } else {
+        Ok(k::Matrix::Float(float_src(bytes, info)?))
+    }
+}
+
+fn float_src<'x>(b: &'x [u8], info: &TensorInfo) -> Result<FloatSrc<'x>> {
+    match info.dtype {
+        DType::F32 => Ok(FloatSrc::F32(f32s(b)?)),
+        DType::F16 => {
+            Ok(FloatSrc::F16(<[u16]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned f16 tensor"))?))
+        }
+        _ => Err(Error::BadPlan("expected a float tensor")),
+    }
+}
+
+/// Views two byte regions as slices of the unsigned type of the element size, then runs `$body`:
+/// data movement does not care what the bits mean.
+macro_rules! by_size {
+    ($dt:expr, $x:expr, $out:expr, |$xv:ident, $ov:ident| $body:expr) => {
+        match $dt.size() {
+            4 => {
+                let $xv = <[u32]>::ref_from_bytes($x).map_err(|_| Error::BadPlan("misaligned tensor"))?;
+                let $ov = <[u32]>::mut_from_bytes($out).map_err(|_| Error::BadPlan("misaligned tensor"))?;
+                $body
+            }
+            2 => {
+                let $xv = <[u16]>::ref_from_bytes($x).map_err(|_| Error::BadPlan("misaligned tensor"))?;
+                let $ov = <[u16]>::mut_from_bytes($out).map_err(|_| Error::BadPlan("misaligned tensor"))?;
+                $body
+            }
+            _ => {
+                let $xv: &[u8] = $x;
+                let $ov: &mut [u8] = $out;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs op `index` with its regions `regs` (inputs, outputs, scratch) over `arena`.
+pub(super) fn run_op(
+    art: &Artifact<'_>,
+    arena: &mut [u8],
+    index: u32,
+    op: &PreparedOp,
+    regs: &[Region],
+    kt: &KernelTable,
+) -> Result<()> {
+    let bad = |rule| Error::BadOp { index, rule };
+    let (ni, no) = (op.n_in as usize, op.n_out as usize);
+    // Split the arena at the op's writes (sorted by offset at prepare): the pieces between them
+    // are shared views that every read falls into.
+    let mut gaps: [&[u8]; MAX_WRITES + 1] = [&[]; MAX_WRITES + 1];
+    let mut writes: [Option<&mut [u8]>; MAX_WRITES] = [const { None }; MAX_WRITES];
+    let mut rest: &mut [u8] = arena;
+    let mut cursor = 0usize;
+    let nw = op.n_writes as usize;
+    for (g, &j) in op.writes.get(..nw).unwrap_or(&[]).iter().enumerate() {
+        let r = regs.get(j as usize).ok_or(bad("region"))?;
+        let skip = r.offset.checked_sub(cursor).ok_or(bad("op regions overlap"))?;
+        if rest.len() < skip.saturating_add(r.len) {
+            return Err(bad("region outside the arena"));
+        }
+        let (gap, tail) = core::mem::take(&mut rest).split_at_mut(skip);
+        let (w, tail) = tail.split_at_mut(r.len);
+        if let Some(s) = gaps.get_mut(g) {
+            *s = gap;
+        }
+        if let Some(s) = (j as usize).checked_sub(ni).and_then(|o| writes.get_mut(o)) {
+            *s = Some(w);
+        }
+        rest = tail;
+        cursor = r.offset + r.len;
+    }
+    if let Some(s) = gaps.get_mut(nw) {
+        *s = rest;
+    }
+    let info = |r: &Region| art.tensors.get(r.tensor as usize).map(info_of);
+    let input = |j: usize| -> Option<(&[u8], TensorInfo)> {
+        let r = regs.get(j).filter(|_| j < ni)?;
+        let bytes = match r.place {
+            Place::Absent => return None,
+            Place::Weight => art.weights.get(r.offset..r.offset + r.len)?,
+            Place::Arena => gaps.get(r.gap as usize)?.get(r.gap_offset..r.gap_offset + r.len)?,
+        };
+        Some((bytes, info(r)?))
+    };
+    let need_in = |j: usize| input(j).ok_or(bad("missing input"));
+    let mut take_out = |j: usize| -> Option<(&mut [u8], TensorInfo)> {
+        let r = regs.get(ni + j).filter(|_| j < no)?;
+        Some((writes.get_mut(j)?.take()?, info(r)?))
+    };
+    let params = op.params;
+    let scratch_region = no;
+    match params {
+        Params::Gather { outer, axis_len, inner, .. } => {
+            let (data, dinfo) = need_in(0)?;
+            let (idx, _) = need_in(1)?;
+            let idx = <[i32]>::ref_from_bytes(idx).map_err(|_| bad("misaligned indices"))?;
+            let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
+            let res = match (dinfo.dtype, oinfo.dtype) {
+                (DType::I8, DType::F32) => {
+                    k::int8::gather_dequant(i8s(data)?, f32s(need_in(2)?.0)?, idx, f32s_mut(out)?)
+                }
+                (DType::F16, DType::F32) | (DType::F32, DType::F32) => {
+                    k::gather(&float_src(data, &dinfo)?, outer, axis_len, inner, idx, f32s_mut(out)?)
+                }
+                (DType::I32, DType::I32) => k::gather_raw(
+                    <[u32]>::ref_from_bytes(data).map_err(|_| bad("align"))?,
+                    outer,
+                    axis_len,
+                    inner,
+                    idx,
+                    <[u32]>::mut_from_bytes(out).map_err(|_| bad("align"))?,
+                ),
+                (DType::F16, DType::F16) => k::gather_raw(
+                    <[u16]>::ref_from_bytes(data).map_err(|_| bad("align"))?,
+                    outer,
+                    axis_len,
+                    inner,
+                    idx,
+                    <[u16]>::mut_from_bytes(out).map_err(|_| bad("align"))?,
+                ),
+                _ => k::gather_raw(data, outer, axis_len, inner, idx, out),
+            };
+            res.map_err(|_| bad("Gather index out of range"))?;
+        }
+        Params::MatMul { .. } => {
+            let (a, ai) = need_in(0)?;
+            let (b, bi) = need_in(1)?;
+            let bias = match input(2) {
+                Some((bb, binfo)) => Some((f32s(bb)?, binfo)),
+                None => None,
+            };
+            let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
+            k::matmul(
+                &params,
+                &float_src(a, &ai)?,
+                &float_src(b, &bi)?,
+                bias.as_ref().map(|(v, i)| (*v, i)),
+                &oinfo,
+                f32s_mut(out)?,
+                kt.dot_f32.run,
+            );
+        }
+        Params::Conv(p) => {
+            let (x, _) = need_in(0)?;
+            let (w, wi) = need_in(1)?;
+            let bias = match input(2) {
+                Some((bb, _)) => Some(f32s(bb)?),
+                None => None,
+            };
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::conv(&p, f32s(x)?, &float_src(w, &wi)?, bias, f32s_mut(out)?);
+        }
+        Params::Unary { func, a, b } => {
+            let (x, _) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::unary(func, a, b, f32s(x)?, f32s_mut(out)?);
+        }
+        Params::Binary { func } => {
+            let (a, ai) = need_in(0)?;
+            let (b, bi) = need_in(1)?;
+            let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
+            k::binary(func, (f32s(a)?, &ai), (f32s(b)?, &bi), &oinfo, f32s_mut(out)?);
+        }
+        Params::Softmax { outer, axis_len, inner, log } => {
+            let (x, _) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::softmax(outer, axis_len, inner, log, f32s(x)?, f32s_mut(out)?);
+        }
+        Params::LayerNorm { outer, inner, eps } => {
+            let (x, _) = need_in(0)?;
+            let (s, _) = need_in(1)?;
+            let bias = match input(2) {
+                Some((bb, _)) => Some(f32s(bb)?),
+                None => None,
+            };
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::layer_norm(outer, inner, eps, f32s(x)?, f32s(s)?, bias, f32s_mut(out)?);
+        }
+        Params::Reduce { func, mask } => {
+            let (x, xi) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::reduce(func, mask, f32s(x)?, &xi, f32s_mut(out)?);
+        }
+        Params::Pool(p) => {
+            let (x, _) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::pool(&p, f32s(x)?, f32s_mut(out)?);
+        }
+        Params::Copy => {
+            let (x, _) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            out.copy_from_slice(x.get(..out.len()).ok_or(bad("size"))?);
+        }
+        Params::Transpose { perm } => {
+            let (x, xi) = need_in(0)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            by_size!(xi.dtype, x, out, |x, o| k::transpose(&perm, x, &xi, &oi, o));
+        }
+        Params::Slice { starts, steps } => {
+            let (x, xi) = need_in(0)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            by_size!(xi.dtype, x, out, |x, o| k::slice(&starts, &steps, x, &xi, &oi, o));
+        }
+        Params::Expand => {
+            let (x, xi) = need_in(0)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            by_size!(xi.dtype, x, out, |x, o| k::expand(x, &xi, &oi, o));
+        }
+        Params::Concat { axis } => {
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            // Concatenation is a sequence of contiguous byte copies: no typed view needed.
+            let outer: usize = oi.shape().get(..axis).unwrap_or(&[]).iter().product();
+            let inner_bytes: usize =
+                oi.shape().get(axis + 1..).unwrap_or(&[]).iter().product::<usize>() * oi.dtype.size();
+            let mut o = 0usize;
+            for i in 0..outer {
+                for j in 0..ni {
+                    let (x, xi) = need_in(j)?;
+                    let chunk = xi.dim(axis) * inner_bytes;
+                    let src = x.get(i * chunk..(i + 1) * chunk).ok_or(bad("size"))?;
+                    out.get_mut(o..o + chunk).ok_or(bad("size"))?.copy_from_slice(src);
+                    o += chunk;
+                }
+            }
+        }
+        Params::Split { axis } => {
+            let (x, xi) = need_in(0)?;
+            let outer: usize = xi.shape().get(..axis).unwrap_or(&[]).iter().product();
+            let inner_bytes: usize =
+                xi.shape().get(axis + 1..).unwrap_or(&[]).iter().product::<usize>() * xi.dtype.size();
+            let mut parts: [Option<(&mut [u8], TensorInfo)>; MAX_IO] = [const { None }; MAX_IO];
+            for (j, p) in parts.iter_mut().enumerate().take(no) {
+                *p = take_out(j);
+            }
+            let mut src = 0usize;
+            for i in 0..outer {
+                for (dst, oi) in parts.iter_mut().take(no).flatten() {
+                    let chunk = oi.dim(axis) * inner_bytes;
+                    let s = x.get(src..src + chunk).ok_or(bad("size"))?;
+                    dst.get_mut(i * chunk..(i + 1) * chunk).ok_or(bad("size"))?.copy_from_slice(s);
+                    src += chunk;
+                }
+            }
+        }
+        Params::Where => {
+            let (c, ci) = need_in(0)?;
+            let (x, xi) = need_in(1)?;
+            let (y, yi) = need_in(2)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let x = <[u32]>::ref_from_bytes(x).map_err(|_| bad("align"))?;
+            let y = <[u32]>::ref_from_bytes(y).map_err(|_| bad("align"))?;
+            k::where_select((c, &ci), (x, &xi), (y, &yi), &oi, <[u32]>::mut_from_bytes(out).map_err(|_| bad("align"))?);
+        }
+        Params::Cast => {
+            let (x, xi) = need_in(0)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            match (xi.dtype, oi.dtype) {
+                (DType::F32, DType::F32) | (DType::I32, DType::I32) | (DType::U8, DType::U8) => {
+                    out.copy_from_slice(x.get(..out.len()).ok_or(bad("size"))?)
+                }
+                (DType::F32, DType::I32) => k::cast(f32s(x)?, <[i32]>::mut_from_bytes(out).map_err(|_| bad("align"))?),
+                (DType::F32, DType::U8) => k::cast(f32s(x)?, out),
+                (DType::I32, DType::F32) => {
+                    k::cast(<[i32]>::ref_from_bytes(x).map_err(|_| bad("align"))?, f32s_mut(out)?)
+                }
+                (DType::I32, DType::U8) => k::cast(<[i32]>::ref_from_bytes(x).map_err(|_| bad("align"))?, out),
+                (DType::U8, DType::F32) => k::cast(x, f32s_mut(out)?),
+                (DType::U8, DType::I32) => k::cast(x, <[i32]>::mut_from_bytes(out).map_err(|_| bad("align"))?),
+                _ => return Err(bad("unsupported cast")),
+            }
+        }
+        Params::Rnn(p) => {
+            let (x, _) = need_in(0)?;
+            let (w, wi) = need_in(1)?;
+            let (r, ri) = need_in(2)?;
+            let opt = |j: usize| -> Result<Option<&[f32]>> {
+                match input(j) {
+                    Some((b, _)) => Ok(Some(f32s(b)?)),
+                    None => Ok(None),
+                }
+            };
+            let first_scale = if p.lstm { 7 } else { 5 };
+            let ws = input(first_scale).map(|v| v.0);
+            let rs = input(first_scale + 1).map(|v| v.0);
+            let inputs = k::RnnInputs {
+                x: f32s(x)?,
+                w: matrix(w, &wi, ws)?,
+                r: matrix(r, &ri, rs)?,
+                b: opt(3)?,
+                h0: opt(4)?,
+                c0: if p.lstm { opt(5)? } else { None },
+                p: if p.lstm { opt(6)? } else { None },
+            };
+            let mut o = |j: usize| -> Result<Option<&mut [f32]>> {
+                match take_out(j) {
+                    Some((b, _)) => Ok(Some(f32s_mut(b)?)),
+                    None => Ok(None),
+                }
+            };
+            let mut outputs = k::RnnOutputs { y: o(0)?, y_h: o(1)?, y_c: if p.lstm { o(2)? } else { None } };
+            let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad("missing scratch"))?;
+            let split = (p.scratch_f32_len() * 4).min(scratch.len());
+            let (fs, qs) = scratch.split_at_mut(split);
+            k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, kt.dot_f32.run);
+        }
+        Params::Quantize => {
+            let (x, _) = need_in(0)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            k::int8::quantize_slice(f32s(x)?, oi.quant.scale(), oi.quant.zero_point, i8s_mut(out)?);
+        }
+        Params::Dequantize => {
+            let (x, xi) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            k::int8::dequantize_slice(i8s(x)?, xi.quant.scale(), xi.quant.zero_point, f32s_mut(out)?);
+        }
+        Params::QMatMul { lo, hi, .. } | Params::QConv { lo, hi, .. } => {
+            let (x, xi) = need_in(0)?;
+            let (w, _) = need_in(1)?;
+            let (b, _) = need_in(2)?;
+            let (rq, _) = need_in(3)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let q = k::int8::Int8Product {
+                w: i8s(w)?,
+                bias: i32s(b)?,
+                requant: requants(rq)?,
+                zy: oi.quant.zero_point,
+                lo,
+                hi,
+            };
+            let (x, zx, out) = (i8s(x)?, xi.quant.zero_point, i8s_mut(out)?);
+            let ok = match params {
+                Params::QMatMul { k: kk, .. } => k::int8::matmul_i8(x, zx, kk, &q, out),
+                Params::QConv { geom, .. } => k::int8::conv_i8(&geom, x, zx, &q, out),
+                _ => false,
+            };
+            if !ok {
+                return Err(bad("int8 product: bad requantization or sizes"));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,258 @@
+//! Ops prepared once, when a session is created: each op's kernel parameters (`ops::prepare`),
+//! the kernel entry and tier it runs, and where each of its tensors is (weights, or an arena
+//! region), together with the order in which the arena is split so that the op gets shared views
+//! of what it reads and exclusive views of what it writes. A run then only splits slices and calls
+//! kernels: no shape rule, slot search or sort is left in the run loop.
+
+use crate::error::{Error, Result};
+use crate::format::{ArenaSlot, Artifact, Storage, TensorRecord, NO_TENSOR};
+use crate::kernels::{KernelTable, Tier};
+use crate::model::{info_of, MAX_IO};
+use crate::ops::{self, OpCode, OpTensors, Params};
+
+/// Most regions one op writes (outputs and scratch).
+pub(crate) const MAX_WRITES: usize = MAX_IO + 1;
+
+/// Where one tensor an op (or the caller) touches lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// An absent optional input or output.
+    Absent,
+    /// In the weights section: `offset` counts from the start of the section.
+    Weight,
+    /// In the arena: `offset` counts from the start of the arena.
+    Arena,
+}
+
+/// One tensor of one op: its place and bytes, and, for arena reads, which piece of the split arena
+/// holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct Region {
+    /// Tensor index (`NO_TENSOR` when absent).
+    pub(crate) tensor: u32,
+    pub(crate) place: Place,
+    pub(crate) offset: usize,
+    pub(crate) len: usize,
+    /// Arena reads: the gap between writes that holds the region, and the region's offset in it.
+    pub(crate) gap: u8,
+    pub(crate) gap_offset: usize,
+}
+
+impl Region {
+    /// An unused entry (for caller-provided tables).
+    pub const EMPTY: Region =
+        Region { tensor: NO_TENSOR, place: Place::Absent, offset: 0, len: 0, gap: 0, gap_offset: 0 };
+}
+
+/// One op, ready to run.
+#[derive(Debug, Clone, Copy)]
+pub struct PreparedOp {
+    pub(crate) code: OpCode,
+    pub(crate) params: Params,
+    /// The tier of the kernel this op runs.
+    pub(crate) tier: Tier,
+    /// First of this op's regions in the session's region table: inputs, outputs, scratch.
+    pub(crate) first: u32,
+    pub(crate) n_in: u8,
+    pub(crate) n_out: u8,
+    pub(crate) has_scratch: bool,
+    /// Written regions (indices relative to `first`), sorted by arena offset.
+    pub(crate) writes: [u8; MAX_WRITES],
+    pub(crate) n_writes: u8,
+}
+
+impl PreparedOp {
+    /// An unused entry (for caller-provided tables).
+    pub const EMPTY: PreparedOp = PreparedOp {
+        code: OpCode::Copy,
+        params: Params::Copy,
+        tier: Tier::Generic,
+        first: 0,
+        n_in: 0,
+        n_out: 0,
+        has_scratch: false,
+        writes: [0; MAX_WRITES],
+        n_writes: 0,
+    };
+
+    /// The op code.
+    pub fn code(&self) -> OpCode {
+        self.code
+    }
+
+    /// The tier of the kernel the op runs.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    pub(crate) fn n_regions(&self) -> usize {
+        self.n_in as usize + self.n_out as usize + usize::from(self.has_scratch)
+    }
+}
+
+/// Number of region entries a session of `art` needs: graph inputs, graph outputs, and every
+/// op's inputs, outputs and scratch.
+pub(crate) fn region_count(art: &Artifact<'_>) -> usize {
+    let ops: usize = art
+        .ops
+        .iter()
+        .map(|o| o.inputs_len.get() as usize + o.outputs_len.get() as usize + usize::from(o.scratch.get() != NO_TENSOR))
+        .sum();
+    art.plan.inputs_len.get() as usize + art.plan.outputs_len.get() as usize + ops
+}
+
+fn slot_of<'b>(art: &Artifact<'b>, tensor: u32) -> Option<&'b ArenaSlot> {
+    let i = art.slots.binary_search_by_key(&tensor, |s| s.tensor.get()).ok()?;
+    art.slots.get(i)
+}
+
+/// The region of tensor `t` (its weights, its slot, or its alias target's slot).
+pub(crate) fn region_of(art: &Artifact<'_>, t: u32) -> Result<Region> {
+    if t == NO_TENSOR {
+        return Ok(Region::EMPTY);
+    }
+    let bad = Error::BadPlan("tensor has no place");
+    let rec: &TensorRecord = art.tensors.get(t as usize).ok_or(bad)?;
+    let len = usize::try_from(rec.byte_len.get()).map_err(|_| bad)?;
+    let (place, offset) = match Storage::from_u8(rec.storage).ok_or(bad)? {
+        Storage::Weights => (Place::Weight, usize::try_from(rec.offset.get()).map_err(|_| bad)?),
+        Storage::Arena | Storage::State => {
+            (Place::Arena, usize::try_from(slot_of(art, t).ok_or(bad)?.offset.get()).map_err(|_| bad)?)
+        }
+        Storage::Alias => {
+            let target = slot_of(art, rec.alias_of.get()).ok_or(bad)?;
+            let base = usize::try_from(target.offset.get()).map_err(|_| bad)?;
+            (Place::Arena, base + usize::try_from(rec.offset.get()).map_err(|_| bad)?)
+        }
+    };
+    Ok(Region { tensor: t, place, offset, len, gap: 0, gap_offset: 0 })
+}
+
+/// Prepares op `index` into `op`, writing its regions to `regions` (exactly `n_regions` entries).
+pub(crate) fn prepare_op(
+    art: &Artifact<'_>,
+    index: u32,
+    kernels: &KernelTable,
+    first: u32,
+    regions: &mut [Region],
+) -> Result<PreparedOp> {
+    let bad = |rule| Error::BadOp { index, rule };
+    let rec = art.ops.get(index as usize).ok_or(bad("op index"))?;
+    let code = OpCode::from_u32(rec.opcode.get()).ok_or(bad("unknown op code"))?;
+    let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).ok_or(bad("inputs"))?;
+    let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).ok_or(bad("outputs"))?;
+    let (ni, no) = (ins.len(), outs.len());
+    if ni > MAX_IO || no > MAX_IO {
+        return Err(bad("more than 32 inputs or outputs"));
+    }
+    let scratch = rec.scratch.get();
+    let n = ni + no + usize::from(scratch != NO_TENSOR);
+    if regions.len() != n {
+        return Err(bad("region table size"));
+    }
+    let mut in_info = [None; MAX_IO];
+    let mut in_w = [false; MAX_IO];
+    let mut out_info = [None; MAX_IO];
+    let all = ins.iter().chain(outs.iter()).map(|t| t.get()).chain((scratch != NO_TENSOR).then_some(scratch));
+    for (j, (t, r)) in all.zip(regions.iter_mut()).enumerate() {
+        *r = region_of(art, t)?;
+        let info = art.tensors.get(t as usize).map(info_of);
+        if j < ni {
+            if let (Some(i), Some(w)) = (in_info.get_mut(j), in_w.get_mut(j)) {
+                *i = info;
+                *w = r.place == Place::Weight;
+            }
+        } else if let Some(o) = out_info.get_mut(j - ni) {
+            *o = info;
+        }
+    }
+    let words_le = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).ok_or(bad("attrs"))?;
+    let mut words = [0u32; 64];
+    for (d, s) in words.iter_mut().zip(words_le) {
+        *d = s.get();
+    }
+    let scratch_info = art.tensors.get(scratch as usize).map(info_of);
+    let params = ops::prepare(
+        code,
+        words.get(..words_le.len()).ok_or(bad("more than 64 attribute words"))?,
+        &OpTensors {
+            inputs: in_info.get(..ni).unwrap_or(&[]),
+            outputs: out_info.get(..no).unwrap_or(&[]),
+            input_is_weight: in_w.get(..ni).unwrap_or(&[]),
+            scratch: scratch_info,
+        },
+    )
+    .map_err(bad)?;
+    let mut op = PreparedOp {
+        code,
+        params,
+        tier: tier_of(code, &params, kernels),
+        first,
+        n_in: ni as u8,
+        n_out: no as u8,
+        has_scratch: scratch != NO_TENSOR,
+        writes: [0; MAX_WRITES],
+        n_writes: 0,
+    };
+    plan_views(&mut op, regions).map_err(bad)?;
+    Ok(op)
+}
+
+/// The tier of the kernel an op runs with this table.
+fn tier_of(code: OpCode, _params: &Params, k: &KernelTable) -> Tier {
+    match code {
+        OpCode::MatMul | OpCode::Lstm | OpCode::Gru => k.dot_f32.tier,
+        _ => Tier::Generic,
+    }
+}
+
+/// Orders the op's arena writes by offset and assigns every arena read to the gap between two
+/// writes that holds it. Reads may overlap each other (the same tensor twice, an alias and its
+/// target); a write may overlap nothing.
+fn plan_views(op: &mut PreparedOp, regions: &mut [Region]) -> core::result::Result<(), &'static str> {
+    let ni = op.n_in as usize;
+    let mut nw = 0usize;
+    for (j, r) in regions.iter().enumerate().skip(ni) {
+        if r.place == Place::Arena {
+            *op.writes.get_mut(nw).ok_or("too many writes")? = j as u8;
+            nw += 1;
+        }
+    }
+    let writes = op.writes.get_mut(..nw).ok_or("too many writes")?;
+    writes.sort_unstable_by_key(|&j| regions.get(j as usize).map_or(0, |r| r.offset));
+    op.n_writes = nw as u8;
+    let mut prev_end = 0usize;
+    for &j in writes.iter() {
+        let r = regions.get(j as usize).ok_or("region")?;
+        if r.offset < prev_end {
+            return Err("an op's outputs overlap");
+        }
+        prev_end = r.offset + r.len;
+    }
+    let span = |g: usize| -> (usize, usize) {
+        let start = match g {
+            0 => 0,
+            _ => writes.get(g - 1).and_then(|&j| regions.get(j as usize)).map_or(0, |r| r.offset + r.len),
+        };
+        let end = writes.get(g).and_then(|&j| regions.get(j as usize)).map_or(usize::MAX, |r| r.offset);
+        (start, end)
+    };
+    let mut gaps = [(0usize, 0usize); MAX_WRITES + 1];
+    for (g, s) in gaps.iter_mut().enumerate().take(nw + 1) {
+        *s = span(g);
+    }
+    for r in regions.iter_mut().take(ni) {
+        if r.place != Place::Arena || r.len == 0 {
+            continue;
+        }
+        let end = r.offset.checked_add(r.len).ok_or("region overflows")?;
+        let g = gaps
+            .iter()
+            .take(nw + 1)
+            .position(|&(s, e)| s <= r.offset && end <= e)
+            .ok_or("an op reads bytes it writes")?;
+        r.gap = g as u8;
+        r.gap_offset = r.offset - gaps.get(g).map_or(0, |s| s.0);
+    }
+    Ok(())
+}
