@@ -14,8 +14,9 @@
 
 use crate::calibrate::{affine_params, quantize_weights_per_channel};
 use crate::ir::{Data, Graph, Op, TensorId, TensorQuant};
-use ferrite_runtime::format::DType;
+use ferrite_runtime::format::{DType, Layout};
 use ferrite_runtime::kernels::generic::int8::{quantize_multiplier, Requant};
+use ferrite_runtime::kernels::generic::qgemm::pack_k4n16;
 use ferrite_runtime::ops::{OpCode, UnaryFn};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -79,11 +80,7 @@ fn weight_inputs(op: &Op) -> &[Option<TensorId>] {
 }
 
 fn bytes_of(g: &Graph, ts: &[Option<TensorId>]) -> usize {
-    ts.iter()
-        .flatten()
-        .filter(|&&t| g.tensors[t].data.is_some())
-        .map(|&t| g.tensors[t].len() * g.tensors[t].dtype.size())
-        .sum()
+    ts.iter().flatten().filter(|&&t| g.tensors[t].data.is_some()).map(|&t| g.tensors[t].byte_len()).sum()
 }
 
 impl Cx<'_> {
@@ -146,8 +143,7 @@ impl Cx<'_> {
     fn product_constants(
         &mut self,
         base: &str,
-        w: &[f32],
-        w_shape: Vec<usize>,
+        (w, w_shape, layout): (&[f32], Vec<usize>, Layout),
         bias: Option<Vec<f32>>,
         channels: usize,
         (sx, sy): (f32, f32),
@@ -171,8 +167,13 @@ impl Cx<'_> {
             };
             rq.extend([r.multiplier, r.shift]);
         }
-        let wt = self.g.constant(format!("{base}.w/q"), w_shape, Data::I8(q));
+        let data = match layout {
+            Layout::K4N16 => packed(&q, channels),
+            _ => q,
+        };
+        let wt = self.g.constant(format!("{base}.w/q"), w_shape, Data::I8(data));
         self.g.tensors[wt].quant = Some(TensorQuant::PerAxis { axis: 0, scales: None });
+        self.g.tensors[wt].layout = layout;
         let bt = self.g.constant(format!("{base}.bias/q"), vec![channels], Data::I32(bq));
         let rt = self.g.constant(format!("{base}.requant"), vec![channels, 2], Data::I32(rq));
         Ok([wt, bt, rt])
@@ -224,7 +225,7 @@ impl Cx<'_> {
         let (lo, hi) = Self::bounds(op.attrs[3], f32::from_bits(op.attrs[4]), f32::from_bits(op.attrs[5]), sy, zy)
             .ok_or("fused sigmoid, tanh or leaky ReLU")?;
         let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
-        let [wt, bt, rt] = self.product_constants(&op.name, &w, vec![n, k], bias, n, (sx, sy))?;
+        let [wt, bt, rt] = self.product_constants(&op.name, (&w, vec![n, k], Layout::K4N16), bias, n, (sx, sy))?;
         let xq = self.int8_of(x);
         let yq = self.int8_output(y, sy, zy);
         let q = Op {
@@ -254,7 +255,7 @@ impl Cx<'_> {
             Self::bounds(op.attrs[at], f32::from_bits(op.attrs[at + 1]), f32::from_bits(op.attrs[at + 2]), sy, zy)
                 .ok_or("fused sigmoid, tanh or leaky ReLU")?;
         let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
-        let [wt, bt, rt] = self.product_constants(&op.name, &w, wshape, bias, m, (sx, sy))?;
+        let [wt, bt, rt] = self.product_constants(&op.name, (&w, wshape, Layout::RowMajor), bias, m, (sx, sy))?;
         let xq = self.int8_of(x);
         let yq = self.int8_output(y, sy, zy);
         let mut attrs = op.attrs.clone();
@@ -324,8 +325,9 @@ impl Cx<'_> {
         let dirs = wshape[0];
         let mk = |cx: &mut Self, nm: String, shape: Vec<usize>, q: Vec<i8>, s: Vec<f32>| {
             let st = cx.g.constant(format!("{nm}.scales"), vec![s.len()], Data::F32(s));
-            let qt = cx.g.constant(format!("{nm}/q"), shape, Data::I8(q));
+            let qt = cx.g.constant(format!("{nm}/q"), shape, Data::I8(packed(&q, rows)));
             cx.g.tensors[qt].quant = Some(TensorQuant::PerAxis { axis: 1, scales: (dirs == 1).then_some(st) });
+            cx.g.tensors[qt].layout = Layout::K4N16;
             (qt, st)
         };
         let (wt, wst) = mk(self, format!("{}.W", op.name), wshape, wq, ws);
@@ -367,11 +369,18 @@ impl Cx<'_> {
             output: self.name(y),
             probe: self.name(probe),
             bytes_f32,
-            bytes: new.iter().map(|&t| self.g.tensors[t].len() * self.g.tensors[t].dtype.size()).sum(),
+            bytes: new.iter().map(|&t| self.g.tensors[t].byte_len()).sum(),
             sqnr_db: None,
             sqnr_isolated_db: None,
         }
     }
+}
+
+/// `q` (`rows` rows, row-major) in the k4n16 layout (docs/FORMAT.md), as the bytes the runtime's
+/// packed kernels read.
+fn packed(q: &[i8], rows: usize) -> Vec<i8> {
+    let k = q.len() / rows.max(1);
+    pack_k4n16(q, rows, k).into_iter().map(|b| b as i8).collect()
 }
 
 fn kind_of(code: OpCode) -> Option<&'static str> {

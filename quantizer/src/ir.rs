@@ -44,6 +44,16 @@ impl Data {
             Data::I8(v) => v.iter().map(|&x| x as u8).collect(),
         }
     }
+    /// Number of bytes.
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Data::F32(v) => 4 * v.len(),
+            Data::F16(v) => 2 * v.len(),
+            Data::I32(v) => 4 * v.len(),
+            Data::U8(v) => v.len(),
+            Data::I8(v) => v.len(),
+        }
+    }
     /// As f32 values, when it is float data.
     pub fn as_f32(&self) -> Option<&[f32]> {
         match self {
@@ -94,6 +104,14 @@ impl Tensor {
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.shape.iter().product()
+    }
+    /// Bytes of the tensor's data as stored: a weight's data (packed layouts included), else
+    /// elements × element size.
+    pub fn byte_len(&self) -> usize {
+        match &self.data {
+            Some(d) => d.byte_len(),
+            None => self.len() * self.dtype.size(),
+        }
     }
     /// True when the tensor has no elements.
     pub fn is_empty(&self) -> bool {

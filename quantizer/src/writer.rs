@@ -187,7 +187,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             reserved0: 0,
             dims,
             offset: U64::new(offset),
-            byte_len: U64::new((t.len() * dtype.size()) as u64),
+            byte_len: U64::new(t.byte_len() as u64),
             scale: F32::new(scale),
             zero_point: I32::new(zp),
             axis_scales: U32::new(axis_scales),

@@ -444,6 +444,11 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             }
             let r = art.tensors.get(t as usize).ok_or(bad("input index"))?;
             live_slot(art, t, index).map_err(bad)?;
+            if r.axis_zero_points.get() != NO_TENSOR {
+                return Err(bad(
+                    "asymmetric int8 weights (zero-point tensors) are not supported by this runtime's ops",
+                ));
+            }
             if let (Some(i), Some(w)) = (in_info.get_mut(j), in_w.get_mut(j)) {
                 *i = Some(info_of(r));
                 *w = r.storage == Storage::Weights as u8;

@@ -6,7 +6,7 @@
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use crate::format::{DType, MAX_RANK};
+use crate::format::{DType, Layout, MAX_RANK};
 
 /// Op codes. Values are never reused; retired ones stay reserved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,6 +379,8 @@ pub enum Params {
         n: usize,
         lo: i8,
         hi: i8,
+        /// Weights in layout k4n16 (else row-major).
+        packed: bool,
     },
     QConv {
         geom: ConvParams,
@@ -441,6 +443,8 @@ pub struct RnnParams {
     pub clip: f32,
     /// Int8 matrices: the quantization of the inputs and hidden states their products read.
     pub int8: Option<RnnQuant>,
+    /// Int8 W and R in layout k4n16 (else row-major).
+    pub packed: bool,
 }
 
 /// How an int8 recurrent op quantizes what its int8 matrices multiply: x (and, in GRU, nothing
@@ -657,8 +661,13 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         return Err("only recurrent ops take scratch");
     }
     // Packed layouts are weight formats of particular kernels; no other input may have one.
-    for x in ins.iter().flatten() {
-        if x.layout.is_packed() {
+    for (i, x) in ins.iter().enumerate() {
+        let allowed = match op {
+            OpCode::QMatMul => i == 1,
+            OpCode::Lstm | OpCode::Gru => i == 1 || i == 2,
+            _ => false,
+        };
+        if x.is_some_and(|x| x.layout.is_packed() && !(allowed && x.layout == Layout::K4N16)) {
             return Err("packed layout on an input that does not take one");
         }
     }
@@ -908,7 +917,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             int8_bias_requant(ins, is_w(2), is_w(3), n)?;
             let (lo, hi) = bounds(&r, 0)?;
-            Ok(Params::QMatMul { k, n, lo, hi })
+            Ok(Params::QMatMul { k, n, lo, hi, packed: w.layout == Layout::K4N16 })
         }
         OpCode::Quantize | OpCode::Dequantize => {
             r.exact(0)?;
@@ -1342,6 +1351,9 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     let w = need(ins, 1)?;
     let rr = need(ins, 2)?;
     float(x)?;
+    if w.layout != rr.layout {
+        return Err("W and R must have the same layout");
+    }
     let q = if int8 {
         if rr.dtype != DType::I8 || !is_w(1) || !is_w(2) {
             return Err("int8 W and R must both be i8 weights");
@@ -1441,6 +1453,7 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         linear_before_reset: lbr,
         clip,
         int8: q,
+        packed: w.layout == Layout::K4N16,
     };
     let s = t.scratch.ok_or("recurrent ops need a scratch tensor")?;
     if s.dtype != DType::F32 || s.len() < p.scratch_len() {

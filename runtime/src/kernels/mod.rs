@@ -5,6 +5,8 @@
 //! which tier) it runs.
 
 pub mod generic;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
 
 /// An instruction-set tier. Each tier includes the ones below it on the same architecture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -149,6 +151,10 @@ pub struct Kernel<F> {
 
 /// Dot product of two f32 rows.
 pub type DotF32 = fn(&[f32], &[f32]) -> f32;
+/// int8 GEMM over packed weights with the requantization epilogue ([`generic::qgemm::qgemm`]).
+pub type QGemmFn = fn(&generic::qgemm::QGemm<'_>, &[i8], usize, &mut [i8]) -> bool;
+/// int8 GEMM over a row range of packed weights, raw i32 sums ([`generic::qgemm::qgemm_i32`]).
+pub type QGemmI32Fn = fn(&generic::qgemm::PackedI8<'_>, (usize, usize), &[i8], usize, i32, &mut [i32]) -> bool;
 
 /// The kernel families, each filled from `generic` and overridden by the tiers up to
 /// [`KernelTable::tier`].
@@ -158,6 +164,10 @@ pub struct KernelTable {
     pub tier: Tier,
     /// Dot product of f32 rows (MatMul, recurrent ops).
     pub dot_f32: Kernel<DotF32>,
+    /// int8 GEMM, requantized (QMatMul, pointwise and im2col QConv).
+    pub qgemm: Kernel<QGemmFn>,
+    /// int8 GEMM, raw sums (int8 LSTM/GRU gate products).
+    pub qgemm_i32: Kernel<QGemmI32Fn>,
 }
 
 impl KernelTable {
@@ -180,7 +190,27 @@ impl KernelTable {
     }
 
     fn build(tier: Tier) -> Self {
-        let g = |run| Kernel { tier: Tier::Generic, run };
-        KernelTable { tier, dot_f32: g(generic::dot_f32 as DotF32) }
+        let mut t = KernelTable {
+            tier,
+            dot_f32: Kernel { tier: Tier::Generic, run: generic::dot_f32 },
+            qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
+            qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
+        };
+        // Each tier overrides what it implements, lowest first, up to the tier asked for.
+        #[cfg(target_arch = "x86_64")]
+        {
+            if tier >= Tier::Avx2 && tier <= Tier::Avx512 {
+                t.qgemm = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm };
+                t.qgemm_i32 = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm_i32 };
+            }
+            if tier == Tier::Avx512 {
+                t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
+                t.qgemm_i32 = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm_i32 };
+            }
+        }
+        t
     }
 }
+
+#[cfg(test)]
+mod tier_tests;

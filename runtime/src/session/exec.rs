@@ -29,9 +29,15 @@ fn requants(b: &[u8]) -> Result<&[k::int8::Requant]> {
     <[k::int8::Requant]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned requantization tensor"))
 }
 
-fn matrix<'x>(bytes: &'x [u8], info: &TensorInfo, scales: Option<&'x [u8]>) -> Result<k::Matrix<'x>> {
+fn matrix<'x>(bytes: &'x [u8], info: &TensorInfo, scales: Option<&'x [u8]>, packed: bool) -> Result<k::Matrix<'x>> {
     if info.dtype == DType::I8 {
         let s = scales.ok_or(Error::BadPlan("int8 matrix without row scales"))?;
+        if packed {
+            let k = info.dim(info.rank.saturating_sub(1));
+            let rows = info.len() / k.max(1);
+            let w = k::qgemm::PackedI8::from_bytes(bytes, rows, k).ok_or(Error::BadPlan("packed recurrent weights"))?;
+            return Ok(k::Matrix::Packed { w, scales: f32s(s)? });
+        }
         Ok(k::Matrix::Int8 { q: i8s(bytes)?, scales: f32s(s)? })
     } else {
         Ok(k::Matrix::Float(float_src(bytes, info)?))
@@ -322,8 +328,8 @@ pub(super) fn run_op(
             let rs = input(first_scale + 1).map(|v| v.0);
             let inputs = k::RnnInputs {
                 x: f32s(x)?,
-                w: matrix(w, &wi, ws)?,
-                r: matrix(r, &ri, rs)?,
+                w: matrix(w, &wi, ws, p.packed)?,
+                r: matrix(r, &ri, rs, p.packed)?,
                 b: opt(3)?,
                 h0: opt(4)?,
                 c0: if p.lstm { opt(5)? } else { None },
@@ -339,7 +345,8 @@ pub(super) fn run_op(
             let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad("missing scratch"))?;
             let split = (p.scratch_f32_len() * 4).min(scratch.len());
             let (fs, qs) = scratch.split_at_mut(split);
-            k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, kt.dot_f32.run);
+            let fns = k::RnnKernels { dot: kt.dot_f32.run, qgemm_i32: kt.qgemm_i32.run };
+            k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, &fns);
         }
         Params::Quantize => {
             let (x, _) = need_in(0)?;
@@ -350,6 +357,27 @@ pub(super) fn run_op(
             let (x, xi) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
             k::int8::dequantize_slice(i8s(x)?, xi.quant.scale(), xi.quant.zero_point, f32s_mut(out)?);
+        }
+        Params::QMatMul { k: kk, n, lo, hi, packed: true } => {
+            let (x, xi) = need_in(0)?;
+            let (w, _) = need_in(1)?;
+            let (b, _) = need_in(2)?;
+            let (rq, _) = need_in(3)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let w = k::qgemm::PackedI8::from_bytes(w, n, kk).ok_or(bad("packed weights"))?;
+            let q = k::qgemm::QGemm {
+                w,
+                bias: i32s(b)?,
+                requant: requants(rq)?,
+                za: xi.quant.zero_point,
+                zy: oi.quant.zero_point,
+                lo,
+                hi,
+            };
+            let x = i8s(x)?;
+            if !(kt.qgemm.run)(&q, x, x.len() / kk.max(1), i8s_mut(out)?) {
+                return Err(bad("int8 product: sizes"));
+            }
         }
         Params::QMatMul { lo, hi, .. } | Params::QConv { lo, hi, .. } => {
             let (x, xi) = need_in(0)?;

@@ -9,6 +9,7 @@ use crate::format::{ArenaSlot, Artifact, Storage, TensorRecord, NO_TENSOR};
 use crate::kernels::{KernelTable, Tier};
 use crate::model::{info_of, MAX_IO};
 use crate::ops::{self, OpCode, OpTensors, Params};
+use zerocopy::FromBytes;
 
 /// Most regions one op writes (outputs and scratch).
 pub(crate) const MAX_WRITES: usize = MAX_IO + 1;
@@ -195,13 +196,33 @@ pub(crate) fn prepare_op(
         n_writes: 0,
     };
     plan_views(&mut op, regions).map_err(bad)?;
+    check_requant(art, &op, regions).map_err(bad)?;
     Ok(op)
 }
 
+/// An int8 product's requantization pairs are all in range, checked once here instead of on every
+/// run (a pair from the file could hold any bits).
+fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> core::result::Result<(), &'static str> {
+    if !matches!(op.params, Params::QMatMul { .. } | Params::QConv { .. }) {
+        return Ok(());
+    }
+    let r = regions.get(3).filter(|r| r.place == Place::Weight).ok_or("requantization must be a weight")?;
+    let bytes = art.weights.get(r.offset..r.offset + r.len).ok_or("requantization out of the weights")?;
+    let pairs =
+        <[crate::kernels::generic::int8::Requant]>::ref_from_bytes(bytes).map_err(|_| "requantization pairs")?;
+    if pairs.iter().all(|p| p.is_valid()) {
+        Ok(())
+    } else {
+        Err("requantization pair out of range (multiplier in [2^30, 2^31), shift in 1..=62)")
+    }
+}
+
 /// The tier of the kernel an op runs with this table.
-fn tier_of(code: OpCode, _params: &Params, k: &KernelTable) -> Tier {
-    match code {
-        OpCode::MatMul | OpCode::Lstm | OpCode::Gru => k.dot_f32.tier,
+fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
+    match (code, params) {
+        (_, Params::QMatMul { packed: true, .. }) => k.qgemm.tier,
+        (_, Params::Rnn(p)) if p.packed => k.qgemm_i32.tier,
+        (OpCode::MatMul | OpCode::Lstm | OpCode::Gru, _) => k.dot_f32.tier,
         _ => Tier::Generic,
     }
 }

@@ -3,9 +3,11 @@
 
 use super::activation::sigmoid;
 use super::int8::quantize_slice;
+use super::qgemm::PackedI8;
 use super::FloatSrc;
 use crate::ops::{RnnParams, RnnQuant};
 use libm::tanhf;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// Inputs of one recurrent op (absent optional inputs are `None`).
 pub struct RnnInputs<'a> {
@@ -47,6 +49,55 @@ pub enum Matrix<'a> {
         /// One scale per row (`dirs · gates · hidden`).
         scales: &'a [f32],
     },
+    /// int8 rows packed in layout k4n16, and their scales: a step's products are one `qgemm_i32`.
+    Packed {
+        /// The packed rows.
+        w: PackedI8<'a>,
+        /// One scale per row.
+        scales: &'a [f32],
+    },
+}
+
+/// The kernels a recurrent op calls (from the session's table).
+#[derive(Debug, Clone, Copy)]
+pub struct RnnKernels {
+    /// f32 dot product (float matrices).
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// int8 products over packed matrices.
+    pub qgemm_i32: crate::kernels::QGemmI32Fn,
+}
+
+/// `out[u] = bias[u] + m[row0 + u] · v` for `u < out.len()`, where int8 matrices multiply the
+/// vector's int8 form `vq` (zero point `zp`, scale `vs`) exactly and scale the i32 sum once:
+/// `bias + (Σ (vq − zp) · w) · (vs · scale[row])`.
+#[allow(clippy::too_many_arguments)]
+fn products(
+    m: &Matrix<'_>,
+    row0: usize,
+    v: &[f32],
+    vq: &[i8],
+    (zp, vs): (i32, f32),
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    k: &RnnKernels,
+) {
+    let b = |u: usize| bias.and_then(|bb| bb.get(u)).copied().unwrap_or(0.0);
+    if let Matrix::Packed { w, scales } = m {
+        let n = out.len();
+        let ok = match <[i32]>::mut_from_bytes(out.as_mut_bytes()) {
+            Ok(acc) => (k.qgemm_i32)(w, (row0, row0 + n), vq, 1, zp, acc),
+            Err(_) => false,
+        };
+        for (u, o) in out.iter_mut().enumerate() {
+            // The slot holds the i32 sum's bits (written just above); the same bits back.
+            let acc = if ok { o.to_bits() as i32 } else { 0 };
+            *o = b(u) + acc as f32 * (vs * scales.get(row0 + u).copied().unwrap_or(0.0));
+        }
+        return;
+    }
+    for (u, o) in out.iter_mut().enumerate() {
+        *o = b(u) + mat_row(m, row0 + u, v, vq, zp, vs, k.dot);
+    }
 }
 
 /// The product of one matrix row with a vector: f32 rows use `dot`; int8 rows multiply the vector's
@@ -61,6 +112,8 @@ fn mat_row(m: &Matrix<'_>, row: usize, v: &[f32], vq: &[i8], zp: i32, vs: f32, d
             let Some(wr) = q.get(row * n..(row + 1) * n) else { return 0.0 };
             super::int8::dot_i8(vq, zp, wr) as f32 * (vs * scales.get(row).copied().unwrap_or(0.0))
         }
+        // Products over packed rows are done a whole step at a time (`products`).
+        Matrix::Packed { .. } => 0.0,
     }
 }
 
@@ -83,7 +136,7 @@ pub fn rnn(
     out: &mut RnnOutputs<'_>,
     scratch: &mut [f32],
     qscratch: &mut [i8],
-    dot: fn(&[f32], &[f32]) -> f32,
+    k: &RnnKernels,
 ) {
     let q = p.int8.unwrap_or(RnnQuant { x_scale: 1.0, x_zp: 0, h_scale: 1.0, h_zp: 0 });
     let is_q = p.int8.is_some();
@@ -139,14 +192,8 @@ pub fn rnn(
                     quantize_slice(hs, q.h_scale, q.h_zp, hq);
                 }
                 // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).
-                for (u, v) in xw.iter_mut().enumerate() {
-                    let wb = bias.and_then(|bb| bb.get(u)).copied().unwrap_or(0.0);
-                    *v = wb + mat_row(&inp.w, w_row0 + u, xt, xq, q.x_zp, q.x_scale, dot);
-                }
-                for (u, v) in rh.iter_mut().enumerate() {
-                    let rb = bias.and_then(|bb| bb.get(gh + u)).copied().unwrap_or(0.0);
-                    *v = rb + mat_row(&inp.r, r_row0 + u, hs, hq, q.h_zp, q.h_scale, dot);
-                }
+                products(&inp.w, w_row0, xt, xq, (q.x_zp, q.x_scale), bias, xw, k);
+                products(&inp.r, r_row0, hs, hq, (q.h_zp, q.h_scale), bias.and_then(|bb| bb.get(gh..)), rh, k);
                 if p.lstm {
                     let peep =
                         |k: usize, j: usize| inp.p.and_then(|pp| pp.get(d * 3 * h + k * h + j)).copied().unwrap_or(0.0);
@@ -195,12 +242,9 @@ pub fn rnn(
                         if is_q {
                             quantize_slice(spare, q.h_scale, q.h_zp, hq);
                         }
-                        for j in 0..h {
-                            let rb = bias.and_then(|bb| bb.get(gh + 2 * h + j)).copied().unwrap_or(0.0);
-                            let v = rb + mat_row(&inp.r, r_row0 + 2 * h + j, spare, hq, q.h_zp, q.h_scale, dot);
-                            if let Some(slot) = rh.get_mut(2 * h + j) {
-                                *slot = v;
-                            }
+                        let rbh = bias.and_then(|bb| bb.get(gh + 2 * h..));
+                        if let Some(slots) = rh.get_mut(2 * h..3 * h) {
+                            products(&inp.r, r_row0 + 2 * h, spare, hq, (q.h_zp, q.h_scale), rbh, slots, k);
                         }
                     }
                     for j in 0..h {

@@ -240,6 +240,7 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             linear_before_reset: false,
             clip: 0.0,
             int8: Some(q),
+            packed: false,
         };
         let run = |p: &RnnParams, w: Matrix<'_>, r: Matrix<'_>, x: &[f32]| {
             let inp = RnnInputs { x, w, r, b: None, h0: None, c0: None, p: None };
@@ -247,10 +248,23 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             let mut out = RnnOutputs { y: Some(&mut y), y_h: None, y_c: None };
             let mut scratch = std::vec![0f32; p.scratch_f32_len()];
             let mut qs = std::vec![0i8; p.scratch_i8_len()];
-            rnn(p, &inp, &mut out, &mut scratch, &mut qs, dot_f32);
+            let k = super::RnnKernels { dot: dot_f32, qgemm_i32: super::qgemm::qgemm_i32 };
+            rnn(p, &inp, &mut out, &mut scratch, &mut qs, &k);
             y
         };
         let got = run(&p, Matrix::Int8 { q: &wq, scales: &ws }, Matrix::Int8 { q: &rq, scales: &rs }, &x);
+        // The same matrices packed (k4n16): the same i32 sums, the same f32 formula, the same bits.
+        let (pw, pr) = (super::qgemm::pack_k4n16(&wq, rows, input), super::qgemm::pack_k4n16(&rq, rows, hidden));
+        let packed = run(
+            &RnnParams { packed: true, ..p },
+            Matrix::Packed { w: super::qgemm::PackedI8::from_bytes(&pw, rows, input).unwrap(), scales: &ws },
+            Matrix::Packed { w: super::qgemm::PackedI8::from_bytes(&pr, rows, hidden).unwrap(), scales: &rs },
+            &x,
+        );
+        assert_eq!(
+            packed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
         // Reference: f32 weights = scale · q; x fake-quantized; h fake-quantized inside a manual loop
         // is not available, so compare the first step exactly (h0 = 0 is on the grid) and the rest
         // within the error h's int8 rounding can cause.

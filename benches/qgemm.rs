@@ -1,0 +1,52 @@
+//! The int8 GEMM family on every tier this CPU has, in GMAC/s (criterion's "elem/s" counts
+//! multiply-accumulates): the done-when shape 256×256×256, the GEMV of an LSTM step (1×128×512),
+//! the transformer's qkv projection (32×128×384) and the DS-CNN pointwise layer (125×64×64).
+//!
+//!     cargo bench --bench qgemm
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ferrite_e2e::Rng;
+use ferrite_runtime::kernels::generic::int8::quantize_multiplier;
+use ferrite_runtime::kernels::generic::qgemm::{pack_k4n16, PackedI8, QGemm};
+use ferrite_runtime::kernels::{KernelTable, Tier};
+
+fn bench(c: &mut Criterion) {
+    let mut r = Rng::new(3);
+    let mut bytes = |n: usize| -> Vec<i8> { (0..n).map(|_| r.next_u64() as u8 as i8).collect() };
+    let shapes = [(256usize, 256usize, 256usize), (1, 128, 512), (32, 128, 384), (125, 64, 64)];
+    let mut g = c.benchmark_group("qgemm");
+    for (m, k, n) in shapes {
+        let a = bytes(m * k);
+        let packed = pack_k4n16(&bytes(n * k), n, k);
+        let bias = vec![1000i32; n];
+        let rq = vec![quantize_multiplier(0.0007).unwrap(); n];
+        let q = QGemm {
+            w: PackedI8::from_bytes(&packed, n, k).unwrap(),
+            bias: &bias,
+            requant: &rq,
+            za: -3,
+            zy: 5,
+            lo: -128,
+            hi: 127,
+        };
+        let mut out = vec![0i8; m * n];
+        let mut out32 = vec![0i32; m * n];
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        for tier in Tier::ALL.into_iter().filter(|t| t.available()) {
+            let t = KernelTable::for_tier(tier).unwrap();
+            let id = format!("{m}x{k}x{n}");
+            g.bench_with_input(BenchmarkId::new(format!("i8/{}", t.qgemm.tier.name()), &id), &(), |bch, _| {
+                bch.iter(|| (t.qgemm.run)(&q, &a, m, &mut out))
+            });
+            if m == 1 {
+                g.bench_with_input(BenchmarkId::new(format!("i32/{}", t.qgemm_i32.tier.name()), &id), &(), |bch, _| {
+                    bch.iter(|| (t.qgemm_i32.run)(&q.w, (0, n), &a, m, -3, &mut out32))
+                });
+            }
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

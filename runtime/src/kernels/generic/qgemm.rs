@@ -1,0 +1,251 @@
+//! The int8 matrix product over packed weights (layout k4n16, docs/FORMAT.md): the scalar
+//! specification of every tier's `qgemm` and `qgemm_i32`.
+//!
+//! For activations `a` (int8, zero point `za`) and weights `w` (int8, symmetric) with stored row
+//! sums `s[c]`, output column `c` of row `r` accumulates, in wrapping i32,
+//!
+//! `acc = Σ_k (a[r,k] + 128) · w[c,k] − (128 + za) · s[c]`
+//!
+//! which equals `Σ_k (a[r,k] − za) · w[c,k]` whenever `s[c] = Σ_k w[c,k]` (what the quantizer
+//! writes). The formula is stated with the stored sums so that every tier computes the same bits
+//! for any bytes: x86 multiplies unsigned `a + 128` and needs the sums, and the others follow it.
+//! Integer sums are exact, so the order of the additions is free.
+
+use super::int8::{requantize, Requant};
+use zerocopy::FromBytes;
+
+/// Rows per block of the packed layout.
+pub const NR: usize = 16;
+
+/// A k4n16 weight, viewed in place: `rows × k` int8 values in 16-row blocks, reduction groups of
+/// 4, then one i32 sum per padded row.
+#[derive(Debug, Clone, Copy)]
+pub struct PackedI8<'a> {
+    /// The packed values: `rows_padded × k_padded` bytes.
+    pub data: &'a [i8],
+    /// The row sums: `rows_padded` values.
+    pub sums: &'a [i32],
+    /// Rows (output channels).
+    pub rows: usize,
+    /// Reduction length.
+    pub k: usize,
+}
+
+impl<'a> PackedI8<'a> {
+    /// Views the bytes of a k4n16 weight of `rows × k` (`None` when the length is not the
+    /// layout's, or the sums are not 4-byte aligned).
+    pub fn from_bytes(bytes: &'a [u8], rows: usize, k: usize) -> Option<Self> {
+        let (rp, kp) = (Self::padded_rows(rows), Self::padded_k(k));
+        let n = rp.checked_mul(kp)?;
+        if bytes.len() != n.checked_add(rp.checked_mul(4)?)? || rows == 0 || k == 0 {
+            return None;
+        }
+        let (data, sums) = bytes.split_at(n);
+        let data = <[i8]>::ref_from_bytes(data).ok()?;
+        let sums = <[i32]>::ref_from_bytes(sums).ok()?;
+        Some(PackedI8 { data, sums, rows, k })
+    }
+    /// Rows rounded up to a whole block.
+    pub fn padded_rows(rows: usize) -> usize {
+        rows.div_ceil(NR) * NR
+    }
+    /// Reduction length rounded up to a whole group of 4.
+    pub fn padded_k(k: usize) -> usize {
+        k.div_ceil(4) * 4
+    }
+    /// `k` rounded up to a group of 4.
+    pub fn kp(&self) -> usize {
+        Self::padded_k(self.k)
+    }
+    /// Weight `w[row, kk]` (0 outside the matrix).
+    #[inline]
+    pub fn get(&self, row: usize, kk: usize) -> i8 {
+        let kp = self.kp();
+        let at = (row / NR) * NR * kp + (kk / 4) * NR * 4 + (row % NR) * 4 + kk % 4;
+        self.data.get(at).copied().unwrap_or(0)
+    }
+    /// True when the views hold what `rows × k` needs.
+    pub fn is_consistent(&self) -> bool {
+        let (rp, kp) = (Self::padded_rows(self.rows), self.kp());
+        self.rows > 0 && self.k > 0 && self.data.len() == rp * kp && self.sums.len() == rp
+    }
+}
+
+/// Packs `w` (`rows × k`, row-major) into the k4n16 layout: values then row sums, as bytes.
+#[cfg(feature = "alloc")]
+pub fn pack_k4n16(w: &[i8], rows: usize, k: usize) -> alloc::vec::Vec<u8> {
+    let (rp, kp) = (PackedI8::padded_rows(rows), PackedI8::padded_k(k));
+    let mut out = alloc::vec![0u8; rp * kp + 4 * rp];
+    for r in 0..rows {
+        let mut sum = 0i32;
+        for kk in 0..k {
+            let v = w.get(r * k + kk).copied().unwrap_or(0);
+            sum += v as i32;
+            if let Some(b) = out.get_mut((r / NR) * NR * kp + (kk / 4) * NR * 4 + (r % NR) * 4 + kk % 4) {
+                *b = v as u8;
+            }
+        }
+        if let Some(s) = out.get_mut(rp * kp + 4 * r..rp * kp + 4 * r + 4) {
+            s.copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+    out
+}
+
+/// The constant side of a packed int8 product and where its result goes.
+#[derive(Debug, Clone, Copy)]
+pub struct QGemm<'a> {
+    /// Weights: one row per output channel.
+    pub w: PackedI8<'a>,
+    /// One int32 bias per output channel.
+    pub bias: &'a [i32],
+    /// Per output channel, the fixed-point form of `s_a · s_w[c] / s_y` (valid pairs).
+    pub requant: &'a [Requant],
+    /// Activation zero point.
+    pub za: i32,
+    /// Output zero point.
+    pub zy: i32,
+    /// Lowest output value (−128, or the quantized floor of a fused ReLU).
+    pub lo: i8,
+    /// Highest output value.
+    pub hi: i8,
+}
+
+impl QGemm<'_> {
+    /// True when `a` holds `m` rows of `k` and `out` `m` rows of all the channels.
+    pub fn fits(&self, a: &[i8], m: usize, out: &[i8]) -> bool {
+        let n = self.w.rows;
+        self.w.is_consistent()
+            && self.bias.len() == n
+            && self.requant.len() == n
+            && a.len() == m * self.w.k
+            && out.len() == m * n
+    }
+}
+
+/// `acc` (see the module docs) of row `a` for the 16 channels of block `b`, group by group over
+/// the packed bytes (fixed-size inner loops that compilers vectorize).
+#[inline]
+fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
+    let kp = w.kp();
+    let mut acc = [0i32; NR];
+    let block = w.data.get(b * NR * kp..(b + 1) * NR * kp).unwrap_or(&[]);
+    for (g, wg) in block.chunks_exact(NR * 4).enumerate() {
+        let mut a4 = [0i32; 4];
+        for (t, v) in a4.iter_mut().enumerate() {
+            // Past the row the weights are zero: any value will do.
+            *v = a.get(4 * g + t).map_or(0, |&x| x as i32 + 128);
+        }
+        for (s, wr) in acc.iter_mut().zip(wg.chunks_exact(4)) {
+            let d = a4[0] * wr[0] as i32 + a4[1] * wr[1] as i32 + a4[2] * wr[2] as i32 + a4[3] * wr[3] as i32;
+            *s = s.wrapping_add(d);
+        }
+    }
+    for (i, s) in acc.iter_mut().enumerate() {
+        let sum = w.sums.get(b * NR + i).copied().unwrap_or(0);
+        *s = s.wrapping_sub((128 + za).wrapping_mul(sum));
+    }
+    acc
+}
+
+/// `out[r, c] = requant(bias[c] + acc(r, c))` over `m` rows of `a` (`m × k`, row-major) and every
+/// channel. Returns `false` (writing nothing) when the sizes do not fit ([`QGemm::fits`]).
+pub fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
+    if !q.fits(a, m, out) {
+        return false;
+    }
+    let (k, n) = (q.w.k, q.w.rows);
+    for (ar, yr) in a.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
+        for (b, yb) in yr.chunks_mut(NR).enumerate() {
+            let acc = acc_block(&q.w, ar, q.za, b);
+            for (i, (y, &s)) in yb.iter_mut().zip(&acc).enumerate() {
+                let c = b * NR + i;
+                let (bias, r) = (q.bias.get(c).copied().unwrap_or(0), q.requant.get(c).copied());
+                let r = r.unwrap_or(Requant { multiplier: 1 << 30, shift: 31 });
+                *y = requantize(bias.wrapping_add(s), r, q.zy, q.lo, q.hi);
+            }
+        }
+    }
+    true
+}
+
+/// Raw sums for rows `[r0, r1)` of the weights: `out[r, c − r0] = acc(r, c)` over `m` rows of `a`
+/// (`out` is `m × (r1 − r0)`). How the recurrent ops get their int8 gate products. Returns `false`
+/// (writing nothing) when the sizes do not fit.
+pub fn qgemm_i32(w: &PackedI8<'_>, rows: (usize, usize), a: &[i8], m: usize, za: i32, out: &mut [i32]) -> bool {
+    let (r0, r1) = rows;
+    if !w.is_consistent() || r0 > r1 || r1 > w.rows || a.len() != m * w.k || out.len() != m * (r1 - r0) {
+        return false;
+    }
+    if r0 == r1 {
+        return true;
+    }
+    for (ar, yr) in a.chunks_exact(w.k).zip(out.chunks_exact_mut(r1 - r0)) {
+        for b in r0 / NR..r1.div_ceil(NR) {
+            let acc = acc_block(w, ar, za, b);
+            for (i, &s) in acc.iter().enumerate() {
+                let c = b * NR + i;
+                if let Some(y) = c.checked_sub(r0).filter(|_| c < r1).and_then(|j| yr.get_mut(j)) {
+                    *y = s;
+                }
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    extern crate std;
+    use super::super::int8::{matmul_i8, quantize_multiplier, Int8Product};
+    use super::*;
+    use std::vec::Vec;
+
+    /// The packed product equals the row-major int8 product (issue 4's kernel) bit for bit.
+    #[test]
+    fn packed_equals_row_major() {
+        for &(m, k, n) in &[(1usize, 1usize, 1usize), (3, 5, 17), (2, 64, 16), (4, 33, 40), (1, 127, 3)] {
+            let a: Vec<i8> = (0..m * k).map(|i| ((i * 37 + 11) % 256) as u8 as i8).collect();
+            let w: Vec<i8> = (0..n * k).map(|i| ((i * 53 + 7) % 256) as u8 as i8).collect();
+            let bias: Vec<i32> = (0..n as i32).map(|c| c * 301 - 700).collect();
+            let rq: Vec<Requant> = (0..n).map(|c| quantize_multiplier(0.001 * (c + 1) as f64).unwrap()).collect();
+            let packed = pack_k4n16(&w, n, k);
+            let pw = PackedI8::from_bytes(&packed, n, k).unwrap();
+            let q = QGemm { w: pw, bias: &bias, requant: &rq, za: 5, zy: -9, lo: -128, hi: 127 };
+            let mut got = std::vec![0i8; m * n];
+            assert!(qgemm(&q, &a, m, &mut got));
+            let p = Int8Product { w: &w, bias: &bias, requant: &rq, zy: -9, lo: -128, hi: 127 };
+            let mut want = std::vec![0i8; m * n];
+            assert!(matmul_i8(&a, 5, k, &p, &mut want));
+            assert_eq!(got, want, "{m}x{k}x{n}");
+            let mut sums = std::vec![0i32; m * n];
+            assert!(qgemm_i32(&pw, (0, n), &a, m, 5, &mut sums));
+            for r in 0..m {
+                for c in 0..n {
+                    let exact: i32 = (0..k).map(|i| (a[r * k + i] as i32 - 5) * w[c * k + i] as i32).sum();
+                    assert_eq!(sums[r * n + c], exact);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn layout_bytes_and_bad_sizes() {
+        // Rows 0..2 of k = 5: group 0 holds rows' first four bytes, group 1 the fifth, padded.
+        let w: Vec<i8> = (1..=10).collect();
+        let p = pack_k4n16(&w, 2, 5);
+        assert_eq!(p.len(), 16 * 8 + 64);
+        assert_eq!(&p[..8], &[1, 2, 3, 4, 6, 7, 8, 9]);
+        assert_eq!(&p[64..72], &[5, 0, 0, 0, 10, 0, 0, 0]);
+        assert_eq!(&p[128..136], &[15, 0, 0, 0, 40, 0, 0, 0]);
+        assert!(PackedI8::from_bytes(&p[..p.len() - 1], 2, 5).is_none());
+        assert!(PackedI8::from_bytes(&p, 2, 9).is_none());
+        let pw = PackedI8::from_bytes(&p, 2, 5).unwrap();
+        let mut out = [0i32; 2];
+        assert!(!qgemm_i32(&pw, (0, 3), &[0; 5], 1, 0, &mut out), "rows past the matrix");
+        assert!(!qgemm_i32(&pw, (0, 2), &[0; 4], 1, 0, &mut out), "short activations");
+        assert!(qgemm_i32(&pw, (1, 2), &[1; 5], 1, 1, &mut out[..1]));
+        assert_eq!(out[0], 0);
+    }
+}

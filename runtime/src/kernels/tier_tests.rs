@@ -1,0 +1,185 @@
+//! Every tier against the scalar reference, one shared macro per kernel family: random shapes
+//! and values (proptest) plus named edge cases. int8 families must match bit for bit. A tier the
+//! CPU lacks is skipped (printed), so every host passes; CI runs each tier somewhere (natively,
+//! with `FERRITE_KERNELS`, or under qemu).
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+extern crate std;
+
+use super::generic::int8::{quantize_multiplier, Requant};
+use super::generic::qgemm::{self, pack_k4n16, PackedI8, QGemm};
+use super::{KernelTable, Tier};
+use std::vec::Vec;
+
+/// Deterministic values for a case.
+pub(crate) struct Gen(u64);
+
+impl Gen {
+    pub(crate) fn new(seed: u64) -> Self {
+        Gen(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub(crate) fn i8s(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.next() as u8 as i8).collect()
+    }
+    pub(crate) fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i64
+    }
+}
+
+/// One int8 GEMM case: activations, packed weights and epilogue constants.
+pub(crate) struct QCase {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub a: Vec<i8>,
+    pub packed: Vec<u8>,
+    pub bias: Vec<i32>,
+    pub rq: Vec<Requant>,
+    pub za: i32,
+    pub zy: i32,
+    pub lo: i8,
+    pub hi: i8,
+}
+
+impl QCase {
+    pub(crate) fn random(m: usize, k: usize, n: usize, seed: u64) -> Self {
+        let mut g = Gen::new(seed);
+        let a = g.i8s(m * k);
+        let w = g.i8s(n * k);
+        let bias = (0..n).map(|_| g.range(-100_000, 100_000) as i32).collect();
+        let rq = (0..n).map(|_| quantize_multiplier(0.5f64.powi(g.range(4, 20) as i32) * 1.37).unwrap()).collect();
+        let (za, zy) = (g.range(-128, 127) as i32, g.range(-128, 127) as i32);
+        let (lo, hi) = if g.next().is_multiple_of(3) { (zy as i8, 127) } else { (-128, 127) };
+        QCase { m, k, n, a, packed: pack_k4n16(&w, n, k), bias, rq, za, zy, lo, hi }
+    }
+    pub(crate) fn weights(&self) -> PackedI8<'_> {
+        PackedI8::from_bytes(&self.packed, self.n, self.k).unwrap()
+    }
+    pub(crate) fn q(&self) -> QGemm<'_> {
+        QGemm {
+            w: self.weights(),
+            bias: &self.bias,
+            requant: &self.rq,
+            za: self.za,
+            zy: self.zy,
+            lo: self.lo,
+            hi: self.hi,
+        }
+    }
+}
+
+/// Runs `case` through the table's `qgemm` and `qgemm_i32` (full rows and a row range that is not
+/// block aligned) and through the generic ones; panics on the first difference.
+pub(crate) fn check_qgemm(t: &KernelTable, case: &QCase, what: &str) {
+    let (m, n) = (case.m, case.n);
+    let mut want = std::vec![0i8; m * n];
+    assert!(qgemm::qgemm(&case.q(), &case.a, m, &mut want));
+    let mut got = std::vec![0i8; m * n];
+    assert!((t.qgemm.run)(&case.q(), &case.a, m, &mut got), "{what}: sizes refused");
+    assert_eq!(got, want, "{what}: qgemm {m}x{}x{n} on {}", case.k, t.qgemm.tier.name());
+    let w = case.weights();
+    for rows in [(0, n), (n / 3, n - n / 4), (n.min(5), n.min(21)), (n, n)] {
+        let width = rows.1 - rows.0;
+        let mut want = std::vec![0i32; m * width];
+        assert!(qgemm::qgemm_i32(&w, rows, &case.a, m, case.za, &mut want));
+        let mut got = std::vec![7i32; m * width];
+        assert!((t.qgemm_i32.run)(&w, rows, &case.a, m, case.za, &mut got), "{what}: sizes refused");
+        assert_eq!(got, want, "{what}: qgemm_i32 rows {rows:?} of {m}x{}x{n}", case.k);
+    }
+}
+
+/// The named cases: K and N tails around the block sizes, K = 1, −128 everywhere, sums that
+/// overflow int16 pair sums (where `vpmaddubsw` would saturate), requantization ties, altered row
+/// sums, and wrapping i32 accumulators.
+pub(crate) fn qgemm_edge_cases(t: &KernelTable) {
+    let mut seed = 1;
+    for &m in &[1usize, 2, 3, 4, 5, 9] {
+        for &k in &[1usize, 2, 3, 4, 5, 7, 63, 64, 65] {
+            for &n in &[1usize, 15, 16, 17, 33, 64, 65] {
+                seed += 1;
+                check_qgemm(t, &QCase::random(m, k, n, seed), "tails");
+            }
+        }
+    }
+    // −128 activations and weights, zero points at both ends.
+    let mut c = QCase::random(3, 37, 20, 99);
+    c.a.iter_mut().for_each(|v| *v = -128);
+    c.packed = pack_k4n16(&std::vec![-128i8; 20 * 37], 20, 37);
+    for (za, zy) in [(-128, 127), (127, -128), (0, 0)] {
+        c.za = za;
+        c.zy = zy;
+        check_qgemm(t, &c, "-128");
+    }
+    // a + 128 = 255 against w = 127: pair sums of 64770, past int16.
+    let mut c = QCase::random(2, 64, 32, 5);
+    c.a.iter_mut().for_each(|v| *v = 127);
+    c.packed = pack_k4n16(&std::vec![127i8; 32 * 64], 32, 64);
+    check_qgemm(t, &c, "int16 overflow");
+    // Ties: multiplier 0.5 with odd accumulators lands on .5 exactly; ties go up.
+    let mut c = QCase::random(4, 3, 17, 6);
+    c.rq = std::vec![quantize_multiplier(0.5).unwrap(); 17];
+    c.bias = (0..17).map(|i| 2 * i + 1).collect();
+    c.packed = pack_k4n16(&std::vec![0i8; 17 * 3], 17, 3);
+    check_qgemm(t, &c, "ties");
+    // Row sums altered in the file: every tier still computes the stated formula.
+    let mut c = QCase::random(3, 40, 33, 7);
+    let sums_at = c.packed.len() - 4 * PackedI8::padded_rows(33);
+    for (i, b) in c.packed[sums_at..].iter_mut().enumerate() {
+        *b = b.wrapping_add((i as u8).wrapping_mul(31));
+    }
+    check_qgemm(t, &c, "altered sums");
+    // Long reductions with large biases: the i32 sums wrap, identically everywhere.
+    let mut c = QCase::random(2, 4096, 18, 8);
+    c.bias.iter_mut().for_each(|b| *b = i32::MAX - 5);
+    check_qgemm(t, &c, "wrapping");
+}
+
+/// Declares, for one tier, the edge cases and a property test of a kernel family.
+macro_rules! tier_tests {
+    ($name:ident, $tier:expr) => {
+        mod $name {
+            use super::*;
+            use proptest::prelude::*;
+
+            fn table() -> Option<KernelTable> {
+                match KernelTable::for_tier($tier) {
+                    Ok(t) => Some(t),
+                    Err(_) => {
+                        std::eprintln!("skipped: tier {} is not available here", $tier.name());
+                        None
+                    }
+                }
+            }
+
+            #[test]
+            fn qgemm_edge_cases() {
+                if let Some(t) = table() {
+                    super::qgemm_edge_cases(&t);
+                }
+            }
+
+            proptest! {
+                #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+                #[test]
+                fn qgemm_matches_generic(m in 1usize..12, k in 1usize..300, n in 1usize..80, seed in any::<u64>()) {
+                    if let Some(t) = table() {
+                        check_qgemm(&t, &QCase::random(m, k, n, seed), "random");
+                    }
+                }
+            }
+        }
+    };
+}
+
+tier_tests!(generic, Tier::Generic);
+tier_tests!(avx2, Tier::Avx2);
+tier_tests!(avx512, Tier::Avx512);
+tier_tests!(neon, Tier::Neon);
+tier_tests!(dotprod, Tier::Dotprod);
+tier_tests!(i8mm, Tier::I8mm);

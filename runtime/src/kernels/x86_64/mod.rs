@@ -1,0 +1,8 @@
+//! x86-64 tiers: AVX2 (+FMA, F16C) and AVX-512 (F/BW/VL + VNNI). Each file holds one kernel
+//! family of one tier; every entry point is a safe function that checks the CPU and the sizes it
+//! is given before it enters `#[target_feature]` code, so a table entry can never execute an
+//! instruction the CPU lacks.
+
+pub(crate) mod qgemm_avx2;
+pub(crate) mod qgemm_avx512;
+mod requant;
