@@ -41,6 +41,9 @@ pub struct Layer {
     pub output: String,
     /// The tensor holding the layer's result in the converted graph (`output` or its int8 twin).
     pub probe: String,
+    /// When the probe is laid out differently (channels-last): the permutation that takes it to
+    /// the reference's dims (`reference = transpose(probe, perm)`).
+    pub probe_perm: Option<Vec<usize>>,
     /// Bytes of the layer's weights in f32.
     pub bytes_f32: usize,
     /// Bytes after conversion (int8 weights, i32 biases, requantization, scales).
@@ -368,6 +371,7 @@ impl Cx<'_> {
             reason: None,
             output: self.name(y),
             probe: self.name(probe),
+            probe_perm: None,
             bytes_f32,
             bytes: new.iter().map(|&t| self.g.tensors[t].byte_len()).sum(),
             sqnr_db: None,
@@ -434,6 +438,7 @@ pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) ->
                     reason: Some(reason),
                     output: out.clone(),
                     probe: out,
+                    probe_perm: None,
                     bytes_f32,
                     bytes: bytes_f32,
                     sqnr_db: None,
@@ -446,6 +451,7 @@ pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) ->
     let ops = std::mem::take(&mut cx.ops);
     g.ops = ops;
     crate::passes::remove_dead(g);
+    crate::layout::optimize_int8(g, &mut layers);
     layers
 }
 

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod import;
 pub mod int8;
 pub mod ir;
+pub mod layout;
 pub mod npy;
 pub mod passes;
 pub mod plan;

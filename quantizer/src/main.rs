@@ -160,7 +160,7 @@ enum Command {
         #[arg(long, value_name = "FILE.html", requires = "reference")]
         report: Option<PathBuf>,
     },
-    /// Measure load time, arena size and run latency (one thread)
+    /// Measure load time, first run, latency (median, p99), peak memory and the kernel tier of every op
     Bench {
         /// The artifact
         artifact: PathBuf,
@@ -173,6 +173,9 @@ enum Command {
         /// Print one JSON object
         #[arg(long)]
         json: bool,
+        /// Also time every op (a table of ops by time: kernel tier and share of the run)
+        #[arg(long)]
+        profile: bool,
     },
 }
 
@@ -183,6 +186,9 @@ macro_rules! out {
         writeln!(std::io::stdout().lock(), $($arg)*)?;
     }};
 }
+
+// After `out!`, which the command modules use.
+mod cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse(); // usage errors exit with status 2 (clap)
@@ -277,7 +283,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             (None, Some(w)) => cmd_classify(&artifact, Raw::Wav(w), top, json),
             (None, None) => cmd_run(&artifact, &input, output.as_deref(), top, json),
         },
-        Command::Bench { artifact, input, iterations, json } => cmd_bench(&artifact, &input, iterations, json),
+        Command::Bench { artifact, input, iterations, json, profile } => {
+            cli::bench::run(&artifact, &input, cli::bench::Options { iterations, json, profile })
+        }
     }
 }
 
@@ -399,7 +407,7 @@ impl ProgressBar {
     }
 }
 
-fn open(path: &Path) -> anyhow::Result<Model<'static>> {
+pub(crate) fn open(path: &Path) -> anyhow::Result<Model<'static>> {
     Model::open(path).map_err(|e| match e {
         // The runtime is no_std and knows only the OS error code; give people the OS's words.
         ferrite_runtime::Error::Io(Some(code)) => {
@@ -600,7 +608,11 @@ fn file_stem_for(name: &str) -> String {
 }
 
 /// Reads the `.npy` files named by `--input` specs and matches them to the model's inputs.
-fn load_inputs(path: &Path, model: &Model<'_>, inputs: &[String]) -> anyhow::Result<Vec<(PathBuf, npy::NpyArray)>> {
+pub(crate) fn load_inputs(
+    path: &Path,
+    model: &Model<'_>,
+    inputs: &[String],
+) -> anyhow::Result<Vec<(PathBuf, npy::NpyArray)>> {
     let descs: Vec<_> = model.inputs().collect();
     // Assign files to inputs: NAME=FILE when NAME is an input, else in order.
     let mut files: Vec<Option<PathBuf>> = vec![None; descs.len()];
@@ -645,7 +657,7 @@ fn load_inputs(path: &Path, model: &Model<'_>, inputs: &[String]) -> anyhow::Res
 }
 
 /// Borrows loaded arrays as runtime inputs, checking element types.
-fn feeds<'x>(model: &Model<'_>, arrays: &'x [(PathBuf, npy::NpyArray)]) -> anyhow::Result<Vec<Input<'x>>> {
+pub(crate) fn feeds<'x>(model: &Model<'_>, arrays: &'x [(PathBuf, npy::NpyArray)]) -> anyhow::Result<Vec<Input<'x>>> {
     let descs: Vec<_> = model.inputs().collect();
     let mut feeds = Vec::new();
     for ((f, a), d) in arrays.iter().zip(&descs) {
@@ -849,64 +861,6 @@ fn cmd_eval(path: &Path, data: &Path, split: SplitArg, json: bool) -> anyhow::Re
     } else {
         use std::io::Write as _;
         write!(std::io::stdout().lock(), "{}", eval::render_text(&report))?;
-    }
-    Ok(())
-}
-
-fn cmd_bench(path: &Path, inputs: &[String], iterations: usize, json: bool) -> anyhow::Result<()> {
-    use ferrite_runtime::format::DType;
-    let t0 = Instant::now();
-    let model = open(path)?;
-    let load = t0.elapsed();
-    let arrays = if inputs.is_empty() {
-        model
-            .inputs()
-            .map(|d| {
-                let n = d.info.len();
-                let data = match d.info.dtype {
-                    DType::F32 => NpyData::F32(vec![0.0; n]),
-                    DType::I32 => NpyData::I64(vec![0; n]),
-                    _ => NpyData::Bool(vec![0; n]),
-                };
-                (PathBuf::from("<zeros>"), npy::NpyArray { shape: d.info.shape().to_vec(), data })
-            })
-            .collect()
-    } else {
-        load_inputs(path, &model, inputs)?
-    };
-    let feeds = feeds(&model, &arrays)?;
-    let mut session = Session::new(&model).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    for _ in 0..3 {
-        session.run(&feeds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    }
-    let mut times: Vec<f64> = Vec::with_capacity(iterations.max(1));
-    for _ in 0..iterations.max(1) {
-        let t = Instant::now();
-        session.run(&feeds).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let (median, p90) = (pct(0.5), pct(0.9));
-    if json {
-        out!(
-            "{}",
-            serde_json::json!({"file": path.display().to_string(), "load_ms": load.as_secs_f64() * 1e3, "arena_bytes": model.arena_len(), "file_bytes": model.bytes().len(), "iterations": times.len(), "mean_ms": mean, "median_ms": median, "p90_ms": p90, "min_ms": times[0], "threads": 1})
-        );
-    } else {
-        out!(
-            "{}: load {:.3} ms (mmap + validation + checksum), arena {} bytes, file {} bytes",
-            path.display(),
-            load.as_secs_f64() * 1e3,
-            model.arena_len(),
-            model.bytes().len()
-        );
-        out!(
-            "run ({} iterations, one thread): median {median:.3} ms, mean {mean:.3} ms, p90 {p90:.3} ms, min {:.3} ms",
-            times.len(),
-            times[0]
-        );
     }
     Ok(())
 }

@@ -345,6 +345,7 @@ fn measure_sqnr(
     }
     let mut acc = vec![(0f64, 0f64); layers.len()];
     let outputs: Vec<String> = layers.iter().map(|l| l.output.clone()).collect();
+    let layers_perm: Vec<Option<Vec<usize>>> = layers.iter().map(|l| l.probe_perm.clone()).collect();
     for (n, x) in inputs.iter().enumerate() {
         let mut refs: HashMap<String, Vec<f32>> = HashMap::new();
         s_ref
@@ -375,6 +376,10 @@ fn measure_sqnr(
                 if r.len() != got.len() {
                     continue;
                 }
+                let got = match &layers_perm[i] {
+                    Some(perm) => transposed(&got, o.info.shape(), perm),
+                    None => got.clone(),
+                };
                 for (a, b) in r.iter().zip(&got) {
                     acc[i].0 += (*a as f64) * (*a as f64);
                     acc[i].1 += (*a as f64 - *b as f64).powi(2);
@@ -388,6 +393,29 @@ fn measure_sqnr(
         l.sqnr_db = Some(if noise == 0.0 { f64::INFINITY } else { 10.0 * (sig / noise).log10() });
     }
     Ok(())
+}
+
+/// `x` (dims `shape`, row-major) transposed by `perm` (output axis i is input axis perm[i]).
+fn transposed(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let mut strides = vec![1usize; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * shape[i + 1];
+    }
+    let mut out = Vec::with_capacity(x.len());
+    let mut idx = vec![0usize; out_shape.len()];
+    for _ in 0..x.len() {
+        let src: usize = idx.iter().zip(perm).map(|(&i, &p)| i * strides[p]).sum();
+        out.push(x[src]);
+        for a in (0..idx.len()).rev() {
+            idx[a] += 1;
+            if idx[a] < out_shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    out
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a failed or interrupted

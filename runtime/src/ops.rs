@@ -65,8 +65,14 @@ pub enum OpCode {
     /// multiplier, shift per output channel).
     QMatMul = 22,
     /// Int8 convolution. Attrs: Conv's, with the activation set to none, then `[lo, hi]`.
-    /// Inputs: x (i8 NCHW/NCW), w (i8 weight), bias (i32 `[M]`), requant (i32 `[M, 2]`).
+    /// Inputs: x (i8 NCHW/NCW, or channels-last NHWC/NWC), w (i8 weight: row-major with NCHW
+    /// inputs; k4n16-hwc or depthwise-hwc with channels-last ones), bias (i32 `[M]`), requant
+    /// (i32 `[M, 2]`).
     QConv = 23,
+    /// Int8 mean over a set of axes: `requant(Σ (x − zx))` with one requantization pair (the
+    /// multiplier of `s_x / (count · s_y)`). Attrs: `[axes_mask]`. Inputs: x (i8), requant (i32
+    /// weight `[1, 2]`). Output: i8, Reduce's shape rule.
+    QMean = 24,
 }
 
 impl OpCode {
@@ -97,6 +103,7 @@ impl OpCode {
             21 => Dequantize,
             22 => QMatMul,
             23 => QConv,
+            24 => QMean,
             _ => return None,
         })
     }
@@ -127,6 +134,7 @@ impl OpCode {
             Dequantize => "Dequantize",
             QMatMul => "QMatMul",
             QConv => "QConv",
+            QMean => "QMean",
         }
     }
 }
@@ -386,7 +394,24 @@ pub enum Params {
         geom: ConvParams,
         lo: i8,
         hi: i8,
+        kind: QConvKind,
     },
+    QMean {
+        /// Elements summed per output element.
+        count: usize,
+        mask: u32,
+    },
+}
+
+/// How an int8 convolution's tensors are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QConvKind {
+    /// NCHW activations, row-major weights (quantization version 2 as issue 4 wrote it).
+    Nchw,
+    /// Channels-last activations, weights in k4n16-hwc (pointwise: a GEMM; otherwise patches).
+    Packed,
+    /// Channels-last activations, depthwise weights in depthwise-hwc.
+    Depthwise,
 }
 
 /// Convolution geometry, with 1-D convolutions seen as 2-D with height 1.
@@ -645,6 +670,39 @@ fn shapes_equal(a: &TensorInfo, b: &TensorInfo) -> bool {
     a.shape() == b.shape()
 }
 
+/// Checks that `out` is `x` with the axes of `mask` reduced (kept as 1, or removed); returns the
+/// number of elements reduced into each output element.
+fn reduced_shape(x: &TensorInfo, out: &TensorInfo, mask: u32) -> Result<usize, Rule> {
+    if x.rank < 32 && mask >> x.rank != 0 {
+        return Err("axes mask names axes past the rank");
+    }
+    // Output is the input with reduced axes set to 1 (keepdims) or removed.
+    let mut kept = [1usize; MAX_RANK];
+    let mut removed = [0usize; MAX_RANK];
+    let mut nr = 0;
+    let mut count = 1usize;
+    for i in 0..x.rank {
+        let red = mask & (1 << i) != 0;
+        if let Some(k) = kept.get_mut(i) {
+            *k = if red { 1 } else { x.dim(i) };
+        }
+        if red {
+            count = count.saturating_mul(x.dim(i));
+        } else {
+            if let Some(s) = removed.get_mut(nr) {
+                *s = x.dim(i);
+            }
+            nr += 1;
+        }
+    }
+    let keep_ok = out.rank == x.rank && out.shape() == kept.get(..x.rank).unwrap_or(&[]);
+    let rm_ok = out.rank == nr && out.shape() == removed.get(..nr).unwrap_or(&[]);
+    if !keep_ok && !rm_ok {
+        return Err("output shape mismatch");
+    }
+    Ok(count)
+}
+
 /// Decodes one op's attributes and checks its tensors; returns the kernel parameters.
 pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, Rule> {
     let r = AttrReader { words };
@@ -662,12 +720,13 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
     }
     // Packed layouts are weight formats of particular kernels; no other input may have one.
     for (i, x) in ins.iter().enumerate() {
-        let allowed = match op {
-            OpCode::QMatMul => i == 1,
-            OpCode::Lstm | OpCode::Gru => i == 1 || i == 2,
+        let allowed = |l: Layout| match op {
+            OpCode::QMatMul => i == 1 && l == Layout::K4N16,
+            OpCode::QConv => i == 1 && matches!(l, Layout::K4N16Hwc | Layout::DepthwiseHwc),
+            OpCode::Lstm | OpCode::Gru => (i == 1 || i == 2) && l == Layout::K4N16,
             _ => false,
         };
-        if x.is_some_and(|x| x.layout.is_packed() && !(allowed && x.layout == Layout::K4N16)) {
+        if x.is_some_and(|x| x.layout.is_packed() && !allowed(x.layout)) {
             return Err("packed layout on an input that does not take one");
         }
     }
@@ -837,8 +896,21 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             if x.rank != rank + 2 || w.rank != rank + 2 || out.rank != rank + 2 {
                 return Err("Conv tensors must have rank r+2");
             }
-            let (n, c) = (x.dim(0), x.dim(1));
-            let (h, wd) = if rank == 2 { (x.dim(2), x.dim(3)) } else { (1, x.dim(2)) };
+            // Channels-last activations hold [N, (H,) W, C]; weights keep their logical dims.
+            let cl = x.layout == Layout::ChannelsLast;
+            if quant && cl != (out.layout == Layout::ChannelsLast) {
+                return Err("QConv input and output must both be channels-last or neither");
+            }
+            if !quant && (cl || out.layout == Layout::ChannelsLast) {
+                return Err("float Conv takes NCHW tensors");
+            }
+            let (n, c) = (x.dim(0), if cl { x.dim(rank + 1) } else { x.dim(1) });
+            let (h, wd) = match (rank, cl) {
+                (2, false) => (x.dim(2), x.dim(3)),
+                (2, true) => (x.dim(1), x.dim(2)),
+                (_, false) => (1, x.dim(2)),
+                (_, true) => (1, x.dim(1)),
+            };
             let m = w.dim(0);
             let (kh, kw) = if rank == 2 { (w.dim(2), w.dim(3)) } else { (1, w.dim(2)) };
             if group == 0 || c % group != 0 || m % group != 0 {
@@ -849,10 +921,21 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             let oh = out_size(h, win.pad_total[0], kh, win.dilation[0], win.stride[0])?;
             let ow = out_size(wd, win.pad_total[1], kw, win.dilation[1], win.stride[1])?;
-            let expect_o = if rank == 2 { [n, m, oh, ow] } else { [n, m, ow, 0] };
+            let expect_o = match (rank, cl) {
+                (2, false) => [n, m, oh, ow],
+                (2, true) => [n, oh, ow, m],
+                (_, false) => [n, m, ow, 0],
+                (_, true) => [n, ow, m, 0],
+            };
             if out.shape() != expect_o.get(..rank + 2).unwrap_or(&[]) {
                 return Err("output shape mismatch");
             }
+            let kind = match (cl, w.layout) {
+                (false, Layout::RowMajor) => QConvKind::Nchw,
+                (true, Layout::K4N16Hwc) => QConvKind::Packed,
+                (true, Layout::DepthwiseHwc) if group == c && group == m => QConvKind::Depthwise,
+                _ => return Err("QConv weights: row-major with NCHW inputs, k4n16-hwc or depthwise-hwc (group = C = M) with channels-last ones"),
+            };
             if quant {
                 int8_bias_requant(ins, is_w(2), is_w(3), m)?;
                 if act.func != UnaryFn::Identity {
@@ -885,7 +968,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             };
             if quant {
                 let (lo, hi) = bounds(&r, 2 + 4 * rank + 3)?;
-                Ok(Params::QConv { geom, lo, hi })
+                Ok(Params::QConv { geom, lo, hi, kind })
             } else {
                 Ok(Params::Conv(geom))
             }
@@ -1038,31 +1121,29 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 _ => return Err("unknown reduce function"),
             };
             let mask = r.u(1)?;
-            if x.rank < 32 && mask >> x.rank != 0 {
-                return Err("axes mask names axes past the rank");
-            }
-            // Output is the input with reduced axes set to 1 (keepdims) or removed.
-            let mut kept = [1usize; MAX_RANK];
-            let mut removed = [0usize; MAX_RANK];
-            let mut nr = 0;
-            for i in 0..x.rank {
-                let red = mask & (1 << i) != 0;
-                if let Some(k) = kept.get_mut(i) {
-                    *k = if red { 1 } else { x.dim(i) };
-                }
-                if !red {
-                    if let Some(s) = removed.get_mut(nr) {
-                        *s = x.dim(i);
-                    }
-                    nr += 1;
-                }
-            }
-            let keep_ok = out.rank == x.rank && out.shape() == kept.get(..x.rank).unwrap_or(&[]);
-            let rm_ok = out.rank == nr && out.shape() == removed.get(..nr).unwrap_or(&[]);
-            if !keep_ok && !rm_ok {
-                return Err("output shape mismatch");
-            }
+            reduced_shape(x, out, mask)?;
             Ok(Params::Reduce { func, mask })
+        }
+        OpCode::QMean => {
+            r.exact(1)?;
+            if ins.len() != 2 {
+                return Err("QMean takes 2 inputs (x, requant)");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            int8_tensor(x)?;
+            int8_tensor(out)?;
+            let q = need(ins, 1)?;
+            if q.dtype != DType::I32 || !is_w(1) || q.shape() != [1, 2] {
+                return Err("QMean's requantization must be an i32 weight [1, 2]");
+            }
+            let mask = r.u(0)?;
+            let count = reduced_shape(x, out, mask)?;
+            // |x − zx| ≤ 255: 2^23 terms keep the i32 sum exact.
+            if count == 0 || count > 1 << 23 {
+                return Err("QMean over 0 or more than 2^23 elements");
+            }
+            Ok(Params::QMean { count, mask })
         }
         OpCode::Pool => {
             if ins.len() != 1 {
@@ -1072,6 +1153,9 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let out = single_out()?;
             float(x)?;
             float(out)?;
+            if x.layout != Layout::RowMajor {
+                return Err("Pool takes NCHW tensors");
+            }
             let max = match r.u(0)? {
                 0 => false,
                 1 => true,
@@ -1350,7 +1434,10 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     let x = need(ins, 0)?;
     let w = need(ins, 1)?;
     let rr = need(ins, 2)?;
-    float(x)?;
+    let x_int8 = x.dtype == DType::I8;
+    if !x_int8 {
+        float(x)?;
+    }
     if w.layout != rr.layout {
         return Err("W and R must have the same layout");
     }
@@ -1368,7 +1455,13 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         if !ok(q.x_scale, q.x_zp) || !ok(q.h_scale, q.h_zp) {
             return Err("int8 recurrent op: bad x or h quantization");
         }
+        // An int8 X is read as is: its quantization must be the one the products expect.
+        if x_int8 && (x.quant.scale_bits != q.x_scale.to_bits() || x.quant.zero_point != q.x_zp) {
+            return Err("int8 X must carry the op's x quantization");
+        }
         Some(q)
+    } else if x_int8 {
+        return Err("an int8 X needs int8 W and R");
     } else {
         float_or_f16_weight(w, is_w(1))?;
         float_or_f16_weight(rr, is_w(2))?;

@@ -153,6 +153,8 @@ pub struct Kernel<F> {
 pub type DotF32 = fn(&[f32], &[f32]) -> f32;
 /// int8 GEMM over packed weights with the requantization epilogue ([`generic::qgemm::qgemm`]).
 pub type QGemmFn = fn(&generic::qgemm::QGemm<'_>, &[i8], usize, &mut [i8]) -> bool;
+/// Channels-last depthwise int8 convolution ([`generic::qconv::qconv_depthwise`]).
+pub type QDepthwiseFn = fn(&generic::qconv::QConv<'_>, &[i8], &[i8], &mut [i8]) -> bool;
 /// int8 GEMM over a row range of packed weights, raw i32 sums ([`generic::qgemm::qgemm_i32`]).
 pub type QGemmI32Fn = fn(&generic::qgemm::PackedI8<'_>, (usize, usize), &[i8], usize, i32, &mut [i32]) -> bool;
 
@@ -168,6 +170,8 @@ pub struct KernelTable {
     pub qgemm: Kernel<QGemmFn>,
     /// int8 GEMM, raw sums (int8 LSTM/GRU gate products).
     pub qgemm_i32: Kernel<QGemmI32Fn>,
+    /// Channels-last depthwise int8 convolution.
+    pub qconv_dw: Kernel<QDepthwiseFn>,
 }
 
 impl KernelTable {
@@ -195,6 +199,7 @@ impl KernelTable {
             dot_f32: Kernel { tier: Tier::Generic, run: generic::dot_f32 },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
+            qconv_dw: Kernel { tier: Tier::Generic, run: generic::qconv::qconv_depthwise },
         };
         // Each tier overrides what it implements, lowest first, up to the tier asked for.
         #[cfg(target_arch = "x86_64")]
@@ -202,10 +207,12 @@ impl KernelTable {
             if tier >= Tier::Avx2 && tier <= Tier::Avx512 {
                 t.qgemm = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm_i32 };
+                t.qconv_dw = Kernel { tier: Tier::Avx2, run: x86_64::qconv_dw::qconv_dw_avx2 };
             }
             if tier == Tier::Avx512 {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm_i32 };
+                t.qconv_dw = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qconv_dw_avx512 };
             }
         }
         t
@@ -213,4 +220,4 @@ impl KernelTable {
 }
 
 #[cfg(test)]
-mod tier_tests;
+pub(crate) mod tier_tests;

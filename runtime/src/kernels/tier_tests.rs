@@ -140,6 +140,85 @@ pub(crate) fn qgemm_edge_cases(t: &KernelTable) {
     check_qgemm(t, &c, "wrapping");
 }
 
+/// A random geometry: 1-D or 2-D, strides, dilations, padding, groups (depthwise when asked).
+pub(crate) fn conv_geometry(g: &mut Gen, depthwise: bool) -> crate::ops::ConvParams {
+    loop {
+        let group = if depthwise { 1 + g.range(0, 70) as usize } else { [1, 1, 1, 2, 3][g.range(0, 4) as usize] };
+        let c = if depthwise { group } else { group * (1 + g.range(0, 20) as usize) };
+        let m = if depthwise { group } else { group * (1 + g.range(0, 40) as usize) };
+        let one_d = g.range(0, 3) == 0;
+        let (kh, kw) = if one_d {
+            (1, 1 + g.range(0, 5) as usize)
+        } else {
+            (1 + g.range(0, 3) as usize, 1 + g.range(0, 3) as usize)
+        };
+        let (h, w) = if one_d {
+            (1, kw + g.range(0, 30) as usize)
+        } else {
+            (kh + g.range(0, 8) as usize, kw + g.range(0, 8) as usize)
+        };
+        let stride = [1 + g.range(0, 1) as usize, 1 + g.range(0, 2) as usize];
+        let dilation = [1 + g.range(0, 1) as usize, 1 + g.range(0, 1) as usize];
+        let pad = if one_d { [0, g.range(0, 2) as usize] } else { [g.range(0, 1) as usize, g.range(0, 2) as usize] };
+        let span = |len: usize, k: usize, d: usize, s: usize, p: usize| {
+            (len + 2 * p).checked_sub(d * (k - 1) + 1).map(|v| v / s + 1)
+        };
+        let (Some(oh), Some(ow)) =
+            (span(h, kh, dilation[0], stride[0], pad[0]), span(w, kw, dilation[1], stride[1], pad[1]))
+        else {
+            continue;
+        };
+        let act = crate::ops::Activation { func: crate::ops::UnaryFn::Identity, a: 0.0, b: 0.0 };
+        return crate::ops::ConvParams {
+            n: 1 + g.range(0, 1) as usize,
+            c,
+            h,
+            w,
+            m,
+            oh,
+            ow,
+            kh,
+            kw,
+            group,
+            stride,
+            pad,
+            dilation,
+            act,
+        };
+    }
+}
+
+/// A channels-last convolution case through the table's depthwise kernel (depthwise geometries)
+/// and through the packed convolution with the table's GEMM, against the generic ones.
+pub(crate) fn check_qconv(t: &KernelTable, seed: u64) {
+    use super::generic::qconv::{pack_depthwise_hwc, pack_k4n16_hwc, qconv_depthwise, qconv_packed, QConv};
+    let mut g = Gen::new(seed);
+    let depthwise = seed.is_multiple_of(2);
+    let p = conv_geometry(&mut g, depthwise);
+    let cpg = p.c / p.group;
+    let x = g.i8s(p.n * p.c * p.h * p.w);
+    let w = g.i8s(p.m * cpg * p.kh * p.kw);
+    let bias: Vec<i32> = (0..p.m).map(|_| g.range(-5000, 5000) as i32).collect();
+    let rq: Vec<Requant> =
+        (0..p.m).map(|_| quantize_multiplier(0.002 + g.range(0, 50) as f64 * 1e-4).unwrap()).collect();
+    let (lo, hi) = if g.next().is_multiple_of(2) { (-128, 127) } else { (-3, 100) };
+    let q =
+        QConv { p, bias: &bias, requant: &rq, zx: g.range(-128, 127) as i32, zy: g.range(-128, 127) as i32, lo, hi };
+    let n_out = p.n * p.oh * p.ow * p.m;
+    let (mut want, mut got) = (std::vec![0i8; n_out], std::vec![0i8; n_out]);
+    if depthwise {
+        let dw = pack_depthwise_hwc(&w, p.m, p.kh, p.kw);
+        assert!(qconv_depthwise(&q, &dw, &x, &mut want));
+        assert!((t.qconv_dw.run)(&q, &dw, &x, &mut got));
+        assert_eq!(got, want, "depthwise on {}: {p:?}", t.qconv_dw.tier.name());
+    }
+    let packed = pack_k4n16_hwc(&w, p.m, cpg, p.kh, p.kw);
+    let pw = PackedI8::from_bytes(&packed, p.m, q.taps()).unwrap();
+    assert!(qconv_packed(&q, &pw, &x, &mut want, qgemm::qgemm));
+    assert!(qconv_packed(&q, &pw, &x, &mut got, t.qgemm.run));
+    assert_eq!(got, want, "packed conv on {}: {p:?}", t.qgemm.tier.name());
+}
+
 /// Declares, for one tier, the edge cases and a property test of a kernel family.
 macro_rules! tier_tests {
     ($name:ident, $tier:expr) => {
@@ -161,6 +240,15 @@ macro_rules! tier_tests {
             fn qgemm_edge_cases() {
                 if let Some(t) = table() {
                     super::qgemm_edge_cases(&t);
+                }
+            }
+
+            #[test]
+            fn qconv_cases() {
+                if let Some(t) = table() {
+                    for seed in 0..200 {
+                        check_qconv(&t, seed);
+                    }
                 }
             }
 

@@ -7,7 +7,7 @@ use crate::format::{Artifact, DType};
 use crate::kernels::generic::{self as k, FloatSrc};
 use crate::kernels::KernelTable;
 use crate::model::{info_of, MAX_IO};
-use crate::ops::{Params, TensorInfo};
+use crate::ops::{Params, QConvKind, TensorInfo};
 use zerocopy::FromBytes;
 
 fn f32s(b: &[u8]) -> Result<&[f32]> {
@@ -314,7 +314,7 @@ pub(super) fn run_op(
             }
         }
         Params::Rnn(p) => {
-            let (x, _) = need_in(0)?;
+            let (x, xi) = need_in(0)?;
             let (w, wi) = need_in(1)?;
             let (r, ri) = need_in(2)?;
             let opt = |j: usize| -> Result<Option<&[f32]>> {
@@ -327,7 +327,7 @@ pub(super) fn run_op(
             let ws = input(first_scale).map(|v| v.0);
             let rs = input(first_scale + 1).map(|v| v.0);
             let inputs = k::RnnInputs {
-                x: f32s(x)?,
+                x: if xi.dtype == DType::I8 { k::RnnX::I8(i8s(x)?) } else { k::RnnX::F32(f32s(x)?) },
                 w: matrix(w, &wi, ws, p.packed)?,
                 r: matrix(r, &ri, rs, p.packed)?,
                 b: opt(3)?,
@@ -377,6 +377,41 @@ pub(super) fn run_op(
             let x = i8s(x)?;
             if !(kt.qgemm.run)(&q, x, x.len() / kk.max(1), i8s_mut(out)?) {
                 return Err(bad("int8 product: sizes"));
+            }
+        }
+        Params::QConv { geom, lo, hi, kind: kind @ (QConvKind::Packed | QConvKind::Depthwise) } => {
+            let (x, xi) = need_in(0)?;
+            let (w, wi) = need_in(1)?;
+            let (b, _) = need_in(2)?;
+            let (rq, _) = need_in(3)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let q = k::qconv::QConv {
+                p: geom,
+                bias: i32s(b)?,
+                requant: requants(rq)?,
+                zx: xi.quant.zero_point,
+                zy: oi.quant.zero_point,
+                lo,
+                hi,
+            };
+            let (x, out) = (i8s(x)?, i8s_mut(out)?);
+            let ok = if kind == QConvKind::Depthwise {
+                (kt.qconv_dw.run)(&q, i8s(w)?, x, out)
+            } else {
+                let w = k::qgemm::PackedI8::from_bytes(w, wi.dim(0), q.taps()).ok_or(bad("packed weights"))?;
+                k::qconv::qconv_packed(&q, &w, x, out, kt.qgemm.run)
+            };
+            if !ok {
+                return Err(bad("int8 convolution: sizes"));
+            }
+        }
+        Params::QMean { mask, .. } => {
+            let (x, xi) = need_in(0)?;
+            let (rq, _) = need_in(1)?;
+            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let r = *requants(rq)?.first().ok_or(bad("requantization"))?;
+            if !k::qconv::qmean(xi.shape(), mask, i8s(x)?, xi.quant.zero_point, r, oi.quant.zero_point, i8s_mut(out)?) {
+                return Err(bad("QMean: sizes"));
             }
         }
         Params::QMatMul { lo, hi, .. } | Params::QConv { lo, hi, .. } => {

@@ -231,20 +231,33 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
     /// Runs the model on `inputs` (one per graph input, in order) and returns the outputs, which
     /// borrow the arena until the next run.
     pub fn run(&mut self, inputs: &[Input<'_>]) -> Result<Outputs<'_>> {
-        self.run_inner(inputs, None)
+        self.run_inner(inputs, None, None)
+    }
+
+    /// [`Session::run`], adding to `ticks[k]` what `clock` advanced while op `k` ran (`ticks` holds
+    /// one counter per op; any monotonic clock: nanoseconds on a host, a cycle counter on firmware).
+    /// Allocation-free like `run`.
+    pub fn run_profiled(
+        &mut self,
+        inputs: &[Input<'_>],
+        mut clock: impl FnMut() -> u64,
+        ticks: &mut [u64],
+    ) -> Result<Outputs<'_>> {
+        self.run_inner(inputs, None, Some((&mut clock, ticks)))
     }
 
     /// [`Session::run`], calling `observe` after each op with each tensor the op wrote (in op order,
     /// while it is still live): how calibration collects activation ranges and how per-layer error is
     /// measured. Allocation-free like `run`.
     pub fn run_observed(&mut self, inputs: &[Input<'_>], mut observe: impl FnMut(Observed<'_>)) -> Result<Outputs<'_>> {
-        self.run_inner(inputs, Some(&mut observe))
+        self.run_inner(inputs, Some(&mut observe), None)
     }
 
     fn run_inner(
         &mut self,
         inputs: &[Input<'_>],
         mut observe: Option<&mut dyn FnMut(Observed<'_>)>,
+        mut profile: Option<(&mut dyn FnMut() -> u64, &mut [u64])>,
     ) -> Result<Outputs<'_>> {
         let art = self.art;
         let kernels = self.kernels;
@@ -253,7 +266,13 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         write_inputs(&art, arena, regions, inputs)?;
         for (index, op) in ops.iter().enumerate() {
             let regs = regions.get(op.first as usize..op.first as usize + op.n_regions()).unwrap_or(&[]);
+            let start = profile.as_mut().map(|(clock, _)| clock());
             exec::run_op(&art, arena, index as u32, op, regs, &kernels)?;
+            if let (Some((clock, ticks)), Some(start)) = (profile.as_mut(), start) {
+                if let Some(t) = ticks.get_mut(index) {
+                    *t = t.saturating_add(clock().saturating_sub(start));
+                }
+            }
             let Some(observe) = observe.as_mut() else { continue };
             let outs = regs.get(op.n_in as usize..op.n_in as usize + op.n_out as usize).unwrap_or(&[]);
             for r in outs.iter().filter(|r| r.place == Place::Arena) {

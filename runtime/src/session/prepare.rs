@@ -203,10 +203,12 @@ pub(crate) fn prepare_op(
 /// An int8 product's requantization pairs are all in range, checked once here instead of on every
 /// run (a pair from the file could hold any bits).
 fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> core::result::Result<(), &'static str> {
-    if !matches!(op.params, Params::QMatMul { .. } | Params::QConv { .. }) {
-        return Ok(());
-    }
-    let r = regions.get(3).filter(|r| r.place == Place::Weight).ok_or("requantization must be a weight")?;
+    let at = match op.params {
+        Params::QMatMul { .. } | Params::QConv { .. } => 3,
+        Params::QMean { .. } => 1,
+        _ => return Ok(()),
+    };
+    let r = regions.get(at).filter(|r| r.place == Place::Weight).ok_or("requantization must be a weight")?;
     let bytes = art.weights.get(r.offset..r.offset + r.len).ok_or("requantization out of the weights")?;
     let pairs =
         <[crate::kernels::generic::int8::Requant]>::ref_from_bytes(bytes).map_err(|_| "requantization pairs")?;
@@ -221,6 +223,8 @@ fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> cor
 fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
     match (code, params) {
         (_, Params::QMatMul { packed: true, .. }) => k.qgemm.tier,
+        (_, Params::QConv { kind: crate::ops::QConvKind::Packed, .. }) => k.qgemm.tier,
+        (_, Params::QConv { kind: crate::ops::QConvKind::Depthwise, .. }) => k.qconv_dw.tier,
         (_, Params::Rnn(p)) if p.packed => k.qgemm_i32.tier,
         (OpCode::MatMul | OpCode::Lstm | OpCode::Gru, _) => k.dot_f32.tier,
         _ => Tier::Generic,

@@ -10,6 +10,7 @@ mod matmul;
 mod movement;
 mod norm;
 mod pool;
+pub mod qconv;
 pub mod qgemm;
 mod reduce;
 mod rnn;
@@ -24,7 +25,7 @@ pub use movement::{cast, concat, expand, slice, split, transpose, where_select, 
 pub use norm::layer_norm;
 pub use pool::pool;
 pub use reduce::reduce;
-pub use rnn::{rnn, Matrix, RnnInputs, RnnKernels, RnnOutputs};
+pub use rnn::{rnn, Matrix, RnnInputs, RnnKernels, RnnOutputs, RnnX};
 pub use softmax::softmax;
 
 /// A float weight or activation row: f32, or f16 bits (fp16 artifacts store big weights as f16).

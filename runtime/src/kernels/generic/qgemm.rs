@@ -64,6 +64,10 @@ impl<'a> PackedI8<'a> {
         let at = (row / NR) * NR * kp + (kk / 4) * NR * 4 + (row % NR) * 4 + kk % 4;
         self.data.get(at).copied().unwrap_or(0)
     }
+    /// True when `qgemm_i32` over rows `[r0, r1)` may read `m` rows of `a` and write `out`.
+    pub fn fits_i32(&self, (r0, r1): (usize, usize), a: &[i8], m: usize, out: &[i32]) -> bool {
+        self.is_consistent() && r0 <= r1 && r1 <= self.rows && a.len() == m * self.k && out.len() == m * (r1 - r0)
+    }
     /// True when the views hold what `rows × k` needs.
     pub fn is_consistent(&self) -> bool {
         let (rp, kp) = (Self::padded_rows(self.rows), self.kp());
@@ -174,7 +178,7 @@ pub fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
 /// (writing nothing) when the sizes do not fit.
 pub fn qgemm_i32(w: &PackedI8<'_>, rows: (usize, usize), a: &[i8], m: usize, za: i32, out: &mut [i32]) -> bool {
     let (r0, r1) = rows;
-    if !w.is_consistent() || r0 > r1 || r1 > w.rows || a.len() != m * w.k || out.len() != m * (r1 - r0) {
+    if !w.fits_i32(rows, a, m, out) {
         return false;
     }
     if r0 == r1 {

@@ -9,10 +9,19 @@ use crate::ops::{RnnParams, RnnQuant};
 use libm::tanhf;
 use zerocopy::{FromBytes, IntoBytes};
 
+/// The sequence a recurrent op reads: f32, or int8 already on the op's x grid.
+#[derive(Debug, Clone, Copy)]
+pub enum RnnX<'a> {
+    /// f32 values.
+    F32(&'a [f32]),
+    /// int8 values quantized with the op's `x_scale` and `x_zp` (int8 matrices only).
+    I8(&'a [i8]),
+}
+
 /// Inputs of one recurrent op (absent optional inputs are `None`).
 pub struct RnnInputs<'a> {
     /// X: `[seq, batch, input]` (layout 0) or `[batch, seq, input]` (layout 1).
-    pub x: &'a [f32],
+    pub x: RnnX<'a>,
     /// W: `[dirs, gates·hidden, input]`.
     pub w: Matrix<'a>,
     /// R: `[dirs, gates·hidden, hidden]`.
@@ -181,14 +190,25 @@ pub fn rnn(
                 let (rh, rest) = rest.split_at_mut(gh);
                 let (hs, rest) = rest.split_at_mut(h);
                 let (cs, spare) = rest.split_at_mut(h);
-                let xt = inp.x.get(x_at(t, b)..x_at(t, b) + p.input).unwrap_or(&[]);
+                let at = x_at(t, b)..x_at(t, b) + p.input;
+                let xt = match inp.x {
+                    RnnX::F32(x) => x.get(at.clone()).unwrap_or(&[]),
+                    RnnX::I8(_) => &[],
+                };
                 let qrow = p.input + h;
                 let (xq, hq) = match qscratch.get_mut(b * qrow..(b + 1) * qrow) {
                     Some(r) if is_q => r.split_at_mut(p.input),
                     _ => (&mut [][..], &mut [][..]),
                 };
                 if is_q {
-                    quantize_slice(xt, q.x_scale, q.x_zp, xq);
+                    match inp.x {
+                        RnnX::F32(_) => quantize_slice(xt, q.x_scale, q.x_zp, xq),
+                        RnnX::I8(x) => {
+                            if let Some(src) = x.get(at) {
+                                xq.copy_from_slice(src);
+                            }
+                        }
+                    }
                     quantize_slice(hs, q.h_scale, q.h_zp, hq);
                 }
                 // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).

@@ -243,7 +243,7 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             packed: false,
         };
         let run = |p: &RnnParams, w: Matrix<'_>, r: Matrix<'_>, x: &[f32]| {
-            let inp = RnnInputs { x, w, r, b: None, h0: None, c0: None, p: None };
+            let inp = RnnInputs { x: super::RnnX::F32(x), w, r, b: None, h0: None, c0: None, p: None };
             let mut y = std::vec![0f32; seq * hidden];
             let mut out = RnnOutputs { y: Some(&mut y), y_h: None, y_c: None };
             let mut scratch = std::vec![0f32; p.scratch_f32_len()];

@@ -32,7 +32,7 @@ pub(crate) fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
 /// [`generic::qgemm_i32`] on AVX2.
 pub(crate) fn qgemm_i32(w: &PackedI8<'_>, rows: (usize, usize), a: &[i8], m: usize, za: i32, out: &mut [i32]) -> bool {
     let (r0, r1) = rows;
-    if !w.is_consistent() || r0 > r1 || r1 > w.rows || a.len() != m * w.k || out.len() != m * (r1 - r0) {
+    if !w.fits_i32(rows, a, m, out) {
         return false;
     }
     if !available() {

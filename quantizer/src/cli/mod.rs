@@ -1,0 +1,4 @@
+//! Commands of the `ferrite` tool that live in modules of their own (the others are still in
+//! main.rs).
+
+pub mod bench;
