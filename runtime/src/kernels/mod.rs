@@ -153,6 +153,13 @@ pub struct Kernel<F> {
 pub type DotF32 = fn(&[f32], &[f32]) -> f32;
 /// int8 GEMM over packed weights with the requantization epilogue ([`generic::qgemm::qgemm`]).
 pub type QGemmFn = fn(&generic::qgemm::QGemm<'_>, &[i8], usize, &mut [i8]) -> bool;
+/// f32 to int8 with a scale and zero point ([`generic::int8::quantize_slice`]).
+pub type QuantizeFn = fn(&[f32], f32, i32, &mut [i8]);
+/// An element-wise unary function over a slice ([`generic::unary`]).
+pub type UnaryFn = fn(crate::ops::UnaryFn, f32, f32, &[f32], &mut [f32]);
+/// Softmax along rows of contiguous elements ([`generic::softmax`] with `inner` = 1):
+/// `(rows, row_len, log, x, out)`.
+pub type SoftmaxRowsFn = fn(usize, usize, bool, &[f32], &mut [f32]);
 /// Channels-last depthwise int8 convolution ([`generic::qconv::qconv_depthwise`]).
 pub type QDepthwiseFn = fn(&generic::qconv::QConv<'_>, &[i8], &[i8], &mut [i8]) -> bool;
 /// int8 GEMM over a row range of packed weights, raw i32 sums ([`generic::qgemm::qgemm_i32`]).
@@ -172,6 +179,14 @@ pub struct KernelTable {
     pub qgemm_i32: Kernel<QGemmI32Fn>,
     /// Channels-last depthwise int8 convolution.
     pub qconv_dw: Kernel<QDepthwiseFn>,
+    /// f32 to int8 (Quantize, recurrent x and h).
+    pub quantize: Kernel<QuantizeFn>,
+    /// Element-wise unary functions (Unary ops).
+    pub unary: Kernel<UnaryFn>,
+    /// Softmax over contiguous rows.
+    pub softmax_rows: Kernel<SoftmaxRowsFn>,
+    /// The element-wise part of LSTM/GRU steps.
+    pub rnn_cells: Kernel<generic::RnnCells>,
 }
 
 impl KernelTable {
@@ -200,6 +215,10 @@ impl KernelTable {
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
             qconv_dw: Kernel { tier: Tier::Generic, run: generic::qconv::qconv_depthwise },
+            quantize: Kernel { tier: Tier::Generic, run: generic::int8::quantize_slice },
+            unary: Kernel { tier: Tier::Generic, run: generic::unary },
+            softmax_rows: Kernel { tier: Tier::Generic, run: generic::softmax_rows },
+            rnn_cells: Kernel { tier: Tier::Generic, run: generic::GENERIC_CELLS },
         };
         // Each tier overrides what it implements, lowest first, up to the tier asked for.
         #[cfg(target_arch = "x86_64")]
@@ -208,11 +227,19 @@ impl KernelTable {
                 t.qgemm = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm_i32 };
                 t.qconv_dw = Kernel { tier: Tier::Avx2, run: x86_64::qconv_dw::qconv_dw_avx2 };
+                t.quantize = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::quantize };
+                t.unary = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::unary };
+                t.softmax_rows = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::softmax_rows };
+                t.rnn_cells = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::CELLS };
             }
             if tier == Tier::Avx512 {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm_i32 };
                 t.qconv_dw = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qconv_dw_avx512 };
+                t.quantize = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::quantize };
+                t.unary = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::unary };
+                t.softmax_rows = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::softmax_rows };
+                t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
             }
         }
         t

@@ -219,6 +219,100 @@ pub(crate) fn check_qconv(t: &KernelTable, seed: u64) {
     assert_eq!(got, want, "packed conv on {}: {p:?}", t.qgemm.tier.name());
 }
 
+/// Values that exercise every branch of the f32 functions: random magnitudes from 1e-8 to 1e3, the
+/// thresholds of `math` (±0.625, ±1, 88, −87), exact quantization ties, ±0, ±∞ and NaN.
+pub(crate) fn f32_values(g: &mut Gen, n: usize) -> Vec<f32> {
+    const SPECIAL: [f32; 16] = [
+        0.0,
+        -0.0,
+        0.625,
+        -0.625,
+        1.0,
+        -1.0,
+        88.0,
+        88.5,
+        -87.0,
+        -87.5,
+        2.5,
+        -2.5,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+        1e-30,
+    ];
+    (0..n)
+        .map(|i| {
+            if i % 7 == 3 {
+                SPECIAL[(g.next() % SPECIAL.len() as u64) as usize]
+            } else {
+                let mag = 10f32.powf(g.range(-8, 3) as f32 + (g.next() % 1000) as f32 / 1000.0);
+                if g.next().is_multiple_of(2) {
+                    mag
+                } else {
+                    -mag
+                }
+            }
+        })
+        .collect()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// The f32 element-wise families (quantize, unary, softmax rows, recurrent cells) against the
+/// scalar reference, bit for bit.
+pub(crate) fn check_elementwise(t: &KernelTable, seed: u64) {
+    use crate::ops::UnaryFn;
+    let mut g = Gen::new(seed);
+    let n = 1 + (g.next() % 90) as usize;
+    let x = f32_values(&mut g, n);
+    // Quantize, with a scale that puts some values on exact .5 ties.
+    let (scale, zp) = (0.5f32, g.range(-128, 127) as i32);
+    let (mut a, mut b) = (std::vec![0i8; n], std::vec![0i8; n]);
+    super::generic::int8::quantize_slice(&x, scale, zp, &mut a);
+    (t.quantize.run)(&x, scale, zp, &mut b);
+    assert_eq!(a, b, "quantize on {}: {x:?}", t.quantize.tier.name());
+    for f in 0..15u32 {
+        let func = UnaryFn::from_u32(f).unwrap();
+        let (p0, p1) = (-0.7f32, 3.5f32);
+        let (mut a, mut b) = (std::vec![0f32; n], std::vec![0f32; n]);
+        super::generic::unary(func, p0, p1, &x, &mut a);
+        (t.unary.run)(func, p0, p1, &x, &mut b);
+        assert_eq!(bits(&a), bits(&b), "{func:?} on {}: {x:?}", t.unary.tier.name());
+    }
+    // Softmax: finite logits in a realistic range.
+    let rows = 1 + (g.next() % 4) as usize;
+    let logits: Vec<f32> = (0..rows * n).map(|_| (g.next() % 20_000) as f32 / 1000.0 - 10.0).collect();
+    let (mut a, mut b) = (std::vec![0f32; rows * n], std::vec![0f32; rows * n]);
+    super::generic::softmax_rows(rows, n, false, &logits, &mut a);
+    (t.softmax_rows.run)(rows, n, false, &logits, &mut b);
+    assert_eq!(bits(&a), bits(&b), "softmax on {}", t.softmax_rows.tier.name());
+    // Recurrent cells over h = n units.
+    let h = n;
+    let vals =
+        |g: &mut Gen, k: usize| -> Vec<f32> { (0..k).map(|_| (g.next() % 8000) as f32 / 1000.0 - 4.0).collect() };
+    let (xw, rh, peep) = (vals(&mut g, 4 * h), vals(&mut g, 4 * h), vals(&mut g, 3 * h));
+    for (clip, with_peep) in [(0.0f32, false), (2.5, true)] {
+        let p = with_peep.then_some(&peep[..]);
+        let (mut c1, mut h1) = (vals(&mut g, h), vals(&mut g, h));
+        let (mut c2, mut h2) = (c1.clone(), h1.clone());
+        (super::generic::GENERIC_CELLS.lstm)(&xw, &rh, p, clip, &mut c1, &mut h1);
+        (t.rnn_cells.run.lstm)(&xw, &rh, p, clip, &mut c2, &mut h2);
+        assert_eq!((bits(&c1), bits(&h1)), (bits(&c2), bits(&h2)), "lstm cell on {}", t.rnn_cells.tier.name());
+        let (mut z1, mut z2) = (xw[..3 * h].to_vec(), xw[..3 * h].to_vec());
+        (super::generic::GENERIC_CELLS.gru_gates)(&mut z1, &rh, h, clip);
+        (t.rnn_cells.run.gru_gates)(&mut z2, &rh, h, clip);
+        assert_eq!(bits(&z1), bits(&z2), "gru gates on {}", t.rnn_cells.tier.name());
+        for lbr in [false, true] {
+            let (mut a, mut b) = (h1.clone(), h1.clone());
+            (super::generic::GENERIC_CELLS.gru_hidden)(&z1, &rh, lbr, clip, &mut a);
+            (t.rnn_cells.run.gru_hidden)(&z1, &rh, lbr, clip, &mut b);
+            assert_eq!(bits(&a), bits(&b), "gru hidden on {}", t.rnn_cells.tier.name());
+        }
+    }
+}
+
 /// Declares, for one tier, the edge cases and a property test of a kernel family.
 macro_rules! tier_tests {
     ($name:ident, $tier:expr) => {
@@ -240,6 +334,15 @@ macro_rules! tier_tests {
             fn qgemm_edge_cases() {
                 if let Some(t) = table() {
                     super::qgemm_edge_cases(&t);
+                }
+            }
+
+            #[test]
+            fn elementwise_cases() {
+                if let Some(t) = table() {
+                    for seed in 0..400 {
+                        check_elementwise(&t, seed);
+                    }
                 }
             }
 

@@ -197,7 +197,7 @@ pub(super) fn run_op(
         Params::Unary { func, a, b } => {
             let (x, _) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
-            k::unary(func, a, b, f32s(x)?, f32s_mut(out)?);
+            (kt.unary.run)(func, a, b, f32s(x)?, f32s_mut(out)?);
         }
         Params::Binary { func } => {
             let (a, ai) = need_in(0)?;
@@ -208,7 +208,11 @@ pub(super) fn run_op(
         Params::Softmax { outer, axis_len, inner, log } => {
             let (x, _) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
-            k::softmax(outer, axis_len, inner, log, f32s(x)?, f32s_mut(out)?);
+            if inner == 1 {
+                (kt.softmax_rows.run)(outer, axis_len, log, f32s(x)?, f32s_mut(out)?);
+            } else {
+                k::softmax(outer, axis_len, inner, log, f32s(x)?, f32s_mut(out)?);
+            }
         }
         Params::LayerNorm { outer, inner, eps } => {
             let (x, _) = need_in(0)?;
@@ -345,13 +349,18 @@ pub(super) fn run_op(
             let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad("missing scratch"))?;
             let split = (p.scratch_f32_len() * 4).min(scratch.len());
             let (fs, qs) = scratch.split_at_mut(split);
-            let fns = k::RnnKernels { dot: kt.dot_f32.run, qgemm_i32: kt.qgemm_i32.run };
+            let fns = k::RnnKernels {
+                dot: kt.dot_f32.run,
+                qgemm_i32: kt.qgemm_i32.run,
+                quantize: kt.quantize.run,
+                cells: kt.rnn_cells.run,
+            };
             k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, &fns);
         }
         Params::Quantize => {
             let (x, _) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
-            k::int8::quantize_slice(f32s(x)?, oi.quant.scale(), oi.quant.zero_point, i8s_mut(out)?);
+            (kt.quantize.run)(f32s(x)?, oi.quant.scale(), oi.quant.zero_point, i8s_mut(out)?);
         }
         Params::Dequantize => {
             let (x, xi) = need_in(0)?;

@@ -222,10 +222,14 @@ fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> cor
 /// The tier of the kernel an op runs with this table.
 fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
     match (code, params) {
+        (_, Params::Quantize) => k.quantize.tier,
+        (_, Params::Unary { func, .. }) if *func != crate::ops::UnaryFn::Log => k.unary.tier,
+        (_, Params::Softmax { inner: 1, log: false, .. }) => k.softmax_rows.tier,
+        (_, Params::Rnn(p)) if p.int8.is_some() => k.qgemm_i32.tier.max(k.rnn_cells.tier),
+        (_, Params::Rnn(_)) => k.dot_f32.tier.max(k.rnn_cells.tier),
         (_, Params::QMatMul { packed: true, .. }) => k.qgemm.tier,
         (_, Params::QConv { kind: crate::ops::QConvKind::Packed, .. }) => k.qgemm.tier,
         (_, Params::QConv { kind: crate::ops::QConvKind::Depthwise, .. }) => k.qconv_dw.tier,
-        (_, Params::Rnn(p)) if p.packed => k.qgemm_i32.tier,
         (OpCode::MatMul | OpCode::Lstm | OpCode::Gru, _) => k.dot_f32.tier,
         _ => Tier::Generic,
     }

@@ -1,7 +1,8 @@
 //! Element-wise unary functions, also used as fused activations.
 
+use super::math::{erf, exp, tanh};
 use crate::ops::UnaryFn;
-use libm::{erff, expf, logf, sqrtf, tanhf};
+use libm::{logf, sqrtf};
 
 /// Applies one unary function to one value.
 #[inline]
@@ -22,17 +23,17 @@ pub fn apply_activation(func: UnaryFn, a: f32, b: f32, x: f32) -> f32 {
                 a * x
             }
         }
-        UnaryFn::Clip => x.max(a).min(b),
+        UnaryFn::Clip => clip(x, a, b),
         UnaryFn::Sigmoid => sigmoid(x),
-        UnaryFn::Tanh => tanhf(x),
-        UnaryFn::GeluErf => 0.5 * x * (1.0 + erff(x * core::f32::consts::FRAC_1_SQRT_2)),
+        UnaryFn::Tanh => tanh(x),
+        UnaryFn::GeluErf => 0.5 * x * (1.0 + erf(x * core::f32::consts::FRAC_1_SQRT_2)),
         UnaryFn::GeluTanh => {
             const K: f32 = 0.797_884_6; // sqrt(2/pi)
-            0.5 * x * (1.0 + tanhf(K * (x + 0.044715 * x * x * x)))
+            0.5 * x * (1.0 + tanh(K * (x + 0.044715 * x * x * x)))
         }
         UnaryFn::Sqrt => sqrtf(x),
-        UnaryFn::Erf => erff(x),
-        UnaryFn::Exp => expf(x),
+        UnaryFn::Erf => erf(x),
+        UnaryFn::Exp => exp(x),
         UnaryFn::Log => logf(x),
         UnaryFn::Neg => -x,
         UnaryFn::Abs => x.abs(),
@@ -40,14 +41,20 @@ pub fn apply_activation(func: UnaryFn, a: f32, b: f32, x: f32) -> f32 {
     }
 }
 
-/// Logistic sigmoid, written to avoid overflow of `exp` for large |x|.
+/// Logistic sigmoid ([`super::math::sigmoid`]).
 #[inline]
 pub fn sigmoid(x: f32) -> f32 {
-    if x >= 0.0 {
-        1.0 / (1.0 + expf(-x))
+    super::math::sigmoid(x)
+}
+
+/// `min(max(x, lo), hi)` by comparisons (NaN passes through), as the SIMD tiers compute it.
+#[inline]
+pub fn clip(x: f32, lo: f32, hi: f32) -> f32 {
+    let y = if x < lo { lo } else { x };
+    if y > hi {
+        hi
     } else {
-        let e = expf(x);
-        e / (1.0 + e)
+        y
     }
 }
 

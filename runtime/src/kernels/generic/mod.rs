@@ -2,10 +2,11 @@
 //! only; shapes were checked by [`crate::ops::prepare`] before any of them runs.
 
 mod activation;
-mod binary;
+pub mod binary;
 mod conv;
 mod gather;
 pub mod int8;
+pub mod math;
 mod matmul;
 mod movement;
 mod norm;
@@ -13,7 +14,7 @@ mod pool;
 pub mod qconv;
 pub mod qgemm;
 mod reduce;
-mod rnn;
+pub mod rnn;
 mod softmax;
 
 pub use activation::{apply_activation, unary};
@@ -25,8 +26,8 @@ pub use movement::{cast, concat, expand, slice, split, transpose, where_select, 
 pub use norm::layer_norm;
 pub use pool::pool;
 pub use reduce::reduce;
-pub use rnn::{rnn, Matrix, RnnInputs, RnnKernels, RnnOutputs, RnnX};
-pub use softmax::softmax;
+pub use rnn::{rnn, Matrix, RnnCells, RnnInputs, RnnKernels, RnnOutputs, RnnX, GENERIC_CELLS};
+pub use softmax::{softmax, softmax_rows};
 
 /// A float weight or activation row: f32, or f16 bits (fp16 artifacts store big weights as f16).
 #[derive(Debug, Clone, Copy)]

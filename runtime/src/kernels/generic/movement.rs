@@ -32,11 +32,20 @@ pub fn transpose<T: Copy>(
             *s = in_strides.get(p).copied().unwrap_or(0);
         }
     }
-    for (o, [ix]) in out.iter_mut().zip(BroadcastIter::new(out_info, [strides])) {
-        if let Some(&v) = x.get(ix) {
-            *o = v;
+    super::binary::for_each_row(out_info, [strides], |o, [ix], len, [s]| {
+        let Some(orow) = out.get_mut(o..o + len) else { return };
+        if s == 1 {
+            if let Some(src) = x.get(ix..ix + len) {
+                orow.copy_from_slice(src);
+            }
+            return;
         }
-    }
+        for (i, v) in orow.iter_mut().enumerate() {
+            if let Some(&src) = x.get(ix + i * s) {
+                *v = src;
+            }
+        }
+    });
 }
 
 /// Concatenates along `axis`.

@@ -2,11 +2,10 @@
 //! reverse or bidirectional, optional initial states, peepholes, clip and `linear_before_reset`.
 
 use super::activation::sigmoid;
-use super::int8::quantize_slice;
+use super::math::tanh as tanhf;
 use super::qgemm::PackedI8;
 use super::FloatSrc;
 use crate::ops::{RnnParams, RnnQuant};
-use libm::tanhf;
 use zerocopy::{FromBytes, IntoBytes};
 
 /// The sequence a recurrent op reads: f32, or int8 already on the op's x grid.
@@ -74,6 +73,87 @@ pub struct RnnKernels {
     pub dot: fn(&[f32], &[f32]) -> f32,
     /// int8 products over packed matrices.
     pub qgemm_i32: crate::kernels::QGemmI32Fn,
+    /// x and h to int8 (int8 matrices).
+    pub quantize: crate::kernels::QuantizeFn,
+    /// The gate and state updates.
+    pub cells: RnnCells,
+}
+
+/// [`RnnCells::lstm`]'s signature.
+pub type LstmCellFn = fn(&[f32], &[f32], Option<&[f32]>, f32, &mut [f32], &mut [f32]);
+
+/// The element-wise part of one recurrent step, over `h` units.
+#[derive(Debug, Clone, Copy)]
+pub struct RnnCells {
+    /// LSTM: gates from `xw` and `rh` (`4h`, order i o f c), peepholes (`3h`, i o f), the clip
+    /// (0: none); updates `c` and `h`.
+    pub lstm: LstmCellFn,
+    /// GRU: `xw[..h] ← σ(clip(xw + rh))` (z), `xw[h..2h]` likewise (r).
+    pub gru_gates: fn(&mut [f32], &[f32], usize, f32),
+    /// GRU: the candidate from `xw` (z, r, xh) and `rh` (.., .., rhh), then `h ← (1 − z)·cand + z·h`.
+    pub gru_hidden: fn(&[f32], &[f32], bool, f32, &mut [f32]),
+}
+
+/// The scalar cells (the specification of every tier's).
+pub const GENERIC_CELLS: RnnCells = RnnCells { lstm: lstm_cell, gru_gates, gru_hidden };
+
+/// [`RnnCells::lstm`], scalar.
+pub fn lstm_cell(xw: &[f32], rh: &[f32], peep: Option<&[f32]>, clip_v: f32, cs: &mut [f32], hs: &mut [f32]) {
+    for j in 0..hs.len().min(cs.len()) {
+        lstm_unit(xw, rh, peep, clip_v, cs, hs, j);
+    }
+}
+
+/// Unit `j` of [`lstm_cell`] (SIMD tiers run the units past their last full vector through it).
+pub fn lstm_unit(xw: &[f32], rh: &[f32], peep: Option<&[f32]>, clip_v: f32, cs: &mut [f32], hs: &mut [f32], j: usize) {
+    let h = hs.len().min(cs.len());
+    let pre = |k: usize| xw.get(k * h + j).copied().unwrap_or(0.0) + rh.get(k * h + j).copied().unwrap_or(0.0);
+    let p = |k: usize| peep.and_then(|pp| pp.get(k * h + j)).copied().unwrap_or(0.0);
+    let c_prev = cs.get(j).copied().unwrap_or(0.0);
+    let i_g = sigmoid(clip(pre(0) + p(0) * c_prev, clip_v));
+    let f_g = sigmoid(clip(pre(2) + p(2) * c_prev, clip_v));
+    let c_g = tanhf(clip(pre(3), clip_v));
+    let c_new = f_g * c_prev + i_g * c_g;
+    let o_g = sigmoid(clip(pre(1) + p(1) * c_new, clip_v));
+    if let Some(c) = cs.get_mut(j) {
+        *c = c_new;
+    }
+    if let Some(hv) = hs.get_mut(j) {
+        *hv = o_g * tanhf(c_new);
+    }
+}
+
+/// [`RnnCells::gru_gates`], scalar: element `g` of `[0, 2h)` is `σ(clip(xw[g] + rh[g]))`.
+pub fn gru_gates(xw: &mut [f32], rh: &[f32], h: usize, clip_v: f32) {
+    gru_gates_from(xw, rh, 0, 2 * h, clip_v);
+}
+
+/// [`gru_gates`] over elements `[from, to)`.
+pub fn gru_gates_from(xw: &mut [f32], rh: &[f32], from: usize, to: usize, clip_v: f32) {
+    for g in from..to {
+        let v = xw.get(g).copied().unwrap_or(0.0) + rh.get(g).copied().unwrap_or(0.0);
+        if let Some(slot) = xw.get_mut(g) {
+            *slot = sigmoid(clip(v, clip_v));
+        }
+    }
+}
+
+/// [`RnnCells::gru_hidden`], scalar.
+pub fn gru_hidden(xw: &[f32], rh: &[f32], lbr: bool, clip_v: f32, hs: &mut [f32]) {
+    gru_hidden_from(xw, rh, lbr, clip_v, hs, 0);
+}
+
+/// [`gru_hidden`] for units `from..`.
+pub fn gru_hidden_from(xw: &[f32], rh: &[f32], lbr: bool, clip_v: f32, hs: &mut [f32], from: usize) {
+    let h = hs.len();
+    for (j, hv) in hs.iter_mut().enumerate().skip(from) {
+        let z = xw.get(j).copied().unwrap_or(0.0);
+        let r = xw.get(h + j).copied().unwrap_or(0.0);
+        let xh = xw.get(2 * h + j).copied().unwrap_or(0.0);
+        let rhh = rh.get(2 * h + j).copied().unwrap_or(0.0);
+        let cand = if lbr { tanhf(clip(xh + r * rhh, clip_v)) } else { tanhf(clip(xh + rhh, clip_v)) };
+        *hv = (1.0 - z) * cand + z * *hv;
+    }
 }
 
 /// `out[u] = bias[u] + m[row0 + u] · v` for `u < out.len()`, where int8 matrices multiply the
@@ -126,10 +206,11 @@ fn mat_row(m: &Matrix<'_>, row: usize, v: &[f32], vq: &[i8], zp: i32, vs: f32, d
     }
 }
 
+/// ONNX's clip of gate pre-activations (0: none), by comparisons like the SIMD tiers.
 #[inline]
 fn clip(v: f32, c: f32) -> f32 {
     if c > 0.0 {
-        v.max(-c).min(c)
+        super::activation::clip(v, -c, c)
     } else {
         v
     }
@@ -202,85 +283,38 @@ pub fn rnn(
                 };
                 if is_q {
                     match inp.x {
-                        RnnX::F32(_) => quantize_slice(xt, q.x_scale, q.x_zp, xq),
+                        RnnX::F32(_) => (k.quantize)(xt, q.x_scale, q.x_zp, xq),
                         RnnX::I8(x) => {
                             if let Some(src) = x.get(at) {
                                 xq.copy_from_slice(src);
                             }
                         }
                     }
-                    quantize_slice(hs, q.h_scale, q.h_zp, hq);
+                    (k.quantize)(hs, q.h_scale, q.h_zp, hq);
                 }
                 // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).
                 products(&inp.w, w_row0, xt, xq, (q.x_zp, q.x_scale), bias, xw, k);
                 products(&inp.r, r_row0, hs, hq, (q.h_zp, q.h_scale), bias.and_then(|bb| bb.get(gh..)), rh, k);
                 if p.lstm {
-                    let peep =
-                        |k: usize, j: usize| inp.p.and_then(|pp| pp.get(d * 3 * h + k * h + j)).copied().unwrap_or(0.0);
-                    for j in 0..h {
-                        let pre = |k: usize| {
-                            xw.get(k * h + j).copied().unwrap_or(0.0) + rh.get(k * h + j).copied().unwrap_or(0.0)
-                        };
-                        let c_prev = cs.get(j).copied().unwrap_or(0.0);
-                        let i_g = sigmoid(clip(pre(0) + peep(0, j) * c_prev, p.clip));
-                        let f_g = sigmoid(clip(pre(2) + peep(2, j) * c_prev, p.clip));
-                        let c_g = tanhf(clip(pre(3), p.clip));
-                        let c_new = f_g * c_prev + i_g * c_g;
-                        let o_g = sigmoid(clip(pre(1) + peep(1, j) * c_new, p.clip));
-                        if let Some(c) = cs.get_mut(j) {
-                            *c = c_new;
-                        }
-                        if let Some(hv) = hs.get_mut(j) {
-                            *hv = o_g * tanhf(c_new);
-                        }
-                    }
+                    let peep = inp.p.and_then(|pp| pp.get(d * 3 * h..(d + 1) * 3 * h));
+                    (k.cells.lstm)(xw, rh, peep, p.clip, cs, hs);
                 } else {
                     // z and r gates first (they need the old h), then the candidate.
-                    for j in 0..h {
-                        let z = sigmoid(clip(
-                            xw.get(j).copied().unwrap_or(0.0) + rh.get(j).copied().unwrap_or(0.0),
-                            p.clip,
-                        ));
-                        let r = sigmoid(clip(
-                            xw.get(h + j).copied().unwrap_or(0.0) + rh.get(h + j).copied().unwrap_or(0.0),
-                            p.clip,
-                        ));
-                        if let Some(v) = xw.get_mut(j) {
-                            *v = z;
-                        }
-                        if let Some(v) = xw.get_mut(h + j) {
-                            *v = r;
-                        }
-                    }
+                    (k.cells.gru_gates)(xw, rh, h, p.clip);
                     if !p.linear_before_reset {
                         // spare = r ⊙ h; candidate uses Rh·(r ⊙ h) + Rbh.
-                        for j in 0..h {
-                            if let Some(v) = spare.get_mut(j) {
-                                *v = xw.get(h + j).copied().unwrap_or(0.0) * hs.get(j).copied().unwrap_or(0.0);
-                            }
+                        for ((v, &r), &hv) in spare.iter_mut().zip(xw.get(h..2 * h).unwrap_or(&[])).zip(hs.iter()) {
+                            *v = r * hv;
                         }
                         if is_q {
-                            quantize_slice(spare, q.h_scale, q.h_zp, hq);
+                            (k.quantize)(spare, q.h_scale, q.h_zp, hq);
                         }
                         let rbh = bias.and_then(|bb| bb.get(gh + 2 * h..));
                         if let Some(slots) = rh.get_mut(2 * h..3 * h) {
                             products(&inp.r, r_row0 + 2 * h, spare, hq, (q.h_zp, q.h_scale), rbh, slots, k);
                         }
                     }
-                    for j in 0..h {
-                        let z = xw.get(j).copied().unwrap_or(0.0);
-                        let r = xw.get(h + j).copied().unwrap_or(0.0);
-                        let xh = xw.get(2 * h + j).copied().unwrap_or(0.0);
-                        let rhh = rh.get(2 * h + j).copied().unwrap_or(0.0);
-                        let cand = if p.linear_before_reset {
-                            tanhf(clip(xh + r * rhh, p.clip))
-                        } else {
-                            tanhf(clip(xh + rhh, p.clip))
-                        };
-                        if let Some(hv) = hs.get_mut(j) {
-                            *hv = (1.0 - z) * cand + z * *hv;
-                        }
-                    }
+                    (k.cells.gru_hidden)(xw, rh, p.linear_before_reset, p.clip, hs);
                 }
                 if let Some(y) = out.y.as_deref_mut().and_then(|y| y.get_mut(y_at(t, d, b)..y_at(t, d, b) + h)) {
                     y.copy_from_slice(hs);

@@ -248,7 +248,12 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             let mut out = RnnOutputs { y: Some(&mut y), y_h: None, y_c: None };
             let mut scratch = std::vec![0f32; p.scratch_f32_len()];
             let mut qs = std::vec![0i8; p.scratch_i8_len()];
-            let k = super::RnnKernels { dot: dot_f32, qgemm_i32: super::qgemm::qgemm_i32 };
+            let k = super::RnnKernels {
+                dot: dot_f32,
+                qgemm_i32: super::qgemm::qgemm_i32,
+                quantize: super::int8::quantize_slice,
+                cells: super::GENERIC_CELLS,
+            };
             rnn(p, &inp, &mut out, &mut scratch, &mut qs, &k);
             y
         };
@@ -281,5 +286,70 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             assert!((a - b).abs() < 0.02, "lstm={lstm}: {a} vs {b}");
         }
         assert!(got.iter().any(|v| v.abs() > 0.01), "the recurrence did something");
+    }
+}
+
+/// Binary broadcasting and Transpose walk rows (merged axes, stride 0 or 1 inner loops): they
+/// equal the element-by-element definition on random shapes.
+#[test]
+fn row_walks_equal_the_element_walk() {
+    use super::binary::{broadcast_strides, BroadcastIter};
+    use crate::ops::BinaryFn;
+    let mut g = crate::kernels::tier_tests::Gen::new(5);
+    for case in 0..500 {
+        let rank = 1 + (g.next() % 5) as usize;
+        let out: std::vec::Vec<usize> = (0..rank).map(|_| 1 + (g.next() % 4) as usize).collect();
+        let sub = |g: &mut crate::kernels::tier_tests::Gen| -> std::vec::Vec<usize> {
+            let skip = (g.next() % (rank as u64 + 1)) as usize;
+            out[skip..].iter().map(|&d| if g.next().is_multiple_of(3) { 1 } else { d }).collect()
+        };
+        let (sa, sb) = (sub(&mut g), sub(&mut g));
+        let (ia, ib, io) = (info(&sa), info(&sb), info(&out));
+        let a: std::vec::Vec<f32> = (0..ia.len()).map(|i| i as f32 * 0.5 - 3.0).collect();
+        let b: std::vec::Vec<f32> = (0..ib.len()).map(|i| 1.0 + i as f32 * 0.25).collect();
+        for func in [BinaryFn::Add, BinaryFn::Sub, BinaryFn::Div, BinaryFn::Max] {
+            let mut got = std::vec![0f32; io.len()];
+            binary(func, (&a, &ia), (&b, &ib), &io, &mut got);
+            let it = BroadcastIter::new(&io, [broadcast_strides(&ia, &io), broadcast_strides(&ib, &io)]);
+            for (k, [x, y]) in it.enumerate() {
+                let want = match func {
+                    BinaryFn::Add => a[x] + b[y],
+                    BinaryFn::Sub => a[x] - b[y],
+                    BinaryFn::Div => a[x] / b[y],
+                    _ => a[x].max(b[y]),
+                };
+                assert_eq!(got[k].to_bits(), want.to_bits(), "case {case} {sa:?} {sb:?} -> {out:?}");
+            }
+        }
+        // Transpose of `out` by a random permutation.
+        let mut perm = [0usize; 6];
+        for (i, p) in perm.iter_mut().enumerate().take(rank) {
+            *p = i;
+        }
+        for i in (1..rank).rev() {
+            perm.swap(i, (g.next() % (i as u64 + 1)) as usize);
+        }
+        let x: std::vec::Vec<u32> = (0..io.len() as u32).collect();
+        let tshape: std::vec::Vec<usize> = (0..rank).map(|i| out[perm[i]]).collect();
+        let it_ = info(&tshape);
+        let mut t = std::vec![0u32; io.len()];
+        transpose(&perm, &x, &io, &it_, &mut t);
+        let mut coord = std::vec![0usize; rank];
+        for &v in t.iter() {
+            // Input index of output coordinate `coord`.
+            let mut src = 0;
+            for ax in 0..rank {
+                let c = coord[perm.iter().position(|&p| p == ax).unwrap()];
+                src = src * out[ax] + c;
+            }
+            assert_eq!(v as usize, src, "transpose {out:?} by {:?}", &perm[..rank]);
+            for ax in (0..rank).rev() {
+                coord[ax] += 1;
+                if coord[ax] < tshape[ax] {
+                    break;
+                }
+                coord[ax] = 0;
+            }
+        }
     }
 }

@@ -3,7 +3,9 @@
 //! is given before it enters `#[target_feature]` code, so a table entry can never execute an
 //! instruction the CPU lacks.
 
+pub(crate) mod elementwise;
 pub(crate) mod qconv_dw;
 pub(crate) mod qgemm_avx2;
 pub(crate) mod qgemm_avx512;
 mod requant;
+pub(crate) mod vmath;

@@ -1,0 +1,416 @@
+//! f32 element-wise kernel families on AVX-512 (16 lanes) and AVX2 (8 lanes), written once as a
+//! macro over the lane type: Quantize, the Unary functions, Softmax over rows, and the LSTM/GRU
+//! cell updates. Each lane does what the scalar reference does to one element, in the same order
+//! (`vmath` for the transcendental functions), so the results are bit-identical; elements past the
+//! last full vector go through the scalar reference itself. Softmax sums in 8 lanes on both tiers
+//! (the reference order of `math::sum8`).
+
+// Lane loops are clearest indexed.
+#![allow(clippy::needless_range_loop)]
+
+use super::vmath;
+use crate::kernels::generic::{self as g, RnnCells};
+use crate::ops::UnaryFn;
+use core::arch::x86_64::*;
+
+macro_rules! elementwise {
+    ($mod:ident, $tier:expr, $feat:literal, $v:ty, $lanes:literal, $vm:path,
+     load = $load:ident, store = $store:ident, set1 = $set1:ident, add = $add:ident, sub = $sub:ident,
+     mul = $mul:ident, div = $div:ident, sqrt = $sqrt:ident, and = $and:path, cvtt = $cvtt:ident,
+     sel = $sel:path, gt = $gt:path, ge = $ge:path, nan = $nan:path, clampi = $clampi:path, store8 = $store8:path) => {
+        pub(crate) mod $mod {
+            use super::*;
+            use $vm as vm;
+
+            fn available() -> bool {
+                $tier.available()
+            }
+
+            /// Quantize: `generic::int8::quantize_slice` per lane.
+            pub(crate) fn quantize(x: &[f32], scale: f32, zp: i32, out: &mut [i8]) {
+                let n = x.len().min(out.len());
+                let full = if available() { n / $lanes * $lanes } else { 0 };
+                // SAFETY: the tier's features are available (checked above); the loop reads and
+                // writes the first `full` ≤ n elements of both slices.
+                unsafe { quantize_impl(x.as_ptr(), scale, zp, out.as_mut_ptr(), full) };
+                if let (Some(xs), Some(os)) = (x.get(full..n), out.get_mut(full..n)) {
+                    g::int8::quantize_slice(xs, scale, zp, os);
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn quantize_impl(x: *const f32, scale: f32, zp: i32, out: *mut i8, n: usize) {
+                let s = $set1(scale);
+                let (lim, half) = ($set1(300.0), $set1(0.5));
+                for i in (0..n).step_by($lanes) {
+                    // SAFETY: i + lanes ≤ n elements (the caller's contract).
+                    let v = $div(unsafe { $load(x.add(i)) }, s);
+                    let nan = $nan(v);
+                    let vc = $sel($gt(v, lim), lim, $sel($gt($sub($set1(0.0), lim), v), $sub($set1(0.0), lim), v));
+                    let t = $add(vc, $sel($ge(vc, $set1(0.0)), half, $sub($set1(0.0), half)));
+                    let t = $sel(nan, $set1(0.0), t);
+                    // SAFETY: as above.
+                    unsafe { $store8(out.add(i), $clampi($cvtt(t), zp)) };
+                }
+            }
+
+            /// Unary: `generic::unary` per lane (Log stays scalar).
+            pub(crate) fn unary(func: UnaryFn, a: f32, b: f32, x: &[f32], out: &mut [f32]) {
+                let n = x.len().min(out.len());
+                let full = if available() && func != UnaryFn::Log { n / $lanes * $lanes } else { 0 };
+                // SAFETY: the tier's features are available (checked above); the loop reads and
+                // writes the first `full` ≤ n elements of both slices.
+                unsafe { unary_impl(func, a, b, x.as_ptr(), out.as_mut_ptr(), full) };
+                if let (Some(xs), Some(os)) = (x.get(full..n), out.get_mut(full..n)) {
+                    g::unary(func, a, b, xs, os);
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn unary_impl(func: UnaryFn, a: f32, b: f32, x: *const f32, out: *mut f32, n: usize) {
+                let (va, vb, zero, one, half) = ($set1(a), $set1(b), $set1(0.0), $set1(1.0), $set1(0.5));
+                for i in (0..n).step_by($lanes) {
+                    // SAFETY: i + lanes ≤ n elements (the caller's contract).
+                    let v = unsafe { $load(x.add(i)) };
+                    let y = match func {
+                        UnaryFn::Identity => v,
+                        UnaryFn::Relu => $sel($gt(v, zero), v, zero),
+                        UnaryFn::LeakyRelu => $sel($ge(v, zero), v, $mul(va, v)),
+                        UnaryFn::Clip => vm::clip(v, va, vb),
+                        UnaryFn::Sigmoid => vm::sigmoid(v),
+                        UnaryFn::Tanh => vm::tanh(v),
+                        UnaryFn::GeluErf => {
+                            $mul($mul(half, v), $add(one, vm::erf($mul(v, $set1(core::f32::consts::FRAC_1_SQRT_2)))))
+                        }
+                        UnaryFn::GeluTanh => {
+                            let cube = $mul($mul($mul($set1(0.044715), v), v), v);
+                            $mul($mul(half, v), $add(one, vm::tanh($mul($set1(0.797_884_6), $add(v, cube)))))
+                        }
+                        UnaryFn::Sqrt => $sqrt(v),
+                        UnaryFn::Erf => vm::erf(v),
+                        UnaryFn::Exp => vm::exp(v),
+                        UnaryFn::Neg => vm::neg(v),
+                        UnaryFn::Abs => $and(v),
+                        UnaryFn::Reciprocal => $div(one, v),
+                        UnaryFn::Log => v,
+                    };
+                    // SAFETY: as above.
+                    unsafe { $store(out.add(i), y) };
+                }
+            }
+
+            /// Softmax over rows: `generic::softmax` with `inner` = 1, per row.
+            pub(crate) fn softmax_rows(rows: usize, len: usize, log: bool, x: &[f32], out: &mut [f32]) {
+                if !available() || log || x.len() != rows * len || out.len() != rows * len {
+                    return g::softmax_rows(rows, len, log, x, out);
+                }
+                for (xr, or) in x.chunks_exact(len.max(1)).zip(out.chunks_exact_mut(len.max(1))) {
+                    // SAFETY: the features are available; each row is `len` elements of both.
+                    unsafe { softmax_row(xr, or) };
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn softmax_row(x: &[f32], out: &mut [f32]) {
+                let n = x.len().min(out.len());
+                let full = n / $lanes * $lanes;
+                // The maximum (order-free); lanes skip NaN like the scalar comparison.
+                let mut m = $set1(f32::NEG_INFINITY);
+                for i in (0..full).step_by($lanes) {
+                    // SAFETY: i + lanes ≤ n.
+                    let v = unsafe { $load(x.as_ptr().add(i)) };
+                    m = $sel($gt(v, m), v, m);
+                }
+                let mut lanes = [0f32; $lanes];
+                // SAFETY: `lanes` holds one vector.
+                unsafe { $store(lanes.as_mut_ptr(), m) };
+                let mut max = f32::NEG_INFINITY;
+                for &v in lanes.iter().chain(x.get(full..n).unwrap_or(&[])) {
+                    max = if v > max { v } else { max };
+                }
+                let vmax = $set1(max);
+                for i in (0..full).step_by($lanes) {
+                    // SAFETY: i + lanes ≤ n.
+                    unsafe { $store(out.as_mut_ptr().add(i), vm::exp($sub($load(x.as_ptr().add(i)), vmax))) };
+                }
+                for i in full..n {
+                    out[i] = g::math::exp(x[i] - max);
+                }
+                let sum = sum8(out.get(..n).unwrap_or(&[]));
+                let vs = $set1(sum);
+                for i in (0..full).step_by($lanes) {
+                    // SAFETY: i + lanes ≤ n.
+                    unsafe { $store(out.as_mut_ptr().add(i), $div($load(out.as_ptr().add(i)), vs)) };
+                }
+                for o in out.iter_mut().take(n).skip(full) {
+                    *o /= sum;
+                }
+            }
+
+            /// The recurrent cells, `lanes` units at a time.
+            pub(crate) const CELLS: RnnCells = RnnCells { lstm, gru_gates, gru_hidden };
+
+            fn lstm(xw: &[f32], rh: &[f32], peep: Option<&[f32]>, clip: f32, cs: &mut [f32], hs: &mut [f32]) {
+                let h = hs.len().min(cs.len());
+                let ok = xw.len() >= 4 * h && rh.len() >= 4 * h && peep.is_none_or(|p| p.len() >= 3 * h);
+                let full = if available() && ok { h / $lanes * $lanes } else { 0 };
+                // SAFETY: the features are available; units < full ≤ h read gates k·h + j of xw and
+                // rh (k < 4, lengths checked), peepholes k·h + j (k < 3), and c, h at j.
+                unsafe {
+                    lstm_impl(
+                        xw.as_ptr(),
+                        rh.as_ptr(),
+                        peep.map(|p| p.as_ptr()),
+                        clip,
+                        cs.as_mut_ptr(),
+                        hs.as_mut_ptr(),
+                        h,
+                        full,
+                    )
+                };
+                for j in full..h {
+                    g::rnn::lstm_unit(xw, rh, peep, clip, cs, hs, j);
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            #[allow(clippy::too_many_arguments)]
+            unsafe fn lstm_impl(
+                xw: *const f32,
+                rh: *const f32,
+                peep: Option<*const f32>,
+                clip: f32,
+                cs: *mut f32,
+                hs: *mut f32,
+                h: usize,
+                full: usize,
+            ) {
+                let (lo, hi) = ($set1(-clip), $set1(clip));
+                let cl = |v| if clip > 0.0 { vm::clip(v, lo, hi) } else { v };
+                for j in (0..full).step_by($lanes) {
+                    // SAFETY: j + lanes ≤ full ≤ h, inside every array (the caller's contract).
+                    unsafe {
+                        let pre = |k: usize| $add($load(xw.add(k * h + j)), $load(rh.add(k * h + j)));
+                        let p = |k: usize| match peep {
+                            Some(pp) => $load(pp.add(k * h + j)),
+                            None => $set1(0.0),
+                        };
+                        let c_prev = $load(cs.add(j));
+                        let i_g = vm::sigmoid(cl($add(pre(0), $mul(p(0), c_prev))));
+                        let f_g = vm::sigmoid(cl($add(pre(2), $mul(p(2), c_prev))));
+                        let c_g = vm::tanh(cl(pre(3)));
+                        let c_new = $add($mul(f_g, c_prev), $mul(i_g, c_g));
+                        let o_g = vm::sigmoid(cl($add(pre(1), $mul(p(1), c_new))));
+                        $store(cs.add(j), c_new);
+                        $store(hs.add(j), $mul(o_g, vm::tanh(c_new)));
+                    }
+                }
+            }
+
+            fn gru_gates(xw: &mut [f32], rh: &[f32], h: usize, clip: f32) {
+                let n = 2 * h;
+                let full = if available() && xw.len() >= n && rh.len() >= n { n / $lanes * $lanes } else { 0 };
+                // SAFETY: the features are available; elements < full ≤ 2h of both (checked).
+                unsafe { gru_gates_impl(xw.as_mut_ptr(), rh.as_ptr(), clip, full) };
+                g::rnn::gru_gates_from(xw, rh, full, n, clip);
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn gru_gates_impl(xw: *mut f32, rh: *const f32, clip: f32, n: usize) {
+                let (lo, hi) = ($set1(-clip), $set1(clip));
+                for i in (0..n).step_by($lanes) {
+                    // SAFETY: i + lanes ≤ n (the caller's contract).
+                    unsafe {
+                        let v = $add($load(xw.add(i)), $load(rh.add(i)));
+                        let v = if clip > 0.0 { vm::clip(v, lo, hi) } else { v };
+                        $store(xw.add(i), vm::sigmoid(v));
+                    }
+                }
+            }
+
+            fn gru_hidden(xw: &[f32], rh: &[f32], lbr: bool, clip: f32, hs: &mut [f32]) {
+                let h = hs.len();
+                let full = if available() && xw.len() >= 3 * h && rh.len() >= 3 * h { h / $lanes * $lanes } else { 0 };
+                // SAFETY: the features are available; units < full ≤ h of the three gate blocks.
+                unsafe { gru_hidden_impl(xw.as_ptr(), rh.as_ptr(), lbr, clip, hs.as_mut_ptr(), h, full) };
+                g::rnn::gru_hidden_from(xw, rh, lbr, clip, hs, full);
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn gru_hidden_impl(
+                xw: *const f32,
+                rh: *const f32,
+                lbr: bool,
+                clip: f32,
+                hs: *mut f32,
+                h: usize,
+                full: usize,
+            ) {
+                let (lo, hi, one) = ($set1(-clip), $set1(clip), $set1(1.0));
+                let cl = |v| if clip > 0.0 { vm::clip(v, lo, hi) } else { v };
+                for j in (0..full).step_by($lanes) {
+                    // SAFETY: j + lanes ≤ full ≤ h (the caller's contract).
+                    unsafe {
+                        let (z, r, xh) = ($load(xw.add(j)), $load(xw.add(h + j)), $load(xw.add(2 * h + j)));
+                        let rhh = $load(rh.add(2 * h + j));
+                        let cand = if lbr { vm::tanh(cl($add(xh, $mul(r, rhh)))) } else { vm::tanh(cl($add(xh, rhh))) };
+                        let hv = $load(hs.add(j));
+                        $store(hs.add(j), $add($mul($sub(one, z), cand), $mul(z, hv)));
+                    }
+                }
+            }
+        }
+    };
+}
+
+/// `math::sum8` on 8 lanes: the lanes accumulate elements `i % 8` in order, then combine pairwise.
+#[target_feature(enable = "avx2")]
+fn sum8(v: &[f32]) -> f32 {
+    let full = v.len() / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    for c in v.chunks_exact(8) {
+        // SAFETY: each chunk holds 8 f32.
+        acc = _mm256_add_ps(acc, unsafe { _mm256_loadu_ps(c.as_ptr()) });
+    }
+    let mut s = [0f32; 8];
+    // SAFETY: `s` holds 8 f32.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), acc) };
+    let mut total = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    for &x in v.get(full..).unwrap_or(&[]) {
+        total += x;
+    }
+    total
+}
+
+// ---- AVX-512 helpers ----
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn sel512(m: __mmask16, b: __m512, a: __m512) -> __m512 {
+    _mm512_mask_blend_ps(m, a, b)
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn gt512(a: __m512, b: __m512) -> __mmask16 {
+    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b)
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn ge512(a: __m512, b: __m512) -> __mmask16 {
+    _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, b)
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn nan512(a: __m512) -> __mmask16 {
+    _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a)
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn abs512(a: __m512) -> __m512 {
+    _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(i32::MAX)))
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn clampi512(v: __m512i, zp: i32) -> __m512i {
+    let v = _mm512_add_epi32(v, _mm512_set1_epi32(zp));
+    _mm512_max_epi32(_mm512_min_epi32(v, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128))
+}
+/// # Safety
+/// `out` must be writable for 16 bytes.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store8_512(out: *mut i8, v: __m512i) {
+    // SAFETY: the caller's contract.
+    unsafe { _mm_storeu_si128(out as *mut __m128i, _mm512_cvtepi32_epi8(v)) };
+}
+
+// ---- AVX2 helpers ----
+#[target_feature(enable = "avx2")]
+#[inline]
+fn sel256(m: __m256, b: __m256, a: __m256) -> __m256 {
+    _mm256_blendv_ps(a, b, m)
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn gt256(a: __m256, b: __m256) -> __m256 {
+    _mm256_cmp_ps::<_CMP_GT_OQ>(a, b)
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn ge256(a: __m256, b: __m256) -> __m256 {
+    _mm256_cmp_ps::<_CMP_GE_OQ>(a, b)
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn nan256(a: __m256) -> __m256 {
+    _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a)
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn abs256(a: __m256) -> __m256 {
+    _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(i32::MAX)))
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn clampi256(v: __m256i, zp: i32) -> __m256i {
+    let v = _mm256_add_epi32(v, _mm256_set1_epi32(zp));
+    _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(127)), _mm256_set1_epi32(-128))
+}
+/// # Safety
+/// `out` must be writable for 8 bytes.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn store8_256(out: *mut i8, v: __m256i) {
+    let w = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    // SAFETY: the caller's contract (8 bytes).
+    unsafe { _mm_storel_epi64(out as *mut __m128i, _mm_packs_epi16(w, w)) };
+}
+
+elementwise!(
+    avx512,
+    crate::kernels::Tier::Avx512,
+    "avx512f,avx512bw,avx2",
+    __m512,
+    16,
+    vmath::z16,
+    load = _mm512_loadu_ps,
+    store = _mm512_storeu_ps,
+    set1 = _mm512_set1_ps,
+    add = _mm512_add_ps,
+    sub = _mm512_sub_ps,
+    mul = _mm512_mul_ps,
+    div = _mm512_div_ps,
+    sqrt = _mm512_sqrt_ps,
+    and = abs512,
+    cvtt = _mm512_cvttps_epi32,
+    sel = sel512,
+    gt = gt512,
+    ge = ge512,
+    nan = nan512,
+    clampi = clampi512,
+    store8 = store8_512
+);
+
+elementwise!(
+    avx2,
+    crate::kernels::Tier::Avx2,
+    "avx2",
+    __m256,
+    8,
+    vmath::y8,
+    load = _mm256_loadu_ps,
+    store = _mm256_storeu_ps,
+    set1 = _mm256_set1_ps,
+    add = _mm256_add_ps,
+    sub = _mm256_sub_ps,
+    mul = _mm256_mul_ps,
+    div = _mm256_div_ps,
+    sqrt = _mm256_sqrt_ps,
+    and = abs256,
+    cvtt = _mm256_cvttps_epi32,
+    sel = sel256,
+    gt = gt256,
+    ge = ge256,
+    nan = nan256,
+    clampi = clampi256,
+    store8 = store8_256
+);

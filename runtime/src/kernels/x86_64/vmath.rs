@@ -1,0 +1,234 @@
+//! `generic::math` on 16 lanes (AVX-512) and 8 lanes (AVX2), operation for operation: the same
+//! IEEE adds, multiplies and divides in the same order (no FMA), comparisons and blends for every
+//! branch, so every lane equals the scalar function bit for bit.
+
+// The Cephes constants as published (generic::math).
+#![allow(clippy::excessive_precision)]
+
+use core::arch::x86_64::*;
+
+/// The constants of `generic::math`, shared by both widths.
+mod c {
+    pub const MAGIC: f32 = 12_582_912.0;
+    pub const LN2_HI: f32 = 0.693_359_4;
+    pub const LN2_LO: f32 = -2.121_944_4e-4;
+    pub const EXP_P: [f32; 6] =
+        [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+    pub const TANH_P: [f32; 5] = [-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328_2e-1];
+    pub const ERF_T: [f32; 7] = [
+        7.853_861_4e-5,
+        -8.010_193_6e-4,
+        5.188_327_7e-3,
+        -2.685_381_2e-2,
+        1.128_358_5e-1,
+        -3.761_262_6e-1,
+        core::f32::consts::FRAC_2_SQRT_PI,
+    ];
+    pub const ERF_A: [f32; 5] = [1.061_405_4, -1.453_152_1, 1.421_413_8, -0.284_496_72, 0.254_829_6];
+    pub const ERF_P: f32 = 0.327_591_1;
+}
+
+macro_rules! simd_math {
+    ($mod:ident, $feat:literal, $v:ty, $m:ty,
+     set1 = $set1:ident, add = $add:ident, sub = $sub:ident, mul = $mul:ident, div = $div:ident,
+     blend = $blend:path, gt = $gt:path, lt = $lt:path, nan = $nan:path, neg = $neg:path,
+     cvt = $cvt:ident, addi = $addi:ident, slli = $slli:ident, cast = $cast:ident, seti = $seti:ident) => {
+        pub(crate) mod $mod {
+            use super::*;
+
+            /// `if m { b } else { a }` per lane.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            fn sel(m: $m, b: $v, a: $v) -> $v {
+                $blend(a, b, m)
+            }
+
+            /// `generic::math::exp` per lane.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            pub(crate) fn exp(x: $v) -> $v {
+                let (hi, lo) = ($set1(88.0), $set1(-87.0));
+                let (over, under, nan) = ($gt(x, hi), $lt(x, lo), $nan(x));
+                let xc = sel(under, lo, sel(over, hi, x));
+                let magic = $set1(c::MAGIC);
+                let n = $sub($add($mul(xc, $set1(core::f32::consts::LOG2_E)), magic), magic);
+                let r = $sub($sub(xc, $mul(n, $set1(c::LN2_HI))), $mul(n, $set1(c::LN2_LO)));
+                let mut p = $set1(c::EXP_P[0]);
+                for &k in &c::EXP_P[1..] {
+                    p = $add($mul(p, r), $set1(k));
+                }
+                let p = $add($add($mul(p, $mul(r, r)), r), $set1(1.0));
+                let scale = $cast($slli::<23>($addi($cvt(n), $seti(127))));
+                let y = $mul(p, scale);
+                let y = sel(over, $set1(f32::INFINITY), y);
+                let y = sel(under, $set1(0.0), y);
+                sel(nan, x, y)
+            }
+
+            /// `generic::math::sigmoid` per lane.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            pub(crate) fn sigmoid(x: $v) -> $v {
+                let one = $set1(1.0);
+                $div(one, $add(one, exp($neg(x))))
+            }
+
+            /// `generic::math::tanh` per lane.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            pub(crate) fn tanh(x: $v) -> $v {
+                let zero = $set1(0.0);
+                let neg = $lt(x, zero);
+                let a = sel(neg, $neg(x), x);
+                let z = $mul(x, x);
+                let mut p = $set1(c::TANH_P[0]);
+                for &k in &c::TANH_P[1..] {
+                    p = $add($mul(p, z), $set1(k));
+                }
+                let small = $add($mul($mul(p, z), x), x);
+                let one = $set1(1.0);
+                let big = $sub(one, $div($set1(2.0), $add(exp($add(a, a)), one)));
+                let big = sel(neg, $neg(big), big);
+                sel($lt(a, $set1(0.625)), small, big)
+            }
+
+            /// `generic::math::erf` per lane.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            pub(crate) fn erf(x: $v) -> $v {
+                let zero = $set1(0.0);
+                let one = $set1(1.0);
+                let z = $mul(x, x);
+                let mut q = $set1(c::ERF_T[0]);
+                for &k in &c::ERF_T[1..] {
+                    q = $add($mul(q, z), $set1(k));
+                }
+                let small = $mul(x, q);
+                let neg = $lt(x, zero);
+                let a = sel(neg, $neg(x), x);
+                let t = $div(one, $add(one, $mul($set1(c::ERF_P), a)));
+                let mut p = $set1(c::ERF_A[0]);
+                for &k in &c::ERF_A[1..] {
+                    p = $add($mul(p, t), $set1(k));
+                }
+                let y = $sub(one, $mul($mul(p, t), exp($neg($mul(a, a)))));
+                let big = sel(neg, $neg(y), y);
+                sel($lt(a, one), small, big)
+            }
+
+            /// `-x` per lane (the sign bit flipped).
+            #[target_feature(enable = $feat)]
+            #[inline]
+            pub(crate) fn neg(x: $v) -> $v {
+                $neg(x)
+            }
+
+            /// `generic::activation::clip` per lane: `x < lo → lo`, then `> hi → hi`.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            pub(crate) fn clip(x: $v, lo: $v, hi: $v) -> $v {
+                let y = sel($lt(x, lo), lo, x);
+                sel($gt(y, hi), hi, y)
+            }
+        }
+    };
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn blend512(a: __m512, b: __m512, m: __mmask16) -> __m512 {
+    _mm512_mask_blend_ps(m, a, b)
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn gt512(a: __m512, b: __m512) -> __mmask16 {
+    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b)
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn lt512(a: __m512, b: __m512) -> __mmask16 {
+    _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b)
+}
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn nan512(a: __m512) -> __mmask16 {
+    _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a)
+}
+
+/// `-x` (the sign bit flipped, as scalar negation does).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn neg512(a: __m512) -> __m512 {
+    _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(a), _mm512_set1_epi32(i32::MIN)))
+}
+/// `-x` (the sign bit flipped, as scalar negation does).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn neg256(a: __m256) -> __m256 {
+    _mm256_xor_ps(a, _mm256_set1_ps(-0.0))
+}
+
+#[target_feature(enable = "avx2")]
+#[inline]
+fn blend256(a: __m256, b: __m256, m: __m256) -> __m256 {
+    _mm256_blendv_ps(a, b, m)
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn gt256(a: __m256, b: __m256) -> __m256 {
+    _mm256_cmp_ps::<_CMP_GT_OQ>(a, b)
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn lt256(a: __m256, b: __m256) -> __m256 {
+    _mm256_cmp_ps::<_CMP_LT_OQ>(a, b)
+}
+#[target_feature(enable = "avx2")]
+#[inline]
+fn nan256(a: __m256) -> __m256 {
+    _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a)
+}
+
+simd_math!(
+    z16,
+    "avx512f",
+    __m512,
+    __mmask16,
+    set1 = _mm512_set1_ps,
+    add = _mm512_add_ps,
+    sub = _mm512_sub_ps,
+    mul = _mm512_mul_ps,
+    div = _mm512_div_ps,
+    blend = blend512,
+    gt = gt512,
+    lt = lt512,
+    nan = nan512,
+    neg = neg512,
+    cvt = _mm512_cvtps_epi32,
+    addi = _mm512_add_epi32,
+    slli = _mm512_slli_epi32,
+    cast = _mm512_castsi512_ps,
+    seti = _mm512_set1_epi32
+);
+
+simd_math!(
+    y8,
+    "avx2",
+    __m256,
+    __m256,
+    set1 = _mm256_set1_ps,
+    add = _mm256_add_ps,
+    sub = _mm256_sub_ps,
+    mul = _mm256_mul_ps,
+    div = _mm256_div_ps,
+    blend = blend256,
+    gt = gt256,
+    lt = lt256,
+    nan = nan256,
+    neg = neg256,
+    cvt = _mm256_cvtps_epi32,
+    addi = _mm256_add_epi32,
+    slli = _mm256_slli_epi32,
+    cast = _mm256_castsi256_ps,
+    seti = _mm256_set1_epi32
+);
