@@ -160,6 +160,9 @@ pub type UnaryFn = fn(crate::ops::UnaryFn, f32, f32, &[f32], &mut [f32]);
 /// Softmax along rows of contiguous elements ([`generic::softmax`] with `inner` = 1):
 /// `(rows, row_len, log, x, out)`.
 pub type SoftmaxRowsFn = fn(usize, usize, bool, &[f32], &mut [f32]);
+/// Channels-last int8 convolution with k4n16-hwc weights ([`generic::qconv::qconv_packed`]
+/// with the tier's GEMM).
+pub type QConvPackedFn = fn(&generic::qconv::QConv<'_>, &generic::qgemm::PackedI8<'_>, &[i8], &mut [i8]) -> bool;
 /// Channels-last depthwise int8 convolution ([`generic::qconv::qconv_depthwise`]).
 pub type QDepthwiseFn = fn(&generic::qconv::QConv<'_>, &[i8], &[i8], &mut [i8]) -> bool;
 /// int8 GEMM over a row range of packed weights, raw i32 sums ([`generic::qgemm::qgemm_i32`]).
@@ -177,6 +180,8 @@ pub struct KernelTable {
     pub qgemm: Kernel<QGemmFn>,
     /// int8 GEMM, raw sums (int8 LSTM/GRU gate products).
     pub qgemm_i32: Kernel<QGemmI32Fn>,
+    /// Channels-last int8 convolution with packed weights.
+    pub qconv_packed: Kernel<QConvPackedFn>,
     /// Channels-last depthwise int8 convolution.
     pub qconv_dw: Kernel<QDepthwiseFn>,
     /// f32 to int8 (Quantize, recurrent x and h).
@@ -214,6 +219,10 @@ impl KernelTable {
             dot_f32: Kernel { tier: Tier::Generic, run: generic::dot_f32 },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
+            qconv_packed: Kernel {
+                tier: Tier::Generic,
+                run: |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, generic::qgemm::qgemm),
+            },
             qconv_dw: Kernel { tier: Tier::Generic, run: generic::qconv::qconv_depthwise },
             quantize: Kernel { tier: Tier::Generic, run: generic::int8::quantize_slice },
             unary: Kernel { tier: Tier::Generic, run: generic::unary },
@@ -227,6 +236,10 @@ impl KernelTable {
                 t.qgemm = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm_i32 };
                 t.qconv_dw = Kernel { tier: Tier::Avx2, run: x86_64::qconv_dw::qconv_dw_avx2 };
+                t.qconv_packed = Kernel {
+                    tier: Tier::Avx2,
+                    run: |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, x86_64::qgemm_avx2::qgemm),
+                };
                 t.quantize = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::quantize };
                 t.unary = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::softmax_rows };
@@ -236,6 +249,7 @@ impl KernelTable {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm_i32 };
                 t.qconv_dw = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qconv_dw_avx512 };
+                t.qconv_packed = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qconv_packed_avx512 };
                 t.quantize = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::quantize };
                 t.unary = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::softmax_rows };

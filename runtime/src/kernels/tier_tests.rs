@@ -216,7 +216,10 @@ pub(crate) fn check_qconv(t: &KernelTable, seed: u64) {
     let pw = PackedI8::from_bytes(&packed, p.m, q.taps()).unwrap();
     assert!(qconv_packed(&q, &pw, &x, &mut want, qgemm::qgemm));
     assert!(qconv_packed(&q, &pw, &x, &mut got, t.qgemm.run));
-    assert_eq!(got, want, "packed conv on {}: {p:?}", t.qgemm.tier.name());
+    assert_eq!(got, want, "packed conv, tier GEMM on {}: {p:?}", t.qgemm.tier.name());
+    got.fill(0);
+    assert!((t.qconv_packed.run)(&q, &pw, &x, &mut got));
+    assert_eq!(got, want, "packed conv on {}: {p:?}", t.qconv_packed.tier.name());
 }
 
 /// Values that exercise every branch of the f32 functions: random magnitudes from 1e-8 to 1e3, the

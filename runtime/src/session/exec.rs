@@ -408,7 +408,7 @@ pub(super) fn run_op(
                 (kt.qconv_dw.run)(&q, i8s(w)?, x, out)
             } else {
                 let w = k::qgemm::PackedI8::from_bytes(w, wi.dim(0), q.taps()).ok_or(bad("packed weights"))?;
-                k::qconv::qconv_packed(&q, &w, x, out, kt.qgemm.run)
+                (kt.qconv_packed.run)(&q, &w, x, out)
             };
             if !ok {
                 return Err(bad("int8 convolution: sizes"));

@@ -28,7 +28,7 @@ fn tap(p: &ConvParams, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(us
     (iy < p.h && ix < p.w).then_some((iy, ix))
 }
 
-/// [`generic::qconv_depthwise`] on AVX-512 BW.
+/// [`generic::qconv_depthwise`] on AVX-512 VNNI.
 pub(crate) fn qconv_dw_avx512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) -> bool {
     if !sizes_ok(q, w, x, out) {
         return false;
@@ -36,59 +36,133 @@ pub(crate) fn qconv_dw_avx512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8])
     if !crate::kernels::Tier::Avx512.available() || q.p.kh * q.p.kw > MAX_TAPS {
         return generic::qconv_depthwise(q, w, x, out);
     }
-    // SAFETY: AVX-512 F/BW are available (checked above); `sizes_ok` checked that x holds
+    // SAFETY: AVX-512 F/BW/VNNI are available (checked above); `sizes_ok` checked that x holds
     // N·H·W·C bytes, out N·OH·OW·M, w kH·kW·M, bias and requant M each: every access is inside.
     unsafe { dw512(q, w, x, out) };
     true
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+/// Interleaves four 64-byte vectors so that each 32-bit lane holds one channel's byte from each:
+/// result `q` lane `l` holds channels `16l + 4q … 16l + 4q + 3` (the order `vpunpck` gives).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+fn interleave4(a: __m512i, b: __m512i, c: __m512i, d: __m512i) -> [__m512i; 4] {
+    let (ab_lo, ab_hi) = (_mm512_unpacklo_epi8(a, b), _mm512_unpackhi_epi8(a, b));
+    let (cd_lo, cd_hi) = (_mm512_unpacklo_epi8(c, d), _mm512_unpackhi_epi8(c, d));
+    [
+        _mm512_unpacklo_epi16(ab_lo, cd_lo),
+        _mm512_unpackhi_epi16(ab_lo, cd_lo),
+        _mm512_unpacklo_epi16(ab_hi, cd_hi),
+        _mm512_unpackhi_epi16(ab_hi, cd_hi),
+    ]
+}
+
+/// The inverse order of [`interleave4`] for 32-bit lanes: the four accumulators back in channel
+/// order (a 4×4 transpose of 128-bit blocks).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn channel_order(acc: [__m512i; 4]) -> [__m512i; 4] {
+    let t0 = _mm512_shuffle_i32x4::<0x44>(acc[0], acc[1]);
+    let t1 = _mm512_shuffle_i32x4::<0x44>(acc[2], acc[3]);
+    let t2 = _mm512_shuffle_i32x4::<0xEE>(acc[0], acc[1]);
+    let t3 = _mm512_shuffle_i32x4::<0xEE>(acc[2], acc[3]);
+    [
+        _mm512_shuffle_i32x4::<0x88>(t0, t1),
+        _mm512_shuffle_i32x4::<0xDD>(t0, t1),
+        _mm512_shuffle_i32x4::<0x88>(t2, t3),
+        _mm512_shuffle_i32x4::<0xDD>(t2, t3),
+    ]
+}
+
+/// Taps in groups of four (the last padded with zero weights): at most `MAX_TAPS`.
+const GROUPS: usize = MAX_TAPS.div_ceil(4);
+
+/// 64 channels per step: four taps of one channel meet four weights in one `vpdpbusd` lane
+/// (activations as `x + 128`, padding as the zero point), and the sum of the channel's weights
+/// takes the offset back out: `Σ_valid (x − zx)·w`, the generic sum exactly.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn dw512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
     let p = q.p;
     let (m, taps) = (p.m, p.kh * p.kw);
-    let zx = _mm512_set1_epi16(q.zx as i16);
+    let groups = taps.div_ceil(4);
+    let flip = _mm512_set1_epi8(-128);
+    let pad = _mm512_set1_epi8((q.zx + 128) as u8 as i8);
     let pairs = q.requant.as_ptr() as *const i32;
-    for c0 in (0..m).step_by(32) {
-        let cnt = 32.min(m - c0);
-        let mask = if cnt >= 32 { u32::MAX } else { (1u32 << cnt) - 1 };
-        let mut wv = [_mm512_setzero_si512(); MAX_TAPS];
-        for t in 0..taps {
-            // SAFETY: tap t's weights for channels c0..c0+cnt lie inside w (kH·kW·M bytes).
-            wv[t] = _mm512_cvtepi8_epi16(unsafe { _mm256_maskz_loadu_epi8(mask, w.as_ptr().add(t * m + c0)) });
+    // Tap t is (t / kW, t % kW): computed once, not per pixel.
+    let (mut tky, mut tkx) = ([0usize; MAX_TAPS], [0usize; MAX_TAPS]);
+    for t in 0..taps {
+        (tky[t], tkx[t]) = (t / p.kw, t % p.kw);
+    }
+    for c0 in (0..m).step_by(64) {
+        let cnt = 64.min(m - c0);
+        let mask: u64 = if cnt >= 64 { u64::MAX } else { (1u64 << cnt) - 1 };
+        // Weights of each group of four taps, interleaved; their sums per channel.
+        let mut wg = [[_mm512_setzero_si512(); 4]; GROUPS];
+        let mut sums = [_mm512_setzero_si512(); 4];
+        for (gi, wq) in wg.iter_mut().enumerate().take(groups) {
+            let tap_w = |t: usize| {
+                if t < taps {
+                    // SAFETY: tap t's weights for channels c0..c0+cnt lie inside w (kH·kW·M bytes).
+                    unsafe { _mm512_maskz_loadu_epi8(mask, w.as_ptr().add(t * m + c0)) }
+                } else {
+                    _mm512_setzero_si512()
+                }
+            };
+            *wq = interleave4(tap_w(4 * gi), tap_w(4 * gi + 1), tap_w(4 * gi + 2), tap_w(4 * gi + 3));
+            for k in 0..4 {
+                sums[k] = _mm512_dpbusd_epi32(sums[k], _mm512_set1_epi8(1), wq[k]);
+            }
         }
-        let (n_lo, n_hi) = (cnt.min(16), cnt.saturating_sub(16));
-        // SAFETY: channels c0..c0+cnt exist in bias and requant.
-        let (b_lo, b_hi, r_lo, r_hi) = unsafe {
-            (
-                _mm512_maskz_loadu_epi32(((1u32 << n_lo) - 1) as u16, q.bias.as_ptr().add(c0)),
-                _mm512_maskz_loadu_epi32(((1u32 << n_hi) - 1) as u16, q.bias.as_ptr().add(c0 + 16)),
-                load16(pairs.add(2 * c0), n_lo),
-                load16(pairs.add(2 * (c0 + 16)), n_hi),
-            )
-        };
+        let sums = channel_order(sums);
+        let zoff = _mm512_set1_epi32(128 + q.zx);
+        let mut init = [_mm512_setzero_si512(); 4];
+        let mut rqs = [core::mem::MaybeUninit::<super::requant::Requant16>::uninit(); 4];
+        for j in 0..4 {
+            let n = cnt.saturating_sub(16 * j).min(16);
+            let bm = if n >= 16 { 0xFFFF } else { ((1u32 << n) - 1) as u16 };
+            // SAFETY: channels c0+16j .. +n exist in bias and requant.
+            unsafe {
+                let b = _mm512_maskz_loadu_epi32(bm, q.bias.as_ptr().add(c0 + 16 * j));
+                init[j] = _mm512_sub_epi32(b, _mm512_mullo_epi32(sums[j], zoff));
+                rqs[j].write(load16(pairs.add(2 * (c0 + 16 * j).min(m)), n, q.zy, q.lo, q.hi));
+            }
+        }
         for n in 0..p.n {
             for oy in 0..p.oh {
                 for ox in 0..p.ow {
-                    let (mut lo, mut hi) = (b_lo, b_hi);
-                    for ky in 0..p.kh {
-                        for kx in 0..p.kw {
-                            let Some((iy, ix)) = tap(&p, oy, ox, ky, kx) else { continue };
-                            let at = ((n * p.h + iy) * p.w + ix) * m + c0;
-                            // SAFETY: the tap is inside the input; channels c0..c0+cnt of it exist.
-                            let xv = _mm512_cvtepi8_epi16(unsafe { _mm256_maskz_loadu_epi8(mask, x.as_ptr().add(at)) });
-                            let prod = _mm512_mullo_epi16(_mm512_sub_epi16(xv, zx), wv[ky * p.kw + kx]);
-                            lo = _mm512_add_epi32(lo, _mm512_cvtepi16_epi32(_mm512_castsi512_si256(prod)));
-                            hi = _mm512_add_epi32(hi, _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(prod, 1)));
+                    let mut acc = [_mm512_setzero_si512(); 4];
+                    for gi in 0..groups {
+                        // Tap t of this pixel as `x + 128`; the padding reads as the zero point.
+                        let tap_x = |t: usize| {
+                            if t >= taps {
+                                return _mm512_setzero_si512();
+                            }
+                            match tap(&p, oy, ox, tky[t], tkx[t]) {
+                                Some((iy, ix)) => {
+                                    let at = ((n * p.h + iy) * p.w + ix) * m + c0;
+                                    // SAFETY: the tap is inside the input; channels c0..c0+cnt of it exist.
+                                    _mm512_xor_si512(unsafe { _mm512_maskz_loadu_epi8(mask, x.as_ptr().add(at)) }, flip)
+                                }
+                                None => pad,
+                            }
+                        };
+                        let xs = interleave4(tap_x(4 * gi), tap_x(4 * gi + 1), tap_x(4 * gi + 2), tap_x(4 * gi + 3));
+                        for k in 0..4 {
+                            acc[k] = _mm512_dpbusd_epi32(acc[k], xs[k], wg[gi][k]);
                         }
                     }
+                    let acc = channel_order(acc);
                     let at = ((n * p.oh + oy) * p.ow + ox) * m + c0;
-                    let (y_lo, y_hi) = (requant16(lo, r_lo, q.zy, q.lo, q.hi), requant16(hi, r_hi, q.zy, q.lo, q.hi));
-                    // SAFETY: output pixel `at` has channels c0..c0+cnt; the masks write only those.
-                    unsafe {
-                        _mm_mask_storeu_epi8(out.as_mut_ptr().add(at), ((1u32 << n_lo) - 1) as u16, y_lo);
-                        if n_hi > 0 {
-                            _mm_mask_storeu_epi8(out.as_mut_ptr().add(at + 16), ((1u32 << n_hi) - 1) as u16, y_hi);
+                    for j in 0..4 {
+                        let n16 = cnt.saturating_sub(16 * j).min(16);
+                        if n16 == 0 {
+                            break;
                         }
+                        // SAFETY: rqs[j] was written above for every j < 4.
+                        let y = requant16(_mm512_add_epi32(acc[j], init[j]), unsafe { rqs[j].assume_init_ref() });
+                        let sm = if n16 >= 16 { 0xFFFF } else { ((1u32 << n16) - 1) as u16 };
+                        // SAFETY: output pixel `at` has channels c0..c0+cnt; the mask writes only those.
+                        unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add(at + 16 * j), sm, y) };
                     }
                 }
             }
@@ -178,6 +252,106 @@ unsafe fn dw256(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Channels-last convolution with k4n16-hwc weights on AVX-512 VNNI: pointwise layers as one GEMM
+/// over the pixels, others through patches gathered with masked byte moves (a kernel row of up to
+/// 64 bytes is one load and one store) and the AVX-512 GEMM. The same bytes and the same GEMM
+/// as `generic::qconv::qconv_packed`, so the same result.
+pub(crate) fn qconv_packed_avx512(
+    q: &QConv<'_>,
+    w: &crate::kernels::generic::qgemm::PackedI8<'_>,
+    x: &[i8],
+    out: &mut [i8],
+) -> bool {
+    use crate::kernels::generic::qconv::PATCH_BYTES;
+    let p = q.p;
+    let taps = q.taps();
+    let row_bytes = p.kw * (p.c / p.group.max(1));
+    let simple = p.group == 1 && p.dilation[1] == 1 && row_bytes <= 64 && taps <= PATCH_BYTES;
+    if !crate::kernels::Tier::Avx512.available() || q.is_pointwise() || !simple {
+        return generic::qconv_packed(q, w, x, out, super::qgemm_avx512::qgemm);
+    }
+    if !q.fits(x, out) || w.rows != p.m || w.k != taps || !w.is_consistent() {
+        return false;
+    }
+    let g = crate::kernels::generic::qgemm::QGemm {
+        w: *w,
+        bias: q.bias,
+        requant: q.requant,
+        za: q.zx,
+        zy: q.zy,
+        lo: q.lo,
+        hi: q.hi,
+    };
+    let mut buf = [0i8; PATCH_BYTES];
+    let per = (PATCH_BYTES / taps).max(1);
+    let pixels = p.n * p.oh * p.ow;
+    let mut done = 0;
+    while done < pixels {
+        let cnt = per.min(pixels - done);
+        // SAFETY: AVX-512 BW is available (checked above); `fits` bounds x, and the buffer holds
+        // cnt·taps ≤ PATCH_BYTES bytes.
+        unsafe { gather_rows(q, x, done, cnt, &mut buf) };
+        let (Some(a), Some(o)) = (buf.get(..cnt * taps), out.get_mut(done * p.m..(done + cnt) * p.m)) else {
+            return false;
+        };
+        if !super::qgemm_avx512::qgemm(&g, a, cnt, o) {
+            return false;
+        }
+        done += cnt;
+    }
+    true
+}
+
+/// Patches of pixels `first .. first + cnt` into `buf`, one kernel row (kW·C bytes, at most 64)
+/// at a time: the zero point where the row leaves the input, the input bytes where it is inside.
+///
+/// # Safety
+/// AVX-512 BW must be available; `x` must hold the input of `q.p`; `buf` `cnt · taps` bytes; the
+/// convolution has one group, no horizontal dilation and rows of at most 64 bytes.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn gather_rows(q: &QConv<'_>, x: &[i8], first: usize, cnt: usize, buf: &mut [i8]) {
+    let p = q.p;
+    let c = p.c;
+    let row = p.kw * c;
+    let taps = p.kh * row;
+    let full: u64 = if row >= 64 { u64::MAX } else { (1u64 << row) - 1 };
+    let pad = _mm512_set1_epi8(q.zx.clamp(-128, 127) as i8);
+    // The pixel's coordinates, counted along (no division per pixel).
+    let (mut n, mut oy, mut ox) = (first / (p.oh * p.ow), first / p.ow % p.oh, first % p.ow);
+    for i in 0..cnt {
+        if i > 0 {
+            ox += 1;
+            if ox == p.ow {
+                (ox, oy) = (0, oy + 1);
+                if oy == p.oh {
+                    (oy, n) = (0, n + 1);
+                }
+            }
+        }
+        for ky in 0..p.kh {
+            let dst = buf.as_mut_ptr().wrapping_add(i * taps + ky * row);
+            let iy = (oy * p.stride[0] + ky * p.dilation[0]).checked_sub(p.pad[0]).filter(|&v| v < p.h);
+            // SAFETY: the row lies inside buf (i < cnt, ky < kH).
+            unsafe { _mm512_mask_storeu_epi8(dst, full, pad) };
+            let Some(iy) = iy else { continue };
+            // Input columns x0 .. x0 + kW of this row (x0 may be negative: the left padding).
+            let x0 = (ox * p.stride[1]) as isize - p.pad[1] as isize;
+            let lo = x0.max(0) as usize;
+            let hi = ((x0 + p.kw as isize).min(p.w as isize)).max(0) as usize;
+            if lo >= hi {
+                continue;
+            }
+            let skip = ((lo as isize - x0) as usize) * c;
+            let len = (hi - lo) * c;
+            let m: u64 = if len >= 64 { u64::MAX } else { (1u64 << len) - 1 };
+            let src = x.as_ptr().wrapping_add(((n * p.h + iy) * p.w + lo) * c);
+            // SAFETY: input columns lo..hi of row iy exist (len bytes from src); the destination
+            // bytes skip..skip+len lie inside the row.
+            unsafe { _mm512_mask_storeu_epi8(dst.wrapping_add(skip), m, _mm512_maskz_loadu_epi8(m, src)) };
         }
     }
 }

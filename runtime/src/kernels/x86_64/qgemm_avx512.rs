@@ -141,31 +141,42 @@ unsafe fn qgemm_impl(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) {
     let (k, n, kp) = (q.w.k, q.w.rows, q.w.kp());
     let blocks = n.div_ceil(NR);
     let pairs = q.requant.as_ptr() as *const i32;
-    let mut r = 0;
-    while r < m {
-        let mr = MR.min(m - r);
-        let mut b = 0;
-        while b < blocks {
-            let nb = NB.min(blocks - b);
+    // Block groups outside, row tiles inside: a group's weights (16·kp bytes per block) and its
+    // epilogue constants are loaded once and serve every row.
+    let mut b = 0;
+    while b < blocks {
+        let nb = NB.min(blocks - b);
+        let mut consts = [(_mm512_setzero_si512(), 0u16); NB];
+        let mut rqs = [core::mem::MaybeUninit::<super::requant::Requant16>::uninit(); NB];
+        for j in 0..nb {
+            let c0 = (b + j) * NR;
+            let cnt = NR.min(n - c0);
+            let mask = if cnt >= 16 { 0xFFFF } else { ((1u32 << cnt) - 1) as u16 };
+            // SAFETY: channels c0..c0+cnt exist in bias and requant; sums has padded rows.
+            unsafe {
+                consts[j] = (init16(q.bias.as_ptr(), q.w.sums.as_ptr(), c0, cnt, q.za), mask);
+                rqs[j].write(load16(pairs.add(2 * c0), cnt, q.zy, q.lo, q.hi));
+            }
+        }
+        let mut r = 0;
+        while r < m {
+            let mr = MR.min(m - r);
             // SAFETY: rows r..r+mr of `a` and blocks b..b+nb of the weights exist (fits).
             let acc = unsafe { tile_any(a.as_ptr().add(r * k), k, mr, q.w.data.as_ptr().add(b * NR * kp), kp, nb) };
-            for (j, col) in (b..b + nb).enumerate() {
-                let c0 = col * NR;
-                let cnt = NR.min(n - c0);
-                // SAFETY: channels c0..c0+cnt exist in bias and requant; sums has padded rows.
-                let (init, rq) = unsafe {
-                    (init16(q.bias.as_ptr(), q.w.sums.as_ptr(), c0, cnt, q.za), load16(pairs.add(2 * c0), cnt))
-                };
-                let mask = if cnt >= 16 { 0xFFFF } else { ((1u32 << cnt) - 1) as u16 };
+            for j in 0..nb {
+                let (init, mask) = consts[j];
+                // SAFETY: rqs[j] was written above for every j < nb.
+                let rq = unsafe { rqs[j].assume_init_ref() };
+                let c0 = (b + j) * NR;
                 for (i, row) in acc.iter().enumerate().take(mr) {
-                    let y = requant16(_mm512_add_epi32(row[j], init), rq, q.zy, q.lo, q.hi);
+                    let y = requant16(_mm512_add_epi32(row[j], init), rq);
                     // SAFETY: out row r+i has n bytes; the mask writes channels c0..c0+cnt only.
                     unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add((r + i) * n + c0), mask, y) };
                 }
             }
-            b += nb;
+            r += mr;
         }
-        r += mr;
+        b += nb;
     }
 }
 

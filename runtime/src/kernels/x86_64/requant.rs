@@ -4,59 +4,71 @@
 
 use core::arch::x86_64::*;
 
-/// Per-lane requantization constants of one 16-channel block.
+/// Per-lane requantization constants of one 16-channel block, split into the even and odd 32-bit
+/// lanes the 64-bit products work on, with the rounding terms and clamp bounds precomputed (a
+/// block's constants serve every row of a GEMM).
 #[derive(Clone, Copy)]
 pub(crate) struct Requant16 {
-    pub mult: __m512i,
-    pub shift: __m512i,
+    mult: __m512i,
+    mult_odd: __m512i,
+    sh_even: __m512i,
+    sh_odd: __m512i,
+    rnd_even: __m512i,
+    rnd_odd: __m512i,
+    min: __m512i,
+    max: __m512i,
+    zy: __m512i,
 }
 
 /// Loads the `(multiplier, shift)` pairs of `cnt ≤ 16` channels starting at `pairs` (2 i32 each);
-/// lanes past `cnt` get multiplier 0 and shift 1.
+/// lanes past `cnt` get multiplier 0 and shift 1. `zy`, `lo`, `hi`: the epilogue's zero point and
+/// bounds.
 ///
 /// # Safety
 /// `pairs` must be valid for reading `2 · min(cnt, 16)` i32.
 #[target_feature(enable = "avx512f")]
 #[inline]
-pub(crate) unsafe fn load16(pairs: *const i32, cnt: usize) -> Requant16 {
+pub(crate) unsafe fn load16(pairs: *const i32, cnt: usize, zy: i32, lo: i8, hi: i8) -> Requant16 {
     let lanes = 2 * cnt.min(16);
     let m_lo = if lanes >= 16 { 0xFFFFu16 } else { ((1u32 << lanes) - 1) as u16 };
     let m_hi = if lanes > 16 { ((1u32 << (lanes - 16)) - 1) as u16 } else { 0 };
     // SAFETY: the masks cover exactly the 2·cnt valid i32 (the caller's contract); masked-off
     // lanes are not read.
-    let (lo, hi) = unsafe { (_mm512_maskz_loadu_epi32(m_lo, pairs), _mm512_maskz_loadu_epi32(m_hi, pairs.add(16))) };
+    let (lo_v, hi_v) =
+        unsafe { (_mm512_maskz_loadu_epi32(m_lo, pairs), _mm512_maskz_loadu_epi32(m_hi, pairs.add(16))) };
     let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    let mult = _mm512_permutex2var_epi32(lo, even, hi);
-    let shift = _mm512_max_epi32(_mm512_permutex2var_epi32(lo, odd, hi), _mm512_set1_epi32(1));
-    Requant16 { mult, shift }
-}
-
-/// `clamp((prod + 2^(sh−1)) >> sh, min, max)` on 64-bit lanes.
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn round_shift16(prod: __m512i, sh: __m512i, min: __m512i, max: __m512i) -> __m512i {
+    let mult = _mm512_permutex2var_epi32(lo_v, even, hi_v);
+    let shift = _mm512_max_epi32(_mm512_permutex2var_epi32(lo_v, odd, hi_v), _mm512_set1_epi32(1));
     let one = _mm512_set1_epi64(1);
-    let rounded = _mm512_add_epi64(prod, _mm512_sllv_epi64(one, _mm512_sub_epi64(sh, one)));
-    _mm512_max_epi64(_mm512_min_epi64(_mm512_srav_epi64(rounded, sh), max), min)
+    let sh_even = _mm512_and_si512(shift, _mm512_set1_epi64(0xFFFF_FFFF));
+    let sh_odd = _mm512_srli_epi64(shift, 32);
+    Requant16 {
+        mult,
+        mult_odd: _mm512_srli_epi64(mult, 32),
+        sh_even,
+        sh_odd,
+        rnd_even: _mm512_sllv_epi64(one, _mm512_sub_epi64(sh_even, one)),
+        rnd_odd: _mm512_sllv_epi64(one, _mm512_sub_epi64(sh_odd, one)),
+        min: _mm512_set1_epi64(lo as i64 - zy as i64),
+        max: _mm512_set1_epi64(hi as i64 - zy as i64),
+        zy: _mm512_set1_epi32(zy),
+    }
 }
 
-/// Requantizes 16 accumulators to int8 (generic `requantize` on each lane).
+/// Requantizes 16 accumulators to int8 (generic `requantize` on each lane): the exact 64-bit
+/// product, plus `2^(shift−1)`, arithmetic shift right, clamp to `[lo − zy, hi − zy]`, plus `zy`.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
-pub(crate) fn requant16(acc: __m512i, r: Requant16, zy: i32, lo: i8, hi: i8) -> __m128i {
-    let low32 = _mm512_set1_epi64(0xFFFF_FFFF);
-    let (min, max) = (_mm512_set1_epi64(lo as i64 - zy as i64), _mm512_set1_epi64(hi as i64 - zy as i64));
+pub(crate) fn requant16(acc: __m512i, r: &Requant16) -> __m128i {
     // Even lanes: vpmuldq multiplies the low (signed) 32 bits of every 64-bit lane.
-    let even = round_shift16(_mm512_mul_epi32(acc, r.mult), _mm512_and_si512(r.shift, low32), min, max);
-    let odd = round_shift16(
-        _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), _mm512_srli_epi64(r.mult, 32)),
-        _mm512_srli_epi64(r.shift, 32),
-        min,
-        max,
-    );
+    let even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(acc, r.mult), r.rnd_even), r.sh_even);
+    let odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), r.mult_odd);
+    let odd = _mm512_srav_epi64(_mm512_add_epi64(odd, r.rnd_odd), r.sh_odd);
+    let even = _mm512_max_epi64(_mm512_min_epi64(even, r.max), r.min);
+    let odd = _mm512_max_epi64(_mm512_min_epi64(odd, r.max), r.min);
     let both = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    _mm512_cvtepi32_epi8(_mm512_add_epi32(both, _mm512_set1_epi32(zy)))
+    _mm512_cvtepi32_epi8(_mm512_add_epi32(both, r.zy))
 }
 
 /// Per-lane requantization constants of 8 channels.
