@@ -9,7 +9,97 @@ use ferrite_runtime::ops::{BinaryFn, OpCode, UnaryFn};
 pub fn optimize(g: &mut Graph) {
     fold_affine(g);
     fuse_activations(g);
+    fuse_gelu(g);
     remove_dead(g);
+}
+
+/// The scalar value of a one-element constant.
+fn scalar(g: &Graph, t: TensorId) -> Option<f32> {
+    match g.tensors[t].data.as_ref()?.as_f32()? {
+        [v] => Some(*v),
+        _ => None,
+    }
+}
+
+/// For a two-input op, the operand that is not the constant `c` (within `tol`), if the other is.
+fn with_constant(g: &Graph, op: usize, c: f32, tol: f32) -> Option<TensorId> {
+    let ins = &g.ops[op].inputs;
+    let (a, b) = (ins.first().copied()??, ins.get(1).copied()??);
+    match (scalar(g, a), scalar(g, b)) {
+        (_, Some(v)) if (v - c).abs() <= tol => Some(a),
+        (Some(v), _) if (v - c).abs() <= tol => Some(b),
+        _ => None,
+    }
+}
+
+fn binary_fn(g: &Graph, op: usize) -> Option<BinaryFn> {
+    (g.ops[op].code == OpCode::Binary).then(|| BinaryFn::from_u32(g.ops[op].attrs[0])).flatten()
+}
+
+/// PyTorch's exported exact GELU, `x · 0.5 · (1 + erf(x / √2))` as Div → Erf → Add → Mul → Mul,
+/// becomes one `GeluErf` (five passes over the tensor become one; the value is the same function,
+/// rounded once per step differently).
+fn fuse_gelu(g: &mut Graph) {
+    loop {
+        let mut found = None;
+        for k in 0..g.ops.len() {
+            if binary_fn(g, k) != Some(BinaryFn::Div) {
+                continue;
+            }
+            let (Some(Some(x)), Some(Some(d))) = (g.ops[k].inputs.first().copied(), g.ops[k].outputs.first().copied())
+            else {
+                continue;
+            };
+            if g.ops[k]
+                .inputs
+                .get(1)
+                .copied()
+                .flatten()
+                .and_then(|c| scalar(g, c))
+                .is_none_or(|v| (v - core::f32::consts::SQRT_2).abs() > 1e-5)
+            {
+                continue;
+            }
+            let Some(e_op) = sole_consumer(g, d)
+                .filter(|&e| g.ops[e].code == OpCode::Unary && g.ops[e].attrs[0] == UnaryFn::Erf as u32)
+            else {
+                continue;
+            };
+            let Some(e) = g.ops[e_op].outputs[0] else { continue };
+            let Some(a_op) = sole_consumer(g, e).filter(|&a| binary_fn(g, a) == Some(BinaryFn::Add)) else { continue };
+            if with_constant(g, a_op, 1.0, 0.0) != Some(e) {
+                continue;
+            }
+            let Some(a) = g.ops[a_op].outputs[0] else { continue };
+            let Some(m_op) = sole_consumer(g, a).filter(|&m| binary_fn(g, m) == Some(BinaryFn::Mul)) else { continue };
+            let ins = &g.ops[m_op].inputs;
+            if !(ins.contains(&Some(x)) && ins.contains(&Some(a))) {
+                continue;
+            }
+            let Some(m) = g.ops[m_op].outputs[0] else { continue };
+            let Some(h_op) = sole_consumer(g, m).filter(|&h| binary_fn(g, h) == Some(BinaryFn::Mul)) else { continue };
+            if with_constant(g, h_op, 0.5, 0.0) != Some(m) {
+                continue;
+            }
+            found = Some((k, e_op, a_op, m_op, h_op, x));
+            break;
+        }
+        let Some((k, e_op, a_op, m_op, h_op, x)) = found else { return };
+        let out = g.ops[h_op].outputs[0];
+        g.ops[k] = crate::ir::Op {
+            code: OpCode::Unary,
+            name: format!("{}/gelu", g.ops[k].name),
+            inputs: vec![Some(x)],
+            outputs: vec![out],
+            attrs: vec![UnaryFn::GeluErf as u32, 0, 0],
+            scratch: None,
+        };
+        let mut gone = [e_op, a_op, m_op, h_op];
+        gone.sort_unstable();
+        for i in gone.into_iter().rev() {
+            g.ops.remove(i);
+        }
+    }
 }
 
 /// The single op reading `t`, when exactly one op does and it is not a graph output.

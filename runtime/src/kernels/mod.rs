@@ -151,6 +151,8 @@ pub struct Kernel<F> {
 
 /// Dot product of two f32 rows.
 pub type DotF32 = fn(&[f32], &[f32]) -> f32;
+/// f32 GEMM `(m, k, n, a, b, out)` ([`generic::sgemm`]).
+pub type SgemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 /// int8 GEMM over packed weights with the requantization epilogue ([`generic::qgemm::qgemm`]).
 pub type QGemmFn = fn(&generic::qgemm::QGemm<'_>, &[i8], usize, &mut [i8]) -> bool;
 /// f32 to int8 with a scale and zero point ([`generic::int8::quantize_slice`]).
@@ -160,6 +162,8 @@ pub type UnaryFn = fn(crate::ops::UnaryFn, f32, f32, &[f32], &mut [f32]);
 /// Softmax along rows of contiguous elements ([`generic::softmax`] with `inner` = 1):
 /// `(rows, row_len, log, x, out)`.
 pub type SoftmaxRowsFn = fn(usize, usize, bool, &[f32], &mut [f32]);
+/// LayerNorm `(outer, inner, eps, x, scale, bias, out)` ([`generic::layer_norm`]).
+pub type LayerNormFn = fn(usize, usize, f32, &[f32], &[f32], Option<&[f32]>, &mut [f32]);
 /// Channels-last int8 convolution with k4n16-hwc weights ([`generic::qconv::qconv_packed`]
 /// with the tier's GEMM).
 pub type QConvPackedFn = fn(&generic::qconv::QConv<'_>, &generic::qgemm::PackedI8<'_>, &[i8], &mut [i8]) -> bool;
@@ -176,6 +180,8 @@ pub struct KernelTable {
     pub tier: Tier,
     /// Dot product of f32 rows (MatMul, recurrent ops).
     pub dot_f32: Kernel<DotF32>,
+    /// f32 GEMM (MatMul of two plain f32 operands).
+    pub sgemm: Kernel<SgemmFn>,
     /// int8 GEMM, requantized (QMatMul, pointwise and im2col QConv).
     pub qgemm: Kernel<QGemmFn>,
     /// int8 GEMM, raw sums (int8 LSTM/GRU gate products).
@@ -190,6 +196,8 @@ pub struct KernelTable {
     pub unary: Kernel<UnaryFn>,
     /// Softmax over contiguous rows.
     pub softmax_rows: Kernel<SoftmaxRowsFn>,
+    /// LayerNorm.
+    pub layer_norm: Kernel<LayerNormFn>,
     /// The element-wise part of LSTM/GRU steps.
     pub rnn_cells: Kernel<generic::RnnCells>,
 }
@@ -217,6 +225,7 @@ impl KernelTable {
         let mut t = KernelTable {
             tier,
             dot_f32: Kernel { tier: Tier::Generic, run: generic::dot_f32 },
+            sgemm: Kernel { tier: Tier::Generic, run: generic::sgemm },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
             qconv_packed: Kernel {
@@ -227,6 +236,7 @@ impl KernelTable {
             quantize: Kernel { tier: Tier::Generic, run: generic::int8::quantize_slice },
             unary: Kernel { tier: Tier::Generic, run: generic::unary },
             softmax_rows: Kernel { tier: Tier::Generic, run: generic::softmax_rows },
+            layer_norm: Kernel { tier: Tier::Generic, run: generic::layer_norm },
             rnn_cells: Kernel { tier: Tier::Generic, run: generic::GENERIC_CELLS },
         };
         // Each tier overrides what it implements, lowest first, up to the tier asked for.
@@ -243,7 +253,10 @@ impl KernelTable {
                 t.quantize = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::quantize };
                 t.unary = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::softmax_rows };
+                t.layer_norm = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::layer_norm };
                 t.rnn_cells = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::CELLS };
+                t.dot_f32 = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::dot_avx2 };
+                t.sgemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::sgemm_avx2 };
             }
             if tier == Tier::Avx512 {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
@@ -253,7 +266,9 @@ impl KernelTable {
                 t.quantize = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::quantize };
                 t.unary = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::softmax_rows };
+                t.layer_norm = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::layer_norm };
                 t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
+                t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
             }
         }
         t

@@ -259,8 +259,11 @@ pub(crate) fn f32_values(g: &mut Gen, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The bits of every value, with every NaN as one canonical NaN: IEEE 754 leaves the sign and
+/// payload of a NaN that arithmetic produces to the hardware (and the compiler may commute an
+/// add), so the float kernels promise NaN where the reference gives NaN, and equal bits elsewhere.
 fn bits(v: &[f32]) -> Vec<u32> {
-    v.iter().map(|x| x.to_bits()).collect()
+    v.iter().map(|x| if x.is_nan() { 0x7FC0_0000 } else { x.to_bits() }).collect()
 }
 
 /// The f32 element-wise families (quantize, unary, softmax rows, recurrent cells) against the
@@ -291,6 +294,15 @@ pub(crate) fn check_elementwise(t: &KernelTable, seed: u64) {
     super::generic::softmax_rows(rows, n, false, &logits, &mut a);
     (t.softmax_rows.run)(rows, n, false, &logits, &mut b);
     assert_eq!(bits(&a), bits(&b), "softmax on {}", t.softmax_rows.tier.name());
+    // LayerNorm over rows of n, with and without a bias.
+    let xs: Vec<f32> = (0..rows * n).map(|_| (g.next() % 20_000) as f32 / 1000.0 - 10.0).collect();
+    let sc: Vec<f32> = (0..n).map(|_| (g.next() % 2000) as f32 / 1000.0).collect();
+    for bias in [None, Some(&sc[..])] {
+        let (mut a, mut b) = (std::vec![0f32; rows * n], std::vec![0f32; rows * n]);
+        super::generic::layer_norm(rows, n, 1e-5, &xs, &sc, bias, &mut a);
+        (t.layer_norm.run)(rows, n, 1e-5, &xs, &sc, bias, &mut b);
+        assert_eq!(bits(&a), bits(&b), "layer norm on {}", t.layer_norm.tier.name());
+    }
     // Recurrent cells over h = n units.
     let h = n;
     let vals =
@@ -314,6 +326,25 @@ pub(crate) fn check_elementwise(t: &KernelTable, seed: u64) {
             assert_eq!(bits(&a), bits(&b), "gru hidden on {}", t.rnn_cells.tier.name());
         }
     }
+}
+
+/// The f32 GEMM and dot product: bit for bit (both keep the reference order).
+pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
+    let mut g = Gen::new(seed);
+    let (m, k, n) = (1 + (g.next() % 9) as usize, 1 + (g.next() % 70) as usize, 1 + (g.next() % 70) as usize);
+    let a = f32_values(&mut g, m * k);
+    let b: Vec<f32> = (0..k * n).map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0).collect();
+    let (mut want, mut got) = (std::vec![0f32; m * n], std::vec![1f32; m * n]);
+    super::generic::sgemm(m, k, n, &a, &b, &mut want);
+    (t.sgemm.run)(m, k, n, &a, &b, &mut got);
+    assert_eq!(bits(&got), bits(&want), "sgemm {m}x{k}x{n} on {}", t.sgemm.tier.name());
+    let (x, y) = (&a[..k.min(a.len())], &b[..k]);
+    assert_eq!(
+        bits(&[(t.dot_f32.run)(x, y)]),
+        bits(&[super::generic::dot_f32(x, y)]),
+        "dot on {}",
+        t.dot_f32.tier.name()
+    );
 }
 
 /// Declares, for one tier, the edge cases and a property test of a kernel family.
@@ -345,6 +376,15 @@ macro_rules! tier_tests {
                 if let Some(t) = table() {
                     for seed in 0..400 {
                         check_elementwise(&t, seed);
+                    }
+                }
+            }
+
+            #[test]
+            fn sgemm_cases() {
+                if let Some(t) = table() {
+                    for seed in 0..300 {
+                        check_sgemm(&t, seed);
                     }
                 }
             }

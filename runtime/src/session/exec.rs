@@ -181,7 +181,7 @@ pub(super) fn run_op(
                 bias.as_ref().map(|(v, i)| (*v, i)),
                 &oinfo,
                 f32s_mut(out)?,
-                kt.dot_f32.run,
+                &k::MatMulKernels { dot: kt.dot_f32.run, sgemm: kt.sgemm.run },
             );
         }
         Params::Conv(p) => {
@@ -222,7 +222,7 @@ pub(super) fn run_op(
                 None => None,
             };
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
-            k::layer_norm(outer, inner, eps, f32s(x)?, f32s(s)?, bias, f32s_mut(out)?);
+            (kt.layer_norm.run)(outer, inner, eps, f32s(x)?, f32s(s)?, bias, f32s_mut(out)?);
         }
         Params::Reduce { func, mask } => {
             let (x, xi) = need_in(0)?;

@@ -4,6 +4,31 @@ use super::{apply_activation, broadcast_strides, BroadcastIter, FloatSrc};
 use crate::format::MAX_RANK;
 use crate::ops::{Params, TensorInfo};
 
+/// `out[m × n] = A[m × k] · B[k × n]` (row-major f32): every output starts at 0.0 and adds
+/// `a[i, kk] · b[kk, j]` for kk = 0, 1, … in order (a multiply, then an add; no fused
+/// multiply-add). The order is the specification: SIMD tiers vectorize across `j` and keep it.
+pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    for i in 0..m {
+        let Some(orow) = out.get_mut(i * n..(i + 1) * n) else { return };
+        orow.fill(0.0);
+        for kk in 0..k {
+            let av = a.get(i * k + kk).copied().unwrap_or(0.0);
+            for (o, &bv) in orow.iter_mut().zip(b.get(kk * n..(kk + 1) * n).unwrap_or(&[])) {
+                *o += av * bv;
+            }
+        }
+    }
+}
+
+/// The kernels MatMul calls (from the session's table).
+#[derive(Debug, Clone, Copy)]
+pub struct MatMulKernels {
+    /// Dot product of f32 rows (transposed B).
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// Plain f32 GEMM ([`sgemm`]).
+    pub sgemm: crate::kernels::SgemmFn,
+}
+
 /// Runs MatMul with the parameters [`crate::ops::prepare`] derived.
 pub fn matmul(
     p: &Params,
@@ -12,8 +37,9 @@ pub fn matmul(
     bias: Option<(&[f32], &TensorInfo)>,
     out_info: &TensorInfo,
     out: &mut [f32],
-    dot: fn(&[f32], &[f32]) -> f32,
+    kern: &MatMulKernels,
 ) {
+    let dot = kern.dot;
     let Params::MatMul {
         m,
         k,
@@ -40,6 +66,21 @@ pub fn matmul(
             rem /= d;
             a_off += c * a_batch_strides.get(ax).copied().unwrap_or(0);
             b_off += c * b_batch_strides.get(ax).copied().unwrap_or(0);
+        }
+        // Both operands plain f32, neither transposed: the GEMM kernel (same order as below).
+        if let (FloatSrc::F32(sa), FloatSrc::F32(sb), false, false) = (a, b, trans_a, trans_b) {
+            let (Some(ab), Some(bb), Some(ob)) =
+                (sa.get(a_off..a_off + m * k), sb.get(b_off..b_off + k * n), out.get_mut(bi * m * n..(bi + 1) * m * n))
+            else {
+                return;
+            };
+            (kern.sgemm)(m, k, n, ab, bb, ob);
+            if alpha != 1.0 {
+                for o in ob.iter_mut() {
+                    *o *= alpha;
+                }
+            }
+            continue;
         }
         for i in 0..m {
             // Row i of op(A): borrowed when A is plain f32, else read element by element.

@@ -22,16 +22,25 @@ pub fn reduce(func: ReduceFn, mask: u32, x: &[f32], info: &TensorInfo, out: &mut
             s *= info.dim(ax);
         }
     }
-    let it = super::BroadcastIter::new(info, [ostride]);
-    for (&v, [oi]) in x.iter().zip(it) {
-        if let Some(o) = out.get_mut(oi) {
-            *o = match func {
-                ReduceFn::Mean | ReduceFn::Sum => *o + v,
-                ReduceFn::Max => o.max(v),
-                ReduceFn::Min => o.min(v),
-            };
+    // Rows of the input: each output element takes its inputs in input order, whether a row
+    // reduces into one output (stride 0) or adds into a row of outputs (stride 1).
+    let f = |o: f32, v: f32| match func {
+        ReduceFn::Mean | ReduceFn::Sum => o + v,
+        ReduceFn::Max => o.max(v),
+        ReduceFn::Min => o.min(v),
+    };
+    super::binary::for_each_row(info, [ostride], |xo, [oi], len, [s]| {
+        let Some(xr) = x.get(xo..xo + len) else { return };
+        if s == 0 {
+            if let Some(o) = out.get_mut(oi) {
+                *o = xr.iter().fold(*o, |acc, &v| f(acc, v));
+            }
+        } else if let Some(orow) = out.get_mut(oi..oi + len) {
+            for (o, &v) in orow.iter_mut().zip(xr) {
+                *o = f(*o, v);
+            }
         }
-    }
+    });
     if func == ReduceFn::Mean && count > 0 {
         for o in out.iter_mut() {
             *o /= count as f32;

@@ -147,6 +147,54 @@ macro_rules! elementwise {
                 }
             }
 
+            /// LayerNorm: `generic::layer_norm` per row (sums in the 8-lane order on both tiers).
+            pub(crate) fn layer_norm(
+                outer: usize,
+                inner: usize,
+                eps: f32,
+                x: &[f32],
+                scale: &[f32],
+                bias: Option<&[f32]>,
+                out: &mut [f32],
+            ) {
+                let ok = x.len() == outer * inner
+                    && out.len() == outer * inner
+                    && scale.len() == inner
+                    && bias.is_none_or(|b| b.len() == inner);
+                if !available() || !ok {
+                    return g::layer_norm(outer, inner, eps, x, scale, bias, out);
+                }
+                for (xr, or) in x.chunks_exact(inner.max(1)).zip(out.chunks_exact_mut(inner.max(1))) {
+                    // SAFETY: the features are available; rows, scale and bias hold `inner` values.
+                    unsafe { norm_row(xr, or, eps, scale, bias) };
+                }
+            }
+
+            #[target_feature(enable = $feat)]
+            unsafe fn norm_row(x: &[f32], out: &mut [f32], eps: f32, scale: &[f32], bias: Option<&[f32]>) {
+                let n = x.len();
+                let mean = sum8(x) / n as f32;
+                let var = sum8_sq_dev(x, mean) / n as f32;
+                let inv = 1.0 / libm::sqrtf(var + eps);
+                let full = n / $lanes * $lanes;
+                let (vm_, vi) = ($set1(mean), $set1(inv));
+                for i in (0..full).step_by($lanes) {
+                    // SAFETY: i + lanes ≤ n for x, out, scale and bias.
+                    unsafe {
+                        let v = $mul($mul($sub($load(x.as_ptr().add(i)), vm_), vi), $load(scale.as_ptr().add(i)));
+                        let v = match bias {
+                            Some(b) => $add(v, $load(b.as_ptr().add(i))),
+                            None => $add(v, $set1(0.0)),
+                        };
+                        $store(out.as_mut_ptr().add(i), v);
+                    }
+                }
+                for j in full..n {
+                    let b = bias.map_or(0.0, |b| b[j]);
+                    out[j] = (x[j] - mean) * inv * scale[j] + b;
+                }
+            }
+
             /// The recurrent cells, `lanes` units at a time.
             pub(crate) const CELLS: RnnCells = RnnCells { lstm, gru_gates, gru_hidden };
 
@@ -278,6 +326,27 @@ fn sum8(v: &[f32]) -> f32 {
     let mut total = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
     for &x in v.get(full..).unwrap_or(&[]) {
         total += x;
+    }
+    total
+}
+
+/// `Σ (v − mean)²` in the 8-lane order (generic `norm::sum8_sq_dev`).
+#[target_feature(enable = "avx2")]
+fn sum8_sq_dev(v: &[f32], mean: f32) -> f32 {
+    let full = v.len() / 8 * 8;
+    let (mut acc, m) = (_mm256_setzero_ps(), _mm256_set1_ps(mean));
+    for c in v.chunks_exact(8) {
+        // SAFETY: each chunk holds 8 f32.
+        let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, m);
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(d, d));
+    }
+    let mut s = [0f32; 8];
+    // SAFETY: `s` holds 8 f32.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), acc) };
+    let mut total = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    for &x in v.get(full..).unwrap_or(&[]) {
+        let d = x - mean;
+        total += d * d;
     }
     total
 }

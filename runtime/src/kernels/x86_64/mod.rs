@@ -8,4 +8,5 @@ pub(crate) mod qconv_dw;
 pub(crate) mod qgemm_avx2;
 pub(crate) mod qgemm_avx512;
 mod requant;
+pub(crate) mod sgemm;
 pub(crate) mod vmath;

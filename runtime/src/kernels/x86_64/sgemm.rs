@@ -1,0 +1,152 @@
+//! f32 GEMM and dot product on AVX-512 and AVX2, bit-exact with the scalar reference: every output
+//! of `sgemm` starts at 0.0 and adds `a[i, kk] · b[kk, j]` in order of `kk` (a multiply then an
+//! add, never fused), which vectorizes across `j` unchanged; `dot` keeps the reference's eight
+//! lanes (`i % 8`) and their pairwise sum, which is exactly one `ymm` accumulator.
+
+// Register tiles are clearest indexed.
+#![allow(clippy::needless_range_loop)]
+
+use crate::kernels::generic;
+use core::arch::x86_64::*;
+
+/// [`generic::sgemm`] on AVX-512: tiles of up to 4 rows × 32 columns, masked at the edges.
+pub(crate) fn sgemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    if a.len() < m * k || b.len() < k * n || out.len() < m * n || !crate::kernels::Tier::Avx512.available() {
+        return generic::sgemm(m, k, n, a, b, out);
+    }
+    // SAFETY: AVX-512 F is available (checked above) and a, b, out hold m·k, k·n and m·n values.
+    unsafe { sgemm512(m, k, n, a.as_ptr(), b.as_ptr(), out.as_mut_ptr()) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, out: *mut f32) {
+    let mut j0 = 0;
+    while j0 < n {
+        let cols = 32.min(n - j0);
+        let mask = |c: usize| -> u16 {
+            let w = cols.saturating_sub(16 * c).min(16);
+            if w >= 16 {
+                0xFFFF
+            } else {
+                ((1u32 << w) - 1) as u16
+            }
+        };
+        let (m0, m1) = (mask(0), mask(1));
+        let mut i0 = 0;
+        while i0 < m {
+            let rows = 4.min(m - i0);
+            let mut acc = [[_mm512_setzero_ps(); 2]; 4];
+            for kk in 0..k {
+                // SAFETY: row kk of b, columns j0..j0+cols (the masks), inside k·n.
+                let (b0, b1) = unsafe {
+                    let row = b.add(kk * n + j0);
+                    (_mm512_maskz_loadu_ps(m0, row), _mm512_maskz_loadu_ps(m1, row.wrapping_add(16)))
+                };
+                for r in 0..rows {
+                    // SAFETY: a[(i0 + r)·k + kk] is inside m·k.
+                    let av = _mm512_set1_ps(unsafe { *a.add((i0 + r) * k + kk) });
+                    acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_mul_ps(av, b0));
+                    acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_mul_ps(av, b1));
+                }
+            }
+            for r in 0..rows {
+                // SAFETY: out row i0 + r, columns j0..j0+cols (the masks), inside m·n.
+                unsafe {
+                    let o = out.add((i0 + r) * n + j0);
+                    _mm512_mask_storeu_ps(o, m0, acc[r][0]);
+                    _mm512_mask_storeu_ps(o.wrapping_add(16), m1, acc[r][1]);
+                }
+            }
+            i0 += rows;
+        }
+        j0 += cols;
+    }
+}
+
+/// [`generic::sgemm`] on AVX2: tiles of up to 4 rows × 16 columns; columns past the last full
+/// group of 8 in the same order, one at a time.
+pub(crate) fn sgemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+    if a.len() < m * k || b.len() < k * n || out.len() < m * n || !crate::kernels::Tier::Avx2.available() {
+        return generic::sgemm(m, k, n, a, b, out);
+    }
+    let full = n / 8 * 8;
+    // SAFETY: AVX2 is available (checked above); a, b, out hold m·k, k·n and m·n values and the
+    // kernel touches columns below `full` ≤ n only.
+    unsafe { sgemm256(m, k, n, full, a.as_ptr(), b.as_ptr(), out.as_mut_ptr()) };
+    for i in 0..m {
+        for j in full..n {
+            let mut acc = 0.0f32;
+            for kk in 0..k {
+                acc += a[i * k + kk] * b[kk * n + j];
+            }
+            out[i * n + j] = acc;
+        }
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn sgemm256(m: usize, k: usize, n: usize, full: usize, a: *const f32, b: *const f32, out: *mut f32) {
+    let mut j0 = 0;
+    while j0 < full {
+        let wide = full - j0 >= 16;
+        let mut i0 = 0;
+        while i0 < m {
+            let rows = 4.min(m - i0);
+            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+            for kk in 0..k {
+                // SAFETY: row kk of b, columns j0..j0+8 (and +16 when wide), below full ≤ n.
+                let (b0, b1) = unsafe {
+                    let row = b.add(kk * n + j0);
+                    (_mm256_loadu_ps(row), if wide { _mm256_loadu_ps(row.add(8)) } else { _mm256_setzero_ps() })
+                };
+                for r in 0..rows {
+                    // SAFETY: a[(i0 + r)·k + kk] is inside m·k.
+                    let av = _mm256_set1_ps(unsafe { *a.add((i0 + r) * k + kk) });
+                    acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_mul_ps(av, b0));
+                    acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_mul_ps(av, b1));
+                }
+            }
+            for r in 0..rows {
+                // SAFETY: out row i0 + r, columns below full ≤ n.
+                unsafe {
+                    let o = out.add((i0 + r) * n + j0);
+                    _mm256_storeu_ps(o, acc[r][0]);
+                    if wide {
+                        _mm256_storeu_ps(o.add(8), acc[r][1]);
+                    }
+                }
+            }
+            i0 += rows;
+        }
+        j0 += if wide { 16 } else { 8 };
+    }
+}
+
+/// [`generic::dot_f32`] with its eight lanes in one `ymm` (both x86 tiers).
+pub(crate) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    if !crate::kernels::Tier::Avx2.available() {
+        return generic::dot_f32(a, b);
+    }
+    let n = a.len().min(b.len());
+    // SAFETY: AVX2 is available (checked above); the kernel reads n values of each.
+    unsafe { dot256(a.as_ptr(), b.as_ptr(), n) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn dot256(a: *const f32, b: *const f32, n: usize) -> f32 {
+    let full = n / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 ≤ n.
+        acc = _mm256_add_ps(acc, unsafe { _mm256_mul_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i))) });
+    }
+    let mut s = [0f32; 8];
+    // SAFETY: `s` holds 8 values.
+    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), acc) };
+    let mut total = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    for i in full..n {
+        // SAFETY: i < n.
+        total += unsafe { *a.add(i) * *b.add(i) };
+    }
+    total
+}
