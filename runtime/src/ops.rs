@@ -470,6 +470,9 @@ pub struct RnnParams {
     pub int8: Option<RnnQuant>,
     /// Int8 W and R in layout k4n16 (else row-major).
     pub packed: bool,
+    /// The scratch also holds every step's input products (packed int8 ops whose scratch is long
+    /// enough: see [`RnnParams::xproj_len`]): they are one GEMM over the whole sequence.
+    pub xproj: bool,
 }
 
 /// How an int8 recurrent op quantizes what its int8 matrices multiply: x (and, in GRU, nothing
@@ -509,6 +512,13 @@ impl RnnParams {
         } else {
             0
         }
+    }
+    /// f32 words of the optional input-projection part of the scratch (packed int8 ops): the i32
+    /// products of every row of X with every row of W (`seq·batch × dirs·gates·hidden`), then X
+    /// quantized (`seq·batch·input` bytes, rounded up to words).
+    pub fn xproj_len(&self) -> usize {
+        let rows = self.seq * self.batch;
+        rows * self.dirs * self.gates() * self.hidden + (rows * self.input).div_ceil(4)
     }
 }
 
@@ -1547,10 +1557,12 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         clip,
         int8: q,
         packed: w.layout == Layout::K4N16,
+        xproj: false,
     };
     let s = t.scratch.ok_or("recurrent ops need a scratch tensor")?;
     if s.dtype != DType::F32 || s.len() < p.scratch_len() {
         return Err("scratch tensor too small");
     }
-    Ok(Params::Rnn(p))
+    let xproj = p.packed && p.int8.is_some() && s.len() >= p.scratch_len().saturating_add(p.xproj_len());
+    Ok(Params::Rnn(RnnParams { xproj, ..p }))
 }

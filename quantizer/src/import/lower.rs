@@ -782,6 +782,7 @@ impl Lowering {
             clip,
             int8: None,
             packed: false,
+            xproj: false,
         };
         let scratch = self.g.activation(format!("{name}.scratch"), DType::F32, vec![p.scratch_len()]);
         let k = self.g.push(if lstm { OpCode::Lstm } else { OpCode::Gru }, name, inputs, outputs, attrs);

@@ -22,6 +22,9 @@ fn i8s(b: &[u8]) -> Result<&[i8]> {
 fn i8s_mut(b: &mut [u8]) -> Result<&mut [i8]> {
     <[i8]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
 }
+fn i32s_mut(b: &mut [u8]) -> Result<&mut [i32]> {
+    <[i32]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("misaligned i32 tensor"))
+}
 fn i32s(b: &[u8]) -> Result<&[i32]> {
     <[i32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned i32 tensor"))
 }
@@ -348,14 +351,24 @@ pub(super) fn run_op(
             let mut outputs = k::RnnOutputs { y: o(0)?, y_h: o(1)?, y_c: if p.lstm { o(2)? } else { None } };
             let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad("missing scratch"))?;
             let split = (p.scratch_f32_len() * 4).min(scratch.len());
-            let (fs, qs) = scratch.split_at_mut(split);
+            let (fs, rest) = scratch.split_at_mut(split);
+            let qlen = (p.scratch_i8_len().div_ceil(4) * 4).min(rest.len());
+            let (qs, xp) = rest.split_at_mut(qlen);
             let fns = k::RnnKernels {
                 dot: kt.dot_f32.run,
                 qgemm_i32: kt.qgemm_i32.run,
                 quantize: kt.quantize.run,
                 cells: kt.rnn_cells.run,
             };
-            k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, &fns);
+            let xproj = if p.xproj {
+                let rows = p.seq * p.batch;
+                let (acc, xq) = xp.split_at_mut((rows * p.dirs * p.gates() * p.hidden * 4).min(xp.len()));
+                let xq = xq.get_mut(..rows * p.input).ok_or(bad("scratch"))?;
+                Some((i32s_mut(acc)?, i8s_mut(xq)?))
+            } else {
+                None
+            };
+            k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, xproj, &fns);
         }
         Params::Quantize => {
             let (x, _) = need_in(0)?;

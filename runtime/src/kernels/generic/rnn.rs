@@ -177,15 +177,34 @@ fn products(
             Ok(acc) => (k.qgemm_i32)(w, (row0, row0 + n), vq, 1, zp, acc),
             Err(_) => false,
         };
-        for (u, o) in out.iter_mut().enumerate() {
-            // The slot holds the i32 sum's bits (written just above); the same bits back.
-            let acc = if ok { o.to_bits() as i32 } else { 0 };
-            *o = b(u) + acc as f32 * (vs * scales.get(row0 + u).copied().unwrap_or(0.0));
+        if !ok {
+            out.fill(0.0);
         }
+        // The slots hold the i32 sums' bits (written just above): scale them in place.
+        scale_sums_in_place(out, bias, scales.get(row0..row0 + n).unwrap_or(&[]), vs);
         return;
     }
     for (u, o) in out.iter_mut().enumerate() {
         *o = b(u) + mat_row(m, row0 + u, v, vq, zp, vs, k.dot);
+    }
+}
+
+/// `out[u] = bias[u] + (acc[u] as f32) · (vs · scale[u])`, where `out` holds the i32 sums `acc`
+/// as bits on entry: the one float step of an int8 gate product (a loop compilers vectorize).
+pub fn scale_sums_in_place(out: &mut [f32], bias: Option<&[f32]>, scales: &[f32], vs: f32) {
+    let n = out.len().min(scales.len());
+    let (out, scales) = (out.get_mut(..n).unwrap_or(&mut []), scales.get(..n).unwrap_or(&[]));
+    match bias.and_then(|b| b.get(..n)) {
+        Some(bias) => {
+            for ((o, &s), &b) in out.iter_mut().zip(scales).zip(bias) {
+                *o = b + (o.to_bits() as i32) as f32 * (vs * s);
+            }
+        }
+        None => {
+            for (o, &s) in out.iter_mut().zip(scales) {
+                *o = 0.0 + (o.to_bits() as i32) as f32 * (vs * s);
+            }
+        }
     }
 }
 
@@ -226,9 +245,26 @@ pub fn rnn(
     out: &mut RnnOutputs<'_>,
     scratch: &mut [f32],
     qscratch: &mut [i8],
+    xproj: Option<(&mut [i32], &mut [i8])>,
     k: &RnnKernels,
 ) {
     let q = p.int8.unwrap_or(RnnQuant { x_scale: 1.0, x_zp: 0, h_scale: 1.0, h_zp: 0 });
+    // Every step's input products at once: X quantized as a whole (or read as is), one GEMM
+    // against every row of W. Exact i32 sums: the same as the per-step products below.
+    let xproj = match (xproj, &inp.w) {
+        (Some((acc, xq)), Matrix::Packed { w, .. }) if p.int8.is_some() => {
+            let rows = p.seq * p.batch;
+            let xq: &[i8] = match inp.x {
+                RnnX::F32(x) => {
+                    (k.quantize)(x, q.x_scale, q.x_zp, xq);
+                    xq
+                }
+                RnnX::I8(x) => x,
+            };
+            (k.qgemm_i32)(w, (0, w.rows), xq.get(..rows * p.input).unwrap_or(&[]), rows, q.x_zp, acc).then_some(&*acc)
+        }
+        _ => None,
+    };
     let is_q = p.int8.is_some();
     let h = p.hidden;
     let g = p.gates();
@@ -293,7 +329,20 @@ pub fn rnn(
                     (k.quantize)(hs, q.h_scale, q.h_zp, hq);
                 }
                 // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).
-                products(&inp.w, w_row0, xt, xq, (q.x_zp, q.x_scale), bias, xw, k);
+                match (xproj, &inp.w) {
+                    (Some(all), Matrix::Packed { scales, .. }) => {
+                        // Row x_at(t, b) / input of X holds this step's products of every W row.
+                        let r = x_at(t, b) / p.input.max(1);
+                        let width = p.dirs * gh;
+                        for (o, &a) in
+                            xw.iter_mut().zip(all.get(r * width + w_row0..r * width + w_row0 + gh).unwrap_or(&[]))
+                        {
+                            *o = f32::from_bits(a as u32);
+                        }
+                        scale_sums_in_place(xw, bias, scales.get(w_row0..w_row0 + gh).unwrap_or(&[]), q.x_scale);
+                    }
+                    _ => products(&inp.w, w_row0, xt, xq, (q.x_zp, q.x_scale), bias, xw, k),
+                }
                 products(&inp.r, r_row0, hs, hq, (q.h_zp, q.h_scale), bias.and_then(|bb| bb.get(gh..)), rh, k);
                 if p.lstm {
                     let peep = inp.p.and_then(|pp| pp.get(d * 3 * h..(d + 1) * 3 * h));

@@ -241,6 +241,7 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             clip: 0.0,
             int8: Some(q),
             packed: false,
+            xproj: false,
         };
         let run = |p: &RnnParams, w: Matrix<'_>, r: Matrix<'_>, x: &[f32]| {
             let inp = RnnInputs { x: super::RnnX::F32(x), w, r, b: None, h0: None, c0: None, p: None };
@@ -254,7 +255,10 @@ fn int8_recurrence_matches_fake_quantized_f32() {
                 quantize: super::int8::quantize_slice,
                 cells: super::GENERIC_CELLS,
             };
-            rnn(p, &inp, &mut out, &mut scratch, &mut qs, &k);
+            let mut acc = std::vec![0i32; seq * g * hidden];
+            let mut xq = std::vec![0i8; seq * input];
+            let xproj = p.xproj.then_some((&mut acc[..], &mut xq[..]));
+            rnn(p, &inp, &mut out, &mut scratch, &mut qs, xproj, &k);
             y
         };
         let got = run(&p, Matrix::Int8 { q: &wq, scales: &ws }, Matrix::Int8 { q: &rq, scales: &rs }, &x);
@@ -268,6 +272,17 @@ fn int8_recurrence_matches_fake_quantized_f32() {
         );
         assert_eq!(
             packed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        // Every step's input products in one GEMM: the same sums, the same bits.
+        let batched = run(
+            &RnnParams { packed: true, xproj: true, ..p },
+            Matrix::Packed { w: super::qgemm::PackedI8::from_bytes(&pw, rows, input).unwrap(), scales: &ws },
+            Matrix::Packed { w: super::qgemm::PackedI8::from_bytes(&pr, rows, hidden).unwrap(), scales: &rs },
+            &x,
+        );
+        assert_eq!(
+            batched.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
         // Reference: f32 weights = scale · q; x fake-quantized; h fake-quantized inside a manual loop

@@ -121,6 +121,29 @@ unsafe fn tile_any(a: *const i8, k: usize, mr: usize, w: *const i8, kp: usize, n
     pick!(1 1, 1 2, 1 3, 1 4, 2 1, 2 2, 2 3, 2 4, 3 1, 3 2, 3 3, 3 4, 4 1, 4 2, 4 3, 4 4)
 }
 
+/// One activation row against up to 8 blocks (128 rows of weights): the GEMV of a recurrent step.
+/// Eight independent accumulators keep `vpdpbusd` busy where four would wait on its latency.
+///
+/// # Safety
+/// `a` readable for `k` bytes; blocks `w, w+16·kp, …` (nb ≤ 8 of them) for `16·kp` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn gemv8(a: *const i8, k: usize, w: *const i8, kp: usize, nb: usize) -> [__m512i; 8] {
+    let mut acc = [_mm512_setzero_si512(); 8];
+    for g in 0..kp / 4 {
+        // SAFETY: the row is readable for k bytes (the caller's contract).
+        let x = _mm512_set1_epi32(unsafe { group_bytes(a, k, g) });
+        for j in 0..8 {
+            if j < nb {
+                // SAFETY: block j < nb is readable for 16·kp bytes.
+                let wv = unsafe { _mm512_loadu_si512(w.add(j * NR * kp + g * 64) as *const _) };
+                acc[j] = _mm512_dpbusd_epi32(acc[j], x, wv);
+            }
+        }
+    }
+    acc
+}
+
 /// `bias − (128 + za) · sums` for the 16 channels from `c0` (`cnt` of them in the matrix).
 ///
 /// # Safety
@@ -186,6 +209,28 @@ unsafe fn qgemm_i32_impl(w: &PackedI8<'_>, r0: usize, r1: usize, a: &[i8], m: us
     let (b_first, b_end) = (r0 / NR, r1.div_ceil(NR));
     let width = r1 - r0;
     let zoff = _mm512_set1_epi32(128 + za);
+    if m == 1 {
+        let mut b = b_first;
+        while b < b_end {
+            let nb = 8.min(b_end - b);
+            // SAFETY: the one row of `a` and blocks b..b+nb exist (checked sizes).
+            let acc = unsafe { gemv8(a.as_ptr(), k, w.data.as_ptr().add(b * NR * kp), kp, nb) };
+            for (j, col) in (b..b + nb).enumerate() {
+                let c0 = col * NR;
+                // SAFETY: sums has the padded rows of every block.
+                let sums = unsafe { _mm512_loadu_si512(w.sums.as_ptr().add(c0) as *const _) };
+                let v = _mm512_sub_epi32(acc[j], _mm512_mullo_epi32(sums, zoff));
+                let (lo, hi) = (r0.max(c0), r1.min(c0 + NR));
+                let mask = (((1u32 << (hi - c0)) - 1) & !((1u32 << (lo - c0)) - 1)) as u16;
+                let base = c0 as isize - r0 as isize;
+                // SAFETY: written lanes c in [lo, hi) land at c − r0, inside out; masked-off lanes
+                // are not accessed (the base may point before out).
+                unsafe { _mm512_mask_storeu_epi32(out.as_mut_ptr().wrapping_offset(base), mask, v) };
+            }
+            b += nb;
+        }
+        return;
+    }
     let mut r = 0;
     while r < m {
         let mr = MR.min(m - r);
