@@ -131,6 +131,26 @@ fn corrupt_requantization_is_an_error_not_a_panic() {
     assert!(e.to_string().contains("requantization"), "{e}");
 }
 
+#[test]
+fn altered_row_sums_are_refused_by_the_session() {
+    let q = int8("kws-dscnn", "fsdd", 10, None);
+    let bytes = AlignedBytes::copy_from(&q.bytes);
+    let model = Model::from_bytes(&bytes).unwrap();
+    let art = model.artifact();
+    let (idx, _) = model.tensors().find(|(t, _)| t.info.layout == ferrite_runtime::format::Layout::K4N16).unwrap();
+    let rec = art.tensors[idx.index as usize];
+    let weights_at = art.weights.as_ptr() as usize - bytes.as_ptr() as usize;
+    let mut bad = q.bytes.clone();
+    // The last stored row sum (the end of the tensor's bytes) off by one.
+    let at = weights_at + (rec.offset.get() + rec.byte_len.get()) as usize - 4;
+    let v = i32::from_le_bytes(bad[at..at + 4].try_into().unwrap());
+    bad[at..at + 4].copy_from_slice(&(v + 1).to_le_bytes());
+    let bad = AlignedBytes::copy_from(&bad);
+    let m = Model::from_bytes_with(&bad, LoadOptions { verify_checksum: false }).unwrap();
+    let e = Session::new(&m).err().expect("refused");
+    assert!(e.to_string().contains("row sum"), "{e}");
+}
+
 /// Collects every number of a JSON value as the reports print it.
 fn numbers(v: &serde_json::Value, out: &mut Vec<String>) {
     match v {

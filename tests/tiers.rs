@@ -70,6 +70,48 @@ fn int8_artifact(name: &str, data: &str) -> AlignedBytes {
     AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).unwrap().bytes)
 }
 
+/// Writes, for other machines (CI's aarch64 runs under qemu), every model of this file as an
+/// artifact, its input and the generic tier's output bytes into `$FERRITE_TIER_GOLDENS`; the
+/// runtime's `tests/cross_tier.rs` runs them on every tier there and compares the bytes. Run with
+/// `FERRITE_TIER_GOLDENS=DIR cargo test --test tiers -- --ignored write_cross_tier_goldens`.
+#[test]
+#[ignore = "writes files for the cross-machine check; .ci/run runs it"]
+fn write_cross_tier_goldens() {
+    let dir = std::path::PathBuf::from(std::env::var("FERRITE_TIER_GOLDENS").expect("FERRITE_TIER_GOLDENS=DIR"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut arts: Vec<(String, AlignedBytes)> = Vec::new();
+    for (name, data) in [
+        ("kws-dscnn", "fsdd"),
+        ("kws-crnn", "fsdd"),
+        ("intent-lstm", "snips-intents"),
+        ("intent-transformer", "snips-intents"),
+    ] {
+        arts.push((format!("{name}.int8"), int8_artifact(name, data)));
+        arts.push((format!("{name}.f32"), trained_artifact(name, Precision::F32)));
+    }
+    arts.push(("kws-dscnn.fp16".into(), trained_artifact("kws-dscnn", Precision::Fp16)));
+    let mut inputs: Vec<Option<Feed>> = arts.iter().map(|_| None).collect();
+    for name in ["ref-kws-dscnn", "ref-text-lstm"] {
+        let (bytes, input) = ref_int8(name);
+        arts.push((format!("{name}.int8"), bytes));
+        inputs.push(Some(input));
+    }
+    for ((name, bytes), given) in arts.iter().zip(inputs) {
+        let model = Model::from_bytes(bytes).unwrap();
+        let input = given.unwrap_or_else(|| real_input(&model));
+        let out = run(&model, Tier::Generic, &input);
+        let input_bytes: Vec<u8> = match &input {
+            Feed::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            Feed::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        };
+        std::fs::write(dir.join(format!("{name}.fer")), bytes.as_slice()).unwrap();
+        std::fs::write(dir.join(format!("{name}.input")), input_bytes).unwrap();
+        let expected: Vec<u8> = out.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+        std::fs::write(dir.join(format!("{name}.expected")), expected).unwrap();
+    }
+    eprintln!("wrote {} models to {}", arts.len(), dir.display());
+}
+
 /// Relative L2 distance of two f32 bit vectors.
 fn rel_l2(a: &[u32], b: &[u32]) -> f64 {
     let (a, b): (Vec<f32>, Vec<f32>) =
@@ -101,42 +143,48 @@ fn trained_models_int8_are_bit_identical_on_every_tier() {
     }
 }
 
-/// The random-weight `models/ref-*` models in int8, calibrated on perturbed copies of their
-/// committed input.
+/// A random-weight `models/ref-*` model in int8, calibrated on perturbed copies of its committed
+/// input, and that input.
+fn ref_int8(name: &str) -> (AlignedBytes, Feed) {
+    let dir = repo_root().join("models").join(name);
+    let x = ferrite_quantizer::npy::read(&dir.join("input.npy")).unwrap();
+    let calib = tempfile::tempdir().unwrap();
+    let mut r = ferrite_e2e::Rng::new(11);
+    for i in 0..4 {
+        let bytes = match &x.data {
+            ferrite_quantizer::npy::NpyData::F32(v) => {
+                let v: Vec<f32> = v.iter().map(|a| a + r.uniform(-0.5, 0.5)).collect();
+                ferrite_quantizer::npy::encode_f32(&x.shape, &v)
+            }
+            _ => std::fs::read(dir.join("input.npy")).unwrap(),
+        };
+        std::fs::write(calib.path().join(format!("{i}.npy")), bytes).unwrap();
+    }
+    let opts = QuantizeOptions {
+        precision: Precision::Int8,
+        int8: Some(Int8Options {
+            calib: calib.path().to_path_buf(),
+            method: Method::MinMax,
+            samples: 4,
+            accuracy_budget_db: None,
+        }),
+        ..Default::default()
+    };
+    let bytes = AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).unwrap().bytes);
+    let input = match x.data {
+        ferrite_quantizer::npy::NpyData::F32(v) => Feed::F32(v),
+        ferrite_quantizer::npy::NpyData::I64(v) => Feed::I32(v.iter().map(|&i| i as i32).collect()),
+        _ => panic!("unexpected input type"),
+    };
+    (bytes, input)
+}
+
+/// The random-weight `models/ref-*` models in int8.
 #[test]
 fn reference_models_int8_are_bit_identical_on_every_tier() {
     for name in ["ref-kws-dscnn", "ref-text-lstm"] {
-        let dir = repo_root().join("models").join(name);
-        let x = ferrite_quantizer::npy::read(&dir.join("input.npy")).unwrap();
-        let calib = tempfile::tempdir().unwrap();
-        let mut r = ferrite_e2e::Rng::new(11);
-        for i in 0..4 {
-            let bytes = match &x.data {
-                ferrite_quantizer::npy::NpyData::F32(v) => {
-                    let v: Vec<f32> = v.iter().map(|a| a + r.uniform(-0.5, 0.5)).collect();
-                    ferrite_quantizer::npy::encode_f32(&x.shape, &v)
-                }
-                _ => std::fs::read(dir.join("input.npy")).unwrap(),
-            };
-            std::fs::write(calib.path().join(format!("{i}.npy")), bytes).unwrap();
-        }
-        let opts = QuantizeOptions {
-            precision: Precision::Int8,
-            int8: Some(Int8Options {
-                calib: calib.path().to_path_buf(),
-                method: Method::MinMax,
-                samples: 4,
-                accuracy_budget_db: None,
-            }),
-            ..Default::default()
-        };
-        let bytes = AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).unwrap().bytes);
+        let (bytes, input) = ref_int8(name);
         let model = Model::from_bytes(&bytes).unwrap();
-        let input = match x.data {
-            ferrite_quantizer::npy::NpyData::F32(v) => Feed::F32(v),
-            ferrite_quantizer::npy::NpyData::I64(v) => Feed::I32(v.iter().map(|&i| i as i32).collect()),
-            _ => panic!("unexpected input type"),
-        };
         let want = run(&model, Tier::Generic, &input);
         for t in tiers() {
             assert_eq!(run(&model, t, &input), want, "{name} int8 on {}", t.name());

@@ -4,6 +4,8 @@
 //! to the tier asked for. A session builds it once; every prepared op records which entry (and so
 //! which tier) it runs.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 pub mod generic;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -270,6 +272,31 @@ impl KernelTable {
                 t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
                 t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
             }
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if tier >= Tier::Neon {
+                t.qconv_dw = Kernel { tier: Tier::Neon, run: aarch64::qgemm::qconv_dw_neon };
+                t.qgemm = Kernel { tier: Tier::Neon, run: aarch64::qgemm::qgemm_neon };
+                t.qgemm_i32 = Kernel { tier: Tier::Neon, run: aarch64::qgemm::qgemm_i32_neon };
+            }
+            if tier >= Tier::Dotprod {
+                t.qgemm = Kernel { tier: Tier::Dotprod, run: aarch64::qgemm::qgemm_dot };
+                t.qgemm_i32 = Kernel { tier: Tier::Dotprod, run: aarch64::qgemm::qgemm_i32_dot };
+            }
+            if tier >= Tier::I8mm {
+                t.qgemm = Kernel { tier: Tier::I8mm, run: aarch64::qgemm::qgemm_mm };
+                t.qgemm_i32 = Kernel { tier: Tier::I8mm, run: aarch64::qgemm::qgemm_i32_mm };
+            }
+            t.qconv_packed = Kernel {
+                tier: t.qgemm.tier,
+                run: match tier {
+                    Tier::Neon => |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, aarch64::qgemm::qgemm_neon),
+                    Tier::Dotprod => |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, aarch64::qgemm::qgemm_dot),
+                    Tier::I8mm => |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, aarch64::qgemm::qgemm_mm),
+                    _ => t.qconv_packed.run,
+                },
+            };
         }
         t
     }

@@ -95,8 +95,8 @@ pub(crate) fn check_qgemm(t: &KernelTable, case: &QCase, what: &str) {
 }
 
 /// The named cases: K and N tails around the block sizes, K = 1, −128 everywhere, sums that
-/// overflow int16 pair sums (where `vpmaddubsw` would saturate), requantization ties, altered row
-/// sums, and wrapping i32 accumulators.
+/// overflow int16 pair sums (where `vpmaddubsw` would saturate), requantization ties and wrapping
+/// i32 accumulators.
 pub(crate) fn qgemm_edge_cases(t: &KernelTable) {
     let mut seed = 1;
     for &m in &[1usize, 2, 3, 4, 5, 9] {
@@ -127,13 +127,6 @@ pub(crate) fn qgemm_edge_cases(t: &KernelTable) {
     c.bias = (0..17).map(|i| 2 * i + 1).collect();
     c.packed = pack_k4n16(&std::vec![0i8; 17 * 3], 17, 3);
     check_qgemm(t, &c, "ties");
-    // Row sums altered in the file: every tier still computes the stated formula.
-    let mut c = QCase::random(3, 40, 33, 7);
-    let sums_at = c.packed.len() - 4 * PackedI8::padded_rows(33);
-    for (i, b) in c.packed[sums_at..].iter_mut().enumerate() {
-        *b = b.wrapping_add((i as u8).wrapping_mul(31));
-    }
-    check_qgemm(t, &c, "altered sums");
     // Long reductions with large biases: the i32 sums wrap, identically everywhere.
     let mut c = QCase::random(2, 4096, 18, 8);
     c.bias.iter_mut().for_each(|b| *b = i32::MAX - 5);
@@ -355,10 +348,11 @@ macro_rules! tier_tests {
             use proptest::prelude::*;
 
             fn table() -> Option<KernelTable> {
+                static SAID: std::sync::Once = std::sync::Once::new();
                 match KernelTable::for_tier($tier) {
                     Ok(t) => Some(t),
                     Err(_) => {
-                        std::eprintln!("skipped: tier {} is not available here", $tier.name());
+                        SAID.call_once(|| std::eprintln!("skipped: tier {} is not available here", $tier.name()));
                         None
                     }
                 }

@@ -197,7 +197,34 @@ pub(crate) fn prepare_op(
     };
     plan_views(&mut op, regions).map_err(bad)?;
     check_requant(art, &op, regions).map_err(bad)?;
+    check_row_sums(art, regions).map_err(bad)?;
     Ok(op)
+}
+
+/// Every k4n16 weight the op reads holds the true sums of its rows, checked once here (reading
+/// the weights once, as the first run would): the tiers then compute the same sums however they
+/// use the stored ones, and a file whose sums were altered is refused rather than run.
+fn check_row_sums(art: &Artifact<'_>, regions: &[Region]) -> core::result::Result<(), &'static str> {
+    use crate::format::{k4n16_geometry, Layout};
+    for r in regions.iter().filter(|r| r.place == Place::Weight) {
+        let Some(rec) = art.tensors.get(r.tensor as usize) else { continue };
+        let layout = Layout::from_u8(rec.layout).unwrap_or(Layout::RowMajor);
+        if !matches!(layout, Layout::K4N16 | Layout::K4N16Hwc) {
+            continue;
+        }
+        let mut dims = [0usize; crate::format::MAX_RANK];
+        for (d, v) in dims.iter_mut().zip(rec.dims.iter()) {
+            *d = v.get() as usize;
+        }
+        let (rows, k) =
+            k4n16_geometry(layout, dims.get(..rec.rank as usize).unwrap_or(&[])).ok_or("packed geometry")?;
+        let bytes = art.weights.get(r.offset..r.offset + r.len).ok_or("packed weights out of the weights")?;
+        let w = crate::kernels::generic::qgemm::PackedI8::from_bytes(bytes, rows, k).ok_or("packed weights")?;
+        if !w.sums_are_true() {
+            return Err("packed weights: a stored row sum differs from the sum of its row");
+        }
+    }
+    Ok(())
 }
 
 /// An int8 product's requantization pairs are all in range, checked once here instead of on every

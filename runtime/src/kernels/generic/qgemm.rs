@@ -6,10 +6,11 @@
 //!
 //! `acc = Σ_k (a[r,k] + 128) · w[c,k] − (128 + za) · s[c]`
 //!
-//! which equals `Σ_k (a[r,k] − za) · w[c,k]` whenever `s[c] = Σ_k w[c,k]` (what the quantizer
-//! writes). The formula is stated with the stored sums so that every tier computes the same bits
-//! for any bytes: x86 multiplies unsigned `a + 128` and needs the sums, and the others follow it.
-//! Integer sums are exact, so the order of the additions is free.
+//! which equals `Σ_k (a[r,k] − za) · w[c,k]`: a session checks, when it prepares the op, that every
+//! stored sum `s[c]` is `Σ_k w[c,k]` (and refuses the file otherwise), so each tier may take the
+//! form that suits its instructions — x86 multiplies unsigned `a + 128` and subtracts the stored
+//! sums, Arm's `sdot` multiplies signed values and subtracts `za · s[c]` — and all compute the same
+//! exact integer. Integer sums are exact, so the order of the additions is free.
 
 use super::int8::{requantize, Requant};
 use zerocopy::FromBytes;
@@ -67,6 +68,23 @@ impl<'a> PackedI8<'a> {
     /// True when `qgemm_i32` over rows `[r0, r1)` may read `m` rows of `a` and write `out`.
     pub fn fits_i32(&self, (r0, r1): (usize, usize), a: &[i8], m: usize, out: &[i32]) -> bool {
         self.is_consistent() && r0 <= r1 && r1 <= self.rows && a.len() == m * self.k && out.len() == m * (r1 - r0)
+    }
+    /// True when every stored row sum is the sum of its row (padding rows: 0).
+    pub fn sums_are_true(&self) -> bool {
+        let kp = self.kp();
+        let mut sums = [0i32; NR];
+        for (b, block) in self.data.chunks_exact(NR * kp.max(1)).enumerate() {
+            sums.fill(0);
+            for group in block.chunks_exact(NR * 4) {
+                for (s, row) in sums.iter_mut().zip(group.chunks_exact(4)) {
+                    *s += row.iter().map(|&v| v as i32).sum::<i32>();
+                }
+            }
+            if self.sums.get(b * NR..(b + 1) * NR) != Some(&sums[..]) {
+                return false;
+            }
+        }
+        true
     }
     /// True when the views hold what `rows × k` needs.
     pub fn is_consistent(&self) -> bool {
