@@ -48,5 +48,23 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, bench_f32);
 criterion_main!(benches);
+
+/// The f32 GEMM on every tier this CPU has, in GFLOP-pairs/s (multiply-adds per second).
+fn bench_f32(c: &mut Criterion) {
+    let mut r = Rng::new(4);
+    let mut g = c.benchmark_group("sgemm");
+    for (m, k, n) in [(32usize, 128usize, 384usize), (64, 64, 125), (256, 256, 256)] {
+        let (a, b) = (r.vec(m * k, -1.0, 1.0), r.vec(k * n, -1.0, 1.0));
+        let mut out = vec![0f32; m * n];
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        for tier in Tier::ALL.into_iter().filter(|t| t.available()) {
+            let t = KernelTable::for_tier(tier).unwrap();
+            g.bench_with_input(BenchmarkId::new(t.sgemm.tier.name(), format!("{m}x{k}x{n}")), &(), |bch, _| {
+                bch.iter(|| (t.sgemm.run)(m, k, n, &a, &b, &mut out))
+            });
+        }
+    }
+    g.finish();
+}

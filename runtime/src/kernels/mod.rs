@@ -153,6 +153,8 @@ pub struct Kernel<F> {
 
 /// Dot product of two f32 rows.
 pub type DotF32 = fn(&[f32], &[f32]) -> f32;
+/// f32 convolution ([`generic::conv`]).
+pub type ConvF32Fn = fn(&crate::ops::ConvParams, &[f32], &generic::FloatSrc<'_>, Option<&[f32]>, &mut [f32]);
 /// f32 GEMM `(m, k, n, a, b, out)` ([`generic::sgemm`]).
 pub type SgemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 /// int8 GEMM over packed weights with the requantization epilogue ([`generic::qgemm::qgemm`]).
@@ -184,6 +186,8 @@ pub struct KernelTable {
     pub dot_f32: Kernel<DotF32>,
     /// f32 GEMM (MatMul of two plain f32 operands).
     pub sgemm: Kernel<SgemmFn>,
+    /// f32 convolution.
+    pub conv_f32: Kernel<ConvF32Fn>,
     /// int8 GEMM, requantized (QMatMul, pointwise and im2col QConv).
     pub qgemm: Kernel<QGemmFn>,
     /// int8 GEMM, raw sums (int8 LSTM/GRU gate products).
@@ -228,6 +232,7 @@ impl KernelTable {
             tier,
             dot_f32: Kernel { tier: Tier::Generic, run: generic::dot_f32 },
             sgemm: Kernel { tier: Tier::Generic, run: generic::sgemm },
+            conv_f32: Kernel { tier: Tier::Generic, run: generic::conv },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
             qconv_packed: Kernel {
@@ -259,6 +264,14 @@ impl KernelTable {
                 t.rnn_cells = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::CELLS };
                 t.dot_f32 = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::dot_avx2 };
                 t.sgemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::sgemm_avx2 };
+                t.conv_f32 = Kernel {
+                    tier: Tier::Avx2,
+                    run: |p, x, w, b, o| {
+                        if !generic::conv_gemm(p, x, w, b, o, x86_64::sgemm::sgemm_avx2) {
+                            generic::conv(p, x, w, b, o)
+                        }
+                    },
+                };
             }
             if tier == Tier::Avx512 {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
@@ -271,6 +284,14 @@ impl KernelTable {
                 t.layer_norm = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::layer_norm };
                 t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
                 t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
+                t.conv_f32 = Kernel {
+                    tier: Tier::Avx512,
+                    run: |p, x, w, b, o| {
+                        if !generic::conv_gemm(p, x, w, b, o, x86_64::sgemm::sgemm_avx512) {
+                            generic::conv(p, x, w, b, o)
+                        }
+                    },
+                };
             }
         }
         #[cfg(target_arch = "aarch64")]

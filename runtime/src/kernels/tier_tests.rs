@@ -327,7 +327,9 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
     let (m, k, n) = (1 + (g.next() % 9) as usize, 1 + (g.next() % 70) as usize, 1 + (g.next() % 70) as usize);
     let a = f32_values(&mut g, m * k);
     let b: Vec<f32> = (0..k * n).map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0).collect();
-    let (mut want, mut got) = (std::vec![0f32; m * n], std::vec![1f32; m * n]);
+    // The outputs start from values of their own (a convolution's bias).
+    let start: Vec<f32> = (0..m * n).map(|_| (g.next() % 200) as f32 / 100.0 - 1.0).collect();
+    let (mut want, mut got) = (start.clone(), start);
     super::generic::sgemm(m, k, n, &a, &b, &mut want);
     (t.sgemm.run)(m, k, n, &a, &b, &mut got);
     assert_eq!(bits(&got), bits(&want), "sgemm {m}x{k}x{n} on {}", t.sgemm.tier.name());
@@ -338,6 +340,25 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
         "dot on {}",
         t.dot_f32.tier.name()
     );
+}
+
+/// The f32 convolution (the GEMM path where it applies): bit for bit.
+pub(crate) fn check_conv_f32(t: &KernelTable, seed: u64) {
+    let mut g = Gen::new(seed);
+    let p = conv_geometry(&mut g, seed.is_multiple_of(3));
+    let cpg = p.c / p.group;
+    let x = f32_values(&mut g, p.n * p.c * p.h * p.w)
+        .into_iter()
+        .map(|v| if v.is_finite() { v.clamp(-1e3, 1e3) } else { 0.5 })
+        .collect::<Vec<_>>();
+    let w: Vec<f32> = (0..p.m * cpg * p.kh * p.kw).map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0).collect();
+    let bias: Vec<f32> = (0..p.m).map(|_| (g.next() % 201) as f32 / 100.0 - 1.0).collect();
+    let n_out = p.n * p.m * p.oh * p.ow;
+    let (mut want, mut got) = (std::vec![0f32; n_out], std::vec![0f32; n_out]);
+    let ws = super::generic::FloatSrc::F32(&w);
+    super::generic::conv(&p, &x, &ws, Some(&bias), &mut want);
+    (t.conv_f32.run)(&p, &x, &ws, Some(&bias), &mut got);
+    assert_eq!(bits(&got), bits(&want), "f32 conv on {}: {p:?}", t.conv_f32.tier.name());
 }
 
 /// Declares, for one tier, the edge cases and a property test of a kernel family.
@@ -379,6 +400,15 @@ macro_rules! tier_tests {
                 if let Some(t) = table() {
                     for seed in 0..300 {
                         check_sgemm(&t, seed);
+                    }
+                }
+            }
+
+            #[test]
+            fn conv_f32_cases() {
+                if let Some(t) = table() {
+                    for seed in 0..200 {
+                        check_conv_f32(&t, seed);
                     }
                 }
             }

@@ -195,7 +195,7 @@ pub(super) fn run_op(
                 None => None,
             };
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
-            k::conv(&p, f32s(x)?, &float_src(w, &wi)?, bias, f32s_mut(out)?);
+            (kt.conv_f32.run)(&p, f32s(x)?, &float_src(w, &wi)?, bias, f32s_mut(out)?);
         }
         Params::Unary { func, a, b } => {
             let (x, _) = need_in(0)?;

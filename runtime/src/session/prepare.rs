@@ -253,6 +253,7 @@ fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
         (_, Params::Unary { func, .. }) if *func != crate::ops::UnaryFn::Log => k.unary.tier,
         (_, Params::Softmax { inner: 1, log: false, .. }) => k.softmax_rows.tier,
         (_, Params::LayerNorm { .. }) => k.layer_norm.tier,
+        (_, Params::Conv(_)) => k.conv_f32.tier,
         (_, Params::MatMul { .. }) => k.sgemm.tier.max(k.dot_f32.tier),
         (_, Params::Rnn(p)) if p.int8.is_some() => k.qgemm_i32.tier.max(k.rnn_cells.tier),
         (_, Params::Rnn(_)) => k.dot_f32.tier.max(k.rnn_cells.tier),

@@ -20,7 +20,91 @@ pub(super) fn valid_range(out_len: usize, stride: usize, off: isize, len: usize)
 }
 
 /// `out[n, m, oy, ox] = bias[m] + Σ x[n, g·cpg + c, iy, ix] · w[m, c, ky, kx]`, then the activation.
+///
+/// Every output takes every tap, in `(c, ky, kx)` order: a tap in the padding adds `w · 0.0`
+/// (which changes nothing but the sign of a zero sum or a non-finite weight's NaN, and makes the
+/// result exactly what an im2col patch with zeros gives, as the SIMD tiers compute it).
 pub fn conv(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
+    conv_body(p, x, w, bias, out);
+    if p.act.func != crate::ops::UnaryFn::Identity {
+        for o in out.iter_mut() {
+            *o = apply_activation(p.act.func, p.act.a, p.act.b, *o);
+        }
+    }
+}
+
+/// Adds `z` to the outputs of `plane` (`oh × ow`) outside rows `[oy0, oy1)` × columns `[ox0, ox1)`.
+fn add_outside(plane: &mut [f32], ow: usize, (oy0, oy1): (usize, usize), (ox0, ox1): (usize, usize), z: f32) {
+    for (oy, row) in plane.chunks_exact_mut(ow.max(1)).enumerate() {
+        if oy < oy0 || oy >= oy1 || ox0 >= ox1 {
+            row.iter_mut().for_each(|o| *o += z);
+        } else {
+            row.iter_mut().take(ox0).for_each(|o| *o += z);
+            row.iter_mut().skip(ox1).for_each(|o| *o += z);
+        }
+    }
+}
+
+/// Floats of the padded plane the depthwise path stages on the stack.
+const DW_PLANE: usize = 4096;
+
+/// Depthwise (one input channel per output) with stride 1 and no dilation: each input plane,
+/// zero-padded once, is a flat array in which every tap is a constant offset, so each tap is one
+/// contiguous multiply-add over `oh` padded rows (columns past `ow` are computed and dropped).
+/// The same sums in the same tap order as [`conv_body`]; `false` when it does not apply.
+fn depthwise_flat(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) -> bool {
+    // The padded plane holds exactly the rows and columns the outputs reach (stride 1).
+    let (pb, hp, wp) = (p.pad, p.oh + p.kh.saturating_sub(1), p.ow + p.kw.saturating_sub(1));
+    if p.group != p.c || p.m != p.c || p.stride != [1, 1] || p.dilation != [1, 1] || hp * wp > DW_PLANE {
+        return false;
+    }
+    // Outputs live at `oy·wp + ox`; the last row needs only `ow` of its `wp` columns, which is what
+    // keeps the last tap's run inside the plane.
+    let (plane_in, plane_out, run) = (p.h * p.w, p.oh * p.ow, p.oh.saturating_sub(1) * wp + p.ow);
+    let mut padded = [0f32; DW_PLANE];
+    let mut acc = [0f32; DW_PLANE];
+    for n in 0..p.n {
+        for c in 0..p.c {
+            let (Some(xplane), Some(oplane)) = (
+                x.get((n * p.c + c) * plane_in..(n * p.c + c + 1) * plane_in),
+                out.get_mut((n * p.c + c) * plane_out..(n * p.c + c + 1) * plane_out),
+            ) else {
+                return false;
+            };
+            let pad_plane = padded.get_mut(..hp * wp).unwrap_or(&mut []);
+            pad_plane.fill(0.0);
+            let cols = p.w.min(wp.saturating_sub(pb[1]));
+            for (iy, row) in xplane.chunks_exact(p.w.max(1)).enumerate().take(hp.saturating_sub(pb[0])) {
+                let at = (iy + pb[0]) * wp + pb[1];
+                if let (Some(d), Some(src)) = (pad_plane.get_mut(at..at + cols), row.get(..cols)) {
+                    d.copy_from_slice(src);
+                }
+            }
+            let acc = acc.get_mut(..run).unwrap_or(&mut []);
+            acc.fill(bias.and_then(|b| b.get(c)).copied().unwrap_or(0.0));
+            for ky in 0..p.kh {
+                for kx in 0..p.kw {
+                    let wv = w.get((c * p.kh + ky) * p.kw + kx);
+                    let off = ky * wp + kx;
+                    for (a, &v) in acc.iter_mut().zip(pad_plane.get(off..off + run).unwrap_or(&[])) {
+                        *a += wv * v;
+                    }
+                }
+            }
+            for (orow, arow) in oplane.chunks_exact_mut(p.ow.max(1)).zip(acc.chunks(wp.max(1))) {
+                if let Some(src) = arow.get(..p.ow) {
+                    orow.copy_from_slice(src);
+                }
+            }
+        }
+    }
+    true
+}
+
+fn conv_body(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
+    if depthwise_flat(p, x, w, bias, out) {
+        return;
+    }
     let cpg = p.c / p.group; // input channels per group
     let mpg = p.m / p.group; // output channels per group
     let plane_out = p.oh * p.ow;
@@ -42,6 +126,9 @@ pub fn conv(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, o
                         let wv = w.get(((m * cpg + c) * p.kh + ky) * p.kw + kx);
                         let offx = (kx * p.dilation[1]) as isize - p.pad[1] as isize;
                         let (ox0, ox1) = valid_range(p.ow, p.stride[1], offx, p.w);
+                        if !(oy0 == 0 && oy1 == p.oh && ox0 == 0 && ox1 == p.ow) {
+                            add_outside(oplane, p.ow, (oy0, oy1), (ox0, ox1), wv * 0.0);
+                        }
                         if ox0 >= ox1 || oy0 >= oy1 {
                             continue;
                         }
@@ -76,13 +163,100 @@ pub fn conv(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, o
                     }
                 }
             }
-            if p.act.func != crate::ops::UnaryFn::Identity {
-                for o in oplane.iter_mut() {
-                    *o = apply_activation(p.act.func, p.act.a, p.act.b, *o);
-                }
-            }
         }
     }
+}
+
+fn p_pointwise(p: &ConvParams) -> bool {
+    p.kh == 1 && p.kw == 1 && p.stride == [1, 1] && p.pad == [0, 0]
+}
+
+/// f32 values the patch path of [`conv_gemm`] may stage on the stack.
+pub const GEMM_PATCH: usize = 32 * 1024;
+
+/// [`conv`] as one GEMM per image and group: `out[M_g × P] = bias + W_g[M_g × K] · patches[K × P]`
+/// with `K = (c, ky, kx)` of the group's channels in the reference's order and padded taps as
+/// 0.0 — exactly the reference's sums when `sgemm` keeps its order (every tier's does). Needs f32
+/// weights and patches that fit [`GEMM_PATCH`] (pointwise layers need none: the input plane is
+/// the patch matrix). Returns `false` without writing when it does not apply.
+pub fn conv_gemm(
+    p: &ConvParams,
+    x: &[f32],
+    w: &FloatSrc<'_>,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    sgemm: crate::kernels::SgemmFn,
+) -> bool {
+    let FloatSrc::F32(wv) = w else { return false };
+    if p.group == 0
+        || !p.c.is_multiple_of(p.group)
+        || !p.m.is_multiple_of(p.group)
+        || (p.group == p.c && p.m == p.c && !p_pointwise(p))
+    {
+        // Depthwise layers go through the reference's flat path: a GEMM of one row per channel
+        // would cost more than it saves.
+        return false;
+    }
+    let (cpg, mpg) = (p.c / p.group, p.m / p.group);
+    let (k, plane, iplane) = (cpg * p.kh * p.kw, p.oh * p.ow, p.h * p.w);
+    let pointwise = p.kh == 1 && p.kw == 1 && p.stride == [1, 1] && p.pad == [0, 0] && p.oh == p.h && p.ow == p.w;
+    if (!pointwise && k * plane > GEMM_PATCH) || wv.len() != p.m * k {
+        return false;
+    }
+    if x.len() != p.n * p.c * iplane || out.len() != p.n * p.m * plane {
+        return false;
+    }
+    let mut buf = [0f32; GEMM_PATCH];
+    for n in 0..p.n {
+        let (Some(xn), Some(on)) =
+            (x.get(n * p.c * iplane..(n + 1) * p.c * iplane), out.get_mut(n * p.m * plane..(n + 1) * p.m * plane))
+        else {
+            return false;
+        };
+        for (m, row) in on.chunks_exact_mut(plane.max(1)).enumerate() {
+            row.fill(bias.and_then(|b| b.get(m)).copied().unwrap_or(0.0));
+        }
+        for g in 0..p.group {
+            let xg = xn.get(g * cpg * iplane..(g + 1) * cpg * iplane).unwrap_or(&[]);
+            let (wg, og) = (
+                wv.get(g * mpg * k..(g + 1) * mpg * k).unwrap_or(&[]),
+                on.get_mut(g * mpg * plane..(g + 1) * mpg * plane).unwrap_or(&mut []),
+            );
+            if pointwise {
+                sgemm(mpg, k, plane, wg, xg, og);
+                continue;
+            }
+            let patches = buf.get_mut(..k * plane).unwrap_or(&mut []);
+            let mut r = 0;
+            for c in 0..cpg {
+                let xplane = xg.get(c * iplane..(c + 1) * iplane).unwrap_or(&[]);
+                for ky in 0..p.kh {
+                    for kx in 0..p.kw {
+                        let Some(dst) = patches.get_mut(r * plane..(r + 1) * plane) else { return false };
+                        for (oy, drow) in dst.chunks_exact_mut(p.ow.max(1)).enumerate() {
+                            let iy = (oy * p.stride[0] + ky * p.dilation[0]).checked_sub(p.pad[0]).filter(|&v| v < p.h);
+                            for (ox, d) in drow.iter_mut().enumerate() {
+                                let ix =
+                                    (ox * p.stride[1] + kx * p.dilation[1]).checked_sub(p.pad[1]).filter(|&v| v < p.w);
+                                *d = match (iy, ix) {
+                                    (Some(iy), Some(ix)) => xplane.get(iy * p.w + ix).copied().unwrap_or(0.0),
+                                    _ => 0.0,
+                                };
+                            }
+                        }
+                        r += 1;
+                    }
+                }
+            }
+            sgemm(mpg, k, plane, wg, patches, og);
+        }
+    }
+    if p.act.func != crate::ops::UnaryFn::Identity {
+        for o in out.iter_mut() {
+            *o = apply_activation(p.act.func, p.act.a, p.act.b, *o);
+        }
+    }
+    true
 }
 
 #[cfg(test)]

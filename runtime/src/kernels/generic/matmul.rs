@@ -1,16 +1,15 @@
 //! Batched matrix product `alpha · op(A) · op(B) + bias`, then a fused activation.
 
-use super::{apply_activation, broadcast_strides, BroadcastIter, FloatSrc};
-use crate::format::MAX_RANK;
+use super::{apply_activation, broadcast_strides, FloatSrc};
 use crate::ops::{Params, TensorInfo};
 
-/// `out[m × n] = A[m × k] · B[k × n]` (row-major f32): every output starts at 0.0 and adds
-/// `a[i, kk] · b[kk, j]` for kk = 0, 1, … in order (a multiply, then an add; no fused
+/// `out[m × n] += A[m × k] · B[k × n]` (row-major f32): every output adds `a[i, kk] · b[kk, j]`
+/// to its current value for kk = 0, 1, … in order (a multiply, then an add; no fused
 /// multiply-add). The order is the specification: SIMD tiers vectorize across `j` and keep it.
+/// MatMul starts the outputs at 0.0, convolutions at their bias.
 pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
     for i in 0..m {
         let Some(orow) = out.get_mut(i * n..(i + 1) * n) else { return };
-        orow.fill(0.0);
         for kk in 0..k {
             let av = a.get(i * k + kk).copied().unwrap_or(0.0);
             for (o, &bv) in orow.iter_mut().zip(b.get(kk * n..(kk + 1) * n).unwrap_or(&[])) {
@@ -74,6 +73,7 @@ pub fn matmul(
             else {
                 return;
             };
+            ob.fill(0.0);
             (kern.sgemm)(m, k, n, ab, bb, ob);
             if alpha != 1.0 {
                 for o in ob.iter_mut() {
@@ -139,10 +139,18 @@ pub fn matmul(
         }
     }
     if let Some((bias, binfo)) = bias {
-        let strides: [[usize; MAX_RANK]; 1] = [broadcast_strides(binfo, out_info)];
-        for (o, [ib]) in out.iter_mut().zip(BroadcastIter::new(out_info, strides)) {
-            *o += bias.get(ib).copied().unwrap_or(0.0);
-        }
+        super::binary::for_each_row(out_info, [broadcast_strides(binfo, out_info)], |o, [ib], len, [s]| {
+            let Some(orow) = out.get_mut(o..o + len) else { return };
+            if s == 1 {
+                for (v, &b) in orow.iter_mut().zip(bias.get(ib..ib + len).unwrap_or(&[])) {
+                    *v += b;
+                }
+            } else {
+                for (i, v) in orow.iter_mut().enumerate() {
+                    *v += bias.get(ib + i * s).copied().unwrap_or(0.0);
+                }
+            }
+        });
     }
     if act.func != crate::ops::UnaryFn::Identity {
         for o in out.iter_mut() {

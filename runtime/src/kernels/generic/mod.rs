@@ -3,7 +3,7 @@
 
 mod activation;
 pub mod binary;
-mod conv;
+pub mod conv;
 mod gather;
 pub mod int8;
 pub mod math;
@@ -19,7 +19,7 @@ mod softmax;
 
 pub use activation::{apply_activation, unary};
 pub use binary::{binary, broadcast_strides, BroadcastIter};
-pub use conv::conv;
+pub use conv::{conv, conv_gemm};
 pub use gather::{gather, gather_raw};
 pub use matmul::{matmul, sgemm, MatMulKernels};
 pub use movement::{cast, concat, expand, slice, split, transpose, where_select, CastElem};

@@ -368,3 +368,53 @@ fn row_walks_equal_the_element_walk() {
         }
     }
 }
+
+/// The f32 convolution equals its definition, bit for bit (the definition's order: the bias, then
+/// every tap in `(c, ky, kx)` order, a padded tap adding `w · 0.0`), on random geometries:
+/// depthwise and grouped, strides, dilations, padding (every path of `conv`, the flat depthwise
+/// one included).
+#[test]
+fn f32_conv_matches_the_definition() {
+    use crate::kernels::tier_tests::{conv_geometry, Gen};
+    let mut g = Gen::new(17);
+    for case in 0..400 {
+        let p = conv_geometry(&mut g, case % 2 == 0);
+        let cpg = p.c / p.group;
+        let mpg = p.m / p.group;
+        let x: std::vec::Vec<f32> =
+            (0..p.n * p.c * p.h * p.w).map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0).collect();
+        let w: std::vec::Vec<f32> =
+            (0..p.m * cpg * p.kh * p.kw).map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0).collect();
+        let bias: std::vec::Vec<f32> = (0..p.m).map(|_| (g.next() % 201) as f32 / 100.0 - 1.0).collect();
+        let mut got = std::vec![0f32; p.n * p.m * p.oh * p.ow];
+        conv(&p, &x, &FloatSrc::F32(&w), Some(&bias), &mut got);
+        let mut o = 0;
+        for n in 0..p.n {
+            for m in 0..p.m {
+                let gr = m / mpg;
+                for oy in 0..p.oh {
+                    for ox in 0..p.ow {
+                        let mut acc = bias[m];
+                        for c in 0..cpg {
+                            for ky in 0..p.kh {
+                                for kx in 0..p.kw {
+                                    let iy = (oy * p.stride[0] + ky * p.dilation[0]) as isize - p.pad[0] as isize;
+                                    let ix = (ox * p.stride[1] + kx * p.dilation[1]) as isize - p.pad[1] as isize;
+                                    let inside = iy >= 0 && ix >= 0 && (iy as usize) < p.h && (ix as usize) < p.w;
+                                    let xv = if inside {
+                                        x[((n * p.c + gr * cpg + c) * p.h + iy as usize) * p.w + ix as usize]
+                                    } else {
+                                        0.0
+                                    };
+                                    acc += w[((m * cpg + c) * p.kh + ky) * p.kw + kx] * xv;
+                                }
+                            }
+                        }
+                        assert_eq!(got[o].to_bits(), acc.to_bits(), "case {case} at {o}: {p:?}");
+                        o += 1;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! f32 GEMM and dot product on AVX-512 and AVX2, bit-exact with the scalar reference: every output
-//! of `sgemm` starts at 0.0 and adds `a[i, kk] · b[kk, j]` in order of `kk` (a multiply then an
+//! of `sgemm` starts at its current value and adds `a[i, kk] · b[kk, j]` in order of `kk` (a multiply then an
 //! add, never fused), which vectorizes across `j` unchanged; `dot` keeps the reference's eight
 //! lanes (`i % 8`) and their pairwise sum, which is exactly one `ymm` accumulator.
 
@@ -31,35 +31,69 @@ unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, o
                 ((1u32 << w) - 1) as u16
             }
         };
-        let (m0, m1) = (mask(0), mask(1));
+        let masks = (mask(0), mask(1));
         let mut i0 = 0;
         while i0 < m {
             let rows = 4.min(m - i0);
-            let mut acc = [[_mm512_setzero_ps(); 2]; 4];
-            for kk in 0..k {
-                // SAFETY: row kk of b, columns j0..j0+cols (the masks), inside k·n.
-                let (b0, b1) = unsafe {
-                    let row = b.add(kk * n + j0);
-                    (_mm512_maskz_loadu_ps(m0, row), _mm512_maskz_loadu_ps(m1, row.wrapping_add(16)))
-                };
-                for r in 0..rows {
-                    // SAFETY: a[(i0 + r)·k + kk] is inside m·k.
-                    let av = _mm512_set1_ps(unsafe { *a.add((i0 + r) * k + kk) });
-                    acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_mul_ps(av, b0));
-                    acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_mul_ps(av, b1));
-                }
-            }
-            for r in 0..rows {
-                // SAFETY: out row i0 + r, columns j0..j0+cols (the masks), inside m·n.
-                unsafe {
-                    let o = out.add((i0 + r) * n + j0);
-                    _mm512_mask_storeu_ps(o, m0, acc[r][0]);
-                    _mm512_mask_storeu_ps(o.wrapping_add(16), m1, acc[r][1]);
+            // SAFETY: rows i0..i0+rows and columns j0..j0+cols (the masks) lie inside a, b, out.
+            unsafe {
+                match rows {
+                    4 => tile512::<4>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
+                    3 => tile512::<3>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
+                    2 => tile512::<2>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
+                    _ => tile512::<1>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
                 }
             }
             i0 += rows;
         }
         j0 += cols;
+    }
+}
+
+/// `R` rows × 32 columns (two masked vectors): the accumulators start from `out`, take every `k`
+/// in order, and go back. Const `R` keeps them in registers.
+///
+/// # Safety
+/// `a` readable for `R` rows of `k`; `b` for `k` rows of stride `n` under the masks; `out` for `R`
+/// rows of stride `n` under the masks.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn tile512<const R: usize>(
+    k: usize,
+    n: usize,
+    a: *const f32,
+    b: *const f32,
+    out: *mut f32,
+    (m0, m1): (u16, u16),
+) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    for r in 0..R {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let o = out.add(r * n);
+            acc[r] = [_mm512_maskz_loadu_ps(m0, o), _mm512_maskz_loadu_ps(m1, o.wrapping_add(16))];
+        }
+    }
+    for kk in 0..k {
+        // SAFETY: the caller's contract.
+        let (b0, b1) = unsafe {
+            let row = b.add(kk * n);
+            (_mm512_maskz_loadu_ps(m0, row), _mm512_maskz_loadu_ps(m1, row.wrapping_add(16)))
+        };
+        for r in 0..R {
+            // SAFETY: the caller's contract.
+            let av = _mm512_set1_ps(unsafe { *a.add(r * k + kk) });
+            acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_mul_ps(av, b0));
+            acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_mul_ps(av, b1));
+        }
+    }
+    for r in 0..R {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let o = out.add(r * n);
+            _mm512_mask_storeu_ps(o, m0, acc[r][0]);
+            _mm512_mask_storeu_ps(o.wrapping_add(16), m1, acc[r][1]);
+        }
     }
 }
 
@@ -75,7 +109,7 @@ pub(crate) fn sgemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out
     unsafe { sgemm256(m, k, n, full, a.as_ptr(), b.as_ptr(), out.as_mut_ptr()) };
     for i in 0..m {
         for j in full..n {
-            let mut acc = 0.0f32;
+            let mut acc = out[i * n + j];
             for kk in 0..k {
                 acc += a[i * k + kk] * b[kk * n + j];
             }
@@ -92,33 +126,60 @@ unsafe fn sgemm256(m: usize, k: usize, n: usize, full: usize, a: *const f32, b: 
         let mut i0 = 0;
         while i0 < m {
             let rows = 4.min(m - i0);
-            let mut acc = [[_mm256_setzero_ps(); 2]; 4];
-            for kk in 0..k {
-                // SAFETY: row kk of b, columns j0..j0+8 (and +16 when wide), below full ≤ n.
-                let (b0, b1) = unsafe {
-                    let row = b.add(kk * n + j0);
-                    (_mm256_loadu_ps(row), if wide { _mm256_loadu_ps(row.add(8)) } else { _mm256_setzero_ps() })
-                };
-                for r in 0..rows {
-                    // SAFETY: a[(i0 + r)·k + kk] is inside m·k.
-                    let av = _mm256_set1_ps(unsafe { *a.add((i0 + r) * k + kk) });
-                    acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_mul_ps(av, b0));
-                    acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_mul_ps(av, b1));
-                }
-            }
-            for r in 0..rows {
-                // SAFETY: out row i0 + r, columns below full ≤ n.
-                unsafe {
-                    let o = out.add((i0 + r) * n + j0);
-                    _mm256_storeu_ps(o, acc[r][0]);
-                    if wide {
-                        _mm256_storeu_ps(o.add(8), acc[r][1]);
-                    }
+            // SAFETY: rows i0..i0+rows, columns j0..j0+8 (+16 when wide) below full ≤ n.
+            unsafe {
+                let (a, b, o) = (a.add(i0 * k), b.add(j0), out.add(i0 * n + j0));
+                match (rows, wide) {
+                    (4, true) => tile256::<4, 2>(k, n, a, b, o),
+                    (3, true) => tile256::<3, 2>(k, n, a, b, o),
+                    (2, true) => tile256::<2, 2>(k, n, a, b, o),
+                    (_, true) => tile256::<1, 2>(k, n, a, b, o),
+                    (4, false) => tile256::<4, 1>(k, n, a, b, o),
+                    (3, false) => tile256::<3, 1>(k, n, a, b, o),
+                    (2, false) => tile256::<2, 1>(k, n, a, b, o),
+                    (_, false) => tile256::<1, 1>(k, n, a, b, o),
                 }
             }
             i0 += rows;
         }
         j0 += if wide { 16 } else { 8 };
+    }
+}
+
+/// `R` rows × `8·C` columns, accumulated from `out` in order of `k`.
+///
+/// # Safety
+/// `a` readable for `R` rows of `k`; `b` for `k` rows of stride `n`, `8·C` columns; `out` for `R`
+/// rows of stride `n`, `8·C` columns.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn tile256<const R: usize, const C: usize>(k: usize, n: usize, a: *const f32, b: *const f32, out: *mut f32) {
+    let mut acc = [[_mm256_setzero_ps(); C]; R];
+    for r in 0..R {
+        for c in 0..C {
+            // SAFETY: the caller's contract.
+            acc[r][c] = unsafe { _mm256_loadu_ps(out.add(r * n + 8 * c)) };
+        }
+    }
+    for kk in 0..k {
+        let mut bv = [_mm256_setzero_ps(); C];
+        for c in 0..C {
+            // SAFETY: the caller's contract.
+            bv[c] = unsafe { _mm256_loadu_ps(b.add(kk * n + 8 * c)) };
+        }
+        for r in 0..R {
+            // SAFETY: the caller's contract.
+            let av = _mm256_set1_ps(unsafe { *a.add(r * k + kk) });
+            for c in 0..C {
+                acc[r][c] = _mm256_add_ps(acc[r][c], _mm256_mul_ps(av, bv[c]));
+            }
+        }
+    }
+    for r in 0..R {
+        for c in 0..C {
+            // SAFETY: the caller's contract.
+            unsafe { _mm256_storeu_ps(out.add(r * n + 8 * c), acc[r][c]) };
+        }
     }
 }
 
