@@ -48,7 +48,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_f32);
+criterion_group!(benches, bench, bench_f32, bench_dot);
 criterion_main!(benches);
 
 /// The f32 GEMM on every tier this CPU has, in GFLOP-pairs/s (multiply-adds per second).
@@ -64,6 +64,32 @@ fn bench_f32(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new(t.sgemm.tier.name(), format!("{m}x{k}x{n}")), &(), |bch, _| {
                 bch.iter(|| (t.sgemm.run)(m, k, n, &a, &b, &mut out))
             });
+        }
+    }
+    g.finish();
+}
+
+/// The transposed f32 products (recurrent gates, Linear layers): GEMVs in GB/s of weights read
+/// (one LSTM step's R·h: 1×256×1024 is 1 MiB, about one core's L2), and a whole sequence's
+/// input projection in multiply-adds per second.
+fn bench_dot(c: &mut Criterion) {
+    let mut r = Rng::new(5);
+    let mut g = c.benchmark_group("dot_gemm");
+    for (m, k, n) in [(1usize, 128usize, 512usize), (1, 256, 1024), (64, 128, 1024)] {
+        let (a, w) = (r.vec(m * k, -1.0, 1.0), r.vec(n * k, -1.0, 1.0));
+        let mut out = vec![0f32; m * n];
+        g.throughput(if m == 1 {
+            Throughput::Bytes((n * k * 4) as u64)
+        } else {
+            Throughput::Elements((m * k * n) as u64)
+        });
+        for tier in Tier::ALL.into_iter().filter(|t| t.available()) {
+            let t = KernelTable::for_tier(tier).unwrap();
+            g.bench_with_input(
+                BenchmarkId::new(format!("{}-table", tier.name()), format!("{m}x{k}x{n}")),
+                &(),
+                |bch, _| bch.iter(|| (t.dot_gemm.run)(m, k, n, &a, &w, &mut out)),
+            );
         }
     }
     g.finish();

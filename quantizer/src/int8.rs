@@ -340,14 +340,12 @@ impl Cx<'_> {
         q.inputs[2] = Some(rt);
         q.inputs.extend([Some(wst), Some(rst)]);
         q.attrs.extend([sx.to_bits(), zx as u32, sh.to_bits(), zh as u32]);
-        // The int8 kernel needs room for the quantized x and h rows after the f32 scratch, and
-        // (docs/FORMAT.md) for every step's input products, computed as one GEMM.
+        // The int8 kernel needs room for the quantized x and h rows after the f32 part of the
+        // scratch; the room for every step's input products (docs/FORMAT.md) the lowering made.
         if let Some(s) = op.scratch {
             let xs = &self.g.tensors[x].shape;
-            let (seq, batch) = if op.attrs[2] == 1 { (xs[1], xs[0]) } else { (xs[0], xs[1]) };
-            let gates = if lstm { 4 } else { 3 };
-            let xproj = seq * batch * dirs * gates * op.attrs[1] as usize + (seq * batch * xs[2]).div_ceil(4);
-            let extra = (batch * (xs[2] + op.attrs[1] as usize)).div_ceil(4) + xproj;
+            let batch = if op.attrs[2] == 1 { xs[0] } else { xs[1] };
+            let extra = (batch * (xs[2] + op.attrs[1] as usize)).div_ceil(4);
             let len = self.g.tensors[s].len() + extra;
             let name = format!("{}.scratch", op.name);
             q.scratch = Some(self.g.activation(name, DType::F32, vec![len]));

@@ -470,8 +470,8 @@ pub struct RnnParams {
     pub int8: Option<RnnQuant>,
     /// Int8 W and R in layout k4n16 (else row-major).
     pub packed: bool,
-    /// The scratch also holds every step's input products (packed int8 ops whose scratch is long
-    /// enough: see [`RnnParams::xproj_len`]): they are one GEMM over the whole sequence.
+    /// The scratch also holds every step's input products (packed int8 or f32 matrices, when the
+    /// scratch is long enough: see [`RnnParams::xproj_len`]): they are one GEMM over the sequence.
     pub xproj: bool,
 }
 
@@ -513,9 +513,10 @@ impl RnnParams {
             0
         }
     }
-    /// f32 words of the optional input-projection part of the scratch (packed int8 ops): the i32
-    /// products of every row of X with every row of W (`seq·batch × dirs·gates·hidden`), then X
-    /// quantized (`seq·batch·input` bytes, rounded up to words).
+    /// Words of the optional input-projection part of the scratch: the products of every row of X
+    /// with every row of W (`seq·batch × dirs·gates·hidden`; i32 sums for packed int8 matrices,
+    /// f32 for f32 ones), then X quantized (`seq·batch·input` bytes, rounded up to words; unused
+    /// by f32 ops, kept so that one length serves both).
     pub fn xproj_len(&self) -> usize {
         let rows = self.seq * self.batch;
         rows * self.dirs * self.gates() * self.hidden + (rows * self.input).div_ceil(4)
@@ -1563,6 +1564,8 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     if s.dtype != DType::F32 || s.len() < p.scratch_len() {
         return Err("scratch tensor too small");
     }
-    let xproj = p.packed && p.int8.is_some() && s.len() >= p.scratch_len().saturating_add(p.xproj_len());
+    // Packed int8 or row-major f32 matrices (not fp16) can take every step's input products at once.
+    let projectable = (p.packed && p.int8.is_some()) || (p.int8.is_none() && w.dtype == DType::F32);
+    let xproj = projectable && s.len() >= p.scratch_len().saturating_add(p.xproj_len());
     Ok(Params::Rnn(RnnParams { xproj, ..p }))
 }

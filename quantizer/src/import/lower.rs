@@ -784,7 +784,8 @@ impl Lowering {
             packed: false,
             xproj: false,
         };
-        let scratch = self.g.activation(format!("{name}.scratch"), DType::F32, vec![p.scratch_len()]);
+        // Room for every step's input products too (one GEMM over the sequence: docs/FORMAT.md).
+        let scratch = self.g.activation(format!("{name}.scratch"), DType::F32, vec![p.scratch_len() + p.xproj_len()]);
         let k = self.g.push(if lstm { OpCode::Lstm } else { OpCode::Gru }, name, inputs, outputs, attrs);
         self.g.ops[k].scratch = Some(scratch);
         Ok(())

@@ -151,8 +151,8 @@ pub struct Kernel<F> {
     pub run: F,
 }
 
-/// Dot product of two f32 rows.
-pub type DotF32 = fn(&[f32], &[f32]) -> f32;
+/// Products against transposed f32 rows `(m, k, n, a, w, out)` ([`generic::dot_gemm`]).
+pub type DotGemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 /// f32 convolution ([`generic::conv`]).
 pub type ConvF32Fn = fn(&crate::ops::ConvParams, &[f32], &generic::FloatSrc<'_>, Option<&[f32]>, &mut [f32]);
 /// f32 GEMM `(m, k, n, a, b, out)` ([`generic::sgemm`]).
@@ -182,8 +182,8 @@ pub type QGemmI32Fn = fn(&generic::qgemm::PackedI8<'_>, (usize, usize), &[i8], u
 pub struct KernelTable {
     /// The tier the table was built for (the highest tier any entry may come from).
     pub tier: Tier,
-    /// Dot product of f32 rows (MatMul, recurrent ops).
-    pub dot_f32: Kernel<DotF32>,
+    /// Products against transposed f32 rows (MatMul with `trans_b`, recurrent ops).
+    pub dot_gemm: Kernel<DotGemmFn>,
     /// f32 GEMM (MatMul of two plain f32 operands).
     pub sgemm: Kernel<SgemmFn>,
     /// f32 convolution.
@@ -230,7 +230,7 @@ impl KernelTable {
     fn build(tier: Tier) -> Self {
         let mut t = KernelTable {
             tier,
-            dot_f32: Kernel { tier: Tier::Generic, run: generic::dot_f32 },
+            dot_gemm: Kernel { tier: Tier::Generic, run: generic::dot_gemm },
             sgemm: Kernel { tier: Tier::Generic, run: generic::sgemm },
             conv_f32: Kernel { tier: Tier::Generic, run: generic::conv },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
@@ -262,7 +262,7 @@ impl KernelTable {
                 t.softmax_rows = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::softmax_rows };
                 t.layer_norm = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::layer_norm };
                 t.rnn_cells = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::CELLS };
-                t.dot_f32 = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::dot_avx2 };
+                t.dot_gemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::dot_gemm_avx2 };
                 t.sgemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::sgemm_avx2 };
                 t.conv_f32 = Kernel {
                     tier: Tier::Avx2,

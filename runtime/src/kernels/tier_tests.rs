@@ -321,7 +321,7 @@ pub(crate) fn check_elementwise(t: &KernelTable, seed: u64) {
     }
 }
 
-/// The f32 GEMM and dot product: bit for bit (both keep the reference order).
+/// The f32 GEMM and the transposed products: bit for bit (both keep the reference order).
 pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
     let mut g = Gen::new(seed);
     let (m, k, n) = (1 + (g.next() % 9) as usize, 1 + (g.next() % 70) as usize, 1 + (g.next() % 70) as usize);
@@ -333,13 +333,11 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
     super::generic::sgemm(m, k, n, &a, &b, &mut want);
     (t.sgemm.run)(m, k, n, &a, &b, &mut got);
     assert_eq!(bits(&got), bits(&want), "sgemm {m}x{k}x{n} on {}", t.sgemm.tier.name());
-    let (x, y) = (&a[..k.min(a.len())], &b[..k]);
-    assert_eq!(
-        bits(&[(t.dot_f32.run)(x, y)]),
-        bits(&[super::generic::dot_f32(x, y)]),
-        "dot on {}",
-        t.dot_f32.tier.name()
-    );
+    // dot_gemm reads b as n rows of k: every tile shape and edge of the tier.
+    let (mut want, mut got) = (std::vec![0f32; m * n], std::vec![f32::NAN; m * n]);
+    super::generic::dot_gemm(m, k, n, &a, &b, &mut want);
+    (t.dot_gemm.run)(m, k, n, &a, &b, &mut got);
+    assert_eq!(bits(&got), bits(&want), "dot_gemm {m}x{k}x{n} on {}", t.dot_gemm.tier.name());
 }
 
 /// The f32 convolution (the GEMM path where it applies): bit for bit.

@@ -22,9 +22,6 @@ fn i8s(b: &[u8]) -> Result<&[i8]> {
 fn i8s_mut(b: &mut [u8]) -> Result<&mut [i8]> {
     <[i8]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
 }
-fn i32s_mut(b: &mut [u8]) -> Result<&mut [i32]> {
-    <[i32]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("misaligned i32 tensor"))
-}
 fn i32s(b: &[u8]) -> Result<&[i32]> {
     <[i32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned i32 tensor"))
 }
@@ -184,7 +181,7 @@ pub(super) fn run_op(
                 bias.as_ref().map(|(v, i)| (*v, i)),
                 &oinfo,
                 f32s_mut(out)?,
-                &k::MatMulKernels { dot: kt.dot_f32.run, sgemm: kt.sgemm.run },
+                &k::MatMulKernels { dot_gemm: kt.dot_gemm.run, sgemm: kt.sgemm.run },
             );
         }
         Params::Conv(p) => {
@@ -355,7 +352,7 @@ pub(super) fn run_op(
             let qlen = (p.scratch_i8_len().div_ceil(4) * 4).min(rest.len());
             let (qs, xp) = rest.split_at_mut(qlen);
             let fns = k::RnnKernels {
-                dot: kt.dot_f32.run,
+                dot_gemm: kt.dot_gemm.run,
                 qgemm_i32: kt.qgemm_i32.run,
                 quantize: kt.quantize.run,
                 cells: kt.rnn_cells.run,
@@ -364,7 +361,7 @@ pub(super) fn run_op(
                 let rows = p.seq * p.batch;
                 let (acc, xq) = xp.split_at_mut((rows * p.dirs * p.gates() * p.hidden * 4).min(xp.len()));
                 let xq = xq.get_mut(..rows * p.input).ok_or(bad("scratch"))?;
-                Some((i32s_mut(acc)?, i8s_mut(xq)?))
+                Some((f32s_mut(acc)?, i8s_mut(xq)?))
             } else {
                 None
             };

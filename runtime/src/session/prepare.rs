@@ -254,13 +254,13 @@ fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
         (_, Params::Softmax { inner: 1, log: false, .. }) => k.softmax_rows.tier,
         (_, Params::LayerNorm { .. }) => k.layer_norm.tier,
         (_, Params::Conv(_)) => k.conv_f32.tier,
-        (_, Params::MatMul { .. }) => k.sgemm.tier.max(k.dot_f32.tier),
+        (_, Params::MatMul { .. }) => k.sgemm.tier.max(k.dot_gemm.tier),
         (_, Params::Rnn(p)) if p.int8.is_some() => k.qgemm_i32.tier.max(k.rnn_cells.tier),
-        (_, Params::Rnn(_)) => k.dot_f32.tier.max(k.rnn_cells.tier),
+        (_, Params::Rnn(_)) => k.dot_gemm.tier.max(k.rnn_cells.tier),
         (_, Params::QMatMul { packed: true, .. }) => k.qgemm.tier,
         (_, Params::QConv { kind: crate::ops::QConvKind::Packed, .. }) => k.qconv_packed.tier,
         (_, Params::QConv { kind: crate::ops::QConvKind::Depthwise, .. }) => k.qconv_dw.tier,
-        (OpCode::MatMul | OpCode::Lstm | OpCode::Gru, _) => k.dot_f32.tier,
+        (OpCode::MatMul | OpCode::Lstm | OpCode::Gru, _) => k.dot_gemm.tier,
         _ => Tier::Generic,
     }
 }

@@ -19,11 +19,24 @@ pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]
     }
 }
 
+/// `out[i × n + j] = dot_f32(a_i, w_j)` for the `m` rows `a_i` of `a` and the `n` rows `w_j` of
+/// `w`, all `k` long (row-major f32): products against transposed weights (MatMul with
+/// `trans_b`, the rows of a recurrent op's W and R). Each output is exactly
+/// [`super::dot_f32`]'s sum, so tiers may compute many at once but keep its eight lanes.
+pub fn dot_gemm(m: usize, k: usize, n: usize, a: &[f32], w: &[f32], out: &mut [f32]) {
+    for i in 0..m {
+        let ar = a.get(i * k..(i + 1) * k).unwrap_or(&[]);
+        for (j, o) in out.get_mut(i * n..(i + 1) * n).unwrap_or(&mut []).iter_mut().enumerate() {
+            *o = super::dot_f32(ar, w.get(j * k..(j + 1) * k).unwrap_or(&[]));
+        }
+    }
+}
+
 /// The kernels MatMul calls (from the session's table).
 #[derive(Debug, Clone, Copy)]
 pub struct MatMulKernels {
-    /// Dot product of f32 rows (transposed B).
-    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// Products against transposed f32 rows ([`dot_gemm`]).
+    pub dot_gemm: crate::kernels::DotGemmFn,
     /// Plain f32 GEMM ([`sgemm`]).
     pub sgemm: crate::kernels::SgemmFn,
 }
@@ -38,7 +51,6 @@ pub fn matmul(
     out: &mut [f32],
     kern: &MatMulKernels,
 ) {
-    let dot = kern.dot;
     let Params::MatMul {
         m,
         k,
@@ -82,6 +94,21 @@ pub fn matmul(
             }
             continue;
         }
+        // Plain f32 A against rows of f32 B (a Linear layer's weights): the transposed products.
+        if let (FloatSrc::F32(sa), FloatSrc::F32(sb), false, true) = (a, b, trans_a, trans_b) {
+            let (Some(ab), Some(bb), Some(ob)) =
+                (sa.get(a_off..a_off + m * k), sb.get(b_off..b_off + n * k), out.get_mut(bi * m * n..(bi + 1) * m * n))
+            else {
+                return;
+            };
+            (kern.dot_gemm)(m, k, n, ab, bb, ob);
+            if alpha != 1.0 {
+                for o in ob.iter_mut() {
+                    *o *= alpha;
+                }
+            }
+            continue;
+        }
         for i in 0..m {
             // Row i of op(A): borrowed when A is plain f32, else read element by element.
             let a_slice = match (a, trans_a) {
@@ -98,7 +125,7 @@ pub fn matmul(
                 for (j, o) in orow.iter_mut().enumerate() {
                     *o = match (a_slice, b) {
                         (Some(ar), FloatSrc::F32(s)) => {
-                            dot(ar, s.get(b_off + j * k..b_off + (j + 1) * k).unwrap_or(&[]))
+                            super::dot_f32(ar, s.get(b_off + j * k..b_off + (j + 1) * k).unwrap_or(&[]))
                         }
                         (Some(ar), _) => super::dot_src(ar, b, b_off + j * k),
                         (None, _) => (0..k).map(|kk| a_at(kk) * b.get(b_off + j * k + kk)).fold(0.0, |acc, v| acc + v),

@@ -21,7 +21,7 @@ pub use activation::{apply_activation, unary};
 pub use binary::{binary, broadcast_strides, BroadcastIter};
 pub use conv::{conv, conv_gemm};
 pub use gather::{gather, gather_raw};
-pub use matmul::{matmul, sgemm, MatMulKernels};
+pub use matmul::{dot_gemm, matmul, sgemm, MatMulKernels};
 pub use movement::{cast, concat, expand, slice, split, transpose, where_select, CastElem};
 pub use norm::layer_norm;
 pub use pool::pool;

@@ -69,8 +69,8 @@ pub enum Matrix<'a> {
 /// The kernels a recurrent op calls (from the session's table).
 #[derive(Debug, Clone, Copy)]
 pub struct RnnKernels {
-    /// f32 dot product (float matrices).
-    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// Products against f32 rows (float matrices, [`super::dot_gemm`]).
+    pub dot_gemm: crate::kernels::DotGemmFn,
     /// int8 products over packed matrices.
     pub qgemm_i32: crate::kernels::QGemmI32Fn,
     /// x and h to int8 (int8 matrices).
@@ -184,8 +184,20 @@ fn products(
         scale_sums_in_place(out, bias, scales.get(row0..row0 + n).unwrap_or(&[]), vs);
         return;
     }
+    if let Matrix::Float(FloatSrc::F32(w)) = m {
+        // Every row at once (the tier's register tiles), then the bias, as in `mat_row`.
+        let (n, kl) = (out.len(), v.len());
+        match w.get(row0 * kl..(row0 + n) * kl) {
+            Some(rows) => (k.dot_gemm)(1, kl, n, v, rows, out),
+            None => out.fill(0.0),
+        }
+        for (u, o) in out.iter_mut().enumerate() {
+            *o += b(u); // b + dot: IEEE addition commutes
+        }
+        return;
+    }
     for (u, o) in out.iter_mut().enumerate() {
-        *o = b(u) + mat_row(m, row0 + u, v, vq, zp, vs, k.dot);
+        *o = b(u) + mat_row(m, row0 + u, v, vq, zp, vs);
     }
 }
 
@@ -212,9 +224,9 @@ pub fn scale_sums_in_place(out: &mut [f32], bias: Option<&[f32]>, scales: &[f32]
 /// int8 form `vq` (zero point `zp`, scale `vs`) exactly in i32, and the sum is scaled back to f32
 /// once: `(Σ (vq − zp) · w) · (vs · scale[row])`. That one product is the only float in the int8 path.
 #[inline]
-fn mat_row(m: &Matrix<'_>, row: usize, v: &[f32], vq: &[i8], zp: i32, vs: f32, dot: fn(&[f32], &[f32]) -> f32) -> f32 {
+fn mat_row(m: &Matrix<'_>, row: usize, v: &[f32], vq: &[i8], zp: i32, vs: f32) -> f32 {
     match m {
-        Matrix::Float(src) => row_dot(v, src, row * v.len(), dot),
+        Matrix::Float(src) => super::dot_src(v, src, row * v.len()),
         Matrix::Int8 { q, scales } => {
             let n = vq.len();
             let Some(wr) = q.get(row * n..(row + 1) * n) else { return 0.0 };
@@ -235,6 +247,48 @@ fn clip(v: f32, c: f32) -> f32 {
     }
 }
 
+/// Every step's input products, computed before the recurrence.
+enum Proj<'a> {
+    /// Exact i32 sums against packed int8 W (scaled per step, as the per-step path does).
+    I32(&'a [i32]),
+    /// `dot_f32` of each X row with each f32 W row (the bias is added per step).
+    F32(&'a [f32]),
+}
+
+/// Every step's input products at once, when the scratch has room (`xproj`) and W allows: X
+/// quantized as a whole (or read as is) and one int8 GEMM against packed W, or one
+/// [`super::dot_gemm`] against f32 W. Each value is the one the per-step path would compute.
+fn input_products<'a>(
+    p: &RnnParams,
+    inp: &RnnInputs<'_>,
+    xproj: Option<(&'a mut [f32], &'a mut [i8])>,
+    k: &RnnKernels,
+) -> Option<Proj<'a>> {
+    let (acc, xq) = xproj?;
+    let rows = p.seq * p.batch;
+    let n = p.dirs * p.gates() * p.hidden;
+    match (&inp.w, inp.x, p.int8) {
+        (Matrix::Packed { w, .. }, x, Some(q)) => {
+            let xq: &[i8] = match x {
+                RnnX::F32(x) => {
+                    (k.quantize)(x, q.x_scale, q.x_zp, xq);
+                    xq
+                }
+                RnnX::I8(x) => x,
+            };
+            let acc = <[i32]>::mut_from_bytes(acc.as_mut_bytes()).ok()?;
+            let xq = xq.get(..rows * p.input)?;
+            (k.qgemm_i32)(w, (0, w.rows), xq, rows, q.x_zp, acc).then_some(Proj::I32(acc))
+        }
+        (Matrix::Float(FloatSrc::F32(w)), RnnX::F32(x), None) => {
+            let (xa, wa, o) = (x.get(..rows * p.input)?, w.get(..n * p.input)?, acc.get_mut(..rows * n)?);
+            (k.dot_gemm)(rows, p.input, n, xa, wa, o);
+            Some(Proj::F32(o))
+        }
+        _ => None,
+    }
+}
+
 /// Runs the recurrence. `scratch` holds at least [`RnnParams::scratch_f32_len`] f32 and `qscratch`
 /// [`RnnParams::scratch_i8_len`] bytes (int8 matrices only). With int8 matrices (`p.int8`), x and the
 /// hidden state are quantized once per step and every gate product is an exact i32 sum; gates, cell
@@ -245,26 +299,11 @@ pub fn rnn(
     out: &mut RnnOutputs<'_>,
     scratch: &mut [f32],
     qscratch: &mut [i8],
-    xproj: Option<(&mut [i32], &mut [i8])>,
+    xproj: Option<(&mut [f32], &mut [i8])>,
     k: &RnnKernels,
 ) {
     let q = p.int8.unwrap_or(RnnQuant { x_scale: 1.0, x_zp: 0, h_scale: 1.0, h_zp: 0 });
-    // Every step's input products at once: X quantized as a whole (or read as is), one GEMM
-    // against every row of W. Exact i32 sums: the same as the per-step products below.
-    let xproj = match (xproj, &inp.w) {
-        (Some((acc, xq)), Matrix::Packed { w, .. }) if p.int8.is_some() => {
-            let rows = p.seq * p.batch;
-            let xq: &[i8] = match inp.x {
-                RnnX::F32(x) => {
-                    (k.quantize)(x, q.x_scale, q.x_zp, xq);
-                    xq
-                }
-                RnnX::I8(x) => x,
-            };
-            (k.qgemm_i32)(w, (0, w.rows), xq.get(..rows * p.input).unwrap_or(&[]), rows, q.x_zp, acc).then_some(&*acc)
-        }
-        _ => None,
-    };
+    let xproj = input_products(p, inp, xproj, k);
     let is_q = p.int8.is_some();
     let h = p.hidden;
     let g = p.gates();
@@ -329,17 +368,22 @@ pub fn rnn(
                     (k.quantize)(hs, q.h_scale, q.h_zp, hq);
                 }
                 // xw = W·x + Wb, rh = R·h + Rb (one row of W/R per gate unit).
-                match (xproj, &inp.w) {
-                    (Some(all), Matrix::Packed { scales, .. }) => {
-                        // Row x_at(t, b) / input of X holds this step's products of every W row.
-                        let r = x_at(t, b) / p.input.max(1);
-                        let width = p.dirs * gh;
-                        for (o, &a) in
-                            xw.iter_mut().zip(all.get(r * width + w_row0..r * width + w_row0 + gh).unwrap_or(&[]))
-                        {
+                // Row x_at(t, b) / input of X holds this step's products of every W row.
+                let r = x_at(t, b) / p.input.max(1);
+                let mine = r * p.dirs * gh + w_row0..r * p.dirs * gh + w_row0 + gh;
+                match (&xproj, &inp.w) {
+                    (Some(Proj::I32(all)), Matrix::Packed { scales, .. }) => {
+                        for (o, &a) in xw.iter_mut().zip(all.get(mine).unwrap_or(&[])) {
                             *o = f32::from_bits(a as u32);
                         }
                         scale_sums_in_place(xw, bias, scales.get(w_row0..w_row0 + gh).unwrap_or(&[]), q.x_scale);
+                    }
+                    (Some(Proj::F32(all)), _) => {
+                        // As `products`: the bias plus the row's dot product.
+                        let b = |u: usize| bias.and_then(|bb| bb.get(u)).copied().unwrap_or(0.0);
+                        for (u, (o, &a)) in xw.iter_mut().zip(all.get(mine).unwrap_or(&[])).enumerate() {
+                            *o = b(u) + a;
+                        }
                     }
                     _ => products(&inp.w, w_row0, xt, xq, (q.x_zp, q.x_scale), bias, xw, k),
                 }
@@ -381,13 +425,5 @@ pub fn rnn(
                 y.copy_from_slice(cs);
             }
         }
-    }
-}
-
-#[inline]
-fn row_dot(x: &[f32], w: &FloatSrc<'_>, start: usize, dot: fn(&[f32], &[f32]) -> f32) -> f32 {
-    match w {
-        FloatSrc::F32(s) => dot(x, s.get(start..start + x.len()).unwrap_or(&[])),
-        FloatSrc::F16(_) => super::dot_src(x, w, start),
     }
 }

@@ -173,10 +173,13 @@ fn movement_kernels() {
 fn kernel_table_generic_matches_reference() {
     let t = crate::kernels::KernelTable::generic();
     assert_eq!(t.tier.name(), "generic");
-    assert_eq!((t.dot_f32.run)(&[1., 2.], &[3., 4.]), 11.0);
-    assert_eq!(t.dot_f32.tier.name(), "generic");
+    let mut o = [0.0; 2];
+    (t.dot_gemm.run)(1, 2, 2, &[1., 2.], &[3., 4., 5., 6.], &mut o);
+    assert_eq!(o, [11.0, 17.0]);
+    assert_eq!(t.dot_gemm.tier.name(), "generic");
     let d = crate::kernels::KernelTable::detect();
-    assert_eq!((d.dot_f32.run)(&[0.5; 7], &[2.0; 7]), 7.0);
+    (d.dot_gemm.run)(1, 7, 1, &[0.5; 7], &[2.0; 7], &mut o);
+    assert_eq!(o[0], 7.0);
 }
 
 #[test]
@@ -250,12 +253,12 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             let mut scratch = std::vec![0f32; p.scratch_f32_len()];
             let mut qs = std::vec![0i8; p.scratch_i8_len()];
             let k = super::RnnKernels {
-                dot: dot_f32,
+                dot_gemm: super::dot_gemm,
                 qgemm_i32: super::qgemm::qgemm_i32,
                 quantize: super::int8::quantize_slice,
                 cells: super::GENERIC_CELLS,
             };
-            let mut acc = std::vec![0i32; seq * g * hidden];
+            let mut acc = std::vec![0f32; seq * g * hidden];
             let mut xq = std::vec![0i8; seq * input];
             let xproj = p.xproj.then_some((&mut acc[..], &mut xq[..]));
             rnn(p, &inp, &mut out, &mut scratch, &mut qs, xproj, &k);
@@ -294,6 +297,17 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             x.iter().map(|&v| dequantize(quantize_f32(v, q.x_scale, q.x_zp), q.x_scale, q.x_zp)).collect();
         p.int8 = None;
         let want = run(&p, Matrix::Float(FloatSrc::F32(&wf)), Matrix::Float(FloatSrc::F32(&rf)), &xf);
+        // f32 matrices: every step's input products as one dot_gemm, the same bits.
+        let f32_batched = run(
+            &RnnParams { xproj: true, ..p },
+            Matrix::Float(FloatSrc::F32(&wf)),
+            Matrix::Float(FloatSrc::F32(&rf)),
+            &xf,
+        );
+        assert_eq!(
+            f32_batched.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
         for j in 0..hidden {
             assert!((got[j] - want[j]).abs() < 1e-6, "lstm={lstm} step 0: {} vs {}", got[j], want[j]);
         }

@@ -183,31 +183,100 @@ unsafe fn tile256<const R: usize, const C: usize>(k: usize, n: usize, a: *const 
     }
 }
 
-/// [`generic::dot_f32`] with its eight lanes in one `ymm` (both x86 tiers).
-pub(crate) fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-    if !crate::kernels::Tier::Avx2.available() {
-        return generic::dot_f32(a, b);
+/// [`generic::dot_gemm`] on AVX2 (both x86 tiers): register tiles of rows of `a` × rows of `w`,
+/// one `ymm` accumulator per output, so each output keeps [`generic::dot_f32`]'s eight lanes while
+/// the tile's independent chains hide the add latency that bounds a single dot product.
+pub(crate) fn dot_gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], w: &[f32], out: &mut [f32]) {
+    if a.len() < m * k || w.len() < n * k || out.len() < m * n || !crate::kernels::Tier::Avx2.available() {
+        return generic::dot_gemm(m, k, n, a, w, out);
     }
-    let n = a.len().min(b.len());
-    // SAFETY: AVX2 is available (checked above); the kernel reads n values of each.
-    unsafe { dot256(a.as_ptr(), b.as_ptr(), n) }
+    // One row of `a` (a GEMV: recurrent steps) takes 8 weight rows at a time; more rows 3 × 4.
+    // Weight rows outermost: a block of them stays in L1 while every row of `a` passes.
+    let (mr, nr) = if m == 1 { (1, 8) } else { (3, 4) };
+    let mut j0 = 0;
+    while j0 < n {
+        let cols = nr.min(n - j0);
+        let mut i0 = 0;
+        while i0 < m {
+            let rows = mr.min(m - i0);
+            // SAFETY: AVX2 is available (checked above); rows i0..i0+rows of `a`, j0..j0+cols of `w`
+            // (k values each) and the outputs between lie inside the slices (lengths checked above).
+            unsafe {
+                let (ap, wp, op) = (a.as_ptr().add(i0 * k), w.as_ptr().add(j0 * k), out.as_mut_ptr().add(i0 * n + j0));
+                match (rows, cols) {
+                    (1, 8) => dot_tile::<1, 8>(k, n, ap, wp, op),
+                    (3, 4) => dot_tile::<3, 4>(k, n, ap, wp, op),
+                    (2, 4) => dot_tile::<2, 4>(k, n, ap, wp, op),
+                    (1, 4) => dot_tile::<1, 4>(k, n, ap, wp, op),
+                    (3, c) => dot_edge::<3>(k, n, c, ap, wp, op),
+                    (2, c) => dot_edge::<2>(k, n, c, ap, wp, op),
+                    (_, c) => dot_edge::<1>(k, n, c, ap, wp, op),
+                }
+            }
+            i0 += rows;
+        }
+        j0 += cols;
+    }
 }
 
+/// The last `cols` (< the tile width) weight rows, one at a time.
+///
+/// # Safety
+/// As [`dot_tile`] with `NR` = `cols`.
 #[target_feature(enable = "avx2")]
-unsafe fn dot256(a: *const f32, b: *const f32, n: usize) -> f32 {
-    let full = n / 8 * 8;
-    let mut acc = _mm256_setzero_ps();
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 ≤ n.
-        acc = _mm256_add_ps(acc, unsafe { _mm256_mul_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i))) });
+unsafe fn dot_edge<const MR: usize>(k: usize, n: usize, cols: usize, a: *const f32, w: *const f32, out: *mut f32) {
+    for c in 0..cols {
+        // SAFETY: column c < cols lies inside the caller's range.
+        unsafe { dot_tile::<MR, 1>(k, n, a, w.add(c * k), out.add(c)) };
     }
-    let mut s = [0f32; 8];
-    // SAFETY: `s` holds 8 values.
-    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), acc) };
-    let mut total = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
-    for i in full..n {
-        // SAFETY: i < n.
-        total += unsafe { *a.add(i) * *b.add(i) };
+}
+
+/// `MR` rows of `a` × `NR` rows of `w` (both `k` long), written to `out` (row stride `n`).
+///
+/// # Safety
+/// AVX2 available; `a` readable for `MR·k` values, `w` for `NR·k`, `out` writable at
+/// `r·n + c` for r < MR, c < NR.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dot_tile<const MR: usize, const NR: usize>(k: usize, n: usize, a: *const f32, w: *const f32, out: *mut f32) {
+    let full = k / 8 * 8;
+    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+    let mut i = 0;
+    while i < full {
+        let mut wv = [_mm256_setzero_ps(); NR];
+        for c in 0..NR {
+            // SAFETY: i + 8 ≤ k within row c of `w`.
+            wv[c] = unsafe { _mm256_loadu_ps(w.add(c * k + i)) };
+        }
+        for r in 0..MR {
+            // SAFETY: i + 8 ≤ k within row r of `a`.
+            let av = unsafe { _mm256_loadu_ps(a.add(r * k + i)) };
+            for c in 0..NR {
+                acc[r][c] = _mm256_add_ps(acc[r][c], _mm256_mul_ps(av, wv[c]));
+            }
+        }
+        i += 8;
     }
-    total
+    for r in 0..MR {
+        for c in 0..NR {
+            let mut total = hsum_lanes(acc[r][c]);
+            for t in full..k {
+                // SAFETY: t < k within rows r of `a` and c of `w`.
+                total += unsafe { *a.add(r * k + t) * *w.add(c * k + t) };
+            }
+            // SAFETY: the caller's contract.
+            unsafe { *out.add(r * n + c) = total };
+        }
+    }
+}
+
+/// `((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))`: [`generic::dot_f32`]'s lane sum.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn hsum_lanes(v: __m256) -> f32 {
+    // [s0+s4, s1+s5, s2+s6, s3+s7]
+    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    // [(s0+s4)+(s2+s6), (s1+s5)+(s3+s7), ..]
+    let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<0b01>(h, h)))
 }
