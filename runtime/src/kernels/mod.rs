@@ -264,14 +264,7 @@ impl KernelTable {
                 t.rnn_cells = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::CELLS };
                 t.dot_gemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::dot_gemm_avx2 };
                 t.sgemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::sgemm_avx2 };
-                t.conv_f32 = Kernel {
-                    tier: Tier::Avx2,
-                    run: |p, x, w, b, o| {
-                        if !generic::conv_gemm(p, x, w, b, o, x86_64::sgemm::sgemm_avx2) {
-                            generic::conv(p, x, w, b, o)
-                        }
-                    },
-                };
+                t.conv_f32 = Kernel { tier: Tier::Avx2, run: x86_64::conv_f32::conv_avx2 };
             }
             if tier == Tier::Avx512 {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
@@ -284,14 +277,7 @@ impl KernelTable {
                 t.layer_norm = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::layer_norm };
                 t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
                 t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
-                t.conv_f32 = Kernel {
-                    tier: Tier::Avx512,
-                    run: |p, x, w, b, o| {
-                        if !generic::conv_gemm(p, x, w, b, o, x86_64::sgemm::sgemm_avx512) {
-                            generic::conv(p, x, w, b, o)
-                        }
-                    },
-                };
+                t.conv_f32 = Kernel { tier: Tier::Avx512, run: x86_64::conv_f32::conv_avx512 };
             }
         }
         #[cfg(target_arch = "aarch64")]

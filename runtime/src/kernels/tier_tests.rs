@@ -343,7 +343,16 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
 /// The f32 convolution (the GEMM path where it applies): bit for bit.
 pub(crate) fn check_conv_f32(t: &KernelTable, seed: u64) {
     let mut g = Gen::new(seed);
-    let p = conv_geometry(&mut g, seed.is_multiple_of(3));
+    let mut p = conv_geometry(&mut g, seed.is_multiple_of(3));
+    // Planes past one register block of the depthwise path (128 floats on AVX-512) now and then.
+    if seed % 5 == 1 {
+        (p.h, p.oh) = (p.h + 24, p.oh + 24 / p.stride[0]);
+    }
+    // The fused activation goes through the tier's element-wise kernel.
+    use crate::ops::UnaryFn::{Clip, Identity, Relu, Sigmoid};
+    let (func, a, b) =
+        [(Identity, 0.0, 0.0), (Relu, 0.0, 0.0), (Clip, 0.0, 6.0), (Sigmoid, 0.0, 0.0)][(seed % 4) as usize];
+    p.act = crate::ops::Activation { func, a, b };
     let cpg = p.c / p.group;
     let x = f32_values(&mut g, p.n * p.c * p.h * p.w)
         .into_iter()

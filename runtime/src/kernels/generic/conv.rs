@@ -5,7 +5,7 @@
 //! stride is 1), weights are read once per tap, and padding is handled by clipping the output
 //! range instead of testing every element. Each output sums `bias + Σ_c Σ_ky Σ_kx` in that order.
 
-use super::{apply_activation, FloatSrc};
+use super::FloatSrc;
 use crate::ops::ConvParams;
 
 /// First and one-past-last output index whose input index `o·stride + off` lies in `[0, len)`.
@@ -25,12 +25,8 @@ pub(super) fn valid_range(out_len: usize, stride: usize, off: isize, len: usize)
 /// (which changes nothing but the sign of a zero sum or a non-finite weight's NaN, and makes the
 /// result exactly what an im2col patch with zeros gives, as the SIMD tiers compute it).
 pub fn conv(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
-    conv_body(p, x, w, bias, out);
-    if p.act.func != crate::ops::UnaryFn::Identity {
-        for o in out.iter_mut() {
-            *o = apply_activation(p.act.func, p.act.a, p.act.b, *o);
-        }
-    }
+    conv_linear(p, x, w, bias, out);
+    super::activation::unary_in_place(p.act.func, p.act.a, p.act.b, out);
 }
 
 /// Adds `z` to the outputs of `plane` (`oh × ow`) outside rows `[oy0, oy1)` × columns `[ox0, ox1)`.
@@ -46,40 +42,59 @@ fn add_outside(plane: &mut [f32], ow: usize, (oy0, oy1): (usize, usize), (ox0, o
 }
 
 /// Floats of the padded plane the depthwise path stages on the stack.
-const DW_PLANE: usize = 4096;
+pub const DW_PLANE: usize = 4096;
+
+/// The geometry of [`depthwise_flat`]: `(padded rows, padded columns, run)`, where the outputs of
+/// a channel live at `oy·columns + ox` of a run of `run` values and tap `(ky, kx)` reads the
+/// padded plane from `ky·columns + kx`; `None` when the layer is not a stride-1 depthwise one
+/// whose padded plane fits [`DW_PLANE`].
+pub fn depthwise_flat_geometry(p: &ConvParams) -> Option<(usize, usize, usize)> {
+    // The padded plane holds exactly the rows and columns the outputs reach (stride 1).
+    let (hp, wp) = (p.oh + p.kh.saturating_sub(1), p.ow + p.kw.saturating_sub(1));
+    if p.group != p.c || p.m != p.c || p.stride != [1, 1] || p.dilation != [1, 1] || hp * wp > DW_PLANE {
+        return None;
+    }
+    // The last row needs only `ow` of its `wp` columns, which keeps the last tap's run inside.
+    Some((hp, wp, p.oh.saturating_sub(1) * wp + p.ow))
+}
+
+/// Channel `c` of image `n`, zero-padded into `plane` (`hp × wp`, see [`depthwise_flat_geometry`]).
+pub fn pad_plane(p: &ConvParams, x: &[f32], n: usize, c: usize, (hp, wp): (usize, usize), plane: &mut [f32]) -> bool {
+    let plane_in = p.h * p.w;
+    let (Some(xplane), Some(pad_plane)) =
+        (x.get((n * p.c + c) * plane_in..(n * p.c + c + 1) * plane_in), plane.get_mut(..hp * wp))
+    else {
+        return false;
+    };
+    pad_plane.fill(0.0);
+    let cols = p.w.min(wp.saturating_sub(p.pad[1]));
+    for (iy, row) in xplane.chunks_exact(p.w.max(1)).enumerate().take(hp.saturating_sub(p.pad[0])) {
+        let at = (iy + p.pad[0]) * wp + p.pad[1];
+        if let (Some(d), Some(src)) = (pad_plane.get_mut(at..at + cols), row.get(..cols)) {
+            d.copy_from_slice(src);
+        }
+    }
+    true
+}
 
 /// Depthwise (one input channel per output) with stride 1 and no dilation: each input plane,
 /// zero-padded once, is a flat array in which every tap is a constant offset, so each tap is one
 /// contiguous multiply-add over `oh` padded rows (columns past `ow` are computed and dropped).
 /// The same sums in the same tap order as [`conv_body`]; `false` when it does not apply.
 fn depthwise_flat(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) -> bool {
-    // The padded plane holds exactly the rows and columns the outputs reach (stride 1).
-    let (pb, hp, wp) = (p.pad, p.oh + p.kh.saturating_sub(1), p.ow + p.kw.saturating_sub(1));
-    if p.group != p.c || p.m != p.c || p.stride != [1, 1] || p.dilation != [1, 1] || hp * wp > DW_PLANE {
-        return false;
-    }
-    // Outputs live at `oy·wp + ox`; the last row needs only `ow` of its `wp` columns, which is what
-    // keeps the last tap's run inside the plane.
-    let (plane_in, plane_out, run) = (p.h * p.w, p.oh * p.ow, p.oh.saturating_sub(1) * wp + p.ow);
+    let Some((hp, wp, run)) = depthwise_flat_geometry(p) else { return false };
+    let plane_out = p.oh * p.ow;
     let mut padded = [0f32; DW_PLANE];
     let mut acc = [0f32; DW_PLANE];
     for n in 0..p.n {
         for c in 0..p.c {
-            let (Some(xplane), Some(oplane)) = (
-                x.get((n * p.c + c) * plane_in..(n * p.c + c + 1) * plane_in),
-                out.get_mut((n * p.c + c) * plane_out..(n * p.c + c + 1) * plane_out),
-            ) else {
+            let Some(oplane) = out.get_mut((n * p.c + c) * plane_out..(n * p.c + c + 1) * plane_out) else {
                 return false;
             };
-            let pad_plane = padded.get_mut(..hp * wp).unwrap_or(&mut []);
-            pad_plane.fill(0.0);
-            let cols = p.w.min(wp.saturating_sub(pb[1]));
-            for (iy, row) in xplane.chunks_exact(p.w.max(1)).enumerate().take(hp.saturating_sub(pb[0])) {
-                let at = (iy + pb[0]) * wp + pb[1];
-                if let (Some(d), Some(src)) = (pad_plane.get_mut(at..at + cols), row.get(..cols)) {
-                    d.copy_from_slice(src);
-                }
+            if !pad_plane(p, x, n, c, (hp, wp), &mut padded) {
+                return false;
             }
+            let pad_plane = padded.get(..hp * wp).unwrap_or(&[]);
             let acc = acc.get_mut(..run).unwrap_or(&mut []);
             acc.fill(bias.and_then(|b| b.get(c)).copied().unwrap_or(0.0));
             for ky in 0..p.kh {
@@ -101,7 +116,8 @@ fn depthwise_flat(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f3
     true
 }
 
-fn conv_body(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
+/// [`conv`] without its activation (which tiers apply with their own element-wise kernel).
+pub fn conv_linear(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
     if depthwise_flat(p, x, w, bias, out) {
         return;
     }
@@ -174,11 +190,12 @@ fn p_pointwise(p: &ConvParams) -> bool {
 /// f32 values the patch path of [`conv_gemm`] may stage on the stack.
 pub const GEMM_PATCH: usize = 32 * 1024;
 
-/// [`conv`] as one GEMM per image and group: `out[M_g × P] = bias + W_g[M_g × K] · patches[K × P]`
-/// with `K = (c, ky, kx)` of the group's channels in the reference's order and padded taps as
-/// 0.0 — exactly the reference's sums when `sgemm` keeps its order (every tier's does). Needs f32
-/// weights and patches that fit [`GEMM_PATCH`] (pointwise layers need none: the input plane is
-/// the patch matrix). Returns `false` without writing when it does not apply.
+/// [`conv_linear`] as one GEMM per image and group: `out[M_g × P] = bias + W_g[M_g × K] ·
+/// patches[K × P]` with `K = (c, ky, kx)` of the group's channels in the reference's order and
+/// padded taps as 0.0 — exactly the reference's sums when `sgemm` keeps its order (every tier's
+/// does). Needs f32 weights and patches that fit [`GEMM_PATCH`] (pointwise layers need none: the
+/// input plane is the patch matrix). Leaves the activation to the caller; returns `false` without
+/// writing when it does not apply.
 pub fn conv_gemm(
     p: &ConvParams,
     x: &[f32],
@@ -249,11 +266,6 @@ pub fn conv_gemm(
                 }
             }
             sgemm(mpg, k, plane, wg, patches, og);
-        }
-    }
-    if p.act.func != crate::ops::UnaryFn::Identity {
-        for o in out.iter_mut() {
-            *o = apply_activation(p.act.func, p.act.a, p.act.b, *o);
         }
     }
     true

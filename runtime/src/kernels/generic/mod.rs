@@ -17,9 +17,9 @@ mod reduce;
 pub mod rnn;
 mod softmax;
 
-pub use activation::{apply_activation, unary};
+pub use activation::{apply_activation, unary, unary_in_place};
 pub use binary::{binary, broadcast_strides, BroadcastIter};
-pub use conv::{conv, conv_gemm};
+pub use conv::{conv, conv_gemm, conv_linear, depthwise_flat_geometry, pad_plane, DW_PLANE};
 pub use gather::{gather, gather_raw};
 pub use matmul::{dot_gemm, matmul, sgemm, MatMulKernels};
 pub use movement::{cast, concat, expand, slice, split, transpose, where_select, CastElem};

@@ -66,6 +66,22 @@ macro_rules! elementwise {
                 }
             }
 
+            /// [`unary`] in place (a layer's fused activation).
+            pub(crate) fn unary_in_place(func: UnaryFn, a: f32, b: f32, v: &mut [f32]) {
+                if func == UnaryFn::Identity {
+                    return;
+                }
+                let n = v.len();
+                let full = if available() && func != UnaryFn::Log { n / $lanes * $lanes } else { 0 };
+                let p = v.as_mut_ptr();
+                // SAFETY: the tier's features are available (checked above); the loop reads each
+                // vector of the first `full` ≤ n elements before it writes it back.
+                unsafe { unary_impl(func, a, b, p, p, full) };
+                if let Some(tail) = v.get_mut(full..) {
+                    g::unary_in_place(func, a, b, tail);
+                }
+            }
+
             #[target_feature(enable = $feat)]
             unsafe fn unary_impl(func: UnaryFn, a: f32, b: f32, x: *const f32, out: *mut f32, n: usize) {
                 let (va, vb, zero, one, half) = ($set1(a), $set1(b), $set1(0.0), $set1(1.0), $set1(0.5));

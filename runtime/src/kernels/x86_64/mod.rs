@@ -3,6 +3,7 @@
 //! is given before it enters `#[target_feature]` code, so a table entry can never execute an
 //! instruction the CPU lacks.
 
+pub(crate) mod conv_f32;
 pub(crate) mod elementwise;
 pub(crate) mod qconv_dw;
 pub(crate) mod qgemm_avx2;
