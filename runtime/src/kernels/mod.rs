@@ -277,6 +277,7 @@ impl KernelTable {
                 t.layer_norm = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::layer_norm };
                 t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
                 t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
+                t.dot_gemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::dot_gemm_avx512 };
                 t.conv_f32 = Kernel { tier: Tier::Avx512, run: x86_64::conv_f32::conv_avx512 };
             }
         }

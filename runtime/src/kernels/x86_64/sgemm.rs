@@ -183,92 +183,109 @@ unsafe fn tile256<const R: usize, const C: usize>(k: usize, n: usize, a: *const 
     }
 }
 
-/// [`generic::dot_gemm`] on AVX2 (both x86 tiers): register tiles of rows of `a` × rows of `w`,
-/// one `ymm` accumulator per output, so each output keeps [`generic::dot_f32`]'s eight lanes while
-/// the tile's independent chains hide the add latency that bounds a single dot product.
-pub(crate) fn dot_gemm_avx2(m: usize, k: usize, n: usize, a: &[f32], w: &[f32], out: &mut [f32]) {
-    if a.len() < m * k || w.len() < n * k || out.len() < m * n || !crate::kernels::Tier::Avx2.available() {
-        return generic::dot_gemm(m, k, n, a, w, out);
-    }
-    // One row of `a` (a GEMV: recurrent steps) takes 8 weight rows at a time; more rows 3 × 4.
-    // Weight rows outermost: a block of them stays in L1 while every row of `a` passes.
-    let (mr, nr) = if m == 1 { (1, 8) } else { (3, 4) };
-    let mut j0 = 0;
-    while j0 < n {
-        let cols = nr.min(n - j0);
-        let mut i0 = 0;
-        while i0 < m {
-            let rows = mr.min(m - i0);
-            // SAFETY: AVX2 is available (checked above); rows i0..i0+rows of `a`, j0..j0+cols of `w`
-            // (k values each) and the outputs between lie inside the slices (lengths checked above).
-            unsafe {
-                let (ap, wp, op) = (a.as_ptr().add(i0 * k), w.as_ptr().add(j0 * k), out.as_mut_ptr().add(i0 * n + j0));
-                match (rows, cols) {
-                    (1, 8) => dot_tile::<1, 8>(k, n, ap, wp, op),
-                    (3, 4) => dot_tile::<3, 4>(k, n, ap, wp, op),
-                    (2, 4) => dot_tile::<2, 4>(k, n, ap, wp, op),
-                    (1, 4) => dot_tile::<1, 4>(k, n, ap, wp, op),
-                    (3, c) => dot_edge::<3>(k, n, c, ap, wp, op),
-                    (2, c) => dot_edge::<2>(k, n, c, ap, wp, op),
-                    (_, c) => dot_edge::<1>(k, n, c, ap, wp, op),
+/// `dot_gemm` for one tier: register tiles of rows of `a` × rows of `w`, one `ymm` accumulator
+/// per output, so each output keeps [`generic::dot_f32`]'s eight lanes while the tile's
+/// independent chains hide the add latency that bounds a single dot product. The tile sizes fit
+/// the tier's register file (16 `ymm` on AVX2, 32 with AVX-512 VL) with no spill.
+macro_rules! dot_gemm_tier {
+    ($name:ident, $mod:ident, $tier:expr, $feat:literal, ($mr:literal, $nr:literal)) => {
+        pub(crate) fn $name(m: usize, k: usize, n: usize, a: &[f32], w: &[f32], out: &mut [f32]) {
+            if a.len() < m * k || w.len() < n * k || out.len() < m * n || !$tier.available() {
+                return generic::dot_gemm(m, k, n, a, w, out);
+            }
+            // SAFETY: the tier is available (checked above) and the slices hold m·k, n·k and m·n values.
+            unsafe { $mod::run(m, k, n, a.as_ptr(), w.as_ptr(), out.as_mut_ptr()) }
+        }
+
+        mod $mod {
+            use super::*;
+
+            /// # Safety
+            /// The tier available; `a`, `w`, `out` readable/writable for m·k, n·k, m·n values.
+            #[target_feature(enable = $feat)]
+            pub(super) unsafe fn run(m: usize, k: usize, n: usize, a: *const f32, w: *const f32, out: *mut f32) {
+                // One row of `a` (a GEMV: recurrent steps) takes 8 weight rows at a time (16 measured slower). Weight
+                // rows outermost: a block of them stays in L1 while every row of `a` passes.
+                let (mr, nr) = if m == 1 { (1, 8) } else { ($mr, $nr) };
+                let mut j0 = 0;
+                while j0 < n {
+                    let cols = nr.min(n - j0);
+                    let mut i0 = 0;
+                    while i0 < m {
+                        let rows = mr.min(m - i0);
+                        // SAFETY: rows i0..i0+rows of `a`, j0..j0+cols of `w` and the outputs
+                        // between lie inside the caller's ranges.
+                        unsafe {
+                            let (ap, wp, op) = (a.add(i0 * k), w.add(j0 * k), out.add(i0 * n + j0));
+                            if (rows, cols) == (1, 8) {
+                                tile::<1, 8>(k, n, ap, wp, op);
+                            } else if (rows, cols) == ($mr, $nr) {
+                                tile::<$mr, $nr>(k, n, ap, wp, op);
+                            } else {
+                                // Edges: one output at a time.
+                                for r in 0..rows {
+                                    for c in 0..cols {
+                                        tile::<1, 1>(k, n, ap.add(r * k), wp.add(c * k), op.add(r * n + c));
+                                    }
+                                }
+                            }
+                        }
+                        i0 += rows;
+                    }
+                    j0 += cols;
                 }
             }
-            i0 += rows;
-        }
-        j0 += cols;
-    }
-}
 
-/// The last `cols` (< the tile width) weight rows, one at a time.
-///
-/// # Safety
-/// As [`dot_tile`] with `NR` = `cols`.
-#[target_feature(enable = "avx2")]
-unsafe fn dot_edge<const MR: usize>(k: usize, n: usize, cols: usize, a: *const f32, w: *const f32, out: *mut f32) {
-    for c in 0..cols {
-        // SAFETY: column c < cols lies inside the caller's range.
-        unsafe { dot_tile::<MR, 1>(k, n, a, w.add(c * k), out.add(c)) };
-    }
-}
-
-/// `MR` rows of `a` × `NR` rows of `w` (both `k` long), written to `out` (row stride `n`).
-///
-/// # Safety
-/// AVX2 available; `a` readable for `MR·k` values, `w` for `NR·k`, `out` writable at
-/// `r·n + c` for r < MR, c < NR.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn dot_tile<const MR: usize, const NR: usize>(k: usize, n: usize, a: *const f32, w: *const f32, out: *mut f32) {
-    let full = k / 8 * 8;
-    let mut acc = [[_mm256_setzero_ps(); NR]; MR];
-    let mut i = 0;
-    while i < full {
-        let mut wv = [_mm256_setzero_ps(); NR];
-        for c in 0..NR {
-            // SAFETY: i + 8 ≤ k within row c of `w`.
-            wv[c] = unsafe { _mm256_loadu_ps(w.add(c * k + i)) };
-        }
-        for r in 0..MR {
-            // SAFETY: i + 8 ≤ k within row r of `a`.
-            let av = unsafe { _mm256_loadu_ps(a.add(r * k + i)) };
-            for c in 0..NR {
-                acc[r][c] = _mm256_add_ps(acc[r][c], _mm256_mul_ps(av, wv[c]));
+            /// `MR` rows of `a` × `NR` rows of `w` (both `k` long), written to `out` (row stride `n`).
+            ///
+            /// # Safety
+            /// The tier available; `a` readable for `MR·k` values, `w` for `NR·k`, `out` writable
+            /// at `r·n + c` for r < MR, c < NR.
+            #[target_feature(enable = $feat)]
+            #[inline]
+            unsafe fn tile<const MR: usize, const NR: usize>(
+                k: usize,
+                n: usize,
+                a: *const f32,
+                w: *const f32,
+                out: *mut f32,
+            ) {
+                let full = k / 8 * 8;
+                let mut acc = [[_mm256_setzero_ps(); NR]; MR];
+                let mut i = 0;
+                while i < full {
+                    let mut wv = [_mm256_setzero_ps(); NR];
+                    for c in 0..NR {
+                        // SAFETY: i + 8 ≤ k within row c of `w`.
+                        wv[c] = unsafe { _mm256_loadu_ps(w.add(c * k + i)) };
+                    }
+                    for r in 0..MR {
+                        // SAFETY: i + 8 ≤ k within row r of `a`.
+                        let av = unsafe { _mm256_loadu_ps(a.add(r * k + i)) };
+                        for c in 0..NR {
+                            acc[r][c] = _mm256_add_ps(acc[r][c], _mm256_mul_ps(av, wv[c]));
+                        }
+                    }
+                    i += 8;
+                }
+                for r in 0..MR {
+                    for c in 0..NR {
+                        let mut total = hsum_lanes(acc[r][c]);
+                        for t in full..k {
+                            // SAFETY: t < k within rows r of `a` and c of `w`.
+                            total += unsafe { *a.add(r * k + t) * *w.add(c * k + t) };
+                        }
+                        // SAFETY: the caller's contract.
+                        unsafe { *out.add(r * n + c) = total };
+                    }
+                }
             }
         }
-        i += 8;
-    }
-    for r in 0..MR {
-        for c in 0..NR {
-            let mut total = hsum_lanes(acc[r][c]);
-            for t in full..k {
-                // SAFETY: t < k within rows r of `a` and c of `w`.
-                total += unsafe { *a.add(r * k + t) * *w.add(c * k + t) };
-            }
-            // SAFETY: the caller's contract.
-            unsafe { *out.add(r * n + c) = total };
-        }
-    }
+    };
 }
+
+dot_gemm_tier!(dot_gemm_avx2, dot_avx2, crate::kernels::Tier::Avx2, "avx2", (3, 3));
+dot_gemm_tier!(dot_gemm_avx512, dot_avx512, crate::kernels::Tier::Avx512, "avx2,avx512f,avx512vl", (4, 5));
 
 /// `((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))`: [`generic::dot_f32`]'s lane sum.
 #[target_feature(enable = "avx2")]
