@@ -53,7 +53,12 @@ impl QCase {
         let a = g.i8s(m * k);
         let w = g.i8s(n * k);
         let bias = (0..n).map(|_| g.range(-100_000, 100_000) as i32).collect();
-        let rq = (0..n).map(|_| quantize_multiplier(0.5f64.powi(g.range(4, 20) as i32) * 1.37).unwrap()).collect();
+        // Shifts 34..=50 on every channel (the AVX-512 32-bit epilogue), or 30..=58 mixed (the
+        // 64-bit one, shifts past 52 and scales up to 1.37 included).
+        let top = if g.next().is_multiple_of(2) { 20 } else { 28 };
+        let bottom = if top == 20 { 4 } else { 0 };
+        let rq =
+            (0..n).map(|_| quantize_multiplier(0.5f64.powi(g.range(bottom, top) as i32) * 1.37).unwrap()).collect();
         let (za, zy) = (g.range(-128, 127) as i32, g.range(-128, 127) as i32);
         let (lo, hi) = if g.next().is_multiple_of(3) { (zy as i8, 127) } else { (-128, 127) };
         QCase { m, k, n, a, packed: pack_k4n16(&w, n, k), bias, rq, za, zy, lo, hi }
