@@ -464,7 +464,8 @@ fn shape_arithmetic_folds_with_symbolic_dims() {
     let art = ferrite_artifact(&path, Precision::F32, &[("x", vec![1, 3, 4])]);
     let m = Model::from_bytes(&art).unwrap();
     let kinds: Vec<&str> = m.ops().map(|o| o.code.name()).collect();
-    assert_eq!(kinds, ["Copy", "MatMul"], "shape arithmetic must fold away");
+    // The Reshape itself is an alias of x (no op, no copy).
+    assert_eq!(kinds, ["MatMul"], "shape arithmetic must fold away");
     let got = ferrite_run(&art, &[x]);
     assert!(rel_l2(&got[0], &want[0]) <= F32_TOL);
     // Without the flag the symbolic sequence dimension is an error naming the input.

@@ -7,6 +7,7 @@
 
 #![deny(missing_docs)]
 
+pub mod alias;
 pub mod calibrate;
 pub mod classify;
 pub mod config;

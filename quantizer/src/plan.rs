@@ -31,9 +31,11 @@ pub struct Plan {
     pub arena_len: u64,
 }
 
-/// Plans the arena for `g` (all tensors without data are activations).
-pub fn plan(g: &Graph) -> Plan {
+/// Plans the arena for `g` (all tensors without data are activations). An alias (`alias[t]`) has
+/// no slot of its own: reading it reads its target, whose slot lives until the alias's last reader.
+pub fn plan(g: &Graph, alias: &[Option<TensorId>]) -> Plan {
     let n_ops = g.ops.len() as u32;
+    let root = |t: TensorId| alias.get(t).copied().flatten().unwrap_or(t);
     let mut def: Vec<Option<u32>> = vec![None; g.tensors.len()];
     let mut last: Vec<Option<u32>> = vec![None; g.tensors.len()];
     for &i in &g.inputs {
@@ -44,7 +46,8 @@ pub fn plan(g: &Graph) -> Plan {
         let k = k as u32;
         for t in op.inputs.iter().flatten() {
             if g.tensors[*t].data.is_none() {
-                last[*t] = Some(last[*t].map_or(k, |l| l.max(k)));
+                let t = root(*t);
+                last[t] = Some(last[t].map_or(k, |l| l.max(k)));
             }
         }
         for t in op.outputs.iter().flatten().chain(op.scratch.iter()) {
@@ -53,10 +56,10 @@ pub fn plan(g: &Graph) -> Plan {
         }
     }
     for &o in &g.outputs {
-        last[o] = Some(n_ops);
+        last[root(o)] = Some(n_ops);
     }
     let mut slots: Vec<Placement> = (0..g.tensors.len())
-        .filter(|&t| g.tensors[t].data.is_none())
+        .filter(|&t| g.tensors[t].data.is_none() && root(t) == t)
         .filter_map(|t| {
             let len = (g.tensors[t].len() * g.tensors[t].dtype.size()) as u64;
             Some(Placement { tensor: t, def_op: def[t]?, last_op: last[t]?, offset: 0, len })

@@ -1,6 +1,7 @@
 //! Serialises a [`Graph`] into a format-v1 artifact with the runtime's own record types, so the
 //! writer and the reader cannot disagree on a layout.
 
+use crate::alias::{fold_copies, Aliases};
 use crate::config::Preprocess;
 use crate::ir::{Data, Graph, TensorQuant};
 use crate::plan::{plan, Plan};
@@ -12,8 +13,9 @@ use ferrite_runtime::format::{
 use zerocopy::little_endian::{F32, I32, U16, U32, U64};
 use zerocopy::IntoBytes;
 
-/// Drops tensors nothing refers to and renumbers the rest (keeps order).
-fn compact(g: &Graph) -> Graph {
+/// Drops tensors nothing refers to and renumbers the rest (keeps order); alias targets count as
+/// used and are renumbered too.
+fn compact(g: &Graph, alias: &Aliases) -> (Graph, Aliases) {
     let mut used = vec![false; g.tensors.len()];
     for op in &g.ops {
         for t in op.inputs.iter().chain(op.outputs.iter()).flatten().chain(op.scratch.iter()) {
@@ -26,6 +28,11 @@ fn compact(g: &Graph) -> Graph {
     for t in &g.tensors {
         if let Some(TensorQuant::PerAxis { scales: Some(s), .. }) = t.quant {
             used[s] = true;
+        }
+    }
+    for t in 0..g.tensors.len() {
+        if let (true, Some(Some(target))) = (used[t], alias.get(t)) {
+            used[*target] = true;
         }
     }
     let mut map = vec![usize::MAX; g.tensors.len()];
@@ -51,7 +58,13 @@ fn compact(g: &Graph) -> Graph {
     }
     out.inputs = g.inputs.iter().map(|&t| map[t]).collect();
     out.outputs = g.outputs.iter().map(|&t| map[t]).collect();
-    out
+    let mut new_alias = vec![None; out.tensors.len()];
+    for (t, a) in alias.iter().enumerate() {
+        if let (Some(target), true) = (a, map.get(t).is_some_and(|&m| m != usize::MAX)) {
+            new_alias[map[t]] = Some(map[*target]);
+        }
+    }
+    (out, new_alias)
 }
 
 struct Strings {
@@ -131,7 +144,7 @@ fn preprocess_section(p: &Preprocess, strings: &mut Strings) -> Vec<u8> {
 }
 
 /// The capability bits `g` needs (docs/FORMAT.md).
-fn used_caps(g: &Graph) -> u32 {
+fn used_caps(g: &Graph, alias: &Aliases) -> u32 {
     use ferrite_runtime::format::{caps, DType, Layout};
     let mut bits = 0;
     for t in &g.tensors {
@@ -144,29 +157,34 @@ fn used_caps(g: &Graph) -> u32 {
     if g.inputs.iter().chain(&g.outputs).any(|&t| g.tensors[t].dtype == DType::I8) {
         bits |= caps::INT8_IO;
     }
+    if alias.iter().any(Option::is_some) {
+        bits |= caps::ALIASES;
+    }
     bits
 }
 
 /// Lays out `g` with `metadata` (UTF-8 JSON) and the optional sections as one artifact.
 pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
-    let g = compact(g);
-    let plan = plan(&g);
+    let (folded, alias) = fold_copies(g);
+    let (g, alias) = compact(&folded, &alias);
+    let plan = plan(&g, &alias);
     let mut strings = Strings { bytes: Vec::new() };
     let mut weights: Vec<u8> = Vec::new();
     let mut tensors: Vec<TensorRecord> = Vec::new();
-    for t in &g.tensors {
+    for (ti, t) in g.tensors.iter().enumerate() {
         let mut dims = [U32::ZERO; MAX_RANK];
         for (d, &v) in dims.iter_mut().zip(&t.shape) {
             *d = U32::new(v as u32);
         }
-        let (storage, offset) = match &t.data {
-            Some(data) => {
+        let (storage, offset) = match (&t.data, alias[ti]) {
+            (None, Some(_)) => (3u8, 0),
+            (Some(data), _) => {
                 let off = align_up(weights.len() as u64).unwrap_or(0);
                 weights.resize(off as usize, 0);
                 weights.extend_from_slice(&data.to_le_bytes());
                 (1u8, off)
             }
-            None => (0u8, 0),
+            (None, None) => (0u8, 0),
         };
         let dtype = t.data.as_ref().map_or(t.dtype, Data::dtype);
         let (quant_kind, axis, scale, zp, axis_scales) = match t.quant {
@@ -192,7 +210,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             zero_point: I32::new(zp),
             axis_scales: U32::new(axis_scales),
             axis_zero_points: U32::new(NO_TENSOR),
-            alias_of: U32::new(NO_TENSOR),
+            alias_of: U32::new(alias[ti].map_or(NO_TENSOR, |a| a as u32)),
             reserved1: U32::ZERO,
         });
     }
@@ -310,7 +328,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             QUANT_VERSION
         }),
         header_len: U32::new(64),
-        flags: U32::new(used_caps(&g)),
+        flags: U32::new(used_caps(&g, &alias)),
         total_len: U64::new(total),
         section_table_offset: U64::new(64),
         section_count: U32::new(entries.len() as u32),

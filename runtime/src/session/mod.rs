@@ -246,8 +246,9 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         self.run_inner(inputs, None, Some((&mut clock, ticks)))
     }
 
-    /// [`Session::run`], calling `observe` after each op with each tensor the op wrote (in op order,
-    /// while it is still live): how calibration collects activation ranges and how per-layer error is
+    /// [`Session::run`], calling `observe` after each op with each tensor the op wrote and every
+    /// alias of it (in op order, while it is still live; aliases of graph inputs before the first
+    /// op, with `op` 0): how calibration collects activation ranges and how per-layer error is
     /// measured. Allocation-free like `run`.
     pub fn run_observed(&mut self, inputs: &[Input<'_>], mut observe: impl FnMut(Observed<'_>)) -> Result<Outputs<'_>> {
         self.run_inner(inputs, Some(&mut observe), None)
@@ -264,6 +265,12 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let arena = self.arena.bytes();
         let (ops, regions) = self.prepared.view();
         write_inputs(&art, arena, regions, inputs)?;
+        if let Some(observe) = observe.as_mut() {
+            let n_in = art.plan.inputs_len.get() as usize;
+            for r in regions.get(..n_in).unwrap_or(&[]) {
+                observe_aliases(&art, arena, 0, r, &mut **observe);
+            }
+        }
         for (index, op) in ops.iter().enumerate() {
             let regs = regions.get(op.first as usize..op.first as usize + op.n_regions()).unwrap_or(&[]);
             let start = profile.as_mut().map(|(clock, _)| clock());
@@ -291,11 +298,29 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
                         data,
                     });
                 }
+                observe_aliases(&art, arena, index as u32, r, &mut **observe);
             }
         }
         let n_in = art.plan.inputs_len.get() as usize;
         let outputs = regions.get(n_in..n_in + art.plan.outputs_len.get() as usize).unwrap_or(&[]);
         Ok(Outputs { art, arena, regions: outputs })
+    }
+}
+
+/// Delivers every alias of the tensor in region `r` (an arena region just written) to `observe`.
+fn observe_aliases(art: &Artifact<'_>, arena: &[u8], op: u32, r: &Region, observe: &mut dyn FnMut(Observed<'_>)) {
+    for (t, rec) in art.tensors.iter().enumerate() {
+        if rec.storage != crate::format::Storage::Alias as u8 || rec.alias_of.get() != r.tensor {
+            continue;
+        }
+        let (Ok(off), Ok(len)) = (usize::try_from(rec.offset.get()), usize::try_from(rec.byte_len.get())) else {
+            continue;
+        };
+        let Some(bytes) = arena.get(r.offset + off..r.offset + off + len) else { continue };
+        let info = info_of(rec);
+        if let Some(data) = output_data(info.dtype, bytes) {
+            observe(Observed { op, tensor: t as u32, name: art.string(&rec.name).unwrap_or(""), info, data });
+        }
     }
 }
 
