@@ -1564,8 +1564,9 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     if s.dtype != DType::F32 || s.len() < p.scratch_len() {
         return Err("scratch tensor too small");
     }
-    // Packed int8 or row-major f32 matrices (not fp16) can take every step's input products at once.
-    let projectable = (p.packed && p.int8.is_some()) || (p.int8.is_none() && w.dtype == DType::F32);
+    // Packed int8 or row-major f32/f16 matrices can take every step's input products at once.
+    let projectable =
+        (p.packed && p.int8.is_some()) || (p.int8.is_none() && matches!(w.dtype, DType::F32 | DType::F16));
     let xproj = projectable && s.len() >= p.scratch_len().saturating_add(p.xproj_len());
     Ok(Params::Rnn(RnnParams { xproj, ..p }))
 }

@@ -155,6 +155,8 @@ pub struct Kernel<F> {
 pub type DotGemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 /// f32 convolution ([`generic::conv`]).
 pub type ConvF32Fn = fn(&crate::ops::ConvParams, &[f32], &generic::FloatSrc<'_>, Option<&[f32]>, &mut [f32]);
+/// f16 bit patterns widened to f32 ([`generic::widen_f16`]).
+pub type WidenFn = fn(&[u16], &mut [f32]);
 /// f32 GEMM `(m, k, n, a, b, out)` ([`generic::sgemm`]).
 pub type SgemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 /// int8 GEMM over packed weights with the requantization epilogue ([`generic::qgemm::qgemm`]).
@@ -184,6 +186,8 @@ pub struct KernelTable {
     pub tier: Tier,
     /// Products against transposed f32 rows (MatMul with `trans_b`, recurrent ops).
     pub dot_gemm: Kernel<DotGemmFn>,
+    /// f16 to f32 (fp16 weights, widened a block at a time).
+    pub widen_f16: Kernel<WidenFn>,
     /// f32 GEMM (MatMul of two plain f32 operands).
     pub sgemm: Kernel<SgemmFn>,
     /// f32 convolution.
@@ -232,6 +236,7 @@ impl KernelTable {
             tier,
             dot_gemm: Kernel { tier: Tier::Generic, run: generic::dot_gemm },
             sgemm: Kernel { tier: Tier::Generic, run: generic::sgemm },
+            widen_f16: Kernel { tier: Tier::Generic, run: generic::widen_f16 },
             conv_f32: Kernel { tier: Tier::Generic, run: generic::conv },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
@@ -264,6 +269,7 @@ impl KernelTable {
                 t.rnn_cells = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::CELLS };
                 t.dot_gemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::dot_gemm_avx2 };
                 t.sgemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::sgemm_avx2 };
+                t.widen_f16 = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::widen_f16c };
                 t.conv_f32 = Kernel { tier: Tier::Avx2, run: x86_64::conv_f32::conv_avx2 };
             }
             if tier == Tier::Avx512 {

@@ -343,6 +343,12 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
     super::generic::dot_gemm(m, k, n, &a, &b, &mut want);
     (t.dot_gemm.run)(m, k, n, &a, &b, &mut got);
     assert_eq!(bits(&got), bits(&want), "dot_gemm {m}x{k}x{n} on {}", t.dot_gemm.tier.name());
+    // f16 widening: every bit pattern class (subnormals, infinities, NaNs) and the tail.
+    let h: Vec<u16> = (0..k).map(|_| g.next() as u16).collect();
+    let (mut want, mut got) = (std::vec![0f32; k], std::vec![1f32; k]);
+    super::generic::widen_f16(&h, &mut want);
+    (t.widen_f16.run)(&h, &mut got);
+    assert_eq!(bits(&got), bits(&want), "widen_f16 of {k} on {}", t.widen_f16.tier.name());
 }
 
 /// The f32 convolution (the GEMM path where it applies): bit for bit.
@@ -367,10 +373,79 @@ pub(crate) fn check_conv_f32(t: &KernelTable, seed: u64) {
     let bias: Vec<f32> = (0..p.m).map(|_| (g.next() % 201) as f32 / 100.0 - 1.0).collect();
     let n_out = p.n * p.m * p.oh * p.ow;
     let (mut want, mut got) = (std::vec![0f32; n_out], std::vec![0f32; n_out]);
-    let ws = super::generic::FloatSrc::F32(&w);
+    // Half the cases with f16 weights (fp16 artifacts): widened in blocks by the tiers' drivers.
+    let w16: Vec<u16> = w.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+    let ws =
+        if seed.is_multiple_of(2) { super::generic::FloatSrc::F32(&w) } else { super::generic::FloatSrc::F16(&w16) };
     super::generic::conv(&p, &x, &ws, Some(&bias), &mut want);
     (t.conv_f32.run)(&p, &x, &ws, Some(&bias), &mut got);
-    assert_eq!(bits(&got), bits(&want), "f32 conv on {}: {p:?}", t.conv_f32.tier.name());
+    assert_eq!(bits(&got), bits(&want), "conv on {} ({} weights): {p:?}", t.conv_f32.tier.name(), seed % 2);
+}
+
+/// MatMul against f16 weights (plain and transposed), widened a block at a time by the driver:
+/// bit for bit the element-wise reference path, with shapes that take several blocks.
+pub(crate) fn check_matmul_f16(t: &KernelTable, seed: u64) {
+    use super::generic::FloatSrc;
+    use crate::ops::{Activation, Params, TensorInfo, UnaryFn};
+    let mut g = Gen::new(seed);
+    let (m, k, n) = (1 + g.range(0, 40) as usize, 1 + g.range(0, 300) as usize, 1 + g.range(0, 300) as usize);
+    let trans_b = seed % 2 == 1;
+    let a = f32_values(&mut g, m * k)
+        .into_iter()
+        .map(|v| if v.is_finite() { v.clamp(-9.0, 9.0) } else { 1.0 })
+        .collect::<Vec<_>>();
+    let b16: Vec<u16> =
+        (0..k * n).map(|_| half::f16::from_f32((g.next() % 2001) as f32 / 1000.0 - 1.0).to_bits()).collect();
+    let p = Params::MatMul {
+        m,
+        k,
+        n,
+        batch: 1,
+        trans_a: false,
+        trans_b,
+        alpha: 1.0,
+        act: Activation { func: UnaryFn::Identity, a: 0.0, b: 0.0 },
+        a_batch_strides: [0; crate::format::MAX_RANK],
+        b_batch_strides: [0; crate::format::MAX_RANK],
+        batch_dims: [1; crate::format::MAX_RANK],
+        batch_rank: 0,
+    };
+    let mut dims = [1usize; crate::format::MAX_RANK];
+    (dims[0], dims[1]) = (m, n);
+    let info = TensorInfo {
+        dtype: crate::format::DType::F32,
+        rank: 2,
+        dims,
+        quant: Default::default(),
+        layout: crate::format::Layout::RowMajor,
+    };
+    let run = |kern: &super::generic::MatMulKernels, a: FloatSrc<'_>| {
+        let mut out = std::vec![f32::NAN; m * n];
+        super::generic::matmul(&p, &a, &FloatSrc::F16(&b16), None, &info, &mut out, kern);
+        out
+    };
+    // The reference: A read element by element (f16, so no driver applies).
+    let reference = super::generic::MatMulKernels {
+        dot_gemm: super::generic::dot_gemm,
+        sgemm: super::generic::sgemm,
+        widen: super::generic::widen_f16,
+    };
+    let a16: Vec<u16> = a.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
+    let a_wide: Vec<f32> = a16.iter().map(|&v| half::f16::from_bits(v).to_f32()).collect();
+    // Transposed: each output is `dot_src` of a row of A with a row of B (the reference's
+    // f32-row path); plain: the element path's sequential sums.
+    let want = if trans_b {
+        (0..m * n)
+            .map(|o| super::generic::dot_src(&a_wide[o / n * k..][..k], &FloatSrc::F16(&b16), o % n * k))
+            .collect()
+    } else {
+        run(&reference, FloatSrc::F16(&a16))
+    };
+    let got = run(
+        &super::generic::MatMulKernels { dot_gemm: t.dot_gemm.run, sgemm: t.sgemm.run, widen: t.widen_f16.run },
+        FloatSrc::F32(&a_wide),
+    );
+    assert_eq!(bits(&got), bits(&want), "f16 MatMul {m}x{k}x{n} trans_b {trans_b} on {}", t.sgemm.tier.name());
 }
 
 /// Declares, for one tier, the edge cases and a property test of a kernel family.
@@ -421,6 +496,15 @@ macro_rules! tier_tests {
                 if let Some(t) = table() {
                     for seed in 0..200 {
                         check_conv_f32(&t, seed);
+                    }
+                }
+            }
+
+            #[test]
+            fn matmul_f16_cases() {
+                if let Some(t) = table() {
+                    for seed in 0..60 {
+                        check_matmul_f16(&t, seed);
                     }
                 }
             }

@@ -181,7 +181,7 @@ pub(super) fn run_op(
                 bias.as_ref().map(|(v, i)| (*v, i)),
                 &oinfo,
                 f32s_mut(out)?,
-                &k::MatMulKernels { dot_gemm: kt.dot_gemm.run, sgemm: kt.sgemm.run },
+                &k::MatMulKernels { dot_gemm: kt.dot_gemm.run, sgemm: kt.sgemm.run, widen: kt.widen_f16.run },
             );
         }
         Params::Conv(p) => {
@@ -353,6 +353,7 @@ pub(super) fn run_op(
             let (qs, xp) = rest.split_at_mut(qlen);
             let fns = k::RnnKernels {
                 dot_gemm: kt.dot_gemm.run,
+                widen: kt.widen_f16.run,
                 qgemm_i32: kt.qgemm_i32.run,
                 quantize: kt.quantize.run,
                 cells: kt.rnn_cells.run,

@@ -202,9 +202,8 @@ pub fn conv_gemm(
     w: &FloatSrc<'_>,
     bias: Option<&[f32]>,
     out: &mut [f32],
-    sgemm: crate::kernels::SgemmFn,
+    (sgemm, widen): (crate::kernels::SgemmFn, crate::kernels::WidenFn),
 ) -> bool {
-    let FloatSrc::F32(wv) = w else { return false };
     if p.group == 0
         || !p.c.is_multiple_of(p.group)
         || !p.m.is_multiple_of(p.group)
@@ -217,9 +216,12 @@ pub fn conv_gemm(
     let (cpg, mpg) = (p.c / p.group, p.m / p.group);
     let (k, plane, iplane) = (cpg * p.kh * p.kw, p.oh * p.ow, p.h * p.w);
     let pointwise = p.kh == 1 && p.kw == 1 && p.stride == [1, 1] && p.pad == [0, 0] && p.oh == p.h && p.ow == p.w;
-    if (!pointwise && k * plane > GEMM_PATCH) || wv.len() != p.m * k {
+    // f16 weights are widened a few rows at a time (exactly: the same products as f32 weights).
+    let f16 = matches!(w, FloatSrc::F16(_));
+    if (!pointwise && k * plane > GEMM_PATCH) || w.len() != p.m * k || (f16 && k > super::WIDEN_BUF) {
         return false;
     }
+    let mut wbuf = [0f32; super::WIDEN_BUF];
     if x.len() != p.n * p.c * iplane || out.len() != p.n * p.m * plane {
         return false;
     }
@@ -235,40 +237,57 @@ pub fn conv_gemm(
         }
         for g in 0..p.group {
             let xg = xn.get(g * cpg * iplane..(g + 1) * cpg * iplane).unwrap_or(&[]);
-            let (wg, og) = (
-                wv.get(g * mpg * k..(g + 1) * mpg * k).unwrap_or(&[]),
-                on.get_mut(g * mpg * plane..(g + 1) * mpg * plane).unwrap_or(&mut []),
-            );
-            if pointwise {
-                sgemm(mpg, k, plane, wg, xg, og);
-                continue;
-            }
-            let patches = buf.get_mut(..k * plane).unwrap_or(&mut []);
-            let mut r = 0;
-            for c in 0..cpg {
-                let xplane = xg.get(c * iplane..(c + 1) * iplane).unwrap_or(&[]);
-                for ky in 0..p.kh {
-                    for kx in 0..p.kw {
-                        let Some(dst) = patches.get_mut(r * plane..(r + 1) * plane) else { return false };
-                        for (oy, drow) in dst.chunks_exact_mut(p.ow.max(1)).enumerate() {
-                            let iy = (oy * p.stride[0] + ky * p.dilation[0]).checked_sub(p.pad[0]).filter(|&v| v < p.h);
-                            for (ox, d) in drow.iter_mut().enumerate() {
-                                let ix =
-                                    (ox * p.stride[1] + kx * p.dilation[1]).checked_sub(p.pad[1]).filter(|&v| v < p.w);
-                                *d = match (iy, ix) {
-                                    (Some(iy), Some(ix)) => xplane.get(iy * p.w + ix).copied().unwrap_or(0.0),
-                                    _ => 0.0,
-                                };
-                            }
-                        }
-                        r += 1;
+            let og = on.get_mut(g * mpg * plane..(g + 1) * mpg * plane).unwrap_or(&mut []);
+            let patches: &[f32] = if pointwise { xg } else { patches_of(p, xg, k, &mut buf) };
+            // Output rows r0..r0+rows of the group against the same rows of its weights.
+            let mut r0 = 0;
+            while r0 < mpg {
+                let rows = if f16 { (super::WIDEN_BUF / k.max(1)).min(mpg - r0) } else { mpg - r0 };
+                let at = (g * mpg + r0) * k;
+                let wrows: &[f32] = match w {
+                    FloatSrc::F32(wv) => wv.get(at..at + rows * k).unwrap_or(&[]),
+                    FloatSrc::F16(_) => {
+                        let dst = wbuf.get_mut(..rows * k).unwrap_or(&mut []);
+                        w.widen_into(at, dst, widen);
+                        dst
                     }
-                }
+                };
+                let orows = og.get_mut(r0 * plane..(r0 + rows) * plane).unwrap_or(&mut []);
+                sgemm(rows, k, plane, wrows, patches, orows);
+                r0 += rows.max(1);
             }
-            sgemm(mpg, k, plane, wg, patches, og);
         }
     }
     true
+}
+
+/// The im2col patches of one group's input planes `xg` into `buf`: row `(c, ky, kx)` holds, for
+/// every output position, the input value that tap reads (0.0 in the padding).
+fn patches_of<'b>(p: &ConvParams, xg: &[f32], k: usize, buf: &'b mut [f32]) -> &'b [f32] {
+    let (plane, iplane) = (p.oh * p.ow, p.h * p.w);
+    let cpg = k / (p.kh * p.kw).max(1);
+    let patches = buf.get_mut(..k * plane).unwrap_or(&mut []);
+    let mut r = 0;
+    for c in 0..cpg {
+        let xplane = xg.get(c * iplane..(c + 1) * iplane).unwrap_or(&[]);
+        for ky in 0..p.kh {
+            for kx in 0..p.kw {
+                let Some(dst) = patches.get_mut(r * plane..(r + 1) * plane) else { return &[] };
+                for (oy, drow) in dst.chunks_exact_mut(p.ow.max(1)).enumerate() {
+                    let iy = (oy * p.stride[0] + ky * p.dilation[0]).checked_sub(p.pad[0]).filter(|&v| v < p.h);
+                    for (ox, d) in drow.iter_mut().enumerate() {
+                        let ix = (ox * p.stride[1] + kx * p.dilation[1]).checked_sub(p.pad[1]).filter(|&v| v < p.w);
+                        *d = match (iy, ix) {
+                            (Some(iy), Some(ix)) => xplane.get(iy * p.w + ix).copied().unwrap_or(0.0),
+                            _ => 0.0,
+                        };
+                    }
+                }
+                r += 1;
+            }
+        }
+    }
+    buf.get(..k * plane).unwrap_or(&[])
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct MatMulKernels {
     pub dot_gemm: crate::kernels::DotGemmFn,
     /// Plain f32 GEMM ([`sgemm`]).
     pub sgemm: crate::kernels::SgemmFn,
+    /// f16 weights to f32.
+    pub widen: crate::kernels::WidenFn,
 }
 
 /// Runs MatMul with the parameters [`crate::ops::prepare`] derived.
@@ -78,36 +80,34 @@ pub fn matmul(
             a_off += c * a_batch_strides.get(ax).copied().unwrap_or(0);
             b_off += c * b_batch_strides.get(ax).copied().unwrap_or(0);
         }
-        // Both operands plain f32, neither transposed: the GEMM kernel (same order as below).
-        if let (FloatSrc::F32(sa), FloatSrc::F32(sb), false, false) = (a, b, trans_a, trans_b) {
-            let (Some(ab), Some(bb), Some(ob)) =
-                (sa.get(a_off..a_off + m * k), sb.get(b_off..b_off + k * n), out.get_mut(bi * m * n..(bi + 1) * m * n))
-            else {
+        // Plain f32 A against f32 or f16 B: the tier's GEMM (B as is) or products against B's rows
+        // (transposed B: a Linear layer's weights), f16 widened a block at a time. The same sums in
+        // the same order as the element-wise path below.
+        if let (FloatSrc::F32(sa), false) = (a, trans_a) {
+            let (Some(ab), Some(ob)) = (sa.get(a_off..a_off + m * k), out.get_mut(bi * m * n..(bi + 1) * m * n)) else {
                 return;
             };
-            ob.fill(0.0);
-            (kern.sgemm)(m, k, n, ab, bb, ob);
-            if alpha != 1.0 {
-                for o in ob.iter_mut() {
-                    *o *= alpha;
+            let done = match (b, trans_b) {
+                (FloatSrc::F32(sb), false) => sb.get(b_off..b_off + k * n).map(|bb| {
+                    ob.fill(0.0);
+                    (kern.sgemm)(m, k, n, ab, bb, ob);
+                }),
+                (FloatSrc::F32(sb), true) => {
+                    sb.get(b_off..b_off + n * k).map(|bb| (kern.dot_gemm)(m, k, n, ab, bb, ob))
                 }
-            }
-            continue;
-        }
-        // Plain f32 A against rows of f32 B (a Linear layer's weights): the transposed products.
-        if let (FloatSrc::F32(sa), FloatSrc::F32(sb), false, true) = (a, b, trans_a, trans_b) {
-            let (Some(ab), Some(bb), Some(ob)) =
-                (sa.get(a_off..a_off + m * k), sb.get(b_off..b_off + n * k), out.get_mut(bi * m * n..(bi + 1) * m * n))
-            else {
-                return;
+                (FloatSrc::F16(_), false) => gemm_f16((m, k, n), ab, b, b_off, ob, kern).then_some(()),
+                (FloatSrc::F16(_), true) => {
+                    dot_gemm_f16((m, k, n), ab, b, b_off, ob, (kern.dot_gemm, kern.widen)).then_some(())
+                }
             };
-            (kern.dot_gemm)(m, k, n, ab, bb, ob);
-            if alpha != 1.0 {
-                for o in ob.iter_mut() {
-                    *o *= alpha;
+            if done.is_some() {
+                if alpha != 1.0 {
+                    for o in ob.iter_mut() {
+                        *o *= alpha;
+                    }
                 }
+                continue;
             }
-            continue;
         }
         for i in 0..m {
             // Row i of op(A): borrowed when A is plain f32, else read element by element.
@@ -184,4 +184,71 @@ pub fn matmul(
             *o = apply_activation(act.func, act.a, act.b, *o);
         }
     }
+}
+
+/// `out = A · B` with f16 `B` (`k × n` from `b_off`), widened `kc` rows at a time and multiplied
+/// with the matching columns of `A` by `sgemm` (which accumulates: the same sequence of adds per
+/// output as one pass). `false`, nothing written, when a row of `B` or a column of `A` does not
+/// fit the buffers.
+fn gemm_f16(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    b: &FloatSrc<'_>,
+    b_off: usize,
+    out: &mut [f32],
+    kern: &MatMulKernels,
+) -> bool {
+    use super::WIDEN_BUF;
+    if n == 0 || m == 0 || n > WIDEN_BUF || m > WIDEN_BUF || b.len() < b_off + k * n || out.len() < m * n {
+        return false;
+    }
+    let kc = (WIDEN_BUF / n).min(WIDEN_BUF / m).clamp(1, k.max(1));
+    let (mut bb, mut ab) = ([0f32; WIDEN_BUF], [0f32; WIDEN_BUF]);
+    out.fill(0.0);
+    let mut k0 = 0;
+    while k0 < k {
+        let kn = kc.min(k - k0);
+        let (Some(bw), Some(aw)) = (bb.get_mut(..kn * n), ab.get_mut(..m * kn)) else { return true };
+        b.widen_into(b_off + k0 * n, bw, kern.widen);
+        for (dst, row) in aw.chunks_exact_mut(kn).zip(a.chunks(k.max(1))) {
+            if let Some(src) = row.get(k0..k0 + kn) {
+                dst.copy_from_slice(src);
+            }
+        }
+        (kern.sgemm)(m, kn, n, aw, bw, out);
+        k0 += kn;
+    }
+    true
+}
+
+/// `out[i × n + j] = dot(a_i, b_j)` with f16 rows `b_j` (`n × k` from `b_off`), widened a block of
+/// rows at a time ([`dot_gemm`]'s values). `false`, nothing written, when they do not fit.
+pub(crate) fn dot_gemm_f16(
+    (m, k, n): (usize, usize, usize),
+    a: &[f32],
+    b: &FloatSrc<'_>,
+    b_off: usize,
+    out: &mut [f32],
+    (dot_gemm, widen): (crate::kernels::DotGemmFn, crate::kernels::WidenFn),
+) -> bool {
+    use super::WIDEN_BUF;
+    if k == 0 || m == 0 || k > WIDEN_BUF || m > WIDEN_BUF || b.len() < b_off + n * k || out.len() < m * n {
+        return false;
+    }
+    let jc = (WIDEN_BUF / k).min(WIDEN_BUF / m).clamp(1, n.max(1));
+    let (mut wb, mut tmp) = ([0f32; WIDEN_BUF], [0f32; WIDEN_BUF]);
+    let mut j0 = 0;
+    while j0 < n {
+        let jn = jc.min(n - j0);
+        let (Some(w), Some(t)) = (wb.get_mut(..jn * k), tmp.get_mut(..m * jn)) else { return true };
+        b.widen_into(b_off + j0 * k, w, widen);
+        dot_gemm(m, k, jn, a, w, t);
+        for (orow, trow) in out.chunks_exact_mut(n).zip(t.chunks_exact(jn)) {
+            if let Some(o) = orow.get_mut(j0..j0 + jn) {
+                o.copy_from_slice(trow);
+            }
+        }
+        j0 += jn;
+    }
+    true
 }

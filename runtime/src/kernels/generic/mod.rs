@@ -58,6 +58,17 @@ impl<'a> FloatSrc<'a> {
             FloatSrc::F16(s) => s.get(i).map(|&b| half::f16::from_bits(b).to_f32()).unwrap_or(0.0),
         }
     }
+    /// [`FloatSrc::read_into`] with f16 values widened by `widen` (a tier's converter).
+    pub fn widen_into(&self, start: usize, dst: &mut [f32], widen: crate::kernels::WidenFn) {
+        match self {
+            FloatSrc::F16(s) => {
+                if let Some(src) = s.get(start..start + dst.len()) {
+                    widen(src, dst);
+                }
+            }
+            FloatSrc::F32(_) => self.read_into(start, dst),
+        }
+    }
     /// Copies `dst.len()` elements starting at `start` into `dst` as f32.
     pub fn read_into(&self, start: usize, dst: &mut [f32]) {
         match self {
@@ -103,6 +114,18 @@ pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 pub fn axpy_f32(acc: &mut [f32], a: f32, x: &[f32]) {
     for (o, v) in acc.iter_mut().zip(x) {
         *o += a * v;
+    }
+}
+
+/// f32 values a driver widens f16 weights into at a time (a stack buffer: 16 KiB).
+pub const WIDEN_BUF: usize = 4096;
+
+/// IEEE half bit patterns widened to f32 (exact), `min(src, dst)` of them.
+pub fn widen_f16(src: &[u16], dst: &mut [f32]) {
+    use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
+    let n = src.len().min(dst.len());
+    if let (Some(s), Some(d)) = (src.get(..n), dst.get_mut(..n)) {
+        s.reinterpret_cast::<half::f16>().convert_to_f32_slice(d);
     }
 }
 

@@ -71,6 +71,8 @@ pub enum Matrix<'a> {
 pub struct RnnKernels {
     /// Products against f32 rows (float matrices, [`super::dot_gemm`]).
     pub dot_gemm: crate::kernels::DotGemmFn,
+    /// f16 matrices to f32.
+    pub widen: crate::kernels::WidenFn,
     /// int8 products over packed matrices.
     pub qgemm_i32: crate::kernels::QGemmI32Fn,
     /// x and h to int8 (int8 matrices).
@@ -184,12 +186,22 @@ fn products(
         scale_sums_in_place(out, bias, scales.get(row0..row0 + n).unwrap_or(&[]), vs);
         return;
     }
-    if let Matrix::Float(FloatSrc::F32(w)) = m {
-        // Every row at once (the tier's register tiles), then the bias, as in `mat_row`.
-        let (n, kl) = (out.len(), v.len());
-        match w.get(row0 * kl..(row0 + n) * kl) {
-            Some(rows) => (k.dot_gemm)(1, kl, n, v, rows, out),
-            None => out.fill(0.0),
+    let (n, kl) = (out.len(), v.len());
+    let rows_fit = matches!(m, Matrix::Float(s) if s.len() >= (row0 + n) * kl);
+    if let (Matrix::Float(w), true, true) = (m, rows_fit, kl <= super::WIDEN_BUF) {
+        // Every row at once (the tier's register tiles; f16 rows widened a block at a time), then
+        // the bias, as in `mat_row`.
+        match w {
+            FloatSrc::F32(w) => (k.dot_gemm)(1, kl, n, v, w.get(row0 * kl..(row0 + n) * kl).unwrap_or(&[]), out),
+            FloatSrc::F16(_) => {
+                let mut buf = [0f32; super::WIDEN_BUF];
+                let step = (super::WIDEN_BUF / kl.max(1)).max(1);
+                for (b0, chunk) in out.chunks_mut(step).enumerate() {
+                    let rows = buf.get_mut(..chunk.len() * kl).unwrap_or(&mut []);
+                    w.widen_into((row0 + b0 * step) * kl, rows, k.widen);
+                    (k.dot_gemm)(1, kl, chunk.len(), v, rows, chunk);
+                }
+            }
         }
         for (u, o) in out.iter_mut().enumerate() {
             *o += b(u); // b + dot: IEEE addition commutes
@@ -284,6 +296,11 @@ fn input_products<'a>(
             let (xa, wa, o) = (x.get(..rows * p.input)?, w.get(..n * p.input)?, acc.get_mut(..rows * n)?);
             (k.dot_gemm)(rows, p.input, n, xa, wa, o);
             Some(Proj::F32(o))
+        }
+        (Matrix::Float(w @ FloatSrc::F16(_)), RnnX::F32(x), None) => {
+            // f16 W widened a block of rows at a time: the same products.
+            let (xa, o) = (x.get(..rows * p.input)?, acc.get_mut(..rows * n)?);
+            super::matmul::dot_gemm_f16((rows, p.input, n), xa, w, 0, o, (k.dot_gemm, k.widen)).then_some(Proj::F32(o))
         }
         _ => None,
     }

@@ -254,6 +254,7 @@ fn int8_recurrence_matches_fake_quantized_f32() {
             let mut qs = std::vec![0i8; p.scratch_i8_len()];
             let k = super::RnnKernels {
                 dot_gemm: super::dot_gemm,
+                widen: super::widen_f16,
                 qgemm_i32: super::qgemm::qgemm_i32,
                 quantize: super::int8::quantize_slice,
                 cells: super::GENERIC_CELLS,
@@ -307,6 +308,23 @@ fn int8_recurrence_matches_fake_quantized_f32() {
         assert_eq!(
             f32_batched.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
             want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        // f16 matrices (widened a block of rows at a time): the same as their f32 widening.
+        let to16 = |v: &[f32]| v.iter().map(|&x| half::f16::from_f32(x).to_bits()).collect::<Vec<u16>>();
+        let (wh, rh) = (to16(&wf), to16(&rf));
+        let widen = |v: &[u16]| v.iter().map(|&x| half::f16::from_bits(x).to_f32()).collect::<Vec<f32>>();
+        let (ww, rw) = (widen(&wh), widen(&rh));
+        let from_f16 = run(&p, Matrix::Float(FloatSrc::F16(&wh)), Matrix::Float(FloatSrc::F16(&rh)), &xf);
+        let from_wide = run(&p, Matrix::Float(FloatSrc::F32(&ww)), Matrix::Float(FloatSrc::F32(&rw)), &xf);
+        assert_eq!(
+            from_f16.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            from_wide.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        let pb = RnnParams { xproj: true, ..p };
+        let f16_batched = run(&pb, Matrix::Float(FloatSrc::F16(&wh)), Matrix::Float(FloatSrc::F16(&rh)), &xf);
+        assert_eq!(
+            f16_batched.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            from_wide.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
         );
         for j in 0..hidden {
             assert!((got[j] - want[j]).abs() < 1e-6, "lstm={lstm} step 0: {} vs {}", got[j], want[j]);

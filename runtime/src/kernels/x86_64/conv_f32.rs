@@ -15,7 +15,9 @@ use core::arch::x86_64::*;
 
 /// [`generic::conv`] on AVX-512.
 pub(crate) fn conv_avx512(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
-    if !(depthwise(p, x, w, bias, out, true) || generic::conv_gemm(p, x, w, bias, out, sgemm::sgemm_avx512)) {
+    if !(depthwise(p, x, w, bias, out, true)
+        || generic::conv_gemm(p, x, w, bias, out, (sgemm::sgemm_avx512, elementwise::widen_f16c)))
+    {
         generic::conv_linear(p, x, w, bias, out);
     }
     elementwise::avx512::unary_in_place(p.act.func, p.act.a, p.act.b, out);
@@ -23,7 +25,9 @@ pub(crate) fn conv_avx512(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Opt
 
 /// [`generic::conv`] on AVX2.
 pub(crate) fn conv_avx2(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32]) {
-    if !(depthwise(p, x, w, bias, out, false) || generic::conv_gemm(p, x, w, bias, out, sgemm::sgemm_avx2)) {
+    if !(depthwise(p, x, w, bias, out, false)
+        || generic::conv_gemm(p, x, w, bias, out, (sgemm::sgemm_avx2, elementwise::widen_f16c)))
+    {
         generic::conv_linear(p, x, w, bias, out);
     }
     elementwise::avx2::unary_in_place(p.act.func, p.act.a, p.act.b, out);
@@ -31,7 +35,6 @@ pub(crate) fn conv_avx2(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Optio
 
 /// The depthwise path, without the activation; `false` (nothing written) when it does not apply.
 fn depthwise(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, out: &mut [f32], wide: bool) -> bool {
-    let FloatSrc::F32(w) = w else { return false };
     let Some((hp, wp, run)) = generic::depthwise_flat_geometry(p) else { return false };
     let (taps, plane_out) = (p.kh * p.kw, p.oh * p.ow);
     let tier = if wide { crate::kernels::Tier::Avx512 } else { crate::kernels::Tier::Avx2 };
@@ -63,7 +66,19 @@ fn depthwise(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, 
                 }
             }
             let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0.0);
-            let wc = w.get(c * taps..(c + 1) * taps).unwrap_or(&[]);
+            // f16 weights widened per channel (exactly: the same products as f32 weights).
+            let mut widened = [0f32; 64];
+            let wc: &[f32] = match w {
+                FloatSrc::F32(s) => s.get(c * taps..(c + 1) * taps).unwrap_or(&[]),
+                FloatSrc::F16(_) => {
+                    let dst = widened.get_mut(..taps).unwrap_or(&mut []);
+                    w.widen_into(c * taps, dst, elementwise::widen_f16c);
+                    dst
+                }
+            };
+            if wc.len() != taps {
+                return false;
+            }
             // SAFETY: the tier is available (checked above); `padded` holds hp·wp ≥ offs[t] + run
             // values for every tap, `acc` holds DW_PLANE ≥ run, and `wc` holds `taps` weights.
             unsafe {

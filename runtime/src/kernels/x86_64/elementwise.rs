@@ -499,3 +499,26 @@ elementwise!(
     clampi = clampi256,
     store8 = store8_256
 );
+
+/// [`g::widen_f16`] with F16C (part of the AVX2 tier): 8 values per `vcvtph2ps`.
+pub(crate) fn widen_f16c(src: &[u16], dst: &mut [f32]) {
+    let n = src.len().min(dst.len());
+    if !crate::kernels::Tier::Avx2.available() {
+        return g::widen_f16(src, dst);
+    }
+    let full = n / 8 * 8;
+    // SAFETY: F16C is available (the AVX2 tier requires it); the loop reads and writes the first
+    // `full` ≤ n values of both slices.
+    unsafe { widen_impl(src.as_ptr(), dst.as_mut_ptr(), full) };
+    if let (Some(s), Some(d)) = (src.get(full..n), dst.get_mut(full..n)) {
+        g::widen_f16(s, d);
+    }
+}
+
+#[target_feature(enable = "avx,f16c")]
+unsafe fn widen_impl(src: *const u16, dst: *mut f32, n: usize) {
+    for i in (0..n).step_by(8) {
+        // SAFETY: i + 8 ≤ n values of each (the caller's contract).
+        unsafe { _mm256_storeu_ps(dst.add(i), _mm256_cvtph_ps(_mm_loadu_si128(src.add(i) as *const __m128i))) };
+    }
+}
