@@ -68,7 +68,8 @@ impl<'a> Tokenizer<'a> {
         let mut prev: Option<&[u8]> = None;
         for e in self.vocab {
             let w = word_bytes(self.strings, &e.word).ok_or(Error::BadPreprocess("vocabulary word out of range"))?;
-            if w.is_empty() || w.len() > MAX_WORD_BYTES || core::str::from_utf8(w).is_err() {
+            // ASCII first: most vocabularies are, and it is cheaper than a UTF-8 decode per word.
+            if w.is_empty() || w.len() > MAX_WORD_BYTES || !(w.is_ascii() || core::str::from_utf8(w).is_ok()) {
                 return Err(Error::BadPreprocess("vocabulary word must be 1 to 64 bytes of UTF-8"));
             }
             if e.reserved.get() != 0 {

@@ -73,12 +73,18 @@ impl<'a> PackedI8<'a> {
     pub fn sums_are_true(&self) -> bool {
         let kp = self.kp();
         let mut sums = [0i32; NR];
+        // One running total per byte position of a group (lane-wise, so compilers vectorize it),
+        // folded into the row sums at the end of the block: the same integers.
+        let mut lanes = [0i32; NR * 4];
         for (b, block) in self.data.chunks_exact(NR * kp.max(1)).enumerate() {
-            sums.fill(0);
+            lanes.fill(0);
             for group in block.chunks_exact(NR * 4) {
-                for (s, row) in sums.iter_mut().zip(group.chunks_exact(4)) {
-                    *s += row.iter().map(|&v| v as i32).sum::<i32>();
+                for (l, &v) in lanes.iter_mut().zip(group) {
+                    *l += v as i32;
                 }
+            }
+            for (s, row) in sums.iter_mut().zip(lanes.chunks_exact(4)) {
+                *s = row.iter().sum();
             }
             if self.sums.get(b * NR..(b + 1) * NR) != Some(&sums[..]) {
                 return false;
