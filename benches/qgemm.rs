@@ -1,6 +1,9 @@
-//! The int8 GEMM family on every tier this CPU has, in GMAC/s (criterion's "elem/s" counts
-//! multiply-accumulates): the done-when shape 256×256×256, the GEMV of an LSTM step (1×128×512),
-//! the transformer's qkv projection (32×128×384) and the DS-CNN pointwise layer (125×64×64).
+//! The kernel families on every tier this CPU has, in GMAC/s (criterion's "elem/s" counts
+//! multiply-accumulates) and GB/s for GEMVs: the int8 GEMM (the done-when shape 256×256×256, the
+//! GEMV of an LSTM step 1×128×512, the transformer's qkv projection 32×128×384, the DS-CNN
+//! pointwise layer 125×64×64), the f32 GEMM, the transposed f32 products (`dot_gemm`), and the
+//! DS-CNN's convolutions (int8 depthwise, int8 stem through the patch GEMM, f32 depthwise and
+//! pointwise).
 //!
 //!     cargo bench --bench qgemm
 
@@ -48,7 +51,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_f32, bench_dot);
+criterion_group!(benches, bench, bench_f32, bench_dot, bench_conv);
 criterion_main!(benches);
 
 /// The f32 GEMM on every tier this CPU has, in GFLOP-pairs/s (multiply-adds per second).
@@ -90,6 +93,80 @@ fn bench_dot(c: &mut Criterion) {
                 &(),
                 |bch, _| bch.iter(|| (t.dot_gemm.run)(m, k, n, &a, &w, &mut out)),
             );
+        }
+    }
+    g.finish();
+}
+
+/// The DS-CNN's convolutions (25×5 positions, 64 channels): int8 depthwise 3×3, the int8 stem
+/// (10×4 kernel, stride 2, through the patch GEMM), and the f32 depthwise and pointwise layers.
+fn bench_conv(c: &mut Criterion) {
+    use ferrite_runtime::kernels::generic::qconv::{pack_depthwise_hwc, pack_k4n16_hwc, QConv};
+    use ferrite_runtime::kernels::generic::FloatSrc;
+    use ferrite_runtime::ops::{Activation, ConvParams, UnaryFn};
+    let mut r = Rng::new(6);
+    fn bytes(r: &mut Rng, n: usize) -> Vec<i8> {
+        (0..n).map(|_| r.next_u64() as u8 as i8).collect()
+    }
+    let act = Activation { func: UnaryFn::Relu, a: 0.0, b: 0.0 };
+    let geom =
+        |c: usize, h: usize, w: usize, m: usize, k: (usize, usize), s: usize, pad: (usize, usize), group: usize| {
+            let (oh, ow) = ((h + 2 * pad.0 - k.0) / s + 1, (w + 2 * pad.1 - k.1) / s + 1);
+            ConvParams {
+                n: 1,
+                c,
+                h,
+                w,
+                m,
+                oh,
+                ow,
+                kh: k.0,
+                kw: k.1,
+                group,
+                stride: [s, s],
+                pad: [pad.0, pad.1],
+                dilation: [1, 1],
+                act,
+            }
+        };
+    let dw = geom(64, 25, 5, 64, (3, 3), 1, (1, 1), 64);
+    let stem = geom(1, 49, 10, 64, (10, 4), 2, (4, 1), 1);
+    let pw = geom(64, 25, 5, 64, (1, 1), 1, (0, 0), 1);
+    let macs = |p: &ConvParams| (p.oh * p.ow * p.m * p.kh * p.kw * (p.c / p.group)) as u64;
+    let bias = vec![100i32; 64];
+    let rq = vec![quantize_multiplier(0.003).unwrap(); 64];
+    let mut g = c.benchmark_group("conv");
+    for tier in Tier::ALL.into_iter().filter(|t| t.available()) {
+        let t = KernelTable::for_tier(tier).unwrap();
+        let name = tier.name();
+        // int8 depthwise.
+        let q = QConv { p: dw, bias: &bias, requant: &rq, zx: -5, zy: 3, lo: -128, hi: 127 };
+        let (x, w) = (bytes(&mut r, 25 * 5 * 64), pack_depthwise_hwc(&bytes(&mut r, 64 * 9), 64, 3, 3));
+        let mut out = vec![0i8; 25 * 5 * 64];
+        g.throughput(Throughput::Elements(macs(&dw)));
+        g.bench_function(BenchmarkId::new(format!("i8-depthwise/{name}"), "25x5x64 3x3"), |b| {
+            b.iter(|| (t.qconv_dw.run)(&q, &w, &x, &mut out))
+        });
+        // int8 stem: im2col patches through the tier's GEMM.
+        let q = QConv { p: stem, ..q };
+        let packed = pack_k4n16_hwc(&bytes(&mut r, 64 * 40), 64, 1, 10, 4);
+        let pw8 = PackedI8::from_bytes(&packed, 64, 40).unwrap();
+        let x = bytes(&mut r, 49 * 10);
+        let mut out = vec![0i8; stem.oh * stem.ow * 64];
+        g.throughput(Throughput::Elements(macs(&stem)));
+        g.bench_function(BenchmarkId::new(format!("i8-stem/{name}"), "49x10 10x4 s2 -> 64"), |b| {
+            b.iter(|| (t.qconv_packed.run)(&q, &pw8, &x, &mut out))
+        });
+        // f32 depthwise and pointwise (NCHW).
+        for (label, p) in [("f32-depthwise", dw), ("f32-pointwise", pw)] {
+            let x = r.vec(64 * 125, -1.0, 1.0);
+            let w = r.vec(p.m * (p.c / p.group) * p.kh * p.kw, -1.0, 1.0);
+            let b = r.vec(64, -1.0, 1.0);
+            let mut out = vec![0f32; 64 * 125];
+            g.throughput(Throughput::Elements(macs(&p)));
+            g.bench_function(BenchmarkId::new(format!("{label}/{name}"), "25x5x64"), |bch| {
+                bch.iter(|| (t.conv_f32.run)(&p, &x, &FloatSrc::F32(&w), Some(&b), &mut out))
+            });
         }
     }
     g.finish();
