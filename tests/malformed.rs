@@ -83,6 +83,33 @@ fn load(bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// Loads and, when the bytes pass, runs once: neither may panic.
+/// The trained DS-CNN in int8: format v2's channels-last activations, k4n16-hwc and depthwise-hwc
+/// packed weights with their row sums, QConv/QMean, and an alias (the Flatten).
+fn sample_dscnn_int8() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let dir = ferrite_e2e::repo_root().join("models/kws-dscnn");
+        let mut opts = ferrite_quantizer::quantize::QuantizeOptions {
+            precision: Precision::Int8,
+            int8: Some(ferrite_quantizer::quantize::Int8Options {
+                calib: ferrite_e2e::shared_data().join("fsdd"),
+                method: ferrite_quantizer::calibrate::Method::MinMax,
+                samples: 8,
+                accuracy_budget_db: None,
+            }),
+            ..Default::default()
+        };
+        ferrite_quantizer::config::load(&dir.join("ferrite.toml")).unwrap().apply_to(&mut opts);
+        let bytes = ferrite_quantizer::quantize::quantize(&dir.join("model.onnx"), &opts).unwrap().bytes;
+        // FERRITE_FUZZ_SEEDS=1 refreshes the fuzzer's seed for these records.
+        if std::env::var_os("FERRITE_FUZZ_SEEDS").is_some() {
+            let seeds = ferrite_e2e::repo_root().join("runtime/fuzz/corpus/load");
+            std::fs::write(seeds.join("kws_dscnn_int8_v2.fer"), &bytes).unwrap();
+        }
+        bytes
+    })
+}
+
 fn load_and_run(bytes: &[u8]) {
     let a = aligned(bytes);
     let Ok(m) = Model::from_bytes(&a) else { return };
@@ -266,6 +293,20 @@ proptest! {
         let mut b = sample_int8().to_vec();
         for (i, x) in edits {
             let at = 64 + i.index(b.len() - 64);
+            b[at] ^= x | 1;
+        }
+        fix_checksum(&mut b);
+        load_and_run(&b);
+    }
+
+    /// The same over format v2's packed layouts, channels-last activations and aliases, with the
+    /// edits in the records (before the weights) half the time, where they matter most.
+    #[test]
+    fn random_corruptions_of_packed_channels_last_never_panic(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6), records in any::<bool>()) {
+        let mut b = sample_dscnn_int8().to_vec();
+        let end = if records { section_offset(sample_dscnn_int8(), SectionKind::Weights) } else { b.len() };
+        for (i, x) in edits {
+            let at = 64 + i.index(end - 64);
             b[at] ^= x | 1;
         }
         fix_checksum(&mut b);
