@@ -272,11 +272,25 @@ pub fn qmean(dims: &[usize], mask: u32, x: &[i8], zx: i32, r: Requant, zy: i32, 
             s *= dims.get(i).copied().unwrap_or(1);
         }
     }
+    // Every input row adds into the same outputs (global pooling, channels last): no odometer.
+    let one_row = (0..outer).all(|i| mask & (1 << i) != 0 || dims.get(i) == Some(&1));
     let mut acc = [0i32; 256];
     for chunk in (0..kept_len).step_by(acc.len()) {
         let cnt = acc.len().min(kept_len - chunk);
         let Some(acc) = acc.get_mut(..cnt) else { return false };
         acc.fill(0);
+        if one_row {
+            for xr in x.chunks_exact(row.max(1)) {
+                for (a, &v) in acc.iter_mut().zip(xr.get(chunk..chunk + cnt).unwrap_or(&[])) {
+                    *a = a.wrapping_add(v as i32 - zx);
+                }
+            }
+            let Some(ys) = out.get_mut(chunk..chunk + cnt) else { return false };
+            for (y, &a) in ys.iter_mut().zip(acc.iter()) {
+                *y = requantize(a, r, zy, -128, 127);
+            }
+            continue;
+        }
         let mut coord = [0usize; crate::format::MAX_RANK];
         let mut o = 0usize;
         for xr in x.chunks_exact(row.max(1)) {

@@ -450,3 +450,24 @@ fn f32_conv_matches_the_definition() {
         }
     }
 }
+
+#[test]
+fn qmean_matches_its_definition() {
+    use super::int8::{quantize_multiplier, requantize};
+    use super::qconv::qmean;
+    // Channels-last global pooling ([N, H, W, C], H and W reduced), with one image (every row adds
+    // into the same outputs) and with two (the outer kept axis walks), and C past one 256 chunk.
+    for (n, h, w, c) in [(1usize, 25usize, 5usize, 64usize), (2, 3, 4, 5), (1, 2, 3, 300)] {
+        let x: std::vec::Vec<i8> = (0..n * h * w * c).map(|i| (i * 37 % 255) as u8 as i8).collect();
+        let (zx, zy) = (-3, 4);
+        let r = quantize_multiplier(1.0 / (h * w) as f64 * 0.9).unwrap();
+        let mut got = std::vec![0i8; n * c];
+        assert!(qmean(&[n, h, w, c], 0b0110, &x, zx, r, zy, &mut got));
+        for b in 0..n {
+            for ch in 0..c {
+                let sum: i32 = (0..h * w).map(|p| x[(b * h * w + p) * c + ch] as i32 - zx).sum();
+                assert_eq!(got[b * c + ch], requantize(sum, r, zy, -128, 127), "n {n} c {c}: ({b}, {ch})");
+            }
+        }
+    }
+}

@@ -36,10 +36,149 @@ pub(crate) fn qconv_dw_avx512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8])
     if !crate::kernels::Tier::Avx512.available() || q.p.kh * q.p.kw > MAX_TAPS {
         return generic::qconv_depthwise(q, w, x, out);
     }
+    let p = q.p;
+    let rows_fit = p.kw <= 4 && p.kh <= MAX_ROWS && p.dilation[0] == 1 && p.kh * p.ow <= ROW_CACHE;
     // SAFETY: AVX-512 F/BW/VNNI are available (checked above); `sizes_ok` checked that x holds
     // N·H·W·C bytes, out N·OH·OW·M, w kH·kW·M, bias and requant M each: every access is inside.
-    unsafe { dw512(q, w, x, out) };
+    unsafe {
+        if rows_fit {
+            dw512_rows(q, w, x, out)
+        } else {
+            dw512(q, w, x, out)
+        }
+    };
     true
+}
+
+/// Kernel rows the row path holds.
+const MAX_ROWS: usize = 8;
+/// Interleaved input positions (kernel rows × output columns) the row path caches: 16 KiB.
+const ROW_CACHE: usize = 64;
+
+/// The requantization, clamp and store of one output pixel's 64 channels from `c0` (`cnt` valid).
+///
+/// # Safety
+/// AVX-512 F/BW available; `dst` writable for `cnt` bytes; `rqs[j]` initialised for j < 4.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn store_pixel(
+    acc: [__m512i; 4],
+    init: &[__m512i; 4],
+    rqs: &[core::mem::MaybeUninit<super::requant::Requant16>; 4],
+    cnt: usize,
+    dst: *mut i8,
+) {
+    let acc = channel_order(acc);
+    for j in 0..4 {
+        let n16 = cnt.saturating_sub(16 * j).min(16);
+        if n16 == 0 {
+            break;
+        }
+        // SAFETY: the caller's contract (rqs[j] initialised).
+        let y = requant16(_mm512_add_epi32(acc[j], init[j]), unsafe { rqs[j].assume_init_ref() });
+        let sm = if n16 >= 16 { 0xFFFF } else { ((1u32 << n16) - 1) as u16 };
+        // SAFETY: the mask writes channels j·16 .. j·16 + n16 ≤ cnt of `dst`.
+        unsafe { _mm_mask_storeu_epi8(dst.add(16 * j), sm, y) };
+    }
+}
+
+/// [`dw512`] for kernels up to 4 wide with consecutive kernel rows: each input row is interleaved
+/// once per output column into a cache — the row's (up to) four taps of a channel in one 32-bit
+/// lane, the layout `vpdpbusd` reads — and every output row that reads it reuses it, so an output
+/// pixel costs one `vpdpbusd` per kernel row and 16 channels, with no shuffles but the final
+/// channel order. Padding rows and columns read as the zero point, as in `dw512`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
+    let p = q.p;
+    let (m, kh, kw) = (p.m, p.kh, p.kw);
+    let flip = _mm512_set1_epi8(-128);
+    let pad = _mm512_set1_epi8((q.zx + 128) as u8 as i8);
+    let pairs = q.requant.as_ptr() as *const i32;
+    let mut cache = [[_mm512_setzero_si512(); 4]; ROW_CACHE];
+    for c0 in (0..m).step_by(64) {
+        let cnt = 64.min(m - c0);
+        let mask: u64 = if cnt >= 64 { u64::MAX } else { (1u64 << cnt) - 1 };
+        // Each kernel row's weights interleaved (taps past kW are zero); their sums per channel.
+        let mut wr = [[_mm512_setzero_si512(); 4]; MAX_ROWS];
+        let mut sums = [_mm512_setzero_si512(); 4];
+        for (ky, wq) in wr.iter_mut().enumerate().take(kh) {
+            let tap_w = |kx: usize| {
+                if kx < kw {
+                    // SAFETY: tap (ky, kx)'s weights for channels c0..c0+cnt lie inside w.
+                    unsafe { _mm512_maskz_loadu_epi8(mask, w.as_ptr().add((ky * kw + kx) * m + c0)) }
+                } else {
+                    _mm512_setzero_si512()
+                }
+            };
+            *wq = interleave4(tap_w(0), tap_w(1), tap_w(2), tap_w(3));
+            for k in 0..4 {
+                sums[k] = _mm512_dpbusd_epi32(sums[k], _mm512_set1_epi8(1), wq[k]);
+            }
+        }
+        let sums = channel_order(sums);
+        let zoff = _mm512_set1_epi32(128 + q.zx);
+        let mut init = [_mm512_setzero_si512(); 4];
+        let mut rqs = [core::mem::MaybeUninit::<super::requant::Requant16>::uninit(); 4];
+        for j in 0..4 {
+            let n = cnt.saturating_sub(16 * j).min(16);
+            let bm = if n >= 16 { 0xFFFF } else { ((1u32 << n) - 1) as u16 };
+            // SAFETY: channels c0+16j .. +n exist in bias and requant.
+            unsafe {
+                let b = _mm512_maskz_loadu_epi32(bm, q.bias.as_ptr().add(c0 + 16 * j));
+                init[j] = _mm512_sub_epi32(b, _mm512_mullo_epi32(sums[j], zoff));
+                rqs[j].write(load16(pairs.add(2 * (c0 + 16 * j).min(m)), n, q.zy, q.lo, q.hi));
+            }
+        }
+        for n in 0..p.n {
+            // Which input row each cache slot holds (rows land in slot iy % kH: kH consecutive
+            // rows never collide).
+            let mut held = [usize::MAX; MAX_ROWS];
+            for oy in 0..p.oh {
+                let mut slots = [None; MAX_ROWS];
+                for ky in 0..kh {
+                    let Some(iy) = (oy * p.stride[0] + ky).checked_sub(p.pad[0]).filter(|&v| v < p.h) else {
+                        continue;
+                    };
+                    let slot = iy % kh;
+                    if held[slot] != iy {
+                        for ox in 0..p.ow {
+                            let tap_x = |kx: usize| {
+                                let ix = (ox * p.stride[1] + kx * p.dilation[1]).checked_sub(p.pad[1]);
+                                match ix.filter(|&v| v < p.w && kx < kw) {
+                                    Some(ix) => {
+                                        let at = ((n * p.h + iy) * p.w + ix) * m + c0;
+                                        // SAFETY: (iy, ix) is inside the input; channels c0..c0+cnt exist.
+                                        let v = unsafe { _mm512_maskz_loadu_epi8(mask, x.as_ptr().add(at)) };
+                                        _mm512_xor_si512(v, flip)
+                                    }
+                                    None => pad,
+                                }
+                            };
+                            cache[slot * p.ow + ox] = interleave4(tap_x(0), tap_x(1), tap_x(2), tap_x(3));
+                        }
+                        held[slot] = iy;
+                    }
+                    slots[ky] = Some(slot);
+                }
+                for ox in 0..p.ow {
+                    let mut acc = [_mm512_setzero_si512(); 4];
+                    for ky in 0..kh {
+                        // A padding row reads as the zero point in every tap.
+                        let xs = match slots[ky] {
+                            Some(slot) => cache[slot * p.ow + ox],
+                            None => [pad; 4],
+                        };
+                        for k in 0..4 {
+                            acc[k] = _mm512_dpbusd_epi32(acc[k], xs[k], wr[ky][k]);
+                        }
+                    }
+                    let at = ((n * p.oh + oy) * p.ow + ox) * m + c0;
+                    // SAFETY: output pixel `at` has channels c0..c0+cnt; rqs were all written.
+                    unsafe { store_pixel(acc, &init, &rqs, cnt, out.as_mut_ptr().add(at)) };
+                }
+            }
+        }
+    }
 }
 
 /// Interleaves four 64-byte vectors so that each 32-bit lane holds one channel's byte from each:
