@@ -1,16 +1,17 @@
 //! Graph-level speed for int8 graphs (docs/QUANTIZATION.md, "Graph-level rewrites"): after the int8
 //! conversion, convolutions run channels-last with packed weights, int8 values cross data
 //! movement (Transpose, Reshape-like copies) instead of being dequantized first, transposes that
-//! undo each other vanish, global average pooling becomes an int8 mean, and recurrent ops read
-//! int8 sequences directly. Every rewrite keeps the values the graph computes; the per-layer SQNR
-//! report measures the result.
+//! undo each other vanish, global average pooling becomes an int8 mean, element-wise functions
+//! between int8 layers become table lookups, and recurrent ops read int8 sequences directly.
+//! Every rewrite keeps the values the graph computes; the per-layer SQNR report measures the result.
 
 use crate::int8::Layer;
 use crate::ir::{Data, Graph, Op, TensorId, TensorQuant};
 use ferrite_runtime::format::{DType, Layout};
-use ferrite_runtime::kernels::generic::int8::quantize_multiplier;
+use ferrite_runtime::kernels::generic::apply_activation;
+use ferrite_runtime::kernels::generic::int8::{dequantize, quantize_f32, quantize_multiplier};
 use ferrite_runtime::kernels::generic::qconv::{pack_depthwise_hwc, pack_k4n16_hwc};
-use ferrite_runtime::ops::OpCode;
+use ferrite_runtime::ops::{OpCode, UnaryFn};
 
 /// Runs every rewrite to a fixed point. `layers` get their probes' new layouts.
 pub fn optimize_int8(g: &mut Graph, layers: &mut [Layer]) {
@@ -20,6 +21,7 @@ pub fn optimize_int8(g: &mut Graph, layers: &mut [Layer]) {
             || int8_through_movement(g)
             || drop_requantize_pairs(g)
             || int8_mean(g)
+            || int8_lut(g)
             || reduce_absorbs_transpose(g)
             || rnn_reads_int8(g);
         crate::passes::remove_dead(g);
@@ -289,6 +291,69 @@ fn int8_mean(g: &mut Graph) -> bool {
     false
 }
 
+/// Dequantize → one or more element-wise functions (Unary: Sigmoid, Tanh, GELU, …) → Quantize
+/// becomes one table lookup (`QLut`). The table holds the chain's result for each of the 256 int8
+/// inputs, computed with the runtime's reference functions (which every tier matches bit for
+/// bit), so the lookup gives exactly the chain's bytes.
+fn int8_lut(g: &mut Graph) -> bool {
+    for k in 0..g.ops.len() {
+        if g.ops[k].code != OpCode::Quantize {
+            continue;
+        }
+        let (Some(f), Some(yq)) = (g.ops[k].inputs[0], g.ops[k].outputs[0]) else { continue };
+        // Back from the Quantize through Unary ops, each tensor read only by the next op.
+        let (mut chain, mut t, mut reader) = (Vec::new(), f, k);
+        let dq = loop {
+            let Some(p) = g.producer(t).filter(|_| sole_consumer(g, t) == Some(reader)) else { break None };
+            match g.ops[p].code {
+                OpCode::Unary => {
+                    let Some(x) = g.ops[p].inputs[0] else { break None };
+                    chain.push(p);
+                    (t, reader) = (x, p);
+                }
+                OpCode::Dequantize => break Some(p),
+                _ => break None,
+            }
+        };
+        let (Some(dq), false) = (dq, chain.is_empty()) else { continue };
+        let Some(xq) = g.ops[dq].inputs[0] else { continue };
+        let (Some((sx, zx)), Some((sy, zy))) = (quant_of(g, xq), quant_of(g, yq)) else { continue };
+        let (tx, ty) = (&g.tensors[xq], &g.tensors[yq]);
+        if tx.dtype != DType::I8 || ty.dtype != DType::I8 || tx.shape != ty.shape || tx.layout != ty.layout {
+            continue;
+        }
+        let funcs: Option<Vec<(UnaryFn, f32, f32)>> = chain
+            .iter()
+            .rev()
+            .map(|&u| {
+                let a = &g.ops[u].attrs;
+                Some((UnaryFn::from_u32(*a.first()?)?, f32::from_bits(*a.get(1)?), f32::from_bits(*a.get(2)?)))
+            })
+            .collect();
+        let Some(funcs) = funcs else { continue };
+        let table: Vec<i8> = (0..256)
+            .map(|i| {
+                let x = dequantize((i - 128) as i8, sx, zx);
+                quantize_f32(funcs.iter().fold(x, |v, &(f, a, b)| apply_activation(f, a, b, v)), sy, zy)
+            })
+            .collect();
+        let name = g.ops[chain[chain.len() - 1]].name.clone();
+        let tt = g.constant(format!("{name}.table"), vec![256], Data::I8(table));
+        // The entries are values on the output's grid.
+        g.tensors[tt].quant = Some(TensorQuant::PerTensor { scale: sy, zero_point: zy });
+        g.ops[k] = Op {
+            code: OpCode::QLut,
+            name: format!("{name}/lut"),
+            inputs: vec![Some(xq), Some(tt)],
+            outputs: vec![Some(yq)],
+            attrs: vec![],
+            scratch: None,
+        };
+        return true;
+    }
+    false
+}
+
 /// Transpose → Reduce/QMean: the reduction reads the tensor before the transpose (the axes mapped
 /// through the permutation), when that leaves the kept elements in the same order; a copy gives
 /// the result its old shape.
@@ -381,6 +446,54 @@ fn unit_transposes_to_copies(g: &mut Graph) {
         if order.windows(2).all(|w| w[0] < w[1]) {
             op.code = OpCode::Copy;
             op.attrs.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_runtime::{AlignedBytes, Input, Model, OutputData, Session};
+
+    /// The bytes a graph with one int8 input and one int8 output computes for every int8 value.
+    fn run_all_values(g: &Graph) -> Vec<i8> {
+        let bytes = AlignedBytes::copy_from(&crate::writer::write(g, "{}", Default::default()).bytes);
+        let m = Model::from_bytes(&bytes).unwrap();
+        let mut s = Session::new(&m).unwrap();
+        let x: Vec<i8> = (0..300).map(|i| (i % 256) as u8 as i8).collect();
+        let out = s.run(&[Input::I8(&x)]).unwrap();
+        match out.get(0).unwrap().2 {
+            OutputData::I8(v) => v.to_vec(),
+            _ => panic!("int8 output"),
+        }
+    }
+
+    #[test]
+    fn element_wise_chains_become_exact_tables() {
+        for funcs in [vec![UnaryFn::GeluErf], vec![UnaryFn::Sigmoid], vec![UnaryFn::Tanh, UnaryFn::Relu]] {
+            let mut g = Graph::default();
+            let quant = |s: f32, z: i32| Some(TensorQuant::PerTensor { scale: s, zero_point: z });
+            let xq = g.activation("x", DType::I8, vec![300]);
+            g.tensors[xq].quant = quant(0.031, -7);
+            let mut t = g.activation("x.f", DType::F32, vec![300]);
+            g.push(OpCode::Dequantize, "dq", vec![Some(xq)], vec![Some(t)], vec![]);
+            for (i, &f) in funcs.iter().enumerate() {
+                let y = g.activation(format!("u{i}"), DType::F32, vec![300]);
+                g.push(OpCode::Unary, format!("u{i}"), vec![Some(t)], vec![Some(y)], vec![f as u32, 0, 0]);
+                t = y;
+            }
+            let yq = g.activation("y", DType::I8, vec![300]);
+            g.tensors[yq].quant = quant(0.009, 3);
+            g.push(OpCode::Quantize, "q", vec![Some(t)], vec![Some(yq)], vec![]);
+            g.inputs.push(xq);
+            g.outputs.push(yq);
+            let chain = run_all_values(&g);
+            let mut lut = g.clone();
+            assert!(int8_lut(&mut lut));
+            crate::passes::remove_dead(&mut lut);
+            let codes: Vec<OpCode> = lut.ops.iter().map(|o| o.code).collect();
+            assert_eq!(codes, [OpCode::QLut], "{funcs:?}");
+            assert_eq!(run_all_values(&lut), chain, "{funcs:?}: the table gives the chain's bytes");
         }
     }
 }

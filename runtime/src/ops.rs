@@ -73,6 +73,11 @@ pub enum OpCode {
     /// multiplier of `s_x / (count · s_y)`). Attrs: `[axes_mask]`. Inputs: x (i8), requant (i32
     /// weight `[1, 2]`). Output: i8, Reduce's shape rule.
     QMean = 24,
+    /// Int8 to int8 through a 256-entry table: `out = table[x + 128]`, the quantizer's image of an
+    /// element-wise chain (Dequantize → Sigmoid/Tanh/GELU/… → Quantize) on every int8 value, so the
+    /// same bytes as the chain. No attrs. Inputs: x (i8), table (i8 weight `[256]`). Output: i8,
+    /// x's shape and layout.
+    QLut = 25,
 }
 
 impl OpCode {
@@ -104,6 +109,7 @@ impl OpCode {
             22 => QMatMul,
             23 => QConv,
             24 => QMean,
+            25 => QLut,
             _ => return None,
         })
     }
@@ -135,6 +141,7 @@ impl OpCode {
             QMatMul => "QMatMul",
             QConv => "QConv",
             QMean => "QMean",
+            QLut => "QLut",
         }
     }
 }
@@ -401,6 +408,7 @@ pub enum Params {
         count: usize,
         mask: u32,
     },
+    QLut,
 }
 
 /// How an int8 convolution's tensors are laid out.
@@ -1134,6 +1142,24 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let mask = r.u(1)?;
             reduced_shape(x, out, mask)?;
             Ok(Params::Reduce { func, mask })
+        }
+        OpCode::QLut => {
+            r.exact(0)?;
+            if ins.len() != 2 {
+                return Err("QLut takes 2 inputs (x, table)");
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            int8_tensor(x)?;
+            int8_tensor(out)?;
+            let table = need(ins, 1)?;
+            if table.dtype != DType::I8 || !is_w(1) || table.shape() != [256] {
+                return Err("QLut's table must be an i8 weight [256]");
+            }
+            if !shapes_equal(x, out) || x.layout != out.layout {
+                return Err("QLut's output has its input's shape and layout");
+            }
+            Ok(Params::QLut)
         }
         OpCode::QMean => {
             r.exact(1)?;

@@ -91,7 +91,7 @@ impl Tier {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod x86 {
+pub(crate) mod x86 {
     //! Run-time feature checks (std) or compile-time target features (no std).
     #[cfg(feature = "std")]
     pub fn has_avx2() -> bool {
@@ -105,6 +105,16 @@ mod x86 {
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl")
             && std::is_x86_feature_detected!("avx512vnni")
+    }
+    /// AVX-512 VBMI (byte permutes: Ice Lake, Zen 4; not Cascade Lake), used inside the AVX-512
+    /// tier where it helps and checked by the kernel that uses it.
+    #[cfg(feature = "std")]
+    pub fn has_avx512_vbmi() -> bool {
+        std::is_x86_feature_detected!("avx512vbmi")
+    }
+    #[cfg(not(feature = "std"))]
+    pub fn has_avx512_vbmi() -> bool {
+        cfg!(target_feature = "avx512vbmi")
     }
     #[cfg(not(feature = "std"))]
     pub fn has_avx2() -> bool {
@@ -155,6 +165,8 @@ pub struct Kernel<F> {
 pub type DotGemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 /// f32 convolution ([`generic::conv`]).
 pub type ConvF32Fn = fn(&crate::ops::ConvParams, &[f32], &generic::FloatSrc<'_>, Option<&[f32]>, &mut [f32]);
+/// int8 through a 256-entry table ([`generic::int8::lut`]).
+pub type LutFn = fn(&[i8; 256], &[i8], &mut [i8]);
 /// f16 bit patterns widened to f32 ([`generic::widen_f16`]).
 pub type WidenFn = fn(&[u16], &mut [f32]);
 /// f32 GEMM `(m, k, n, a, b, out)` ([`generic::sgemm`]).
@@ -186,6 +198,8 @@ pub struct KernelTable {
     pub tier: Tier,
     /// Products against transposed f32 rows (MatMul with `trans_b`, recurrent ops).
     pub dot_gemm: Kernel<DotGemmFn>,
+    /// int8 through a table (QLut).
+    pub lut: Kernel<LutFn>,
     /// f16 to f32 (fp16 weights, widened a block at a time).
     pub widen_f16: Kernel<WidenFn>,
     /// f32 GEMM (MatMul of two plain f32 operands).
@@ -232,11 +246,14 @@ impl KernelTable {
     }
 
     fn build(tier: Tier) -> Self {
+        // Targets without SIMD tiers (Cortex-M for now) keep the generic table as built.
+        #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
         let mut t = KernelTable {
             tier,
             dot_gemm: Kernel { tier: Tier::Generic, run: generic::dot_gemm },
             sgemm: Kernel { tier: Tier::Generic, run: generic::sgemm },
             widen_f16: Kernel { tier: Tier::Generic, run: generic::widen_f16 },
+            lut: Kernel { tier: Tier::Generic, run: generic::int8::lut },
             conv_f32: Kernel { tier: Tier::Generic, run: generic::conv },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
@@ -281,6 +298,7 @@ impl KernelTable {
                 t.unary = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::softmax_rows };
                 t.layer_norm = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::layer_norm };
+                t.lut = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::lut_vbmi };
                 t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
                 t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
                 t.dot_gemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::dot_gemm_avx512 };

@@ -351,6 +351,24 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
     assert_eq!(bits(&got), bits(&want), "widen_f16 of {k} on {}", t.widen_f16.tier.name());
 }
 
+/// QLut's table lookup: every int8 value, random lengths (the vector tail).
+pub(crate) fn check_lut(t: &KernelTable, seed: u64) {
+    let mut g = Gen::new(seed);
+    let mut table = [0i8; 256];
+    for v in table.iter_mut() {
+        *v = g.next() as i8;
+    }
+    let n = g.range(0, 300) as usize;
+    let mut x: Vec<i8> = (0..n).map(|i| (i as i32 - 128) as i8).collect();
+    for v in x.iter_mut().skip(256) {
+        *v = g.next() as i8;
+    }
+    let (mut want, mut got) = (std::vec![0i8; n], std::vec![7i8; n]);
+    super::generic::int8::lut(&table, &x, &mut want);
+    (t.lut.run)(&table, &x, &mut got);
+    assert_eq!(got, want, "lut of {n} on {}", t.lut.tier.name());
+}
+
 /// The f32 convolution (the GEMM path where it applies): bit for bit.
 pub(crate) fn check_conv_f32(t: &KernelTable, seed: u64) {
     let mut g = Gen::new(seed);
@@ -478,6 +496,7 @@ macro_rules! tier_tests {
                 if let Some(t) = table() {
                     for seed in 0..400 {
                         check_elementwise(&t, seed);
+                        check_lut(&t, seed);
                     }
                 }
             }

@@ -425,6 +425,13 @@ pub(super) fn run_op(
                 return Err(bad("int8 convolution: sizes"));
             }
         }
+        Params::QLut => {
+            let (x, _) = need_in(0)?;
+            let (table, _) = need_in(1)?;
+            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let table: &[i8; 256] = i8s(table)?.try_into().map_err(|_| bad("QLut: table"))?;
+            (kt.lut.run)(table, i8s(x)?, i8s_mut(out)?);
+        }
         Params::QMean { mask, .. } => {
             let (x, xi) = need_in(0)?;
             let (rq, _) = need_in(1)?;

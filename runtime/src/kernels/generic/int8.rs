@@ -79,6 +79,13 @@ pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
     q.saturating_add(zero_point as i64).clamp(-128, 127) as i8
 }
 
+/// `out[i] = table[x[i] + 128]`: QLut (an int8 element-wise function as a table).
+pub fn lut(table: &[i8; 256], x: &[i8], out: &mut [i8]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = table[(v as u8 ^ 0x80) as usize];
+    }
+}
+
 /// `scale · (q - zero_point)`.
 pub fn dequantize(q: i8, scale: f32, zero_point: i32) -> f32 {
     scale * (q as i32 - zero_point) as f32

@@ -522,3 +522,44 @@ unsafe fn widen_impl(src: *const u16, dst: *mut f32, n: usize) {
         unsafe { _mm256_storeu_ps(dst.add(i), _mm256_cvtph_ps(_mm_loadu_si128(src.add(i) as *const __m128i))) };
     }
 }
+
+/// [`g::int8::lut`] with AVX-512 VBMI: the 256-byte table in four registers, two two-source byte
+/// permutes (7 index bits each) and a blend on the eighth bit, 64 values at a time. CPUs of the
+/// AVX-512 tier without VBMI (Cascade Lake) run the scalar reference.
+pub(crate) fn lut_vbmi(table: &[i8; 256], x: &[i8], out: &mut [i8]) {
+    let n = x.len().min(out.len());
+    if !(crate::kernels::Tier::Avx512.available() && crate::kernels::x86::has_avx512_vbmi()) {
+        return g::int8::lut(table, x, out);
+    }
+    // SAFETY: AVX-512 F/BW and VBMI are available (checked above); the kernel reads `table`'s 256
+    // bytes and the first n bytes of x, and writes the first n of out (masked at the tail).
+    unsafe { lut_impl(table, x.as_ptr(), out.as_mut_ptr(), n) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+unsafe fn lut_impl(table: &[i8; 256], x: *const i8, out: *mut i8, n: usize) {
+    let tp = table.as_ptr();
+    // SAFETY: the table holds 256 bytes: four 64-byte loads.
+    let (t0, t1, t2, t3) = unsafe {
+        (
+            _mm512_loadu_si512(tp as *const _),
+            _mm512_loadu_si512(tp.add(64) as *const _),
+            _mm512_loadu_si512(tp.add(128) as *const _),
+            _mm512_loadu_si512(tp.add(192) as *const _),
+        )
+    };
+    let flip = _mm512_set1_epi8(-128);
+    let mut i = 0;
+    while i < n {
+        let k = (n - i).min(64);
+        let m: u64 = if k == 64 { u64::MAX } else { (1u64 << k) - 1 };
+        // SAFETY: the mask keeps the lanes below n - i.
+        let idx = _mm512_xor_si512(unsafe { _mm512_maskz_loadu_epi8(m, x.add(i)) }, flip);
+        let lo = _mm512_permutex2var_epi8(t0, idx, t1);
+        let hi = _mm512_permutex2var_epi8(t2, idx, t3);
+        let y = _mm512_mask_blend_epi8(_mm512_movepi8_mask(idx), lo, hi);
+        // SAFETY: as above.
+        unsafe { _mm512_mask_storeu_epi8(out.add(i), m, y) };
+        i += k;
+    }
+}
