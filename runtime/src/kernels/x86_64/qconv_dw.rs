@@ -55,31 +55,67 @@ const MAX_ROWS: usize = 8;
 /// Interleaved input positions (kernel rows × output columns) the row path caches: 16 KiB.
 const ROW_CACHE: usize = 64;
 
-/// The requantization, clamp and store of one output pixel's 64 channels from `c0` (`cnt` valid).
+/// The epilogue constants of the 64 channels from `c0` (`cnt` of them) in the accumulators'
+/// interleaved order (lane `4l + i` of `q` is channel `16l + 4q + i`): `bias − (128 + zx) · Σw`
+/// from the interleaved weight sums, and the requantization pairs. Lanes past the block's
+/// channels get bias 0 and a valid pair; their results are never stored.
 ///
 /// # Safety
-/// AVX-512 F/BW available; `dst` writable for `cnt` bytes; `rqs[j]` initialised for j < 4.
+/// AVX-512 F/BW available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn interleaved_epilogue(
+    q: &QConv<'_>,
+    sums: &[__m512i; 4],
+    c0: usize,
+    cnt: usize,
+) -> ([__m512i; 4], [super::requant::Requant16; 4]) {
+    let zoff = _mm512_set1_epi32(128 + q.zx);
+    let mut init = [_mm512_setzero_si512(); 4];
+    let rqs = core::array::from_fn(|qi| {
+        let (mut bias, mut pr) = ([0i32; 16], [0i32; 32]);
+        for lane in 0..16 {
+            let ch = 16 * (lane / 4) + 4 * qi + lane % 4;
+            let (b, r) = match (q.bias.get(c0 + ch), q.requant.get(c0 + ch)) {
+                (Some(&b), Some(&r)) if ch < cnt => (b, r),
+                _ => (0, crate::kernels::generic::int8::Requant { multiplier: 1 << 30, shift: 40 }),
+            };
+            (bias[lane], pr[2 * lane], pr[2 * lane + 1]) = (b, r.multiplier, r.shift);
+        }
+        // SAFETY: `bias` holds 16 i32 and `pr` 32 (16 pairs).
+        unsafe {
+            let b = _mm512_loadu_si512(bias.as_ptr() as *const _);
+            init[qi] = _mm512_sub_epi32(b, _mm512_mullo_epi32(sums[qi], zoff));
+            load16(pr.as_ptr(), 16, q.zy, q.lo, q.hi)
+        }
+    });
+    (init, rqs)
+}
+
+/// Requantizes one output pixel's accumulators in their interleaved order (`acc[q]` lane `4l + i`
+/// is channel `16l + 4q + i`, with `init` and `rqs` in the same order) and stores the 64 bytes in
+/// channel order: the four 16-byte results side by side hold channels in 4-byte groups, which one
+/// 32-bit permute puts in place (no 128-bit transposes of the accumulators).
+///
+/// # Safety
+/// AVX-512 F/BW available; `dst` writable for the `mask`'s bytes; `rqs[q]` initialised.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[inline]
-unsafe fn store_pixel(
+unsafe fn store_interleaved(
     acc: [__m512i; 4],
     init: &[__m512i; 4],
-    rqs: &[core::mem::MaybeUninit<super::requant::Requant16>; 4],
-    cnt: usize,
+    rqs: &[super::requant::Requant16; 4],
+    mask: u64,
     dst: *mut i8,
 ) {
-    let acc = channel_order(acc);
-    for j in 0..4 {
-        let n16 = cnt.saturating_sub(16 * j).min(16);
-        if n16 == 0 {
-            break;
-        }
-        // SAFETY: the caller's contract (rqs[j] initialised).
-        let y = requant16(_mm512_add_epi32(acc[j], init[j]), unsafe { rqs[j].assume_init_ref() });
-        let sm = if n16 >= 16 { 0xFFFF } else { ((1u32 << n16) - 1) as u16 };
-        // SAFETY: the mask writes channels j·16 .. j·16 + n16 ≤ cnt of `dst`.
-        unsafe { _mm_mask_storeu_epi8(dst.add(16 * j), sm, y) };
-    }
+    let y = |q: usize| requant16(_mm512_add_epi32(acc[q], init[q]), &rqs[q]);
+    let z = _mm512_castsi128_si512(y(0));
+    let z = _mm512_inserti32x4::<1>(z, y(1));
+    let z = _mm512_inserti32x4::<2>(z, y(2));
+    let z = _mm512_inserti32x4::<3>(z, y(3));
+    // Output group d = 4l + q (channels 4d … 4d + 3) is group 4q + l of `z`.
+    let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    // SAFETY: the caller's contract.
+    unsafe { _mm512_mask_storeu_epi8(dst, mask, _mm512_permutexvar_epi32(idx, z)) };
 }
 
 /// [`dw512`] for kernels up to 4 wide with consecutive kernel rows: each input row is interleaved
@@ -93,7 +129,6 @@ unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
     let (m, kh, kw) = (p.m, p.kh, p.kw);
     let flip = _mm512_set1_epi8(-128);
     let pad = _mm512_set1_epi8((q.zx + 128) as u8 as i8);
-    let pairs = q.requant.as_ptr() as *const i32;
     let mut cache = [[_mm512_setzero_si512(); 4]; ROW_CACHE];
     for c0 in (0..m).step_by(64) {
         let cnt = 64.min(m - c0);
@@ -115,20 +150,8 @@ unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
                 sums[k] = _mm512_dpbusd_epi32(sums[k], _mm512_set1_epi8(1), wq[k]);
             }
         }
-        let sums = channel_order(sums);
-        let zoff = _mm512_set1_epi32(128 + q.zx);
-        let mut init = [_mm512_setzero_si512(); 4];
-        let mut rqs = [core::mem::MaybeUninit::<super::requant::Requant16>::uninit(); 4];
-        for j in 0..4 {
-            let n = cnt.saturating_sub(16 * j).min(16);
-            let bm = if n >= 16 { 0xFFFF } else { ((1u32 << n) - 1) as u16 };
-            // SAFETY: channels c0+16j .. +n exist in bias and requant.
-            unsafe {
-                let b = _mm512_maskz_loadu_epi32(bm, q.bias.as_ptr().add(c0 + 16 * j));
-                init[j] = _mm512_sub_epi32(b, _mm512_mullo_epi32(sums[j], zoff));
-                rqs[j].write(load16(pairs.add(2 * (c0 + 16 * j).min(m)), n, q.zy, q.lo, q.hi));
-            }
-        }
+        // SAFETY: the features are available (this function's contract).
+        let (init, rqs) = unsafe { interleaved_epilogue(q, &sums, c0, cnt) };
         for n in 0..p.n {
             // Which input row each cache slot holds (rows land in slot iy % kH: kH consecutive
             // rows never collide).
@@ -173,8 +196,8 @@ unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
                         }
                     }
                     let at = ((n * p.oh + oy) * p.ow + ox) * m + c0;
-                    // SAFETY: output pixel `at` has channels c0..c0+cnt; rqs were all written.
-                    unsafe { store_pixel(acc, &init, &rqs, cnt, out.as_mut_ptr().add(at)) };
+                    // SAFETY: output pixel `at` has channels c0..c0+cnt, which `mask` selects.
+                    unsafe { store_interleaved(acc, &init, &rqs, mask, out.as_mut_ptr().add(at)) };
                 }
             }
         }
@@ -196,23 +219,6 @@ fn interleave4(a: __m512i, b: __m512i, c: __m512i, d: __m512i) -> [__m512i; 4] {
     ]
 }
 
-/// The inverse order of [`interleave4`] for 32-bit lanes: the four accumulators back in channel
-/// order (a 4×4 transpose of 128-bit blocks).
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn channel_order(acc: [__m512i; 4]) -> [__m512i; 4] {
-    let t0 = _mm512_shuffle_i32x4::<0x44>(acc[0], acc[1]);
-    let t1 = _mm512_shuffle_i32x4::<0x44>(acc[2], acc[3]);
-    let t2 = _mm512_shuffle_i32x4::<0xEE>(acc[0], acc[1]);
-    let t3 = _mm512_shuffle_i32x4::<0xEE>(acc[2], acc[3]);
-    [
-        _mm512_shuffle_i32x4::<0x88>(t0, t1),
-        _mm512_shuffle_i32x4::<0xDD>(t0, t1),
-        _mm512_shuffle_i32x4::<0x88>(t2, t3),
-        _mm512_shuffle_i32x4::<0xDD>(t2, t3),
-    ]
-}
-
 /// Taps in groups of four (the last padded with zero weights): at most `MAX_TAPS`.
 const GROUPS: usize = MAX_TAPS.div_ceil(4);
 
@@ -226,7 +232,6 @@ unsafe fn dw512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
     let groups = taps.div_ceil(4);
     let flip = _mm512_set1_epi8(-128);
     let pad = _mm512_set1_epi8((q.zx + 128) as u8 as i8);
-    let pairs = q.requant.as_ptr() as *const i32;
     // Tap t is (t / kW, t % kW): computed once, not per pixel.
     let (mut tky, mut tkx) = ([0usize; MAX_TAPS], [0usize; MAX_TAPS]);
     for t in 0..taps {
@@ -252,20 +257,8 @@ unsafe fn dw512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
                 sums[k] = _mm512_dpbusd_epi32(sums[k], _mm512_set1_epi8(1), wq[k]);
             }
         }
-        let sums = channel_order(sums);
-        let zoff = _mm512_set1_epi32(128 + q.zx);
-        let mut init = [_mm512_setzero_si512(); 4];
-        let mut rqs = [core::mem::MaybeUninit::<super::requant::Requant16>::uninit(); 4];
-        for j in 0..4 {
-            let n = cnt.saturating_sub(16 * j).min(16);
-            let bm = if n >= 16 { 0xFFFF } else { ((1u32 << n) - 1) as u16 };
-            // SAFETY: channels c0+16j .. +n exist in bias and requant.
-            unsafe {
-                let b = _mm512_maskz_loadu_epi32(bm, q.bias.as_ptr().add(c0 + 16 * j));
-                init[j] = _mm512_sub_epi32(b, _mm512_mullo_epi32(sums[j], zoff));
-                rqs[j].write(load16(pairs.add(2 * (c0 + 16 * j).min(m)), n, q.zy, q.lo, q.hi));
-            }
-        }
+        // SAFETY: the features are available (this function's contract).
+        let (init, rqs) = unsafe { interleaved_epilogue(q, &sums, c0, cnt) };
         for n in 0..p.n {
             for oy in 0..p.oh {
                 for ox in 0..p.ow {
@@ -290,19 +283,9 @@ unsafe fn dw512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
                             acc[k] = _mm512_dpbusd_epi32(acc[k], xs[k], wg[gi][k]);
                         }
                     }
-                    let acc = channel_order(acc);
                     let at = ((n * p.oh + oy) * p.ow + ox) * m + c0;
-                    for j in 0..4 {
-                        let n16 = cnt.saturating_sub(16 * j).min(16);
-                        if n16 == 0 {
-                            break;
-                        }
-                        // SAFETY: rqs[j] was written above for every j < 4.
-                        let y = requant16(_mm512_add_epi32(acc[j], init[j]), unsafe { rqs[j].assume_init_ref() });
-                        let sm = if n16 >= 16 { 0xFFFF } else { ((1u32 << n16) - 1) as u16 };
-                        // SAFETY: output pixel `at` has channels c0..c0+cnt; the mask writes only those.
-                        unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add(at + 16 * j), sm, y) };
-                    }
+                    // SAFETY: output pixel `at` has channels c0..c0+cnt, which `mask` selects.
+                    unsafe { store_interleaved(acc, &init, &rqs, mask, out.as_mut_ptr().add(at)) };
                 }
             }
         }

@@ -25,6 +25,9 @@ pub(crate) struct Requant16 {
     sh32: __m512i,
     lo32: __m512i,
     hi32: __m512i,
+    /// The bounds to apply beyond int8's own (`vpmovsdb` saturates to [−128, 127]).
+    clamp_lo: bool,
+    clamp_hi: bool,
 }
 
 /// Loads the `(multiplier, shift)` pairs of `cnt ≤ 16` channels starting at `pairs` (2 i32 each);
@@ -75,6 +78,8 @@ pub(crate) unsafe fn load16(pairs: *const i32, cnt: usize, zy: i32, lo: i8, hi: 
         sh32: t,
         lo32: _mm512_set1_epi32(lo as i32),
         hi32: _mm512_set1_epi32(hi as i32),
+        clamp_lo: lo > i8::MIN,
+        clamp_hi: hi < i8::MAX,
     }
 }
 
@@ -92,7 +97,11 @@ pub(crate) fn requant16(acc: __m512i, r: &Requant16) -> __m128i {
         let odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), r.mult_odd);
         let h = _mm512_mask_blend_epi32(0xAAAA, even, odd);
         let v = _mm512_srav_epi32(_mm512_add_epi32(h, r.rnd32), r.sh32);
-        return _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(v, r.hi32), r.lo32));
+        // Clamp to [lo, hi]: the saturating narrow does [−128, 127]; tighter bounds (a fused
+        // ReLU's lo = zy) take one compare each.
+        let v = if r.clamp_hi { _mm512_min_epi32(v, r.hi32) } else { v };
+        let v = if r.clamp_lo { _mm512_max_epi32(v, r.lo32) } else { v };
+        return _mm512_cvtsepi32_epi8(v);
     }
     // Even lanes: vpmuldq multiplies the low (signed) 32 bits of every 64-bit lane.
     let even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(acc, r.mult), r.rnd_even), r.sh_even);
