@@ -165,6 +165,8 @@ pub struct Kernel<F> {
 pub type DotGemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 /// f32 convolution ([`generic::conv`]).
 pub type ConvF32Fn = fn(&crate::ops::ConvParams, &[f32], &generic::FloatSrc<'_>, Option<&[f32]>, &mut [f32]);
+/// int8 mean over axes `(dims, mask, x, zx, requant, zy, out)` ([`generic::qconv::qmean`]).
+pub type QMeanFn = fn(&[usize], u32, &[i8], i32, generic::int8::Requant, i32, &mut [i8]) -> bool;
 /// int8 through a 256-entry table ([`generic::int8::lut`]).
 pub type LutFn = fn(&[i8; 256], &[i8], &mut [i8]);
 /// f16 bit patterns widened to f32 ([`generic::widen_f16`]).
@@ -200,6 +202,8 @@ pub struct KernelTable {
     pub dot_gemm: Kernel<DotGemmFn>,
     /// int8 through a table (QLut).
     pub lut: Kernel<LutFn>,
+    /// int8 mean (QMean: global average pooling).
+    pub qmean: Kernel<QMeanFn>,
     /// f16 to f32 (fp16 weights, widened a block at a time).
     pub widen_f16: Kernel<WidenFn>,
     /// f32 GEMM (MatMul of two plain f32 operands).
@@ -254,6 +258,7 @@ impl KernelTable {
             sgemm: Kernel { tier: Tier::Generic, run: generic::sgemm },
             widen_f16: Kernel { tier: Tier::Generic, run: generic::widen_f16 },
             lut: Kernel { tier: Tier::Generic, run: generic::int8::lut },
+            qmean: Kernel { tier: Tier::Generic, run: generic::qconv::qmean },
             conv_f32: Kernel { tier: Tier::Generic, run: generic::conv },
             qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
             qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
@@ -299,6 +304,7 @@ impl KernelTable {
                 t.softmax_rows = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::softmax_rows };
                 t.layer_norm = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::layer_norm };
                 t.lut = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::lut_vbmi };
+                t.qmean = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qmean_avx512 };
                 t.rnn_cells = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::CELLS };
                 t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
                 t.dot_gemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::dot_gemm_avx512 };

@@ -351,6 +351,29 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
     assert_eq!(bits(&got), bits(&want), "widen_f16 of {k} on {}", t.widen_f16.tier.name());
 }
 
+/// QMean (global pooling and a walked shape): up to 256 rows of extreme values, channel tails,
+/// short and long requantization shifts.
+pub(crate) fn check_qmean(t: &KernelTable, seed: u64) {
+    let mut g = Gen::new(seed);
+    let (n, h, w, c) = (
+        1 + g.range(0, 1) as usize,
+        1 + g.range(0, 15) as usize,
+        1 + g.range(0, 15) as usize,
+        1 + g.range(0, 150) as usize,
+    );
+    let x: Vec<i8> = if seed.is_multiple_of(4) {
+        std::vec![if seed.is_multiple_of(8) { -128 } else { 127 }; n * h * w * c]
+    } else {
+        g.i8s(n * h * w * c)
+    };
+    let r = quantize_multiplier(0.5f64.powi(g.range(0, 20) as i32) * 1.37 / (h * w) as f64).unwrap();
+    let (zx, zy) = (g.range(-128, 127) as i32, g.range(-128, 127) as i32);
+    let (mut want, mut got) = (std::vec![0i8; n * c], std::vec![1i8; n * c]);
+    assert!(super::generic::qconv::qmean(&[n, h, w, c], 0b0110, &x, zx, r, zy, &mut want));
+    assert!((t.qmean.run)(&[n, h, w, c], 0b0110, &x, zx, r, zy, &mut got));
+    assert_eq!(got, want, "qmean {n}x{h}x{w}x{c} on {}", t.qmean.tier.name());
+}
+
 /// QLut's table lookup: every int8 value, random lengths (the vector tail).
 pub(crate) fn check_lut(t: &KernelTable, seed: u64) {
     let mut g = Gen::new(seed);
@@ -532,6 +555,7 @@ macro_rules! tier_tests {
             fn qconv_cases() {
                 if let Some(t) = table() {
                     for seed in 0..200 {
+                        check_qmean(&t, seed);
                         check_qconv(&t, seed);
                     }
                 }

@@ -437,7 +437,7 @@ pub(super) fn run_op(
             let (rq, _) = need_in(1)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
             let r = *requants(rq)?.first().ok_or(bad("requantization"))?;
-            if !k::qconv::qmean(xi.shape(), mask, i8s(x)?, xi.quant.zero_point, r, oi.quant.zero_point, i8s_mut(out)?) {
+            if !(kt.qmean.run)(xi.shape(), mask, i8s(x)?, xi.quant.zero_point, r, oi.quant.zero_point, i8s_mut(out)?) {
                 return Err(bad("QMean: sizes"));
             }
         }

@@ -251,6 +251,7 @@ fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
     match (code, params) {
         (_, Params::Quantize) => k.quantize.tier,
         (_, Params::QLut) => k.lut.tier,
+        (_, Params::QMean { .. }) => k.qmean.tier,
         (_, Params::Unary { func, .. }) if *func != crate::ops::UnaryFn::Log => k.unary.tier,
         (_, Params::Softmax { inner: 1, log: false, .. }) => k.softmax_rows.tier,
         (_, Params::LayerNorm { .. }) => k.layer_norm.tier,

@@ -477,3 +477,79 @@ unsafe fn gather_rows(q: &QConv<'_>, x: &[i8], first: usize, cnt: usize, buf: &m
         }
     }
 }
+
+/// [`generic::qmean`] on AVX-512 for global pooling (every input row adds into the same outputs,
+/// at most 256 rows): the rows summed in 16-bit lanes (|Σ x| ≤ 256 · 128 fits), widened once, the
+/// zero point taken out as `rows · zx`, then the shared epilogue — the generic integers exactly.
+/// Other shapes go to the generic kernel.
+pub(crate) fn qmean_avx512(
+    dims: &[usize],
+    mask: u32,
+    x: &[i8],
+    zx: i32,
+    r: crate::kernels::generic::int8::Requant,
+    zy: i32,
+    out: &mut [i8],
+) -> bool {
+    let tail = dims.iter().enumerate().rev().take_while(|(i, _)| mask & (1 << i) == 0).count();
+    let outer = dims.len() - tail;
+    let row: usize = dims.get(outer..).unwrap_or(&[]).iter().product();
+    let one_row = (0..outer).all(|i| mask & (1 << i) != 0 || dims.get(i) == Some(&1));
+    let rows = x.len().checked_div(row).unwrap_or(0);
+    if !crate::kernels::Tier::Avx512.available()
+        || !one_row
+        || row == 0
+        || rows == 0
+        || rows > 256
+        || rows * row != x.len()
+        || out.len() != row
+        || dims.iter().product::<usize>() != x.len()
+    {
+        return generic::qmean(dims, mask, x, zx, r, zy, out);
+    }
+    // SAFETY: AVX-512 F/BW are available (checked above); x holds rows · row bytes and out row.
+    unsafe { qmean512(x, rows, row, zx, r, zy, out) };
+    true
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn qmean512(
+    x: &[i8],
+    rows: usize,
+    row: usize,
+    zx: i32,
+    r: crate::kernels::generic::int8::Requant,
+    zy: i32,
+    out: &mut [i8],
+) {
+    let pair = [r.multiplier, r.shift];
+    let pairs: [i32; 32] = core::array::from_fn(|i| pair[i % 2]);
+    // SAFETY: `pairs` holds 16 pairs.
+    let rq = unsafe { load16(pairs.as_ptr(), 16, zy, i8::MIN, i8::MAX) };
+    let off = _mm512_set1_epi32((rows as i32) * zx);
+    for c0 in (0..row).step_by(64) {
+        let cnt = 64.min(row - c0);
+        let mask: u64 = if cnt == 64 { u64::MAX } else { (1u64 << cnt) - 1 };
+        let (mut lo, mut hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        for y in 0..rows {
+            // SAFETY: row y's bytes c0 .. c0 + cnt lie inside x (the mask keeps the rest out).
+            let v = unsafe { _mm512_maskz_loadu_epi8(mask, x.as_ptr().add(y * row + c0)) };
+            lo = _mm512_add_epi16(lo, _mm512_cvtepi8_epi16(_mm512_castsi512_si256(v)));
+            hi = _mm512_add_epi16(hi, _mm512_cvtepi8_epi16(_mm512_extracti64x4_epi64::<1>(v)));
+        }
+        for (j, half) in [lo, hi].into_iter().enumerate() {
+            for k in 0..2 {
+                let c = c0 + 32 * j + 16 * k;
+                if c >= c0 + cnt {
+                    break;
+                }
+                let part = if k == 0 { _mm512_castsi512_si256(half) } else { _mm512_extracti64x4_epi64::<1>(half) };
+                let sums = _mm512_sub_epi32(_mm512_cvtepi16_epi32(part), off);
+                let n16 = (c0 + cnt - c).min(16);
+                let sm = if n16 >= 16 { 0xFFFF } else { ((1u32 << n16) - 1) as u16 };
+                // SAFETY: outputs c .. c + n16 lie inside out (c + n16 ≤ c0 + cnt ≤ row).
+                unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add(c), sm, requant16(sums, &rq)) };
+            }
+        }
+    }
+}
