@@ -129,7 +129,8 @@ unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
     let (m, kh, kw) = (p.m, p.kh, p.kw);
     let flip = _mm512_set1_epi8(-128);
     let pad = _mm512_set1_epi8((q.zx + 128) as u8 as i8);
-    let mut cache = [[_mm512_setzero_si512(); 4]; ROW_CACHE];
+    // Uninitialised: a slot is read only after the row it holds was built into it (`held`).
+    let mut cache = [core::mem::MaybeUninit::<[__m512i; 4]>::uninit(); ROW_CACHE];
     for c0 in (0..m).step_by(64) {
         let cnt = 64.min(m - c0);
         let mask: u64 = if cnt >= 64 { u64::MAX } else { (1u64 << cnt) - 1 };
@@ -177,7 +178,7 @@ unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
                                     None => pad,
                                 }
                             };
-                            cache[slot * p.ow + ox] = interleave4(tap_x(0), tap_x(1), tap_x(2), tap_x(3));
+                            cache[slot * p.ow + ox].write(interleave4(tap_x(0), tap_x(1), tap_x(2), tap_x(3)));
                         }
                         held[slot] = iy;
                     }
@@ -188,7 +189,9 @@ unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
                     for ky in 0..kh {
                         // A padding row reads as the zero point in every tap.
                         let xs = match slots[ky] {
-                            Some(slot) => cache[slot * p.ow + ox],
+                            // SAFETY: `slots[ky]` is set only for a slot whose row was built above
+                            // (every column written), for this image and channel block.
+                            Some(slot) => unsafe { cache[slot * p.ow + ox].assume_init() },
                             None => [pad; 4],
                         };
                         for k in 0..4 {
@@ -454,14 +457,23 @@ unsafe fn gather_rows(q: &QConv<'_>, x: &[i8], first: usize, cnt: usize, buf: &m
                 }
             }
         }
+        // Input columns x0 .. x0 + kW of every kernel row (x0 may be negative: the left padding).
+        let x0 = (ox * p.stride[1]) as isize - p.pad[1] as isize;
+        let cols_inside = x0 >= 0 && x0 + p.kw as isize <= p.w as isize;
         for ky in 0..p.kh {
             let dst = buf.as_mut_ptr().wrapping_add(i * taps + ky * row);
             let iy = (oy * p.stride[0] + ky * p.dilation[0]).checked_sub(p.pad[0]).filter(|&v| v < p.h);
+            if let (Some(iy), true) = (iy, cols_inside) {
+                // The whole kernel row is inside the input: one copy, no padding.
+                let src = x.as_ptr().wrapping_add(((n * p.h + iy) * p.w + x0 as usize) * c);
+                // SAFETY: columns x0 .. x0 + kW of row iy exist (`row` bytes from src); the
+                // destination row lies inside buf.
+                unsafe { _mm512_mask_storeu_epi8(dst, full, _mm512_maskz_loadu_epi8(full, src)) };
+                continue;
+            }
             // SAFETY: the row lies inside buf (i < cnt, ky < kH).
             unsafe { _mm512_mask_storeu_epi8(dst, full, pad) };
             let Some(iy) = iy else { continue };
-            // Input columns x0 .. x0 + kW of this row (x0 may be negative: the left padding).
-            let x0 = (ox * p.stride[1]) as isize - p.pad[1] as isize;
             let lo = x0.max(0) as usize;
             let hi = ((x0 + p.kw as isize).min(p.w as isize)).max(0) as usize;
             if lo >= hi {
