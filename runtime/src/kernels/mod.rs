@@ -177,6 +177,8 @@ pub type SgemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
 pub type QGemmFn = fn(&generic::qgemm::QGemm<'_>, &[i8], usize, &mut [i8]) -> bool;
 /// f32 to int8 with a scale and zero point ([`generic::int8::quantize_slice`]).
 pub type QuantizeFn = fn(&[f32], f32, i32, &mut [i8]);
+/// int8 to f32 with a scale and zero point ([`generic::int8::dequantize_slice`]).
+pub type DequantizeFn = fn(&[i8], f32, i32, &mut [f32]);
 /// An element-wise unary function over a slice ([`generic::unary`]).
 pub type UnaryFn = fn(crate::ops::UnaryFn, f32, f32, &[f32], &mut [f32]);
 /// Softmax along rows of contiguous elements ([`generic::softmax`] with `inner` = 1):
@@ -220,6 +222,8 @@ pub struct KernelTable {
     pub qconv_dw: Kernel<QDepthwiseFn>,
     /// f32 to int8 (Quantize, recurrent x and h).
     pub quantize: Kernel<QuantizeFn>,
+    /// int8 to f32 (Dequantize).
+    pub dequantize: Kernel<DequantizeFn>,
     /// Element-wise unary functions (Unary ops).
     pub unary: Kernel<UnaryFn>,
     /// Softmax over contiguous rows.
@@ -268,6 +272,7 @@ impl KernelTable {
             },
             qconv_dw: Kernel { tier: Tier::Generic, run: generic::qconv::qconv_depthwise },
             quantize: Kernel { tier: Tier::Generic, run: generic::int8::quantize_slice },
+            dequantize: Kernel { tier: Tier::Generic, run: generic::int8::dequantize_slice },
             unary: Kernel { tier: Tier::Generic, run: generic::unary },
             softmax_rows: Kernel { tier: Tier::Generic, run: generic::softmax_rows },
             layer_norm: Kernel { tier: Tier::Generic, run: generic::layer_norm },
@@ -285,6 +290,7 @@ impl KernelTable {
                     run: |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, x86_64::qgemm_avx2::qgemm),
                 };
                 t.quantize = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::quantize };
+                t.dequantize = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::dequantize_avx2 };
                 t.unary = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::softmax_rows };
                 t.layer_norm = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::layer_norm };
@@ -300,6 +306,7 @@ impl KernelTable {
                 t.qconv_dw = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qconv_dw_avx512 };
                 t.qconv_packed = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qconv_packed_avx512 };
                 t.quantize = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::quantize };
+                t.dequantize = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::dequantize_avx512 };
                 t.unary = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::softmax_rows };
                 t.layer_norm = Kernel { tier: Tier::Avx512, run: x86_64::elementwise::avx512::layer_norm };

@@ -390,6 +390,12 @@ pub(crate) fn check_lut(t: &KernelTable, seed: u64) {
     super::generic::int8::lut(&table, &x, &mut want);
     (t.lut.run)(&table, &x, &mut got);
     assert_eq!(got, want, "lut of {n} on {}", t.lut.tier.name());
+    // Dequantize: every int8 value against zero points and scales (with subnormal products).
+    let (zp, scale) = (g.range(-128, 127) as i32, [0.5f32, 0.0123, 3.0e-39, 1.7e3][(seed % 4) as usize]);
+    let (mut want, mut got) = (std::vec![0f32; n], std::vec![1f32; n]);
+    super::generic::int8::dequantize_slice(&x, scale, zp, &mut want);
+    (t.dequantize.run)(&x, scale, zp, &mut got);
+    assert_eq!(bits(&got), bits(&want), "dequantize of {n} on {}", t.dequantize.tier.name());
 }
 
 /// The f32 convolution (the GEMM path where it applies): bit for bit.

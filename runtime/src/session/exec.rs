@@ -376,7 +376,7 @@ pub(super) fn run_op(
         Params::Dequantize => {
             let (x, xi) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
-            k::int8::dequantize_slice(i8s(x)?, xi.quant.scale(), xi.quant.zero_point, f32s_mut(out)?);
+            (kt.dequantize.run)(i8s(x)?, xi.quant.scale(), xi.quant.zero_point, f32s_mut(out)?);
         }
         Params::QMatMul { k: kk, n, lo, hi, packed: true } => {
             let (x, xi) = need_in(0)?;

@@ -250,6 +250,7 @@ fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> cor
 fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
     match (code, params) {
         (_, Params::Quantize) => k.quantize.tier,
+        (_, Params::Dequantize) => k.dequantize.tier,
         (_, Params::QLut) => k.lut.tier,
         (_, Params::QMean { .. }) => k.qmean.tier,
         (_, Params::Unary { func, .. }) if *func != crate::ops::UnaryFn::Log => k.unary.tier,

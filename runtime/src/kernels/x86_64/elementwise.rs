@@ -563,3 +563,52 @@ unsafe fn lut_impl(table: &[i8; 256], x: *const i8, out: *mut i8, n: usize) {
         i += k;
     }
 }
+
+/// [`g::int8::dequantize_slice`] on AVX-512: `scale · (q − zp)` per lane, the integer difference
+/// converted exactly and one multiply, as the reference does.
+pub(crate) fn dequantize_avx512(q: &[i8], scale: f32, zp: i32, out: &mut [f32]) {
+    let n = q.len().min(out.len());
+    let full = if crate::kernels::Tier::Avx512.available() { n / 16 * 16 } else { 0 };
+    // SAFETY: AVX-512 F/BW are available when full > 0; the loop reads and writes the first
+    // `full` ≤ n values of both slices.
+    unsafe { dequantize512(q.as_ptr(), scale, zp, out.as_mut_ptr(), full) };
+    if let (Some(qs), Some(os)) = (q.get(full..n), out.get_mut(full..n)) {
+        g::int8::dequantize_slice(qs, scale, zp, os);
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn dequantize512(q: *const i8, scale: f32, zp: i32, out: *mut f32, n: usize) {
+    let (s, z) = (_mm512_set1_ps(scale), _mm512_set1_epi32(zp));
+    for i in (0..n).step_by(16) {
+        // SAFETY: i + 16 ≤ n values of each (the caller's contract).
+        let v = _mm512_cvtepi8_epi32(unsafe { _mm_loadu_si128(q.add(i) as *const __m128i) });
+        let y = _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_sub_epi32(v, z)));
+        // SAFETY: as above.
+        unsafe { _mm512_storeu_ps(out.add(i), y) };
+    }
+}
+
+/// [`g::int8::dequantize_slice`] on AVX2 (8 lanes).
+pub(crate) fn dequantize_avx2(q: &[i8], scale: f32, zp: i32, out: &mut [f32]) {
+    let n = q.len().min(out.len());
+    let full = if crate::kernels::Tier::Avx2.available() { n / 8 * 8 } else { 0 };
+    // SAFETY: AVX2 is available when full > 0; the loop reads and writes the first `full` ≤ n
+    // values of both slices.
+    unsafe { dequantize256(q.as_ptr(), scale, zp, out.as_mut_ptr(), full) };
+    if let (Some(qs), Some(os)) = (q.get(full..n), out.get_mut(full..n)) {
+        g::int8::dequantize_slice(qs, scale, zp, os);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn dequantize256(q: *const i8, scale: f32, zp: i32, out: *mut f32, n: usize) {
+    let (s, z) = (_mm256_set1_ps(scale), _mm256_set1_epi32(zp));
+    for i in (0..n).step_by(8) {
+        // SAFETY: i + 8 ≤ n values of each (the caller's contract).
+        let v = _mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(q.add(i) as *const __m128i) });
+        let y = _mm256_mul_ps(s, _mm256_cvtepi32_ps(_mm256_sub_epi32(v, z)));
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(out.add(i), y) };
+    }
+}
