@@ -355,12 +355,15 @@ fn cmd_quantize(
         eprintln!("ferrite: wrote report {}", path.display());
     }
     let onnx_size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
+    // Ops as written (Reshape-like copies are aliases in the artifact, not ops).
+    let aligned = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
+    let ops = ferrite_runtime::Model::from_bytes(&aligned).map_or(q.graph.ops.len(), |m| m.ops().count());
     eprintln!(
         "ferrite: wrote {} ({} bytes, {:.1}% of the ONNX file; {} ops, {} weight bytes, arena {} bytes, {} tensors in f16) in {:.2}s",
         output.display(),
         q.bytes.len(),
         100.0 * q.bytes.len() as f64 / onnx_size.max(1) as f64,
-        q.graph.ops.len(),
+        ops,
         q.weight_bytes,
         q.arena_len,
         q.f16_tensors,
