@@ -99,40 +99,40 @@ def calibration(name, x, samples):
                                                      "snips-intents" if name.startswith("intent") else "fsdd")
 
 
-def ort_time(path, x, iterations):
-    """(median ms, cold start ms: session creation + first run) of ORT on one thread."""
+def ort_session(path):
+    """An ORT CPU session on one thread, sequential."""
     import onnxruntime as ort
-    t0 = time.perf_counter()
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def ort_time(path, x, iterations):
+    """Median ms of ORT on one thread, through I/O binding."""
+    sess = ort_session(path)
     io = sess.io_binding()
     io.bind_cpu_input(sess.get_inputs()[0].name, x)
     for o in sess.get_outputs():
         io.bind_output(o.name)
-    sess.run_with_iobinding(io)
-    cold = (time.perf_counter() - t0) * 1e3
-    for _ in range(5):
+    for _ in range(6):
         sess.run_with_iobinding(io)
     times = []
     for _ in range(iterations):
         t = time.perf_counter()
         sess.run_with_iobinding(io)
         times.append((time.perf_counter() - t) * 1e3)
-    return statistics.median(times), cold
+    return statistics.median(times)
 
 
 ORT_COLD = """
-import sys, time, numpy as np, onnxruntime as ort
+import sys, time, numpy as np, onnxruntime
+sys.path.insert(0, sys.argv[3])
+from side_by_side import ort_session
 x = np.load(sys.argv[2])
 t0 = time.perf_counter()
-opts = ort.SessionOptions()
-opts.intra_op_num_threads = 1
-opts.inter_op_num_threads = 1
-opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-sess = ort.InferenceSession(sys.argv[1], opts, providers=["CPUExecutionProvider"])
+sess = ort_session(sys.argv[1])
 sess.run(None, {sess.get_inputs()[0].name: x})
 print((time.perf_counter() - t0) * 1e3)
 """
@@ -142,8 +142,9 @@ def ort_cold_ms(path, x_path, repeats=5):
     """Median of `repeats` ORT cold starts (session creation + first run), each the first session
     of a fresh Python process that has already imported onnxruntime (as Ferrite's are the first
     load of a fresh process)."""
-    runs = [float(subprocess.run([sys.executable, "-c", ORT_COLD, path, x_path], check=True, capture_output=True,
-                                 text=True).stdout) for _ in range(repeats)]
+    here = os.path.dirname(os.path.abspath(__file__))
+    runs = [float(subprocess.run([sys.executable, "-c", ORT_COLD, path, x_path, here], check=True,
+                                 capture_output=True, text=True).stdout) for _ in range(repeats)]
     return statistics.median(runs)
 
 
@@ -167,7 +168,7 @@ def python_overhead_ms(tmp, iterations):
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     path = os.path.join(tmp, "identity.onnx")
     onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
-    return ort_time(path, np.zeros(1, np.float32), iterations)[0]
+    return ort_time(path, np.zeros(1, np.float32), iterations)
 
 
 def ferrite_quantize(onnx_path, precision, calib_arg, samples, tmp, name):
@@ -249,9 +250,9 @@ def main():
                 tract = json.loads(subprocess.run([TRACT, onnx_path, x_path, str(args.iterations)], check=True,
                                                   capture_output=True, text=True).stdout)
                 keep("tract", tract["median_ms"])
-                keep("ort_f32", ort_time(onnx_path, x, args.iterations)[0])
-                keep("ort_s8", ort_time(s8, x, args.iterations)[0])
-                keep("ort_d8", ort_time(d8, x, args.iterations)[0])
+                keep("ort_f32", ort_time(onnx_path, x, args.iterations))
+                keep("ort_s8", ort_time(s8, x, args.iterations))
+                keep("ort_d8", ort_time(d8, x, args.iterations))
             print(f"{name}: cold starts ...", file=sys.stderr)
             fer = {"int8": {"median_ms": medians["ferrite_int8"], "tier": tier,
                             "cold_start_ms": ferrite_cold_ms(fers["int8"], x_path)},

@@ -402,10 +402,10 @@ pub(crate) fn check_lut(t: &KernelTable, seed: u64) {
 pub(crate) fn check_conv_f32(t: &KernelTable, seed: u64) {
     let mut g = Gen::new(seed);
     let mut p = conv_geometry(&mut g, seed.is_multiple_of(3));
-    // Planes past one register block of the depthwise path (128 floats on AVX-512) now and then.
-    if seed % 5 == 1 {
-        (p.h, p.oh) = (p.h + 24, p.oh + 24 / p.stride[0]);
-    }
+    // Planes past one register block of the depthwise path (128 floats on AVX-512) and past its
+    // small stack plane (512 floats) now and then.
+    let taller = [0, 24, 0, 60, 0][(seed % 5) as usize];
+    (p.h, p.oh) = (p.h + taller, p.oh + taller / p.stride[0]);
     // The fused activation goes through the tier's element-wise kernel.
     use crate::ops::UnaryFn::{Clip, Identity, Relu, Sigmoid};
     let (func, a, b) =

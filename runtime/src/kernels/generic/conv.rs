@@ -213,7 +213,7 @@ pub fn conv_gemm(
         // would cost more than it saves.
         return false;
     }
-    let (cpg, mpg) = (p.c / p.group, p.m / p.group);
+    let cpg = p.c / p.group;
     let (k, plane, iplane) = (cpg * p.kh * p.kw, p.oh * p.ow, p.h * p.w);
     let pointwise = p.kh == 1 && p.kw == 1 && p.stride == [1, 1] && p.pad == [0, 0] && p.oh == p.h && p.ow == p.w;
     // f16 weights are widened a few rows at a time (exactly: the same products as f32 weights).
@@ -221,11 +221,38 @@ pub fn conv_gemm(
     if (!pointwise && k * plane > GEMM_PATCH) || w.len() != p.m * k || (f16 && k > super::WIDEN_BUF) {
         return false;
     }
-    let mut wbuf = [0f32; super::WIDEN_BUF];
     if x.len() != p.n * p.c * iplane || out.len() != p.n * p.m * plane {
         return false;
     }
-    let mut buf = [0f32; GEMM_PATCH];
+    // Stack buffers no larger than the layer needs (zeroing 128 KiB for a pointwise layer cost
+    // more than some layers' arithmetic): none for pointwise f32 layers.
+    let (patch, kern) = (if pointwise { 0 } else { k * plane }, (sgemm, widen));
+    match (patch, f16) {
+        (0, false) => conv_gemm_in::<0, 0>(p, x, w, bias, out, kern),
+        (0, true) => conv_gemm_in::<0, { super::WIDEN_BUF }>(p, x, w, bias, out, kern),
+        (..=SMALL_PATCH, false) => conv_gemm_in::<SMALL_PATCH, 0>(p, x, w, bias, out, kern),
+        (..=SMALL_PATCH, true) => conv_gemm_in::<SMALL_PATCH, { super::WIDEN_BUF }>(p, x, w, bias, out, kern),
+        (_, false) => conv_gemm_in::<GEMM_PATCH, 0>(p, x, w, bias, out, kern),
+        (_, true) => conv_gemm_in::<GEMM_PATCH, { super::WIDEN_BUF }>(p, x, w, bias, out, kern),
+    }
+}
+
+/// The patch buffer size class for small layers (the DS-CNN stem: 40 × 125).
+const SMALL_PATCH: usize = 8 * 1024;
+
+/// [`conv_gemm`]'s work, with a patch buffer of `P` floats (0: pointwise) and a widening buffer of
+/// `W` (0: f32 weights); sizes checked by the caller.
+fn conv_gemm_in<const P: usize, const W: usize>(
+    p: &ConvParams,
+    x: &[f32],
+    w: &FloatSrc<'_>,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    (sgemm, widen): (crate::kernels::SgemmFn, crate::kernels::WidenFn),
+) -> bool {
+    let (cpg, mpg) = (p.c / p.group, p.m / p.group);
+    let (k, plane, iplane) = (cpg * p.kh * p.kw, p.oh * p.ow, p.h * p.w);
+    let (mut buf, mut wbuf) = ([0f32; P], [0f32; W]);
     for n in 0..p.n {
         let (Some(xn), Some(on)) =
             (x.get(n * p.c * iplane..(n + 1) * p.c * iplane), out.get_mut(n * p.m * plane..(n + 1) * p.m * plane))
@@ -238,11 +265,11 @@ pub fn conv_gemm(
         for g in 0..p.group {
             let xg = xn.get(g * cpg * iplane..(g + 1) * cpg * iplane).unwrap_or(&[]);
             let og = on.get_mut(g * mpg * plane..(g + 1) * mpg * plane).unwrap_or(&mut []);
-            let patches: &[f32] = if pointwise { xg } else { patches_of(p, xg, k, &mut buf) };
+            let patches: &[f32] = if P == 0 { xg } else { patches_of(p, xg, k, &mut buf) };
             // Output rows r0..r0+rows of the group against the same rows of its weights.
             let mut r0 = 0;
             while r0 < mpg {
-                let rows = if f16 { (super::WIDEN_BUF / k.max(1)).min(mpg - r0) } else { mpg - r0 };
+                let rows = if W > 0 { (W / k.max(1)).min(mpg - r0) } else { mpg - r0 };
                 let at = (g * mpg + r0) * k;
                 let wrows: &[f32] = match w {
                     FloatSrc::F32(wv) => wv.get(at..at + rows * k).unwrap_or(&[]),

@@ -246,6 +246,17 @@ pub fn qconv_depthwise(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) -> boo
     true
 }
 
+/// The reduced layout of a mean over `mask`'s axes of `dims`: `(outer, row, one_row)` — the axes
+/// before the trailing kept ones, the length of the row every input row adds into, and whether
+/// every input row adds into the same outputs (global pooling, channels last).
+pub fn mean_rows(dims: &[usize], mask: u32) -> (usize, usize, bool) {
+    let tail = dims.iter().enumerate().rev().take_while(|(i, _)| mask & (1 << i) == 0).count();
+    let outer = dims.len() - tail;
+    let row: usize = dims.get(outer..).unwrap_or(&[]).iter().product();
+    let one_row = (0..outer).all(|i| mask & (1 << i) != 0 || dims.get(i) == Some(&1));
+    (outer, row, one_row)
+}
+
 /// `QMean`: `out = requant(Σ_reduced (x − zx))` for every output element, where the reduced axes
 /// are those of `mask` over `dims` (the input's). Returns `false` when the sizes do not fit.
 ///
@@ -257,10 +268,7 @@ pub fn qmean(dims: &[usize], mask: u32, x: &[i8], zx: i32, r: Requant, zy: i32, 
     if x.len() != total || out.len() != kept_len || dims.len() > crate::format::MAX_RANK {
         return false;
     }
-    // Trailing kept axes: the row every input row adds into.
-    let tail = dims.iter().enumerate().rev().take_while(|(i, _)| mask & (1 << i) == 0).count();
-    let outer = dims.len() - tail;
-    let row: usize = dims.get(outer..).unwrap_or(&[]).iter().product();
+    let (outer, row, one_row) = mean_rows(dims, mask);
     // Output stride of each outer axis (0 for reduced ones).
     let mut ostride = [0usize; crate::format::MAX_RANK];
     let mut s = row;
@@ -272,13 +280,12 @@ pub fn qmean(dims: &[usize], mask: u32, x: &[i8], zx: i32, r: Requant, zy: i32, 
             s *= dims.get(i).copied().unwrap_or(1);
         }
     }
-    // Every input row adds into the same outputs (global pooling, channels last): no odometer.
-    let one_row = (0..outer).all(|i| mask & (1 << i) != 0 || dims.get(i) == Some(&1));
     let mut acc = [0i32; 256];
     for chunk in (0..kept_len).step_by(acc.len()) {
         let cnt = acc.len().min(kept_len - chunk);
         let Some(acc) = acc.get_mut(..cnt) else { return false };
         acc.fill(0);
+        // Every input row adds into the same outputs: no odometer.
         if one_row {
             for xr in x.chunks_exact(row.max(1)) {
                 for (a, &v) in acc.iter_mut().zip(xr.get(chunk..chunk + cnt).unwrap_or(&[])) {

@@ -46,8 +46,30 @@ fn depthwise(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, 
     {
         return false;
     }
-    let mut padded = [0f32; DW_PLANE];
-    let mut acc = [0f32; DW_PLANE];
+    // Stack planes no larger than the layer needs (DS-CNN: 189 floats, not 4096).
+    if hp * wp <= SMALL_PLANE {
+        depthwise_in::<SMALL_PLANE>(p, x, w, bias, out, wide, (hp, wp, run))
+    } else {
+        depthwise_in::<DW_PLANE>(p, x, w, bias, out, wide, (hp, wp, run))
+    }
+}
+
+/// The plane size class for small layers.
+const SMALL_PLANE: usize = 512;
+
+/// [`depthwise`]'s work with planes of `N ≥ hp·wp` floats (sizes checked by the caller).
+fn depthwise_in<const N: usize>(
+    p: &ConvParams,
+    x: &[f32],
+    w: &FloatSrc<'_>,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+    wide: bool,
+    (hp, wp, run): (usize, usize, usize),
+) -> bool {
+    let (taps, plane_out) = (p.kh * p.kw, p.oh * p.ow);
+    let mut padded = [0f32; N];
+    let mut acc = [0f32; N];
     // Tap t reads the padded plane from offs[t] (≤ hp·wp − run, so every read stays inside).
     let offs: [usize; 64] = core::array::from_fn(|t| if t < taps { (t / p.kw) * wp + t % p.kw } else { 0 });
     if taps > offs.len() {
@@ -57,7 +79,7 @@ fn depthwise(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, 
     for n in 0..p.n {
         for c in 0..p.c {
             let Some(xc) = x.get((n * p.c + c) * plane_in..(n * p.c + c + 1) * plane_in) else { return false };
-            // SAFETY: the tier is available (checked above); `pad` bounds its own accesses.
+            // SAFETY: the tier is available (checked by the caller); `pad` bounds its own accesses.
             unsafe {
                 if wide {
                     pad512(p, xc, (hp, wp), &mut padded);
@@ -79,8 +101,8 @@ fn depthwise(p: &ConvParams, x: &[f32], w: &FloatSrc<'_>, bias: Option<&[f32]>, 
             if wc.len() != taps {
                 return false;
             }
-            // SAFETY: the tier is available (checked above); `padded` holds hp·wp ≥ offs[t] + run
-            // values for every tap, `acc` holds DW_PLANE ≥ run, and `wc` holds `taps` weights.
+            // SAFETY: the tier is available (checked by the caller); `padded` holds N ≥ hp·wp ≥
+            // offs[t] + run values for every tap, `acc` N ≥ run, and `wc` `taps` weights.
             unsafe {
                 if wide {
                     dw_run512(&padded, &offs[..taps], wc, b, &mut acc, run);

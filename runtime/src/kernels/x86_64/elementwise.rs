@@ -8,7 +8,7 @@
 // Lane loops are clearest indexed.
 #![allow(clippy::needless_range_loop)]
 
-use super::vmath;
+use super::vmath::{self, gt256, gt512, hsum8, nan256, nan512};
 use crate::kernels::generic::{self as g, RnnCells};
 use crate::ops::UnaryFn;
 use core::arch::x86_64::*;
@@ -336,10 +336,7 @@ fn sum8(v: &[f32]) -> f32 {
         // SAFETY: each chunk holds 8 f32.
         acc = _mm256_add_ps(acc, unsafe { _mm256_loadu_ps(c.as_ptr()) });
     }
-    let mut s = [0f32; 8];
-    // SAFETY: `s` holds 8 f32.
-    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), acc) };
-    let mut total = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    let mut total = hsum8(acc);
     for &x in v.get(full..).unwrap_or(&[]) {
         total += x;
     }
@@ -356,10 +353,7 @@ fn sum8_sq_dev(v: &[f32], mean: f32) -> f32 {
         let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, m);
         acc = _mm256_add_ps(acc, _mm256_mul_ps(d, d));
     }
-    let mut s = [0f32; 8];
-    // SAFETY: `s` holds 8 f32.
-    unsafe { _mm256_storeu_ps(s.as_mut_ptr(), acc) };
-    let mut total = ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+    let mut total = hsum8(acc);
     for &x in v.get(full..).unwrap_or(&[]) {
         let d = x - mean;
         total += d * d;
@@ -375,18 +369,8 @@ fn sel512(m: __mmask16, b: __m512, a: __m512) -> __m512 {
 }
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn gt512(a: __m512, b: __m512) -> __mmask16 {
-    _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b)
-}
-#[target_feature(enable = "avx512f")]
-#[inline]
 fn ge512(a: __m512, b: __m512) -> __mmask16 {
     _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, b)
-}
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn nan512(a: __m512) -> __mmask16 {
-    _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a)
 }
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -416,18 +400,8 @@ fn sel256(m: __m256, b: __m256, a: __m256) -> __m256 {
 }
 #[target_feature(enable = "avx2")]
 #[inline]
-fn gt256(a: __m256, b: __m256) -> __m256 {
-    _mm256_cmp_ps::<_CMP_GT_OQ>(a, b)
-}
-#[target_feature(enable = "avx2")]
-#[inline]
 fn ge256(a: __m256, b: __m256) -> __m256 {
     _mm256_cmp_ps::<_CMP_GE_OQ>(a, b)
-}
-#[target_feature(enable = "avx2")]
-#[inline]
-fn nan256(a: __m256) -> __m256 {
-    _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a)
 }
 #[target_feature(enable = "avx2")]
 #[inline]

@@ -138,18 +138,9 @@ unsafe fn dw512_rows(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
         let mut wr = [[_mm512_setzero_si512(); 4]; MAX_ROWS];
         let mut sums = [_mm512_setzero_si512(); 4];
         for (ky, wq) in wr.iter_mut().enumerate().take(kh) {
-            let tap_w = |kx: usize| {
-                if kx < kw {
-                    // SAFETY: tap (ky, kx)'s weights for channels c0..c0+cnt lie inside w.
-                    unsafe { _mm512_maskz_loadu_epi8(mask, w.as_ptr().add((ky * kw + kx) * m + c0)) }
-                } else {
-                    _mm512_setzero_si512()
-                }
-            };
-            *wq = interleave4(tap_w(0), tap_w(1), tap_w(2), tap_w(3));
-            for k in 0..4 {
-                sums[k] = _mm512_dpbusd_epi32(sums[k], _mm512_set1_epi8(1), wq[k]);
-            }
+            let taps = core::array::from_fn(|kx| (kx < kw).then_some(ky * kw + kx));
+            // SAFETY: taps (ky, kx < kW) exist in w for the block's channels.
+            *wq = unsafe { weight_quad(w, m, c0, mask, taps, &mut sums) };
         }
         // SAFETY: the features are available (this function's contract).
         let (init, rqs) = unsafe { interleaved_epilogue(q, &sums, c0, cnt) };
@@ -222,6 +213,35 @@ fn interleave4(a: __m512i, b: __m512i, c: __m512i, d: __m512i) -> [__m512i; 4] {
     ]
 }
 
+/// The weights of four taps (`None`: a zero tap) for the 64 channels from `c0` under `mask`,
+/// interleaved as [`interleave4`] does; their per-channel sums are added into `sums` (in the
+/// same interleaved order).
+///
+/// # Safety
+/// AVX-512 F/BW/VNNI available; every tap's weights for the masked channels lie inside `w`
+/// (`tap · m + c0` onwards).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[inline]
+unsafe fn weight_quad(
+    w: &[i8],
+    m: usize,
+    c0: usize,
+    mask: u64,
+    taps: [Option<usize>; 4],
+    sums: &mut [__m512i; 4],
+) -> [__m512i; 4] {
+    let tap_w = |t: Option<usize>| match t {
+        // SAFETY: the caller's contract.
+        Some(t) => unsafe { _mm512_maskz_loadu_epi8(mask, w.as_ptr().add(t * m + c0)) },
+        None => _mm512_setzero_si512(),
+    };
+    let wq = interleave4(tap_w(taps[0]), tap_w(taps[1]), tap_w(taps[2]), tap_w(taps[3]));
+    for k in 0..4 {
+        sums[k] = _mm512_dpbusd_epi32(sums[k], _mm512_set1_epi8(1), wq[k]);
+    }
+    wq
+}
+
 /// Taps in groups of four (the last padded with zero weights): at most `MAX_TAPS`.
 const GROUPS: usize = MAX_TAPS.div_ceil(4);
 
@@ -247,18 +267,9 @@ unsafe fn dw512(q: &QConv<'_>, w: &[i8], x: &[i8], out: &mut [i8]) {
         let mut wg = [[_mm512_setzero_si512(); 4]; GROUPS];
         let mut sums = [_mm512_setzero_si512(); 4];
         for (gi, wq) in wg.iter_mut().enumerate().take(groups) {
-            let tap_w = |t: usize| {
-                if t < taps {
-                    // SAFETY: tap t's weights for channels c0..c0+cnt lie inside w (kH·kW·M bytes).
-                    unsafe { _mm512_maskz_loadu_epi8(mask, w.as_ptr().add(t * m + c0)) }
-                } else {
-                    _mm512_setzero_si512()
-                }
-            };
-            *wq = interleave4(tap_w(4 * gi), tap_w(4 * gi + 1), tap_w(4 * gi + 2), tap_w(4 * gi + 3));
-            for k in 0..4 {
-                sums[k] = _mm512_dpbusd_epi32(sums[k], _mm512_set1_epi8(1), wq[k]);
-            }
+            let quad = core::array::from_fn(|j| (4 * gi + j < taps).then_some(4 * gi + j));
+            // SAFETY: taps t < kH·kW exist in w for the block's channels.
+            *wq = unsafe { weight_quad(w, m, c0, mask, quad, &mut sums) };
         }
         // SAFETY: the features are available (this function's contract).
         let (init, rqs) = unsafe { interleaved_epilogue(q, &sums, c0, cnt) };
@@ -503,10 +514,7 @@ pub(crate) fn qmean_avx512(
     zy: i32,
     out: &mut [i8],
 ) -> bool {
-    let tail = dims.iter().enumerate().rev().take_while(|(i, _)| mask & (1 << i) == 0).count();
-    let outer = dims.len() - tail;
-    let row: usize = dims.get(outer..).unwrap_or(&[]).iter().product();
-    let one_row = (0..outer).all(|i| mask & (1 << i) != 0 || dims.get(i) == Some(&1));
+    let (_, row, one_row) = generic::mean_rows(dims, mask);
     let rows = x.len().checked_div(row).unwrap_or(0);
     if !crate::kernels::Tier::Avx512.available()
         || !one_row

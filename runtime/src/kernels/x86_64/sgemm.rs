@@ -6,6 +6,7 @@
 // Register tiles are clearest indexed.
 #![allow(clippy::needless_range_loop)]
 
+use super::vmath::hsum8;
 use crate::kernels::generic;
 use core::arch::x86_64::*;
 
@@ -270,7 +271,7 @@ macro_rules! dot_gemm_tier {
                 }
                 for r in 0..MR {
                     for c in 0..NR {
-                        let mut total = hsum_lanes(acc[r][c]);
+                        let mut total = hsum8(acc[r][c]);
                         for t in full..k {
                             // SAFETY: t < k within rows r of `a` and c of `w`.
                             total += unsafe { *a.add(r * k + t) * *w.add(c * k + t) };
@@ -286,14 +287,3 @@ macro_rules! dot_gemm_tier {
 
 dot_gemm_tier!(dot_gemm_avx2, dot_avx2, crate::kernels::Tier::Avx2, "avx2", (3, 3));
 dot_gemm_tier!(dot_gemm_avx512, dot_avx512, crate::kernels::Tier::Avx512, "avx2,avx512f,avx512vl", (4, 5));
-
-/// `((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))`: [`generic::dot_f32`]'s lane sum.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn hsum_lanes(v: __m256) -> f32 {
-    // [s0+s4, s1+s5, s2+s6, s3+s7]
-    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    // [(s0+s4)+(s2+s6), (s1+s5)+(s3+s7), ..]
-    let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
-    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<0b01>(h, h)))
-}

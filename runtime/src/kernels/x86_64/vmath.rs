@@ -141,7 +141,7 @@ fn blend512(a: __m512, b: __m512, m: __mmask16) -> __m512 {
 }
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn gt512(a: __m512, b: __m512) -> __mmask16 {
+pub(super) fn gt512(a: __m512, b: __m512) -> __mmask16 {
     _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b)
 }
 #[target_feature(enable = "avx512f")]
@@ -151,7 +151,7 @@ fn lt512(a: __m512, b: __m512) -> __mmask16 {
 }
 #[target_feature(enable = "avx512f")]
 #[inline]
-fn nan512(a: __m512) -> __mmask16 {
+pub(super) fn nan512(a: __m512) -> __mmask16 {
     _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a)
 }
 
@@ -175,7 +175,7 @@ fn blend256(a: __m256, b: __m256, m: __m256) -> __m256 {
 }
 #[target_feature(enable = "avx2")]
 #[inline]
-fn gt256(a: __m256, b: __m256) -> __m256 {
+pub(super) fn gt256(a: __m256, b: __m256) -> __m256 {
     _mm256_cmp_ps::<_CMP_GT_OQ>(a, b)
 }
 #[target_feature(enable = "avx2")]
@@ -185,7 +185,7 @@ fn lt256(a: __m256, b: __m256) -> __m256 {
 }
 #[target_feature(enable = "avx2")]
 #[inline]
-fn nan256(a: __m256) -> __m256 {
+pub(super) fn nan256(a: __m256) -> __m256 {
     _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a)
 }
 
@@ -232,3 +232,15 @@ simd_math!(
     cast = _mm256_castsi256_ps,
     seti = _mm256_set1_epi32
 );
+
+/// `((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))` of one `ymm`: the pairwise lane sum of
+/// the reference's eight-lane order (`generic::dot_f32`, `math::sum8`).
+#[target_feature(enable = "avx2")]
+#[inline]
+pub(super) fn hsum8(v: __m256) -> f32 {
+    // [s0+s4, s1+s5, s2+s6, s3+s7]
+    let q = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    // [(s0+s4)+(s2+s6), (s1+s5)+(s3+s7), ..]
+    let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps::<0b01>(h, h)))
+}
