@@ -285,9 +285,15 @@ pub(crate) fn check_elementwise(t: &KernelTable, seed: u64) {
         (t.unary.run)(func, p0, p1, &x, &mut b);
         assert_eq!(bits(&a), bits(&b), "{func:?} on {}: {x:?}", t.unary.tier.name());
     }
-    // Softmax: finite logits in a realistic range.
-    let rows = 1 + (g.next() % 4) as usize;
-    let logits: Vec<f32> = (0..rows * n).map(|_| (g.next() % 20_000) as f32 / 1000.0 - 10.0).collect();
+    // Softmax: logits in a realistic range, over enough rows for the tiers' row blocks (8) and
+    // the rows after the last block; every fifth case also holds ±0, −∞ and NaN.
+    let rows = 1 + (g.next() % 20) as usize;
+    let mut logits: Vec<f32> = (0..rows * n).map(|_| (g.next() % 20_000) as f32 / 1000.0 - 10.0).collect();
+    if seed.is_multiple_of(5) {
+        for (i, v) in logits.iter_mut().enumerate().filter(|(i, _)| i % 7 == 3) {
+            *v = [-0.0, 0.0, f32::NEG_INFINITY, f32::NAN][i % 4];
+        }
+    }
     let (mut a, mut b) = (std::vec![0f32; rows * n], std::vec![0f32; rows * n]);
     super::generic::softmax_rows(rows, n, false, &logits, &mut a);
     (t.softmax_rows.run)(rows, n, false, &logits, &mut b);

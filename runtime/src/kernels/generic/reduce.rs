@@ -22,13 +22,29 @@ pub fn reduce(func: ReduceFn, mask: u32, x: &[f32], info: &TensorInfo, out: &mut
             s *= info.dim(ax);
         }
     }
-    // Rows of the input: each output element takes its inputs in input order, whether a row
-    // reduces into one output (stride 0) or adds into a row of outputs (stride 1).
-    let f = |o: f32, v: f32| match func {
-        ReduceFn::Mean | ReduceFn::Sum => o + v,
-        ReduceFn::Max => o.max(v),
-        ReduceFn::Min => o.min(v),
-    };
+    // The function resolved outside the row loops, so that they vectorize.
+    match func {
+        ReduceFn::Mean | ReduceFn::Sum => reduce_rows(|o, v| o + v, x, info, ostride, out),
+        ReduceFn::Max => reduce_rows(f32::max, x, info, ostride, out),
+        ReduceFn::Min => reduce_rows(f32::min, x, info, ostride, out),
+    }
+    if func == ReduceFn::Mean && count > 0 {
+        for o in out.iter_mut() {
+            *o /= count as f32;
+        }
+    }
+}
+
+/// Rows of the input: each output element takes its inputs in input order, whether a row
+/// reduces into one output (stride 0) or adds into a row of outputs (stride 1).
+#[inline(always)]
+fn reduce_rows(
+    f: impl Fn(f32, f32) -> f32,
+    x: &[f32],
+    info: &TensorInfo,
+    ostride: [usize; crate::format::MAX_RANK],
+    out: &mut [f32],
+) {
     super::binary::for_each_row(info, [ostride], |xo, [oi], len, [s]| {
         let Some(xr) = x.get(xo..xo + len) else { return };
         if s == 0 {
@@ -41,9 +57,4 @@ pub fn reduce(func: ReduceFn, mask: u32, x: &[f32], info: &TensorInfo, out: &mut
             }
         }
     });
-    if func == ReduceFn::Mean && count > 0 {
-        for o in out.iter_mut() {
-            *o /= count as f32;
-        }
-    }
 }

@@ -117,49 +117,100 @@ macro_rules! elementwise {
 
             /// Softmax over rows: `generic::softmax` with `inner` = 1, per row.
             pub(crate) fn softmax_rows(rows: usize, len: usize, log: bool, x: &[f32], out: &mut [f32]) {
-                if !available() || log || x.len() != rows * len || out.len() != rows * len {
+                if !available() || log || len == 0 || x.len() != rows * len || out.len() != rows * len {
                     return g::softmax_rows(rows, len, log, x, out);
                 }
-                for (xr, or) in x.chunks_exact(len.max(1)).zip(out.chunks_exact_mut(len.max(1))) {
-                    // SAFETY: the features are available; each row is `len` elements of both.
-                    unsafe { softmax_row(xr, or) };
+                let mut r = 0;
+                while r < rows {
+                    let at = r * len;
+                    // SAFETY: the features are available; rows r .. r + R (R ≤ rows − r) of
+                    // `len` elements lie inside both slices.
+                    unsafe {
+                        let (xp, op) = (x.as_ptr().add(at), out.as_mut_ptr().add(at));
+                        if rows - r >= SOFTMAX_ROWS {
+                            softmax_block::<SOFTMAX_ROWS>(xp, op, len);
+                        } else {
+                            softmax_block::<1>(xp, op, len);
+                        }
+                    }
+                    r += if rows - r >= SOFTMAX_ROWS { SOFTMAX_ROWS } else { 1 };
                 }
             }
 
+            /// `R` rows at once, each step for every row before the next step: a short row is a
+            /// chain of dependent steps (maximum, exponentials, 8-lane sum, divisions), and the
+            /// rows' independent chains overlap.
+            ///
+            /// # Safety
+            /// The tier's features are available; `x` and `out` hold `R · len` elements.
             #[target_feature(enable = $feat)]
-            unsafe fn softmax_row(x: &[f32], out: &mut [f32]) {
-                let n = x.len().min(out.len());
-                let full = n / $lanes * $lanes;
-                // The maximum (order-free); lanes skip NaN like the scalar comparison.
-                let mut m = $set1(f32::NEG_INFINITY);
+            #[inline]
+            unsafe fn softmax_block<const R: usize>(x: *const f32, out: *mut f32, len: usize) {
+                let full = len / $lanes * $lanes;
+                // SAFETY (every access below): row r's element i is at r·len + i < R·len.
+                let xr = |r: usize, i: usize| unsafe { x.add(r * len + i) };
+                let or = |r: usize, i: usize| unsafe { out.add(r * len + i) };
+                // The maximum (order-free); lanes skip NaN like the scalar comparison, so no lane
+                // holds a NaN and the lanes' maximum is the row's.
+                let mut m = [$set1(f32::NEG_INFINITY); R];
                 for i in (0..full).step_by($lanes) {
-                    // SAFETY: i + lanes ≤ n.
-                    let v = unsafe { $load(x.as_ptr().add(i)) };
-                    m = $sel($gt(v, m), v, m);
+                    for r in 0..R {
+                        let v = unsafe { $load(xr(r, i)) };
+                        m[r] = $sel($gt(v, m[r]), v, m[r]);
+                    }
                 }
-                let mut lanes = [0f32; $lanes];
-                // SAFETY: `lanes` holds one vector.
-                unsafe { $store(lanes.as_mut_ptr(), m) };
-                let mut max = f32::NEG_INFINITY;
-                for &v in lanes.iter().chain(x.get(full..n).unwrap_or(&[])) {
-                    max = if v > max { v } else { max };
+                let mut lanes = [[0f32; $lanes]; R];
+                let mut max = [f32::NEG_INFINITY; R];
+                for r in 0..R {
+                    unsafe { $store(lanes[r].as_mut_ptr(), m[r]) };
                 }
-                let vmax = $set1(max);
+                for l in 0..$lanes {
+                    for r in 0..R {
+                        max[r] = if lanes[r][l] > max[r] { lanes[r][l] } else { max[r] };
+                    }
+                }
+                for i in full..len {
+                    for r in 0..R {
+                        let v = unsafe { *xr(r, i) };
+                        max[r] = if v > max[r] { v } else { max[r] };
+                    }
+                }
                 for i in (0..full).step_by($lanes) {
-                    // SAFETY: i + lanes ≤ n.
-                    unsafe { $store(out.as_mut_ptr().add(i), vm::exp($sub($load(x.as_ptr().add(i)), vmax))) };
+                    for r in 0..R {
+                        unsafe { $store(or(r, i), vm::exp($sub($load(xr(r, i)), $set1(max[r])))) };
+                    }
                 }
-                for i in full..n {
-                    out[i] = g::math::exp(x[i] - max);
+                for i in full..len {
+                    for r in 0..R {
+                        unsafe { *or(r, i) = g::math::exp(*xr(r, i) - max[r]) };
+                    }
                 }
-                let sum = sum8(out.get(..n).unwrap_or(&[]));
-                let vs = $set1(sum);
+                // The 8-lane order of `math::sum8`: lane j adds elements j, j + 8, … in order.
+                let eights = len / 8 * 8;
+                let mut acc = [_mm256_setzero_ps(); R];
+                for i in (0..eights).step_by(8) {
+                    for r in 0..R {
+                        acc[r] = _mm256_add_ps(acc[r], unsafe { _mm256_loadu_ps(or(r, i)) });
+                    }
+                }
+                let mut sum = [0f32; R];
+                for r in 0..R {
+                    sum[r] = hsum8(acc[r]);
+                }
+                for i in eights..len {
+                    for r in 0..R {
+                        sum[r] += unsafe { *or(r, i) };
+                    }
+                }
                 for i in (0..full).step_by($lanes) {
-                    // SAFETY: i + lanes ≤ n.
-                    unsafe { $store(out.as_mut_ptr().add(i), $div($load(out.as_ptr().add(i)), vs)) };
+                    for r in 0..R {
+                        unsafe { $store(or(r, i), $div($load(or(r, i)), $set1(sum[r]))) };
+                    }
                 }
-                for o in out.iter_mut().take(n).skip(full) {
-                    *o /= sum;
+                for i in full..len {
+                    for r in 0..R {
+                        unsafe { *or(r, i) /= sum[r] };
+                    }
                 }
             }
 
@@ -180,34 +231,102 @@ macro_rules! elementwise {
                 if !available() || !ok {
                     return g::layer_norm(outer, inner, eps, x, scale, bias, out);
                 }
-                for (xr, or) in x.chunks_exact(inner.max(1)).zip(out.chunks_exact_mut(inner.max(1))) {
-                    // SAFETY: the features are available; rows, scale and bias hold `inner` values.
-                    unsafe { norm_row(xr, or, eps, scale, bias) };
+                let mut r = 0;
+                while r < outer {
+                    let rows = if outer - r >= NORM_ROWS { NORM_ROWS } else { 1 };
+                    let at = r * inner;
+                    // SAFETY: the features are available; rows r .. r + rows of `inner` values lie
+                    // inside x and out, and scale and bias hold `inner` values.
+                    unsafe {
+                        let (xp, op) = (x.as_ptr().add(at), out.as_mut_ptr().add(at));
+                        if rows == NORM_ROWS {
+                            norm_block::<NORM_ROWS>(xp, op, inner, eps, scale, bias);
+                        } else {
+                            norm_block::<1>(xp, op, inner, eps, scale, bias);
+                        }
+                    }
+                    r += rows;
                 }
             }
 
+            /// `R` rows at once, each step for every row before the next (as `softmax_block`:
+            /// the two 8-lane sums of a row are chains of dependent adds).
+            ///
+            /// # Safety
+            /// The tier's features are available; `x` and `out` hold `R · n` values, `scale` and
+            /// `bias` (if any) `n`.
             #[target_feature(enable = $feat)]
-            unsafe fn norm_row(x: &[f32], out: &mut [f32], eps: f32, scale: &[f32], bias: Option<&[f32]>) {
-                let n = x.len();
-                let mean = sum8(x) / n as f32;
-                let var = sum8_sq_dev(x, mean) / n as f32;
-                let inv = 1.0 / libm::sqrtf(var + eps);
-                let full = n / $lanes * $lanes;
-                let (vm_, vi) = ($set1(mean), $set1(inv));
-                for i in (0..full).step_by($lanes) {
-                    // SAFETY: i + lanes ≤ n for x, out, scale and bias.
-                    unsafe {
-                        let v = $mul($mul($sub($load(x.as_ptr().add(i)), vm_), vi), $load(scale.as_ptr().add(i)));
-                        let v = match bias {
-                            Some(b) => $add(v, $load(b.as_ptr().add(i))),
-                            None => $add(v, $set1(0.0)),
-                        };
-                        $store(out.as_mut_ptr().add(i), v);
+            #[inline]
+            unsafe fn norm_block<const R: usize>(
+                x: *const f32,
+                out: *mut f32,
+                n: usize,
+                eps: f32,
+                scale: &[f32],
+                bias: Option<&[f32]>,
+            ) {
+                // SAFETY (every access below): row r's value i is at r·n + i < R·n.
+                let xr = |r: usize, i: usize| unsafe { x.add(r * n + i) };
+                let eights = n / 8 * 8;
+                // The mean and the variance, each in the 8-lane order of `math::sum8`.
+                let mut acc = [_mm256_setzero_ps(); R];
+                for i in (0..eights).step_by(8) {
+                    for r in 0..R {
+                        acc[r] = _mm256_add_ps(acc[r], unsafe { _mm256_loadu_ps(xr(r, i)) });
                     }
                 }
-                for j in full..n {
-                    let b = bias.map_or(0.0, |b| b[j]);
-                    out[j] = (x[j] - mean) * inv * scale[j] + b;
+                let mut mean = [0f32; R];
+                for r in 0..R {
+                    mean[r] = hsum8(acc[r]);
+                }
+                for i in eights..n {
+                    for r in 0..R {
+                        mean[r] += unsafe { *xr(r, i) };
+                    }
+                }
+                let mut dev = [_mm256_setzero_ps(); R];
+                for r in 0..R {
+                    mean[r] /= n as f32;
+                    (acc[r], dev[r]) = (_mm256_setzero_ps(), _mm256_set1_ps(mean[r]));
+                }
+                for i in (0..eights).step_by(8) {
+                    for r in 0..R {
+                        let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(xr(r, i)) }, dev[r]);
+                        acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(d, d));
+                    }
+                }
+                let mut inv = [0f32; R];
+                for r in 0..R {
+                    inv[r] = hsum8(acc[r]);
+                }
+                for i in eights..n {
+                    for r in 0..R {
+                        let d = unsafe { *xr(r, i) } - mean[r];
+                        inv[r] += d * d;
+                    }
+                }
+                for r in 0..R {
+                    inv[r] = 1.0 / libm::sqrtf(inv[r] / n as f32 + eps);
+                }
+                let full = n / $lanes * $lanes;
+                for r in 0..R {
+                    let (vm_, vi) = ($set1(mean[r]), $set1(inv[r]));
+                    for i in (0..full).step_by($lanes) {
+                        // SAFETY: i + lanes ≤ n for the row, scale and bias.
+                        unsafe {
+                            let v = $mul($mul($sub($load(xr(r, i)), vm_), vi), $load(scale.as_ptr().add(i)));
+                            let v = match bias {
+                                Some(b) => $add(v, $load(b.as_ptr().add(i))),
+                                None => $add(v, $set1(0.0)),
+                            };
+                            $store(out.add(r * n + i), v);
+                        }
+                    }
+                    for j in full..n {
+                        let b = bias.map_or(0.0, |b| b[j]);
+                        // SAFETY: j < n.
+                        unsafe { *out.add(r * n + j) = (*xr(r, j) - mean[r]) * inv[r] * scale[j] + b };
+                    }
                 }
             }
 
@@ -327,39 +446,10 @@ macro_rules! elementwise {
     };
 }
 
-/// `math::sum8` on 8 lanes: the lanes accumulate elements `i % 8` in order, then combine pairwise.
-#[target_feature(enable = "avx2")]
-fn sum8(v: &[f32]) -> f32 {
-    let full = v.len() / 8 * 8;
-    let mut acc = _mm256_setzero_ps();
-    for c in v.chunks_exact(8) {
-        // SAFETY: each chunk holds 8 f32.
-        acc = _mm256_add_ps(acc, unsafe { _mm256_loadu_ps(c.as_ptr()) });
-    }
-    let mut total = hsum8(acc);
-    for &x in v.get(full..).unwrap_or(&[]) {
-        total += x;
-    }
-    total
-}
-
-/// `Σ (v − mean)²` in the 8-lane order (generic `norm::sum8_sq_dev`).
-#[target_feature(enable = "avx2")]
-fn sum8_sq_dev(v: &[f32], mean: f32) -> f32 {
-    let full = v.len() / 8 * 8;
-    let (mut acc, m) = (_mm256_setzero_ps(), _mm256_set1_ps(mean));
-    for c in v.chunks_exact(8) {
-        // SAFETY: each chunk holds 8 f32.
-        let d = _mm256_sub_ps(unsafe { _mm256_loadu_ps(c.as_ptr()) }, m);
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(d, d));
-    }
-    let mut total = hsum8(acc);
-    for &x in v.get(full..).unwrap_or(&[]) {
-        let d = x - mean;
-        total += d * d;
-    }
-    total
-}
+/// Rows [`softmax_rows`](avx512::softmax_rows) works on at once.
+const SOFTMAX_ROWS: usize = 8;
+/// Rows [`layer_norm`](avx512::layer_norm) works on at once.
+const NORM_ROWS: usize = 8;
 
 // ---- AVX-512 helpers ----
 #[target_feature(enable = "avx512f")]
