@@ -4,6 +4,7 @@
 //! greedy best-fit by decreasing size, which is what TFLite Micro's planner does and is within a
 //! few percent of optimal on sequential graphs.
 
+use crate::alias::View;
 use crate::ir::{Graph, TensorId};
 use ferrite_runtime::format::{align_up, NO_OP};
 
@@ -33,9 +34,9 @@ pub struct Plan {
 
 /// Plans the arena for `g` (all tensors without data are activations). An alias (`alias[t]`) has
 /// no slot of its own: reading it reads its target, whose slot lives until the alias's last reader.
-pub fn plan(g: &Graph, alias: &[Option<TensorId>]) -> Plan {
+pub fn plan(g: &Graph, alias: &[Option<View>]) -> Plan {
     let n_ops = g.ops.len() as u32;
-    let root = |t: TensorId| alias.get(t).copied().flatten().unwrap_or(t);
+    let root = |t: TensorId| alias.get(t).copied().flatten().map_or(t, |v| v.target);
     let mut def: Vec<Option<u32>> = vec![None; g.tensors.len()];
     let mut last: Vec<Option<u32>> = vec![None; g.tensors.len()];
     for &i in &g.inputs {

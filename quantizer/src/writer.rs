@@ -31,8 +31,8 @@ fn compact(g: &Graph, alias: &Aliases) -> (Graph, Aliases) {
         }
     }
     for t in 0..g.tensors.len() {
-        if let (true, Some(Some(target))) = (used[t], alias.get(t)) {
-            used[*target] = true;
+        if let (true, Some(Some(view))) = (used[t], alias.get(t)) {
+            used[view.target] = true;
         }
     }
     let mut map = vec![usize::MAX; g.tensors.len()];
@@ -60,8 +60,8 @@ fn compact(g: &Graph, alias: &Aliases) -> (Graph, Aliases) {
     out.outputs = g.outputs.iter().map(|&t| map[t]).collect();
     let mut new_alias = vec![None; out.tensors.len()];
     for (t, a) in alias.iter().enumerate() {
-        if let (Some(target), true) = (a, map.get(t).is_some_and(|&m| m != usize::MAX)) {
-            new_alias[map[t]] = Some(map[*target]);
+        if let (Some(view), true) = (a, map.get(t).is_some_and(|&m| m != usize::MAX)) {
+            new_alias[map[t]] = Some(crate::alias::View { target: map[view.target], ..*view });
         }
     }
     (out, new_alias)
@@ -177,7 +177,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             *d = U32::new(v as u32);
         }
         let (storage, offset) = match (&t.data, alias[ti]) {
-            (None, Some(_)) => (3u8, 0),
+            (None, Some(view)) => (3u8, view.offset),
             (Some(data), _) => {
                 let off = align_up(weights.len() as u64).unwrap_or(0);
                 weights.resize(off as usize, 0);
@@ -210,7 +210,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             zero_point: I32::new(zp),
             axis_scales: U32::new(axis_scales),
             axis_zero_points: U32::new(NO_TENSOR),
-            alias_of: U32::new(alias[ti].map_or(NO_TENSOR, |a| a as u32)),
+            alias_of: U32::new(alias[ti].map_or(NO_TENSOR, |a| a.target as u32)),
             reserved1: U32::ZERO,
         });
     }
