@@ -184,6 +184,9 @@ pub type UnaryFn = fn(crate::ops::UnaryFn, f32, f32, &[f32], &mut [f32]);
 /// Softmax along rows of contiguous elements ([`generic::softmax`] with `inner` = 1):
 /// `(rows, row_len, log, x, out)`.
 pub type SoftmaxRowsFn = fn(usize, usize, bool, &[f32], &mut [f32]);
+/// Transpose of 4-byte elements `(perm, x, in_info, out_info, out)` ([`generic::transpose`]).
+pub type Transpose32Fn =
+    fn(&[usize; crate::format::MAX_RANK], &[u32], &crate::ops::TensorInfo, &crate::ops::TensorInfo, &mut [u32]);
 /// LayerNorm `(outer, inner, eps, x, scale, bias, out)` ([`generic::layer_norm`]).
 pub type LayerNormFn = fn(usize, usize, f32, &[f32], &[f32], Option<&[f32]>, &mut [f32]);
 /// Channels-last int8 convolution with k4n16-hwc weights ([`generic::qconv::qconv_packed`]
@@ -228,6 +231,8 @@ pub struct KernelTable {
     pub unary: Kernel<UnaryFn>,
     /// Softmax over contiguous rows.
     pub softmax_rows: Kernel<SoftmaxRowsFn>,
+    /// Transpose of f32/i32 tensors (tiers: batches of matrix transposes).
+    pub transpose32: Kernel<Transpose32Fn>,
     /// LayerNorm.
     pub layer_norm: Kernel<LayerNormFn>,
     /// The element-wise part of LSTM/GRU steps.
@@ -275,6 +280,7 @@ impl KernelTable {
             dequantize: Kernel { tier: Tier::Generic, run: generic::int8::dequantize_slice },
             unary: Kernel { tier: Tier::Generic, run: generic::unary },
             softmax_rows: Kernel { tier: Tier::Generic, run: generic::softmax_rows },
+            transpose32: Kernel { tier: Tier::Generic, run: generic::transpose::<u32> },
             layer_norm: Kernel { tier: Tier::Generic, run: generic::layer_norm },
             rnn_cells: Kernel { tier: Tier::Generic, run: generic::GENERIC_CELLS },
         };
@@ -293,6 +299,7 @@ impl KernelTable {
                 t.dequantize = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::dequantize_avx2 };
                 t.unary = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::unary };
                 t.softmax_rows = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::softmax_rows };
+                t.transpose32 = Kernel { tier: Tier::Avx2, run: x86_64::transpose::transpose32_avx2 };
                 t.layer_norm = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::layer_norm };
                 t.rnn_cells = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::avx2::CELLS };
                 t.dot_gemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::dot_gemm_avx2 };

@@ -501,6 +501,31 @@ pub(crate) fn check_matmul_f16(t: &KernelTable, seed: u64) {
     assert_eq!(bits(&got), bits(&want), "f16 MatMul {m}x{k}x{n} trans_b {trans_b} on {}", t.sgemm.tier.name());
 }
 
+/// Transposes of 4-byte elements: batches of matrices (1 to 40 on a side: blocks of 8 and their
+/// edges) with the last two axes swapped, and a permutation the tiers leave to the reference.
+/// Every bit pattern (NaNs included) must come through.
+pub(crate) fn check_transpose(t: &KernelTable, seed: u64) {
+    use crate::format::{DType, Layout, MAX_RANK};
+    use crate::ops::TensorInfo;
+    let mut g = Gen::new(seed);
+    let shape = [1 + g.range(0, 2) as usize, 1 + g.range(0, 39) as usize, 1 + g.range(0, 39) as usize];
+    let x: Vec<u32> = (0..shape.iter().product()).map(|_| g.next() as u32).collect();
+    let info = |s: [usize; 3]| {
+        let mut dims = [1usize; MAX_RANK];
+        dims[..3].copy_from_slice(&s);
+        TensorInfo { dtype: DType::F32, rank: 3, dims, quant: Default::default(), layout: Layout::RowMajor }
+    };
+    for p in [[0usize, 2, 1], [1, 0, 2], [2, 1, 0]] {
+        let mut perm = [0usize; MAX_RANK];
+        perm[..3].copy_from_slice(&p);
+        let (ii, oi) = (info(shape), info([shape[p[0]], shape[p[1]], shape[p[2]]]));
+        let (mut want, mut got) = (std::vec![0u32; x.len()], std::vec![1u32; x.len()]);
+        super::generic::transpose(&perm, &x, &ii, &oi, &mut want);
+        (t.transpose32.run)(&perm, &x, &ii, &oi, &mut got);
+        assert_eq!(got, want, "transpose {p:?} of {shape:?} on {}", t.transpose32.tier.name());
+    }
+}
+
 /// Declares, for one tier, the edge cases and a property test of a kernel family.
 macro_rules! tier_tests {
     ($name:ident, $tier:expr) => {
@@ -532,6 +557,7 @@ macro_rules! tier_tests {
                     for seed in 0..400 {
                         check_elementwise(&t, seed);
                         check_lut(&t, seed);
+                        check_transpose(&t, seed);
                     }
                 }
             }

@@ -242,7 +242,13 @@ pub(super) fn run_op(
         Params::Transpose { perm } => {
             let (x, xi) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
-            by_size!(xi.dtype, x, out, |x, o| k::transpose(&perm, x, &xi, &oi, o));
+            if xi.dtype.size() == 4 {
+                let x = <[u32]>::ref_from_bytes(x).map_err(|_| bad("misaligned tensor"))?;
+                let o = <[u32]>::mut_from_bytes(out).map_err(|_| bad("misaligned tensor"))?;
+                (kt.transpose32.run)(&perm, x, &xi, &oi, o);
+            } else {
+                by_size!(xi.dtype, x, out, |x, o| k::transpose(&perm, x, &xi, &oi, o));
+            }
         }
         Params::Slice { starts, steps } => {
             let (x, xi) = need_in(0)?;

@@ -187,7 +187,7 @@ pub(crate) fn prepare_op(
     let mut op = PreparedOp {
         code,
         params,
-        tier: tier_of(code, &params, kernels),
+        tier: tier_of(code, &params, in_info.first().copied().flatten().as_ref(), kernels),
         first,
         n_in: ni as u8,
         n_out: no as u8,
@@ -247,8 +247,14 @@ fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> cor
 }
 
 /// The tier of the kernel an op runs with this table.
-fn tier_of(code: OpCode, params: &Params, k: &KernelTable) -> Tier {
+fn tier_of(code: OpCode, params: &Params, input: Option<&crate::ops::TensorInfo>, k: &KernelTable) -> Tier {
     match (code, params) {
+        (_, Params::Transpose { perm }) => match input {
+            Some(x) if x.dtype.size() == 4 && crate::kernels::generic::swapped_last_two(perm, x).is_some() => {
+                k.transpose32.tier
+            }
+            _ => Tier::Generic,
+        },
         (_, Params::Quantize) => k.quantize.tier,
         (_, Params::Dequantize) => k.dequantize.tier,
         (_, Params::QLut) => k.lut.tier,

@@ -22,7 +22,7 @@ pub use binary::{binary, broadcast_strides, BroadcastIter};
 pub use conv::{conv, conv_gemm, conv_linear, depthwise_flat_geometry, pad_plane, DW_PLANE};
 pub use gather::{gather, gather_raw};
 pub use matmul::{dot_gemm, matmul, sgemm, MatMulKernels};
-pub use movement::{cast, concat, expand, slice, split, transpose, where_select, CastElem};
+pub use movement::{cast, concat, expand, slice, split, swapped_last_two, transpose, where_select, CastElem};
 pub use norm::layer_norm;
 pub use pool::pool;
 pub use reduce::reduce;

@@ -36,7 +36,7 @@ pub fn transpose<T: Copy>(
         let Some(orow) = out.get_mut(o..o + len) else { return };
         if s == 1 {
             if let Some(src) = x.get(ix..ix + len) {
-                orow.copy_from_slice(src);
+                copy_run(orow, src);
             }
             return;
         }
@@ -46,6 +46,38 @@ pub fn transpose<T: Copy>(
             }
         }
     });
+}
+
+/// When `perm` swaps the last two axes of `in_info` and keeps the others (a batch of matrix
+/// transposes: an attention head's keys): `(batch, rows, cols)` of the input's matrices.
+pub fn swapped_last_two(perm: &[usize; MAX_RANK], in_info: &TensorInfo) -> Option<(usize, usize, usize)> {
+    let r = in_info.rank;
+    if r < 2 || (0..r - 2).any(|i| perm.get(i) != Some(&i)) || perm.get(r - 2..r) != Some(&[r - 1, r - 2][..]) {
+        return None;
+    }
+    let batch = in_info.shape().get(..r - 2)?.iter().product();
+    Some((batch, in_info.dim(r - 2), in_info.dim(r - 1)))
+}
+
+/// `dst.copy_from_slice(src)` for the short runs of a transpose (an attention head's 32 values):
+/// fixed-size chunks the compiler copies inline, where a call to `memcpy` per run cost more than
+/// the copy.
+#[inline]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    const CHUNK: usize = 16;
+    if dst.len() > 4 * CHUNK {
+        return dst.copy_from_slice(src);
+    }
+    let mut d = dst.chunks_exact_mut(CHUNK);
+    let mut s = src.chunks_exact(CHUNK);
+    for (dc, sc) in (&mut d).zip(&mut s) {
+        if let (Ok(dc), Ok(sc)) = (<&mut [T; CHUNK]>::try_from(dc), <&[T; CHUNK]>::try_from(sc)) {
+            *dc = *sc;
+        }
+    }
+    for (o, &v) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *o = v;
+    }
 }
 
 /// Concatenates along `axis`.

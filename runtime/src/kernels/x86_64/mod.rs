@@ -10,4 +10,5 @@ pub(crate) mod qgemm_avx2;
 pub(crate) mod qgemm_avx512;
 mod requant;
 pub(crate) mod sgemm;
+pub(crate) mod transpose;
 pub(crate) mod vmath;
