@@ -8,6 +8,7 @@ use ferrite_runtime::ops::{BinaryFn, OpCode, UnaryFn};
 /// Runs every fusion and clean-up pass.
 pub fn optimize(g: &mut Graph) {
     fold_affine(g);
+    fold_scalar_scale(g);
     fuse_activations(g);
     fuse_gelu(g);
     remove_dead(g);
@@ -228,6 +229,49 @@ fn fold_affine(g: &mut Graph) {
     }
 }
 
+/// Folds `Mul(y, c)` with a scalar constant `c` into the MatMul writing `y` as its `alpha`, when
+/// the MatMul has no bias, no activation and `alpha` 1 (attention's `Q·Kᵀ · 1/√d`, whose operands
+/// are both activations, so [`fold_affine`] cannot fold it into weights). The MatMul multiplies
+/// each finished sum by `alpha`: the same product as the Mul, one pass over the tensor fewer.
+fn fold_scalar_scale(g: &mut Graph) {
+    loop {
+        let mut changed = false;
+        for k in 0..g.ops.len() {
+            let op = &g.ops[k];
+            let plain = op.code == OpCode::MatMul
+                && op.inputs.get(2).is_none_or(Option::is_none)
+                && op.attrs.get(2) == Some(&1.0f32.to_bits())
+                && op.attrs.get(3) == Some(&(UnaryFn::Identity as u32));
+            let Some(y) = op.outputs[0].filter(|_| plain) else { continue };
+            let Some(c) = sole_consumer(g, y) else { continue };
+            if binary_fn(g, c) != Some(BinaryFn::Mul) {
+                continue;
+            }
+            let ins = &g.ops[c].inputs;
+            let scale = match (ins.first().copied().flatten(), ins.get(1).copied().flatten()) {
+                (Some(a), Some(b)) if a == y => scalar(g, b),
+                (Some(a), Some(b)) if b == y => scalar(g, a),
+                _ => None,
+            };
+            // The Mul's output must have the MatMul's shape (a scalar does not broadcast it).
+            let out = g.ops[c].outputs[0];
+            let (Some(scale), Some(o)) = (scale, out) else { continue };
+            if g.tensors[o].shape != g.tensors[y].shape {
+                continue;
+            }
+            let op = &mut g.ops[k];
+            op.attrs[2] = scale.to_bits();
+            op.outputs[0] = Some(o);
+            g.ops.remove(c);
+            changed = true;
+            break;
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
 /// Fuses Relu, LeakyRelu, Clip, Sigmoid and Tanh into the Conv or MatMul before them.
 fn fuse_activations(g: &mut Graph) {
     loop {
@@ -344,4 +388,63 @@ pub fn to_fp16(g: &mut Graph) -> usize {
         }
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferrite_runtime::format::DType;
+    use ferrite_runtime::{AlignedBytes, Input, Model, OutputData, Session};
+
+    /// `Q·Kᵀ` of two inputs (MatMul, then Mul by `c`, or by a per-column constant).
+    fn attention_scores(per_column: bool) -> Graph {
+        let mut g = Graph::default();
+        let q = g.activation("q", DType::F32, vec![2, 3, 5]);
+        let k = g.activation("kt", DType::F32, vec![2, 5, 4]);
+        let s = g.activation("s", DType::F32, vec![2, 3, 4]);
+        let y = g.activation("y", DType::F32, vec![2, 3, 4]);
+        let c = if per_column {
+            g.constant("c", vec![4], Data::F32(vec![0.5, -1.25, 3.0, 0.1]))
+        } else {
+            g.constant("c", vec![], Data::F32(vec![0.176_776_7]))
+        };
+        g.push(
+            OpCode::MatMul,
+            "mm",
+            vec![Some(q), Some(k), None],
+            vec![Some(s)],
+            vec![0, 0, 1.0f32.to_bits(), 0, 0, 0],
+        );
+        g.push(OpCode::Binary, "scale", vec![Some(c), Some(s)], vec![Some(y)], vec![BinaryFn::Mul as u32]);
+        g.inputs.extend([q, k]);
+        g.outputs.push(y);
+        g
+    }
+
+    fn run(g: &Graph) -> Vec<u32> {
+        let bytes = AlignedBytes::copy_from(&crate::writer::write(g, "{}", Default::default()).bytes);
+        let m = Model::from_bytes(&bytes).unwrap();
+        let mut s = Session::new(&m).unwrap();
+        let q: Vec<f32> = (0..30).map(|i| (i as f32 * 0.71).sin() * 3.0).collect();
+        let k: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).cos() * 2.0).collect();
+        let out = s.run(&[Input::F32(&q), Input::F32(&k)]).unwrap();
+        match out.get(0).unwrap().2 {
+            OutputData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+            _ => panic!("f32 output"),
+        }
+    }
+
+    #[test]
+    fn a_scalar_scale_after_a_matmul_becomes_its_alpha_with_the_same_bits() {
+        let g = attention_scores(false);
+        let mut folded = g.clone();
+        fold_scalar_scale(&mut folded);
+        assert_eq!(folded.ops.len(), 1);
+        assert_eq!(f32::from_bits(folded.ops[0].attrs[2]), 0.176_776_7);
+        assert_eq!(run(&folded), run(&g));
+        // A per-column constant is not a scalar: it stays a Mul.
+        let mut g = attention_scores(true);
+        fold_scalar_scale(&mut g);
+        assert_eq!(g.ops.len(), 2);
+    }
 }
