@@ -277,6 +277,27 @@ pub(crate) fn check_elementwise(t: &KernelTable, seed: u64) {
     super::generic::int8::quantize_slice(&x, scale, zp, &mut a);
     (t.quantize.run)(&x, scale, zp, &mut b);
     assert_eq!(a, b, "quantize on {}: {x:?}", t.quantize.tier.name());
+    // Quotients one unit either side of half-integers (k + 0.5 ± 2⁻²³·|q|), 0.5 − 2⁻²⁵ (whose
+    // f32 sum with 0.5 rounds up to 1) and the clamp at ±300, at scale 1 and at a scale whose
+    // quotients are rounded.
+    let near: Vec<f32> = (0..n)
+        .map(|i| {
+            let k = (g.range(-310, 310) as f32 + 0.5) * if i % 2 == 0 { 1.0 } else { -1.0 };
+            let q = match i % 4 {
+                0 => f32::from_bits(k.to_bits() + 1),
+                1 => f32::from_bits(k.to_bits() - 1),
+                2 => f32::from_bits(0.5f32.to_bits() - 1) * k.signum(),
+                _ => k,
+            };
+            q * if seed.is_multiple_of(2) { 1.0 } else { 0.037 }
+        })
+        .collect();
+    for s in [1.0f32, 0.037] {
+        let (mut a, mut b) = (std::vec![0i8; n], std::vec![0i8; n]);
+        super::generic::int8::quantize_slice(&near, s, zp, &mut a);
+        (t.quantize.run)(&near, s, zp, &mut b);
+        assert_eq!(a, b, "quantize near ties on {} at scale {s}: {near:?}", t.quantize.tier.name());
+    }
     for f in 0..15u32 {
         let func = UnaryFn::from_u32(f).unwrap();
         let (p0, p1) = (-0.7f32, 3.5f32);

@@ -17,7 +17,8 @@ macro_rules! elementwise {
     ($mod:ident, $tier:expr, $feat:literal, $v:ty, $lanes:literal, $vm:path,
      load = $load:ident, store = $store:ident, set1 = $set1:ident, add = $add:ident, sub = $sub:ident,
      mul = $mul:ident, div = $div:ident, sqrt = $sqrt:ident, and = $and:path, cvtt = $cvtt:ident,
-     sel = $sel:path, gt = $gt:path, ge = $ge:path, nan = $nan:path, clampi = $clampi:path, store8 = $store8:path) => {
+     sel = $sel:path, gt = $gt:path, ge = $ge:path, nan = $nan:path, clampi = $clampi:path, store8 = $store8:path,
+     add_half = $add_half:path) => {
         pub(crate) mod $mod {
             use super::*;
             use $vm as vm;
@@ -47,7 +48,7 @@ macro_rules! elementwise {
                     let v = $div(unsafe { $load(x.add(i)) }, s);
                     let nan = $nan(v);
                     let vc = $sel($gt(v, lim), lim, $sel($gt($sub($set1(0.0), lim), v), $sub($set1(0.0), lim), v));
-                    let t = $add(vc, $sel($ge(vc, $set1(0.0)), half, $sub($set1(0.0), half)));
+                    let t = $add_half(vc, $sel($ge(vc, $set1(0.0)), half, $sub($set1(0.0), half)));
                     let t = $sel(nan, $set1(0.0), t);
                     // SAFETY: as above.
                     unsafe { $store8(out.add(i), $clampi($cvtt(t), zp)) };
@@ -482,6 +483,17 @@ unsafe fn store8_512(out: *mut i8, v: __m512i) {
     unsafe { _mm_storeu_si128(out as *mut __m128i, _mm512_cvtepi32_epi8(v)) };
 }
 
+/// `v ± 0.5` (`h` = ±0.5, the sign of `v`) for the truncation that rounds half away from zero:
+/// rounded toward zero, so that truncating it gives the exact sum's integer part (the reference
+/// adds in f64). Rounded to nearest, 0.5 − 2⁻²⁵ + 0.5 becomes 1.0 (the only such value up to the
+/// ±300 clamp: checked exhaustively); toward zero the sum never passes the integer below it,
+/// which is representable.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn add_half512(v: __m512, h: __m512) -> __m512 {
+    _mm512_add_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v, h)
+}
+
 // ---- AVX2 helpers ----
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -503,6 +515,14 @@ fn abs256(a: __m256) -> __m256 {
 fn clampi256(v: __m256i, zp: i32) -> __m256i {
     let v = _mm256_add_epi32(v, _mm256_set1_epi32(zp));
     _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(127)), _mm256_set1_epi32(-128))
+}
+/// [`add_half512`] on AVX2, which has no per-instruction rounding: the sum rounded to nearest,
+/// and 0 where `|v| < 0.5` (the one value whose sum rounds up to an integer lies there).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn add_half256(v: __m256, h: __m256) -> __m256 {
+    let small = _mm256_cmp_ps::<_CMP_LT_OQ>(abs256(v), _mm256_set1_ps(0.5));
+    _mm256_andnot_ps(small, _mm256_add_ps(v, h))
 }
 /// # Safety
 /// `out` must be writable for 8 bytes.
@@ -536,7 +556,8 @@ elementwise!(
     ge = ge512,
     nan = nan512,
     clampi = clampi512,
-    store8 = store8_512
+    store8 = store8_512,
+    add_half = add_half512
 );
 
 elementwise!(
@@ -561,7 +582,8 @@ elementwise!(
     ge = ge256,
     nan = nan256,
     clampi = clampi256,
-    store8 = store8_256
+    store8 = store8_256,
+    add_half = add_half256
 );
 
 /// [`g::widen_f16`] with F16C (part of the AVX2 tier): 8 values per `vcvtph2ps`.
