@@ -58,14 +58,15 @@ criterion_main!(benches);
 fn bench_f32(c: &mut Criterion) {
     let mut r = Rng::new(4);
     let mut g = c.benchmark_group("sgemm");
-    for (m, k, n) in [(32usize, 128usize, 384usize), (64, 64, 125), (256, 256, 256)] {
+    // Attention's Q.K^T (one head), a projection, a conv GEMM, a big square.
+    for (m, k, n) in [(32usize, 32usize, 32usize), (32, 128, 384), (64, 64, 125), (256, 256, 256)] {
         let (a, b) = (r.vec(m * k, -1.0, 1.0), r.vec(k * n, -1.0, 1.0));
         let mut out = vec![0f32; m * n];
         g.throughput(Throughput::Elements((m * k * n) as u64));
         for tier in Tier::ALL.into_iter().filter(|t| t.available()) {
             let t = KernelTable::for_tier(tier).unwrap();
             g.bench_with_input(BenchmarkId::new(t.sgemm.tier.name(), format!("{m}x{k}x{n}")), &(), |bch, _| {
-                bch.iter(|| (t.sgemm.run)(m, k, n, &a, &b, &mut out))
+                bch.iter(|| (t.sgemm.run)(m, k, n, &a, &b, &mut out, false))
             });
         }
     }

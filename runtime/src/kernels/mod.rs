@@ -171,8 +171,8 @@ pub type QMeanFn = fn(&[usize], u32, &[i8], i32, generic::int8::Requant, i32, &m
 pub type LutFn = fn(&[i8; 256], &[i8], &mut [i8]);
 /// f16 bit patterns widened to f32 ([`generic::widen_f16`]).
 pub type WidenFn = fn(&[u16], &mut [f32]);
-/// f32 GEMM `(m, k, n, a, b, out)` ([`generic::sgemm`]).
-pub type SgemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32]);
+/// f32 GEMM `(m, k, n, a, b, out, accumulate)` ([`generic::sgemm`]).
+pub type SgemmFn = fn(usize, usize, usize, &[f32], &[f32], &mut [f32], bool);
 /// int8 GEMM over packed weights with the requantization epilogue ([`generic::qgemm::qgemm`]).
 pub type QGemmFn = fn(&generic::qgemm::QGemm<'_>, &[i8], usize, &mut [i8]) -> bool;
 /// f32 to int8 with a scale and zero point ([`generic::int8::quantize_slice`]).

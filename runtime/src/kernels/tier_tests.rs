@@ -361,10 +361,12 @@ pub(crate) fn check_sgemm(t: &KernelTable, seed: u64) {
     let b: Vec<f32> = (0..k * n).map(|_| (g.next() % 2001) as f32 / 1000.0 - 1.0).collect();
     // The outputs start from values of their own (a convolution's bias).
     let start: Vec<f32> = (0..m * n).map(|_| (g.next() % 200) as f32 / 100.0 - 1.0).collect();
-    let (mut want, mut got) = (start.clone(), start);
-    super::generic::sgemm(m, k, n, &a, &b, &mut want);
-    (t.sgemm.run)(m, k, n, &a, &b, &mut got);
-    assert_eq!(bits(&got), bits(&want), "sgemm {m}x{k}x{n} on {}", t.sgemm.tier.name());
+    for acc in [true, false] {
+        let (mut want, mut got) = (start.clone(), start.clone());
+        super::generic::sgemm(m, k, n, &a, &b, &mut want, acc);
+        (t.sgemm.run)(m, k, n, &a, &b, &mut got, acc);
+        assert_eq!(bits(&got), bits(&want), "sgemm {m}x{k}x{n} (accumulate: {acc}) on {}", t.sgemm.tier.name());
+    }
     // dot_gemm reads b as n rows of k: every tile shape and edge of the tier.
     let (mut want, mut got) = (std::vec![0f32; m * n], std::vec![f32::NAN; m * n]);
     super::generic::dot_gemm(m, k, n, &a, &b, &mut want);

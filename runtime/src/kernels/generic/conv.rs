@@ -280,7 +280,7 @@ fn conv_gemm_in<const P: usize, const W: usize>(
                     }
                 };
                 let orows = og.get_mut(r0 * plane..(r0 + rows) * plane).unwrap_or(&mut []);
-                sgemm(rows, k, plane, wrows, patches, orows);
+                sgemm(rows, k, plane, wrows, patches, orows, true);
                 r0 += rows.max(1);
             }
         }

@@ -6,8 +6,12 @@ use crate::ops::{Params, TensorInfo};
 /// `out[m × n] += A[m × k] · B[k × n]` (row-major f32): every output adds `a[i, kk] · b[kk, j]`
 /// to its current value for kk = 0, 1, … in order (a multiply, then an add; no fused
 /// multiply-add). The order is the specification: SIMD tiers vectorize across `j` and keep it.
-/// MatMul starts the outputs at 0.0, convolutions at their bias.
-pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+/// `accumulate`: start from `out` (convolutions prefill their bias), else from +0.0 (MatMul), which
+/// tiers start from in registers instead of storing zeros first.
+pub fn sgemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32], accumulate: bool) {
+    if !accumulate {
+        out.iter_mut().take(m * n).for_each(|o| *o = 0.0);
+    }
     for i in 0..m {
         let Some(orow) = out.get_mut(i * n..(i + 1) * n) else { return };
         for kk in 0..k {
@@ -88,10 +92,9 @@ pub fn matmul(
                 return;
             };
             let done = match (b, trans_b) {
-                (FloatSrc::F32(sb), false) => sb.get(b_off..b_off + k * n).map(|bb| {
-                    ob.fill(0.0);
-                    (kern.sgemm)(m, k, n, ab, bb, ob);
-                }),
+                (FloatSrc::F32(sb), false) => {
+                    sb.get(b_off..b_off + k * n).map(|bb| (kern.sgemm)(m, k, n, ab, bb, ob, false))
+                }
                 (FloatSrc::F32(sb), true) => {
                     sb.get(b_off..b_off + n * k).map(|bb| (kern.dot_gemm)(m, k, n, ab, bb, ob))
                 }
@@ -204,7 +207,6 @@ fn gemm_f16(
     }
     let kc = (WIDEN_BUF / n).min(WIDEN_BUF / m).clamp(1, k.max(1));
     let (mut bb, mut ab) = ([0f32; WIDEN_BUF], [0f32; WIDEN_BUF]);
-    out.fill(0.0);
     let mut k0 = 0;
     while k0 < k {
         let kn = kc.min(k - k0);
@@ -215,7 +217,7 @@ fn gemm_f16(
                 dst.copy_from_slice(src);
             }
         }
-        (kern.sgemm)(m, kn, n, aw, bw, out);
+        (kern.sgemm)(m, kn, n, aw, bw, out, k0 > 0);
         k0 += kn;
     }
     true

@@ -18,19 +18,19 @@ const SMALL_B: usize = 16 * 1024;
 
 /// [`generic::sgemm`] on AVX-512: tiles of up to 4 rows × 32 columns, masked at the edges (small
 /// products: [`sgemm_avx2`], see [`SMALL_B`]).
-pub(crate) fn sgemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+pub(crate) fn sgemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32], acc: bool) {
     if a.len() < m * k || b.len() < k * n || out.len() < m * n || !crate::kernels::Tier::Avx512.available() {
-        return generic::sgemm(m, k, n, a, b, out);
+        return generic::sgemm(m, k, n, a, b, out, acc);
     }
     if n.is_multiple_of(8) && k * n < SMALL_B {
-        return sgemm_avx2(m, k, n, a, b, out);
+        return sgemm_avx2(m, k, n, a, b, out, acc);
     }
     // SAFETY: AVX-512 F is available (checked above) and a, b, out hold m·k, k·n and m·n values.
-    unsafe { sgemm512(m, k, n, a.as_ptr(), b.as_ptr(), out.as_mut_ptr()) }
+    unsafe { sgemm512(m, k, n, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), acc) }
 }
 
 #[target_feature(enable = "avx512f")]
-unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, out: *mut f32) {
+unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, out: *mut f32, acc: bool) {
     let mut j0 = 0;
     while j0 < n {
         let cols = 32.min(n - j0);
@@ -49,10 +49,10 @@ unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, o
             // SAFETY: rows i0..i0+rows and columns j0..j0+cols (the masks) lie inside a, b, out.
             unsafe {
                 match rows {
-                    4 => tile512::<4>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
-                    3 => tile512::<3>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
-                    2 => tile512::<2>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
-                    _ => tile512::<1>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks),
+                    4 => tile512::<4>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
+                    3 => tile512::<3>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
+                    2 => tile512::<2>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
+                    _ => tile512::<1>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
                 }
             }
             i0 += rows;
@@ -61,8 +61,8 @@ unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, o
     }
 }
 
-/// `R` rows × 32 columns (two masked vectors): the accumulators start from `out`, take every `k`
-/// in order, and go back. Const `R` keeps them in registers.
+/// `R` rows × 32 columns (two masked vectors): the accumulators start from `out` (`from_out`) or
+/// +0.0, take every `k` in order, and go back. Const `R` keeps them in registers.
 ///
 /// # Safety
 /// `a` readable for `R` rows of `k`; `b` for `k` rows of stride `n` under the masks; `out` for `R`
@@ -76,13 +76,16 @@ unsafe fn tile512<const R: usize>(
     b: *const f32,
     out: *mut f32,
     (m0, m1): (u16, u16),
+    from_out: bool,
 ) {
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     for r in 0..R {
-        // SAFETY: the caller's contract.
-        unsafe {
-            let o = out.add(r * n);
-            acc[r] = [_mm512_maskz_loadu_ps(m0, o), _mm512_maskz_loadu_ps(m1, o.wrapping_add(16))];
+        if from_out {
+            // SAFETY: the caller's contract.
+            unsafe {
+                let o = out.add(r * n);
+                acc[r] = [_mm512_maskz_loadu_ps(m0, o), _mm512_maskz_loadu_ps(m1, o.wrapping_add(16))];
+            }
         }
     }
     for kk in 0..k {
@@ -110,17 +113,17 @@ unsafe fn tile512<const R: usize>(
 
 /// [`generic::sgemm`] on AVX2: tiles of up to 4 rows × 16 columns; columns past the last full
 /// group of 8 in the same order, one at a time.
-pub(crate) fn sgemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+pub(crate) fn sgemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32], from_out: bool) {
     if a.len() < m * k || b.len() < k * n || out.len() < m * n || !crate::kernels::Tier::Avx2.available() {
-        return generic::sgemm(m, k, n, a, b, out);
+        return generic::sgemm(m, k, n, a, b, out, from_out);
     }
     let full = n / 8 * 8;
     // SAFETY: AVX2 is available (checked above); a, b, out hold m·k, k·n and m·n values and the
     // kernel touches columns below `full` ≤ n only.
-    unsafe { sgemm256(m, k, n, full, a.as_ptr(), b.as_ptr(), out.as_mut_ptr()) };
+    unsafe { sgemm256((m, k, n), full, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), from_out) };
     for i in 0..m {
         for j in full..n {
-            let mut acc = out[i * n + j];
+            let mut acc = if from_out { out[i * n + j] } else { 0.0 };
             for kk in 0..k {
                 acc += a[i * k + kk] * b[kk * n + j];
             }
@@ -130,7 +133,14 @@ pub(crate) fn sgemm_avx2(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn sgemm256(m: usize, k: usize, n: usize, full: usize, a: *const f32, b: *const f32, out: *mut f32) {
+unsafe fn sgemm256(
+    (m, k, n): (usize, usize, usize),
+    full: usize,
+    a: *const f32,
+    b: *const f32,
+    out: *mut f32,
+    from_out: bool,
+) {
     let mut j0 = 0;
     while j0 < full {
         let wide = full - j0 >= 16;
@@ -141,14 +151,14 @@ unsafe fn sgemm256(m: usize, k: usize, n: usize, full: usize, a: *const f32, b: 
             unsafe {
                 let (a, b, o) = (a.add(i0 * k), b.add(j0), out.add(i0 * n + j0));
                 match (rows, wide) {
-                    (4, true) => tile256::<4, 2>(k, n, a, b, o),
-                    (3, true) => tile256::<3, 2>(k, n, a, b, o),
-                    (2, true) => tile256::<2, 2>(k, n, a, b, o),
-                    (_, true) => tile256::<1, 2>(k, n, a, b, o),
-                    (4, false) => tile256::<4, 1>(k, n, a, b, o),
-                    (3, false) => tile256::<3, 1>(k, n, a, b, o),
-                    (2, false) => tile256::<2, 1>(k, n, a, b, o),
-                    (_, false) => tile256::<1, 1>(k, n, a, b, o),
+                    (4, true) => tile256::<4, 2>(k, n, a, b, o, from_out),
+                    (3, true) => tile256::<3, 2>(k, n, a, b, o, from_out),
+                    (2, true) => tile256::<2, 2>(k, n, a, b, o, from_out),
+                    (_, true) => tile256::<1, 2>(k, n, a, b, o, from_out),
+                    (4, false) => tile256::<4, 1>(k, n, a, b, o, from_out),
+                    (3, false) => tile256::<3, 1>(k, n, a, b, o, from_out),
+                    (2, false) => tile256::<2, 1>(k, n, a, b, o, from_out),
+                    (_, false) => tile256::<1, 1>(k, n, a, b, o, from_out),
                 }
             }
             i0 += rows;
@@ -157,19 +167,28 @@ unsafe fn sgemm256(m: usize, k: usize, n: usize, full: usize, a: *const f32, b: 
     }
 }
 
-/// `R` rows × `8·C` columns, accumulated from `out` in order of `k`.
+/// `R` rows × `8·C` columns, accumulated from `out` (`from_out`) or +0.0 in order of `k`.
 ///
 /// # Safety
 /// `a` readable for `R` rows of `k`; `b` for `k` rows of stride `n`, `8·C` columns; `out` for `R`
 /// rows of stride `n`, `8·C` columns.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn tile256<const R: usize, const C: usize>(k: usize, n: usize, a: *const f32, b: *const f32, out: *mut f32) {
+unsafe fn tile256<const R: usize, const C: usize>(
+    k: usize,
+    n: usize,
+    a: *const f32,
+    b: *const f32,
+    out: *mut f32,
+    from_out: bool,
+) {
     let mut acc = [[_mm256_setzero_ps(); C]; R];
     for r in 0..R {
         for c in 0..C {
-            // SAFETY: the caller's contract.
-            acc[r][c] = unsafe { _mm256_loadu_ps(out.add(r * n + 8 * c)) };
+            if from_out {
+                // SAFETY: the caller's contract.
+                acc[r][c] = unsafe { _mm256_loadu_ps(out.add(r * n + 8 * c)) };
+            }
         }
     }
     for kk in 0..k {
