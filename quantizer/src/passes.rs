@@ -9,6 +9,7 @@ use ferrite_runtime::ops::{BinaryFn, OpCode, UnaryFn};
 pub fn optimize(g: &mut Graph) {
     fold_affine(g);
     fold_scalar_scale(g);
+    fold_activation_bias(g);
     fuse_activations(g);
     fuse_gelu(g);
     remove_dead(g);
@@ -272,6 +273,54 @@ fn fold_scalar_scale(g: &mut Graph) {
     }
 }
 
+/// Folds `Add(y, t)` into the MatMul of two activations writing `y` as its bias, when the MatMul
+/// has none and no activation and `t` broadcasts to `y` (attention's mask on `Q·Kᵀ`). The MatMul
+/// adds its bias to each finished (scaled) sum: the same add as the Add op, one pass fewer.
+/// MatMuls against weights are left to [`fold_affine`] and the int8 conversion.
+fn fold_activation_bias(g: &mut Graph) {
+    loop {
+        let mut changed = false;
+        for k in 0..g.ops.len() {
+            let op = &g.ops[k];
+            let two_activations = op.inputs.iter().take(2).flatten().all(|&t| g.tensors[t].data.is_none());
+            let plain = op.code == OpCode::MatMul
+                && two_activations
+                && op.inputs.get(2).is_none_or(Option::is_none)
+                && op.attrs.get(3) == Some(&(UnaryFn::Identity as u32));
+            let Some(y) = op.outputs[0].filter(|_| plain) else { continue };
+            let Some(c) = sole_consumer(g, y) else { continue };
+            if binary_fn(g, c) != Some(BinaryFn::Add) {
+                continue;
+            }
+            let ins = &g.ops[c].inputs;
+            let t = match (ins.first().copied().flatten(), ins.get(1).copied().flatten()) {
+                (Some(a), Some(b)) if a == y && b != y => b,
+                (Some(a), Some(b)) if b == y && a != y => a,
+                _ => continue,
+            };
+            let Some(o) = g.ops[c].outputs[0] else { continue };
+            let (ys, ts) = (&g.tensors[y].shape, &g.tensors[t].shape);
+            let broadcasts =
+                ts.len() <= ys.len() && ts.iter().rev().zip(ys.iter().rev()).all(|(&d, &e)| d == e || d == 1);
+            if g.tensors[t].dtype != ferrite_runtime::format::DType::F32 || !broadcasts || g.tensors[o].shape != *ys {
+                continue;
+            }
+            let op = &mut g.ops[k];
+            if op.inputs.len() < 3 {
+                op.inputs.resize(3, None);
+            }
+            op.inputs[2] = Some(t);
+            op.outputs[0] = Some(o);
+            g.ops.remove(c);
+            changed = true;
+            break;
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
 /// Fuses Relu, LeakyRelu, Clip, Sigmoid and Tanh into the Conv or MatMul before them.
 fn fuse_activations(g: &mut Graph) {
     loop {
@@ -427,11 +476,30 @@ mod tests {
         let mut s = Session::new(&m).unwrap();
         let q: Vec<f32> = (0..30).map(|i| (i as f32 * 0.71).sin() * 3.0).collect();
         let k: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).cos() * 2.0).collect();
-        let out = s.run(&[Input::F32(&q), Input::F32(&k)]).unwrap();
+        let mask = [0.0f32, -1e9, 0.25, -3.5];
+        let inputs = [Input::F32(&q), Input::F32(&k), Input::F32(&mask)];
+        let out = s.run(&inputs[..g.inputs.len()]).unwrap();
         match out.get(0).unwrap().2 {
             OutputData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
             _ => panic!("f32 output"),
         }
+    }
+
+    #[test]
+    fn a_mask_added_to_scaled_scores_becomes_the_matmul_bias_with_the_same_bits() {
+        let mut g = attention_scores(false);
+        let mask = g.activation("mask", DType::F32, vec![1, 1, 4]);
+        let z = g.activation("z", DType::F32, vec![2, 3, 4]);
+        let y = g.outputs[0];
+        g.push(OpCode::Binary, "mask", vec![Some(y), Some(mask)], vec![Some(z)], vec![BinaryFn::Add as u32]);
+        g.inputs.push(mask);
+        g.outputs = vec![z];
+        let mut folded = g.clone();
+        fold_scalar_scale(&mut folded);
+        fold_activation_bias(&mut folded);
+        assert_eq!(folded.ops.len(), 1);
+        assert_eq!(folded.ops[0].inputs[2], Some(mask));
+        assert_eq!(run(&folded), run(&g));
     }
 
     #[test]
