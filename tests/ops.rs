@@ -143,6 +143,29 @@ fn gemm_transposes() {
     b.input("x", &[4, 3]).init("w", &[4, 5], w(&mut r, &[4, 5])).init("c", &[3, 5], w(&mut r, &[3, 5]));
     b.node("Gemm", &["x", "w", "c"], &["y"], vec![("transA", I(1))]).output("y");
     check("gemm_transa", &b, &[randn(&mut r, &[4, 3])]);
+    // A bias per row (broadcast along the columns) with a scale.
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[3, 4]).init("w", &[4, 5], w(&mut r, &[4, 5])).init("c", &[3, 1], w(&mut r, &[3, 1]));
+    b.node("Gemm", &["x", "w", "c"], &["y"], vec![("alpha", F(0.5))]).output("y");
+    check("gemm_row_bias", &b, &[randn(&mut r, &[3, 4])]);
+}
+
+/// Attention scores: a batched product of two inputs, scaled and masked (the scale becomes the
+/// MatMul's alpha and the mask its bias, per batch), with row and column masks.
+#[test]
+fn scaled_masked_scores() {
+    let mut r = Rng::new(31);
+    for mask in [[1usize, 1, 5], [1, 3, 1]] {
+        let dims: Vec<i64> = mask.iter().map(|&d| d as i64).collect();
+        let mut b = OnnxBuilder::new(17);
+        b.input("q", &[2, 3, 4]).input("kt", &[2, 4, 5]).input("mask", &dims).init("s", &[], vec![0.35]);
+        b.node("MatMul", &["q", "kt"], &["qk"], vec![])
+            .node("Mul", &["qk", "s"], &["scaled"], vec![])
+            .node("Add", &["scaled", "mask"], &["y"], vec![])
+            .output("y");
+        let m = randn(&mut r, &mask);
+        check("scaled_masked_scores", &b, &[randn(&mut r, &[2, 3, 4]), randn(&mut r, &[2, 4, 5]), m]);
+    }
 }
 
 #[test]

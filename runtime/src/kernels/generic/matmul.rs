@@ -74,6 +74,10 @@ pub fn matmul(
     else {
         return;
     };
+    // A bias that repeats over the batch (attention's mask: [.., 1, n] or [.., m, n] with every
+    // batch axis 1) is added to each batch's block right after its product, while it is in
+    // cache; any other broadcast after the last batch. The same add to the same sums either way.
+    let per_batch = bias.and_then(|(b, bi)| batch_free_bias(b, bi, m, n));
     for bi in 0..batch {
         // Decompose the batch index into per-axis coordinates to find each operand's offset.
         let (mut a_off, mut b_off, mut rem) = (0usize, 0usize, bi);
@@ -104,10 +108,10 @@ pub fn matmul(
                 }
             };
             if done.is_some() {
-                if alpha != 1.0 {
-                    for o in ob.iter_mut() {
-                        *o *= alpha;
-                    }
+                match per_batch {
+                    Some(b) => scale_add_bias(ob, n, alpha, b),
+                    None if alpha != 1.0 => ob.iter_mut().for_each(|o| *o *= alpha),
+                    None => {}
                 }
                 continue;
             }
@@ -167,8 +171,11 @@ pub fn matmul(
                 }
             }
         }
+        if let (Some(b), Some(ob)) = (per_batch, out.get_mut(bi * m * n..(bi + 1) * m * n)) {
+            scale_add_bias(ob, n, 1.0, b);
+        }
     }
-    if let Some((bias, binfo)) = bias {
+    if let (Some((bias, binfo)), None) = (bias, per_batch) {
         super::binary::for_each_row(out_info, [broadcast_strides(binfo, out_info)], |o, [ib], len, [s]| {
             let Some(orow) = out.get_mut(o..o + len) else { return };
             if s == 1 {
@@ -185,6 +192,48 @@ pub fn matmul(
     if act.func != crate::ops::UnaryFn::Identity {
         for o in out.iter_mut() {
             *o = apply_activation(act.func, act.a, act.b, *o);
+        }
+    }
+}
+
+/// A bias whose axes before the last two are all 1 (or absent), as `(values, row stride, column
+/// stride)` over an `m × n` block (strides 0 where it broadcasts).
+fn batch_free_bias<'b>(b: &'b [f32], info: &TensorInfo, m: usize, n: usize) -> Option<(&'b [f32], usize, usize)> {
+    let r = info.rank;
+    if info.shape().iter().take(r.saturating_sub(2)).any(|&d| d != 1) {
+        return None;
+    }
+    let cols = if r >= 1 { info.dim(r - 1) } else { 1 };
+    let rows = if r >= 2 { info.dim(r - 2) } else { 1 };
+    let cs = match cols {
+        c if c == n => 1,
+        1 => 0,
+        _ => return None,
+    };
+    let rs = match rows {
+        x if x == m => cols,
+        1 => 0,
+        _ => return None,
+    };
+    (b.len() == rows * cols).then_some((b, rs, cs))
+}
+
+/// `block[i × n + j] = block[i × n + j] · alpha + b[i·rs + j·cs]` (no multiply when `alpha` is
+/// 1): MatMul's scale and bias in one pass, the same two operations per value as two passes.
+fn scale_add_bias(block: &mut [f32], n: usize, alpha: f32, (b, rs, cs): (&[f32], usize, usize)) {
+    for (i, row) in block.chunks_exact_mut(n.max(1)).enumerate() {
+        let Some(brow) = b.get(i * rs..) else { return };
+        match (cs, alpha == 1.0) {
+            (1, true) => row.iter_mut().zip(brow).for_each(|(o, &v)| *o += v),
+            (1, false) => row.iter_mut().zip(brow).for_each(|(o, &v)| *o = *o * alpha + v),
+            (_, unit) => {
+                let v = brow.first().copied().unwrap_or(0.0);
+                if unit {
+                    row.iter_mut().for_each(|o| *o += v);
+                } else {
+                    row.iter_mut().for_each(|o| *o = *o * alpha + v);
+                }
+            }
         }
     }
 }
