@@ -448,7 +448,7 @@ pub(crate) fn qconv_packed_avx512(
 /// # Safety
 /// AVX-512 BW must be available; `x` must hold the input of `q.p`; `buf` `cnt · taps` bytes; the
 /// convolution has one group, no horizontal dilation and rows of at most 64 bytes.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn gather_rows(q: &QConv<'_>, x: &[i8], first: usize, cnt: usize, buf: &mut [i8]) {
     let p = q.p;
     let c = p.c;
@@ -478,8 +478,15 @@ unsafe fn gather_rows(q: &QConv<'_>, x: &[i8], first: usize, cnt: usize, buf: &m
                 // The whole kernel row is inside the input: one copy, no padding.
                 let src = x.as_ptr().wrapping_add(((n * p.h + iy) * p.w + x0 as usize) * c);
                 // SAFETY: columns x0 .. x0 + kW of row iy exist (`row` bytes from src); the
-                // destination row lies inside buf.
-                unsafe { _mm512_mask_storeu_epi8(dst, full, _mm512_maskz_loadu_epi8(full, src)) };
+                // destination row lies inside buf. Short rows (a stem's kW bytes of one channel)
+                // move through a 16-byte register, cheaper than a 64-byte masked move.
+                unsafe {
+                    if row <= 16 {
+                        _mm_mask_storeu_epi8(dst, full as u16, _mm_maskz_loadu_epi8(full as u16, src));
+                    } else {
+                        _mm512_mask_storeu_epi8(dst, full, _mm512_maskz_loadu_epi8(full, src));
+                    }
+                }
                 continue;
             }
             // SAFETY: the row lies inside buf (i < cnt, ky < kH).
