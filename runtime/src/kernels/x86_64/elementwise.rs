@@ -18,7 +18,7 @@ macro_rules! elementwise {
      load = $load:ident, store = $store:ident, set1 = $set1:ident, add = $add:ident, sub = $sub:ident,
      mul = $mul:ident, div = $div:ident, sqrt = $sqrt:ident, and = $and:path, cvtt = $cvtt:ident,
      sel = $sel:path, gt = $gt:path, ge = $ge:path, nan = $nan:path, clampi = $clampi:path, store8 = $store8:path,
-     add_half = $add_half:path) => {
+     add_half = $add_half:path, hmax = $hmax:path) => {
         pub(crate) mod $mod {
             use super::*;
             use $vm as vm;
@@ -160,15 +160,11 @@ macro_rules! elementwise {
                         m[r] = $sel($gt(v, m[r]), v, m[r]);
                     }
                 }
-                let mut lanes = [[0f32; $lanes]; R];
+                // Across the lanes in registers: no lane holds a NaN, and which zero a tie of +0
+                // and −0 keeps does not matter (exp(x − 0) is the same for either).
                 let mut max = [f32::NEG_INFINITY; R];
                 for r in 0..R {
-                    unsafe { $store(lanes[r].as_mut_ptr(), m[r]) };
-                }
-                for l in 0..$lanes {
-                    for r in 0..R {
-                        max[r] = if lanes[r][l] > max[r] { lanes[r][l] } else { max[r] };
-                    }
+                    max[r] = $hmax(m[r]);
                 }
                 for i in full..len {
                     for r in 0..R {
@@ -494,6 +490,13 @@ fn add_half512(v: __m512, h: __m512) -> __m512 {
     _mm512_add_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(v, h)
 }
 
+/// The largest lane (lanes hold no NaN).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn hmax512(v: __m512) -> f32 {
+    _mm512_reduce_max_ps(v)
+}
+
 // ---- AVX2 helpers ----
 #[target_feature(enable = "avx2")]
 #[inline]
@@ -516,6 +519,15 @@ fn clampi256(v: __m256i, zp: i32) -> __m256i {
     let v = _mm256_add_epi32(v, _mm256_set1_epi32(zp));
     _mm256_max_epi32(_mm256_min_epi32(v, _mm256_set1_epi32(127)), _mm256_set1_epi32(-128))
 }
+/// The largest lane (lanes hold no NaN).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn hmax256(v: __m256) -> f32 {
+    let q = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let h = _mm_max_ps(q, _mm_movehl_ps(q, q));
+    _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps::<0b01>(h, h)))
+}
+
 /// [`add_half512`] on AVX2, which has no per-instruction rounding: the sum rounded to nearest,
 /// and 0 where `|v| < 0.5` (the one value whose sum rounds up to an integer lies there).
 #[target_feature(enable = "avx2")]
@@ -557,7 +569,8 @@ elementwise!(
     nan = nan512,
     clampi = clampi512,
     store8 = store8_512,
-    add_half = add_half512
+    add_half = add_half512,
+    hmax = hmax512
 );
 
 elementwise!(
@@ -583,7 +596,8 @@ elementwise!(
     nan = nan256,
     clampi = clampi256,
     store8 = store8_256,
-    add_half = add_half256
+    add_half = add_half256,
+    hmax = hmax256
 );
 
 /// [`g::widen_f16`] with F16C (part of the AVX2 tier): 8 values per `vcvtph2ps`.
