@@ -230,94 +230,59 @@ fn fold_affine(g: &mut Graph) {
     }
 }
 
+/// For a MatMul `k` with no bias and no activation whose output `y` only a Binary `func` reads
+/// (as one operand, with the Binary's output shaped like `y`): the other operand, the Binary's
+/// index and its output.
+fn matmul_then(g: &Graph, k: usize, func: BinaryFn) -> Option<(TensorId, usize, TensorId)> {
+    let op = &g.ops[k];
+    let plain = op.code == OpCode::MatMul
+        && op.inputs.get(2).is_none_or(Option::is_none)
+        && op.attrs.get(3) == Some(&(UnaryFn::Identity as u32));
+    let y = op.outputs[0].filter(|_| plain)?;
+    let c = sole_consumer(g, y).filter(|&c| binary_fn(g, c) == Some(func))?;
+    let other = match (g.ops[c].inputs.first().copied().flatten(), g.ops[c].inputs.get(1).copied().flatten()) {
+        (Some(a), Some(b)) if a == y && b != y => b,
+        (Some(a), Some(b)) if b == y && a != y => a,
+        _ => return None,
+    };
+    let o = g.ops[c].outputs[0]?;
+    (g.tensors[o].shape == g.tensors[y].shape).then_some((other, c, o))
+}
+
 /// Folds `Mul(y, c)` with a scalar constant `c` into the MatMul writing `y` as its `alpha`, when
 /// the MatMul has no bias, no activation and `alpha` 1 (attention's `Q·Kᵀ · 1/√d`, whose operands
 /// are both activations, so [`fold_affine`] cannot fold it into weights). The MatMul multiplies
 /// each finished sum by `alpha`: the same product as the Mul, one pass over the tensor fewer.
 fn fold_scalar_scale(g: &mut Graph) {
-    loop {
-        let mut changed = false;
-        for k in 0..g.ops.len() {
-            let op = &g.ops[k];
-            let plain = op.code == OpCode::MatMul
-                && op.inputs.get(2).is_none_or(Option::is_none)
-                && op.attrs.get(2) == Some(&1.0f32.to_bits())
-                && op.attrs.get(3) == Some(&(UnaryFn::Identity as u32));
-            let Some(y) = op.outputs[0].filter(|_| plain) else { continue };
-            let Some(c) = sole_consumer(g, y) else { continue };
-            if binary_fn(g, c) != Some(BinaryFn::Mul) {
-                continue;
-            }
-            let ins = &g.ops[c].inputs;
-            let scale = match (ins.first().copied().flatten(), ins.get(1).copied().flatten()) {
-                (Some(a), Some(b)) if a == y => scalar(g, b),
-                (Some(a), Some(b)) if b == y => scalar(g, a),
-                _ => None,
-            };
-            // The Mul's output must have the MatMul's shape (a scalar does not broadcast it).
-            let out = g.ops[c].outputs[0];
-            let (Some(scale), Some(o)) = (scale, out) else { continue };
-            if g.tensors[o].shape != g.tensors[y].shape {
-                continue;
-            }
-            let op = &mut g.ops[k];
-            op.attrs[2] = scale.to_bits();
-            op.outputs[0] = Some(o);
-            g.ops.remove(c);
-            changed = true;
-            break;
-        }
-        if !changed {
-            return;
-        }
+    while let Some((k, scale, c, o)) = (0..g.ops.len()).find_map(|k| {
+        let (t, c, o) = matmul_then(g, k, BinaryFn::Mul)?;
+        let scale = scalar(g, t).filter(|_| g.ops[k].attrs.get(2) == Some(&1.0f32.to_bits()))?;
+        Some((k, scale, c, o))
+    }) {
+        g.ops[k].attrs[2] = scale.to_bits();
+        g.ops[k].outputs[0] = Some(o);
+        g.ops.remove(c);
     }
 }
 
 /// Folds `Add(y, t)` into the MatMul of two activations writing `y` as its bias, when the MatMul
-/// has none and no activation and `t` broadcasts to `y` (attention's mask on `Q·Kᵀ`). The MatMul
-/// adds its bias to each finished (scaled) sum: the same add as the Add op, one pass fewer.
+/// has none and no activation and `t` (f32) broadcasts to `y` (attention's mask on `Q·Kᵀ`). The
+/// MatMul adds its bias to each finished (scaled) sum: the same add as the Add op, one pass fewer.
 /// MatMuls against weights are left to [`fold_affine`] and the int8 conversion.
 fn fold_activation_bias(g: &mut Graph) {
-    loop {
-        let mut changed = false;
-        for k in 0..g.ops.len() {
-            let op = &g.ops[k];
-            let two_activations = op.inputs.iter().take(2).flatten().all(|&t| g.tensors[t].data.is_none());
-            let plain = op.code == OpCode::MatMul
-                && two_activations
-                && op.inputs.get(2).is_none_or(Option::is_none)
-                && op.attrs.get(3) == Some(&(UnaryFn::Identity as u32));
-            let Some(y) = op.outputs[0].filter(|_| plain) else { continue };
-            let Some(c) = sole_consumer(g, y) else { continue };
-            if binary_fn(g, c) != Some(BinaryFn::Add) {
-                continue;
-            }
-            let ins = &g.ops[c].inputs;
-            let t = match (ins.first().copied().flatten(), ins.get(1).copied().flatten()) {
-                (Some(a), Some(b)) if a == y && b != y => b,
-                (Some(a), Some(b)) if b == y && a != y => a,
-                _ => continue,
-            };
-            let Some(o) = g.ops[c].outputs[0] else { continue };
-            let (ys, ts) = (&g.tensors[y].shape, &g.tensors[t].shape);
-            let broadcasts =
-                ts.len() <= ys.len() && ts.iter().rev().zip(ys.iter().rev()).all(|(&d, &e)| d == e || d == 1);
-            if g.tensors[t].dtype != ferrite_runtime::format::DType::F32 || !broadcasts || g.tensors[o].shape != *ys {
-                continue;
-            }
-            let op = &mut g.ops[k];
-            if op.inputs.len() < 3 {
-                op.inputs.resize(3, None);
-            }
-            op.inputs[2] = Some(t);
-            op.outputs[0] = Some(o);
-            g.ops.remove(c);
-            changed = true;
-            break;
-        }
-        if !changed {
-            return;
-        }
+    while let Some((k, t, c, o)) = (0..g.ops.len()).find_map(|k| {
+        let (t, c, o) = matmul_then(g, k, BinaryFn::Add)?;
+        let two_activations = g.ops[k].inputs.iter().take(2).flatten().all(|&x| g.tensors[x].data.is_none());
+        let (ys, ts) = (&g.tensors[o].shape, &g.tensors[t].shape);
+        let broadcasts = ts.len() <= ys.len() && ts.iter().rev().zip(ys.iter().rev()).all(|(&d, &e)| d == e || d == 1);
+        let f32 = g.tensors[t].dtype == ferrite_runtime::format::DType::F32;
+        (two_activations && broadcasts && f32).then_some((k, t, c, o))
+    }) {
+        let op = &mut g.ops[k];
+        op.inputs.resize(op.inputs.len().max(3), None);
+        op.inputs[2] = Some(t);
+        op.outputs[0] = Some(o);
+        g.ops.remove(c);
     }
 }
 
