@@ -3,11 +3,10 @@
 //! artifacts give the same output bytes as the generic tier, float artifacts the same values
 //! within the stated tolerance of the float tiers (docs/ARCHITECTURE.md).
 
-use ferrite_e2e::{repo_root, shared_data, trained_artifact};
-use ferrite_quantizer::calibrate::Method;
-use ferrite_quantizer::quantize::{quantize, Int8Options, Precision, QuantizeOptions};
+use ferrite_e2e::{int8_artifact, real_input, ref_artifact, trained_artifact, Feed};
+use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::kernels::Tier;
-use ferrite_runtime::{AlignedBytes, Input, Model, OutputData, Preprocessing, Session, SessionOptions};
+use ferrite_runtime::{AlignedBytes, Model, OutputData, Session, SessionOptions};
 
 /// Bits of every output of one run.
 fn run(model: &Model<'_>, tier: Tier, input: &Feed) -> Vec<Vec<u32>> {
@@ -21,53 +20,6 @@ fn run(model: &Model<'_>, tier: Tier, input: &Feed) -> Vec<Vec<u32>> {
             OutputData::I8(v) => v.iter().map(|&x| x as u8 as u32).collect(),
         })
         .collect()
-}
-
-enum Feed {
-    F32(Vec<f32>),
-    I32(Vec<i32>),
-}
-
-impl Feed {
-    fn as_input(&self) -> Input<'_> {
-        match self {
-            Feed::F32(v) => Input::F32(v),
-            Feed::I32(v) => Input::I32(v),
-        }
-    }
-}
-
-/// A real input for a trained model: a clip through its audio frontend, or a sentence through its
-/// tokenizer.
-fn real_input(model: &Model<'_>) -> Feed {
-    match model.preprocessing() {
-        Preprocessing::Audio(fe) => {
-            let wav = std::fs::read(shared_data().join("fsdd/recordings/7_theo_3.wav")).unwrap();
-            Feed::F32(fe.features_from_wav(&wav).unwrap())
-        }
-        Preprocessing::Text(t) => {
-            let mut ids = vec![0i32; t.seq_len()];
-            t.encode("will it rain in paris tomorrow", &mut ids).unwrap();
-            Feed::I32(ids)
-        }
-        Preprocessing::None => panic!("trained models carry their preprocessing"),
-    }
-}
-
-fn int8_artifact(name: &str, data: &str) -> AlignedBytes {
-    let dir = repo_root().join("models").join(name);
-    let mut opts = QuantizeOptions {
-        precision: Precision::Int8,
-        int8: Some(Int8Options {
-            calib: shared_data().join(data),
-            method: Method::MinMax,
-            samples: 12,
-            accuracy_budget_db: None,
-        }),
-        ..Default::default()
-    };
-    ferrite_quantizer::config::load(&dir.join("ferrite.toml")).unwrap().apply_to(&mut opts);
-    AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).unwrap().bytes)
 }
 
 /// Writes, for other machines (CI's aarch64 runs under qemu), every model of this file as an
@@ -92,7 +44,7 @@ fn write_cross_tier_goldens() {
     arts.push(("kws-dscnn.fp16".into(), trained_artifact("kws-dscnn", Precision::Fp16)));
     let mut inputs: Vec<Option<Feed>> = arts.iter().map(|_| None).collect();
     for name in ["ref-kws-dscnn", "ref-text-lstm"] {
-        let (bytes, input) = ref_int8(name);
+        let (bytes, input) = ref_artifact(name, Precision::Int8);
         arts.push((format!("{name}.int8"), bytes));
         inputs.push(Some(input));
     }
@@ -143,47 +95,11 @@ fn trained_models_int8_are_bit_identical_on_every_tier() {
     }
 }
 
-/// A random-weight `models/ref-*` model in int8, calibrated on perturbed copies of its committed
-/// input, and that input.
-fn ref_int8(name: &str) -> (AlignedBytes, Feed) {
-    let dir = repo_root().join("models").join(name);
-    let x = ferrite_quantizer::npy::read(&dir.join("input.npy")).unwrap();
-    let calib = tempfile::tempdir().unwrap();
-    let mut r = ferrite_e2e::Rng::new(11);
-    for i in 0..4 {
-        let bytes = match &x.data {
-            ferrite_quantizer::npy::NpyData::F32(v) => {
-                let v: Vec<f32> = v.iter().map(|a| a + r.uniform(-0.5, 0.5)).collect();
-                ferrite_quantizer::npy::encode_f32(&x.shape, &v)
-            }
-            _ => std::fs::read(dir.join("input.npy")).unwrap(),
-        };
-        std::fs::write(calib.path().join(format!("{i}.npy")), bytes).unwrap();
-    }
-    let opts = QuantizeOptions {
-        precision: Precision::Int8,
-        int8: Some(Int8Options {
-            calib: calib.path().to_path_buf(),
-            method: Method::MinMax,
-            samples: 4,
-            accuracy_budget_db: None,
-        }),
-        ..Default::default()
-    };
-    let bytes = AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).unwrap().bytes);
-    let input = match x.data {
-        ferrite_quantizer::npy::NpyData::F32(v) => Feed::F32(v),
-        ferrite_quantizer::npy::NpyData::I64(v) => Feed::I32(v.iter().map(|&i| i as i32).collect()),
-        _ => panic!("unexpected input type"),
-    };
-    (bytes, input)
-}
-
 /// The random-weight `models/ref-*` models in int8.
 #[test]
 fn reference_models_int8_are_bit_identical_on_every_tier() {
     for name in ["ref-kws-dscnn", "ref-text-lstm"] {
-        let (bytes, input) = ref_int8(name);
+        let (bytes, input) = ref_artifact(name, Precision::Int8);
         let model = Model::from_bytes(&bytes).unwrap();
         let want = run(&model, Tier::Generic, &input);
         for t in tiers() {

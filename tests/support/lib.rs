@@ -2,8 +2,9 @@
 //! prost structs, so no Python is needed to make test models), tract reference runs, Ferrite
 //! runs, error metrics and a deterministic random source.
 
-use ferrite_quantizer::quantize::{quantize, Precision, QuantizeOptions};
-use ferrite_runtime::{AlignedBytes, Input, Model, Session};
+use ferrite_quantizer::calibrate::Method;
+use ferrite_quantizer::quantize::{quantize, Int8Options, Precision, QuantizeOptions};
+use ferrite_runtime::{AlignedBytes, Input, Model, Preprocessing, Session};
 use prost::Message;
 use std::path::{Path, PathBuf};
 use tract_onnx::pb;
@@ -297,4 +298,93 @@ pub fn trained_artifact(name: &str, precision: Precision) -> AlignedBytes {
 /// The shared data folder (`../shared/data` beside the repository).
 pub fn shared_data() -> PathBuf {
     repo_root().join("..").join("shared").join("data")
+}
+
+/// One graph input of the models in `models/`: features or token ids.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    /// f32 features.
+    F32(Vec<f32>),
+    /// i32 token ids.
+    I32(Vec<i32>),
+}
+
+impl Feed {
+    /// As a session input.
+    pub fn as_input(&self) -> Input<'_> {
+        match self {
+            Feed::F32(v) => Input::F32(v),
+            Feed::I32(v) => Input::I32(v),
+        }
+    }
+}
+
+/// A real input for a trained model: a clip through its audio frontend, or a sentence through its
+/// tokenizer.
+pub fn real_input(model: &Model<'_>) -> Feed {
+    match model.preprocessing() {
+        Preprocessing::Audio(fe) => {
+            let wav = std::fs::read(shared_data().join("fsdd/recordings/7_theo_3.wav")).expect("FSDD clip");
+            Feed::F32(fe.features_from_wav(&wav).expect("features"))
+        }
+        Preprocessing::Text(t) => {
+            let mut ids = vec![0i32; t.seq_len()];
+            t.encode("will it rain in paris tomorrow", &mut ids).expect("encode");
+            Feed::I32(ids)
+        }
+        Preprocessing::None => panic!("trained models carry their preprocessing"),
+    }
+}
+
+/// A trained model in int8 with its ferrite.toml, calibrated (MinMax, 12 samples) on
+/// `../shared/data/<data>`.
+pub fn int8_artifact(name: &str, data: &str) -> AlignedBytes {
+    let dir = repo_root().join("models").join(name);
+    let mut opts = QuantizeOptions {
+        precision: Precision::Int8,
+        int8: Some(Int8Options {
+            calib: shared_data().join(data),
+            method: Method::MinMax,
+            samples: 12,
+            accuracy_budget_db: None,
+        }),
+        ..Default::default()
+    };
+    ferrite_quantizer::config::load(&dir.join("ferrite.toml")).expect("ferrite.toml").apply_to(&mut opts);
+    AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).expect("quantize").bytes)
+}
+
+/// A random-weight `models/ref-*` model at `precision` (int8: calibrated on four perturbed copies
+/// of its committed input), and that input.
+pub fn ref_artifact(name: &str, precision: Precision) -> (AlignedBytes, Feed) {
+    let dir = repo_root().join("models").join(name);
+    let x = ferrite_quantizer::npy::read(&dir.join("input.npy")).expect("input.npy");
+    let calib = tempfile::tempdir().expect("temporary folder");
+    let mut opts = QuantizeOptions { precision, ..Default::default() };
+    if precision == Precision::Int8 {
+        let mut r = Rng::new(11);
+        for i in 0..4 {
+            let bytes = match &x.data {
+                ferrite_quantizer::npy::NpyData::F32(v) => {
+                    let v: Vec<f32> = v.iter().map(|a| a + r.uniform(-0.5, 0.5)).collect();
+                    ferrite_quantizer::npy::encode_f32(&x.shape, &v)
+                }
+                _ => std::fs::read(dir.join("input.npy")).expect("input.npy"),
+            };
+            std::fs::write(calib.path().join(format!("{i}.npy")), bytes).expect("calibration file");
+        }
+        opts.int8 = Some(Int8Options {
+            calib: calib.path().to_path_buf(),
+            method: Method::MinMax,
+            samples: 4,
+            accuracy_budget_db: None,
+        });
+    }
+    let bytes = AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).expect("quantize").bytes);
+    let input = match x.data {
+        ferrite_quantizer::npy::NpyData::F32(v) => Feed::F32(v),
+        ferrite_quantizer::npy::NpyData::I64(v) => Feed::I32(v.iter().map(|&i| i as i32).collect()),
+        _ => panic!("unexpected input type"),
+    };
+    (bytes, input)
 }

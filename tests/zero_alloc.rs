@@ -1,0 +1,223 @@
+//! Zero heap allocations while a device runs a model: loading an artifact from memory, a session
+//! over caller buffers, every run, reading outputs and labels, and the text and audio
+//! preprocessing (WAV parsing, resampling, features, tokenizing into caller buffers) — for every
+//! model in `models/` at every precision. A counting global allocator counts what the test's own
+//! thread allocates between arming and disarming it (other tests' threads are not counted).
+
+use ferrite_e2e::{int8_artifact, real_input, ref_artifact, shared_data, trained_artifact, Feed};
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::preprocess::{resample, wav};
+use ferrite_runtime::{
+    AlignedBytes, Model, OutputData, PreparedOp, Preprocessing, Region, Session, SessionOptions, ARENA_ALIGN,
+};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The system allocator, counting the allocations of armed threads.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    // A const initialiser: reading it never allocates (no lazy registration).
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if ARMED.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call forwards to the system allocator with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: forwarded contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static COUNTING: Counting = Counting;
+
+/// How many heap allocations `f` makes on this thread.
+fn allocations<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    ARMED.with(|a| a.set(true));
+    let r = f();
+    ARMED.with(|a| a.set(false));
+    (ALLOCATIONS.load(Ordering::Relaxed) - before, r)
+}
+
+/// The counter counts: a Vec on this thread is one allocation.
+#[test]
+fn the_counter_sees_an_allocation() {
+    let (n, v) = allocations(|| vec![1u8; 100]);
+    assert_eq!((n, v.len()), (1, 100));
+}
+
+/// Caller memory for a session: an aligned arena and the prepared-op tables.
+struct Buffers {
+    arena: Vec<u8>,
+    ops: Vec<PreparedOp>,
+    regions: Vec<Region>,
+}
+
+impl Buffers {
+    fn for_model(m: &Model<'_>) -> Self {
+        Buffers {
+            arena: vec![0u8; m.arena_len() + ARENA_ALIGN],
+            ops: vec![PreparedOp::EMPTY; m.op_count()],
+            regions: vec![Region::EMPTY; m.region_count()],
+        }
+    }
+}
+
+/// Loads `bytes`, builds a session over caller buffers, runs it three times on `input` and reads
+/// every output and the top label: the number of allocations, and the first output's checksum
+/// (so that the work cannot be skipped).
+fn run_without_heap(bytes: &AlignedBytes, input: &Feed, bufs: &mut Buffers) -> (usize, f64) {
+    let Buffers { arena, ops, regions } = bufs;
+    let skip = arena.as_ptr().align_offset(ARENA_ALIGN);
+    let arena = &mut arena[skip..];
+    allocations(|| {
+        let model = Model::from_bytes(bytes).expect("load");
+        let mut s = Session::with_buffers(&model, arena, ops, regions, SessionOptions::default()).expect("session");
+        let mut sum = 0.0f64;
+        for _ in 0..3 {
+            let out = s.run(&[input.as_input()]).expect("run");
+            for i in 0..out.len() {
+                let (_, info, data) = out.get(i).expect("output");
+                assert!(!info.shape().is_empty() || info.len() == 1);
+                sum += match data {
+                    OutputData::F32(v) => v.iter().map(|&x| x as f64).sum::<f64>(),
+                    OutputData::I8(v) => v.iter().map(|&x| x as f64).sum(),
+                    OutputData::I32(v) => v.iter().map(|&x| x as f64).sum(),
+                    OutputData::U8(v) => v.iter().map(|&x| x as f64).sum(),
+                };
+            }
+            if let Some(v) = out.f32(0) {
+                let top = v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b });
+                let _ = model.label(top);
+            }
+        }
+        sum
+    })
+}
+
+#[test]
+fn inference_allocates_nothing_for_every_model_and_precision() {
+    // Session creation reads FERRITE_KERNELS once (std builds); do it before counting.
+    let _warm = ferrite_runtime::kernels::Tier::from_env();
+    let mut cases: Vec<(String, AlignedBytes, Option<Feed>)> = Vec::new();
+    for (name, data) in [
+        ("kws-dscnn", "fsdd"),
+        ("kws-crnn", "fsdd"),
+        ("intent-lstm", "snips-intents"),
+        ("intent-transformer", "snips-intents"),
+    ] {
+        cases.push((format!("{name} int8"), int8_artifact(name, data), None));
+        cases.push((format!("{name} f32"), trained_artifact(name, Precision::F32), None));
+        cases.push((format!("{name} fp16"), trained_artifact(name, Precision::Fp16), None));
+    }
+    for name in ["ref-kws-dscnn", "ref-text-lstm"] {
+        for (p, tag) in [(Precision::Int8, "int8"), (Precision::F32, "f32"), (Precision::Fp16, "fp16")] {
+            let (bytes, input) = ref_artifact(name, p);
+            cases.push((format!("{name} {tag}"), bytes, Some(input)));
+        }
+    }
+    for (what, bytes, given) in &cases {
+        let model = Model::from_bytes(bytes).expect("load");
+        let input = given.clone().unwrap_or_else(|| real_input(&model));
+        let mut bufs = Buffers::for_model(&model);
+        drop(model);
+        let (n, sum) = run_without_heap(bytes, &input, &mut bufs);
+        assert!(sum.is_finite(), "{what}: outputs");
+        assert_eq!(n, 0, "{what}: {n} heap allocations while loading from memory, preparing and running");
+    }
+    assert_eq!(cases.len(), 18);
+}
+
+/// A mono 16-bit PCM WAV of `samples` at `rate`.
+fn wav_bytes(samples: &[i16], rate: u32) -> Vec<u8> {
+    let data = samples.len() as u32 * 2;
+    let mut b = Vec::new();
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data.to_le_bytes());
+    for s in samples {
+        b.extend_from_slice(&s.to_le_bytes());
+    }
+    b
+}
+
+#[test]
+fn preprocessing_into_caller_buffers_allocates_nothing() {
+    let kws = trained_artifact("kws-dscnn", Precision::F32);
+    let intent = trained_artifact("intent-lstm", Precision::F32);
+    let (kws, intent) = (Model::from_bytes(&kws).expect("load"), Model::from_bytes(&intent).expect("load"));
+    let (Preprocessing::Audio(fe), Preprocessing::Text(tok)) = (kws.preprocessing(), intent.preprocessing()) else {
+        panic!("kws-dscnn carries an audio frontend, intent-lstm a tokenizer");
+    };
+    // A real 8 kHz clip, and a 16 kHz tone that goes through the resampler.
+    let real = std::fs::read(shared_data().join("fsdd/recordings/3_jackson_12.wav")).expect("FSDD clip");
+    let tone: Vec<i16> = (0..16_000).map(|i| ((i as f32 * 0.07).sin() * 9000.0) as i16).collect();
+    let tone = wav_bytes(&tone, 16_000);
+    let mut pcm = vec![0f32; 16_000];
+    let mut at_rate = vec![0f32; 16_000];
+    let (mut feats, mut scratch) = (vec![0f32; fe.feature_len()], vec![0f32; fe.scratch_len()]);
+    for clip in [&real, &tone] {
+        let (n, sum) = allocations(|| {
+            let w = wav::parse(clip).expect("wav");
+            let len = w.len().min(pcm.len());
+            for (d, s) in pcm.iter_mut().zip(w.samples()) {
+                *d = s;
+            }
+            let samples = if w.sample_rate == fe.sample_rate() {
+                &pcm[..len]
+            } else {
+                let out = resample::output_len(len, w.sample_rate, fe.sample_rate()).min(at_rate.len());
+                resample::resample(&pcm[..len], w.sample_rate, fe.sample_rate(), &mut at_rate[..out])
+                    .expect("resample");
+                &at_rate[..out]
+            };
+            fe.features(samples, &mut feats, &mut scratch).expect("features");
+            feats.iter().map(|&x| x as f64).sum::<f64>()
+        });
+        assert!(sum.is_finite() && sum != 0.0);
+        assert_eq!(n, 0, "audio: {n} heap allocations (WAV, resampling, features)");
+    }
+    let mut ids = vec![0i32; tok.seq_len()];
+    // Errors are values too: an empty text is refused without allocating.
+    for text in ["will it rain in paris tomorrow", "Play some JAZZ, please!", "", "ünïcödé wörds ✓"] {
+        let (n, r) = allocations(|| tok.encode(text, &mut ids));
+        assert_eq!(r.is_err(), text.is_empty(), "{text:?}");
+        assert_eq!(n, 0, "text {text:?}: {n} heap allocations");
+    }
+    assert!(ids.iter().all(|&i| i >= 0));
+}
