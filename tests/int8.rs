@@ -2,29 +2,12 @@
 //! reference models keep their accuracy and agree with f32, run their int8 ops, report per-layer
 //! SQNR, honour the accuracy budget, and produce well-formed reports holding every figure.
 
-use ferrite_e2e::{repo_root, shared_data, trained_artifact};
-use ferrite_quantizer::calibrate::Method;
+use ferrite_e2e::{int8_quantized as int8, shared_data, trained_artifact};
 use ferrite_quantizer::eval::{audit, data::Split};
-use ferrite_quantizer::quantize::{quantize, Int8Options, Precision, QuantizeOptions, Quantized};
+use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::format::DType;
 use ferrite_runtime::{AlignedBytes, LoadOptions, Model, Session};
 use std::path::Path;
-
-fn int8(name: &str, data: &str, samples: usize, budget: Option<f64>) -> Quantized {
-    let dir = repo_root().join("models").join(name);
-    let mut opts = QuantizeOptions {
-        precision: Precision::Int8,
-        int8: Some(Int8Options {
-            calib: shared_data().join(data),
-            method: Method::MinMax,
-            samples,
-            accuracy_budget_db: budget,
-        }),
-        ..Default::default()
-    };
-    ferrite_quantizer::config::load(&dir.join("ferrite.toml")).unwrap().apply_to(&mut opts);
-    quantize(&dir.join("model.onnx"), &opts).unwrap()
-}
 
 fn audit_of(q: &AlignedBytes, r: &AlignedBytes, data: &str) -> audit::Audit {
     let (qm, rm) = (Model::from_bytes(q).unwrap(), Model::from_bytes(r).unwrap());

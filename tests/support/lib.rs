@@ -3,7 +3,7 @@
 //! runs, error metrics and a deterministic random source.
 
 use ferrite_quantizer::calibrate::Method;
-use ferrite_quantizer::quantize::{quantize, Int8Options, Precision, QuantizeOptions};
+use ferrite_quantizer::quantize::{quantize, Int8Options, Precision, QuantizeOptions, Quantized};
 use ferrite_runtime::{AlignedBytes, Input, Model, Preprocessing, Session};
 use prost::Message;
 use std::path::{Path, PathBuf};
@@ -336,22 +336,27 @@ pub fn real_input(model: &Model<'_>) -> Feed {
     }
 }
 
-/// A trained model in int8 with its ferrite.toml, calibrated (MinMax, 12 samples) on
-/// `../shared/data/<data>`.
-pub fn int8_artifact(name: &str, data: &str) -> AlignedBytes {
+/// A trained model quantized to int8 with its ferrite.toml, calibrated (MinMax) on `samples`
+/// examples of `../shared/data/<data>`, with an optional accuracy budget (dB).
+pub fn int8_quantized(name: &str, data: &str, samples: usize, budget: Option<f64>) -> Quantized {
     let dir = repo_root().join("models").join(name);
     let mut opts = QuantizeOptions {
         precision: Precision::Int8,
         int8: Some(Int8Options {
             calib: shared_data().join(data),
             method: Method::MinMax,
-            samples: 12,
-            accuracy_budget_db: None,
+            samples,
+            accuracy_budget_db: budget,
         }),
         ..Default::default()
     };
     ferrite_quantizer::config::load(&dir.join("ferrite.toml")).expect("ferrite.toml").apply_to(&mut opts);
-    AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).expect("quantize").bytes)
+    quantize(&dir.join("model.onnx"), &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}"))
+}
+
+/// [`int8_quantized`] with 12 calibration samples, as aligned bytes.
+pub fn int8_artifact(name: &str, data: &str) -> AlignedBytes {
+    AlignedBytes::copy_from(&int8_quantized(name, data, 12, None).bytes)
 }
 
 /// A random-weight `models/ref-*` model at `precision` (int8: calibrated on four perturbed copies
