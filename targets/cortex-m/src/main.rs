@@ -1,0 +1,162 @@
+//! Ferrite on a Cortex-M, under QEMU: the int8 keyword spotter hears five baked-in digits through
+//! the runtime's own audio frontend, and the int8 intent classifier reads three sentences through
+//! its tokenizer. Artifacts live in flash (`include_bytes!`, 64-byte aligned) and are validated
+//! in place; sessions run in static buffers (no heap: the runtime is built without `alloc`).
+//! Labels, scores and the stack's high-water mark go out over semihosting; the exit status is
+//! QEMU's, and any wrong label fails it.
+
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use cortex_m_semihosting::{debug, hprintln};
+use ferrite_runtime::{Input, Model, PreparedOp, Preprocessing, Region, Session, SessionOptions};
+use panic_semihosting as _;
+
+mod stack;
+
+/// Bytes 64-byte aligned (what `Model::from_bytes` asks of an artifact, and of an arena).
+#[repr(C, align(64))]
+struct Align64<B: ?Sized>(B);
+
+static KWS: &Align64<[u8]> = &Align64(*include_bytes!(concat!(env!("OUT_DIR"), "/kws.fer")));
+static INTENT: &Align64<[u8]> = &Align64(*include_bytes!(concat!(env!("OUT_DIR"), "/intent.fer")));
+
+include!(concat!(env!("OUT_DIR"), "/clips.rs"));
+
+/// Sentences and the intent each one asks for.
+const SENTENCES: [(&str, &str); 3] = [
+    ("will it rain in paris tomorrow", "GetWeather"),
+    ("play some jazz music by miles davis", "PlayMusic"),
+    ("book a table for two at an italian restaurant", "BookRestaurant"),
+];
+
+/// The largest arena either model asks for (intent-lstm int8: 97,984 bytes), and the op and
+/// region tables a session prepares into.
+const ARENA_BYTES: usize = 128 * 1024;
+const MAX_OPS: usize = 32;
+const MAX_REGIONS: usize = 256;
+/// The longest clip in samples (1 s at 8 kHz) and the largest feature and scratch buffers.
+const MAX_SAMPLES: usize = 8000;
+const MAX_FEATURES: usize = 1024;
+const MAX_SCRATCH: usize = 2048;
+
+/// Caller memory for one session at a time: the arena and the prepared-op tables.
+struct Tables {
+    arena: Align64<[u8; ARENA_BYTES]>,
+    ops: [PreparedOp; MAX_OPS],
+    regions: [Region; MAX_REGIONS],
+}
+
+/// Caller memory for the preprocessing.
+struct Raw {
+    samples: [f32; MAX_SAMPLES],
+    features: [f32; MAX_FEATURES],
+    scratch: [f32; MAX_SCRATCH],
+    ids: [i32; 64],
+}
+
+static mut TABLES: Tables = Tables {
+    arena: Align64([0; ARENA_BYTES]),
+    ops: [PreparedOp::EMPTY; MAX_OPS],
+    regions: [Region::EMPTY; MAX_REGIONS],
+};
+static mut RAW: Raw =
+    Raw { samples: [0.0; MAX_SAMPLES], features: [0.0; MAX_FEATURES], scratch: [0.0; MAX_SCRATCH], ids: [0; 64] };
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    // SAFETY: `main` runs once, on one core, with no interrupt handler touching these statics:
+    // these are their only references.
+    let (tables, raw) = unsafe { (&mut *core::ptr::addr_of_mut!(TABLES), &mut *core::ptr::addr_of_mut!(RAW)) };
+    let wrong = keywords(tables, raw) + intents(tables, raw);
+    hprintln!("stack high-water mark: {} bytes", stack::high_water());
+    if wrong == 0 {
+        hprintln!("all labels right");
+        debug::exit(debug::EXIT_SUCCESS);
+    } else {
+        hprintln!("{} wrong labels", wrong);
+        debug::exit(debug::EXIT_FAILURE);
+    }
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// Prints `what` and exits with a failure.
+fn fail(what: &str) -> ! {
+    hprintln!("error: {}", what);
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// The five clips through the keyword spotter: how many got a wrong label.
+fn keywords(t: &mut Tables, b: &mut Raw) -> usize {
+    let model = Model::from_bytes(&KWS.0).unwrap_or_else(|_| fail("keyword artifact"));
+    let Preprocessing::Audio(fe) = model.preprocessing() else { fail("the keyword model has no audio frontend") };
+    hprintln!(
+        "keyword spotter: {} bytes in flash, arena {} bytes, {} ops",
+        KWS.0.len(),
+        model.arena_len(),
+        model.op_count()
+    );
+    let mut wrong = 0;
+    for (name, want, pcm) in CLIPS.iter() {
+        let n = (pcm.len() / 2).min(MAX_SAMPLES);
+        for (s, p) in b.samples.iter_mut().zip(pcm.chunks_exact(2)).take(n) {
+            *s = i16::from_le_bytes([p[0], p[1]]) as f32 / 32768.0;
+        }
+        let (flen, slen) = (fe.feature_len(), fe.scratch_len());
+        if flen > MAX_FEATURES || slen > MAX_SCRATCH {
+            fail("feature buffers too small");
+        }
+        fe.features(&b.samples[..n], &mut b.features[..flen], &mut b.scratch[..slen])
+            .unwrap_or_else(|_| fail("features"));
+        let (label, score) = classify(&model, t, Input::F32(&b.features[..flen]));
+        let ok = label == *want;
+        wrong += usize::from(!ok);
+        hprintln!("{}: {} ({}) {}", name, label, score, if ok { "ok" } else { "WRONG" });
+    }
+    wrong
+}
+
+/// The three sentences through the intent classifier: how many got a wrong label.
+fn intents(t: &mut Tables, b: &mut Raw) -> usize {
+    let model = Model::from_bytes(&INTENT.0).unwrap_or_else(|_| fail("intent artifact"));
+    let Preprocessing::Text(tok) = model.preprocessing() else { fail("the intent model has no tokenizer") };
+    hprintln!(
+        "intent classifier: {} bytes in flash, arena {} bytes, {} ops",
+        INTENT.0.len(),
+        model.arena_len(),
+        model.op_count()
+    );
+    let mut wrong = 0;
+    for (text, want) in SENTENCES {
+        let len = tok.seq_len();
+        if len > b.ids.len() {
+            fail("id buffer too small");
+        }
+        tok.encode(text, &mut b.ids[..len]).unwrap_or_else(|_| fail("tokenizer"));
+        let (label, score) = classify(&model, t, Input::I32(&b.ids[..len]));
+        let ok = label == want;
+        wrong += usize::from(!ok);
+        hprintln!("{:?}: {} ({}) {}", text, label, score, if ok { "ok" } else { "WRONG" });
+    }
+    wrong
+}
+
+/// Runs `model` on `input` in the static buffers: the top label and its logit.
+fn classify<'m>(model: &'m Model<'_>, t: &mut Tables, input: Input<'_>) -> (&'m str, f32) {
+    if model.arena_len() > ARENA_BYTES || model.op_count() > MAX_OPS || model.region_count() > MAX_REGIONS {
+        fail("the model needs larger buffers");
+    }
+    let mut s = Session::with_buffers(model, &mut t.arena.0, &mut t.ops, &mut t.regions, SessionOptions::default())
+        .unwrap_or_else(|_| fail("session"));
+    let out = s.run(&[input]).unwrap_or_else(|_| fail("run"));
+    let logits = out.f32(0).unwrap_or_else(|| fail("no f32 output"));
+    let top = (0..logits.len()).fold(0, |best, i| if logits[i] > logits[best] { i } else { best });
+    (model.label(top).unwrap_or("?"), logits[top])
+}
