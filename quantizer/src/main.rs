@@ -424,6 +424,13 @@ fn shape_str(s: &[usize]) -> String {
     format!("[{}]", s.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "))
 }
 
+/// Bytes of the prepared-op and region tables a session of `model` fills (with the arena, all the
+/// RAM a session needs besides the stack).
+fn table_bytes(model: &Model<'_>) -> usize {
+    model.op_count() * std::mem::size_of::<ferrite_runtime::PreparedOp>()
+        + model.region_count() * std::mem::size_of::<ferrite_runtime::Region>()
+}
+
 fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
     let model = open(path)?;
     let art = model.artifact();
@@ -478,6 +485,8 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             "capabilities": caps,
             "checksum": format!("crc32:{:08x}", art.header.checksum.get()),
             "arena_bytes": model.arena_len(),
+            "table_bytes": table_bytes(&model),
+            "session_bytes": model.arena_len() + table_bytes(&model),
             "weight_bytes": weight_bytes,
             "kernel_tier": table_tier,
             "inputs": io(model.inputs().collect()),
@@ -510,6 +519,12 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         );
     }
     out!("arena: {} bytes   weights: {} bytes   kernels: {table_tier}", model.arena_len(), weight_bytes);
+    out!(
+        "session memory: {} bytes (arena {} + prepared op and region tables {} in this build; 32-bit targets need less)",
+        model.arena_len() + table_bytes(&model),
+        model.arena_len(),
+        table_bytes(&model)
+    );
     for t in model.inputs() {
         out!("input  {} {} {}", t.name, t.info.dtype.name(), shape_str(t.info.shape()));
     }

@@ -47,8 +47,12 @@ fn quantize_inspect_run_roundtrip() {
     assert_eq!(j["metadata"]["task"], "keyword-spotting");
     assert_eq!(j["inputs"][0]["shape"], serde_json::json!([1, 1, 49, 10]));
     assert!(j["ops"].as_array().unwrap().len() >= 10);
+    // The memory a session needs: the arena plus the prepared tables, which are not empty.
+    let (arena, tables) = (j["arena_bytes"].as_u64().unwrap(), j["table_bytes"].as_u64().unwrap());
+    assert!(arena > 0 && tables > 0 && j["session_bytes"].as_u64() == Some(arena + tables), "{j}");
     let o = ferrite(&["inspect", s(&fer)]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("arena:"));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("arena:") && text.contains(&format!("session memory: {} bytes", arena + tables)), "{text}");
     let out = dir.path().join("out");
     let input = root().join("models/ref-kws-dscnn/input.npy");
     let o = ferrite(&["run", s(&fer), "--input", &format!("features={}", s(&input)), "--output", s(&out)]);
