@@ -41,11 +41,12 @@ const MAX_SAMPLES: usize = 8000;
 const MAX_FEATURES: usize = 1024;
 const MAX_SCRATCH: usize = 2048;
 
-/// Caller memory for one session at a time: the arena and the prepared-op tables.
+/// Caller memory for one session at a time: the arena (zeros: it goes to .bss, not into flash)
+/// and the prepared-op tables.
 struct Tables {
-    arena: Align64<[u8; ARENA_BYTES]>,
-    ops: [PreparedOp; MAX_OPS],
-    regions: [Region; MAX_REGIONS],
+    arena: &'static mut Align64<[u8; ARENA_BYTES]>,
+    ops: &'static mut [PreparedOp; MAX_OPS],
+    regions: &'static mut [Region; MAX_REGIONS],
 }
 
 /// Caller memory for the preprocessing.
@@ -56,11 +57,9 @@ struct Raw {
     ids: [i32; 64],
 }
 
-static mut TABLES: Tables = Tables {
-    arena: Align64([0; ARENA_BYTES]),
-    ops: [PreparedOp::EMPTY; MAX_OPS],
-    regions: [Region::EMPTY; MAX_REGIONS],
-};
+static mut ARENA: Align64<[u8; ARENA_BYTES]> = Align64([0; ARENA_BYTES]);
+static mut OPS: [PreparedOp; MAX_OPS] = [PreparedOp::EMPTY; MAX_OPS];
+static mut REGIONS: [Region; MAX_REGIONS] = [Region::EMPTY; MAX_REGIONS];
 static mut RAW: Raw =
     Raw { samples: [0.0; MAX_SAMPLES], features: [0.0; MAX_FEATURES], scratch: [0.0; MAX_SCRATCH], ids: [0; 64] };
 
@@ -69,8 +68,15 @@ fn main() -> ! {
     stack::paint();
     // SAFETY: `main` runs once, on one core, with no interrupt handler touching these statics:
     // these are their only references.
-    let (tables, raw) = unsafe { (&mut *core::ptr::addr_of_mut!(TABLES), &mut *core::ptr::addr_of_mut!(RAW)) };
-    let wrong = keywords(tables, raw) + intents(tables, raw);
+    let (mut tables, raw) = unsafe {
+        let tables = Tables {
+            arena: &mut *core::ptr::addr_of_mut!(ARENA),
+            ops: &mut *core::ptr::addr_of_mut!(OPS),
+            regions: &mut *core::ptr::addr_of_mut!(REGIONS),
+        };
+        (tables, &mut *core::ptr::addr_of_mut!(RAW))
+    };
+    let wrong = keywords(&mut tables, raw) + intents(&mut tables, raw);
     hprintln!("stack high-water mark: {} bytes", stack::high_water());
     if wrong == 0 {
         hprintln!("all labels right");
@@ -153,8 +159,9 @@ fn classify<'m>(model: &'m Model<'_>, t: &mut Tables, input: Input<'_>) -> (&'m 
     if model.arena_len() > ARENA_BYTES || model.op_count() > MAX_OPS || model.region_count() > MAX_REGIONS {
         fail("the model needs larger buffers");
     }
-    let mut s = Session::with_buffers(model, &mut t.arena.0, &mut t.ops, &mut t.regions, SessionOptions::default())
-        .unwrap_or_else(|_| fail("session"));
+    let mut s =
+        Session::with_buffers(model, &mut t.arena.0, &mut t.ops[..], &mut t.regions[..], SessionOptions::default())
+            .unwrap_or_else(|_| fail("session"));
     let out = s.run(&[input]).unwrap_or_else(|_| fail("run"));
     let logits = out.f32(0).unwrap_or_else(|| fail("no f32 output"));
     let top = (0..logits.len()).fold(0, |best, i| if logits[i] > logits[best] { i } else { best });
