@@ -76,8 +76,16 @@ fn main() -> ! {
         };
         (tables, &mut *core::ptr::addr_of_mut!(RAW))
     };
-    let wrong = keywords(&mut tables, raw) + intents(&mut tables, raw);
-    hprintln!("stack high-water mark: {} bytes", stack::high_water());
+    let wrong = keywords(&mut tables, raw);
+    let kws_stack = stack::high_water();
+    stack::paint();
+    let wrong = wrong + intents(&mut tables, raw);
+    hprintln!(
+        "stack high-water mark: {} bytes (keyword spotter {}, intent classifier {})",
+        kws_stack.max(stack::high_water()),
+        kws_stack,
+        stack::high_water()
+    );
     if wrong == 0 {
         hprintln!("all labels right");
         debug::exit(debug::EXIT_SUCCESS);
