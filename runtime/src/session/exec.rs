@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::{Artifact, DType};
 use crate::kernels::generic::{self as k, FloatSrc};
 use crate::kernels::KernelTable;
-use crate::model::{info_of, MAX_IO};
+use crate::model::info_of;
 use crate::ops::{Params, QConvKind, TensorInfo};
 use zerocopy::FromBytes;
 
@@ -282,18 +282,19 @@ pub(super) fn run_op(
             let outer: usize = xi.shape().get(..axis).unwrap_or(&[]).iter().product();
             let inner_bytes: usize =
                 xi.shape().get(axis + 1..).unwrap_or(&[]).iter().product::<usize>() * xi.dtype.size();
-            let mut parts: [Option<(&mut [u8], TensorInfo)>; MAX_IO] = [const { None }; MAX_IO];
-            for (j, p) in parts.iter_mut().enumerate().take(no) {
-                *p = take_out(j);
-            }
-            let mut src = 0usize;
-            for i in 0..outer {
-                for (dst, oi) in parts.iter_mut().take(no).flatten() {
-                    let chunk = oi.dim(axis) * inner_bytes;
-                    let s = x.get(src..src + chunk).ok_or(bad("size"))?;
+            // One output at a time (no table of all of them on the stack: firmware stacks are
+            // small): output j's run of every outer index starts after the runs of outputs < j.
+            let row = xi.dim(axis) * inner_bytes;
+            let mut before = 0usize;
+            for j in 0..no {
+                let Some((dst, oi)) = take_out(j) else { continue };
+                let chunk = oi.dim(axis) * inner_bytes;
+                for i in 0..outer {
+                    let at = i * row + before;
+                    let s = x.get(at..at + chunk).ok_or(bad("size"))?;
                     dst.get_mut(i * chunk..(i + 1) * chunk).ok_or(bad("size"))?.copy_from_slice(s);
-                    src += chunk;
                 }
+                before += chunk;
             }
         }
         Params::Where => {
