@@ -193,15 +193,7 @@ fn products(
         // the bias, as in `mat_row`.
         match w {
             FloatSrc::F32(w) => (k.dot_gemm)(1, kl, n, v, w.get(row0 * kl..(row0 + n) * kl).unwrap_or(&[]), out),
-            FloatSrc::F16(_) => {
-                let mut buf = [0f32; super::WIDEN_BUF];
-                let step = (super::WIDEN_BUF / kl.max(1)).max(1);
-                for (b0, chunk) in out.chunks_mut(step).enumerate() {
-                    let rows = buf.get_mut(..chunk.len() * kl).unwrap_or(&mut []);
-                    w.widen_into((row0 + b0 * step) * kl, rows, k.widen);
-                    (k.dot_gemm)(1, kl, chunk.len(), v, rows, chunk);
-                }
-            }
+            FloatSrc::F16(_) => rows_f16(w, row0, v, out, k),
         }
         for (u, o) in out.iter_mut().enumerate() {
             *o += b(u); // b + dot: IEEE addition commutes
@@ -442,5 +434,20 @@ pub fn rnn(
                 y.copy_from_slice(cs);
             }
         }
+    }
+}
+
+/// `out[u] = dot(v, row row0 + u)` over f16 rows, widened a block at a time. Its own function,
+/// never inlined: the 16 KiB widening buffer is on the stack only while f16 rows are read (a
+/// firmware running int8 or f32 recurrent layers never pays for it).
+#[inline(never)]
+fn rows_f16(w: &FloatSrc<'_>, row0: usize, v: &[f32], out: &mut [f32], k: &RnnKernels) {
+    let kl = v.len();
+    let mut buf = [0f32; super::WIDEN_BUF];
+    let step = (super::WIDEN_BUF / kl.max(1)).max(1);
+    for (b0, chunk) in out.chunks_mut(step).enumerate() {
+        let rows = buf.get_mut(..chunk.len() * kl).unwrap_or(&mut []);
+        w.widen_into((row0 + b0 * step) * kl, rows, k.widen);
+        (k.dot_gemm)(1, kl, chunk.len(), v, rows, chunk);
     }
 }
