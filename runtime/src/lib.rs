@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Features: `std` (default; `Model::open` through memmap2) implies `alloc` (`Session::new`,
-//! [`AlignedBytes`]). Without them the crate builds for bare-metal targets.
+//! [`AlignedBytes`]). Without them the crate builds for bare-metal targets. `defmt` sends a few
+//! log lines (session set-up) through defmt; without it the log shim compiles to nothing.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
@@ -28,6 +29,9 @@ compile_error!("ferrite-runtime borrows little-endian weights in place; big-endi
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
+
+#[macro_use]
+mod log;
 
 mod error;
 pub mod format;

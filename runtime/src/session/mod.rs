@@ -164,6 +164,12 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let mut s = Session { model, art: model.artifact(), arena, kernels, prepared };
         s.prepare()?;
         s.reset();
+        debug!(
+            "ferrite: session of {=usize} ops, arena {=usize} bytes, kernels {=str}",
+            model.op_count(),
+            model.arena_len(),
+            kernels.tier.name()
+        );
         Ok(s)
     }
 
