@@ -123,7 +123,7 @@ fn run_without_heap(bytes: &AlignedBytes, input: &Feed, bufs: &mut Buffers) -> (
 
 #[test]
 fn inference_allocates_nothing_for_every_model_and_precision() {
-    // Session creation reads FERRITE_KERNELS once (std builds); do it before counting.
+    // Sessions read FERRITE_KERNELS once per process (std builds): let that happen before counting.
     let _warm = ferrite_runtime::kernels::Tier::from_env();
     let mut cases: Vec<(String, AlignedBytes, Option<Feed>)> = Vec::new();
     for (name, data) in [

@@ -74,18 +74,22 @@ impl Tier {
     }
 
     /// The tier `FERRITE_KERNELS` asks for (std builds), if set: an unknown name or a tier the CPU
-    /// lacks is an error, never a fallback and never an illegal instruction.
+    /// lacks is an error, never a fallback and never an illegal instruction. The variable is read
+    /// once per process (reading it allocates its value), so creating a session over caller
+    /// buffers allocates nothing even when it is set.
     #[cfg(feature = "std")]
     pub fn from_env() -> crate::Result<Option<Tier>> {
-        match std::env::var("FERRITE_KERNELS") {
-            Ok(v) if !v.trim().is_empty() => {
-                let t = Tier::from_name(&v).ok_or(crate::Error::UnknownTier)?;
-                if !t.available() {
-                    return Err(crate::Error::TierUnavailable(t));
-                }
-                Ok(Some(t))
-            }
-            _ => Ok(None),
+        // None: unset or empty; Some(None): a name that names no tier.
+        static ASKED: std::sync::OnceLock<Option<Option<Tier>>> = std::sync::OnceLock::new();
+        let asked = ASKED.get_or_init(|| match std::env::var("FERRITE_KERNELS") {
+            Ok(v) if !v.trim().is_empty() => Some(Tier::from_name(&v)),
+            _ => None,
+        });
+        match *asked {
+            None => Ok(None),
+            Some(None) => Err(crate::Error::UnknownTier),
+            Some(Some(t)) if !t.available() => Err(crate::Error::TierUnavailable(t)),
+            Some(Some(t)) => Ok(Some(t)),
         }
     }
 }
