@@ -148,9 +148,10 @@ macro_rules! elementwise {
             #[inline]
             unsafe fn softmax_block<const R: usize>(x: *const f32, out: *mut f32, len: usize) {
                 let full = len / $lanes * $lanes;
-                // SAFETY (every access below): row r's element i is at r·len + i < R·len.
-                let xr = |r: usize, i: usize| unsafe { x.add(r * len + i) };
-                let or = |r: usize, i: usize| unsafe { out.add(r * len + i) };
+                // Row r's element i: a plain address. SAFETY (every access below): r < R and i < len,
+                // so r·len + i < R·len, inside both buffers (the caller's contract).
+                let xr = |r: usize, i: usize| x.wrapping_add(r * len + i);
+                let or = |r: usize, i: usize| out.wrapping_add(r * len + i);
                 // The maximum (order-free); lanes skip NaN like the scalar comparison, so no lane
                 // holds a NaN and the lanes' maximum is the row's.
                 let mut m = [$set1(f32::NEG_INFINITY); R];
@@ -262,8 +263,9 @@ macro_rules! elementwise {
                 scale: &[f32],
                 bias: Option<&[f32]>,
             ) {
-                // SAFETY (every access below): row r's value i is at r·n + i < R·n.
-                let xr = |r: usize, i: usize| unsafe { x.add(r * n + i) };
+                // Row r's value i: a plain address. SAFETY (every access below): r < R and i < n, so
+                // r·n + i < R·n, inside both buffers (the caller's contract).
+                let xr = |r: usize, i: usize| x.wrapping_add(r * n + i);
                 let eights = n / 8 * 8;
                 // The mean and the variance, each in the 8-lane order of `math::sum8`.
                 let mut acc = [_mm256_setzero_ps(); R];
