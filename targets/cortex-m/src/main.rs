@@ -107,57 +107,53 @@ fn fail(what: &str) -> ! {
     }
 }
 
+/// Validates the artifact `bytes` in place and prints what it holds.
+fn open<'a>(what: &str, bytes: &'a [u8]) -> Model<'a> {
+    let model = Model::from_bytes(bytes).unwrap_or_else(|_| fail(what));
+    hprintln!("{}: {} bytes in flash, arena {} bytes, {} ops", what, bytes.len(), model.arena_len(), model.op_count());
+    model
+}
+
+/// Prints one result: 1 if its label is not the one wanted, else 0.
+fn report(item: &dyn core::fmt::Debug, (label, score): (&str, f32), want: &str) -> usize {
+    let ok = label == want;
+    hprintln!("{:?}: {} ({}) {}", item, label, score, if ok { "ok" } else { "WRONG" });
+    usize::from(!ok)
+}
+
 /// The five clips through the keyword spotter: how many got a wrong label.
 fn keywords(t: &mut Tables, b: &mut Raw) -> usize {
-    let model = Model::from_bytes(&KWS.0).unwrap_or_else(|_| fail("keyword artifact"));
+    let model = open("keyword spotter", &KWS.0);
     let Preprocessing::Audio(fe) = model.preprocessing() else { fail("the keyword model has no audio frontend") };
-    hprintln!(
-        "keyword spotter: {} bytes in flash, arena {} bytes, {} ops",
-        KWS.0.len(),
-        model.arena_len(),
-        model.op_count()
-    );
+    let (flen, slen) = (fe.feature_len(), fe.scratch_len());
+    if flen > MAX_FEATURES || slen > MAX_SCRATCH {
+        fail("feature buffers too small");
+    }
     let mut wrong = 0;
     for (name, want, pcm) in CLIPS.iter() {
         let n = (pcm.len() / 2).min(MAX_SAMPLES);
         for (s, p) in b.samples.iter_mut().zip(pcm.chunks_exact(2)).take(n) {
             *s = i16::from_le_bytes([p[0], p[1]]) as f32 / 32768.0;
         }
-        let (flen, slen) = (fe.feature_len(), fe.scratch_len());
-        if flen > MAX_FEATURES || slen > MAX_SCRATCH {
-            fail("feature buffers too small");
-        }
         fe.features(&b.samples[..n], &mut b.features[..flen], &mut b.scratch[..slen])
             .unwrap_or_else(|_| fail("features"));
-        let (label, score) = classify(&model, t, Input::F32(&b.features[..flen]));
-        let ok = label == *want;
-        wrong += usize::from(!ok);
-        hprintln!("{}: {} ({}) {}", name, label, score, if ok { "ok" } else { "WRONG" });
+        wrong += report(name, classify(&model, t, Input::F32(&b.features[..flen])), want);
     }
     wrong
 }
 
 /// The three sentences through the intent classifier: how many got a wrong label.
 fn intents(t: &mut Tables, b: &mut Raw) -> usize {
-    let model = Model::from_bytes(&INTENT.0).unwrap_or_else(|_| fail("intent artifact"));
+    let model = open("intent classifier", &INTENT.0);
     let Preprocessing::Text(tok) = model.preprocessing() else { fail("the intent model has no tokenizer") };
-    hprintln!(
-        "intent classifier: {} bytes in flash, arena {} bytes, {} ops",
-        INTENT.0.len(),
-        model.arena_len(),
-        model.op_count()
-    );
+    let len = tok.seq_len();
+    if len > b.ids.len() {
+        fail("id buffer too small");
+    }
     let mut wrong = 0;
     for (text, want) in SENTENCES {
-        let len = tok.seq_len();
-        if len > b.ids.len() {
-            fail("id buffer too small");
-        }
         tok.encode(text, &mut b.ids[..len]).unwrap_or_else(|_| fail("tokenizer"));
-        let (label, score) = classify(&model, t, Input::I32(&b.ids[..len]));
-        let ok = label == want;
-        wrong += usize::from(!ok);
-        hprintln!("{:?}: {} ({}) {}", text, label, score, if ok { "ok" } else { "WRONG" });
+        wrong += report(&text, classify(&model, t, Input::I32(&b.ids[..len])), want);
     }
     wrong
 }
