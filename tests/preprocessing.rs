@@ -117,6 +117,30 @@ fn audio_features_match_the_reference_on_real_clips() {
     }
 }
 
+/// 16-bit PCM straight from the WAV's bytes gives the same features, bit for bit, as the f32
+/// samples the WAV reader makes (firmware and the C API use the i16 path).
+#[test]
+fn pcm_i16_features_equal_the_f32_path() {
+    let rec = shared_data().join("fsdd/recordings");
+    for model_name in ["kws-dscnn", "kws-crnn"] {
+        let art = trained_artifact(model_name, Precision::F32);
+        let model = Model::from_bytes(&art).unwrap();
+        let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("{model_name} has no frontend") };
+        for clip in ["0_jackson_0", "7_theo_3"] {
+            let bytes = std::fs::read(rec.join(format!("{clip}.wav"))).unwrap();
+            let wav = ferrite_runtime::preprocess::wav::parse(&bytes).unwrap();
+            let f32s: Vec<f32> = wav.samples().collect();
+            let pcm: Vec<i16> = f32s.iter().map(|&s| (s * 32768.0) as i16).collect();
+            let (mut a, mut b) = (vec![0f32; fe.feature_len()], vec![0f32; fe.feature_len()]);
+            let mut scratch = vec![0f32; fe.scratch_len()];
+            fe.features(&f32s, &mut a, &mut scratch).unwrap();
+            fe.features_i16(&pcm, &mut b, &mut scratch).unwrap();
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{model_name} {clip}");
+            assert!(a.iter().any(|&x| x != a[0]), "{model_name} {clip}: constant features");
+        }
+    }
+}
+
 #[test]
 fn resampled_16k_audio_matches_the_reference() {
     let art = trained_artifact("kws-dscnn", Precision::F32);

@@ -467,6 +467,10 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             })
         })
         .collect();
+    // The runtime's op-selection features this model needs (firmware builds list just these).
+    let mut op_features: Vec<&str> = model.ops().filter_map(|op| op.code.feature()).collect();
+    op_features.sort_unstable();
+    op_features.dedup();
     let tjson: Vec<serde_json::Value> = tensors
         .iter()
         .map(|(t, s)| serde_json::json!({"name": t.name, "dtype": t.info.dtype.name(), "shape": t.info.shape(), "bytes": t.byte_len, "storage": storage_name(*s), "layout": t.info.layout.name()}))
@@ -489,6 +493,7 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             "session_bytes": model.arena_len() + table_bytes(&model),
             "weight_bytes": weight_bytes,
             "kernel_tier": table_tier,
+            "op_features": op_features,
             "inputs": io(model.inputs().collect()),
             "outputs": io(model.outputs().collect()),
             "ops": ops,
@@ -525,6 +530,7 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         model.arena_len(),
         table_bytes(&model)
     );
+    out!("runtime features (op selection): {}", op_features.join(", "));
     for t in model.inputs() {
         out!("input  {} {} {}", t.name, t.info.dtype.name(), shape_str(t.info.shape()));
     }

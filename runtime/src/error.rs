@@ -76,6 +76,15 @@ pub enum Error {
         /// The rule broken.
         rule: &'static str,
     },
+    /// The artifact uses an op this build of the runtime left out (op selection features).
+    OpNotBuilt {
+        /// Op index in execution order.
+        index: u32,
+        /// The op's name.
+        op: &'static str,
+        /// The `ferrite-runtime` cargo feature that builds it.
+        feature: &'static str,
+    },
     /// The memory plan is malformed (slot out of arena, overlap of live tensors, missing slot).
     BadPlan(&'static str),
     /// The metadata section is not valid UTF-8.
@@ -163,6 +172,10 @@ impl fmt::Display for Error {
             Error::BadString(rule) => write!(f, "bad string reference: {rule}"),
             Error::BadTensor { index, rule } => write!(f, "bad tensor #{index}: {rule}"),
             Error::BadOp { index, rule } => write!(f, "bad op #{index}: {rule}"),
+            Error::OpNotBuilt { index, op, feature } => write!(
+                f,
+                "op #{index} ({op}) is not built into this runtime: enable the ferrite-runtime feature `{feature}`"
+            ),
             Error::BadPlan(rule) => write!(f, "bad memory plan: {rule}"),
             Error::BadMetadata => write!(f, "metadata is not valid UTF-8"),
             Error::ArenaTooSmall { needed, given } => {

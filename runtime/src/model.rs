@@ -429,6 +429,9 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         let bad = |rule| Error::BadOp { index, rule };
         live.retire(art, index);
         let code = OpCode::from_u32(rec.opcode.get()).ok_or(bad("unknown op code"))?;
+        if let (false, Some(feature)) = (code.built(), code.feature()) {
+            return Err(Error::OpNotBuilt { index, op: code.name(), feature });
+        }
         let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(&[]);
         let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
         if ins.len() > MAX_IO || outs.len() > MAX_IO {

@@ -144,6 +144,70 @@ impl OpCode {
             QLut => "QLut",
         }
     }
+
+    /// The cargo feature of `ferrite-runtime` that builds this op's kernels (`None`: always built).
+    pub fn feature(self) -> Option<&'static str> {
+        use OpCode::*;
+        Some(match self {
+            Copy => return None,
+            Gather => "op-gather",
+            MatMul => "op-matmul",
+            Conv => "op-conv",
+            Unary => "op-unary",
+            Binary => "op-binary",
+            Softmax => "op-softmax",
+            LayerNorm => "op-layernorm",
+            Reduce => "op-reduce",
+            Pool => "op-pool",
+            Transpose => "op-transpose",
+            Concat => "op-concat",
+            Split => "op-split",
+            Slice => "op-slice",
+            Expand => "op-expand",
+            Where => "op-where",
+            Cast => "op-cast",
+            Lstm => "op-lstm",
+            Gru => "op-gru",
+            Quantize => "op-quantize",
+            Dequantize => "op-dequantize",
+            QMatMul => "op-qmatmul",
+            QConv => "op-qconv",
+            QMean => "op-qmean",
+            QLut => "op-qlut",
+        })
+    }
+
+    /// Whether this build of the runtime has the op's kernels (its [`feature`](Self::feature)).
+    pub fn built(self) -> bool {
+        use OpCode::*;
+        match self {
+            Copy => true,
+            Gather => cfg!(feature = "op-gather"),
+            MatMul => cfg!(feature = "op-matmul"),
+            Conv => cfg!(feature = "op-conv"),
+            Unary => cfg!(feature = "op-unary"),
+            Binary => cfg!(feature = "op-binary"),
+            Softmax => cfg!(feature = "op-softmax"),
+            LayerNorm => cfg!(feature = "op-layernorm"),
+            Reduce => cfg!(feature = "op-reduce"),
+            Pool => cfg!(feature = "op-pool"),
+            Transpose => cfg!(feature = "op-transpose"),
+            Concat => cfg!(feature = "op-concat"),
+            Split => cfg!(feature = "op-split"),
+            Slice => cfg!(feature = "op-slice"),
+            Expand => cfg!(feature = "op-expand"),
+            Where => cfg!(feature = "op-where"),
+            Cast => cfg!(feature = "op-cast"),
+            Lstm => cfg!(feature = "op-lstm"),
+            Gru => cfg!(feature = "op-gru"),
+            Quantize => cfg!(feature = "op-quantize"),
+            Dequantize => cfg!(feature = "op-dequantize"),
+            QMatMul => cfg!(feature = "op-qmatmul"),
+            QConv => cfg!(feature = "op-qconv"),
+            QMean => cfg!(feature = "op-qmean"),
+            QLut => cfg!(feature = "op-qlut"),
+        }
+    }
 }
 
 /// Unary functions (also used as fused activations; 0 = none).
@@ -724,6 +788,9 @@ fn reduced_shape(x: &TensorInfo, out: &TensorInfo, mask: u32) -> Result<usize, R
 
 /// Decodes one op's attributes and checks its tensors; returns the kernel parameters.
 pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, Rule> {
+    if !op.built() {
+        return Err(NOT_BUILT);
+    }
     let r = AttrReader { words };
     let ins = t.inputs;
     let outs = t.outputs;
@@ -750,6 +817,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         }
     }
     match op {
+        #[cfg(feature = "op-gather")]
         OpCode::Gather => {
             r.exact(1)?;
             let data = need(ins, 0)?;
@@ -804,6 +872,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let inner = data.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
             Ok(Params::Gather { axis, outer, axis_len: data.dim(axis), inner, n_idx: idx.len() })
         }
+        #[cfg(feature = "op-matmul")]
         OpCode::MatMul => {
             r.exact(6)?;
             if ins.len() != 3 {
@@ -885,6 +954,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 batch_rank,
             })
         }
+        #[cfg(any(feature = "op-conv", feature = "op-qconv"))]
         OpCode::Conv | OpCode::QConv => {
             let quant = op == OpCode::QConv;
             if ins.len() != (if quant { 4 } else { 3 }) {
@@ -992,6 +1062,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 Ok(Params::Conv(geom))
             }
         }
+        #[cfg(feature = "op-qmatmul")]
         OpCode::QMatMul => {
             r.exact(2)?;
             if ins.len() != 4 {
@@ -1021,6 +1092,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let (lo, hi) = bounds(&r, 0)?;
             Ok(Params::QMatMul { k, n, lo, hi, packed: w.layout == Layout::K4N16 })
         }
+        #[cfg(any(feature = "op-quantize", feature = "op-dequantize"))]
         OpCode::Quantize | OpCode::Dequantize => {
             r.exact(0)?;
             if ins.len() != 1 {
@@ -1040,6 +1112,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(if op == OpCode::Quantize { Params::Quantize } else { Params::Dequantize })
         }
+        #[cfg(feature = "op-unary")]
         OpCode::Unary => {
             r.exact(3)?;
             if ins.len() != 1 {
@@ -1055,6 +1128,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let func = UnaryFn::from_u32(r.u(0)?).ok_or("unknown unary function")?;
             Ok(Params::Unary { func, a: r.f(1)?, b: r.f(2)? })
         }
+        #[cfg(feature = "op-binary")]
         OpCode::Binary => {
             r.exact(1)?;
             if ins.len() != 2 {
@@ -1072,6 +1146,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let func = BinaryFn::from_u32(r.u(0)?).ok_or("unknown binary function")?;
             Ok(Params::Binary { func })
         }
+        #[cfg(feature = "op-softmax")]
         OpCode::Softmax => {
             r.exact(2)?;
             if ins.len() != 1 {
@@ -1092,6 +1167,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let inner = x.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
             Ok(Params::Softmax { outer, axis_len: x.dim(axis), inner, log: r.u(1)? != 0 })
         }
+        #[cfg(feature = "op-layernorm")]
         OpCode::LayerNorm => {
             r.exact(2)?;
             if ins.len() != 3 {
@@ -1123,6 +1199,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::LayerNorm { outer: x.len() / inner.max(1), inner, eps: r.f(1)? })
         }
+        #[cfg(feature = "op-reduce")]
         OpCode::Reduce => {
             r.exact(2)?;
             if ins.len() != 1 {
@@ -1143,6 +1220,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             reduced_shape(x, out, mask)?;
             Ok(Params::Reduce { func, mask })
         }
+        #[cfg(feature = "op-qlut")]
         OpCode::QLut => {
             r.exact(0)?;
             if ins.len() != 2 {
@@ -1161,6 +1239,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::QLut)
         }
+        #[cfg(feature = "op-qmean")]
         OpCode::QMean => {
             r.exact(1)?;
             if ins.len() != 2 {
@@ -1182,6 +1261,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::QMean { count, mask })
         }
+        #[cfg(feature = "op-pool")]
         OpCode::Pool => {
             if ins.len() != 1 {
                 return Err("Pool takes 1 input");
@@ -1258,6 +1338,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 Ok(Params::Expand)
             }
         }
+        #[cfg(feature = "op-transpose")]
         OpCode::Transpose => {
             if ins.len() != 1 {
                 return Err("Transpose takes 1 input");
@@ -1286,6 +1367,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::Transpose { perm })
         }
+        #[cfg(feature = "op-concat")]
         OpCode::Concat => {
             r.exact(1)?;
             let out = single_out()?;
@@ -1314,6 +1396,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::Concat { axis })
         }
+        #[cfg(feature = "op-split")]
         OpCode::Split => {
             r.exact(1)?;
             if ins.len() != 1 {
@@ -1345,6 +1428,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::Split { axis })
         }
+        #[cfg(feature = "op-slice")]
         OpCode::Slice => {
             if ins.len() != 1 {
                 return Err("Slice takes 1 input");
@@ -1383,6 +1467,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::Slice { starts, steps })
         }
+        #[cfg(feature = "op-where")]
         OpCode::Where => {
             r.exact(0)?;
             if ins.len() != 3 {
@@ -1406,6 +1491,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::Where)
         }
+        #[cfg(feature = "op-cast")]
         OpCode::Cast => {
             r.exact(0)?;
             if ins.len() != 1 {
@@ -1422,9 +1508,16 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::Cast)
         }
+        #[cfg(any(feature = "op-lstm", feature = "op-gru"))]
         OpCode::Lstm | OpCode::Gru => prepare_rnn(op == OpCode::Lstm, &r, t),
+        // Ops whose feature is off (the loader refuses them before this, with their feature).
+        #[allow(unreachable_patterns)]
+        _ => Err(NOT_BUILT),
     }
 }
+
+/// The rule for an op left out of this build (op selection features).
+const NOT_BUILT: Rule = "op not built into this runtime (its cargo feature is off)";
 
 fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Params, Rule> {
     let ins = t.inputs;

@@ -1,6 +1,6 @@
 //! Lays out the board's memory (memory.x), copies the two int8 artifacts the firmware embeds into
-//! OUT_DIR, and turns five FSDD recordings (one digit per speaker) into raw PCM the firmware
-//! bakes in, with the digit each one says. The artifacts come from `FERRITE_FW_MODELS` (a folder
+//! OUT_DIR, and turns five FSDD recordings (one digit per speaker) into 16-bit PCM arrays the
+//! firmware bakes in, with the digit each one says. The artifacts come from `FERRITE_FW_MODELS` (a folder
 //! with kws.fer and intent.fer: `bash targets/cortex-m/make-models.sh` makes it); the recordings
 //! from `FERRITE_FSDD` (default: ../shared/data/fsdd/recordings beside the repository).
 
@@ -40,26 +40,23 @@ fn main() {
     let fsdd = env::var_os("FERRITE_FSDD")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../../shared/data/fsdd/recordings"));
-    let mut table =
-        String::from("/// The baked-in clips: name, the digit said, 16-bit PCM (little-endian) at 8 kHz.\n");
-    table.push_str("pub static CLIPS: [(&str, &str, &[u8]); 5] = [\n");
+    let mut table = String::from("/// The baked-in clips: name, the digit said, 16-bit PCM at 8 kHz.\n");
+    table.push_str("pub static CLIPS: [(&str, &str, &[i16]); 5] = [\n");
     for clip in CLIPS {
         let pcm = pcm_of(&fsdd.join(format!("{clip}.wav")));
-        let file = out.join(format!("{clip}.pcm"));
-        fs::write(&file, pcm).expect("pcm");
         let digit = &clip[..1];
-        table.push_str(&format!("    ({clip:?}, {digit:?}, include_bytes!({:?})),\n", file.display().to_string()));
+        table.push_str(&format!("    ({clip:?}, {digit:?}, &{pcm:?}),\n"));
     }
     table.push_str("];\n");
     fs::write(out.join("clips.rs"), table).expect("clips.rs");
 }
 
-/// The samples of a 16-bit mono WAV as little-endian bytes (the runtime's own parser, on the host).
-fn pcm_of(path: &Path) -> Vec<u8> {
+/// The samples of a 16-bit mono WAV (the runtime's own parser, on the host).
+fn pcm_of(path: &Path) -> Vec<i16> {
     println!("cargo:rerun-if-changed={}", path.display());
     let bytes =
         fs::read(path).unwrap_or_else(|e| panic!("{}: {e} (FERRITE_FSDD names the recordings)", path.display()));
     let wav = ferrite_runtime::preprocess::wav::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(wav.sample_rate, 8000, "{}: FSDD clips are 8 kHz", path.display());
-    wav.samples().flat_map(|s| ((s * 32768.0) as i16).to_le_bytes()).collect()
+    wav.samples().map(|s| (s * 32768.0) as i16).collect()
 }

@@ -75,12 +75,50 @@ fn records<T: FromBytes + Immutable + KnownLayout + Unaligned>(kind: SectionKind
     <[T]>::ref_from_bytes(bytes).map_err(|_| bad_section(kind, "length is not a whole number of records"))
 }
 
-/// Computes the header's checksum field: CRC-32 of everything after the 64-byte header.
+/// Computes the header's checksum field: CRC-32 (IEEE, as zlib) of everything after the 64-byte
+/// header. Hosted builds use crc32fast (SIMD); bare-metal ones the byte-table form below, whose
+/// 1 KiB table costs far less flash than crc32fast's 16 KiB.
 pub fn checksum(bytes: &[u8]) -> u32 {
     let body = bytes.get(core::mem::size_of::<Header>()..).unwrap_or(&[]);
-    let mut h = crc32fast::Hasher::new();
-    h.update(body);
-    h.finalize()
+    #[cfg(feature = "std")]
+    {
+        let mut h = crc32fast::Hasher::new();
+        h.update(body);
+        h.finalize()
+    }
+    #[cfg(not(feature = "std"))]
+    crc32_bytewise(body)
+}
+
+/// The byte table of CRC-32 (reflected polynomial 0xEDB88320), built at compile time (where an
+/// out-of-range index would be a build error, not a panic).
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const fn crc32_table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+/// CRC-32 (reflected polynomial 0xEDB88320), one table lookup per byte.
+#[cfg_attr(feature = "std", allow(dead_code))]
+fn crc32_bytewise(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = crc32_table();
+    let mut c = !0u32;
+    for &b in bytes {
+        // The index is below 256, so `get` never fails (and compiles to a plain load).
+        c = TABLE.get(usize::from(c as u8 ^ b)).copied().unwrap_or(0) ^ (c >> 8);
+    }
+    !c
 }
 
 impl<'a> Artifact<'a> {
@@ -624,5 +662,27 @@ impl<'a> Artifact<'a> {
             .chain(io(self.plan.outputs_start.get(), self.plan.outputs_len.get()))
             .any(|t| self.tensors.get(t.get() as usize).is_some_and(|r| r.dtype == DType::I8 as u8));
         Ok(if int8_io { caps::INT8_IO } else { 0 })
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    /// The bare-metal CRC is the same function as crc32fast's (the check value and random data).
+    #[test]
+    fn bytewise_crc_matches_crc32fast() {
+        assert_eq!(super::crc32_bytewise(b"123456789"), 0xCBF4_3926);
+        let mut x = 0x1234_5678u32;
+        let data: Vec<u8> = (0..4099)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        for len in [0, 1, 15, 16, 17, 1000, 4099] {
+            assert_eq!(super::crc32_bytewise(&data[..len]), crc32fast::hash(&data[..len]), "{len} bytes");
+        }
     }
 }

@@ -263,30 +263,47 @@ impl KernelTable {
     }
 
     fn build(tier: Tier) -> Self {
-        // Targets without SIMD tiers (Cortex-M for now) keep the generic table as built.
+        // Op selection: a family that no built op uses gets a stub that is never called (the
+        // loader refuses ops left out), so its kernel is not linked into firmware.
+        macro_rules! generic {
+            ([$($op:literal),+] $run:expr, $stub:expr) => {
+                Kernel { tier: Tier::Generic, run: if cfg!(any($(feature = $op),+)) { $run } else { $stub } }
+            };
+        }
         #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
         let mut t = KernelTable {
             tier,
-            dot_gemm: Kernel { tier: Tier::Generic, run: generic::dot_gemm },
-            sgemm: Kernel { tier: Tier::Generic, run: generic::sgemm },
-            widen_f16: Kernel { tier: Tier::Generic, run: generic::widen_f16 },
-            lut: Kernel { tier: Tier::Generic, run: generic::int8::lut },
-            qmean: Kernel { tier: Tier::Generic, run: generic::qconv::qmean },
-            conv_f32: Kernel { tier: Tier::Generic, run: generic::conv },
-            qgemm: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm },
-            qgemm_i32: Kernel { tier: Tier::Generic, run: generic::qgemm::qgemm_i32 },
-            qconv_packed: Kernel {
-                tier: Tier::Generic,
-                run: |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, generic::qgemm::qgemm),
-            },
-            qconv_dw: Kernel { tier: Tier::Generic, run: generic::qconv::qconv_depthwise },
-            quantize: Kernel { tier: Tier::Generic, run: generic::int8::quantize_slice },
-            dequantize: Kernel { tier: Tier::Generic, run: generic::int8::dequantize_slice },
-            unary: Kernel { tier: Tier::Generic, run: generic::unary },
-            softmax_rows: Kernel { tier: Tier::Generic, run: generic::softmax_rows },
-            transpose32: Kernel { tier: Tier::Generic, run: generic::transpose::<u32> },
-            layer_norm: Kernel { tier: Tier::Generic, run: generic::layer_norm },
-            rnn_cells: Kernel { tier: Tier::Generic, run: generic::GENERIC_CELLS },
+            dot_gemm: generic!(["op-matmul", "op-lstm", "op-gru"] generic::dot_gemm, |_, _, _, _, _, _| {}),
+            sgemm: generic!(["op-matmul"] generic::sgemm, |_, _, _, _, _, _, _| {}),
+            widen_f16: generic!(["op-matmul", "op-lstm", "op-gru"] generic::widen_f16, |_, _| {}),
+            lut: generic!(["op-qlut"] generic::int8::lut, |_, _, _| {}),
+            qmean: generic!(["op-qmean"] generic::qconv::qmean, |_, _, _, _, _, _, _| false),
+            conv_f32: generic!(["op-conv"] generic::conv, |_, _, _, _, _| {}),
+            qgemm: generic!(["op-qmatmul", "op-qconv"] generic::qgemm::qgemm, |_, _, _, _| false),
+            qgemm_i32: generic!(["op-lstm", "op-gru"] generic::qgemm::qgemm_i32, |_, _, _, _, _, _| false),
+            qconv_packed: generic!(
+                ["op-qconv"] | q,
+                w,
+                x,
+                o | generic::qconv::qconv_packed(q, w, x, o, generic::qgemm::qgemm),
+                |_, _, _, _| false
+            ),
+            qconv_dw: generic!(["op-qconv"] generic::qconv::qconv_depthwise, |_, _, _, _| false),
+            quantize: generic!(["op-quantize", "op-lstm", "op-gru"] generic::int8::quantize_slice, |_, _, _, _| {}),
+            dequantize: generic!(["op-dequantize"] generic::int8::dequantize_slice, |_, _, _, _| {}),
+            unary: generic!(["op-unary"] generic::unary, |_, _, _, _, _| {}),
+            softmax_rows: generic!(["op-softmax"] generic::softmax_rows, |_, _, _, _, _| {}),
+            transpose32: generic!(["op-transpose"] generic::transpose::<u32>, |_, _, _, _, _| {}),
+            layer_norm: generic!(["op-layernorm"] generic::layer_norm, |_, _, _, _, _, _, _| {}),
+            rnn_cells: generic!(
+                ["op-lstm", "op-gru"]
+                generic::GENERIC_CELLS,
+                generic::RnnCells {
+                    lstm: |_, _, _, _, _, _| {},
+                    gru_gates: |_, _, _, _| {},
+                    gru_hidden: |_, _, _, _, _| {}
+                }
+            ),
         };
         // Each tier overrides what it implements, lowest first, up to the tier asked for.
         #[cfg(target_arch = "x86_64")]

@@ -134,6 +134,17 @@ impl AudioFrontend {
     /// Computes the features of `samples` (at [`AudioFrontend::sample_rate`], in [-1, 1)) into `out`
     /// ([`AudioFrontend::feature_len`] long), using `scratch` ([`AudioFrontend::scratch_len`] long).
     pub fn features(&self, samples: &[f32], out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
+        self.features_of(|i| samples.get(i).copied(), out, scratch)
+    }
+
+    /// [`AudioFrontend::features`] of 16-bit PCM samples, each read as `s / 32768` (what the WAV
+    /// reader gives for 16-bit files, so the features are the same): firmware and the C API keep
+    /// audio as `i16` and need no f32 copy of it.
+    pub fn features_i16(&self, pcm: &[i16], out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
+        self.features_of(|i| pcm.get(i).map(|&s| s as f32 / 32768.0), out, scratch)
+    }
+
+    fn features_of(&self, sample: impl Fn(usize) -> Option<f32>, out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
         let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
         if out.len() != self.feature_len() {
             return Err(size(self.feature_len(), out.len()));
@@ -172,7 +183,7 @@ impl AudioFrontend {
             fft.fill(0.0);
             for (i, (f, w)) in fft.iter_mut().zip(window.iter()).enumerate() {
                 let pos = start + i;
-                let s = if pos < self.clip_samples { samples.get(pos).copied().unwrap_or(0.0) } else { 0.0 };
+                let s = if pos < self.clip_samples { sample(pos).unwrap_or(0.0) } else { 0.0 };
                 *f = s * *w;
             }
             rfft_power(fft, power)?;

@@ -134,6 +134,7 @@ pub(super) fn run_op(
     let params = op.params;
     let scratch_region = no;
     match params {
+        #[cfg(feature = "op-gather")]
         Params::Gather { outer, axis_len, inner, .. } => {
             let (data, dinfo) = need_in(0)?;
             let (idx, _) = need_in(1)?;
@@ -166,6 +167,7 @@ pub(super) fn run_op(
             };
             res.map_err(|_| bad("Gather index out of range"))?;
         }
+        #[cfg(feature = "op-matmul")]
         Params::MatMul { .. } => {
             let (a, ai) = need_in(0)?;
             let (b, bi) = need_in(1)?;
@@ -184,6 +186,7 @@ pub(super) fn run_op(
                 &k::MatMulKernels { dot_gemm: kt.dot_gemm.run, sgemm: kt.sgemm.run, widen: kt.widen_f16.run },
             );
         }
+        #[cfg(feature = "op-conv")]
         Params::Conv(p) => {
             let (x, _) = need_in(0)?;
             let (w, wi) = need_in(1)?;
@@ -194,17 +197,20 @@ pub(super) fn run_op(
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
             (kt.conv_f32.run)(&p, f32s(x)?, &float_src(w, &wi)?, bias, f32s_mut(out)?);
         }
+        #[cfg(feature = "op-unary")]
         Params::Unary { func, a, b } => {
             let (x, _) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
             (kt.unary.run)(func, a, b, f32s(x)?, f32s_mut(out)?);
         }
+        #[cfg(feature = "op-binary")]
         Params::Binary { func } => {
             let (a, ai) = need_in(0)?;
             let (b, bi) = need_in(1)?;
             let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
             k::binary(func, (f32s(a)?, &ai), (f32s(b)?, &bi), &oinfo, f32s_mut(out)?);
         }
+        #[cfg(feature = "op-softmax")]
         Params::Softmax { outer, axis_len, inner, log } => {
             let (x, _) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
@@ -214,6 +220,7 @@ pub(super) fn run_op(
                 k::softmax(outer, axis_len, inner, log, f32s(x)?, f32s_mut(out)?);
             }
         }
+        #[cfg(feature = "op-layernorm")]
         Params::LayerNorm { outer, inner, eps } => {
             let (x, _) = need_in(0)?;
             let (s, _) = need_in(1)?;
@@ -224,11 +231,13 @@ pub(super) fn run_op(
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
             (kt.layer_norm.run)(outer, inner, eps, f32s(x)?, f32s(s)?, bias, f32s_mut(out)?);
         }
+        #[cfg(feature = "op-reduce")]
         Params::Reduce { func, mask } => {
             let (x, xi) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
             k::reduce(func, mask, f32s(x)?, &xi, f32s_mut(out)?);
         }
+        #[cfg(feature = "op-pool")]
         Params::Pool(p) => {
             let (x, _) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
@@ -239,6 +248,7 @@ pub(super) fn run_op(
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
             out.copy_from_slice(x.get(..out.len()).ok_or(bad("size"))?);
         }
+        #[cfg(feature = "op-transpose")]
         Params::Transpose { perm } => {
             let (x, xi) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
@@ -250,16 +260,19 @@ pub(super) fn run_op(
                 by_size!(xi.dtype, x, out, |x, o| k::transpose(&perm, x, &xi, &oi, o));
             }
         }
+        #[cfg(feature = "op-slice")]
         Params::Slice { starts, steps } => {
             let (x, xi) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
             by_size!(xi.dtype, x, out, |x, o| k::slice(&starts, &steps, x, &xi, &oi, o));
         }
+        #[cfg(feature = "op-expand")]
         Params::Expand => {
             let (x, xi) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
             by_size!(xi.dtype, x, out, |x, o| k::expand(x, &xi, &oi, o));
         }
+        #[cfg(feature = "op-concat")]
         Params::Concat { axis } => {
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
             // Concatenation is a sequence of contiguous byte copies: no typed view needed.
@@ -277,6 +290,7 @@ pub(super) fn run_op(
                 }
             }
         }
+        #[cfg(feature = "op-split")]
         Params::Split { axis } => {
             let (x, xi) = need_in(0)?;
             let outer: usize = xi.shape().get(..axis).unwrap_or(&[]).iter().product();
@@ -297,6 +311,7 @@ pub(super) fn run_op(
                 before += chunk;
             }
         }
+        #[cfg(feature = "op-where")]
         Params::Where => {
             let (c, ci) = need_in(0)?;
             let (x, xi) = need_in(1)?;
@@ -306,6 +321,7 @@ pub(super) fn run_op(
             let y = <[u32]>::ref_from_bytes(y).map_err(|_| bad("align"))?;
             k::where_select((c, &ci), (x, &xi), (y, &yi), &oi, <[u32]>::mut_from_bytes(out).map_err(|_| bad("align"))?);
         }
+        #[cfg(feature = "op-cast")]
         Params::Cast => {
             let (x, xi) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
@@ -324,6 +340,7 @@ pub(super) fn run_op(
                 _ => return Err(bad("unsupported cast")),
             }
         }
+        #[cfg(any(feature = "op-lstm", feature = "op-gru"))]
         Params::Rnn(p) => {
             let (x, xi) = need_in(0)?;
             let (w, wi) = need_in(1)?;
@@ -375,16 +392,19 @@ pub(super) fn run_op(
             };
             k::rnn(&p, &inputs, &mut outputs, f32s_mut(fs)?, i8s_mut(qs)?, xproj, &fns);
         }
+        #[cfg(feature = "op-quantize")]
         Params::Quantize => {
             let (x, _) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
             (kt.quantize.run)(f32s(x)?, oi.quant.scale(), oi.quant.zero_point, i8s_mut(out)?);
         }
+        #[cfg(feature = "op-dequantize")]
         Params::Dequantize => {
             let (x, xi) = need_in(0)?;
             let (out, _) = take_out(0).ok_or(bad("missing output"))?;
             (kt.dequantize.run)(i8s(x)?, xi.quant.scale(), xi.quant.zero_point, f32s_mut(out)?);
         }
+        #[cfg(feature = "op-qmatmul")]
         Params::QMatMul { k: kk, n, lo, hi, packed: true } => {
             let (x, xi) = need_in(0)?;
             let (w, _) = need_in(1)?;
@@ -406,6 +426,7 @@ pub(super) fn run_op(
                 return Err(bad("int8 product: sizes"));
             }
         }
+        #[cfg(feature = "op-qconv")]
         Params::QConv { geom, lo, hi, kind: kind @ (QConvKind::Packed | QConvKind::Depthwise) } => {
             let (x, xi) = need_in(0)?;
             let (w, wi) = need_in(1)?;
@@ -432,6 +453,7 @@ pub(super) fn run_op(
                 return Err(bad("int8 convolution: sizes"));
             }
         }
+        #[cfg(feature = "op-qlut")]
         Params::QLut => {
             let (x, _) = need_in(0)?;
             let (table, _) = need_in(1)?;
@@ -439,6 +461,7 @@ pub(super) fn run_op(
             let table: &[i8; 256] = i8s(table)?.try_into().map_err(|_| bad("QLut: table"))?;
             (kt.lut.run)(table, i8s(x)?, i8s_mut(out)?);
         }
+        #[cfg(feature = "op-qmean")]
         Params::QMean { mask, .. } => {
             let (x, xi) = need_in(0)?;
             let (rq, _) = need_in(1)?;
@@ -448,6 +471,7 @@ pub(super) fn run_op(
                 return Err(bad("QMean: sizes"));
             }
         }
+        #[cfg(any(feature = "op-qmatmul", feature = "op-qconv"))]
         Params::QMatMul { lo, hi, .. } | Params::QConv { lo, hi, .. } => {
             let (x, xi) = need_in(0)?;
             let (w, _) = need_in(1)?;
@@ -472,6 +496,9 @@ pub(super) fn run_op(
                 return Err(bad("int8 product: bad requantization or sizes"));
             }
         }
+        // Ops whose feature is off (the loader refuses them first).
+        #[allow(unreachable_patterns)]
+        _ => return Err(bad("op not built into this runtime")),
     }
     Ok(())
 }

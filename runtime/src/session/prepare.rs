@@ -287,7 +287,15 @@ fn plan_views(op: &mut PreparedOp, regions: &mut [Region]) -> core::result::Resu
         }
     }
     let writes = op.writes.get_mut(..nw).ok_or("too many writes")?;
-    writes.sort_unstable_by_key(|&j| regions.get(j as usize).map_or(0, |r| r.offset));
+    // Insertion sort by offset: a handful of writes, and no 5 KB of slice-sort code in firmware.
+    let at = |j: u8| regions.get(j as usize).map_or(0, |r| r.offset);
+    for i in 1..writes.len() {
+        let mut k = i;
+        while k > 0 && writes.get(k - 1).map_or(0, |&w| at(w)) > writes.get(k).map_or(0, |&w| at(w)) {
+            writes.swap(k - 1, k);
+            k -= 1;
+        }
+    }
     op.n_writes = nw as u8;
     let mut prev_end = 0usize;
     for &j in writes.iter() {

@@ -1,0 +1,27 @@
+//! Op selection: an artifact whose ops are all built loads; one with an op whose `op-*` feature is
+//! off is refused at load with `Error::OpNotBuilt`, naming the op and the feature. Meaningful in
+//! both builds: `cargo test -p ferrite-runtime` (every op) and, in `.ci/run`,
+//! `cargo test -p ferrite-runtime --no-default-features --features std --test op_selection`
+//! with LSTM left out.
+
+use ferrite_runtime::{AlignedBytes, Error, Model};
+
+fn golden(name: &str) -> AlignedBytes {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden/v1").join(name);
+    AlignedBytes::copy_from(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+#[test]
+fn an_op_left_out_is_refused_with_its_feature() {
+    let bytes = golden("lstm_fwd.fer");
+    match Model::from_bytes(bytes.as_slice()) {
+        Ok(_) => assert!(cfg!(feature = "op-lstm"), "an LSTM artifact loaded without op-lstm"),
+        Err(Error::OpNotBuilt { op, feature, .. }) => {
+            assert!(!cfg!(feature = "op-lstm"), "op-lstm is on, yet LSTM was refused");
+            assert_eq!((op, feature), ("LSTM", "op-lstm"));
+            let msg = Error::OpNotBuilt { index: 0, op, feature }.to_string();
+            assert!(msg.contains("op-lstm"), "{msg}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
