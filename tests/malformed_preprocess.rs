@@ -12,12 +12,20 @@ use proptest::prelude::*;
 use std::sync::OnceLock;
 use zerocopy::little_endian::{F32, U32};
 
-fn build(text: bool) -> Vec<u8> {
+/// A tiny model with a text or audio preprocessing section; `strip` writes the vocabulary
+/// front-coded, and 30 words longer (w00 … w29 after the ten below: three blocks).
+fn build(text: bool, strip: bool) -> Vec<u8> {
     let mut r = Rng::new(5);
     let mut b = OnnxBuilder::new(13);
+    let mut vocab: Vec<String> =
+        ["play", "some", "jazz", "weather", "é", "straße", "rain", "in", "paris", "x"].map(String::from).to_vec();
+    if strip {
+        vocab.extend((0..30).map(|i| format!("w{i:02}")));
+    }
+    let rows = vocab.len() + 2;
     if text {
         b.input_i64("tokens", &[1, 8]);
-        b.init("emb", &[12, 4], r.vec(48, -1.0, 1.0)).node("Gather", &["emb", "tokens"], &["e"], vec![]);
+        b.init("emb", &[rows, 4], r.vec(rows * 4, -1.0, 1.0)).node("Gather", &["emb", "tokens"], &["e"], vec![]);
     } else {
         b.input("features", &[1, 11, 4]);
         b.node("Identity", &["features"], &["e"], vec![]);
@@ -28,8 +36,7 @@ fn build(text: bool) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = b.save(dir.path(), "tiny");
     let preprocess = if text {
-        let vocab = ["play", "some", "jazz", "weather", "é", "straße", "rain", "in", "paris", "x"];
-        Preprocess::Text { seq_len: 0, pad_side: PAD_RIGHT, vocab: vocab.iter().map(|w| w.to_string()).collect() }
+        Preprocess::Text { seq_len: 0, pad_side: PAD_RIGHT, vocab }
     } else {
         Preprocess::Audio(AudioParams {
             sample_rate: U32::new(8000),
@@ -49,6 +56,7 @@ fn build(text: bool) -> Vec<u8> {
     let opts = QuantizeOptions {
         labels: vec!["a".into(), "b".into(), "c".into()],
         preprocess: Some(preprocess),
+        strip,
         ..Default::default()
     };
     quantize(&path, &opts).unwrap().bytes
@@ -56,12 +64,17 @@ fn build(text: bool) -> Vec<u8> {
 
 fn text_sample() -> &'static [u8] {
     static B: OnceLock<Vec<u8>> = OnceLock::new();
-    B.get_or_init(|| build(true))
+    B.get_or_init(|| build(true, false))
+}
+
+fn front_coded_sample() -> &'static [u8] {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| build(true, true))
 }
 
 fn audio_sample() -> &'static [u8] {
     static B: OnceLock<Vec<u8>> = OnceLock::new();
-    B.get_or_init(|| build(false))
+    B.get_or_init(|| build(false, false))
 }
 
 /// Loads; what loads is used through its preprocessing, which must not panic.
@@ -102,8 +115,9 @@ fn samples_load_and_work() {
         let dir = ferrite_e2e::repo_root().join("runtime/fuzz/corpus/load");
         std::fs::write(dir.join("tiny_text_preprocess.fer"), text_sample()).unwrap();
         std::fs::write(dir.join("tiny_audio_preprocess.fer"), audio_sample()).unwrap();
+        std::fs::write(dir.join("tiny_text_front_coded.fer"), front_coded_sample()).unwrap();
     }
-    for b in [text_sample(), audio_sample()] {
+    for b in [text_sample(), front_coded_sample(), audio_sample()] {
         let a = AlignedBytes::copy_from(b);
         let m = Model::from_bytes(&a).unwrap();
         assert_eq!(m.labels().collect::<Vec<_>>(), ["a", "b", "c"]);
@@ -122,6 +136,15 @@ fn samples_load_and_work() {
                 let long_word = "a".repeat(70);
                 t.encode(&long_word, &mut ids).unwrap();
                 assert_eq!(ids[0], 1, "a word over 64 bytes is unknown");
+                assert_eq!(t.vocab_is_front_coded(), t.vocab_len() == 40, "--strip front-codes");
+                if t.vocab_is_front_coded() {
+                    // Every word of every block, the first and last of a block among them.
+                    for i in 0..30 {
+                        t.encode(&format!("w{i:02} wa w{i:02}x"), &mut ids).unwrap();
+                        assert_eq!(ids[..3], [12 + i, 1, 1], "w{i:02}");
+                    }
+                    assert_eq!(t.vocab_len(), 40);
+                }
             }
             Preprocessing::Audio(fe) => {
                 assert_eq!((fe.n_frames(), fe.n_features()), (11, 4));
@@ -139,7 +162,7 @@ fn samples_load_and_work() {
 #[test]
 fn every_byte_of_the_optional_sections() {
     // Flip each byte of the labels and preprocessing sections (checksum fixed): load or typed error.
-    for sample in [text_sample(), audio_sample()] {
+    for sample in [text_sample(), front_coded_sample(), audio_sample()] {
         for kind in [SectionKind::Labels, SectionKind::Preprocess] {
             let (off, len) = section(sample, kind);
             let mut rejected = 0;
@@ -162,8 +185,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
-    fn corrupted_preprocessing_never_panics(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..5), text in any::<bool>()) {
-        let sample = if text { text_sample() } else { audio_sample() };
+    fn corrupted_preprocessing_never_panics(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..5), which in 0..3u8) {
+        let sample = [text_sample(), front_coded_sample(), audio_sample()][which as usize];
         let (off, len) = section(sample, SectionKind::Preprocess);
         let mut b = sample.to_vec();
         for (i, x) in edits {

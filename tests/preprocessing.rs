@@ -3,8 +3,7 @@
 //! needs nothing but python3), audio features within 1e-4 relative L2 error of the numpy reference
 //! on real FSDD clips (goldens written by models/common/make_goldens.py).
 
-use ferrite_e2e::{rel_l2, repo_root, shared_data, trained_artifact};
-use ferrite_quantizer::eval::data::{self, Payload, Split};
+use ferrite_e2e::{rel_l2, repo_root, shared_data, snips_texts, trained_artifact};
 use ferrite_quantizer::npy::{self, NpyData};
 use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::{Model, Preprocessing};
@@ -39,15 +38,7 @@ fn check_tokenizer(model_name: &str) {
     let art = trained_artifact(model_name, Precision::F32);
     let model = Model::from_bytes(&art).unwrap();
     let Preprocessing::Text(tok) = model.preprocessing() else { panic!("{model_name} has no tokenizer") };
-    let set = data::load(&shared_data().join("snips-intents"), Split::All).unwrap();
-    let mut texts: Vec<String> = set
-        .examples
-        .iter()
-        .map(|e| match &e.payload {
-            Payload::Text(t) => t.clone(),
-            _ => unreachable!(),
-        })
-        .collect();
+    let mut texts = snips_texts();
     // Edge cases beyond Snips: empty, separators only, case mapping, long words, truncation.
     texts.extend(
         [

@@ -101,6 +101,10 @@ enum Command {
         /// Write a self-contained HTML report (per-layer SQNR chart, sizes) to FILE
         #[arg(long, value_name = "FILE.html")]
         report: Option<PathBuf>,
+        /// Firmware profile: drop tensor and op names (but the inputs' and outputs') and the model
+        /// card (its SHA-256 stays; `inspect` shows it), and store the vocabulary front-coded
+        #[arg(long)]
+        strip: bool,
     },
     /// Show an artifact's inputs, outputs, ops, tensors, arena and metadata
     Inspect {
@@ -229,6 +233,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             calib_samples,
             accuracy_budget,
             report,
+            strip,
         } => {
             let config = if no_config {
                 None
@@ -271,6 +276,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 task,
                 int8,
                 report.as_deref(),
+                strip,
             )
         }
         Command::Eval { artifact, data, split, json, reference: Some(reference), fail_on_flag, report } => {
@@ -311,6 +317,7 @@ fn cmd_quantize(
     task: Option<String>,
     int8: Option<Int8Options>,
     report: Option<&Path>,
+    strip: bool,
 ) -> anyhow::Result<()> {
     let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
     let cfg = match config {
@@ -338,6 +345,7 @@ fn cmd_quantize(
         name,
         task,
         int8,
+        strip,
         ..Default::default()
     };
     cfg.apply_to(&mut opts);
@@ -587,6 +595,16 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             out!("model card text: {} lines (inspect --json shows it)", t.lines().count());
         }
     }
+    if let Some(st) = meta.get("stripped") {
+        let what: Vec<&str> =
+            st["what"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect()).unwrap_or_default();
+        out!(
+            "stripped (--strip): {}; model card of {} bytes, sha256:{}",
+            what.join(", "),
+            st["model_card_bytes"],
+            st["model_card_sha256"].as_str().unwrap_or("?")
+        );
+    }
     Ok(())
 }
 
@@ -605,10 +623,11 @@ fn preprocessing_summary(model: &Model<'_>) -> Option<String> {
     match model.preprocessing() {
         Preprocessing::None => None,
         Preprocessing::Text(t) => Some(format!(
-            "text, tokenizer words-v1: {} ids padded on the {}, vocabulary of {} words (+ padding 0, unknown 1)",
+            "text, tokenizer words-v1: {} ids padded on the {}, vocabulary of {} words{} (+ padding 0, unknown 1)",
             t.seq_len(),
             if t.pads_left() { "left" } else { "right" },
-            t.vocab_len()
+            t.vocab_len(),
+            if t.vocab_is_front_coded() { ", front-coded" } else { "" }
         )),
         Preprocessing::Audio(a) => Some(format!(
             "audio, frontend logmel-v1: {} Hz, {} samples -> {} frames x {} features",

@@ -54,6 +54,9 @@ pub struct QuantizeOptions {
     pub preprocess: Option<Preprocess>,
     /// Calibration and mixed precision (required for [`Precision::Int8`]).
     pub int8: Option<Int8Options>,
+    /// Firmware profile (`--strip`): no tensor or op names but the graph's inputs' and outputs',
+    /// the model card replaced by its SHA-256, the vocabulary front-coded.
+    pub strip: bool,
 }
 
 /// How an int8 artifact is calibrated.
@@ -83,6 +86,7 @@ impl Default for QuantizeOptions {
             card: None,
             preprocess: None,
             int8: None,
+            strip: false,
         }
     }
 }
@@ -203,7 +207,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             "text": opts.card,
         },
     });
-    let extras = writer::Extras { labels: &opts.labels, preprocess: preprocess.as_ref() };
+    let extras =
+        writer::Extras { labels: &opts.labels, preprocess: preprocess.as_ref(), front_coded_vocab: opts.strip };
     let mut layers = Vec::new();
     let mut f16_tensors = f16_tensors;
     if let (Precision::Int8, Some(q)) = (opts.precision, &opts.int8) {
@@ -276,7 +281,15 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         });
     }
     // Compact JSON: the metadata is read by tools, and every byte counts on a microcontroller.
-    let written = writer::write(&graph, &serde_json::to_string(&meta).unwrap_or_default(), extras);
+    let written = if opts.strip {
+        writer::write(
+            &stripped_graph(&graph),
+            &serde_json::to_string(&stripped_metadata(&meta)).unwrap_or_default(),
+            extras,
+        )
+    } else {
+        writer::write(&graph, &serde_json::to_string(&meta).unwrap_or_default(), extras)
+    };
     // The runtime's loader is the judge of what we wrote.
     let aligned = AlignedBytes::copy_from(&written.bytes);
     Model::from_bytes(&aligned)
@@ -289,6 +302,41 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         f16_tensors,
         layers,
         metadata: meta,
+    })
+}
+
+/// `g` without names, but for the graph's inputs and outputs (callers feed and read them by name).
+fn stripped_graph(g: &Graph) -> Graph {
+    let mut g = g.clone();
+    let io: BTreeSet<usize> = g.inputs.iter().chain(&g.outputs).copied().collect();
+    for (i, t) in g.tensors.iter_mut().enumerate() {
+        if !io.contains(&i) {
+            t.name.clear();
+        }
+    }
+    for op in &mut g.ops {
+        op.name.clear();
+    }
+    g
+}
+
+/// The metadata a stripped artifact keeps: name, task, precision, and what was stripped, with the
+/// SHA-256 of the model card (its compact JSON, as an unstripped artifact stores it) so that the
+/// artifact can be matched to its full report. Labels, shapes and preprocessing live in their own
+/// sections and stay.
+fn stripped_metadata(meta: &serde_json::Value) -> serde_json::Value {
+    use sha2::Digest;
+    let card = serde_json::to_string(&meta["model_card"]).unwrap_or_default();
+    let digest: String = sha2::Sha256::digest(card.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    json!({
+        "name": meta["name"],
+        "task": meta["task"],
+        "precision": meta["precision"],
+        "stripped": {
+            "what": ["tensor and op names", "model card", "vocabulary front-coded"],
+            "model_card_sha256": digest,
+            "model_card_bytes": card.len(),
+        },
     })
 }
 

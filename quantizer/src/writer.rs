@@ -8,7 +8,7 @@ use crate::plan::{plan, Plan};
 use ferrite_runtime::format::{
     align_up, checksum, ArenaSlot, Header, OpRecord, PlanHeader, PreprocessHeader, SectionEntry, SectionKind, StrRef,
     TensorRecord, TextParams, VocabEntry, CHECKSUM_CRC32, CONTAINER_VERSION, ENDIAN_MARKER, MAGIC, MAX_RANK, NO_TENSOR,
-    PREPROCESS_AUDIO, PREPROCESS_TEXT, QUANT_VERSION, QUANT_VERSION_INT8,
+    PREPROCESS_AUDIO, PREPROCESS_TEXT, PREPROCESS_TEXT_FRONT_CODED, QUANT_VERSION, QUANT_VERSION_INT8,
 };
 use zerocopy::little_endian::{F32, I32, U16, U32, U64};
 use zerocopy::IntoBytes;
@@ -101,14 +101,41 @@ pub struct Extras<'a> {
     pub labels: &'a [String],
     /// Preprocessing (no preprocessing section when `None`).
     pub preprocess: Option<&'a Preprocess>,
+    /// Store a text vocabulary front-coded (`--strip`; vocabularies of up to 65,533 words, whose
+    /// ids fit u16; larger ones keep the record table).
+    pub front_coded_vocab: bool,
 }
 
-fn preprocess_section(p: &Preprocess, strings: &mut Strings) -> Vec<u8> {
+/// The front-coded form of sorted `(index, word)` pairs (ids `index + 2`): docs/FORMAT.md.
+fn front_code(entries: &[(usize, &String)]) -> Vec<u8> {
+    let block = ferrite_runtime::preprocess::BLOCK_WORDS;
+    let mut ids: Vec<u8> = entries.iter().flat_map(|(i, _)| (*i as u16 + 2).to_le_bytes()).collect();
+    ids.resize(ids.len().div_ceil(4) * 4, 0);
+    let (mut offsets, mut blocks) = (Vec::new(), Vec::new());
+    for chunk in entries.chunks(block) {
+        offsets.extend_from_slice(&(blocks.len() as u32).to_le_bytes());
+        let mut prev: &[u8] = &[];
+        for (k, (_, w)) in chunk.iter().enumerate() {
+            let w = w.as_bytes();
+            let shared = if k == 0 { 0 } else { prev.iter().zip(w).take_while(|(a, b)| a == b).count() };
+            if k > 0 {
+                blocks.push(shared as u8);
+            }
+            blocks.push((w.len() - shared) as u8);
+            blocks.extend_from_slice(&w[shared..]);
+            prev = w;
+        }
+    }
+    [ids, offsets, blocks].concat()
+}
+
+fn preprocess_section(p: &Preprocess, strings: &mut Strings, front_coded: bool) -> Vec<u8> {
     let mut out = Vec::new();
     match p {
         Preprocess::Text { seq_len, pad_side, vocab } => {
+            let front_coded = front_coded && vocab.len() + 2 <= usize::from(u16::MAX) + 1;
             let header = PreprocessHeader {
-                kind: U32::new(PREPROCESS_TEXT),
+                kind: U32::new(if front_coded { PREPROCESS_TEXT_FRONT_CODED } else { PREPROCESS_TEXT }),
                 version: U32::new(1),
                 count: U32::new(vocab.len() as u32),
                 reserved: U32::ZERO,
@@ -124,9 +151,13 @@ fn preprocess_section(p: &Preprocess, strings: &mut Strings) -> Vec<u8> {
             // Sorted by bytes for binary search; ids follow the vocabulary file's order.
             let mut entries: Vec<(usize, &String)> = vocab.iter().enumerate().collect();
             entries.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
-            for (i, w) in entries {
-                let e = VocabEntry { word: strings.add(w), id: U32::new(i as u32 + 2), reserved: U32::ZERO };
-                out.extend_from_slice(e.as_bytes());
+            if front_coded {
+                out.extend_from_slice(&front_code(&entries));
+            } else {
+                for (i, w) in entries {
+                    let e = VocabEntry { word: strings.add(w), id: U32::new(i as u32 + 2), reserved: U32::ZERO };
+                    out.extend_from_slice(e.as_bytes());
+                }
             }
         }
         Preprocess::Audio(a) => {
@@ -268,7 +299,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     }
 
     let labels: Vec<StrRef> = extras.labels.iter().map(|l| strings.add(l)).collect();
-    let mut preprocess = extras.preprocess.map(|p| preprocess_section(p, &mut strings));
+    let mut preprocess = extras.preprocess.map(|p| preprocess_section(p, &mut strings, extras.front_coded_vocab));
     // Order: the required sections with the optional ones just before the weights.
     let mut kinds: Vec<SectionKind> = SectionKind::REQUIRED.to_vec();
     let weights_at = kinds.len() - 1;

@@ -285,14 +285,34 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Quantizes a trained model folder (models/<name>/model.onnx) with its ferrite.toml, as
-/// `ferrite quantize models/<name>/model.onnx` does.
-pub fn trained_artifact(name: &str, precision: Precision) -> AlignedBytes {
+/// The options `ferrite quantize models/<name>/model.onnx --precision P` uses (its ferrite.toml),
+/// and the model's path.
+pub fn trained_options(name: &str, precision: Precision) -> (PathBuf, QuantizeOptions) {
     let dir = repo_root().join("models").join(name);
     let mut opts = QuantizeOptions { precision, ..Default::default() };
     ferrite_quantizer::config::load(&dir.join("ferrite.toml")).expect("ferrite.toml").apply_to(&mut opts);
-    let q = quantize(&dir.join("model.onnx"), &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}"));
+    (dir.join("model.onnx"), opts)
+}
+
+/// Quantizes a trained model folder (models/<name>/model.onnx) with its ferrite.toml, as
+/// `ferrite quantize models/<name>/model.onnx` does.
+pub fn trained_artifact(name: &str, precision: Precision) -> AlignedBytes {
+    let (model, opts) = trained_options(name, precision);
+    let q = quantize(&model, &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}"));
     AlignedBytes::copy_from(&q.bytes)
+}
+
+/// Every Snips utterance (train and test splits) of `../shared/data/snips-intents`.
+pub fn snips_texts() -> Vec<String> {
+    use ferrite_quantizer::eval::data::{self, Payload, Split};
+    let set = data::load(&shared_data().join("snips-intents"), Split::All).expect("Snips");
+    set.examples
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Text(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The shared data folder (`../shared/data` beside the repository).
@@ -336,9 +356,10 @@ pub fn real_input(model: &Model<'_>) -> Feed {
     }
 }
 
-/// A trained model quantized to int8 with its ferrite.toml, calibrated (MinMax) on `samples`
-/// examples of `../shared/data/<data>`, with an optional accuracy budget (dB).
-pub fn int8_quantized(name: &str, data: &str, samples: usize, budget: Option<f64>) -> Quantized {
+/// The options `ferrite quantize models/<name>/model.onnx --precision int8 --calib
+/// ../shared/data/<data>` uses (MinMax on `samples` examples, an optional accuracy budget in dB),
+/// and the model's path.
+pub fn int8_options(name: &str, data: &str, samples: usize, budget: Option<f64>) -> (PathBuf, QuantizeOptions) {
     let dir = repo_root().join("models").join(name);
     let mut opts = QuantizeOptions {
         precision: Precision::Int8,
@@ -351,7 +372,14 @@ pub fn int8_quantized(name: &str, data: &str, samples: usize, budget: Option<f64
         ..Default::default()
     };
     ferrite_quantizer::config::load(&dir.join("ferrite.toml")).expect("ferrite.toml").apply_to(&mut opts);
-    quantize(&dir.join("model.onnx"), &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}"))
+    (dir.join("model.onnx"), opts)
+}
+
+/// A trained model quantized to int8 with its ferrite.toml, calibrated (MinMax) on `samples`
+/// examples of `../shared/data/<data>`, with an optional accuracy budget (dB).
+pub fn int8_quantized(name: &str, data: &str, samples: usize, budget: Option<f64>) -> Quantized {
+    let (model, opts) = int8_options(name, data, samples, budget);
+    quantize(&model, &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}"))
 }
 
 /// [`int8_quantized`] with 12 calibration samples, as aligned bytes.

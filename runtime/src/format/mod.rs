@@ -245,11 +245,12 @@ pub mod caps {
 }
 
 /// Start of the preprocessing section; followed by [`TextParams`] and `count` [`VocabEntry`]s
-/// (kind [`PREPROCESS_TEXT`]) or by [`AudioParams`] (kind [`PREPROCESS_AUDIO`]).
+/// (kind [`PREPROCESS_TEXT`]), by [`TextParams`] and a front-coded vocabulary of `count` words
+/// (kind [`PREPROCESS_TEXT_FRONT_CODED`]) or by [`AudioParams`] (kind [`PREPROCESS_AUDIO`]).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct PreprocessHeader {
-    /// [`PREPROCESS_TEXT`] or [`PREPROCESS_AUDIO`].
+    /// [`PREPROCESS_TEXT`], [`PREPROCESS_TEXT_FRONT_CODED`] or [`PREPROCESS_AUDIO`].
     pub kind: U32,
     /// Version of that specification: 1.
     pub version: U32,
@@ -263,6 +264,9 @@ pub struct PreprocessHeader {
 pub const PREPROCESS_TEXT: u32 = 1;
 /// Preprocessing kind: audio frontend `logmel-v1` (docs/PREPROCESSING.md).
 pub const PREPROCESS_AUDIO: u32 = 2;
+/// Preprocessing kind: tokenizer `words-v1` with its vocabulary front-coded (`count` words in
+/// blocks of 16 with u16 ids: docs/FORMAT.md; what `ferrite quantize --strip` writes).
+pub const PREPROCESS_TEXT_FRONT_CODED: u32 = 3;
 /// [`TextParams::pad_side`]: padding before the words.
 pub const PAD_LEFT: u32 = 0;
 /// [`TextParams::pad_side`]: padding after the words.

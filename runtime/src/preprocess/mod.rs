@@ -12,15 +12,19 @@
 pub mod audio;
 pub mod resample;
 pub mod text;
+mod vocab;
 pub mod wav;
 
 pub use audio::AudioFrontend;
 pub use text::{Encoded, Tokenizer};
+pub use vocab::BLOCK_WORDS;
 
 use crate::error::{Error, Result};
 use crate::format::{
     Artifact, AudioParams, PreprocessHeader, TextParams, VocabEntry, PREPROCESS_AUDIO, PREPROCESS_TEXT,
+    PREPROCESS_TEXT_FRONT_CODED,
 };
+use vocab::Vocab;
 use zerocopy::FromBytes;
 
 /// What an artifact says to do with raw input before the model sees it.
@@ -54,7 +58,12 @@ pub(crate) fn view<'a>(art: &Artifact<'a>) -> Result<Preprocessing<'a>> {
             if vocab.len() != head.count.get() as usize {
                 return Err(bad("vocabulary count does not match the section length"));
             }
-            Ok(Preprocessing::Text(Tokenizer::new(params, vocab, art.strings)?))
+            Ok(Preprocessing::Text(Tokenizer::new(params, Vocab::Entries { entries: vocab, strings: art.strings })?))
+        }
+        PREPROCESS_TEXT_FRONT_CODED => {
+            let (params, rest) = TextParams::ref_from_prefix(rest).map_err(|_| bad("text parameters truncated"))?;
+            let vocab = Vocab::front_coded(head.count.get() as usize, rest)?;
+            Ok(Preprocessing::Text(Tokenizer::new(params, vocab)?))
         }
         PREPROCESS_AUDIO => {
             let params =

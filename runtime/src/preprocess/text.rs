@@ -4,8 +4,9 @@
 //! sequence is padding, before or after the words. docs/PREPROCESSING.md is the normative text;
 //! models/common/ferrite_text.py is the same specification in Python.
 
+use super::vocab::Vocab;
 use crate::error::{Error, Result};
-use crate::format::{StrRef, TextParams, VocabEntry, PAD_LEFT, PAD_RIGHT};
+use crate::format::{TextParams, PAD_LEFT, PAD_RIGHT};
 
 /// Lower-cased words longer than this many UTF-8 bytes are never in a vocabulary (they read as
 /// unknown); it bounds the word buffer, so tokenizing needs no allocation.
@@ -29,8 +30,7 @@ pub struct Tokenizer<'a> {
     pad_left: bool,
     pad_id: u32,
     unk_id: u32,
-    vocab: &'a [VocabEntry],
-    strings: &'a [u8],
+    vocab: Vocab<'a>,
 }
 
 /// What [`Tokenizer::encode`] found.
@@ -44,12 +44,8 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
-fn word_bytes<'a>(strings: &'a [u8], r: &StrRef) -> Option<&'a [u8]> {
-    strings.get(r.offset.get() as usize..)?.get(..r.len.get() as usize)
-}
-
 impl<'a> Tokenizer<'a> {
-    pub(crate) fn new(p: &TextParams, vocab: &'a [VocabEntry], strings: &'a [u8]) -> Result<Self> {
+    pub(crate) fn new(p: &TextParams, vocab: Vocab<'a>) -> Result<Self> {
         let seq_len = p.seq_len.get() as usize;
         if seq_len == 0 || seq_len > 1 << 20 {
             return Err(Error::BadPreprocess("seq_len must be 1 to 2^20"));
@@ -59,28 +55,13 @@ impl<'a> Tokenizer<'a> {
             PAD_RIGHT => false,
             _ => return Err(Error::BadPreprocess("pad_side must be 0 (left) or 1 (right)")),
         };
-        Ok(Tokenizer { seq_len, pad_left, pad_id: p.pad_id.get(), unk_id: p.unk_id.get(), vocab, strings })
+        Ok(Tokenizer { seq_len, pad_left, pad_id: p.pad_id.get(), unk_id: p.unk_id.get(), vocab })
     }
 
     /// O(vocabulary) checks run once at load: every word resolves, is 1 to 64 bytes of UTF-8, and the
     /// words are strictly increasing (so binary search is exact and there are no duplicates).
     pub(crate) fn validate(&self) -> Result<()> {
-        let mut prev: Option<&[u8]> = None;
-        for e in self.vocab {
-            let w = word_bytes(self.strings, &e.word).ok_or(Error::BadPreprocess("vocabulary word out of range"))?;
-            // ASCII first: most vocabularies are, and it is cheaper than a UTF-8 decode per word.
-            if w.is_empty() || w.len() > MAX_WORD_BYTES || !(w.is_ascii() || core::str::from_utf8(w).is_ok()) {
-                return Err(Error::BadPreprocess("vocabulary word must be 1 to 64 bytes of UTF-8"));
-            }
-            if e.reserved.get() != 0 {
-                return Err(Error::BadPreprocess("vocabulary reserved field must be 0"));
-            }
-            if prev.is_some_and(|p| p >= w) {
-                return Err(Error::BadPreprocess("vocabulary not sorted by bytes or has duplicates"));
-            }
-            prev = Some(w);
-        }
-        Ok(())
+        self.vocab.validate()
     }
 
     /// Number of ids the model reads.
@@ -91,6 +72,11 @@ impl<'a> Tokenizer<'a> {
     /// Number of vocabulary words (padding and unknown not counted).
     pub fn vocab_len(&self) -> usize {
         self.vocab.len()
+    }
+
+    /// Whether the vocabulary is stored front-coded (`ferrite quantize --strip`).
+    pub fn vocab_is_front_coded(&self) -> bool {
+        matches!(self.vocab, Vocab::FrontCoded { .. })
     }
 
     /// Id of padding.
@@ -110,11 +96,7 @@ impl<'a> Tokenizer<'a> {
 
     /// The id of a (lower-cased) word, or `None` when it is not in the vocabulary.
     pub fn lookup(&self, word: &[u8]) -> Option<u32> {
-        self.vocab
-            .binary_search_by(|e| word_bytes(self.strings, &e.word).unwrap_or(&[]).cmp(word))
-            .ok()
-            .and_then(|i| self.vocab.get(i))
-            .map(|e| e.id.get())
+        self.vocab.lookup(word)
     }
 
     /// Splits `text` into words, lower-cased, as the specification says, calling `f(word, too_long)`;
