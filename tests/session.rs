@@ -62,3 +62,31 @@ fn tiers_are_forced_or_refused() {
     assert_eq!(Tier::from_name("sse9"), None);
     assert!(Tier::best().available());
 }
+
+/// Inputs written in place (the firmware path: no input buffer of the caller's) give what `run`
+/// gives, on a float and an integer input, and the typed views check the input's type and index.
+#[test]
+fn inputs_written_in_place_run_like_copied_ones() {
+    let (art, x) = dscnn();
+    let model = Model::from_bytes(&art).unwrap();
+    let mut s = Session::new(&model).unwrap();
+    let want = s.run(&[Input::F32(&x)]).unwrap().f32(0).unwrap().to_vec();
+    s.input_f32_mut(0).unwrap().fill(7.0);
+    let other = s.run_in_place().unwrap().f32(0).unwrap().to_vec();
+    assert_ne!(other, want, "a different input gives a different output");
+    s.input_f32_mut(0).unwrap().copy_from_slice(&x);
+    assert_eq!(s.run_in_place().unwrap().f32(0).unwrap(), want);
+    assert!(matches!(s.input_i32_mut(0), Err(Error::BadInput { index: 0, .. })));
+    assert!(matches!(s.input_bytes_mut(1), Err(Error::BadInput { index: 1, .. })));
+
+    let text = ferrite_e2e::trained_artifact("intent-lstm", Precision::F32);
+    let model = Model::from_bytes(&text).unwrap();
+    let ferrite_runtime::Preprocessing::Text(tok) = model.preprocessing() else { panic!("tokenizer") };
+    let mut ids = vec![0; tok.seq_len()];
+    tok.encode("play some jazz music", &mut ids).unwrap();
+    let mut s = Session::new(&model).unwrap();
+    let want = s.run(&[Input::I32(&ids)]).unwrap().f32(0).unwrap().to_vec();
+    tok.encode("play some jazz music", s.input_i32_mut(0).unwrap()).unwrap();
+    assert_eq!(s.run_in_place().unwrap().f32(0).unwrap(), want);
+    assert!(matches!(s.input_f32_mut(0), Err(Error::BadInput { index: 0, .. })));
+}

@@ -9,7 +9,7 @@ use crate::format::{
 use crate::ops::{self, OpCode, OpTensors, Params, TensorInfo};
 use crate::preprocess::Preprocessing;
 
-/// Most inputs (or outputs) one op may have; bounds the fixed-size buffers of a session.
+/// Most inputs and outputs together one op may have; bounds the fixed-size buffers of a session.
 pub const MAX_IO: usize = 32;
 /// Most arena and state tensors an artifact may have.
 pub const MAX_ARENA_TENSORS: usize = 16384;
@@ -434,12 +434,13 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         }
         let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(&[]);
         let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
-        if ins.len() > MAX_IO || outs.len() > MAX_IO {
-            return Err(bad("more than 32 inputs or outputs"));
+        if ins.len() + outs.len() > MAX_IO {
+            return Err(bad("more than 32 inputs and outputs"));
         }
-        let mut in_info = [None; MAX_IO];
+        // Inputs then outputs in one table (not one per side: firmware stacks are small).
+        let ni = ins.len();
+        let mut info = [None; MAX_IO];
         let mut in_w = [false; MAX_IO];
-        let mut out_info = [None; MAX_IO];
         for (j, t) in ins.iter().enumerate() {
             let t = t.get();
             if t == NO_TENSOR {
@@ -452,7 +453,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
                     "asymmetric int8 weights (zero-point tensors) are not supported by this runtime's ops",
                 ));
             }
-            if let (Some(i), Some(w)) = (in_info.get_mut(j), in_w.get_mut(j)) {
+            if let (Some(i), Some(w)) = (info.get_mut(j), in_w.get_mut(j)) {
                 *i = Some(info_of(r));
                 *w = r.storage == Storage::Weights as u8;
             }
@@ -485,7 +486,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             if storage == Storage::Arena {
                 live.add(art, si)?;
             }
-            if let Some(o) = out_info.get_mut(j) {
+            if let Some(o) = info.get_mut(ni + j) {
                 *o = Some(info_of(r));
             }
         }
@@ -518,9 +519,9 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             *d = s.get();
         }
         let t = OpTensors {
-            inputs: in_info.get(..ins.len()).unwrap_or(&[]),
-            outputs: out_info.get(..outs.len()).unwrap_or(&[]),
-            input_is_weight: in_w.get(..ins.len()).unwrap_or(&[]),
+            inputs: info.get(..ni).unwrap_or(&[]),
+            outputs: info.get(ni..ni + outs.len()).unwrap_or(&[]),
+            input_is_weight: in_w.get(..ni).unwrap_or(&[]),
             scratch,
         };
         let _params: Params = ops::prepare(code, w32.get(..words.len()).unwrap_or(&[]), &t).map_err(bad)?;

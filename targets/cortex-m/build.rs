@@ -1,7 +1,8 @@
-//! Lays out the board's memory (memory.x), copies the two int8 artifacts the firmware embeds into
-//! OUT_DIR, and turns five FSDD recordings (one digit per speaker) into 16-bit PCM arrays the
+//! Lays out the board's memory (memory.x), copies the int8 artifacts the firmware embeds into
+//! OUT_DIR and sizes its static buffers from them (sizes.rs), and turns five FSDD recordings (one digit per speaker) into 16-bit PCM arrays the
 //! firmware bakes in, with the digit each one says. The artifacts come from `FERRITE_FW_MODELS` (a folder
-//! with kws.fer and intent.fer: `bash targets/cortex-m/make-models.sh` makes it); the recordings
+//! with kws.fer and intent.fer; default ../../target/fw-models, which
+//! `bash targets/cortex-m/make-models.sh` makes); the recordings
 //! from `FERRITE_FSDD` (default: ../shared/data/fsdd/recordings beside the repository).
 
 use std::env;
@@ -26,29 +27,79 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
 
     println!("cargo:rerun-if-env-changed=FERRITE_FW_MODELS");
-    let models = env::var_os("FERRITE_FW_MODELS").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("FERRITE_FW_MODELS must name a folder holding kws.fer and intent.fer (int8): run `bash targets/cortex-m/make-models.sh DIR` from the repository root")
-    });
-    for name in ["kws.fer", "intent.fer"] {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    // Default: where `bash targets/cortex-m/make-models.sh` puts them.
+    let models =
+        env::var_os("FERRITE_FW_MODELS").map(PathBuf::from).unwrap_or_else(|| manifest.join("../../target/fw-models"));
+    if !models.join("kws.fer").is_file() {
+        panic!(
+            "{}: no kws.fer. FERRITE_FW_MODELS names the folder holding kws.fer and intent.fer (int8); \
+             `bash targets/cortex-m/make-models.sh` (from the repository root) makes target/fw-models",
+            models.display()
+        );
+    }
+    // The keyword-only build (no `intent` feature) embeds, and sizes its buffers for, kws.fer only.
+    let intent = env::var_os("CARGO_FEATURE_INTENT").is_some();
+    let names: &[&str] = if intent { &["kws.fer", "intent.fer"] } else { &["kws.fer"] };
+    let mut sizes = Sizes::default();
+    for name in names {
         let src = models.join(name);
         println!("cargo:rerun-if-changed={}", src.display());
-        fs::copy(&src, out.join(name)).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let bytes = fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        sizes.add(&bytes, &src);
+        fs::write(out.join(name), &bytes).expect("artifact copy");
     }
+    fs::write(out.join("sizes.rs"), sizes.rust()).expect("sizes.rs");
 
     println!("cargo:rerun-if-env-changed=FERRITE_FSDD");
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let fsdd = env::var_os("FERRITE_FSDD")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../../../shared/data/fsdd/recordings"));
+    // Each clip a named static (CLIP_k), so that the footprint report can tell test data from the
+    // runtime in the ELF.
     let mut table = String::from("/// The baked-in clips: name, the digit said, 16-bit PCM at 8 kHz.\n");
-    table.push_str("pub static CLIPS: [(&str, &str, &[i16]); 5] = [\n");
-    for clip in CLIPS {
+    let mut list = String::from("pub static CLIPS: [(&str, &str, &[i16]); 5] = [\n");
+    for (k, clip) in CLIPS.iter().enumerate() {
         let pcm = pcm_of(&fsdd.join(format!("{clip}.wav")));
         let digit = &clip[..1];
-        table.push_str(&format!("    ({clip:?}, {digit:?}, &{pcm:?}),\n"));
+        table.push_str(&format!("static CLIP_{k}: [i16; {}] = {pcm:?};\n", pcm.len()));
+        list.push_str(&format!("    ({clip:?}, {digit:?}, &CLIP_{k}),\n"));
     }
+    table.push_str(&list);
     table.push_str("];\n");
     fs::write(out.join("clips.rs"), table).expect("clips.rs");
+}
+
+/// The static buffers the firmware needs, planned here from its artifacts (as the quantizer
+/// planned each arena): the largest arena, op and region tables, and frontend buffers.
+#[derive(Default)]
+struct Sizes {
+    arena: usize,
+    ops: usize,
+    regions: usize,
+    scratch: usize,
+}
+
+impl Sizes {
+    fn add(&mut self, bytes: &[u8], path: &Path) {
+        let aligned = ferrite_runtime::AlignedBytes::copy_from(bytes);
+        let m = ferrite_runtime::Model::from_bytes(&aligned).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        self.arena = self.arena.max(m.arena_len());
+        self.ops = self.ops.max(m.op_count());
+        self.regions = self.regions.max(m.region_count());
+        if let ferrite_runtime::Preprocessing::Audio(fe) = m.preprocessing() {
+            self.scratch = self.scratch.max(fe.scratch_len());
+        }
+    }
+
+    fn rust(&self) -> String {
+        format!(
+            "/// Planned at build time from the embedded artifacts (build.rs).\n\
+             const ARENA_BYTES: usize = {};\nconst MAX_OPS: usize = {};\nconst MAX_REGIONS: usize = {};\n\
+             const MAX_SCRATCH: usize = {};\n",
+            self.arena, self.ops, self.regions, self.scratch
+        )
+    }
 }
 
 /// The samples of a 16-bit mono WAV (the runtime's own parser, on the host).

@@ -240,6 +240,48 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         self.run_inner(inputs, None, None)
     }
 
+    /// The bytes of graph input `i` in the arena, to be filled in place before
+    /// [`Session::run_in_place`]: firmware can write features or token ids straight into the arena
+    /// and keep no input buffer of its own. Runs reuse the arena, so fill every input before
+    /// every run.
+    pub fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8]> {
+        let bad = |rule| Error::BadInput { index: i as u32, rule };
+        if i >= self.art.plan.inputs_len.get() as usize {
+            return Err(bad("no such input"));
+        }
+        let (_, regions) = self.prepared.view();
+        let r = *regions.get(i).ok_or(bad("no such input"))?;
+        self.arena.bytes().get_mut(r.offset..r.offset + r.len).ok_or(bad("slot outside the arena"))
+    }
+
+    /// [`Session::input_bytes_mut`] of an f32 input, as floats.
+    pub fn input_f32_mut(&mut self, i: usize) -> Result<&mut [f32]> {
+        let bad = |rule| Error::BadInput { index: i as u32, rule };
+        let (_, regions) = self.prepared.view();
+        let t = regions.get(i).ok_or(bad("no such input"))?.tensor;
+        if self.art.tensors.get(t as usize).map(|r| info_of(r).dtype) != Some(DType::F32) {
+            return Err(bad("element type does not match the model input"));
+        }
+        <[f32]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad("misaligned slot"))
+    }
+
+    /// [`Session::input_bytes_mut`] of an i32 input (token ids), as integers.
+    pub fn input_i32_mut(&mut self, i: usize) -> Result<&mut [i32]> {
+        let bad = |rule| Error::BadInput { index: i as u32, rule };
+        let (_, regions) = self.prepared.view();
+        let t = regions.get(i).ok_or(bad("no such input"))?.tensor;
+        if self.art.tensors.get(t as usize).map(|r| info_of(r).dtype) != Some(DType::I32) {
+            return Err(bad("element type does not match the model input"));
+        }
+        <[i32]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad("misaligned slot"))
+    }
+
+    /// Runs the model on the inputs as they are in the arena (written through
+    /// [`Session::input_bytes_mut`] and its typed forms).
+    pub fn run_in_place(&mut self) -> Result<Outputs<'_>> {
+        self.exec(None, None)
+    }
+
     /// [`Session::run`], adding to `ticks[k]` what `clock` advanced while op `k` ran (`ticks` holds
     /// one counter per op; any monotonic clock: nanoseconds on a host, a cycle counter on firmware).
     /// Allocation-free like `run`.
@@ -263,6 +305,19 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
     fn run_inner(
         &mut self,
         inputs: &[Input<'_>],
+        observe: Option<&mut dyn FnMut(Observed<'_>)>,
+        profile: Option<(&mut dyn FnMut() -> u64, &mut [u64])>,
+    ) -> Result<Outputs<'_>> {
+        {
+            let (_, regions) = self.prepared.view();
+            write_inputs(&self.art, self.arena.bytes(), regions, inputs)?;
+        }
+        self.exec(observe, profile)
+    }
+
+    /// Runs every op over the inputs already in the arena.
+    fn exec(
+        &mut self,
         mut observe: Option<&mut dyn FnMut(Observed<'_>)>,
         mut profile: Option<(&mut dyn FnMut() -> u64, &mut [u64])>,
     ) -> Result<Outputs<'_>> {
@@ -270,7 +325,6 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let kernels = self.kernels;
         let arena = self.arena.bytes();
         let (ops, regions) = self.prepared.view();
-        write_inputs(&art, arena, regions, inputs)?;
         if let Some(observe) = observe.as_mut() {
             let n_in = art.plan.inputs_len.get() as usize;
             for r in regions.get(..n_in).unwrap_or(&[]) {

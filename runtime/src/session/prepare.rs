@@ -143,28 +143,25 @@ pub(crate) fn prepare_op(
     let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).ok_or(bad("inputs"))?;
     let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).ok_or(bad("outputs"))?;
     let (ni, no) = (ins.len(), outs.len());
-    if ni > MAX_IO || no > MAX_IO {
-        return Err(bad("more than 32 inputs or outputs"));
+    if ni + no > MAX_IO {
+        return Err(bad("more than 32 inputs and outputs"));
     }
     let scratch = rec.scratch.get();
     let n = ni + no + usize::from(scratch != NO_TENSOR);
     if regions.len() != n {
         return Err(bad("region table size"));
     }
-    let mut in_info = [None; MAX_IO];
+    // Inputs then outputs in one table (not one per side: firmware stacks are small).
+    let mut info = [None; MAX_IO];
     let mut in_w = [false; MAX_IO];
-    let mut out_info = [None; MAX_IO];
     let all = ins.iter().chain(outs.iter()).map(|t| t.get()).chain((scratch != NO_TENSOR).then_some(scratch));
     for (j, (t, r)) in all.zip(regions.iter_mut()).enumerate() {
         *r = region_of(art, t)?;
-        let info = art.tensors.get(t as usize).map(info_of);
-        if j < ni {
-            if let (Some(i), Some(w)) = (in_info.get_mut(j), in_w.get_mut(j)) {
-                *i = info;
-                *w = r.place == Place::Weight;
-            }
-        } else if let Some(o) = out_info.get_mut(j - ni) {
-            *o = info;
+        if let Some(i) = info.get_mut(j) {
+            *i = art.tensors.get(t as usize).map(info_of);
+        }
+        if let Some(w) = in_w.get_mut(j).filter(|_| j < ni) {
+            *w = r.place == Place::Weight;
         }
     }
     let words_le = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).ok_or(bad("attrs"))?;
@@ -177,8 +174,8 @@ pub(crate) fn prepare_op(
         code,
         words.get(..words_le.len()).ok_or(bad("more than 64 attribute words"))?,
         &OpTensors {
-            inputs: in_info.get(..ni).unwrap_or(&[]),
-            outputs: out_info.get(..no).unwrap_or(&[]),
+            inputs: info.get(..ni).unwrap_or(&[]),
+            outputs: info.get(ni..ni + no).unwrap_or(&[]),
             input_is_weight: in_w.get(..ni).unwrap_or(&[]),
             scratch: scratch_info,
         },
@@ -187,7 +184,7 @@ pub(crate) fn prepare_op(
     let mut op = PreparedOp {
         code,
         params,
-        tier: tier_of(code, &params, in_info.first().copied().flatten().as_ref(), kernels),
+        tier: tier_of(code, &params, info.first().copied().flatten().filter(|_| ni > 0).as_ref(), kernels),
         first,
         n_in: ni as u8,
         n_out: no as u8,

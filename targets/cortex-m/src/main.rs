@@ -11,7 +11,7 @@
 use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hprintln};
-use ferrite_runtime::{Input, Model, PreparedOp, Preprocessing, Region, Session, SessionOptions};
+use ferrite_runtime::{Model, PreparedOp, Preprocessing, Region, Session, SessionOptions};
 use panic_semihosting as _;
 
 mod stack;
@@ -34,17 +34,7 @@ const SENTENCES: [(&str, &str); 3] = [
     ("book a table for two at an italian restaurant", "BookRestaurant"),
 ];
 
-/// The arena: the largest either model asks for (intent-lstm int8: 97,984 bytes; kws-dscnn int8:
-/// 16,000), and the op and region tables a session prepares into.
-#[cfg(feature = "intent")]
-const ARENA_BYTES: usize = 128 * 1024;
-#[cfg(not(feature = "intent"))]
-const ARENA_BYTES: usize = 16_000;
-const MAX_OPS: usize = if cfg!(feature = "intent") { 32 } else { 16 };
-const MAX_REGIONS: usize = if cfg!(feature = "intent") { 256 } else { 128 };
-/// Feature and scratch buffers of the audio frontend (kws-dscnn: 490 and 1,107 floats).
-const MAX_FEATURES: usize = 490;
-const MAX_SCRATCH: usize = 1107;
+include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
 
 /// Caller memory for one session at a time: the arena and the prepared-op tables.
 struct Tables {
@@ -53,47 +43,35 @@ struct Tables {
     regions: &'static mut [Region; MAX_REGIONS],
 }
 
-/// Caller memory for the preprocessing (the clips are read from flash as they are).
-struct Raw {
-    features: [f32; MAX_FEATURES],
-    scratch: [f32; MAX_SCRATCH],
-    #[cfg(feature = "intent")]
-    ids: [i32; 64],
-}
-
 // All in .bss (zeroed at boot, nothing in flash); the tables are filled with empty entries in
-// `main` (their empty value is not all zero bits, and a const initialiser would put 10 KB into
-// .data, which has an image in flash).
+// `main` (their empty value is not all zero bits, and a const initialiser would put them into
+// .data, which has an image in flash). Features and token ids are written straight into the
+// session's input in the arena; the frontend's scratch is the only other buffer.
 static mut ARENA: Align64<[u8; ARENA_BYTES]> = Align64([0; ARENA_BYTES]);
 static mut OPS: MaybeUninit<[PreparedOp; MAX_OPS]> = MaybeUninit::uninit();
 static mut REGIONS: MaybeUninit<[Region; MAX_REGIONS]> = MaybeUninit::uninit();
-static mut RAW: Raw = Raw {
-    features: [0.0; MAX_FEATURES],
-    scratch: [0.0; MAX_SCRATCH],
-    #[cfg(feature = "intent")]
-    ids: [0; 64],
-};
+static mut SCRATCH: [f32; MAX_SCRATCH] = [0.0; MAX_SCRATCH];
 
 #[entry]
 fn main() -> ! {
     stack::paint();
     // SAFETY: `main` runs once, on one core, with no interrupt handler touching these statics:
     // these are their only references.
-    let (mut tables, raw) = unsafe {
+    let (mut tables, scratch) = unsafe {
         let tables = Tables {
             arena: &mut *core::ptr::addr_of_mut!(ARENA),
             ops: (*core::ptr::addr_of_mut!(OPS)).write([PreparedOp::EMPTY; MAX_OPS]),
             regions: (*core::ptr::addr_of_mut!(REGIONS)).write([Region::EMPTY; MAX_REGIONS]),
         };
-        (tables, &mut *core::ptr::addr_of_mut!(RAW))
+        (tables, &mut *core::ptr::addr_of_mut!(SCRATCH))
     };
-    let wrong = keywords(&mut tables, raw);
+    let wrong = keywords(&mut tables, scratch);
     let kws_stack = stack::high_water();
     hprintln!("stack high-water mark, keyword spotter: {} bytes", kws_stack);
     #[cfg(feature = "intent")]
     let wrong = {
         stack::paint();
-        let wrong = wrong + intents(&mut tables, raw);
+        let wrong = wrong + intents(&mut tables);
         hprintln!("stack high-water mark, intent classifier: {} bytes", stack::high_water());
         wrong
     };
@@ -136,6 +114,7 @@ fn open<'a>(what: &str, bytes: &'a [u8]) -> Model<'a> {
 }
 
 /// Prints one result: 1 if its label is not the one wanted, else 0.
+#[inline(never)]
 fn report(item: &str, (label, score): (&str, f32), want: &str) -> usize {
     let ok = label == want;
     hprintln!("\"{}\": {} ({}) {}", item, label, Milli(score), if ok { "ok" } else { "WRONG" });
@@ -155,48 +134,45 @@ impl core::fmt::Display for Milli {
 }
 
 /// The five clips through the keyword spotter: how many got a wrong label.
-fn keywords(t: &mut Tables, b: &mut Raw) -> usize {
+#[inline(never)]
+fn keywords(t: &mut Tables, scratch: &mut [f32]) -> usize {
     let model = open("keyword spotter", &KWS.0);
     let Preprocessing::Audio(fe) = model.preprocessing() else { fail("the keyword model has no audio frontend") };
-    let (flen, slen) = (fe.feature_len(), fe.scratch_len());
-    if flen > MAX_FEATURES || slen > MAX_SCRATCH {
-        fail("feature buffers too small");
-    }
+    let scratch = scratch.get_mut(..fe.scratch_len()).unwrap_or_else(|| fail("scratch buffer too small"));
     let mut wrong = 0;
     for (name, want, pcm) in CLIPS.iter() {
-        fe.features_i16(pcm, &mut b.features[..flen], &mut b.scratch[..slen]).unwrap_or_else(|_| fail("features"));
-        wrong += report(name, classify(&model, t, Input::F32(&b.features[..flen])), want);
+        let top = classify(&model, t, |s| fe.features_i16(pcm, s.input_f32_mut(0)?, scratch));
+        wrong += report(name, top, want);
     }
     wrong
 }
 
 /// The three sentences through the intent classifier: how many got a wrong label.
 #[cfg(feature = "intent")]
-fn intents(t: &mut Tables, b: &mut Raw) -> usize {
+fn intents(t: &mut Tables) -> usize {
     let model = open("intent classifier", &INTENT.0);
     let Preprocessing::Text(tok) = model.preprocessing() else { fail("the intent model has no tokenizer") };
-    let len = tok.seq_len();
-    if len > b.ids.len() {
-        fail("id buffer too small");
-    }
     let mut wrong = 0;
     for (text, want) in SENTENCES {
-        tok.encode(text, &mut b.ids[..len]).unwrap_or_else(|_| fail("tokenizer"));
-        wrong += report(text, classify(&model, t, Input::I32(&b.ids[..len])), want);
+        let top = classify(&model, t, |s| tok.encode(text, s.input_i32_mut(0)?).map(|_| ()));
+        wrong += report(text, top, want);
     }
     wrong
 }
 
-/// Runs `model` on `input` in the static buffers: the top label and its logit.
+/// Runs `model` in the static buffers, its input written in place by `fill`: the top label and
+/// its logit.
 #[inline(never)]
-fn classify<'m>(model: &'m Model<'_>, t: &mut Tables, input: Input<'_>) -> (&'m str, f32) {
-    if model.arena_len() > ARENA_BYTES || model.op_count() > MAX_OPS || model.region_count() > MAX_REGIONS {
-        fail("the model needs larger buffers");
-    }
+fn classify<'m>(
+    model: &'m Model<'_>,
+    t: &mut Tables,
+    fill: impl FnOnce(&mut Session<'_, '_, '_>) -> Result<(), ferrite_runtime::Error>,
+) -> (&'m str, f32) {
     let mut s =
         Session::with_buffers(model, &mut t.arena.0, &mut t.ops[..], &mut t.regions[..], SessionOptions::default())
             .unwrap_or_else(|_| fail("session"));
-    let out = s.run(&[input]).unwrap_or_else(|_| fail("run"));
+    fill(&mut s).unwrap_or_else(|_| fail("input"));
+    let out = s.run_in_place().unwrap_or_else(|_| fail("run"));
     let logits = out.f32(0).unwrap_or_else(|| fail("no f32 output"));
     let top = (0..logits.len()).fold(0, |best, i| if logits[i] > logits[best] { i } else { best });
     (model.label(top).unwrap_or("?"), logits[top])
