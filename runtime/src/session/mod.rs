@@ -15,7 +15,7 @@ use crate::format::{Artifact, DType, Storage, SECTION_ALIGN};
 use crate::kernels::{KernelTable, Tier};
 use crate::model::{info_of, Model};
 use crate::ops::TensorInfo;
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes, KnownLayout};
 
 /// Alignment the arena must have.
 pub const ARENA_ALIGN: usize = SECTION_ALIGN as usize;
@@ -256,24 +256,22 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
 
     /// [`Session::input_bytes_mut`] of an f32 input, as floats.
     pub fn input_f32_mut(&mut self, i: usize) -> Result<&mut [f32]> {
-        let bad = |rule| Error::BadInput { index: i as u32, rule };
-        let (_, regions) = self.prepared.view();
-        let t = regions.get(i).ok_or(bad("no such input"))?.tensor;
-        if self.art.tensors.get(t as usize).map(|r| info_of(r).dtype) != Some(DType::F32) {
-            return Err(bad("element type does not match the model input"));
-        }
-        <[f32]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad("misaligned slot"))
+        self.typed_input(i, DType::F32)
     }
 
     /// [`Session::input_bytes_mut`] of an i32 input (token ids), as integers.
     pub fn input_i32_mut(&mut self, i: usize) -> Result<&mut [i32]> {
+        self.typed_input(i, DType::I32)
+    }
+
+    fn typed_input<T: FromBytes + IntoBytes + KnownLayout>(&mut self, i: usize, dtype: DType) -> Result<&mut [T]> {
         let bad = |rule| Error::BadInput { index: i as u32, rule };
         let (_, regions) = self.prepared.view();
         let t = regions.get(i).ok_or(bad("no such input"))?.tensor;
-        if self.art.tensors.get(t as usize).map(|r| info_of(r).dtype) != Some(DType::I32) {
+        if self.art.tensors.get(t as usize).map(|r| info_of(r).dtype) != Some(dtype) {
             return Err(bad("element type does not match the model input"));
         }
-        <[i32]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad("misaligned slot"))
+        <[T]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad("misaligned slot"))
     }
 
     /// Runs the model on the inputs as they are in the arena (written through
