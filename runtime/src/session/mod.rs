@@ -274,6 +274,16 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         <[T]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad("misaligned slot"))
     }
 
+    /// The outputs as the arena holds them now: the last run's, until the arena is written again
+    /// (what a C caller reads after `ferrite_session_run`).
+    pub fn outputs(&mut self) -> Outputs<'_> {
+        let art = self.art;
+        let (_, regions) = self.prepared.view();
+        let n_in = art.plan.inputs_len.get() as usize;
+        let outputs = regions.get(n_in..n_in + art.plan.outputs_len.get() as usize).unwrap_or(&[]);
+        Outputs { art, arena: self.arena.bytes(), regions: outputs }
+    }
+
     /// Runs the model on the inputs as they are in the arena (written through
     /// [`Session::input_bytes_mut`] and its typed forms).
     pub fn run_in_place(&mut self) -> Result<Outputs<'_>> {

@@ -1,0 +1,194 @@
+//! The C API called as C would call it: loading from memory and from a path, sessions in caller
+//! memory (any 16-byte aligned address), raw text and PCM through the artifact's preprocessing,
+//! tensors in and out, and a typed status for every misuse.
+
+use ferrite::*;
+use ferrite_e2e::{int8_artifact, shared_data, trained_artifact};
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::preprocess::wav;
+use ferrite_runtime::AlignedBytes;
+use std::ffi::{c_void, CStr};
+use std::ptr::{null, null_mut};
+
+/// 16-byte aligned memory of `n` bytes, starting `offset` bytes into a 64-byte aligned block.
+struct Mem(Vec<u128>, usize);
+impl Mem {
+    fn new(n: usize, offset: usize) -> Self {
+        Mem(vec![0u128; (n + offset) / 16 + 5], offset)
+    }
+    fn ptr(&mut self) -> *mut c_void {
+        let base = self.0.as_mut_ptr() as usize;
+        (base.next_multiple_of(64) + self.1) as *mut c_void
+    }
+}
+
+fn load(bytes: &AlignedBytes, storage: &mut Mem) -> *mut FerriteModel {
+    let mut m = null_mut();
+    let st = unsafe {
+        ferrite_model_from_memory(bytes.as_ptr(), bytes.len(), storage.ptr(), ferrite_model_storage_size(), &mut m)
+    };
+    assert_eq!(st, FERRITE_OK, "{}", msg(st));
+    m
+}
+
+fn session(m: *mut FerriteModel, mem: &mut Mem) -> *mut FerriteSession {
+    let mut s = null_mut();
+    let st = unsafe { ferrite_session_create(m, mem.ptr(), ferrite_session_memory_size(m), &mut s) };
+    assert_eq!(st, FERRITE_OK, "{}", msg(st));
+    s
+}
+
+fn msg(st: i32) -> String {
+    unsafe { CStr::from_ptr(ferrite_status_message(st)) }.to_string_lossy().into_owned()
+}
+
+fn label(m: *const FerriteModel, i: usize) -> String {
+    let (mut p, mut n) = (null(), 0);
+    assert_eq!(unsafe { ferrite_model_label(m, i, &mut p, &mut n) }, FERRITE_OK);
+    String::from_utf8(unsafe { std::slice::from_raw_parts(p, n) }.to_vec()).unwrap()
+}
+
+#[test]
+fn text_and_pcm_classify_like_the_runtime() {
+    let text = int8_artifact("intent-lstm", "snips-intents");
+    let mut storage = Mem::new(ferrite_model_storage_size(), 0);
+    let m = load(&text, &mut storage);
+    let mut mem = Mem::new(unsafe { ferrite_session_memory_size(m) }, 16); // 16- but not 64-byte aligned
+    let s = session(m, &mut mem);
+    for (t, want) in
+        [("will it rain in paris tomorrow", "GetWeather"), ("play some jazz music by miles davis", "PlayMusic")]
+    {
+        let (mut l, mut p) = (usize::MAX, 0f32);
+        let st = unsafe { ferrite_classify_text(s, t.as_ptr().cast(), t.len(), &mut l, &mut p) };
+        assert_eq!(st, FERRITE_OK, "{}", msg(st));
+        assert_eq!(label(m, l), want, "{t}");
+        assert!(p > 0.5 && p <= 1.0, "{t}: probability {p}");
+    }
+    let (mut l, mut p) = (0, 0f32);
+    assert_eq!(unsafe { ferrite_classify_text(s, " ?! ".as_ptr().cast(), 4, &mut l, &mut p) }, FERRITE_E_TEXT);
+    assert_eq!(unsafe { ferrite_classify_text(s, b"caf\xe9".as_ptr().cast(), 4, &mut l, &mut p) }, FERRITE_E_TEXT);
+    assert_eq!(
+        unsafe { ferrite_classify_pcm16(s, [0i16; 4].as_ptr(), 4, 8000, &mut l, &mut p) },
+        FERRITE_E_NO_PREPROCESSING
+    );
+    assert_eq!(unsafe { ferrite_model_label_count(m) }, 7);
+    unsafe { ferrite_model_free(m) };
+
+    let audio = int8_artifact("kws-dscnn", "fsdd");
+    let m = load(&audio, &mut storage);
+    let mut mem = Mem::new(unsafe { ferrite_session_memory_size(m) }, 32);
+    let s = session(m, &mut mem);
+    for clip in ["2_george_3", "7_theo_3", "9_yweweler_4"] {
+        let bytes = std::fs::read(shared_data().join(format!("fsdd/recordings/{clip}.wav"))).unwrap();
+        let pcm: Vec<i16> = wav::parse(&bytes).unwrap().samples().map(|v| (v * 32768.0) as i16).collect();
+        let (mut l, mut p) = (usize::MAX, 0f32);
+        let st = unsafe { ferrite_classify_pcm16(s, pcm.as_ptr(), pcm.len(), 8000, &mut l, &mut p) };
+        assert_eq!(st, FERRITE_OK, "{}", msg(st));
+        assert_eq!(label(m, l), &clip[..1], "{clip}");
+        assert_eq!(
+            unsafe { ferrite_classify_pcm16(s, pcm.as_ptr(), pcm.len(), 16000, &mut l, &mut p) },
+            FERRITE_E_AUDIO
+        );
+    }
+    unsafe { ferrite_model_free(m) };
+}
+
+#[test]
+fn tensors_in_and_out_match_a_rust_session() {
+    let art = trained_artifact("intent-lstm", Precision::F32);
+    let model = ferrite_runtime::Model::from_bytes(&art).unwrap();
+    let ids: Vec<i32> = (0..32).map(|i| (i * 37 % 500) + 2).collect();
+    let want = ferrite_runtime::Session::new(&model)
+        .unwrap()
+        .run(&[ferrite_runtime::Input::I32(&ids)])
+        .unwrap()
+        .f32(0)
+        .unwrap()
+        .to_vec();
+    let mut storage = Mem::new(ferrite_model_storage_size(), 0);
+    let m = load(&art, &mut storage);
+    let mut mem = Mem::new(unsafe { ferrite_session_memory_size(m) }, 0);
+    let s = session(m, &mut mem);
+    assert_eq!(unsafe { ferrite_session_set_input_i32(s, 0, ids.as_ptr(), ids.len() - 1) }, FERRITE_E_INPUT);
+    assert_eq!(unsafe { ferrite_session_set_input_f32(s, 0, [0f32; 32].as_ptr(), 32) }, FERRITE_E_INPUT);
+    assert_eq!(unsafe { ferrite_session_set_input_i32(s, 1, ids.as_ptr(), ids.len()) }, FERRITE_E_INPUT);
+    assert_eq!(unsafe { ferrite_session_set_input_i32(s, 0, ids.as_ptr(), ids.len()) }, FERRITE_OK);
+    assert_eq!(unsafe { ferrite_session_run(s) }, FERRITE_OK);
+    let (mut p, mut n) = (null(), 0);
+    assert_eq!(unsafe { ferrite_session_output_f32(s, 0, &mut p, &mut n) }, FERRITE_OK);
+    assert_eq!(unsafe { std::slice::from_raw_parts(p, n) }, want.as_slice());
+    assert_eq!(unsafe { ferrite_session_output_f32(s, 1, &mut p, &mut n) }, FERRITE_E_INDEX);
+    // A token id past the vocabulary is an input error at run time, not a crash.
+    let bad = [1_000_000i32; 32];
+    assert_eq!(unsafe { ferrite_session_set_input_i32(s, 0, bad.as_ptr(), 32) }, FERRITE_OK);
+    assert_ne!(unsafe { ferrite_session_run(s) }, FERRITE_OK);
+    unsafe { ferrite_model_free(m) };
+}
+
+#[test]
+fn misuse_gets_a_status_never_a_crash() {
+    let art = trained_artifact("kws-dscnn", Precision::F32);
+    let mut storage = Mem::new(ferrite_model_storage_size() + 64, 0);
+    let mut m = null_mut();
+    let size = ferrite_model_storage_size();
+    unsafe {
+        assert_eq!(ferrite_model_from_memory(null(), 0, storage.ptr(), size, &mut m), FERRITE_E_NULL);
+        assert_eq!(
+            ferrite_model_from_memory(art.as_ptr(), art.len(), storage.ptr(), size - 1, &mut m),
+            FERRITE_E_BUFFER
+        );
+        let odd = storage.ptr().cast::<u8>().add(8).cast();
+        assert_eq!(ferrite_model_from_memory(art.as_ptr(), art.len(), odd, size, &mut m), FERRITE_E_BUFFER);
+        let mut bad = art.as_slice().to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 0x55; // checksum no longer matches
+        let bad = AlignedBytes::copy_from(&bad);
+        assert_eq!(ferrite_model_from_memory(bad.as_ptr(), bad.len(), storage.ptr(), size, &mut m), FERRITE_E_ARTIFACT);
+        assert_eq!(
+            ferrite_model_from_memory(art.as_ptr(), art.len() - 10, storage.ptr(), size, &mut m),
+            FERRITE_E_ARTIFACT
+        );
+        let missing = c"/nonexistent/model.fer";
+        assert_eq!(ferrite_model_open(missing.as_ptr(), &mut m), FERRITE_E_IO);
+        assert_eq!(ferrite_model_open(null(), &mut m), FERRITE_E_NULL);
+
+        let m = load(&art, &mut storage);
+        let need = ferrite_session_memory_size(m);
+        let mut mem = Mem::new(need, 0);
+        let mut s = null_mut();
+        assert_eq!(ferrite_session_create(m, mem.ptr(), need - 1, &mut s), FERRITE_E_BUFFER);
+        assert_eq!(ferrite_session_create(m, mem.ptr().cast::<u8>().add(4).cast(), need, &mut s), FERRITE_E_BUFFER);
+        assert_eq!(ferrite_session_create(null(), mem.ptr(), need, &mut s), FERRITE_E_NULL);
+        assert_eq!(ferrite_session_run(null_mut()), FERRITE_E_NULL);
+        let s = session(m, &mut mem);
+        let (mut l, mut p) = (0, 0f32);
+        assert_eq!(ferrite_classify_text(s, c"hello".as_ptr(), 5, &mut l, &mut p), FERRITE_E_NO_PREPROCESSING);
+        assert_eq!(ferrite_classify_pcm16(s, [0i16; 8].as_ptr(), 8, 8000, null_mut(), &mut p), FERRITE_E_NULL);
+        let (mut t, mut n) = (null(), 0);
+        assert_eq!(ferrite_model_label(m, 99, &mut t, &mut n), FERRITE_E_INDEX);
+        ferrite_model_free(m);
+        ferrite_model_free(null_mut());
+    }
+    // Every status has its own message; unknown codes get one too.
+    let msgs: std::collections::HashSet<String> = (0..=12).map(msg).collect();
+    assert_eq!(msgs.len(), 13);
+    assert_eq!(msg(999), "unknown status code");
+}
+
+#[test]
+fn a_path_opens_and_frees() {
+    let art = trained_artifact("intent-lstm", Precision::F32);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("intent.fer");
+    std::fs::write(&path, art.as_slice()).unwrap();
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let mut m = null_mut();
+    assert_eq!(unsafe { ferrite_model_open(c.as_ptr(), &mut m) }, FERRITE_OK);
+    let mut mem = Mem::new(unsafe { ferrite_session_memory_size(m) }, 48);
+    let s = session(m, &mut mem);
+    let (mut l, mut p) = (0, 0f32);
+    let t = "book a table for two at an italian restaurant";
+    assert_eq!(unsafe { ferrite_classify_text(s, t.as_ptr().cast(), t.len(), &mut l, &mut p) }, FERRITE_OK);
+    assert_eq!(label(m, l), "BookRestaurant");
+    unsafe { ferrite_model_free(m) };
+}
