@@ -6,6 +6,8 @@
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
+#[cfg(all(target_arch = "arm", ferrite_dsp))]
+mod cortex_m;
 pub mod generic;
 #[cfg(target_arch = "x86_64")]
 mod x86_64;
@@ -25,11 +27,15 @@ pub enum Tier {
     Dotprod,
     /// AArch64 with the int8 matrix-multiply extension (`smmla`: Neoverse V1/N2, Cortex-A710).
     I8mm,
+    /// Cortex-M with the DSP extension (`smlad`, `sxtb16`: Cortex-M4/M7, and M33/M55 built with
+    /// the runtime feature `dsp`).
+    Dsp,
 }
 
 impl Tier {
     /// Every tier, in order.
-    pub const ALL: [Tier; 6] = [Tier::Generic, Tier::Avx2, Tier::Avx512, Tier::Neon, Tier::Dotprod, Tier::I8mm];
+    pub const ALL: [Tier; 7] =
+        [Tier::Generic, Tier::Avx2, Tier::Avx512, Tier::Neon, Tier::Dotprod, Tier::I8mm, Tier::Dsp];
 
     /// Name (as `FERRITE_KERNELS` and `inspect` spell it).
     pub fn name(self) -> &'static str {
@@ -40,6 +46,7 @@ impl Tier {
             Tier::Neon => "neon",
             Tier::Dotprod => "dotprod",
             Tier::I8mm => "i8mm",
+            Tier::Dsp => "dsp",
         }
     }
 
@@ -63,6 +70,9 @@ impl Tier {
             Tier::Dotprod => arm::has_dotprod(),
             #[cfg(target_arch = "aarch64")]
             Tier::I8mm => arm::has_dotprod() && arm::has_i8mm(),
+            // Known at build time: Cortex-M has no feature register to ask.
+            #[cfg(all(target_arch = "arm", ferrite_dsp))]
+            Tier::Dsp => true,
             #[allow(unreachable_patterns)]
             _ => false,
         }
@@ -270,7 +280,7 @@ impl KernelTable {
                 Kernel { tier: Tier::Generic, run: if cfg!(any($(feature = $op),+)) { $run } else { $stub } }
             };
         }
-        #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(unused_mut))]
+        #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64", ferrite_dsp)), allow(unused_mut))]
         let mut t = KernelTable {
             tier,
             dot_gemm: generic!(["op-matmul", "op-lstm", "op-gru"] generic::dot_gemm, |_, _, _, _, _, _| {}),
@@ -346,6 +356,13 @@ impl KernelTable {
                 t.conv_f32 = Kernel { tier: Tier::Avx512, run: x86_64::conv_f32::conv_avx512 };
             }
         }
+        #[cfg(all(target_arch = "arm", ferrite_dsp))]
+        if tier == Tier::Dsp {
+            t.qgemm = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm };
+            t.qgemm_i32 = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm_i32 };
+            t.qconv_packed =
+                Kernel { tier: Tier::Dsp, run: |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, cortex_m::qgemm) };
+        }
         #[cfg(target_arch = "aarch64")]
         {
             if tier >= Tier::Neon {
@@ -375,5 +392,7 @@ impl KernelTable {
     }
 }
 
+#[cfg(any(test, feature = "selftest"))]
+pub mod tier_checks;
 #[cfg(test)]
-pub(crate) mod tier_tests;
+mod tier_tests;

@@ -130,6 +130,9 @@ pub(crate) fn region_of(art: &Artifact<'_>, t: u32) -> Result<Region> {
 }
 
 /// Prepares op `index` into `op`, writing its regions to `regions` (exactly `n_regions` entries).
+// Never inlined: its tensor-info table is then off the stack while ops run (firmware stacks are
+// small: the keyword firmware's peak drops by 1 KB).
+#[inline(never)]
 pub(crate) fn prepare_op(
     art: &Artifact<'_>,
     index: u32,

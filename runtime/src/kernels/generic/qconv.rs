@@ -372,7 +372,7 @@ mod tests {
     extern crate std;
     use super::super::int8::{conv_i8, quantize_multiplier, Int8Product};
     use super::*;
-    use crate::kernels::tier_tests::{conv_geometry as geometry, Gen};
+    use crate::kernels::tier_checks::{conv_geometry as geometry, Gen};
     use std::vec::Vec;
 
     fn nchw_to_nhwc(x: &[i8], n: usize, c: usize, hw: usize) -> Vec<i8> {

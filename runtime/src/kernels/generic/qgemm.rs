@@ -179,28 +179,59 @@ fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
 /// `out[r, c] = requant(bias[c] + acc(r, c))` over `m` rows of `a` (`m × k`, row-major) and every
 /// channel. Returns `false` (writing nothing) when the sizes do not fit ([`QGemm::fits`]).
 pub fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
+    qgemm_with(q, a, m, out, acc_block)
+}
+
+/// [`qgemm`] with the block sums of `acc` (a tier's `acc_block`, `(w, row, za, block)`) and the
+/// shared epilogue.
+pub fn qgemm_with(
+    q: &QGemm<'_>,
+    a: &[i8],
+    m: usize,
+    out: &mut [i8],
+    acc: impl Fn(&PackedI8<'_>, &[i8], i32, usize) -> [i32; NR],
+) -> bool {
     if !q.fits(a, m, out) {
         return false;
     }
     let (k, n) = (q.w.k, q.w.rows);
     for (ar, yr) in a.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
         for (b, yb) in yr.chunks_mut(NR).enumerate() {
-            let acc = acc_block(&q.w, ar, q.za, b);
-            for (i, (y, &s)) in yb.iter_mut().zip(&acc).enumerate() {
-                let c = b * NR + i;
-                let (bias, r) = (q.bias.get(c).copied().unwrap_or(0), q.requant.get(c).copied());
-                let r = r.unwrap_or(Requant { multiplier: 1 << 30, shift: 31 });
-                *y = requantize(bias.wrapping_add(s), r, q.zy, q.lo, q.hi);
-            }
+            requantize_block(q, b, &acc(&q.w, ar, q.za, b), yb);
         }
     }
     true
+}
+
+/// The epilogue of channel block `b`: `yb[i] = requant(bias[c] + acc[i])` for its channels
+/// `c = 16·b + i` (every tier without its own vector epilogue shares it).
+pub fn requantize_block(q: &QGemm<'_>, b: usize, acc: &[i32; NR], yb: &mut [i8]) {
+    for (i, (y, &s)) in yb.iter_mut().zip(acc).enumerate() {
+        let c = b * NR + i;
+        let (bias, r) = (q.bias.get(c).copied().unwrap_or(0), q.requant.get(c).copied());
+        let r = r.unwrap_or(Requant { multiplier: 1 << 30, shift: 31 });
+        *y = requantize(bias.wrapping_add(s), r, q.zy, q.lo, q.hi);
+    }
 }
 
 /// Raw sums for rows `[r0, r1)` of the weights: `out[r, c − r0] = acc(r, c)` over `m` rows of `a`
 /// (`out` is `m × (r1 − r0)`). How the recurrent ops get their int8 gate products. Returns `false`
 /// (writing nothing) when the sizes do not fit.
 pub fn qgemm_i32(w: &PackedI8<'_>, rows: (usize, usize), a: &[i8], m: usize, za: i32, out: &mut [i32]) -> bool {
+    qgemm_i32_with(w, rows, a, m, za, out, acc_block)
+}
+
+/// [`qgemm_i32`] with the block sums of `acc` (a tier's `acc_block`, `(w, row, za, block)`):
+/// the row-range bookkeeping every tier without its own shares.
+pub fn qgemm_i32_with(
+    w: &PackedI8<'_>,
+    rows: (usize, usize),
+    a: &[i8],
+    m: usize,
+    za: i32,
+    out: &mut [i32],
+    acc: impl Fn(&PackedI8<'_>, &[i8], i32, usize) -> [i32; NR],
+) -> bool {
     let (r0, r1) = rows;
     if !w.fits_i32(rows, a, m, out) {
         return false;
@@ -210,8 +241,7 @@ pub fn qgemm_i32(w: &PackedI8<'_>, rows: (usize, usize), a: &[i8], m: usize, za:
     }
     for (ar, yr) in a.chunks_exact(w.k).zip(out.chunks_exact_mut(r1 - r0)) {
         for b in r0 / NR..r1.div_ceil(NR) {
-            let acc = acc_block(w, ar, za, b);
-            for (i, &s) in acc.iter().enumerate() {
+            for (i, &s) in acc(w, ar, za, b).iter().enumerate() {
                 let c = b * NR + i;
                 if let Some(y) = c.checked_sub(r0).filter(|_| c < r1).and_then(|j| yr.get_mut(j)) {
                     *y = s;

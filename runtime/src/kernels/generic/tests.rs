@@ -342,11 +342,11 @@ fn int8_recurrence_matches_fake_quantized_f32() {
 fn row_walks_equal_the_element_walk() {
     use super::binary::{broadcast_strides, BroadcastIter};
     use crate::ops::BinaryFn;
-    let mut g = crate::kernels::tier_tests::Gen::new(5);
+    let mut g = crate::kernels::tier_checks::Gen::new(5);
     for case in 0..500 {
         let rank = 1 + (g.next() % 5) as usize;
         let out: std::vec::Vec<usize> = (0..rank).map(|_| 1 + (g.next() % 4) as usize).collect();
-        let sub = |g: &mut crate::kernels::tier_tests::Gen| -> std::vec::Vec<usize> {
+        let sub = |g: &mut crate::kernels::tier_checks::Gen| -> std::vec::Vec<usize> {
             let skip = (g.next() % (rank as u64 + 1)) as usize;
             out[skip..].iter().map(|&d| if g.next().is_multiple_of(3) { 1 } else { d }).collect()
         };
@@ -407,7 +407,7 @@ fn row_walks_equal_the_element_walk() {
 /// one included).
 #[test]
 fn f32_conv_matches_the_definition() {
-    use crate::kernels::tier_tests::{conv_geometry, Gen};
+    use crate::kernels::tier_checks::{conv_geometry, Gen};
     let mut g = Gen::new(17);
     for case in 0..400 {
         let p = conv_geometry(&mut g, case % 2 == 0);
