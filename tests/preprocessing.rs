@@ -109,7 +109,8 @@ fn audio_features_match_the_reference_on_real_clips() {
 }
 
 /// 16-bit PCM straight from the WAV's bytes gives the same features, bit for bit, as the f32
-/// samples the WAV reader makes (firmware and the C API use the i16 path).
+/// samples the WAV reader makes (firmware and the C API use the i16 path), with the frontend's
+/// tables computed per call or given.
 #[test]
 fn pcm_i16_features_equal_the_f32_path() {
     let rec = shared_data().join("fsdd/recordings");
@@ -127,6 +128,14 @@ fn pcm_i16_features_equal_the_f32_path() {
             fe.features(&f32s, &mut a, &mut scratch).unwrap();
             fe.features_i16(&pcm, &mut b, &mut scratch).unwrap();
             assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{model_name} {clip}");
+            // Tables computed once (as firmware does at build time), then frames only.
+            let mut tables = vec![0f32; fe.tables_len()];
+            fe.tables(&mut tables).unwrap();
+            let mut frame = vec![0f32; fe.frame_scratch_len()];
+            fe.features_with_tables(&pcm, &tables, &mut b, &mut frame).unwrap();
+            assert!(a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()), "{model_name} {clip}: tables");
+            assert!(fe.features_with_tables(&pcm, &tables[1..], &mut b, &mut frame).is_err());
+            assert!(fe.features_with_tables(&pcm, &tables, &mut b, &mut frame[1..]).is_err());
             assert!(a.iter().any(|&x| x != a[0]), "{model_name} {clip}: constant features");
         }
     }

@@ -257,6 +257,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         for l in &mut l8 {
             l.sqnr_isolated_db = isolated.get(&l.name).copied();
         }
+        // Exact (the same f32 operations), so measured above on the unfused graph.
+        crate::fuse_norm::fuse_normalization(&mut g8);
         graph = g8;
         layers = l8;
         let (f32_bytes, bytes): (usize, usize) = layers.iter().fold((0, 0), |a, l| (a.0 + l.bytes_f32, a.1 + l.bytes));

@@ -1095,11 +1095,23 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         #[cfg(any(feature = "op-quantize", feature = "op-dequantize"))]
         OpCode::Quantize | OpCode::Dequantize => {
             r.exact(0)?;
-            if ins.len() != 1 {
-                return Err("Quantize and Dequantize take one input");
+            // Quantize may take the affine normalization before it: (x − offset) · scale, two f32
+            // weights of x's last dimension (the quantizer fuses Sub → Mul → Quantize into it).
+            let affine = op == OpCode::Quantize && ins.len() == 3;
+            if ins.len() != 1 && !affine {
+                return Err("Quantize takes one input (or three: x, offset, scale); Dequantize one");
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
+            if affine {
+                let last = x.dim(x.rank.saturating_sub(1));
+                for i in 1..3 {
+                    let v = need(ins, i)?;
+                    if v.dtype != DType::F32 || !is_w(i) || v.rank != 1 || v.dim(0) != last || x.rank == 0 {
+                        return Err("Quantize's offset and scale are f32 weights of x's last dimension");
+                    }
+                }
+            }
             if op == OpCode::Quantize {
                 float(x)?;
                 int8_tensor(out)?;

@@ -24,6 +24,9 @@ fn main() {
     fs::write(out.join("memory.x"), mem).expect("memory.x");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-arg=-Tlink.x");
+    if env::var_os("CARGO_FEATURE_DEFMT").is_some() {
+        println!("cargo:rustc-link-arg=-Tdefmt.x");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 
     println!("cargo:rerun-if-env-changed=FERRITE_FW_MODELS");
@@ -78,6 +81,8 @@ struct Sizes {
     ops: usize,
     regions: usize,
     scratch: usize,
+    /// The keyword spotter's frontend tables (window, mel edges, DCT), as f32 bits.
+    tables: Vec<u32>,
 }
 
 impl Sizes {
@@ -88,16 +93,29 @@ impl Sizes {
         self.ops = self.ops.max(m.op_count());
         self.regions = self.regions.max(m.region_count());
         if let ferrite_runtime::Preprocessing::Audio(fe) = m.preprocessing() {
-            self.scratch = self.scratch.max(fe.scratch_len());
+            // The tables are computed here, on the host, by the runtime's own code: the device
+            // keeps them in flash and runs no trigonometry (the same bits, so the same features).
+            let mut tables = vec![0f32; fe.tables_len()];
+            fe.tables(&mut tables).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            self.tables = tables.iter().map(|v| v.to_bits()).collect();
+            self.scratch = self.scratch.max(fe.frame_scratch_len());
         }
     }
 
     fn rust(&self) -> String {
+        let tables: Vec<String> = self.tables.iter().map(|b| format!("f32::from_bits({b:#010x})")).collect();
         format!(
             "/// Planned at build time from the embedded artifacts (build.rs).\n\
              const ARENA_BYTES: usize = {};\nconst MAX_OPS: usize = {};\nconst MAX_REGIONS: usize = {};\n\
-             const MAX_SCRATCH: usize = {};\n",
-            self.arena, self.ops, self.regions, self.scratch
+             const MAX_SCRATCH: usize = {};\n\
+             /// The keyword spotter's frontend tables (`AudioFrontend::tables`, computed at build time).\n\
+             static FRONTEND_TABLES: [f32; {}] = [{}];\n",
+            self.arena,
+            self.ops,
+            self.regions,
+            self.scratch,
+            tables.len(),
+            tables.join(", ")
         )
     }
 }

@@ -8,7 +8,8 @@ Flash is .vector_table + .text + .rodata + .data (its initial image); RAM is .da
 "stack high-water mark, ...: N bytes"; the largest counts). Flash is split by symbol:
 
   model      the embedded artifacts (KWS, INTENT)
-  frontend   the audio frontend: ferrite_runtime::preprocess::audio, microfft, libm
+  frontend   the audio frontend: ferrite_runtime::preprocess::audio, microfft, libm, and its
+             tables (window, mel edges, DCT) computed at build time (FRONTEND_TABLES)
   runtime    everything else of Ferrite's: the runtime, core and compiler builtins, constants
              without a symbol (strings, tables), and the firmware's own functions, into which
              link-time optimisation inlines the runtime's load, prepare and run code
@@ -57,7 +58,7 @@ def kind_of(sym):
         return "model"
     if re.search(r"CLIP_\d", sym):
         return "test data"
-    if ("preprocess" in sym and "audio" in sym) or "microfft" in sym or "libm" in sym:
+    if ("preprocess" in sym and "audio" in sym) or "microfft" in sym or "libm" in sym or "FRONTEND_TABLES" in sym:
         return "frontend"
     if re.search(r"cortex_m|panic_semihosting|__INTERRUPTS|__EXCEPTIONS|__RESET_VECTOR", sym) or sym in (
         "Reset", "HardFault", "HardFault_", "DefaultHandler", "DefaultHandler_", "DefaultPreInit", "__pre_init",

@@ -115,9 +115,22 @@ impl AudioFrontend {
         self.n_frames() * self.n_features()
     }
 
-    /// Length of the scratch buffer `features` needs (window, filter edges, FFT, mel energies, DCT).
+    /// Length of the scratch buffer `features` needs: the tables ([`AudioFrontend::tables_len`])
+    /// and the per-frame buffers ([`AudioFrontend::frame_scratch_len`]).
     pub fn scratch_len(&self) -> usize {
-        self.frame_len + (self.n_mels + 2) + self.n_fft + (self.n_fft / 2 + 1) + self.n_mels + self.n_mfcc * self.n_mels
+        self.tables_len() + self.frame_scratch_len()
+    }
+
+    /// Length of the constant tables the features are computed with: the window, the mel filter
+    /// edges and the DCT matrix ([`AudioFrontend::tables`] fills them).
+    pub fn tables_len(&self) -> usize {
+        self.frame_len + (self.n_mels + 2) + self.n_mfcc * self.n_mels
+    }
+
+    /// Length of the per-frame buffers (FFT, power spectrum, mel energies) of
+    /// [`AudioFrontend::features_with_tables`].
+    pub fn frame_scratch_len(&self) -> usize {
+        self.n_fft + (self.n_fft / 2 + 1) + self.n_mels
     }
 
     /// Whether audio at `rate` can be fed: the model's own rate, or another supported rate
@@ -144,21 +157,16 @@ impl AudioFrontend {
         self.features_of(|i| pcm.get(i).map(|&s| s as f32 / 32768.0), out, scratch)
     }
 
-    fn features_of(&self, sample: impl Fn(usize) -> Option<f32>, out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
-        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
-        if out.len() != self.feature_len() {
-            return Err(size(self.feature_len(), out.len()));
+    /// Fills `tables` ([`AudioFrontend::tables_len`] long) with the window, the mel filter edges
+    /// and the DCT matrix, computed in f64 as docs/PREPROCESSING.md says. Firmware can compute
+    /// them once at build time on a host (the same code, so the same bits) and keep them in flash:
+    /// [`AudioFrontend::features_with_tables`] then needs no trigonometry on the device.
+    pub fn tables(&self, tables: &mut [f32]) -> Result<()> {
+        if tables.len() != self.tables_len() {
+            return Err(Error::BufferSize { needed: self.tables_len() as u64, given: tables.len() as u64 });
         }
-        if scratch.len() < self.scratch_len() {
-            return Err(size(self.scratch_len(), scratch.len()));
-        }
-        let (window, rest) = scratch.split_at_mut(self.frame_len);
-        let (edges, rest) = rest.split_at_mut(self.n_mels + 2);
-        let (fft, rest) = rest.split_at_mut(self.n_fft);
-        let (power, rest) = rest.split_at_mut(self.n_fft / 2 + 1);
-        let (mel, rest) = rest.split_at_mut(self.n_mels);
-        let dct = rest.get_mut(..self.n_mfcc * self.n_mels).unwrap_or(&mut []);
-
+        let (window, rest) = tables.split_at_mut(self.frame_len);
+        let (edges, dct) = rest.split_at_mut(self.n_mels + 2);
         let pi = core::f64::consts::PI;
         for (n, w) in window.iter_mut().enumerate() {
             *w = (0.5 - 0.5 * libm::cos(2.0 * pi * n as f64 / self.frame_len as f64)) as f32;
@@ -175,6 +183,53 @@ impl AudioFrontend {
                 *d = (libm::cos(pi * i as f64 * (2 * j + 1) as f64 / (2.0 * m)) * scale) as f32;
             }
         }
+        Ok(())
+    }
+
+    /// [`AudioFrontend::features_i16`] with the tables given (from [`AudioFrontend::tables`]) and
+    /// `scratch` of [`AudioFrontend::frame_scratch_len`]: the same features, bit for bit.
+    pub fn features_with_tables(
+        &self,
+        pcm: &[i16],
+        tables: &[f32],
+        out: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<()> {
+        self.frames(|i| pcm.get(i).map(|&s| s as f32 / 32768.0), tables, out, scratch)
+    }
+
+    fn features_of(&self, sample: impl Fn(usize) -> Option<f32>, out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
+        if scratch.len() < self.scratch_len() {
+            return Err(Error::BufferSize { needed: self.scratch_len() as u64, given: scratch.len() as u64 });
+        }
+        let (tables, frame) = scratch.split_at_mut(self.tables_len());
+        self.tables(tables)?;
+        self.frames(sample, tables, out, frame)
+    }
+
+    /// The features of every frame, with the tables computed.
+    fn frames(
+        &self,
+        sample: impl Fn(usize) -> Option<f32>,
+        tables: &[f32],
+        out: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<()> {
+        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
+        if out.len() != self.feature_len() {
+            return Err(size(self.feature_len(), out.len()));
+        }
+        if scratch.len() < self.frame_scratch_len() {
+            return Err(size(self.frame_scratch_len(), scratch.len()));
+        }
+        if tables.len() != self.tables_len() {
+            return Err(size(self.tables_len(), tables.len()));
+        }
+        let (window, rest) = tables.split_at(self.frame_len);
+        let (edges, dct) = rest.split_at(self.n_mels + 2);
+        let (fft, rest) = scratch.split_at_mut(self.n_fft);
+        let (power, rest) = rest.split_at_mut(self.n_fft / 2 + 1);
+        let mel = rest.get_mut(..self.n_mels).unwrap_or(&mut []);
         let bin_hz = self.sample_rate as f32 / self.n_fft as f32;
         let n_bins = self.n_fft / 2 + 1;
 

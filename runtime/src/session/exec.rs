@@ -78,6 +78,24 @@ macro_rules! by_size {
     };
 }
 
+/// `quantize((x − offset) · scale)` along rows of `offset.len()`: the same f32 operations as the
+/// Sub and Mul ops it replaces, then the tier's quantize, through a small stack buffer.
+fn affine_quantize(x: &[f32], offset: &[f32], mul: &[f32], scale: f32, zp: i32, out: &mut [i8], kt: &KernelTable) {
+    const BUF: usize = 64;
+    let mut tmp = [0f32; BUF];
+    let row = offset.len().max(1);
+    for (xr, yr) in x.chunks(row).zip(out.chunks_mut(row)) {
+        for ((xc, yc), (oc, mc)) in xr.chunks(BUF).zip(yr.chunks_mut(BUF)).zip(offset.chunks(BUF).zip(mul.chunks(BUF)))
+        {
+            let Some(t) = tmp.get_mut(..xc.len()) else { return };
+            for (((v, &a), &o), &m) in t.iter_mut().zip(xc).zip(oc).zip(mc) {
+                *v = (a - o) * m;
+            }
+            (kt.quantize.run)(t, scale, zp, yc);
+        }
+    }
+}
+
 /// Runs op `index` with its regions `regs` (inputs, outputs, scratch) over `arena`.
 pub(super) fn run_op(
     art: &Artifact<'_>,
@@ -396,7 +414,11 @@ pub(super) fn run_op(
         Params::Quantize => {
             let (x, _) = need_in(0)?;
             let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
-            (kt.quantize.run)(f32s(x)?, oi.quant.scale(), oi.quant.zero_point, i8s_mut(out)?);
+            let (x, out, scale, zp) = (f32s(x)?, i8s_mut(out)?, oi.quant.scale(), oi.quant.zero_point);
+            match (input(1), input(2)) {
+                (Some((off, _)), Some((sc, _))) => affine_quantize(x, f32s(off)?, f32s(sc)?, scale, zp, out, kt),
+                _ => (kt.quantize.run)(x, scale, zp, out),
+            }
         }
         #[cfg(feature = "op-dequantize")]
         Params::Dequantize => {

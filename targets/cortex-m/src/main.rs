@@ -2,19 +2,24 @@
 //! the runtime's own audio frontend, and the int8 intent classifier reads three sentences through
 //! its tokenizer. Artifacts live in flash (`include_bytes!`, 64-byte aligned) and are validated
 //! in place; sessions run in static buffers (no heap: the runtime is built without `alloc`).
-//! Labels, scores and the stack's high-water mark go out over semihosting; the exit status is
-//! QEMU's, and any wrong label fails it.
+//! Labels, scores and the stack's high-water mark go out over semihosting (as text, or as defmt
+//! frames with the `defmt` feature); the exit status is QEMU's, and any wrong label fails it.
 
 #![no_std]
 #![no_main]
 
 use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hprintln};
+use cortex_m_semihosting::debug;
 use ferrite_runtime::{Model, PreparedOp, Preprocessing, Region, Session, SessionOptions};
 use panic_semihosting as _;
 
+mod say;
 mod stack;
+
+// The defmt logger (feature `defmt`): frames over semihosting.
+#[cfg(feature = "defmt")]
+use defmt_semihosting as _;
 
 /// Bytes 64-byte aligned (what `Model::from_bytes` asks of an artifact, and of an arena).
 #[repr(C, align(64))]
@@ -67,21 +72,16 @@ fn main() -> ! {
     };
     let wrong = keywords(&mut tables, scratch);
     let kws_stack = stack::high_water();
-    hprintln!("stack high-water mark, keyword spotter: {} bytes", kws_stack);
+    say::stack("keyword spotter", kws_stack);
     #[cfg(feature = "intent")]
     let wrong = {
         stack::paint();
         let wrong = wrong + intents(&mut tables);
-        hprintln!("stack high-water mark, intent classifier: {} bytes", stack::high_water());
+        say::stack("intent classifier", stack::high_water());
         wrong
     };
-    if wrong == 0 {
-        hprintln!("all labels right");
-        debug::exit(debug::EXIT_SUCCESS);
-    } else {
-        hprintln!("{} wrong labels", wrong);
-        debug::exit(debug::EXIT_FAILURE);
-    }
+    say::done(wrong);
+    debug::exit(if wrong == 0 { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
     loop {
         cortex_m::asm::wfi();
     }
@@ -89,7 +89,7 @@ fn main() -> ! {
 
 /// Prints `what` and exits with a failure.
 fn fail(what: &str) -> ! {
-    hprintln!("error: {}", what);
+    say::error(what);
     debug::exit(debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();
@@ -102,14 +102,7 @@ fn fail(what: &str) -> ! {
 #[inline(never)]
 fn open<'a>(what: &str, bytes: &'a [u8]) -> Model<'a> {
     let model = Model::from_bytes(bytes).unwrap_or_else(|_| fail(what));
-    hprintln!(
-        "{}: {} bytes in flash, arena {} bytes, {} ops, {} regions",
-        what,
-        bytes.len(),
-        model.arena_len(),
-        model.op_count(),
-        model.region_count()
-    );
+    say::model(what, bytes.len(), model.arena_len(), model.op_count(), model.region_count());
     model
 }
 
@@ -117,20 +110,8 @@ fn open<'a>(what: &str, bytes: &'a [u8]) -> Model<'a> {
 #[inline(never)]
 fn report(item: &str, (label, score): (&str, f32), want: &str) -> usize {
     let ok = label == want;
-    hprintln!("\"{}\": {} ({}) {}", item, label, Milli(score), if ok { "ok" } else { "WRONG" });
+    say::result(item, label, score, ok);
     usize::from(!ok)
-}
-
-/// A score printed with three decimals through integer formatting: core's float formatting
-/// would add about 8 KB of flash.
-struct Milli(f32);
-
-impl core::fmt::Display for Milli {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let m = (self.0 * 1000.0) as i32; // saturates; a logit far beyond ±2e6 prints clamped
-        let sign = if m < 0 { "-" } else { "" };
-        write!(f, "{}{}.{:03}", sign, m.unsigned_abs() / 1000, m.unsigned_abs() % 1000)
-    }
 }
 
 /// The five clips through the keyword spotter: how many got a wrong label.
@@ -138,10 +119,10 @@ impl core::fmt::Display for Milli {
 fn keywords(t: &mut Tables, scratch: &mut [f32]) -> usize {
     let model = open("keyword spotter", &KWS.0);
     let Preprocessing::Audio(fe) = model.preprocessing() else { fail("the keyword model has no audio frontend") };
-    let scratch = scratch.get_mut(..fe.scratch_len()).unwrap_or_else(|| fail("scratch buffer too small"));
+    let scratch = scratch.get_mut(..fe.frame_scratch_len()).unwrap_or_else(|| fail("scratch buffer too small"));
     let mut wrong = 0;
     for (name, want, pcm) in CLIPS.iter() {
-        let top = classify(&model, t, |s| fe.features_i16(pcm, s.input_f32_mut(0)?, scratch));
+        let top = classify(&model, t, |s| fe.features_with_tables(pcm, &FRONTEND_TABLES, s.input_f32_mut(0)?, scratch));
         wrong += report(name, top, want);
     }
     wrong
