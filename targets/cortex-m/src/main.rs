@@ -14,6 +14,8 @@ use cortex_m_semihosting::debug;
 use ferrite_runtime::{Model, PreparedOp, Preprocessing, Region, Session, SessionOptions};
 use panic_semihosting as _;
 
+#[cfg(feature = "count")]
+mod count;
 mod say;
 mod stack;
 
@@ -125,7 +127,46 @@ fn keywords(t: &mut Tables, scratch: &mut [f32]) -> usize {
         let top = classify(&model, t, |s| fe.features_with_tables(pcm, &FRONTEND_TABLES, s.input_f32_mut(0)?, scratch));
         wrong += report(name, top, want);
     }
+    #[cfg(feature = "count")]
+    instructions(&model, &fe, t, scratch);
     wrong
+}
+
+/// Instructions of one clip's features and of one inference on each kernel tier (feature
+/// `count`, under `-icount`), and the check that both tiers give the same logits, bit for bit.
+#[cfg(feature = "count")]
+fn instructions(
+    model: &Model<'_>,
+    fe: &ferrite_runtime::preprocess::AudioFrontend,
+    t: &mut Tables,
+    scratch: &mut [f32],
+) {
+    use ferrite_runtime::kernels::Tier;
+    count::start();
+    let per_tick = count::instructions_per_tick();
+    let pcm = CLIPS[0].2;
+    let mut logits = [[0u32; 16]; 2];
+    for (k, tier) in [Tier::Generic, Tier::Dsp].into_iter().enumerate() {
+        let opts = SessionOptions { tier: Some(tier) };
+        let mut s = Session::with_buffers(model, &mut t.arena.0, &mut t.ops[..], &mut t.regions[..], opts)
+            .unwrap_or_else(|_| fail("session"));
+        let mut r = Ok(());
+        let f = count::ticks(|| {
+            r = fe.features_with_tables(pcm, &FRONTEND_TABLES, s.input_f32_mut(0).unwrap_or(&mut []), scratch)
+        });
+        r.unwrap_or_else(|_| fail("features"));
+        let mut ok = false;
+        let n = count::ticks(|| ok = s.run_in_place().is_ok());
+        let out = s.outputs();
+        let v = out.f32(0).filter(|_| ok).unwrap_or_else(|| fail("run"));
+        for (d, x) in logits[k].iter_mut().zip(v) {
+            *d = x.to_bits();
+        }
+        say::instructions(tier.name(), (f as f32 * per_tick) as u32, (n as f32 * per_tick) as u32);
+    }
+    if logits[0] != logits[1] {
+        fail("the dsp tier's logits differ from the generic tier's");
+    }
 }
 
 /// The three sentences through the intent classifier: how many got a wrong label.

@@ -37,6 +37,10 @@ mod text {
     pub fn error(what: &str) {
         hprintln!("error: {}", what);
     }
+    #[cfg(feature = "count")]
+    pub fn instructions(tier: &str, features: u32, inference: u32) {
+        hprintln!("instructions, tier {}: features {}, inference {}", tier, features, inference);
+    }
 }
 
 #[cfg(feature = "defmt")]
@@ -66,6 +70,10 @@ mod frames {
     }
     pub fn error(what: &str) {
         defmt::println!("error: {=str}", what);
+    }
+    #[cfg(feature = "count")]
+    pub fn instructions(tier: &str, features: u32, inference: u32) {
+        defmt::println!("instructions, tier {=str}: features {=u32}, inference {=u32}", tier, features, inference);
     }
 }
 

@@ -7,6 +7,7 @@
 
 use crate::kernels::generic::qgemm::{qgemm_i32_with, qgemm_with, PackedI8, QGemm, NR};
 use core::arch::asm;
+use zerocopy::IntoBytes;
 
 /// Groups of 4 activations packed per pass (two words each: 128 bytes of stack; a DS-CNN's
 /// pointwise layers, K = 64, take one pass).
@@ -56,12 +57,22 @@ fn pair(lo: i32, hi: i32) -> u32 {
     (lo as u16 as u32) | ((hi as u16 as u32) << 16)
 }
 
-/// `Σ (a − za) · w` of row `a` for the 16 channels of block `b`.
+/// The packed weight word of channel `c` of a group (16 channels × 4 bytes).
+#[inline(always)]
+fn word(group: &[u8; NR * 4], c: usize) -> u32 {
+    let w = |i: usize| group.get(c * 4 + i).copied().unwrap_or(0);
+    // One (unaligned-capable) word load on Cortex-M; the bounds are known from the array type.
+    u32::from_le_bytes([w(0), w(1), w(2), w(3)])
+}
+
+/// `Σ (a − za) · w` of row `a` for the 16 channels of block `b`: four channels at a time, each
+/// group's two activation pairs loaded once for the four, so 16 products take 4 word loads,
+/// 2 pair loads, 8 `sxtb16` and 8 `smlad`.
 fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
     let kp = w.kp();
     let groups = kp / 4;
     let mut acc = [0i32; NR];
-    let block = w.data.get(b * NR * kp..(b + 1) * NR * kp).unwrap_or(&[]);
+    let block: &[u8] = w.data.get(b * NR * kp..(b + 1) * NR * kp).unwrap_or(&[]).as_bytes();
     let mut xs = [0u32; 2 * CHUNK];
     for g0 in (0..groups).step_by(CHUNK) {
         let gn = CHUNK.min(groups - g0);
@@ -71,16 +82,20 @@ fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
             x[0] = pair(v(0), v(2));
             x[1] = pair(v(1), v(3));
         }
-        for (c, s) in acc.iter_mut().enumerate() {
-            let mut sum = *s;
-            for (g, x) in xs.chunks_exact(2).take(gn).enumerate() {
-                let at = (g0 + g) * NR * 4 + c * 4;
-                let Some(&[w0, w1, w2, w3]) = block.get(at..at + 4) else { continue };
-                let word = u32::from_le_bytes([w0 as u8, w1 as u8, w2 as u8, w3 as u8]);
-                sum = smlad(sxtb16(word), x[0], sum);
-                sum = smlad(sxtb16_odd(word), x[1], sum);
+        for (c4, s) in acc.chunks_exact_mut(4).enumerate() {
+            let (mut s0, mut s1, mut s2, mut s3) = (s[0], s[1], s[2], s[3]);
+            let c = c4 * 4;
+            let groups_here = block.chunks_exact(NR * 4).skip(g0).take(gn);
+            for (grp, x) in groups_here.zip(xs.chunks_exact(2)) {
+                let Ok(grp) = <&[u8; NR * 4]>::try_from(grp) else { continue };
+                let (xe, xo) = (x[0], x[1]);
+                let (w0, w1, w2, w3) = (word(grp, c), word(grp, c + 1), word(grp, c + 2), word(grp, c + 3));
+                s0 = smlad(sxtb16_odd(w0), xo, smlad(sxtb16(w0), xe, s0));
+                s1 = smlad(sxtb16_odd(w1), xo, smlad(sxtb16(w1), xe, s1));
+                s2 = smlad(sxtb16_odd(w2), xo, smlad(sxtb16(w2), xe, s2));
+                s3 = smlad(sxtb16_odd(w3), xo, smlad(sxtb16(w3), xe, s3));
             }
-            *s = sum;
+            s.copy_from_slice(&[s0, s1, s2, s3]);
         }
     }
     acc
