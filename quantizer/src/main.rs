@@ -476,7 +476,10 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         })
         .collect();
     // The runtime's op-selection features this model needs (firmware builds list just these).
-    let mut op_features: Vec<&str> = model.ops().filter_map(|op| op.code.feature()).collect();
+    let mut op_features: Vec<String> = model.ops().filter_map(|op| op.code.feature()).map(String::from).collect();
+    if let ferrite_runtime::Preprocessing::Audio(fe) = model.preprocessing() {
+        op_features.push(format!("fft-{}", fe.n_fft()));
+    }
     op_features.sort_unstable();
     op_features.dedup();
     let tjson: Vec<serde_json::Value> = tensors

@@ -19,15 +19,20 @@
 //! Features: `std` (default; `Model::open` through memmap2) implies `alloc` (`Session::new`,
 //! [`AlignedBytes`]). Without them the crate builds for bare-metal targets. `defmt` sends a few
 //! log lines (session set-up) through defmt; without it the log shim compiles to nothing.
-//! `all-ops` (default) builds every op; firmware lists only the `op-*` features its models use
-//! (`ferrite inspect` prints them) so that the kernels of the other ops cost no flash, and an
-//! artifact with an op left out is refused at load ([`Error::OpNotBuilt`]).
+//! `all-ops` (default) builds every op and FFT size; firmware lists only the `op-*` and `fft-N`
+//! features its models use (`ferrite inspect` prints them) so that the rest costs no flash, and an
+//! artifact with an op or FFT size left out is refused at load ([`Error::OpNotBuilt`],
+//! [`Error::BadPreprocess`]).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
-// With only some ops selected, helpers of the others go unused: that is the point of the features.
-#![cfg_attr(not(feature = "all-ops"), allow(dead_code, unused_imports, unused_variables, unused_macros))]
+// With only some ops (or FFT sizes) selected, helpers of the others go unused: that is the point
+// of the features.
+#![cfg_attr(
+    not(feature = "all-ops"),
+    allow(dead_code, unused_imports, unused_variables, unused_macros, unreachable_code)
+)]
 
 #[cfg(target_endian = "big")]
 compile_error!("ferrite-runtime borrows little-endian weights in place; big-endian targets are not supported");

@@ -26,3 +26,18 @@ fn an_op_left_out_is_refused_with_its_feature() {
         Err(e) => panic!("unexpected error: {e}"),
     }
 }
+
+/// The audio frontend's FFT sizes are selected the same way: a size left out is refused at load.
+#[test]
+fn an_fft_size_left_out_is_refused() {
+    let bytes = golden("tiny_audio_preprocess.fer"); // n_fft = 64
+    let built = cfg!(feature = "fft-64");
+    match Model::from_bytes(bytes.as_slice()) {
+        Ok(_) => assert!(built, "a 64-point frontend loaded without fft-64"),
+        Err(Error::BadPreprocess(rule)) => {
+            assert!(!built, "fft-64 is on, yet the frontend was refused: {rule}");
+            assert!(rule.contains("fft-N"), "{rule}");
+        }
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}

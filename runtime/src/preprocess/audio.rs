@@ -13,6 +13,24 @@ use crate::format::{AudioParams, WINDOW_HANN};
 
 /// Smallest and largest FFT sizes (microfft's sizes compiled in).
 pub const FFT_SIZES: core::ops::RangeInclusive<usize> = 16..=2048;
+
+/// Whether this build has the FFT of size `n` (features `fft-16` … `fft-2048`, all in `all-ops`):
+/// firmware links only the size its model uses (microfft's code is per size).
+// Each arm is a build-time constant: with every size on, all read `true` (hence the allow).
+#[allow(clippy::match_like_matches_macro)]
+pub fn fft_built(n: usize) -> bool {
+    match n {
+        16 => cfg!(feature = "fft-16"),
+        32 => cfg!(feature = "fft-32"),
+        64 => cfg!(feature = "fft-64"),
+        128 => cfg!(feature = "fft-128"),
+        256 => cfg!(feature = "fft-256"),
+        512 => cfg!(feature = "fft-512"),
+        1024 => cfg!(feature = "fft-1024"),
+        2048 => cfg!(feature = "fft-2048"),
+        _ => false,
+    }
+}
 /// Input sample rates the host and device accept; audio at one of them is resampled to the model's.
 pub const SUPPORTED_RATES: [u32; 2] = [8000, 16000];
 
@@ -67,6 +85,9 @@ impl AudioFrontend {
         if !FFT_SIZES.contains(&a.n_fft) || !a.n_fft.is_power_of_two() {
             return Err(bad("n_fft must be a power of two from 16 to 2048"));
         }
+        if !fft_built(a.n_fft) {
+            return Err(bad("this n_fft is not built into this runtime (enable its feature fft-N)"));
+        }
         if a.frame_len == 0 || a.frame_len > a.n_fft || a.hop == 0 {
             return Err(bad("frame_len must be 1 to n_fft and hop at least 1"));
         }
@@ -99,6 +120,11 @@ impl AudioFrontend {
     /// Frames per clip: `1 + (clip_samples - frame_len) / hop`.
     pub fn n_frames(&self) -> usize {
         1 + (self.clip_samples - self.frame_len) / self.hop
+    }
+
+    /// FFT size (its `fft-N` feature must be built).
+    pub fn n_fft(&self) -> usize {
+        self.n_fft
     }
 
     /// Features per frame: `n_mfcc`, or `n_mels` when no DCT is applied.
@@ -305,12 +331,13 @@ impl AudioFrontend {
 }
 
 /// `power[k] = |X[k]|²` for k = 0..=N/2, where X is the real FFT of `buf` (length N, a power of
-/// two in [`FFT_SIZES`]; overwritten).
+/// two in [`FFT_SIZES`] whose feature is on; overwritten).
 fn rfft_power(buf: &mut [f32], power: &mut [f32]) -> Result<()> {
     macro_rules! sizes {
-        ($($n:literal => $f:ident),*) => {
+        ($($n:literal => $f:ident $feature:literal),*) => {
             match buf.len() {
-                $($n => {
+                $(#[cfg(feature = $feature)]
+                $n => {
                     let arr: &mut [f32; $n] = buf.try_into().map_err(|_| bad("fft size"))?;
                     let spec = microfft::real::$f(arr);
                     // microfft packs the real Nyquist term into the imaginary part of bin 0.
@@ -329,7 +356,8 @@ fn rfft_power(buf: &mut [f32], power: &mut [f32]) -> Result<()> {
             }
         };
     }
-    sizes!(16 => rfft_16, 32 => rfft_32, 64 => rfft_64, 128 => rfft_128, 256 => rfft_256, 512 => rfft_512,
-           1024 => rfft_1024, 2048 => rfft_2048);
+    sizes!(16 => rfft_16 "fft-16", 32 => rfft_32 "fft-32", 64 => rfft_64 "fft-64", 128 => rfft_128 "fft-128",
+           256 => rfft_256 "fft-256", 512 => rfft_512 "fft-512", 1024 => rfft_1024 "fft-1024",
+           2048 => rfft_2048 "fft-2048");
     Ok(())
 }
