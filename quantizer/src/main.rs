@@ -480,6 +480,18 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
     if let ferrite_runtime::Preprocessing::Audio(fe) = model.preprocessing() {
         op_features.push(format!("fft-{}", fe.n_fft()));
     }
+    // int8 products over row-major (unpacked) weights: early int8 artifacts.
+    let row_major = model.ops().any(|op| {
+        matches!(op.code, ferrite_runtime::ops::OpCode::QMatMul | ferrite_runtime::ops::OpCode::QConv)
+            && art
+                .index_range(op.record.inputs_start.get(), op.record.inputs_len.get())
+                .and_then(|ix| ix.get(1))
+                .and_then(|w| tensors.get(w.get() as usize))
+                .is_some_and(|(t, _)| t.info.layout == ferrite_runtime::format::Layout::RowMajor)
+    });
+    if row_major {
+        op_features.push("int8-row-major".into());
+    }
     op_features.sort_unstable();
     op_features.dedup();
     let tjson: Vec<serde_json::Value> = tensors

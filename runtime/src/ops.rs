@@ -1020,7 +1020,8 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 return Err("output shape mismatch");
             }
             let kind = match (cl, w.layout) {
-                (false, Layout::RowMajor) => QConvKind::Nchw,
+                (false, Layout::RowMajor) if !quant || cfg!(feature = "int8-row-major") => QConvKind::Nchw,
+                (false, Layout::RowMajor) => return Err(ROW_MAJOR_NOT_BUILT),
                 (true, Layout::K4N16Hwc) => QConvKind::Packed,
                 (true, Layout::DepthwiseHwc) if group == c && group == m => QConvKind::Depthwise,
                 _ => return Err("QConv weights: row-major with NCHW inputs, k4n16-hwc or depthwise-hwc (group = C = M) with channels-last ones"),
@@ -1090,7 +1091,11 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             int8_bias_requant(ins, is_w(2), is_w(3), n)?;
             let (lo, hi) = bounds(&r, 0)?;
-            Ok(Params::QMatMul { k, n, lo, hi, packed: w.layout == Layout::K4N16 })
+            let packed = w.layout == Layout::K4N16;
+            if !packed && !cfg!(feature = "int8-row-major") {
+                return Err(ROW_MAJOR_NOT_BUILT);
+            }
+            Ok(Params::QMatMul { k, n, lo, hi, packed })
         }
         #[cfg(any(feature = "op-quantize", feature = "op-dequantize"))]
         OpCode::Quantize | OpCode::Dequantize => {
@@ -1527,6 +1532,10 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         _ => Err(NOT_BUILT),
     }
 }
+
+/// The rule for int8 QMatMul/QConv with row-major weights (what quantization version 2 wrote
+/// before the packed layouts) in a build without the `int8-row-major` feature.
+const ROW_MAJOR_NOT_BUILT: Rule = "int8 row-major weights are not built into this runtime (feature int8-row-major)";
 
 /// The rule for an op left out of this build (op selection features).
 const NOT_BUILT: Rule = "op not built into this runtime (its cargo feature is off)";

@@ -41,3 +41,26 @@ fn an_fft_size_left_out_is_refused() {
         Err(e) => panic!("unexpected error: {e}"),
     }
 }
+
+/// int8 QMatMul/QConv over row-major weights (early int8 artifacts) need `int8-row-major`;
+/// `.ci/run` also runs this with the file's ops on and that feature off.
+#[test]
+fn row_major_int8_weights_need_their_feature() {
+    let bytes = golden("tiny_int8_gru_gemm.fer"); // GRU, then a row-major int8 QMatMul
+    let ops = cfg!(all(
+        feature = "op-gru",
+        feature = "op-quantize",
+        feature = "op-qmatmul",
+        feature = "op-dequantize",
+        feature = "op-softmax"
+    ));
+    let row_major = cfg!(feature = "int8-row-major");
+    match Model::from_bytes(bytes.as_slice()) {
+        Ok(_) => assert!(ops && row_major, "loaded without the features it needs"),
+        Err(Error::BadOp { rule, .. }) if rule.contains("int8-row-major") => {
+            assert!(ops && !row_major, "refused although int8-row-major is on")
+        }
+        Err(Error::OpNotBuilt { .. }) => assert!(!ops, "an op was refused although all are on"),
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}

@@ -493,7 +493,7 @@ pub(super) fn run_op(
                 return Err(bad("QMean: sizes"));
             }
         }
-        #[cfg(any(feature = "op-qmatmul", feature = "op-qconv"))]
+        #[cfg(all(feature = "int8-row-major", any(feature = "op-qmatmul", feature = "op-qconv")))]
         Params::QMatMul { lo, hi, .. } | Params::QConv { lo, hi, .. } => {
             let (x, xi) = need_in(0)?;
             let (w, _) = need_in(1)?;
