@@ -1,7 +1,7 @@
 //! Zero heap allocations while a device runs a model: loading an artifact from memory, a session
 //! over caller buffers, every run, reading outputs and labels, and the text and audio
 //! preprocessing (WAV parsing, resampling, features, tokenizing into caller buffers) — for every
-//! model in `models/` at every precision. A counting global allocator counts what the test's own
+//! model in `models/` at every precision — and the firmware's in-place path and the C API's calls. A counting global allocator counts what the test's own
 //! thread allocates between arming and disarming it (other tests' threads are not counted).
 
 use ferrite_e2e::{int8_artifact, real_input, ref_artifact, shared_data, trained_artifact, Feed};
@@ -220,4 +220,79 @@ fn preprocessing_into_caller_buffers_allocates_nothing() {
         assert_eq!(n, 0, "text {text:?}: {n} heap allocations");
     }
     assert!(ids.iter().all(|&i| i >= 0));
+}
+
+/// The firmware path end to end: frontend tables computed once, features written straight into
+/// the session's input (`features_with_tables`, `input_f32_mut`, `run_in_place`), token ids
+/// likewise; and the C API's calls (model from memory, session in caller memory, text and PCM
+/// classification): no allocation.
+#[test]
+fn in_place_and_c_api_paths_allocate_nothing() {
+    use ferrite::*;
+    for (name, data) in [("kws-dscnn", "fsdd"), ("intent-lstm", "snips-intents")] {
+        let art = int8_artifact(name, data);
+        let model = Model::from_bytes(&art).unwrap();
+        let (mut arena, mut ops, mut regions) = (
+            AlignedBytes::copy_from(&vec![0u8; model.arena_len()]),
+            vec![PreparedOp::EMPTY; model.op_count()],
+            vec![Region::EMPTY; model.region_count()],
+        );
+        let wavb = std::fs::read(shared_data().join("fsdd/recordings/7_theo_3.wav")).unwrap();
+        let pcm: Vec<i16> = wav::parse(&wavb).unwrap().samples().map(|v| (v * 32768.0) as i16).collect();
+        let (tables, mut frame) = match model.preprocessing() {
+            Preprocessing::Audio(fe) => {
+                let mut t = vec![0f32; fe.tables_len()];
+                fe.tables(&mut t).unwrap();
+                (t, vec![0f32; fe.frame_scratch_len()])
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
+        let storage = AlignedBytes::copy_from(&vec![0u8; ferrite_model_storage_size()]);
+        let mut c_model = std::ptr::null_mut();
+        let st = unsafe {
+            ferrite_model_from_memory(art.as_ptr(), art.len(), storage.as_ptr() as *mut _, storage.len(), &mut c_model)
+        };
+        assert_eq!(st, FERRITE_OK);
+        let memory = AlignedBytes::copy_from(&vec![0u8; unsafe { ferrite_session_memory_size(c_model) }]);
+        let (n, top) = allocations(|| {
+            let mut s =
+                Session::with_buffers(&model, arena.as_mut_slice(), &mut ops, &mut regions, SessionOptions::default())
+                    .unwrap();
+            match model.preprocessing() {
+                Preprocessing::Audio(fe) => {
+                    fe.features_with_tables(&pcm, &tables, s.input_f32_mut(0).unwrap(), &mut frame).unwrap()
+                }
+                Preprocessing::Text(tok) => {
+                    tok.encode("play some jazz music", s.input_i32_mut(0).unwrap()).unwrap();
+                }
+                Preprocessing::None => unreachable!(),
+            }
+            let logits = top_index(s.run_in_place().unwrap().f32(0).unwrap());
+            // The C API, the same model.
+            let mut c_session = std::ptr::null_mut();
+            let st =
+                unsafe { ferrite_session_create(c_model, memory.as_ptr() as *mut _, memory.len(), &mut c_session) };
+            assert_eq!(st, FERRITE_OK);
+            let (mut label, mut p) = (0usize, 0f32);
+            let st = match model.preprocessing() {
+                Preprocessing::Audio(_) => unsafe {
+                    ferrite_classify_pcm16(c_session, pcm.as_ptr(), pcm.len(), 8000, &mut label, &mut p)
+                },
+                _ => unsafe {
+                    let t = "play some jazz music";
+                    ferrite_classify_text(c_session, t.as_ptr().cast(), t.len(), &mut label, &mut p)
+                },
+            };
+            assert_eq!(st, FERRITE_OK);
+            (logits, label)
+        });
+        assert_eq!(n, 0, "{name}: {n} heap allocations on the in-place and C API paths");
+        assert_eq!(top.0, top.1, "{name}: the C API's label is the in-place run's top class");
+        unsafe { ferrite_model_free(c_model) };
+    }
+}
+
+/// Index of the largest of a run's logits (no allocation: a fold).
+fn top_index(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
 }
