@@ -5,6 +5,7 @@
 //! `generic::qgemm`). Each `smlad` adds two products of at most 255 · 128 to a wrapping i32, as
 //! the generic sums wrap, so the results are the same bits.
 
+use crate::kernels::generic::int8::scale_round;
 use crate::kernels::generic::qgemm::{qgemm_i32_with, qgemm_with, PackedI8, QGemm, NR};
 use core::arch::asm;
 use zerocopy::IntoBytes;
@@ -103,7 +104,36 @@ fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
 
 /// [`crate::kernels::generic::qgemm::qgemm`] with `smlad` products.
 pub(crate) fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
-    qgemm_with(q, a, m, out, acc_block)
+    qgemm_with(q, a, m, out, acc_block, requantize_block)
+}
+
+/// [`crate::kernels::generic::qgemm::requantize_block`] in 32-bit steps. For shifts of 32 and
+/// more (every multiplier below 1/2, which is what int8 layers have) the rounded
+/// `(acc·m + 2^(s−1)) >> s` is the high word of the 64-bit product plus the rounding bit, shifted
+/// by `s − 32`: one `smull`, an add and a shift, the same integer as the 64-bit form; smaller
+/// shifts take the generic 64-bit path.
+fn requantize_block(q: &QGemm<'_>, b: usize, acc: &[i32; NR], yb: &mut [i8]) {
+    let base = b * NR;
+    let (bias, rq) = (q.bias.get(base..).unwrap_or(&[]), q.requant.get(base..).unwrap_or(&[]));
+    for (((y, &s), &bi), r) in yb.iter_mut().zip(acc).zip(bias).zip(rq) {
+        let v = bi.wrapping_add(s);
+        let shift = r.shift.clamp(1, 62);
+        let scaled = if shift >= 32 {
+            let prod = v as i64 * r.multiplier as i64;
+            let (hi, lo) = ((prod >> 32) as i32, prod as u32);
+            let t = (shift - 32) as u32;
+            if t == 0 {
+                // + 2^31 on the low word: its carry into the high word.
+                hi.wrapping_add((lo >> 31) as i32)
+            } else {
+                // + 2^(t−1) on the high word (the low word is shifted out whole).
+                hi.wrapping_add(1 << (t - 1)) >> t
+            }
+        } else {
+            scale_round(v, *r) as i32
+        };
+        *y = (scaled as i64 + q.zy as i64).clamp(q.lo as i64, q.hi as i64) as i8;
+    }
 }
 
 /// [`crate::kernels::generic::qgemm::qgemm_i32`] with `smlad` products.

@@ -179,17 +179,18 @@ fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
 /// `out[r, c] = requant(bias[c] + acc(r, c))` over `m` rows of `a` (`m × k`, row-major) and every
 /// channel. Returns `false` (writing nothing) when the sizes do not fit ([`QGemm::fits`]).
 pub fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
-    qgemm_with(q, a, m, out, acc_block)
+    qgemm_with(q, a, m, out, acc_block, requantize_block)
 }
 
 /// [`qgemm`] with the block sums of `acc` (a tier's `acc_block`, `(w, row, za, block)`) and the
-/// shared epilogue.
+/// epilogue `epi` (a tier's, or [`requantize_block`]).
 pub fn qgemm_with(
     q: &QGemm<'_>,
     a: &[i8],
     m: usize,
     out: &mut [i8],
     acc: impl Fn(&PackedI8<'_>, &[i8], i32, usize) -> [i32; NR],
+    epi: impl Fn(&QGemm<'_>, usize, &[i32; NR], &mut [i8]),
 ) -> bool {
     if !q.fits(a, m, out) {
         return false;
@@ -197,7 +198,7 @@ pub fn qgemm_with(
     let (k, n) = (q.w.k, q.w.rows);
     for (ar, yr) in a.chunks_exact(k).zip(out.chunks_exact_mut(n)) {
         for (b, yb) in yr.chunks_mut(NR).enumerate() {
-            requantize_block(q, b, &acc(&q.w, ar, q.za, b), yb);
+            epi(q, b, &acc(&q.w, ar, q.za, b), yb);
         }
     }
     true
