@@ -8,11 +8,6 @@
 use crate::ir::{Data, Graph, TensorId};
 use ferrite_runtime::ops::{BinaryFn, OpCode};
 
-/// The op writing `t`, if one does.
-fn writer(g: &Graph, t: TensorId) -> Option<usize> {
-    g.ops.iter().position(|o| o.outputs.contains(&Some(t)))
-}
-
 /// `(the non-constant operand, the constant's values spread over `last`)` of Binary `op` with
 /// function `f`; the constant must be a scalar or vary along the last axis only.
 fn operand_and_row(g: &Graph, op: usize, f: BinaryFn, last: usize, commutes: bool) -> Option<(TensorId, Vec<f32>)> {
@@ -47,9 +42,9 @@ pub fn fuse_normalization(g: &mut Graph) -> usize {
         }
         let Some(t2) = g.ops[q].inputs[0] else { continue };
         let Some(&last) = g.tensors[t2].shape.last() else { continue };
-        let Some(m) = writer(g, t2).filter(|_| g.uses(t2) == 1) else { continue };
+        let Some(m) = g.producer(t2).filter(|_| g.uses(t2) == 1) else { continue };
         let Some((t1, scale)) = operand_and_row(g, m, BinaryFn::Mul, last, true) else { continue };
-        let Some(s) = writer(g, t1).filter(|_| g.uses(t1) == 1) else { continue };
+        let Some(s) = g.producer(t1).filter(|_| g.uses(t1) == 1) else { continue };
         // Sub does not commute: x must be its first operand.
         let Some((x, offset)) = operand_and_row(g, s, BinaryFn::Sub, last, false) else { continue };
         if g.tensors[x].shape != g.tensors[t2].shape {

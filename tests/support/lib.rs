@@ -320,24 +320,9 @@ pub fn shared_data() -> PathBuf {
     repo_root().join("..").join("shared").join("data")
 }
 
-/// One graph input of the models in `models/`: features or token ids.
-#[derive(Debug, Clone)]
-pub enum Feed {
-    /// f32 features.
-    F32(Vec<f32>),
-    /// i32 token ids.
-    I32(Vec<i32>),
-}
-
-impl Feed {
-    /// As a session input.
-    pub fn as_input(&self) -> Input<'_> {
-        match self {
-            Feed::F32(v) => Input::F32(v),
-            Feed::I32(v) => Input::I32(v),
-        }
-    }
-}
+/// One graph input of the models in `models/`: features or token ids (the quantizer's own
+/// owned-input type, with `as_input`).
+pub type Feed = ferrite_quantizer::calibrate::CalibInput;
 
 /// A real input for a trained model: a clip through its audio frontend, or a sentence through its
 /// tokenizer.

@@ -369,9 +369,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
                 observe_aliases(&art, arena, index as u32, r, &mut **observe);
             }
         }
-        let n_in = art.plan.inputs_len.get() as usize;
-        let outputs = regions.get(n_in..n_in + art.plan.outputs_len.get() as usize).unwrap_or(&[]);
-        Ok(Outputs { art, arena, regions: outputs })
+        Ok(self.outputs())
     }
 }
 
