@@ -3,6 +3,20 @@
 
 use core::fmt;
 
+/// The text of a broken rule, for the `&'static str` fields below. Built without the
+/// `error-text` feature (firmware that never prints an error's text, as TFLite Micro's
+/// `TF_LITE_STRIP_ERROR_STRINGS`), every rule's text is empty: some 5 kB of strings leave flash,
+/// while the variant, its indices and numbers stay, so errors are as typed as before.
+macro_rules! rule {
+    ($text:literal) => {
+        if cfg!(feature = "error-text") {
+            $text
+        } else {
+            ""
+        }
+    };
+}
+
 /// Everything that can go wrong when parsing an artifact, building a session or running it.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +156,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::Truncated { what, needed, available } => {
-                write!(f, "truncated {what}: needs {needed} bytes, {available} available")
+                write!(f, "truncated {}: needs {needed} bytes, {available} available", Text(what))
             }
             Error::BadMagic => write!(f, "not a Ferrite artifact (bad magic)"),
             Error::BadEndianMarker(v) => write!(f, "bad endianness marker 0x{v:08x}"),
@@ -157,7 +171,7 @@ impl fmt::Display for Error {
             Error::UnknownTier => {
                 write!(f, "unknown kernel tier (expected one of: generic, avx2, avx512, neon, dotprod, i8mm)")
             }
-            Error::BadHeaderField(what) => write!(f, "bad header field: {what}"),
+            Error::BadHeaderField(what) => write!(f, "bad header field: {}", Text(what)),
             Error::LengthMismatch { header, actual } => {
                 write!(f, "length mismatch: header says {header} bytes, buffer has {actual}")
             }
@@ -168,15 +182,15 @@ impl fmt::Display for Error {
             Error::MisalignedBuffer { required } => {
                 write!(f, "artifact buffer must be aligned to {required} bytes")
             }
-            Error::BadSection { kind, rule } => write!(f, "bad section (kind {kind}): {rule}"),
-            Error::BadString(rule) => write!(f, "bad string reference: {rule}"),
-            Error::BadTensor { index, rule } => write!(f, "bad tensor #{index}: {rule}"),
-            Error::BadOp { index, rule } => write!(f, "bad op #{index}: {rule}"),
+            Error::BadSection { kind, rule } => write!(f, "bad section (kind {kind}): {}", Text(rule)),
+            Error::BadString(rule) => write!(f, "bad string reference: {}", Text(rule)),
+            Error::BadTensor { index, rule } => write!(f, "bad tensor #{index}: {}", Text(rule)),
+            Error::BadOp { index, rule } => write!(f, "bad op #{index}: {}", Text(rule)),
             Error::OpNotBuilt { index, op, feature } => write!(
                 f,
                 "op #{index} ({op}) is not built into this runtime: enable the ferrite-runtime feature `{feature}`"
             ),
-            Error::BadPlan(rule) => write!(f, "bad memory plan: {rule}"),
+            Error::BadPlan(rule) => write!(f, "bad memory plan: {}", Text(rule)),
             Error::BadMetadata => write!(f, "metadata is not valid UTF-8"),
             Error::ArenaTooSmall { needed, given } => {
                 write!(f, "arena too small: needs {needed} bytes, given {given}")
@@ -185,21 +199,30 @@ impl fmt::Display for Error {
             Error::ArenaMisaligned => {
                 write!(f, "arena must be aligned to {} bytes", crate::ARENA_ALIGN)
             }
-            Error::BadInput { index, rule } => write!(f, "bad input #{index}: {rule}"),
+            Error::BadInput { index, rule } => write!(f, "bad input #{index}: {}", Text(rule)),
             Error::UnknownName => write!(f, "no tensor of that name"),
             Error::Io(Some(code)) => write!(f, "I/O error (os error {code})"),
             Error::Io(None) => write!(f, "I/O error"),
-            Error::BadPreprocess(rule) => write!(f, "bad preprocessing section: {rule}"),
-            Error::BadWav(rule) => write!(f, "bad WAV file: {rule}"),
-            Error::UnsupportedWav { what, value } => write!(f, "unsupported WAV: {what}, found {value}"),
+            Error::BadPreprocess(rule) => write!(f, "bad preprocessing section: {}", Text(rule)),
+            Error::BadWav(rule) => write!(f, "bad WAV file: {}", Text(rule)),
+            Error::UnsupportedWav { what, value } => write!(f, "unsupported WAV: {}, found {value}", Text(what)),
             Error::EmptyText => write!(f, "the text has no words"),
-            Error::BadText(rule) => write!(f, "bad text: {rule}"),
+            Error::BadText(rule) => write!(f, "bad text: {}", Text(rule)),
             Error::BufferSize { needed, given } => write!(f, "buffer has {given} elements, {needed} needed"),
         }
     }
 }
 
 impl core::error::Error for Error {}
+
+/// A rule's text, or a note that this build left the texts out (feature `error-text`).
+struct Text(&'static str);
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "(rule text not built in: feature error-text)" } else { self.0 })
+    }
+}
 
 /// Shorthand for results of this crate.
 pub type Result<T> = core::result::Result<T, Error>;

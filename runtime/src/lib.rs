@@ -43,6 +43,7 @@ extern crate alloc;
 #[macro_use]
 mod log;
 
+#[macro_use]
 mod error;
 pub mod format;
 pub mod kernels;

@@ -263,50 +263,50 @@ fn check_slots(art: &Artifact<'_>) -> Result<()> {
     let arena_len = art.plan.arena_len.get();
     let placed = art.tensors.iter().filter(|t| matches!(storage_of(t), Storage::Arena | Storage::State)).count();
     if placed > MAX_ARENA_TENSORS {
-        return Err(Error::BadPlan("more than 16384 arena tensors"));
+        return Err(Error::BadPlan(rule!("more than 16384 arena tensors")));
     }
     if art.slots.len() != placed {
-        return Err(Error::BadPlan("slot count differs from the number of arena and state tensors"));
+        return Err(Error::BadPlan(rule!("slot count differs from the number of arena and state tensors")));
     }
     let mut prev: Option<u32> = None;
     let mut extent = 0u64;
     for s in art.slots {
         let t = s.tensor.get();
         if prev.is_some_and(|p| p >= t) {
-            return Err(Error::BadPlan("slots not strictly sorted by tensor"));
+            return Err(Error::BadPlan(rule!("slots not strictly sorted by tensor")));
         }
         prev = Some(t);
-        let rec = art.tensors.get(t as usize).ok_or(Error::BadPlan("slot names a missing tensor"))?;
+        let rec = art.tensors.get(t as usize).ok_or(Error::BadPlan(rule!("slot names a missing tensor")))?;
         let storage = storage_of(rec);
         if !matches!(storage, Storage::Arena | Storage::State) {
-            return Err(Error::BadPlan("slot names a tensor that is not in the arena"));
+            return Err(Error::BadPlan(rule!("slot names a tensor that is not in the arena")));
         }
         if s.reserved.get() != 0 {
-            return Err(Error::BadPlan("reserved must be 0"));
+            return Err(Error::BadPlan(rule!("reserved must be 0")));
         }
         if !s.offset.get().is_multiple_of(SECTION_ALIGN) {
-            return Err(Error::BadPlan("slot offset not 64-byte aligned"));
+            return Err(Error::BadPlan(rule!("slot offset not 64-byte aligned")));
         }
-        let end = s.offset.get().checked_add(rec.byte_len.get()).ok_or(Error::BadPlan("slot overflows"))?;
+        let end = s.offset.get().checked_add(rec.byte_len.get()).ok_or(Error::BadPlan(rule!("slot overflows")))?;
         if end > arena_len {
-            return Err(Error::BadPlan("slot runs past the arena"));
+            return Err(Error::BadPlan(rule!("slot runs past the arena")));
         }
         extent = extent.max(crate::format::align_up(end).unwrap_or(u64::MAX));
         let (d, l) = (s.def_op.get(), s.last_op.get());
         if d != NO_OP && (d >= n_ops || l < d) {
-            return Err(Error::BadPlan("bad live range"));
+            return Err(Error::BadPlan(rule!("bad live range")));
         }
         if l > n_ops {
-            return Err(Error::BadPlan("last use past the end"));
+            return Err(Error::BadPlan(rule!("last use past the end")));
         }
         if storage == Storage::State && l != n_ops {
-            return Err(Error::BadPlan("state tensors live to the end of the run"));
+            return Err(Error::BadPlan(rule!("state tensors live to the end of the run")));
         }
     }
     // The arena is exactly as large as the slots need: no slack a file could use to ask a
     // session for memory no tensor uses.
     if extent != arena_len {
-        return Err(Error::BadPlan("arena_len is not the aligned end of the last slot"));
+        return Err(Error::BadPlan(rule!("arena_len is not the aligned end of the last slot")));
     }
     Ok(())
 }
@@ -318,27 +318,27 @@ fn check_graph_io(art: &Artifact<'_>) -> Result<()> {
     let inputs = art.index_range(art.plan.inputs_start.get(), art.plan.inputs_len.get()).unwrap_or(&[]);
     let outputs = art.index_range(art.plan.outputs_start.get(), art.plan.outputs_len.get()).unwrap_or(&[]);
     for (t, is_input) in inputs.iter().map(|t| (t, true)).chain(outputs.iter().map(|t| (t, false))) {
-        let rec = art.tensors.get(t.get() as usize).ok_or(Error::BadPlan("graph input or output index"))?;
+        let rec = art.tensors.get(t.get() as usize).ok_or(Error::BadPlan(rule!("graph input or output index")))?;
         let placed = match storage_of(rec) {
             Storage::Arena => t.get(),
             Storage::Alias if !is_input => rec.alias_of.get(),
-            _ => return Err(Error::BadPlan("graph inputs are arena tensors; outputs arena tensors or aliases")),
+            _ => return Err(Error::BadPlan(rule!("graph inputs are arena tensors; outputs arena tensors or aliases"))),
         };
-        let s = slot_of(art, placed).ok_or(Error::BadPlan("graph input or output is not in the arena"))?;
+        let s = slot_of(art, placed).ok_or(Error::BadPlan(rule!("graph input or output is not in the arena")))?;
         if is_input && s.def_op.get() != NO_OP {
-            return Err(Error::BadPlan("graph input written by an op"));
+            return Err(Error::BadPlan(rule!("graph input written by an op")));
         }
         if !is_input && s.last_op.get() != n_ops {
-            return Err(Error::BadPlan("graph output not live to the end"));
+            return Err(Error::BadPlan(rule!("graph output not live to the end")));
         }
         if !matches!(DType::from_u8(rec.dtype), Some(DType::F32 | DType::I32 | DType::U8 | DType::I8)) {
-            return Err(Error::BadPlan("graph inputs and outputs must be f32, i32, u8 or i8"));
+            return Err(Error::BadPlan(rule!("graph inputs and outputs must be f32, i32, u8 or i8")));
         }
     }
     for s in art.slots {
         let state = art.tensors.get(s.tensor.get() as usize).is_some_and(|r| storage_of(r) == Storage::State);
         if s.def_op.get() == NO_OP && !state && !inputs.iter().any(|t| t.get() == s.tensor.get()) {
-            return Err(Error::BadPlan("arena tensor never written"));
+            return Err(Error::BadPlan(rule!("arena tensor never written")));
         }
     }
     Ok(())
@@ -360,16 +360,16 @@ struct LiveSet {
 
 impl LiveSet {
     fn add(&mut self, art: &Artifact<'_>, i: usize) -> Result<()> {
-        let s = art.slots.get(i).ok_or(Error::BadPlan("slot index"))?;
+        let s = art.slots.get(i).ok_or(Error::BadPlan(rule!("slot index")))?;
         let (a0, a1) = span(art, s);
         for &j in self.slots.get(..self.len).unwrap_or(&[]) {
-            let o = art.slots.get(j as usize).ok_or(Error::BadPlan("slot index"))?;
+            let o = art.slots.get(j as usize).ok_or(Error::BadPlan(rule!("slot index")))?;
             let (b0, b1) = span(art, o);
             if a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1 {
-                return Err(Error::BadPlan("tensors live at the same time share arena bytes"));
+                return Err(Error::BadPlan(rule!("tensors live at the same time share arena bytes")));
             }
         }
-        let slot = self.slots.get_mut(self.len).ok_or(Error::BadPlan("more than 256 tensors live at once"))?;
+        let slot = self.slots.get_mut(self.len).ok_or(Error::BadPlan(rule!("more than 256 tensors live at once")))?;
         *slot = i as u32;
         self.len += 1;
         Ok(())
@@ -398,18 +398,18 @@ fn live_slot<'b>(
     t: u32,
     index: u32,
 ) -> core::result::Result<Option<&'b crate::format::ArenaSlot>, &'static str> {
-    let r = art.tensors.get(t as usize).ok_or("tensor index")?;
+    let r = art.tensors.get(t as usize).ok_or(rule!("tensor index"))?;
     let placed = match storage_of(r) {
         Storage::Weights => return Ok(None),
         Storage::Alias => r.alias_of.get(),
         _ => t,
     };
-    let s = slot_of(art, placed).ok_or("arena input has no slot")?;
+    let s = slot_of(art, placed).ok_or(rule!("arena input has no slot"))?;
     // A state tensor holds the previous run's value until its writer runs: readable at any op.
     let state = art.tensors.get(placed as usize).is_some_and(|p| storage_of(p) == Storage::State);
     let def_ok = state || s.def_op.get() == NO_OP || s.def_op.get() < index;
     if !def_ok || s.last_op.get() < index {
-        return Err("input read outside its live range");
+        return Err(rule!("input read outside its live range"));
     }
     Ok(Some(s))
 }
@@ -428,14 +428,14 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         let index = k as u32;
         let bad = |rule| Error::BadOp { index, rule };
         live.retire(art, index);
-        let code = OpCode::from_u32(rec.opcode.get()).ok_or(bad("unknown op code"))?;
+        let code = OpCode::from_u32(rec.opcode.get()).ok_or(bad(rule!("unknown op code")))?;
         if let (false, Some(feature)) = (code.built(), code.feature()) {
             return Err(Error::OpNotBuilt { index, op: code.name(), feature });
         }
         let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(&[]);
         let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
         if ins.len() + outs.len() > MAX_IO {
-            return Err(bad("more than 32 inputs and outputs"));
+            return Err(bad(rule!("more than 32 inputs and outputs")));
         }
         // Inputs then outputs in one table (not one per side: firmware stacks are small).
         let ni = ins.len();
@@ -446,12 +446,12 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             if t == NO_TENSOR {
                 continue;
             }
-            let r = art.tensors.get(t as usize).ok_or(bad("input index"))?;
+            let r = art.tensors.get(t as usize).ok_or(bad(rule!("input index")))?;
             live_slot(art, t, index).map_err(bad)?;
             if r.axis_zero_points.get() != NO_TENSOR {
-                return Err(bad(
-                    "asymmetric int8 weights (zero-point tensors) are not supported by this runtime's ops",
-                ));
+                return Err(bad(rule!(
+                    "asymmetric int8 weights (zero-point tensors) are not supported by this runtime's ops"
+                )));
             }
             if let (Some(i), Some(w)) = (info.get_mut(j), in_w.get_mut(j)) {
                 *i = Some(info_of(r));
@@ -463,17 +463,18 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             if t == NO_TENSOR {
                 continue;
             }
-            let r = art.tensors.get(t as usize).ok_or(bad("output index"))?;
+            let r = art.tensors.get(t as usize).ok_or(bad(rule!("output index")))?;
             let storage = storage_of(r);
             if !matches!(storage, Storage::Arena | Storage::State) {
-                return Err(bad("outputs are arena or state tensors"));
+                return Err(bad(rule!("outputs are arena or state tensors")));
             }
-            let si = art.slots.binary_search_by_key(&t, |s| s.tensor.get()).map_err(|_| bad("output has no slot"))?;
+            let si =
+                art.slots.binary_search_by_key(&t, |s| s.tensor.get()).map_err(|_| bad(rule!("output has no slot")))?;
             if art.slots.get(si).map(|s| s.def_op.get()) != Some(index) {
-                return Err(bad("output's slot names another writer"));
+                return Err(bad(rule!("output's slot names another writer")));
             }
             if ins.iter().any(|i| i.get() == t) || outs.iter().filter(|o| o.get() == t).count() > 1 {
-                return Err(bad("output aliases another input or output"));
+                return Err(bad(rule!("output aliases another input or output")));
             }
             let reads_target = |x: &zerocopy::little_endian::U32| {
                 art.tensors
@@ -481,7 +482,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
                     .is_some_and(|xr| xr.storage == Storage::Alias as u8 && xr.alias_of.get() == t)
             };
             if ins.iter().any(reads_target) {
-                return Err(bad("an op cannot read the tensor it writes (in-place update)"));
+                return Err(bad(rule!("an op cannot read the tensor it writes (in-place update)")));
             }
             if storage == Storage::Arena {
                 live.add(art, si)?;
@@ -493,18 +494,20 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         let scratch = match rec.scratch.get() {
             NO_TENSOR => None,
             t => {
-                let r = art.tensors.get(t as usize).ok_or(bad("scratch index"))?;
+                let r = art.tensors.get(t as usize).ok_or(bad(rule!("scratch index")))?;
                 if storage_of(r) != Storage::Arena {
-                    return Err(bad("scratch must be an arena tensor"));
+                    return Err(bad(rule!("scratch must be an arena tensor")));
                 }
-                let si =
-                    art.slots.binary_search_by_key(&t, |s| s.tensor.get()).map_err(|_| bad("scratch has no slot"))?;
-                let s = art.slots.get(si).ok_or(bad("scratch has no slot"))?;
+                let si = art
+                    .slots
+                    .binary_search_by_key(&t, |s| s.tensor.get())
+                    .map_err(|_| bad(rule!("scratch has no slot")))?;
+                let s = art.slots.get(si).ok_or(bad(rule!("scratch has no slot")))?;
                 if s.def_op.get() != index || s.last_op.get() != index {
-                    return Err(bad("scratch must live during its op only"));
+                    return Err(bad(rule!("scratch must live during its op only")));
                 }
                 if ins.iter().chain(outs.iter()).any(|x| x.get() == t) {
-                    return Err(bad("scratch is also an input or output"));
+                    return Err(bad(rule!("scratch is also an input or output")));
                 }
                 live.add(art, si)?;
                 Some(info_of(r))
@@ -513,7 +516,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         let words = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).unwrap_or(&[]);
         let mut w32 = [0u32; 64];
         if words.len() > w32.len() {
-            return Err(bad("more than 64 attribute words"));
+            return Err(bad(rule!("more than 64 attribute words")));
         }
         for (d, s) in w32.iter_mut().zip(words) {
             *d = s.get();
@@ -533,10 +536,10 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         if d == NO_OP {
             continue;
         }
-        let rec = art.ops.get(d as usize).ok_or(Error::BadPlan("writer out of range"))?;
+        let rec = art.ops.get(d as usize).ok_or(Error::BadPlan(rule!("writer out of range")))?;
         let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
         if !outs.iter().any(|o| o.get() == s.tensor.get()) && rec.scratch.get() != s.tensor.get() {
-            return Err(Error::BadPlan("slot's writer does not write it"));
+            return Err(Error::BadPlan(rule!("slot's writer does not write it")));
         }
     }
     Ok(())
@@ -556,24 +559,24 @@ fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
     };
     if !art.labels.is_empty() {
         let out = first(art.plan.outputs_start.get(), art.plan.outputs_len.get())
-            .ok_or(Error::BadPreprocess("labels without an output"))?;
+            .ok_or(Error::BadPreprocess(rule!("labels without an output")))?;
         let classes = if out.rank == 0 { 1 } else { out.dims.get(out.rank - 1).copied().unwrap_or(0) };
         if classes != art.labels.len() {
-            return Err(Error::BadPreprocess("label count differs from the first output's last dimension"));
+            return Err(Error::BadPreprocess(rule!("label count differs from the first output's last dimension")));
         }
     }
     let input = first(art.plan.inputs_start.get(), art.plan.inputs_len.get());
     match crate::preprocess::validate(art)? {
         Preprocessing::Text(t) => {
-            let i = input.ok_or(Error::BadPreprocess("tokenizer without an input"))?;
+            let i = input.ok_or(Error::BadPreprocess(rule!("tokenizer without an input")))?;
             if i.dtype != DType::I32 || i.len() != t.seq_len() {
-                return Err(Error::BadPreprocess("first input must hold seq_len integer ids"));
+                return Err(Error::BadPreprocess(rule!("first input must hold seq_len integer ids")));
             }
         }
         Preprocessing::Audio(a) => {
-            let i = input.ok_or(Error::BadPreprocess("audio frontend without an input"))?;
+            let i = input.ok_or(Error::BadPreprocess(rule!("audio frontend without an input")))?;
             if i.dtype != DType::F32 || i.len() != a.feature_len() {
-                return Err(Error::BadPreprocess("first input must hold n_frames x n_features f32 values"));
+                return Err(Error::BadPreprocess(rule!("first input must hold n_frames x n_features f32 values")));
             }
         }
         Preprocessing::None => {}

@@ -616,7 +616,7 @@ struct AttrReader<'a> {
 
 impl AttrReader<'_> {
     fn u(&self, i: usize) -> Result<u32, Rule> {
-        self.words.get(i).copied().ok_or("missing attribute")
+        self.words.get(i).copied().ok_or(rule!("missing attribute"))
     }
     fn us(&self, i: usize) -> Result<usize, Rule> {
         Ok(self.u(i)? as usize)
@@ -628,20 +628,20 @@ impl AttrReader<'_> {
         if self.words.len() == n {
             Ok(())
         } else {
-            Err("wrong number of attributes")
+            Err(rule!("wrong number of attributes"))
         }
     }
 }
 
 fn need(ts: &[Option<TensorInfo>], i: usize) -> Result<&TensorInfo, Rule> {
-    ts.get(i).and_then(|t| t.as_ref()).ok_or("missing required tensor")
+    ts.get(i).and_then(|t| t.as_ref()).ok_or(rule!("missing required tensor"))
 }
 
 fn float(t: &TensorInfo) -> Result<(), Rule> {
     if t.dtype == DType::F32 {
         Ok(())
     } else {
-        Err("tensor must be f32")
+        Err(rule!("tensor must be f32"))
     }
 }
 
@@ -650,7 +650,7 @@ fn float_or_f16_weight(t: &TensorInfo, is_weight: bool) -> Result<(), Rule> {
     match t.dtype {
         DType::F32 => Ok(()),
         DType::F16 if is_weight => Ok(()),
-        _ => Err("tensor must be f32 (or an f16 weight)"),
+        _ => Err(rule!("tensor must be f32 (or an f16 weight)")),
     }
 }
 
@@ -659,7 +659,7 @@ fn int8_tensor(t: &TensorInfo) -> Result<(), Rule> {
     if t.dtype == DType::I8 && t.quant.scale_bits != 0 {
         Ok(())
     } else {
-        Err("tensor must be a quantized i8 tensor")
+        Err(rule!("tensor must be a quantized i8 tensor"))
     }
 }
 
@@ -667,30 +667,30 @@ fn int8_tensor(t: &TensorInfo) -> Result<(), Rule> {
 fn int8_bias_requant(ins: &[Option<TensorInfo>], bias_w: bool, req_w: bool, n: usize) -> Result<(), Rule> {
     let b = need(ins, 2)?;
     if b.dtype != DType::I32 || !bias_w || b.shape() != [n] {
-        return Err("int8 bias must be an i32 weight [N] (zeros when the layer has none)");
+        return Err(rule!("int8 bias must be an i32 weight [N] (zeros when the layer has none)"));
     }
     let q = need(ins, 3)?;
     if q.dtype != DType::I32 || !req_w || q.shape() != [n, 2] {
-        return Err("requantization must be an i32 weight [N, 2]");
+        return Err(rule!("requantization must be an i32 weight [N, 2]"));
     }
     Ok(())
 }
 
 /// `[lo, hi]` output bounds of an int8 op, as i32 words within i8.
 fn bounds(r: &AttrReader<'_>, at: usize) -> Result<(i8, i8), Rule> {
-    let lo = i8::try_from(r.u(at)? as i32).map_err(|_| "lo out of i8")?;
-    let hi = i8::try_from(r.u(at + 1)? as i32).map_err(|_| "hi out of i8")?;
+    let lo = i8::try_from(r.u(at)? as i32).map_err(|_| rule!("lo out of i8"))?;
+    let hi = i8::try_from(r.u(at + 1)? as i32).map_err(|_| rule!("hi out of i8"))?;
     if lo > hi {
-        return Err("lo above hi");
+        return Err(rule!("lo above hi"));
     }
     Ok((lo, hi))
 }
 
 fn activation(r: &AttrReader<'_>, at: usize) -> Result<Activation, Rule> {
-    let func = UnaryFn::from_u32(r.u(at)?).ok_or("unknown activation")?;
+    let func = UnaryFn::from_u32(r.u(at)?).ok_or(rule!("unknown activation"))?;
     match func {
         UnaryFn::Identity | UnaryFn::Relu | UnaryFn::LeakyRelu | UnaryFn::Clip | UnaryFn::Sigmoid | UnaryFn::Tanh => {}
-        _ => return Err("activation cannot be fused"),
+        _ => return Err(rule!("activation cannot be fused")),
     }
     Ok(Activation { func, a: r.f(at + 1)?, b: r.f(at + 2)? })
 }
@@ -706,12 +706,12 @@ pub fn broadcasts_to(inp: &TensorInfo, out: &TensorInfo) -> bool {
 
 fn out_size(input: usize, pad: usize, kernel: usize, dilation: usize, stride: usize) -> Result<usize, Rule> {
     if stride == 0 || dilation == 0 || kernel == 0 {
-        return Err("zero stride, dilation or kernel");
+        return Err(rule!("zero stride, dilation or kernel"));
     }
-    let span = dilation.checked_mul(kernel - 1).and_then(|s| s.checked_add(1)).ok_or("kernel span overflows")?;
-    let padded = input.checked_add(pad).ok_or("padding overflows")?;
+    let span = dilation.checked_mul(kernel - 1).and_then(|s| s.checked_add(1)).ok_or(rule!("kernel span overflows"))?;
+    let padded = input.checked_add(pad).ok_or(rule!("padding overflows"))?;
     if padded < span {
-        return Err("kernel larger than padded input");
+        return Err(rule!("kernel larger than padded input"));
     }
     Ok((padded - span) / stride + 1)
 }
@@ -739,7 +739,7 @@ fn window(r: &AttrReader<'_>, rank: usize, base: usize) -> Result<Window, Rule> 
         let (s, pb, pe, d) =
             (r.us(base + i)?, r.us(base + rank + i)?, r.us(base + 2 * rank + i)?, r.us(base + 3 * rank + i)?);
         if pb > 1 << 16 || pe > 1 << 16 {
-            return Err("padding too large");
+            return Err(rule!("padding too large"));
         }
         set(&mut w.stride, i + off, s);
         set(&mut w.pad_begin, i + off, pb);
@@ -757,7 +757,7 @@ fn shapes_equal(a: &TensorInfo, b: &TensorInfo) -> bool {
 /// number of elements reduced into each output element.
 fn reduced_shape(x: &TensorInfo, out: &TensorInfo, mask: u32) -> Result<usize, Rule> {
     if x.rank < 32 && mask >> x.rank != 0 {
-        return Err("axes mask names axes past the rank");
+        return Err(rule!("axes mask names axes past the rank"));
     }
     // Output is the input with reduced axes set to 1 (keepdims) or removed.
     let mut kept = [1usize; MAX_RANK];
@@ -781,7 +781,7 @@ fn reduced_shape(x: &TensorInfo, out: &TensorInfo, mask: u32) -> Result<usize, R
     let keep_ok = out.rank == x.rank && out.shape() == kept.get(..x.rank).unwrap_or(&[]);
     let rm_ok = out.rank == nr && out.shape() == removed.get(..nr).unwrap_or(&[]);
     if !keep_ok && !rm_ok {
-        return Err("output shape mismatch");
+        return Err(rule!("output shape mismatch"));
     }
     Ok(count)
 }
@@ -797,12 +797,12 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
     let is_w = |i: usize| t.input_is_weight.get(i).copied().unwrap_or(false);
     let single_out = || -> Result<&TensorInfo, Rule> {
         if outs.len() != 1 {
-            return Err("op must have exactly one output");
+            return Err(rule!("op must have exactly one output"));
         }
         need(outs, 0)
     };
     if t.scratch.is_some() && op != OpCode::Lstm && op != OpCode::Gru {
-        return Err("only recurrent ops take scratch");
+        return Err(rule!("only recurrent ops take scratch"));
     }
     // Packed layouts are weight formats of particular kernels; no other input may have one.
     for (i, x) in ins.iter().enumerate() {
@@ -813,7 +813,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             _ => false,
         };
         if x.is_some_and(|x| x.layout.is_packed() && !allowed(x.layout)) {
-            return Err("packed layout on an input that does not take one");
+            return Err(rule!("packed layout on an input that does not take one"));
         }
     }
     match op {
@@ -824,46 +824,46 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             // An int8 table (symmetric, one scale per column) is dequantized as it is gathered.
             let int8 = data.dtype == DType::I8 && is_w(0);
             if ins.len() != (if int8 { 3 } else { 2 }) {
-                return Err("Gather takes 2 inputs (3 for an int8 table: data, indices, column scales)");
+                return Err(rule!("Gather takes 2 inputs (3 for an int8 table: data, indices, column scales)"));
             }
             let idx = need(ins, 1)?;
             let out = single_out()?;
             if idx.dtype != DType::I32 {
-                return Err("Gather indices must be i32");
+                return Err(rule!("Gather indices must be i32"));
             }
             let axis = r.us(0)?;
             if axis >= data.rank {
-                return Err("axis out of range");
+                return Err(rule!("axis out of range"));
             }
             if int8 {
                 let scales = need(ins, 2)?;
                 float(scales)?;
                 if axis != 0 || data.rank != 2 || !is_w(2) || scales.shape() != [data.dim(1)] {
-                    return Err("int8 Gather: a 2-D table on axis 0 with one f32 scale per column");
+                    return Err(rule!("int8 Gather: a 2-D table on axis 0 with one f32 scale per column"));
                 }
             }
             match (data.dtype, out.dtype) {
                 (a, b) if a == b && !int8 => {}
                 (DType::F16, DType::F32) if is_w(0) => {}
                 (DType::I8, DType::F32) if int8 => {}
-                _ => return Err("Gather output dtype must match data (or be f32 for f16 weights)"),
+                _ => return Err(rule!("Gather output dtype must match data (or be f32 for f16 weights)")),
             }
             // out shape = data[..axis] ++ idx ++ data[axis+1..]
             if out.rank != data.rank - 1 + idx.rank {
-                return Err("output rank mismatch");
+                return Err(rule!("output rank mismatch"));
             }
             let mut k = 0;
             for i in 0..data.rank {
                 if i == axis {
                     for j in 0..idx.rank {
                         if out.dim(k) != idx.dim(j) {
-                            return Err("output shape mismatch");
+                            return Err(rule!("output shape mismatch"));
                         }
                         k += 1;
                     }
                 } else {
                     if out.dim(k) != data.dim(i) {
-                        return Err("output shape mismatch");
+                        return Err(rule!("output shape mismatch"));
                     }
                     k += 1;
                 }
@@ -876,7 +876,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::MatMul => {
             r.exact(6)?;
             if ins.len() != 3 {
-                return Err("MatMul takes 3 inputs (bias may be absent)");
+                return Err(rule!("MatMul takes 3 inputs (bias may be absent)"));
             }
             let a = need(ins, 0)?;
             let b = need(ins, 1)?;
@@ -889,17 +889,17 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let alpha = r.f(2)?;
             let act = activation(&r, 3)?;
             if a.rank < 2 || b.rank < 2 || out.rank < 2 {
-                return Err("MatMul operands must have rank ≥ 2 (the importer adds unit axes)");
+                return Err(rule!("MatMul operands must have rank ≥ 2 (the importer adds unit axes)"));
             }
             let (m, k) =
                 if trans_a { (a.dim(a.rank - 1), a.dim(a.rank - 2)) } else { (a.dim(a.rank - 2), a.dim(a.rank - 1)) };
             let (k2, n) =
                 if trans_b { (b.dim(b.rank - 1), b.dim(b.rank - 2)) } else { (b.dim(b.rank - 2), b.dim(b.rank - 1)) };
             if k != k2 {
-                return Err("inner dimensions differ");
+                return Err(rule!("inner dimensions differ"));
             }
             if out.dim(out.rank - 2) != m || out.dim(out.rank - 1) != n {
-                return Err("output shape mismatch");
+                return Err(rule!("output shape mismatch"));
             }
             // Batch dims broadcast numpy-style.
             let batch_rank = out.rank - 2;
@@ -909,7 +909,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let a_b = a.rank - 2;
             let b_b = b.rank - 2;
             if a_b > batch_rank || b_b > batch_rank {
-                return Err("operand batch rank above output's");
+                return Err(rule!("operand batch rank above output's"));
             }
             let mut sa = m * k;
             let mut sb = k * n;
@@ -921,7 +921,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 let ad = if i + a_b >= batch_rank { a.dim(i + a_b - batch_rank) } else { 1 };
                 let bd = if i + b_b >= batch_rank { b.dim(i + b_b - batch_rank) } else { 1 };
                 if (ad != od && ad != 1) || (bd != od && bd != 1) {
-                    return Err("batch dims do not broadcast");
+                    return Err(rule!("batch dims do not broadcast"));
                 }
                 if let Some(s) = a_strides.get_mut(i) {
                     *s = if ad == 1 { 0 } else { sa };
@@ -935,7 +935,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             if let Some(bias) = ins.get(2).and_then(|x| x.as_ref()) {
                 float(bias)?;
                 if !broadcasts_to(bias, out) {
-                    return Err("bias does not broadcast to the output");
+                    return Err(rule!("bias does not broadcast to the output"));
                 }
             }
             let batch = out.len() / (m * n).max(1);
@@ -958,7 +958,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::Conv | OpCode::QConv => {
             let quant = op == OpCode::QConv;
             if ins.len() != (if quant { 4 } else { 3 }) {
-                return Err("Conv takes 3 inputs (bias may be absent), QConv 4 (x, w, bias, requant)");
+                return Err(rule!("Conv takes 3 inputs (bias may be absent), QConv 4 (x, w, bias, requant)"));
             }
             let x = need(ins, 0)?;
             let w = need(ins, 1)?;
@@ -967,7 +967,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 int8_tensor(x)?;
                 int8_tensor(out)?;
                 if w.dtype != DType::I8 || !is_w(1) {
-                    return Err("QConv weights must be an i8 weight");
+                    return Err(rule!("QConv weights must be an i8 weight"));
                 }
             } else {
                 float(x)?;
@@ -976,22 +976,22 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             let rank = r.us(0)?;
             if rank != 1 && rank != 2 {
-                return Err("only 1-D and 2-D convolution");
+                return Err(rule!("only 1-D and 2-D convolution"));
             }
             r.exact(2 + 4 * rank + 3 + if quant { 2 } else { 0 })?;
             let group = r.us(1)?;
             let win = window(&r, rank, 2)?;
             let act = activation(&r, 2 + 4 * rank)?;
             if x.rank != rank + 2 || w.rank != rank + 2 || out.rank != rank + 2 {
-                return Err("Conv tensors must have rank r+2");
+                return Err(rule!("Conv tensors must have rank r+2"));
             }
             // Channels-last activations hold [N, (H,) W, C]; weights keep their logical dims.
             let cl = x.layout == Layout::ChannelsLast;
             if quant && cl != (out.layout == Layout::ChannelsLast) {
-                return Err("QConv input and output must both be channels-last or neither");
+                return Err(rule!("QConv input and output must both be channels-last or neither"));
             }
             if !quant && (cl || out.layout == Layout::ChannelsLast) {
-                return Err("float Conv takes NCHW tensors");
+                return Err(rule!("float Conv takes NCHW tensors"));
             }
             let (n, c) = (x.dim(0), if cl { x.dim(rank + 1) } else { x.dim(1) });
             let (h, wd) = match (rank, cl) {
@@ -1003,10 +1003,10 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let m = w.dim(0);
             let (kh, kw) = if rank == 2 { (w.dim(2), w.dim(3)) } else { (1, w.dim(2)) };
             if group == 0 || c % group != 0 || m % group != 0 {
-                return Err("channels not divisible by group");
+                return Err(rule!("channels not divisible by group"));
             }
             if w.dim(1) != c / group {
-                return Err("weight channels do not match input channels / group");
+                return Err(rule!("weight channels do not match input channels / group"));
             }
             let oh = out_size(h, win.pad_total[0], kh, win.dilation[0], win.stride[0])?;
             let ow = out_size(wd, win.pad_total[1], kw, win.dilation[1], win.stride[1])?;
@@ -1017,27 +1017,27 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 (_, true) => [n, ow, m, 0],
             };
             if out.shape() != expect_o.get(..rank + 2).unwrap_or(&[]) {
-                return Err("output shape mismatch");
+                return Err(rule!("output shape mismatch"));
             }
             let kind = match (cl, w.layout) {
                 (false, Layout::RowMajor) if !quant || cfg!(feature = "int8-row-major") => QConvKind::Nchw,
                 (false, Layout::RowMajor) => return Err(ROW_MAJOR_NOT_BUILT),
                 (true, Layout::K4N16Hwc) => QConvKind::Packed,
                 (true, Layout::DepthwiseHwc) if group == c && group == m => QConvKind::Depthwise,
-                _ => return Err("QConv weights: row-major with NCHW inputs, k4n16-hwc or depthwise-hwc (group = C = M) with channels-last ones"),
+                _ => return Err(rule!("QConv weights: row-major with NCHW inputs, k4n16-hwc or depthwise-hwc (group = C = M) with channels-last ones")),
             };
             if quant {
                 int8_bias_requant(ins, is_w(2), is_w(3), m)?;
                 if act.func != UnaryFn::Identity {
-                    return Err("QConv carries its activation in [lo, hi]");
+                    return Err(rule!("QConv carries its activation in [lo, hi]"));
                 }
                 if (w.len() / m.max(1)) > crate::kernels::generic::int8::MAX_K {
-                    return Err("QConv reduction longer than MAX_K");
+                    return Err(rule!("QConv reduction longer than MAX_K"));
                 }
             } else if let Some(b) = ins.get(2).and_then(|x| x.as_ref()) {
                 float(b)?;
                 if b.shape() != [m] {
-                    return Err("bias must have shape [M]");
+                    return Err(rule!("bias must have shape [M]"));
                 }
             }
             let geom = ConvParams {
@@ -1067,7 +1067,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::QMatMul => {
             r.exact(2)?;
             if ins.len() != 4 {
-                return Err("QMatMul takes 4 inputs (x, w, bias, requant)");
+                return Err(rule!("QMatMul takes 4 inputs (x, w, bias, requant)"));
             }
             let x = need(ins, 0)?;
             let w = need(ins, 1)?;
@@ -1075,18 +1075,18 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             int8_tensor(x)?;
             int8_tensor(out)?;
             if w.dtype != DType::I8 || !is_w(1) || w.rank != 2 {
-                return Err("QMatMul weights must be a 2-D i8 weight [N, K]");
+                return Err(rule!("QMatMul weights must be a 2-D i8 weight [N, K]"));
             }
             let (n, k) = (w.dim(0), w.dim(1));
             if k == 0 || k > crate::kernels::generic::int8::MAX_K {
-                return Err("QMatMul reduction length out of range");
+                return Err(rule!("QMatMul reduction length out of range"));
             }
             if x.rank == 0 || x.dim(x.rank - 1) != k || out.rank != x.rank {
-                return Err("QMatMul input must be [.., K] and the output [.., N]");
+                return Err(rule!("QMatMul input must be [.., K] and the output [.., N]"));
             }
             for i in 0..x.rank {
                 if out.dim(i) != if i + 1 == x.rank { n } else { x.dim(i) } {
-                    return Err("output shape mismatch");
+                    return Err(rule!("output shape mismatch"));
                 }
             }
             int8_bias_requant(ins, is_w(2), is_w(3), n)?;
@@ -1104,7 +1104,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             // weights of x's last dimension (the quantizer fuses Sub → Mul → Quantize into it).
             let affine = op == OpCode::Quantize && ins.len() == 3;
             if ins.len() != 1 && !affine {
-                return Err("Quantize takes one input (or three: x, offset, scale); Dequantize one");
+                return Err(rule!("Quantize takes one input (or three: x, offset, scale); Dequantize one"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
@@ -1113,7 +1113,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 for i in 1..3 {
                     let v = need(ins, i)?;
                     if v.dtype != DType::F32 || !is_w(i) || v.rank != 1 || v.dim(0) != last || x.rank == 0 {
-                        return Err("Quantize's offset and scale are f32 weights of x's last dimension");
+                        return Err(rule!("Quantize's offset and scale are f32 weights of x's last dimension"));
                     }
                 }
             }
@@ -1125,7 +1125,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 float(out)?;
             }
             if !shapes_equal(x, out) {
-                return Err("output shape must equal the input's");
+                return Err(rule!("output shape must equal the input's"));
             }
             Ok(if op == OpCode::Quantize { Params::Quantize } else { Params::Dequantize })
         }
@@ -1133,23 +1133,23 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::Unary => {
             r.exact(3)?;
             if ins.len() != 1 {
-                return Err("Unary takes 1 input");
+                return Err(rule!("Unary takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
             float(x)?;
             float(out)?;
             if !shapes_equal(x, out) {
-                return Err("output shape must equal input shape");
+                return Err(rule!("output shape must equal input shape"));
             }
-            let func = UnaryFn::from_u32(r.u(0)?).ok_or("unknown unary function")?;
+            let func = UnaryFn::from_u32(r.u(0)?).ok_or(rule!("unknown unary function"))?;
             Ok(Params::Unary { func, a: r.f(1)?, b: r.f(2)? })
         }
         #[cfg(feature = "op-binary")]
         OpCode::Binary => {
             r.exact(1)?;
             if ins.len() != 2 {
-                return Err("Binary takes 2 inputs");
+                return Err(rule!("Binary takes 2 inputs"));
             }
             let a = need(ins, 0)?;
             let b = need(ins, 1)?;
@@ -1158,27 +1158,27 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             float(b)?;
             float(out)?;
             if !broadcasts_to(a, out) || !broadcasts_to(b, out) {
-                return Err("inputs do not broadcast to the output");
+                return Err(rule!("inputs do not broadcast to the output"));
             }
-            let func = BinaryFn::from_u32(r.u(0)?).ok_or("unknown binary function")?;
+            let func = BinaryFn::from_u32(r.u(0)?).ok_or(rule!("unknown binary function"))?;
             Ok(Params::Binary { func })
         }
         #[cfg(feature = "op-softmax")]
         OpCode::Softmax => {
             r.exact(2)?;
             if ins.len() != 1 {
-                return Err("Softmax takes 1 input");
+                return Err(rule!("Softmax takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
             float(x)?;
             float(out)?;
             if !shapes_equal(x, out) {
-                return Err("output shape must equal input shape");
+                return Err(rule!("output shape must equal input shape"));
             }
             let axis = r.us(0)?;
             if axis >= x.rank {
-                return Err("axis out of range");
+                return Err(rule!("axis out of range"));
             }
             let outer = x.shape().get(..axis).unwrap_or(&[]).iter().product();
             let inner = x.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
@@ -1188,7 +1188,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::LayerNorm => {
             r.exact(2)?;
             if ins.len() != 3 {
-                return Err("LayerNorm takes 3 inputs (bias may be absent)");
+                return Err(rule!("LayerNorm takes 3 inputs (bias may be absent)"));
             }
             let x = need(ins, 0)?;
             let scale = need(ins, 1)?;
@@ -1197,21 +1197,21 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             float(scale)?;
             float(out)?;
             if !shapes_equal(x, out) {
-                return Err("output shape must equal input shape");
+                return Err(rule!("output shape must equal input shape"));
             }
             let axis = r.us(0)?;
             if axis >= x.rank {
-                return Err("axis out of range");
+                return Err(rule!("axis out of range"));
             }
             let norm = x.shape().get(axis..).unwrap_or(&[]);
             let inner: usize = norm.iter().product();
             if scale.len() != inner {
-                return Err("scale must hold one value per normalized element");
+                return Err(rule!("scale must hold one value per normalized element"));
             }
             if let Some(b) = ins.get(2).and_then(|x| x.as_ref()) {
                 float(b)?;
                 if b.len() != inner {
-                    return Err("bias must hold one value per normalized element");
+                    return Err(rule!("bias must hold one value per normalized element"));
                 }
             }
             Ok(Params::LayerNorm { outer: x.len() / inner.max(1), inner, eps: r.f(1)? })
@@ -1220,7 +1220,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::Reduce => {
             r.exact(2)?;
             if ins.len() != 1 {
-                return Err("Reduce takes 1 input");
+                return Err(rule!("Reduce takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
@@ -1231,7 +1231,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 1 => ReduceFn::Sum,
                 2 => ReduceFn::Max,
                 3 => ReduceFn::Min,
-                _ => return Err("unknown reduce function"),
+                _ => return Err(rule!("unknown reduce function")),
             };
             let mask = r.u(1)?;
             reduced_shape(x, out, mask)?;
@@ -1241,7 +1241,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::QLut => {
             r.exact(0)?;
             if ins.len() != 2 {
-                return Err("QLut takes 2 inputs (x, table)");
+                return Err(rule!("QLut takes 2 inputs (x, table)"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
@@ -1249,10 +1249,10 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             int8_tensor(out)?;
             let table = need(ins, 1)?;
             if table.dtype != DType::I8 || !is_w(1) || table.shape() != [256] {
-                return Err("QLut's table must be an i8 weight [256]");
+                return Err(rule!("QLut's table must be an i8 weight [256]"));
             }
             if !shapes_equal(x, out) || x.layout != out.layout {
-                return Err("QLut's output has its input's shape and layout");
+                return Err(rule!("QLut's output has its input's shape and layout"));
             }
             Ok(Params::QLut)
         }
@@ -1260,7 +1260,7 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::QMean => {
             r.exact(1)?;
             if ins.len() != 2 {
-                return Err("QMean takes 2 inputs (x, requant)");
+                return Err(rule!("QMean takes 2 inputs (x, requant)"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
@@ -1268,36 +1268,36 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             int8_tensor(out)?;
             let q = need(ins, 1)?;
             if q.dtype != DType::I32 || !is_w(1) || q.shape() != [1, 2] {
-                return Err("QMean's requantization must be an i32 weight [1, 2]");
+                return Err(rule!("QMean's requantization must be an i32 weight [1, 2]"));
             }
             let mask = r.u(0)?;
             let count = reduced_shape(x, out, mask)?;
             // |x − zx| ≤ 255: 2^23 terms keep the i32 sum exact.
             if count == 0 || count > 1 << 23 {
-                return Err("QMean over 0 or more than 2^23 elements");
+                return Err(rule!("QMean over 0 or more than 2^23 elements"));
             }
             Ok(Params::QMean { count, mask })
         }
         #[cfg(feature = "op-pool")]
         OpCode::Pool => {
             if ins.len() != 1 {
-                return Err("Pool takes 1 input");
+                return Err(rule!("Pool takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
             float(x)?;
             float(out)?;
             if x.layout != Layout::RowMajor {
-                return Err("Pool takes NCHW tensors");
+                return Err(rule!("Pool takes NCHW tensors"));
             }
             let max = match r.u(0)? {
                 0 => false,
                 1 => true,
-                _ => return Err("unknown pool kind"),
+                _ => return Err(rule!("unknown pool kind")),
             };
             let rank = r.us(1)?;
             if rank != 1 && rank != 2 {
-                return Err("only 1-D and 2-D pooling");
+                return Err(rule!("only 1-D and 2-D pooling"));
             }
             r.exact(2 + 5 * rank + 1)?;
             let mut k = [1usize; 2];
@@ -1309,14 +1309,14 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let win = window(&r, rank, 2 + rank)?;
             let count_include_pad = r.u(2 + 5 * rank)? != 0;
             if x.rank != rank + 2 || out.rank != rank + 2 {
-                return Err("Pool tensors must have rank r+2");
+                return Err(rule!("Pool tensors must have rank r+2"));
             }
             let (h, w) = if rank == 2 { (x.dim(2), x.dim(3)) } else { (1, x.dim(2)) };
             let oh = out_size(h, win.pad_total[0], k[0], win.dilation[0], win.stride[0])?;
             let ow = out_size(w, win.pad_total[1], k[1], win.dilation[1], win.stride[1])?;
             let expect = if rank == 2 { [x.dim(0), x.dim(1), oh, ow] } else { [x.dim(0), x.dim(1), ow, 0] };
             if out.shape() != expect.get(..rank + 2).unwrap_or(&[]) {
-                return Err("output shape mismatch");
+                return Err(rule!("output shape mismatch"));
             }
             Ok(Params::Pool(PoolParams {
                 max,
@@ -1336,21 +1336,21 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::Copy | OpCode::Expand => {
             r.exact(0)?;
             if ins.len() != 1 {
-                return Err("op takes 1 input");
+                return Err(rule!("op takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
             if x.dtype != out.dtype {
-                return Err("dtype must not change");
+                return Err(rule!("dtype must not change"));
             }
             if op == OpCode::Copy {
                 if x.len() != out.len() {
-                    return Err("element count must not change");
+                    return Err(rule!("element count must not change"));
                 }
                 Ok(Params::Copy)
             } else {
                 if !broadcasts_to(x, out) {
-                    return Err("input does not broadcast to the output");
+                    return Err(rule!("input does not broadcast to the output"));
                 }
                 Ok(Params::Expand)
             }
@@ -1358,28 +1358,28 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         #[cfg(feature = "op-transpose")]
         OpCode::Transpose => {
             if ins.len() != 1 {
-                return Err("Transpose takes 1 input");
+                return Err(rule!("Transpose takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
             r.exact(x.rank)?;
             if x.dtype != out.dtype || x.rank != out.rank {
-                return Err("dtype and rank must not change");
+                return Err(rule!("dtype and rank must not change"));
             }
             let mut perm = [0usize; MAX_RANK];
             let mut seen = [false; MAX_RANK];
             for i in 0..x.rank {
                 let p = r.us(i)?;
-                let s = seen.get_mut(p).ok_or("perm entry out of range")?;
+                let s = seen.get_mut(p).ok_or(rule!("perm entry out of range"))?;
                 if *s {
-                    return Err("perm repeats an axis");
+                    return Err(rule!("perm repeats an axis"));
                 }
                 *s = true;
                 if let Some(q) = perm.get_mut(i) {
                     *q = p;
                 }
                 if out.dim(i) != x.dim(p) {
-                    return Err("output shape mismatch");
+                    return Err(rule!("output shape mismatch"));
                 }
             }
             Ok(Params::Transpose { perm })
@@ -1390,26 +1390,26 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             let out = single_out()?;
             let axis = r.us(0)?;
             if axis >= out.rank {
-                return Err("axis out of range");
+                return Err(rule!("axis out of range"));
             }
             if ins.is_empty() {
-                return Err("Concat needs inputs");
+                return Err(rule!("Concat needs inputs"));
             }
             let mut total = 0usize;
             for i in 0..ins.len() {
                 let x = need(ins, i)?;
                 if x.dtype != out.dtype || x.rank != out.rank {
-                    return Err("inputs must match the output's dtype and rank");
+                    return Err(rule!("inputs must match the output's dtype and rank"));
                 }
                 for d in 0..out.rank {
                     if d != axis && x.dim(d) != out.dim(d) {
-                        return Err("inputs differ off the concat axis");
+                        return Err(rule!("inputs differ off the concat axis"));
                     }
                 }
-                total = total.checked_add(x.dim(axis)).ok_or("overflow")?;
+                total = total.checked_add(x.dim(axis)).ok_or(rule!("overflow"))?;
             }
             if total != out.dim(axis) {
-                return Err("concat sizes do not add up");
+                return Err(rule!("concat sizes do not add up"));
             }
             Ok(Params::Concat { axis })
         }
@@ -1417,44 +1417,44 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::Split => {
             r.exact(1)?;
             if ins.len() != 1 {
-                return Err("Split takes 1 input");
+                return Err(rule!("Split takes 1 input"));
             }
             let x = need(ins, 0)?;
             let axis = r.us(0)?;
             if axis >= x.rank {
-                return Err("axis out of range");
+                return Err(rule!("axis out of range"));
             }
             if outs.is_empty() {
-                return Err("Split needs outputs");
+                return Err(rule!("Split needs outputs"));
             }
             let mut total = 0usize;
             for i in 0..outs.len() {
                 let o = need(outs, i)?;
                 if o.dtype != x.dtype || o.rank != x.rank {
-                    return Err("outputs must match the input's dtype and rank");
+                    return Err(rule!("outputs must match the input's dtype and rank"));
                 }
                 for d in 0..x.rank {
                     if d != axis && x.dim(d) != o.dim(d) {
-                        return Err("outputs differ off the split axis");
+                        return Err(rule!("outputs differ off the split axis"));
                     }
                 }
-                total = total.checked_add(o.dim(axis)).ok_or("overflow")?;
+                total = total.checked_add(o.dim(axis)).ok_or(rule!("overflow"))?;
             }
             if total != x.dim(axis) {
-                return Err("split sizes do not add up");
+                return Err(rule!("split sizes do not add up"));
             }
             Ok(Params::Split { axis })
         }
         #[cfg(feature = "op-slice")]
         OpCode::Slice => {
             if ins.len() != 1 {
-                return Err("Slice takes 1 input");
+                return Err(rule!("Slice takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
             r.exact(2 * x.rank)?;
             if x.dtype != out.dtype || x.rank != out.rank {
-                return Err("dtype and rank must not change");
+                return Err(rule!("dtype and rank must not change"));
             }
             let mut starts = [0usize; MAX_RANK];
             let mut steps = [1isize; MAX_RANK];
@@ -1463,16 +1463,16 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 let st = r.u(x.rank + i)? as i32 as isize;
                 let cnt = out.dim(i);
                 if st == 0 {
-                    return Err("zero step");
+                    return Err(rule!("zero step"));
                 }
                 if cnt > 0 {
                     if s >= x.dim(i) {
-                        return Err("start out of range");
+                        return Err(rule!("start out of range"));
                     }
                     // last index = s + step*(cnt-1) must stay in [0, dim)
                     let last = (s as i128) + (st as i128) * ((cnt - 1) as i128);
                     if last < 0 || last >= x.dim(i) as i128 {
-                        return Err("slice runs out of the input");
+                        return Err(rule!("slice runs out of the input"));
                     }
                 }
                 if let Some(p) = starts.get_mut(i) {
@@ -1488,23 +1488,23 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::Where => {
             r.exact(0)?;
             if ins.len() != 3 {
-                return Err("Where takes 3 inputs");
+                return Err(rule!("Where takes 3 inputs"));
             }
             let c = need(ins, 0)?;
             let x = need(ins, 1)?;
             let y = need(ins, 2)?;
             let out = single_out()?;
             if c.dtype != DType::U8 {
-                return Err("condition must be u8");
+                return Err(rule!("condition must be u8"));
             }
             if x.dtype != out.dtype || y.dtype != out.dtype {
-                return Err("branches must match the output dtype");
+                return Err(rule!("branches must match the output dtype"));
             }
             if out.dtype.size() != 4 {
-                return Err("Where supports 32-bit element types");
+                return Err(rule!("Where supports 32-bit element types"));
             }
             if !broadcasts_to(c, out) || !broadcasts_to(x, out) || !broadcasts_to(y, out) {
-                return Err("inputs do not broadcast to the output");
+                return Err(rule!("inputs do not broadcast to the output"));
             }
             Ok(Params::Where)
         }
@@ -1512,16 +1512,16 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         OpCode::Cast => {
             r.exact(0)?;
             if ins.len() != 1 {
-                return Err("Cast takes 1 input");
+                return Err(rule!("Cast takes 1 input"));
             }
             let x = need(ins, 0)?;
             let out = single_out()?;
             let ok = |d: DType| matches!(d, DType::F32 | DType::I32 | DType::U8);
             if !ok(x.dtype) || !ok(out.dtype) {
-                return Err("Cast supports f32, i32 and u8");
+                return Err(rule!("Cast supports f32, i32 and u8"));
             }
             if !shapes_equal(x, out) {
-                return Err("output shape must equal input shape");
+                return Err(rule!("output shape must equal input shape"));
             }
             Ok(Params::Cast)
         }
@@ -1535,10 +1535,11 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
 
 /// The rule for int8 QMatMul/QConv with row-major weights (what quantization version 2 wrote
 /// before the packed layouts) in a build without the `int8-row-major` feature.
-const ROW_MAJOR_NOT_BUILT: Rule = "int8 row-major weights are not built into this runtime (feature int8-row-major)";
+const ROW_MAJOR_NOT_BUILT: Rule =
+    rule!("int8 row-major weights are not built into this runtime (feature int8-row-major)");
 
 /// The rule for an op left out of this build (op selection features).
-const NOT_BUILT: Rule = "op not built into this runtime (its cargo feature is off)";
+const NOT_BUILT: Rule = rule!("op not built into this runtime (its cargo feature is off)");
 
 fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Params, Rule> {
     let ins = t.inputs;
@@ -1549,17 +1550,17 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     let int8 = ins.get(1).and_then(|x| x.as_ref()).is_some_and(|w| w.dtype == DType::I8);
     r.exact(base + if int8 { 4 } else { 0 })?;
     if ins.len() != (if lstm { 7 } else { 5 }) + (if int8 { 2 } else { 0 }) {
-        return Err("wrong number of recurrent inputs (int8 ops add W and R row scales)");
+        return Err(rule!("wrong number of recurrent inputs (int8 ops add W and R row scales)"));
     }
     if outs.len() != if lstm { 3 } else { 2 } {
-        return Err("wrong number of recurrent outputs");
+        return Err(rule!("wrong number of recurrent outputs"));
     }
     let direction = r.u(0)?;
     let hidden = r.us(1)?;
     let batch_first = match r.u(2)? {
         0 => false,
         1 => true,
-        _ => return Err("layout must be 0 or 1"),
+        _ => return Err(rule!("layout must be 0 or 1")),
     };
     let (lbr, clip) = if lstm {
         (false, r.f(3)?)
@@ -1568,19 +1569,19 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
             match r.u(3)? {
                 0 => false,
                 1 => true,
-                _ => return Err("linear_before_reset must be 0 or 1"),
+                _ => return Err(rule!("linear_before_reset must be 0 or 1")),
             },
             r.f(4)?,
         )
     };
     if clip.is_nan() || clip < 0.0 {
-        return Err("clip must be ≥ 0 (0 = none)");
+        return Err(rule!("clip must be ≥ 0 (0 = none)"));
     }
     let (dirs, reverse_only) = match direction {
         0 => (1, false),
         1 => (1, true),
         2 => (2, false),
-        _ => return Err("unknown direction"),
+        _ => return Err(rule!("unknown direction")),
     };
     let x = need(ins, 0)?;
     let w = need(ins, 1)?;
@@ -1590,11 +1591,11 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         float(x)?;
     }
     if w.layout != rr.layout {
-        return Err("W and R must have the same layout");
+        return Err(rule!("W and R must have the same layout"));
     }
     let q = if int8 {
         if rr.dtype != DType::I8 || !is_w(1) || !is_w(2) {
-            return Err("int8 W and R must both be i8 weights");
+            return Err(rule!("int8 W and R must both be i8 weights"));
         }
         let q = RnnQuant {
             x_scale: r.f(base)?,
@@ -1604,34 +1605,34 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         };
         let ok = |s: f32, z: i32| s.is_finite() && s > 0.0 && (-128..=127).contains(&z);
         if !ok(q.x_scale, q.x_zp) || !ok(q.h_scale, q.h_zp) {
-            return Err("int8 recurrent op: bad x or h quantization");
+            return Err(rule!("int8 recurrent op: bad x or h quantization"));
         }
         // An int8 X is read as is: its quantization must be the one the products expect.
         if x_int8 && (x.quant.scale_bits != q.x_scale.to_bits() || x.quant.zero_point != q.x_zp) {
-            return Err("int8 X must carry the op's x quantization");
+            return Err(rule!("int8 X must carry the op's x quantization"));
         }
         Some(q)
     } else if x_int8 {
-        return Err("an int8 X needs int8 W and R");
+        return Err(rule!("an int8 X needs int8 W and R"));
     } else {
         float_or_f16_weight(w, is_w(1))?;
         float_or_f16_weight(rr, is_w(2))?;
         None
     };
     if x.rank != 3 {
-        return Err("X must have rank 3");
+        return Err(rule!("X must have rank 3"));
     }
     let (seq, batch) = if batch_first { (x.dim(1), x.dim(0)) } else { (x.dim(0), x.dim(1)) };
     let input = x.dim(2);
     let gh = gates * hidden;
     if hidden == 0 || hidden > 1 << 20 {
-        return Err("hidden size out of range");
+        return Err(rule!("hidden size out of range"));
     }
     if w.shape() != [dirs, gh, input] {
-        return Err("W must be [dirs, gates*hidden, input]");
+        return Err(rule!("W must be [dirs, gates*hidden, input]"));
     }
     if rr.shape() != [dirs, gh, hidden] {
-        return Err("R must be [dirs, gates*hidden, hidden]");
+        return Err(rule!("R must be [dirs, gates*hidden, hidden]"));
     }
     if int8 {
         let first = if lstm { 7 } else { 5 };
@@ -1639,17 +1640,17 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
             let s = need(ins, i)?;
             float(s)?;
             if !is_w(i) || s.shape() != [dirs * gh] {
-                return Err("int8 row scales must be f32 weights [dirs*gates*hidden]");
+                return Err(rule!("int8 row scales must be f32 weights [dirs*gates*hidden]"));
             }
         }
         if input.max(hidden) > crate::kernels::generic::int8::MAX_K {
-            return Err("recurrent reduction longer than MAX_K");
+            return Err(rule!("recurrent reduction longer than MAX_K"));
         }
     }
     if let Some(b) = ins.get(3).and_then(|x| x.as_ref()) {
         float(b)?;
         if b.shape() != [dirs, 2 * gh] {
-            return Err("B must be [dirs, 2*gates*hidden]");
+            return Err(rule!("B must be [dirs, 2*gates*hidden]"));
         }
     }
     let state_shape = if batch_first { [batch, dirs, hidden] } else { [dirs, batch, hidden] };
@@ -1660,7 +1661,7 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         if let Some(s) = ins.get(i).and_then(|x| x.as_ref()) {
             float(s)?;
             if s.shape() != state_shape {
-                return Err("initial state shape mismatch");
+                return Err(rule!("initial state shape mismatch"));
             }
         }
     }
@@ -1668,7 +1669,7 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         if let Some(p) = ins.get(6).and_then(|x| x.as_ref()) {
             float(p)?;
             if p.shape() != [dirs, 3 * hidden] {
-                return Err("P must be [dirs, 3*hidden]");
+                return Err(rule!("P must be [dirs, 3*hidden]"));
             }
         }
     }
@@ -1676,13 +1677,13 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         float(y)?;
         let expect = if batch_first { [batch, seq, dirs, hidden] } else { [seq, dirs, batch, hidden] };
         if y.shape() != expect {
-            return Err("Y shape mismatch");
+            return Err(rule!("Y shape mismatch"));
         }
     }
     for o in outs.iter().skip(1).flatten() {
         float(o)?;
         if o.shape() != state_shape {
-            return Err("final state shape mismatch");
+            return Err(rule!("final state shape mismatch"));
         }
     }
     let p = RnnParams {
@@ -1700,9 +1701,9 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         packed: w.layout == Layout::K4N16,
         xproj: false,
     };
-    let s = t.scratch.ok_or("recurrent ops need a scratch tensor")?;
+    let s = t.scratch.ok_or(rule!("recurrent ops need a scratch tensor"))?;
     if s.dtype != DType::F32 || s.len() < p.scratch_len() {
-        return Err("scratch tensor too small");
+        return Err(rule!("scratch tensor too small"));
     }
     // Packed int8 or row-major f32/f16 matrices can take every step's input products at once.
     let projectable =

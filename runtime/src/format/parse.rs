@@ -72,12 +72,12 @@ fn bad_section(kind: SectionKind, rule: &'static str) -> Error {
 
 /// Views `bytes` as a slice of records; the length must be a whole number of records.
 fn records<T: FromBytes + Immutable + KnownLayout + Unaligned>(kind: SectionKind, bytes: &[u8]) -> Result<&[T]> {
-    <[T]>::ref_from_bytes(bytes).map_err(|_| bad_section(kind, "length is not a whole number of records"))
+    <[T]>::ref_from_bytes(bytes).map_err(|_| bad_section(kind, rule!("length is not a whole number of records")))
 }
 
 /// Computes the header's checksum field: CRC-32 (IEEE, as zlib) of everything after the 64-byte
-/// header. Hosted builds use crc32fast (SIMD); bare-metal ones the byte-table form below, whose
-/// 1 KiB table costs far less flash than crc32fast's 16 KiB.
+/// header. Hosted builds use crc32fast (SIMD); bare-metal ones the half-byte-table form below,
+/// whose 64-byte table costs far less flash than crc32fast's 16 KiB (or a 1 KiB byte table).
 pub fn checksum(bytes: &[u8]) -> u32 {
     let body = bytes.get(core::mem::size_of::<Header>()..).unwrap_or(&[]);
     #[cfg(feature = "std")]
@@ -87,19 +87,19 @@ pub fn checksum(bytes: &[u8]) -> u32 {
         h.finalize()
     }
     #[cfg(not(feature = "std"))]
-    crc32_bytewise(body)
+    crc32_nibblewise(body)
 }
 
-/// The byte table of CRC-32 (reflected polynomial 0xEDB88320), built at compile time (where an
-/// out-of-range index would be a build error, not a panic).
+/// The half-byte table of CRC-32 (reflected polynomial 0xEDB88320), built at compile time (where
+/// an out-of-range index would be a build error, not a panic).
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-const fn crc32_table() -> [u32; 256] {
-    let mut t = [0u32; 256];
+const fn crc32_nibble_table() -> [u32; 16] {
+    let mut t = [0u32; 16];
     let mut i = 0;
-    while i < 256 {
+    while i < 16 {
         let mut c = i as u32;
         let mut k = 0;
-        while k < 8 {
+        while k < 4 {
             c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
             k += 1;
         }
@@ -109,14 +109,16 @@ const fn crc32_table() -> [u32; 256] {
     t
 }
 
-/// CRC-32 (reflected polynomial 0xEDB88320), one table lookup per byte.
+/// CRC-32 (reflected polynomial 0xEDB88320), two lookups in a 16-entry table per byte (twice the
+/// byte table's work, once per load).
 #[cfg_attr(feature = "std", allow(dead_code))]
-fn crc32_bytewise(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = crc32_table();
+fn crc32_nibblewise(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 16] = crc32_nibble_table();
+    // The index is below 16, so `get` never fails (and compiles to a plain load).
+    let step = |c: u32, nibble: u32| TABLE.get(((c ^ nibble) & 0xF) as usize).copied().unwrap_or(0) ^ (c >> 4);
     let mut c = !0u32;
     for &b in bytes {
-        // The index is below 256, so `get` never fails (and compiles to a plain load).
-        c = TABLE.get(usize::from(c as u8 ^ b)).copied().unwrap_or(0) ^ (c >> 8);
+        c = step(step(c, u32::from(b)), u32::from(b) >> 4);
     }
     !c
 }
@@ -129,7 +131,7 @@ impl<'a> Artifact<'a> {
         let mut used = art.check_tensors()?;
         used |= art.check_op_records()?;
         if used != art.caps() {
-            return Err(Error::BadHeaderField("capability bits differ from the features the file uses"));
+            return Err(Error::BadHeaderField(rule!("capability bits differ from the features the file uses")));
         }
         Ok(art)
     }
@@ -181,7 +183,7 @@ impl<'a> Artifact<'a> {
     /// Header and section checks only: O(sections), plus O(file) when verifying the checksum.
     pub(crate) fn parse_structure(bytes: &'a [u8], verify_checksum: bool) -> Result<Self> {
         let (header, _) = Header::ref_from_prefix(bytes)
-            .map_err(|_| truncated("header", core::mem::size_of::<Header>() as u64, bytes.len()))?;
+            .map_err(|_| truncated(rule!("header"), core::mem::size_of::<Header>() as u64, bytes.len()))?;
         if header.magic != MAGIC {
             return Err(Error::BadMagic);
         }
@@ -196,17 +198,17 @@ impl<'a> Artifact<'a> {
             return Err(Error::UnsupportedQuantVersion(header.quant_version.get()));
         }
         if header.header_len.get() as usize != core::mem::size_of::<Header>() {
-            return Err(Error::BadHeaderField("header_len must be 64"));
+            return Err(Error::BadHeaderField(rule!("header_len must be 64")));
         }
         let caps_word = header.flags.get();
         if version == CONTAINER_VERSION_V1 && caps_word != 0 {
-            return Err(Error::BadHeaderField("flags must be 0 in container version 1"));
+            return Err(Error::BadHeaderField(rule!("flags must be 0 in container version 1")));
         }
         if caps_word & !caps::KNOWN != 0 {
             return Err(Error::UnsupportedCapability(caps_word & !caps::KNOWN));
         }
         if header.reserved != [0; 12] {
-            return Err(Error::BadHeaderField("reserved bytes must be 0"));
+            return Err(Error::BadHeaderField(rule!("reserved bytes must be 0")));
         }
         if header.total_len.get() != bytes.len() as u64 {
             return Err(Error::LengthMismatch { header: header.total_len.get(), actual: bytes.len() as u64 });
@@ -227,31 +229,32 @@ impl<'a> Artifact<'a> {
         }
 
         if header.section_table_offset.get() != core::mem::size_of::<Header>() as u64 {
-            return Err(Error::BadHeaderField("section_table_offset must be 64"));
+            return Err(Error::BadHeaderField(rule!("section_table_offset must be 64")));
         }
         let count = header.section_count.get() as usize;
         let max_count = if version == CONTAINER_VERSION_V1 { 10 } else { MAX_SECTIONS };
         if !(SectionKind::REQUIRED.len()..=max_count).contains(&count) {
             return Err(Error::BadHeaderField(if version == CONTAINER_VERSION_V1 {
-                "section_count must be 8 to 10 in container version 1"
+                rule!("section_count must be 8 to 10 in container version 1")
             } else {
-                "section_count must be 8 to 32"
+                rule!("section_count must be 8 to 32")
             }));
         }
-        let table_len =
-            count.checked_mul(core::mem::size_of::<SectionEntry>()).ok_or(Error::BadHeaderField("section_count"))?;
+        let table_len = count
+            .checked_mul(core::mem::size_of::<SectionEntry>())
+            .ok_or(Error::BadHeaderField(rule!("section_count")))?;
         let table_bytes = bytes
             .get(64..)
             .and_then(|b| b.get(..table_len))
-            .ok_or_else(|| truncated("section table", 64u64.saturating_add(table_len as u64), bytes.len()))?;
+            .ok_or_else(|| truncated(rule!("section table"), 64u64.saturating_add(table_len as u64), bytes.len()))?;
         let sections =
-            <[SectionEntry]>::ref_from_bytes(table_bytes).map_err(|_| Error::BadHeaderField("section table"))?;
+            <[SectionEntry]>::ref_from_bytes(table_bytes).map_err(|_| Error::BadHeaderField(rule!("section table")))?;
 
         // Sections: each known kind at most once, 64-aligned, in file order, not overlapping,
         // inside the file, with only zero padding between them (no unindexed bytes). Unknown kinds
         // are skipped when flagged skippable (container version 2) and refused otherwise.
         let mut seen = [false; KIND_SLOTS];
-        let mut cursor = 64u64.checked_add(table_len as u64).ok_or(Error::BadHeaderField("section table"))?;
+        let mut cursor = 64u64.checked_add(table_len as u64).ok_or(Error::BadHeaderField(rule!("section table")))?;
         let mut found: [Section; KIND_SLOTS] = [Section { offset: 0, len: 0 }; KIND_SLOTS];
         let mut last_kind: Option<SectionKind> = None;
         for entry in sections {
@@ -259,19 +262,22 @@ impl<'a> Artifact<'a> {
             let flags = entry.flags.get();
             let kind = SectionKind::from_u32(kind_raw);
             if version == CONTAINER_VERSION_V1 && (flags != 0 || kind == Some(SectionKind::Signature)) {
-                return Err(Error::BadSection { kind: kind_raw, rule: "unknown section kind or flags in version 1" });
+                return Err(Error::BadSection {
+                    kind: kind_raw,
+                    rule: rule!("unknown section kind or flags in version 1"),
+                });
             }
             if flags & !SECTION_SKIPPABLE != 0 || entry.reserved.get() != 0 {
-                return Err(Error::BadSection { kind: kind_raw, rule: "unknown flags, or reserved not 0" });
+                return Err(Error::BadSection { kind: kind_raw, rule: rule!("unknown flags, or reserved not 0") });
             }
             match kind {
                 Some(k) => {
                     if (flags == SECTION_SKIPPABLE) != k.skippable() && version != CONTAINER_VERSION_V1 {
-                        return Err(bad_section(k, "skippable flag does not match the kind"));
+                        return Err(bad_section(k, rule!("skippable flag does not match the kind")));
                     }
                     let slot = k as usize;
-                    if *seen.get(slot).ok_or(bad_section(k, "kind"))? {
-                        return Err(bad_section(k, "duplicate section"));
+                    if *seen.get(slot).ok_or(bad_section(k, rule!("kind")))? {
+                        return Err(bad_section(k, rule!("duplicate section")));
                     }
                     if let Some(s) = seen.get_mut(slot) {
                         *s = true;
@@ -281,33 +287,35 @@ impl<'a> Artifact<'a> {
                 None => {
                     return Err(Error::BadSection {
                         kind: kind_raw,
-                        rule: "unknown section kind that is not skippable (written by a newer tool?)",
+                        rule: rule!("unknown section kind that is not skippable (written by a newer tool?)"),
                     })
                 }
             }
             if last_kind == Some(SectionKind::Signature) {
-                return Err(bad_section(SectionKind::Signature, "the signature must be the last section"));
+                return Err(bad_section(SectionKind::Signature, rule!("the signature must be the last section")));
             }
             last_kind = kind;
             let offset = entry.offset.get();
             let len = entry.len.get();
             if !offset.is_multiple_of(SECTION_ALIGN) {
-                return Err(Error::BadSection { kind: kind_raw, rule: "offset not 64-byte aligned" });
+                return Err(Error::BadSection { kind: kind_raw, rule: rule!("offset not 64-byte aligned") });
             }
             if offset < cursor {
                 return Err(Error::BadSection {
                     kind: kind_raw,
-                    rule: "overlaps the previous section or is out of order",
+                    rule: rule!("overlaps the previous section or is out of order"),
                 });
             }
-            let padding =
-                bytes.get(cursor as usize..offset as usize).ok_or_else(|| truncated("section", offset, bytes.len()))?;
+            let padding = bytes
+                .get(cursor as usize..offset as usize)
+                .ok_or_else(|| truncated(rule!("section"), offset, bytes.len()))?;
             if padding.iter().any(|&b| b != 0) {
-                return Err(Error::BadSection { kind: kind_raw, rule: "non-zero padding before section" });
+                return Err(Error::BadSection { kind: kind_raw, rule: rule!("non-zero padding before section") });
             }
-            let end = offset.checked_add(len).ok_or(Error::BadSection { kind: kind_raw, rule: "length overflows" })?;
+            let end =
+                offset.checked_add(len).ok_or(Error::BadSection { kind: kind_raw, rule: rule!("length overflows") })?;
             if end > bytes.len() as u64 {
-                return Err(truncated("section", end, bytes.len()));
+                return Err(truncated(rule!("section"), end, bytes.len()));
             }
             cursor = end;
             if let Some(f) = kind.and_then(|k| found.get_mut(k as usize)) {
@@ -315,17 +323,17 @@ impl<'a> Artifact<'a> {
             }
         }
         if cursor != bytes.len() as u64 {
-            return Err(Error::BadHeaderField("bytes after the last section"));
+            return Err(Error::BadHeaderField(rule!("bytes after the last section")));
         }
         let body = |kind: SectionKind| -> Result<&'a [u8]> {
             if !seen.get(kind as usize).copied().unwrap_or(false) && !SectionKind::OPTIONAL.contains(&kind) {
-                return Err(bad_section(kind, "missing"));
+                return Err(bad_section(kind, rule!("missing")));
             }
             // An absent optional section reads as empty.
-            let s = found.get(kind as usize).ok_or(bad_section(kind, "missing"))?;
-            let start = usize::try_from(s.offset).map_err(|_| bad_section(kind, "offset"))?;
-            let len = usize::try_from(s.len).map_err(|_| bad_section(kind, "length"))?;
-            bytes.get(start..).and_then(|b| b.get(..len)).ok_or(bad_section(kind, "out of range"))
+            let s = found.get(kind as usize).ok_or(bad_section(kind, rule!("missing")))?;
+            let start = usize::try_from(s.offset).map_err(|_| bad_section(kind, rule!("offset")))?;
+            let len = usize::try_from(s.len).map_err(|_| bad_section(kind, rule!("length")))?;
+            bytes.get(start..).and_then(|b| b.get(..len)).ok_or(bad_section(kind, rule!("out of range")))
         };
 
         let strings = body(SectionKind::Strings)?;
@@ -335,7 +343,7 @@ impl<'a> Artifact<'a> {
         let attrs: &[U32] = records(SectionKind::Attrs, body(SectionKind::Attrs)?)?;
         let plan_bytes = body(SectionKind::Plan)?;
         let (plan, rest) = PlanHeader::ref_from_prefix(plan_bytes)
-            .map_err(|_| bad_section(SectionKind::Plan, "shorter than the plan header"))?;
+            .map_err(|_| bad_section(SectionKind::Plan, rule!("shorter than the plan header")))?;
         let slots: &[ArenaSlot] = records(SectionKind::Plan, rest)?;
         let weights = body(SectionKind::Weights)?;
         let metadata = core::str::from_utf8(body(SectionKind::Metadata)?).map_err(|_| Error::BadMetadata)?;
@@ -344,16 +352,16 @@ impl<'a> Artifact<'a> {
         let signature = body(SectionKind::Signature)?;
 
         if tensors.len() > MAX_TENSORS {
-            return Err(bad_section(SectionKind::Tensors, "more than 65536 tensors"));
+            return Err(bad_section(SectionKind::Tensors, rule!("more than 65536 tensors")));
         }
         if ops.len() > MAX_OPS {
-            return Err(bad_section(SectionKind::Ops, "more than 65536 ops"));
+            return Err(bad_section(SectionKind::Ops, rule!("more than 65536 ops")));
         }
         if slots.len() != plan.slot_count.get() as usize {
-            return Err(Error::BadPlan("slot_count does not match the section length"));
+            return Err(Error::BadPlan(rule!("slot_count does not match the section length")));
         }
         if plan.reserved.get() != 0 {
-            return Err(Error::BadPlan("reserved must be 0"));
+            return Err(Error::BadPlan(rule!("reserved must be 0")));
         }
 
         Ok(Artifact {
@@ -393,8 +401,8 @@ impl<'a> Artifact<'a> {
             .strings
             .get(start..)
             .and_then(|b| b.get(..len))
-            .ok_or(Error::BadString("out of the strings section"))?;
-        core::str::from_utf8(b).map_err(|_| Error::BadString("not UTF-8"))
+            .ok_or(Error::BadString(rule!("out of the strings section")))?;
+        core::str::from_utf8(b).map_err(|_| Error::BadString(rule!("not UTF-8")))
     }
 
     /// Resolves a range of the index section.
@@ -418,9 +426,9 @@ impl<'a> Artifact<'a> {
     fn sizes(t: &TensorRecord, dtype: DType, bad: impl Fn(&'static str) -> Error) -> Result<(u64, u64)> {
         let mut elems: u64 = 1;
         for d in t.dims.iter().take(t.rank as usize) {
-            elems = elems.checked_mul(u64::from(d.get())).ok_or(bad("element count overflows"))?;
+            elems = elems.checked_mul(u64::from(d.get())).ok_or(bad(rule!("element count overflows")))?;
         }
-        let bytes = elems.checked_mul(dtype.size() as u64).ok_or(bad("byte length overflows"))?;
+        let bytes = elems.checked_mul(dtype.size() as u64).ok_or(bad(rule!("byte length overflows")))?;
         Ok((elems, bytes))
     }
 
@@ -433,28 +441,28 @@ impl<'a> Artifact<'a> {
             Layout::RowMajor => Ok(plain),
             Layout::ChannelsLast => {
                 if t.storage == Storage::Weights as u8 || !(3..=4).contains(&rank) {
-                    return Err(bad("channels-last is for rank-3 or rank-4 activations"));
+                    return Err(bad(rule!("channels-last is for rank-3 or rank-4 activations")));
                 }
                 Ok(plain)
             }
             Layout::K4N16 | Layout::K4N16Hwc => {
                 if !weight_i8 || rank < 2 {
-                    return Err(bad("k4n16 layouts are for per-axis int8 weights of rank 2 or more"));
+                    return Err(bad(rule!("k4n16 layouts are for per-axis int8 weights of rank 2 or more")));
                 }
                 let mut dims = [0usize; MAX_RANK];
                 for (d, v) in dims.iter_mut().zip(t.dims.iter()) {
                     *d = v.get() as usize;
                 }
                 let (rows, k) = k4n16_geometry(layout, dims.get(..rank).unwrap_or(&[]))
-                    .ok_or(bad("k4n16 geometry: bad rank or overflow"))?;
+                    .ok_or(bad(rule!("k4n16 geometry: bad rank or overflow")))?;
                 if rows == 0 || k == 0 {
-                    return Err(bad("k4n16 weight with no rows or an empty reduction"));
+                    return Err(bad(rule!("k4n16 weight with no rows or an empty reduction")));
                 }
-                Ok(k4n16_len(rows, k).ok_or(bad("packed length overflows"))? as u64)
+                Ok(k4n16_len(rows, k).ok_or(bad(rule!("packed length overflows")))? as u64)
             }
             Layout::DepthwiseHwc => {
                 if !weight_i8 || !(3..=4).contains(&rank) || t.dims.get(1).map(|d| d.get()) != Some(1) {
-                    return Err(bad("depthwise-hwc is for int8 weights [M, 1, kH, kW] or [M, 1, kW]"));
+                    return Err(bad(rule!("depthwise-hwc is for int8 weights [M, 1, kH, kW] or [M, 1, kW]")));
                 }
                 Ok(plain)
             }
@@ -468,25 +476,25 @@ impl<'a> Artifact<'a> {
             let index = i as u32;
             let bad = |rule| Error::BadTensor { index, rule };
             self.string(&t.name)?;
-            let dtype = DType::from_u8(t.dtype).ok_or(bad("unknown dtype"))?;
+            let dtype = DType::from_u8(t.dtype).ok_or(bad(rule!("unknown dtype")))?;
             let rank = t.rank as usize;
             if rank > MAX_RANK {
-                return Err(bad("rank above 6"));
+                return Err(bad(rule!("rank above 6")));
             }
             if t.dims.iter().skip(rank).any(|d| d.get() != 0) {
-                return Err(bad("dims past rank must be 0"));
+                return Err(bad(rule!("dims past rank must be 0")));
             }
-            let storage = Storage::from_u8(t.storage).ok_or(bad("unknown storage"))?;
-            let layout = Layout::from_u8(t.layout).ok_or(bad("unknown layout"))?;
+            let storage = Storage::from_u8(t.storage).ok_or(bad(rule!("unknown storage")))?;
+            let layout = Layout::from_u8(t.layout).ok_or(bad(rule!("unknown layout")))?;
             if v1 && (storage as u8 > 1 || t.layout != 0 || t.alias_of.get() != 0) {
-                return Err(bad("reserved fields must be 0 in container version 1"));
+                return Err(bad(rule!("reserved fields must be 0 in container version 1")));
             }
             if t.reserved0 != 0 || t.reserved1.get() != 0 {
-                return Err(bad("reserved fields must be 0"));
+                return Err(bad(rule!("reserved fields must be 0")));
             }
             let bytes = Self::layout_len(t, dtype, layout, bad)?;
             if bytes != t.byte_len.get() {
-                return Err(bad("byte_len does not match dims, dtype and layout"));
+                return Err(bad(rule!("byte_len does not match dims, dtype and layout")));
             }
             used |= match layout {
                 Layout::RowMajor => 0,
@@ -497,10 +505,10 @@ impl<'a> Artifact<'a> {
             match storage {
                 Storage::Arena | Storage::State => {
                     if t.offset.get() != 0 {
-                        return Err(bad("arena and state tensors must have offset 0 (the plan places them)"));
+                        return Err(bad(rule!("arena and state tensors must have offset 0 (the plan places them)")));
                     }
                     if !v1 && t.alias_of.get() != NO_TENSOR {
-                        return Err(bad("alias_of must be 0xFFFFFFFF unless the storage is alias"));
+                        return Err(bad(rule!("alias_of must be 0xFFFFFFFF unless the storage is alias")));
                     }
                     if storage == Storage::State {
                         used |= caps::STATE;
@@ -508,31 +516,32 @@ impl<'a> Artifact<'a> {
                 }
                 Storage::Weights => {
                     if !v1 && t.alias_of.get() != NO_TENSOR {
-                        return Err(bad("alias_of must be 0xFFFFFFFF unless the storage is alias"));
+                        return Err(bad(rule!("alias_of must be 0xFFFFFFFF unless the storage is alias")));
                     }
                     if !t.offset.get().is_multiple_of(SECTION_ALIGN) {
-                        return Err(bad("weight offset not 64-byte aligned"));
+                        return Err(bad(rule!("weight offset not 64-byte aligned")));
                     }
-                    let end = t.offset.get().checked_add(bytes).ok_or(bad("weight range overflows"))?;
+                    let end = t.offset.get().checked_add(bytes).ok_or(bad(rule!("weight range overflows")))?;
                     if end > self.weights.len() as u64 {
-                        return Err(bad("weight data out of the weights section"));
+                        return Err(bad(rule!("weight data out of the weights section")));
                     }
                 }
                 Storage::Alias => {
                     used |= caps::ALIASES;
-                    let target = self.tensors.get(t.alias_of.get() as usize).ok_or(bad("alias target out of range"))?;
+                    let target =
+                        self.tensors.get(t.alias_of.get() as usize).ok_or(bad(rule!("alias target out of range")))?;
                     if target.storage != Storage::Arena as u8 && target.storage != Storage::State as u8 {
-                        return Err(bad("an alias views an arena or state tensor"));
+                        return Err(bad(rule!("an alias views an arena or state tensor")));
                     }
                     if layout.is_packed() {
-                        return Err(bad("an alias cannot have a packed layout"));
+                        return Err(bad(rule!("an alias cannot have a packed layout")));
                     }
-                    let end = t.offset.get().checked_add(bytes).ok_or(bad("alias range overflows"))?;
+                    let end = t.offset.get().checked_add(bytes).ok_or(bad(rule!("alias range overflows")))?;
                     if end > target.byte_len.get() {
-                        return Err(bad("alias runs past its target"));
+                        return Err(bad(rule!("alias runs past its target")));
                     }
                     if !t.offset.get().is_multiple_of(dtype.size() as u64) {
-                        return Err(bad("alias offset not a multiple of the element size"));
+                        return Err(bad(rule!("alias offset not a multiple of the element size")));
                     }
                 }
             }
@@ -557,21 +566,21 @@ impl<'a> Artifact<'a> {
                     || t.axis_zero_points.get() != NO_TENSOR
                     || t.quant_axis.get() != 0
                 {
-                    return Err(bad("quantization fields set on an unquantized tensor"));
+                    return Err(bad(rule!("quantization fields set on an unquantized tensor")));
                 }
             }
             _ if self.header.quant_version.get() < QUANT_VERSION_INT8 => {
-                return Err(bad("quantization kind not supported by quantization version 1"))
+                return Err(bad(rule!("quantization kind not supported by quantization version 1")))
             }
             1 => {
                 // Int8 activations and weights with one scale and zero point.
                 let s = t.scale.get();
                 if dtype != DType::I8 || !(s.is_finite() && s > 0.0) || !(-128..=127).contains(&t.zero_point.get()) {
-                    return Err(bad("per-tensor quantization needs an i8 tensor, scale > 0, zero point in i8"));
+                    return Err(bad(rule!("per-tensor quantization needs an i8 tensor, scale > 0, zero point in i8")));
                 }
                 if t.axis_scales.get() != NO_TENSOR || t.axis_zero_points.get() != NO_TENSOR || t.quant_axis.get() != 0
                 {
-                    return Err(bad("per-axis fields set on a per-tensor quantized tensor"));
+                    return Err(bad(rule!("per-axis fields set on a per-tensor quantized tensor")));
                 }
             }
             2 => {
@@ -579,11 +588,11 @@ impl<'a> Artifact<'a> {
                 // `quant_axis`; the scales live in an f32 weight tensor, or are folded into the
                 // consuming op's requantization (NO_TENSOR).
                 if dtype != DType::I8 || t.storage != Storage::Weights as u8 {
-                    return Err(bad("per-axis quantization needs an i8 weight"));
+                    return Err(bad(rule!("per-axis quantization needs an i8 weight")));
                 }
                 let axis = t.quant_axis.get() as usize;
                 if axis >= rank || t.scale.get() != 0.0 || t.zero_point.get() != 0 {
-                    return Err(bad("per-axis quantization: bad axis, or per-tensor fields set"));
+                    return Err(bad(rule!("per-axis quantization: bad axis, or per-tensor fields set")));
                 }
                 let len = t.dims.get(axis).map_or(0, |d| d.get());
                 let per_slice = |idx: u32, dt: DType| {
@@ -598,22 +607,22 @@ impl<'a> Artifact<'a> {
                 let z = t.axis_zero_points.get();
                 if z != NO_TENSOR {
                     if self.version() == CONTAINER_VERSION_V1 {
-                        return Err(bad("per-axis weights are symmetric in container version 1"));
+                        return Err(bad(rule!("per-axis weights are symmetric in container version 1")));
                     }
                     if !per_slice(z, DType::I32) {
-                        return Err(bad("axis zero points must be an i32 weight with one value per slice"));
+                        return Err(bad(rule!("axis zero points must be an i32 weight with one value per slice")));
                     }
                     *used |= caps::ZERO_POINTS;
                 }
                 let s = t.axis_scales.get();
                 if s != NO_TENSOR && !per_slice(s, DType::F32) {
-                    return Err(bad("axis scales must be an f32 weight with one value per slice"));
+                    return Err(bad(rule!("axis scales must be an f32 weight with one value per slice")));
                 }
             }
-            _ => return Err(bad("unknown quantization kind")),
+            _ => return Err(bad(rule!("unknown quantization kind"))),
         }
         if dtype == DType::I8 && t.quant_kind == 0 {
-            return Err(bad("i8 tensors must be quantized"));
+            return Err(bad(rule!("i8 tensors must be quantized")));
         }
         Ok(())
     }
@@ -625,34 +634,34 @@ impl<'a> Artifact<'a> {
             let bad = |rule| Error::BadOp { index, rule };
             self.string(&op.name)?;
             if op.flags.get() != 0 || op.reserved.get() != 0 {
-                return Err(bad("flags and reserved must be 0"));
+                return Err(bad(rule!("flags and reserved must be 0")));
             }
             let ins = self
                 .index_range(op.inputs_start.get(), op.inputs_len.get())
-                .ok_or(bad("inputs out of the index section"))?;
+                .ok_or(bad(rule!("inputs out of the index section")))?;
             let outs = self
                 .index_range(op.outputs_start.get(), op.outputs_len.get())
-                .ok_or(bad("outputs out of the index section"))?;
+                .ok_or(bad(rule!("outputs out of the index section")))?;
             self.attr_range(op.attrs_start.get(), op.attrs_len.get())
-                .ok_or(bad("attributes out of the attribute section"))?;
+                .ok_or(bad(rule!("attributes out of the attribute section")))?;
             for t in ins.iter().chain(outs.iter()) {
                 let t = t.get();
                 if t != NO_TENSOR && t >= n {
-                    return Err(bad("tensor index out of range"));
+                    return Err(bad(rule!("tensor index out of range")));
                 }
             }
             let s = op.scratch.get();
             if s != NO_TENSOR && s >= n {
-                return Err(bad("scratch tensor index out of range"));
+                return Err(bad(rule!("scratch tensor index out of range")));
             }
         }
         for (what, start, len) in [
-            ("graph inputs", self.plan.inputs_start.get(), self.plan.inputs_len.get()),
-            ("graph outputs", self.plan.outputs_start.get(), self.plan.outputs_len.get()),
+            (rule!("graph inputs"), self.plan.inputs_start.get(), self.plan.inputs_len.get()),
+            (rule!("graph outputs"), self.plan.outputs_start.get(), self.plan.outputs_len.get()),
         ] {
             let r = self.index_range(start, len).ok_or(Error::BadPlan(what))?;
             if r.iter().any(|t| t.get() >= n) {
-                return Err(Error::BadPlan("graph input or output index out of range"));
+                return Err(Error::BadPlan(rule!("graph input or output index out of range")));
             }
         }
         // int8 graph inputs and outputs (their other rules are the plan's).
@@ -670,8 +679,8 @@ impl<'a> Artifact<'a> {
 mod tests {
     /// The bare-metal CRC is the same function as crc32fast's (the check value and random data).
     #[test]
-    fn bytewise_crc_matches_crc32fast() {
-        assert_eq!(super::crc32_bytewise(b"123456789"), 0xCBF4_3926);
+    fn nibblewise_crc_matches_crc32fast() {
+        assert_eq!(super::crc32_nibblewise(b"123456789"), 0xCBF4_3926);
         let mut x = 0x1234_5678u32;
         let data: Vec<u8> = (0..4099)
             .map(|_| {
@@ -682,7 +691,7 @@ mod tests {
             })
             .collect();
         for len in [0, 1, 15, 16, 17, 1000, 4099] {
-            assert_eq!(super::crc32_bytewise(&data[..len]), crc32fast::hash(&data[..len]), "{len} bytes");
+            assert_eq!(super::crc32_nibblewise(&data[..len]), crc32fast::hash(&data[..len]), "{len} bytes");
         }
     }
 }

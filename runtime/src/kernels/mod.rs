@@ -80,6 +80,11 @@ impl Tier {
 
     /// The best tier this CPU has.
     pub fn best() -> Tier {
+        // Cortex-M knows its tier at build time: a constant lets the compiler keep only that
+        // tier's kernels in firmware.
+        if cfg!(target_arch = "arm") {
+            return if cfg!(ferrite_dsp) { Tier::Dsp } else { Tier::Generic };
+        }
         Tier::ALL.into_iter().rev().find(|t| t.available()).unwrap_or(Tier::Generic)
     }
 
@@ -255,6 +260,7 @@ pub struct KernelTable {
 
 impl KernelTable {
     /// The table for the best tier this CPU has.
+    #[inline(always)]
     pub fn detect() -> Self {
         Self::build(Tier::best())
     }
@@ -272,6 +278,9 @@ impl KernelTable {
         Ok(Self::build(tier))
     }
 
+    // Inlined so that a build whose tier is known at compile time (firmware: `detect()` with no
+    // override) keeps only that tier's kernels: the generic GEMM is not linked beside `dsp`.
+    #[inline(always)]
     fn build(tier: Tier) -> Self {
         // Op selection: a family that no built op uses gets a stub that is never called (the
         // loader refuses ops left out), so its kernel is not linked into firmware.
@@ -359,7 +368,9 @@ impl KernelTable {
         #[cfg(all(target_arch = "arm", ferrite_dsp))]
         if tier == Tier::Dsp {
             t.qgemm = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm };
-            t.qgemm_i32 = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm_i32 };
+            if cfg!(any(feature = "op-lstm", feature = "op-gru")) {
+                t.qgemm_i32 = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm_i32 };
+            }
             t.qconv_packed =
                 Kernel { tier: Tier::Dsp, run: |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, cortex_m::qgemm) };
         }

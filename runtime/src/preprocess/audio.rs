@@ -77,32 +77,32 @@ impl AudioFrontend {
             log_floor: p.log_floor.get(),
         };
         if p.window.get() != WINDOW_HANN || p.reserved.get() != 0 {
-            return Err(bad("window must be 1 (periodic Hann) and reserved 0"));
+            return Err(bad(rule!("window must be 1 (periodic Hann) and reserved 0")));
         }
         if !(1000..=crate::preprocess::resample::MAX_RATE).contains(&a.sample_rate) {
-            return Err(bad("sample_rate must be 1000 to 192000"));
+            return Err(bad(rule!("sample_rate must be 1000 to 192000")));
         }
         if !FFT_SIZES.contains(&a.n_fft) || !a.n_fft.is_power_of_two() {
-            return Err(bad("n_fft must be a power of two from 16 to 2048"));
+            return Err(bad(rule!("n_fft must be a power of two from 16 to 2048")));
         }
         if !fft_built(a.n_fft) {
-            return Err(bad("this n_fft is not built into this runtime (enable its feature fft-N)"));
+            return Err(bad(rule!("this n_fft is not built into this runtime (enable its feature fft-N)")));
         }
         if a.frame_len == 0 || a.frame_len > a.n_fft || a.hop == 0 {
-            return Err(bad("frame_len must be 1 to n_fft and hop at least 1"));
+            return Err(bad(rule!("frame_len must be 1 to n_fft and hop at least 1")));
         }
         if a.clip_samples < a.frame_len || a.clip_samples > 1 << 24 {
-            return Err(bad("clip_samples must be frame_len to 2^24"));
+            return Err(bad(rule!("clip_samples must be frame_len to 2^24")));
         }
         if a.n_mels == 0 || a.n_mels > 512 || a.n_mfcc > a.n_mels {
-            return Err(bad("n_mels must be 1 to 512 and n_mfcc at most n_mels"));
+            return Err(bad(rule!("n_mels must be 1 to 512 and n_mfcc at most n_mels")));
         }
         let nyquist = a.sample_rate as f32 / 2.0;
         if !(a.fmin >= 0.0 && a.fmin < a.fmax && a.fmax <= nyquist) {
-            return Err(bad("filter edges must satisfy 0 <= fmin < fmax <= sample_rate / 2"));
+            return Err(bad(rule!("filter edges must satisfy 0 <= fmin < fmax <= sample_rate / 2")));
         }
         if !(a.log_floor > 0.0 && a.log_floor.is_finite()) {
-            return Err(bad("log_floor must be positive and finite"));
+            return Err(bad(rule!("log_floor must be positive and finite")));
         }
         Ok(a)
     }
@@ -166,7 +166,7 @@ impl AudioFrontend {
         {
             Ok(())
         } else {
-            Err(Error::UnsupportedWav { what: "sample rate (8000 or 16000 Hz)", value: rate })
+            Err(Error::UnsupportedWav { what: rule!("sample rate (8000 or 16000 Hz)"), value: rate })
         }
     }
 
@@ -290,7 +290,10 @@ impl AudioFrontend {
                     *o = drow.iter().zip(mel.iter()).map(|(d, v)| d * v).sum();
                 }
             } else {
-                row.copy_from_slice(mel);
+                // Element-wise: equal lengths, and no length-mismatch panic path in firmware.
+                for (o, v) in row.iter_mut().zip(mel.iter()) {
+                    *o = *v;
+                }
             }
         }
         Ok(())
@@ -338,7 +341,7 @@ fn rfft_power(buf: &mut [f32], power: &mut [f32]) -> Result<()> {
             match buf.len() {
                 $(#[cfg(feature = $feature)]
                 $n => {
-                    let arr: &mut [f32; $n] = buf.try_into().map_err(|_| bad("fft size"))?;
+                    let arr: &mut [f32; $n] = buf.try_into().map_err(|_| bad(rule!("fft size")))?;
                     let spec = microfft::real::$f(arr);
                     // microfft packs the real Nyquist term into the imaginary part of bin 0.
                     let (dc, nyquist) = (spec[0].re, spec[0].im);
@@ -352,7 +355,7 @@ fn rfft_power(buf: &mut [f32], power: &mut [f32]) -> Result<()> {
                         *p = nyquist * nyquist;
                     }
                 }),*
-                _ => return Err(bad("fft size")),
+                _ => return Err(bad(rule!("fft size"))),
             }
         };
     }
@@ -360,4 +363,35 @@ fn rfft_power(buf: &mut [f32], power: &mut [f32]) -> Result<()> {
            256 => rfft_256 "fft-256", 512 => rfft_512 "fft-512", 1024 => rfft_1024 "fft-1024",
            2048 => rfft_2048 "fft-2048");
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    extern crate std;
+    use std::{vec, vec::Vec};
+
+    /// Every built FFT size gives the power spectrum of a direct DFT (in f64): each size must
+    /// have the twiddle table it reads (a 2048-point FFT once read past a 1024-point one).
+    #[test]
+    fn every_fft_size_matches_a_direct_dft() {
+        for n in super::FFT_SIZES.filter(|n| n.is_power_of_two() && super::fft_built(*n)) {
+            let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 251) as f32 / 125.0 - 1.0).collect();
+            let (mut buf, mut power) = (x.clone(), vec![0f32; n / 2 + 1]);
+            super::rfft_power(&mut buf, &mut power).unwrap();
+            let energy: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+            for (k, &p) in power.iter().enumerate() {
+                let (mut re, mut im) = (0f64, 0f64);
+                for (i, &v) in x.iter().enumerate() {
+                    let a = -2.0 * core::f64::consts::PI * (k * i % n) as f64 / n as f64;
+                    re += v as f64 * a.cos();
+                    im += v as f64 * a.sin();
+                }
+                let want = re * re + im * im;
+                // f32 rounding against the spectrum's total energy (Parseval: n · Σx²).
+                let tol = 1e-6 * n as f64 * energy;
+                assert!((p as f64 - want).abs() <= tol, "n {n}, bin {k}: {p} vs {want}");
+            }
+        }
+    }
 }

@@ -47,33 +47,37 @@ pub(crate) fn view<'a>(art: &Artifact<'a>) -> Result<Preprocessing<'a>> {
     if art.preprocess.is_empty() {
         return Ok(Preprocessing::None);
     }
-    let (head, rest) = PreprocessHeader::ref_from_prefix(art.preprocess).map_err(|_| bad("shorter than its header"))?;
+    let (head, rest) =
+        PreprocessHeader::ref_from_prefix(art.preprocess).map_err(|_| bad(rule!("shorter than its header")))?;
     if head.version.get() != 1 || head.reserved.get() != 0 {
-        return Err(bad("version must be 1 and reserved 0"));
+        return Err(bad(rule!("version must be 1 and reserved 0")));
     }
     match head.kind.get() {
         PREPROCESS_TEXT => {
-            let (params, rest) = TextParams::ref_from_prefix(rest).map_err(|_| bad("text parameters truncated"))?;
-            let vocab = <[VocabEntry]>::ref_from_bytes(rest).map_err(|_| bad("vocabulary is not whole records"))?;
+            let (params, rest) =
+                TextParams::ref_from_prefix(rest).map_err(|_| bad(rule!("text parameters truncated")))?;
+            let vocab =
+                <[VocabEntry]>::ref_from_bytes(rest).map_err(|_| bad(rule!("vocabulary is not whole records")))?;
             if vocab.len() != head.count.get() as usize {
-                return Err(bad("vocabulary count does not match the section length"));
+                return Err(bad(rule!("vocabulary count does not match the section length")));
             }
             Ok(Preprocessing::Text(Tokenizer::new(params, Vocab::Entries { entries: vocab, strings: art.strings })?))
         }
         PREPROCESS_TEXT_FRONT_CODED => {
-            let (params, rest) = TextParams::ref_from_prefix(rest).map_err(|_| bad("text parameters truncated"))?;
+            let (params, rest) =
+                TextParams::ref_from_prefix(rest).map_err(|_| bad(rule!("text parameters truncated")))?;
             let vocab = Vocab::front_coded(head.count.get() as usize, rest)?;
             Ok(Preprocessing::Text(Tokenizer::new(params, vocab)?))
         }
         PREPROCESS_AUDIO => {
             let params =
-                AudioParams::ref_from_bytes(rest).map_err(|_| bad("audio parameters have the wrong length"))?;
+                AudioParams::ref_from_bytes(rest).map_err(|_| bad(rule!("audio parameters have the wrong length")))?;
             if head.count.get() != 0 {
-                return Err(bad("audio preprocessing has no vocabulary"));
+                return Err(bad(rule!("audio preprocessing has no vocabulary")));
             }
             Ok(Preprocessing::Audio(AudioFrontend::from_params(params)?))
         }
-        _ => Err(bad("unknown preprocessing kind")),
+        _ => Err(bad(rule!("unknown preprocessing kind"))),
     }
 }
 

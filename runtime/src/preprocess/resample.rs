@@ -35,7 +35,7 @@ pub fn half_width(in_rate: u32, out_rate: u32) -> u64 {
 /// [`output_len`] long.
 pub fn resample(input: &[f32], in_rate: u32, out_rate: u32, out: &mut [f32]) -> Result<()> {
     if in_rate == 0 || out_rate == 0 || in_rate > MAX_RATE || out_rate > MAX_RATE {
-        return Err(Error::UnsupportedWav { what: "sample rate for resampling", value: in_rate.max(out_rate) });
+        return Err(Error::UnsupportedWav { what: rule!("sample rate for resampling"), value: in_rate.max(out_rate) });
     }
     let needed = output_len(input.len(), in_rate, out_rate);
     if out.len() != needed {

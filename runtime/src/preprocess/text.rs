@@ -48,12 +48,12 @@ impl<'a> Tokenizer<'a> {
     pub(crate) fn new(p: &TextParams, vocab: Vocab<'a>) -> Result<Self> {
         let seq_len = p.seq_len.get() as usize;
         if seq_len == 0 || seq_len > 1 << 20 {
-            return Err(Error::BadPreprocess("seq_len must be 1 to 2^20"));
+            return Err(Error::BadPreprocess(rule!("seq_len must be 1 to 2^20")));
         }
         let pad_left = match p.pad_side.get() {
             PAD_LEFT => true,
             PAD_RIGHT => false,
-            _ => return Err(Error::BadPreprocess("pad_side must be 0 (left) or 1 (right)")),
+            _ => return Err(Error::BadPreprocess(rule!("pad_side must be 0 (left) or 1 (right)"))),
         };
         Ok(Tokenizer { seq_len, pad_left, pad_id: p.pad_id.get(), unk_id: p.unk_id.get(), vocab })
     }
@@ -159,7 +159,7 @@ impl<'a> Tokenizer<'a> {
 
     /// [`Tokenizer::encode`] of raw bytes, which must be UTF-8 ([`Error::BadText`] otherwise).
     pub fn encode_bytes(&self, text: &[u8], out: &mut [i32]) -> Result<Encoded> {
-        let s = core::str::from_utf8(text).map_err(|_| Error::BadText("not valid UTF-8"))?;
+        let s = core::str::from_utf8(text).map_err(|_| Error::BadText(rule!("not valid UTF-8")))?;
         self.encode(s, out)
     }
 }

@@ -83,12 +83,13 @@ impl<'a> Vocab<'a> {
     /// Views a front-coded vocabulary of `count` words (O(1): `validate` checks the words).
     pub(crate) fn front_coded(count: usize, bytes: &'a [u8]) -> Result<Self> {
         let id_bytes = (count * 2).div_ceil(4) * 4;
-        let (ids, rest) = bytes.split_at_checked(id_bytes).ok_or(bad("front-coded ids truncated"))?;
-        let ids = <[U16]>::ref_from_bytes(ids).map_err(|_| bad("front-coded ids"))?;
-        let ids = ids.get(..count).ok_or(bad("front-coded ids"))?;
+        let (ids, rest) = bytes.split_at_checked(id_bytes).ok_or(bad(rule!("front-coded ids truncated")))?;
+        let ids = <[U16]>::ref_from_bytes(ids).map_err(|_| bad(rule!("front-coded ids")))?;
+        let ids = ids.get(..count).ok_or(bad(rule!("front-coded ids")))?;
         let n_blocks = count.div_ceil(BLOCK_WORDS);
-        let (offsets, blocks) = rest.split_at_checked(n_blocks * 4).ok_or(bad("front-coded offsets truncated"))?;
-        let offsets = <[U32]>::ref_from_bytes(offsets).map_err(|_| bad("front-coded offsets"))?;
+        let (offsets, blocks) =
+            rest.split_at_checked(n_blocks * 4).ok_or(bad(rule!("front-coded offsets truncated")))?;
+        let offsets = <[U32]>::ref_from_bytes(offsets).map_err(|_| bad(rule!("front-coded offsets")))?;
         Ok(Vocab::FrontCoded { ids, offsets, blocks })
     }
 
@@ -107,21 +108,21 @@ impl<'a> Vocab<'a> {
         let mut check = |w: &[u8]| -> Result<()> {
             // ASCII first: most vocabularies are, and it is cheaper than a UTF-8 decode per word.
             if w.is_empty() || w.len() > MAX_WORD_BYTES || !(w.is_ascii() || core::str::from_utf8(w).is_ok()) {
-                return Err(bad("vocabulary word must be 1 to 64 bytes of UTF-8"));
+                return Err(bad(rule!("vocabulary word must be 1 to 64 bytes of UTF-8")));
             }
             if prev.len > 0 && prev.bytes() >= w {
-                return Err(bad("vocabulary not sorted by bytes or has duplicates"));
+                return Err(bad(rule!("vocabulary not sorted by bytes or has duplicates")));
             }
-            prev.buf.get_mut(..w.len()).ok_or(bad("vocabulary word"))?.copy_from_slice(w);
+            prev.buf.get_mut(..w.len()).ok_or(bad(rule!("vocabulary word")))?.copy_from_slice(w);
             prev.len = w.len();
             Ok(())
         };
         match *self {
             Vocab::Entries { entries, strings } => {
                 for e in entries {
-                    check(word_bytes(strings, &e.word).ok_or(bad("vocabulary word out of range"))?)?;
+                    check(word_bytes(strings, &e.word).ok_or(bad(rule!("vocabulary word out of range")))?)?;
                     if e.reserved.get() != 0 {
-                        return Err(bad("vocabulary reserved field must be 0"));
+                        return Err(bad(rule!("vocabulary reserved field must be 0")));
                     }
                 }
             }
@@ -130,18 +131,18 @@ impl<'a> Vocab<'a> {
                 let mut result = Ok(());
                 for (b, off) in offsets.iter().enumerate() {
                     if off.get() as usize != end {
-                        return Err(bad("front-coded block does not start where the one before ends"));
+                        return Err(bad(rule!("front-coded block does not start where the one before ends")));
                     }
                     let n = (ids.len() - b * BLOCK_WORDS).min(BLOCK_WORDS);
                     end = each_word(blocks, end, n, |w, _| {
                         result = check(w);
                         result.is_ok()
                     })
-                    .ok_or(bad("front-coded block is malformed"))?;
+                    .ok_or(bad(rule!("front-coded block is malformed")))?;
                     result?;
                 }
                 if end != blocks.len() {
-                    return Err(bad("bytes after the last front-coded block"));
+                    return Err(bad(rule!("bytes after the last front-coded block")));
                 }
             }
         }

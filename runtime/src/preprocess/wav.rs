@@ -29,58 +29,61 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 /// Parses a WAV file held in memory.
 pub fn parse(bytes: &[u8]) -> Result<Wav<'_>> {
     if bytes.len() < 12 {
-        return Err(Error::BadWav("shorter than a RIFF header"));
+        return Err(Error::BadWav(rule!("shorter than a RIFF header")));
     }
     if bytes.get(0..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
-        return Err(Error::BadWav("not a RIFF/WAVE file"));
+        return Err(Error::BadWav(rule!("not a RIFF/WAVE file")));
     }
     let mut pos = 12usize;
     let mut fmt: Option<(u16, u16, u32, u16)> = None;
     loop {
         let (Some(id), Some(size)) = (bytes.get(pos..pos + 4), u32_at(bytes, pos + 4)) else {
-            return Err(Error::BadWav(if fmt.is_some() { "no data chunk" } else { "no fmt chunk" }));
+            return Err(Error::BadWav(if fmt.is_some() { rule!("no data chunk") } else { rule!("no fmt chunk") }));
         };
         let body_start = pos + 8;
         let size = size as usize;
         let body = bytes.get(body_start..).unwrap_or(&[]);
         match id {
             b"fmt " => {
-                let body = body.get(..size).ok_or(Error::BadWav("fmt chunk runs past the end of the file"))?;
+                let body = body.get(..size).ok_or(Error::BadWav(rule!("fmt chunk runs past the end of the file")))?;
                 let (Some(tag), Some(channels), Some(rate), Some(bits)) =
                     (u16_at(body, 0), u16_at(body, 2), u32_at(body, 4), u16_at(body, 14))
                 else {
-                    return Err(Error::BadWav("fmt chunk shorter than 16 bytes"));
+                    return Err(Error::BadWav(rule!("fmt chunk shorter than 16 bytes")));
                 };
                 let tag = if tag == FORMAT_EXTENSIBLE {
                     // The sub-format GUID starts with the plain format tag.
-                    u16_at(body, 24).ok_or(Error::BadWav("extensible fmt chunk shorter than 40 bytes"))?
+                    u16_at(body, 24).ok_or(Error::BadWav(rule!("extensible fmt chunk shorter than 40 bytes")))?
                 } else {
                     tag
                 };
                 fmt = Some((tag, channels, rate, bits));
             }
             b"data" => {
-                let (tag, channels, rate, bits) = fmt.ok_or(Error::BadWav("data chunk before the fmt chunk"))?;
+                let (tag, channels, rate, bits) = fmt.ok_or(Error::BadWav(rule!("data chunk before the fmt chunk")))?;
                 if tag != FORMAT_PCM {
-                    return Err(Error::UnsupportedWav { what: "format tag (only PCM = 1)", value: tag as u32 });
+                    return Err(Error::UnsupportedWav { what: rule!("format tag (only PCM = 1)"), value: tag as u32 });
                 }
                 if channels != 1 {
-                    return Err(Error::UnsupportedWav { what: "channel count (only mono)", value: channels as u32 });
+                    return Err(Error::UnsupportedWav {
+                        what: rule!("channel count (only mono)"),
+                        value: channels as u32,
+                    });
                 }
                 if bits != 16 {
-                    return Err(Error::UnsupportedWav { what: "bits per sample (only 16)", value: bits as u32 });
+                    return Err(Error::UnsupportedWav { what: rule!("bits per sample (only 16)"), value: bits as u32 });
                 }
                 if rate == 0 {
-                    return Err(Error::BadWav("sample rate is 0"));
+                    return Err(Error::BadWav(rule!("sample rate is 0")));
                 }
-                let data = body.get(..size).ok_or(Error::BadWav("data chunk runs past the end of the file"))?;
+                let data = body.get(..size).ok_or(Error::BadWav(rule!("data chunk runs past the end of the file")))?;
                 if !size.is_multiple_of(2) {
-                    return Err(Error::BadWav("data chunk holds an odd number of bytes"));
+                    return Err(Error::BadWav(rule!("data chunk holds an odd number of bytes")));
                 }
                 if data.is_empty() {
-                    return Err(Error::BadWav("no samples"));
+                    return Err(Error::BadWav(rule!("no samples")));
                 }
-                let data = <[I16]>::ref_from_bytes(data).map_err(|_| Error::BadWav("data chunk"))?;
+                let data = <[I16]>::ref_from_bytes(data).map_err(|_| Error::BadWav(rule!("data chunk")))?;
                 return Ok(Wav { sample_rate: rate, data });
             }
             _ => {}
@@ -89,7 +92,7 @@ pub fn parse(bytes: &[u8]) -> Result<Wav<'_>> {
         pos = body_start
             .checked_add(size)
             .and_then(|p| p.checked_add(size & 1))
-            .ok_or(Error::BadWav("chunk size overflows"))?;
+            .ok_or(Error::BadWav(rule!("chunk size overflows")))?;
     }
 }
 

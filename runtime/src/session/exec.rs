@@ -11,31 +11,32 @@ use crate::ops::{Params, QConvKind, TensorInfo};
 use zerocopy::FromBytes;
 
 fn f32s(b: &[u8]) -> Result<&[f32]> {
-    <[f32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned f32 tensor"))
+    <[f32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan(rule!("misaligned f32 tensor")))
 }
 fn f32s_mut(b: &mut [u8]) -> Result<&mut [f32]> {
-    <[f32]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("misaligned f32 tensor"))
+    <[f32]>::mut_from_bytes(b).map_err(|_| Error::BadPlan(rule!("misaligned f32 tensor")))
 }
 fn i8s(b: &[u8]) -> Result<&[i8]> {
-    <[i8]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
+    <[i8]>::ref_from_bytes(b).map_err(|_| Error::BadPlan(rule!("i8 tensor")))
 }
 fn i8s_mut(b: &mut [u8]) -> Result<&mut [i8]> {
-    <[i8]>::mut_from_bytes(b).map_err(|_| Error::BadPlan("i8 tensor"))
+    <[i8]>::mut_from_bytes(b).map_err(|_| Error::BadPlan(rule!("i8 tensor")))
 }
 fn i32s(b: &[u8]) -> Result<&[i32]> {
-    <[i32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned i32 tensor"))
+    <[i32]>::ref_from_bytes(b).map_err(|_| Error::BadPlan(rule!("misaligned i32 tensor")))
 }
 fn requants(b: &[u8]) -> Result<&[k::int8::Requant]> {
-    <[k::int8::Requant]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned requantization tensor"))
+    <[k::int8::Requant]>::ref_from_bytes(b).map_err(|_| Error::BadPlan(rule!("misaligned requantization tensor")))
 }
 
 fn matrix<'x>(bytes: &'x [u8], info: &TensorInfo, scales: Option<&'x [u8]>, packed: bool) -> Result<k::Matrix<'x>> {
     if info.dtype == DType::I8 {
-        let s = scales.ok_or(Error::BadPlan("int8 matrix without row scales"))?;
+        let s = scales.ok_or(Error::BadPlan(rule!("int8 matrix without row scales")))?;
         if packed {
             let k = info.dim(info.rank.saturating_sub(1));
             let rows = info.len() / k.max(1);
-            let w = k::qgemm::PackedI8::from_bytes(bytes, rows, k).ok_or(Error::BadPlan("packed recurrent weights"))?;
+            let w = k::qgemm::PackedI8::from_bytes(bytes, rows, k)
+                .ok_or(Error::BadPlan(rule!("packed recurrent weights")))?;
             return Ok(k::Matrix::Packed { w, scales: f32s(s)? });
         }
         Ok(k::Matrix::Int8 { q: i8s(bytes)?, scales: f32s(s)? })
@@ -48,9 +49,9 @@ fn float_src<'x>(b: &'x [u8], info: &TensorInfo) -> Result<FloatSrc<'x>> {
     match info.dtype {
         DType::F32 => Ok(FloatSrc::F32(f32s(b)?)),
         DType::F16 => {
-            Ok(FloatSrc::F16(<[u16]>::ref_from_bytes(b).map_err(|_| Error::BadPlan("misaligned f16 tensor"))?))
+            Ok(FloatSrc::F16(<[u16]>::ref_from_bytes(b).map_err(|_| Error::BadPlan(rule!("misaligned f16 tensor")))?))
         }
-        _ => Err(Error::BadPlan("expected a float tensor")),
+        _ => Err(Error::BadPlan(rule!("expected a float tensor"))),
     }
 }
 
@@ -60,13 +61,13 @@ macro_rules! by_size {
     ($dt:expr, $x:expr, $out:expr, |$xv:ident, $ov:ident| $body:expr) => {
         match $dt.size() {
             4 => {
-                let $xv = <[u32]>::ref_from_bytes($x).map_err(|_| Error::BadPlan("misaligned tensor"))?;
-                let $ov = <[u32]>::mut_from_bytes($out).map_err(|_| Error::BadPlan("misaligned tensor"))?;
+                let $xv = <[u32]>::ref_from_bytes($x).map_err(|_| Error::BadPlan(rule!("misaligned tensor")))?;
+                let $ov = <[u32]>::mut_from_bytes($out).map_err(|_| Error::BadPlan(rule!("misaligned tensor")))?;
                 $body
             }
             2 => {
-                let $xv = <[u16]>::ref_from_bytes($x).map_err(|_| Error::BadPlan("misaligned tensor"))?;
-                let $ov = <[u16]>::mut_from_bytes($out).map_err(|_| Error::BadPlan("misaligned tensor"))?;
+                let $xv = <[u16]>::ref_from_bytes($x).map_err(|_| Error::BadPlan(rule!("misaligned tensor")))?;
+                let $ov = <[u16]>::mut_from_bytes($out).map_err(|_| Error::BadPlan(rule!("misaligned tensor")))?;
                 $body
             }
             _ => {
@@ -115,10 +116,10 @@ pub(super) fn run_op(
     let mut cursor = 0usize;
     let nw = op.n_writes as usize;
     for (g, &j) in op.writes.get(..nw).unwrap_or(&[]).iter().enumerate() {
-        let r = regs.get(j as usize).ok_or(bad("region"))?;
-        let skip = r.offset.checked_sub(cursor).ok_or(bad("op regions overlap"))?;
+        let r = regs.get(j as usize).ok_or(bad(rule!("region")))?;
+        let skip = r.offset.checked_sub(cursor).ok_or(bad(rule!("op regions overlap")))?;
         if rest.len() < skip.saturating_add(r.len) {
-            return Err(bad("region outside the arena"));
+            return Err(bad(rule!("region outside the arena")));
         }
         let (gap, tail) = core::mem::take(&mut rest).split_at_mut(skip);
         let (w, tail) = tail.split_at_mut(r.len);
@@ -144,7 +145,7 @@ pub(super) fn run_op(
         };
         Some((bytes, info(r)?))
     };
-    let need_in = |j: usize| input(j).ok_or(bad("missing input"));
+    let need_in = |j: usize| input(j).ok_or(bad(rule!("missing input")));
     let mut take_out = |j: usize| -> Option<(&mut [u8], TensorInfo)> {
         let r = regs.get(ni + j).filter(|_| j < no)?;
         Some((writes.get_mut(j)?.take()?, info(r)?))
@@ -156,8 +157,8 @@ pub(super) fn run_op(
         Params::Gather { outer, axis_len, inner, .. } => {
             let (data, dinfo) = need_in(0)?;
             let (idx, _) = need_in(1)?;
-            let idx = <[i32]>::ref_from_bytes(idx).map_err(|_| bad("misaligned indices"))?;
-            let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
+            let idx = <[i32]>::ref_from_bytes(idx).map_err(|_| bad(rule!("misaligned indices")))?;
+            let (out, oinfo) = take_out(0).ok_or(bad(rule!("missing output")))?;
             let res = match (dinfo.dtype, oinfo.dtype) {
                 (DType::I8, DType::F32) => {
                     k::int8::gather_dequant(i8s(data)?, f32s(need_in(2)?.0)?, idx, f32s_mut(out)?)
@@ -166,24 +167,24 @@ pub(super) fn run_op(
                     k::gather(&float_src(data, &dinfo)?, outer, axis_len, inner, idx, f32s_mut(out)?)
                 }
                 (DType::I32, DType::I32) => k::gather_raw(
-                    <[u32]>::ref_from_bytes(data).map_err(|_| bad("align"))?,
+                    <[u32]>::ref_from_bytes(data).map_err(|_| bad(rule!("align")))?,
                     outer,
                     axis_len,
                     inner,
                     idx,
-                    <[u32]>::mut_from_bytes(out).map_err(|_| bad("align"))?,
+                    <[u32]>::mut_from_bytes(out).map_err(|_| bad(rule!("align")))?,
                 ),
                 (DType::F16, DType::F16) => k::gather_raw(
-                    <[u16]>::ref_from_bytes(data).map_err(|_| bad("align"))?,
+                    <[u16]>::ref_from_bytes(data).map_err(|_| bad(rule!("align")))?,
                     outer,
                     axis_len,
                     inner,
                     idx,
-                    <[u16]>::mut_from_bytes(out).map_err(|_| bad("align"))?,
+                    <[u16]>::mut_from_bytes(out).map_err(|_| bad(rule!("align")))?,
                 ),
                 _ => k::gather_raw(data, outer, axis_len, inner, idx, out),
             };
-            res.map_err(|_| bad("Gather index out of range"))?;
+            res.map_err(|_| bad(rule!("Gather index out of range")))?;
         }
         #[cfg(feature = "op-matmul")]
         Params::MatMul { .. } => {
@@ -193,7 +194,7 @@ pub(super) fn run_op(
                 Some((bb, binfo)) => Some((f32s(bb)?, binfo)),
                 None => None,
             };
-            let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oinfo) = take_out(0).ok_or(bad(rule!("missing output")))?;
             k::matmul(
                 &params,
                 &float_src(a, &ai)?,
@@ -212,26 +213,26 @@ pub(super) fn run_op(
                 Some((bb, _)) => Some(f32s(bb)?),
                 None => None,
             };
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             (kt.conv_f32.run)(&p, f32s(x)?, &float_src(w, &wi)?, bias, f32s_mut(out)?);
         }
         #[cfg(feature = "op-unary")]
         Params::Unary { func, a, b } => {
             let (x, _) = need_in(0)?;
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             (kt.unary.run)(func, a, b, f32s(x)?, f32s_mut(out)?);
         }
         #[cfg(feature = "op-binary")]
         Params::Binary { func } => {
             let (a, ai) = need_in(0)?;
             let (b, bi) = need_in(1)?;
-            let (out, oinfo) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oinfo) = take_out(0).ok_or(bad(rule!("missing output")))?;
             k::binary(func, (f32s(a)?, &ai), (f32s(b)?, &bi), &oinfo, f32s_mut(out)?);
         }
         #[cfg(feature = "op-softmax")]
         Params::Softmax { outer, axis_len, inner, log } => {
             let (x, _) = need_in(0)?;
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             if inner == 1 {
                 (kt.softmax_rows.run)(outer, axis_len, log, f32s(x)?, f32s_mut(out)?);
             } else {
@@ -246,33 +247,33 @@ pub(super) fn run_op(
                 Some((bb, _)) => Some(f32s(bb)?),
                 None => None,
             };
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             (kt.layer_norm.run)(outer, inner, eps, f32s(x)?, f32s(s)?, bias, f32s_mut(out)?);
         }
         #[cfg(feature = "op-reduce")]
         Params::Reduce { func, mask } => {
             let (x, xi) = need_in(0)?;
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             k::reduce(func, mask, f32s(x)?, &xi, f32s_mut(out)?);
         }
         #[cfg(feature = "op-pool")]
         Params::Pool(p) => {
             let (x, _) = need_in(0)?;
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             k::pool(&p, f32s(x)?, f32s_mut(out)?);
         }
         Params::Copy => {
             let (x, _) = need_in(0)?;
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
-            out.copy_from_slice(x.get(..out.len()).ok_or(bad("size"))?);
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            out.copy_from_slice(x.get(..out.len()).ok_or(bad(rule!("size")))?);
         }
         #[cfg(feature = "op-transpose")]
         Params::Transpose { perm } => {
             let (x, xi) = need_in(0)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             if xi.dtype.size() == 4 {
-                let x = <[u32]>::ref_from_bytes(x).map_err(|_| bad("misaligned tensor"))?;
-                let o = <[u32]>::mut_from_bytes(out).map_err(|_| bad("misaligned tensor"))?;
+                let x = <[u32]>::ref_from_bytes(x).map_err(|_| bad(rule!("misaligned tensor")))?;
+                let o = <[u32]>::mut_from_bytes(out).map_err(|_| bad(rule!("misaligned tensor")))?;
                 (kt.transpose32.run)(&perm, x, &xi, &oi, o);
             } else {
                 by_size!(xi.dtype, x, out, |x, o| k::transpose(&perm, x, &xi, &oi, o));
@@ -281,18 +282,18 @@ pub(super) fn run_op(
         #[cfg(feature = "op-slice")]
         Params::Slice { starts, steps } => {
             let (x, xi) = need_in(0)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             by_size!(xi.dtype, x, out, |x, o| k::slice(&starts, &steps, x, &xi, &oi, o));
         }
         #[cfg(feature = "op-expand")]
         Params::Expand => {
             let (x, xi) = need_in(0)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             by_size!(xi.dtype, x, out, |x, o| k::expand(x, &xi, &oi, o));
         }
         #[cfg(feature = "op-concat")]
         Params::Concat { axis } => {
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             // Concatenation is a sequence of contiguous byte copies: no typed view needed.
             let outer: usize = oi.shape().get(..axis).unwrap_or(&[]).iter().product();
             let inner_bytes: usize =
@@ -302,8 +303,8 @@ pub(super) fn run_op(
                 for j in 0..ni {
                     let (x, xi) = need_in(j)?;
                     let chunk = xi.dim(axis) * inner_bytes;
-                    let src = x.get(i * chunk..(i + 1) * chunk).ok_or(bad("size"))?;
-                    out.get_mut(o..o + chunk).ok_or(bad("size"))?.copy_from_slice(src);
+                    let src = x.get(i * chunk..(i + 1) * chunk).ok_or(bad(rule!("size")))?;
+                    out.get_mut(o..o + chunk).ok_or(bad(rule!("size")))?.copy_from_slice(src);
                     o += chunk;
                 }
             }
@@ -323,8 +324,8 @@ pub(super) fn run_op(
                 let chunk = oi.dim(axis) * inner_bytes;
                 for i in 0..outer {
                     let at = i * row + before;
-                    let s = x.get(at..at + chunk).ok_or(bad("size"))?;
-                    dst.get_mut(i * chunk..(i + 1) * chunk).ok_or(bad("size"))?.copy_from_slice(s);
+                    let s = x.get(at..at + chunk).ok_or(bad(rule!("size")))?;
+                    dst.get_mut(i * chunk..(i + 1) * chunk).ok_or(bad(rule!("size")))?.copy_from_slice(s);
                 }
                 before += chunk;
             }
@@ -334,28 +335,36 @@ pub(super) fn run_op(
             let (c, ci) = need_in(0)?;
             let (x, xi) = need_in(1)?;
             let (y, yi) = need_in(2)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
-            let x = <[u32]>::ref_from_bytes(x).map_err(|_| bad("align"))?;
-            let y = <[u32]>::ref_from_bytes(y).map_err(|_| bad("align"))?;
-            k::where_select((c, &ci), (x, &xi), (y, &yi), &oi, <[u32]>::mut_from_bytes(out).map_err(|_| bad("align"))?);
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            let x = <[u32]>::ref_from_bytes(x).map_err(|_| bad(rule!("align")))?;
+            let y = <[u32]>::ref_from_bytes(y).map_err(|_| bad(rule!("align")))?;
+            k::where_select(
+                (c, &ci),
+                (x, &xi),
+                (y, &yi),
+                &oi,
+                <[u32]>::mut_from_bytes(out).map_err(|_| bad(rule!("align")))?,
+            );
         }
         #[cfg(feature = "op-cast")]
         Params::Cast => {
             let (x, xi) = need_in(0)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             match (xi.dtype, oi.dtype) {
                 (DType::F32, DType::F32) | (DType::I32, DType::I32) | (DType::U8, DType::U8) => {
-                    out.copy_from_slice(x.get(..out.len()).ok_or(bad("size"))?)
+                    out.copy_from_slice(x.get(..out.len()).ok_or(bad(rule!("size")))?)
                 }
-                (DType::F32, DType::I32) => k::cast(f32s(x)?, <[i32]>::mut_from_bytes(out).map_err(|_| bad("align"))?),
+                (DType::F32, DType::I32) => {
+                    k::cast(f32s(x)?, <[i32]>::mut_from_bytes(out).map_err(|_| bad(rule!("align")))?)
+                }
                 (DType::F32, DType::U8) => k::cast(f32s(x)?, out),
                 (DType::I32, DType::F32) => {
-                    k::cast(<[i32]>::ref_from_bytes(x).map_err(|_| bad("align"))?, f32s_mut(out)?)
+                    k::cast(<[i32]>::ref_from_bytes(x).map_err(|_| bad(rule!("align")))?, f32s_mut(out)?)
                 }
-                (DType::I32, DType::U8) => k::cast(<[i32]>::ref_from_bytes(x).map_err(|_| bad("align"))?, out),
+                (DType::I32, DType::U8) => k::cast(<[i32]>::ref_from_bytes(x).map_err(|_| bad(rule!("align")))?, out),
                 (DType::U8, DType::F32) => k::cast(x, f32s_mut(out)?),
-                (DType::U8, DType::I32) => k::cast(x, <[i32]>::mut_from_bytes(out).map_err(|_| bad("align"))?),
-                _ => return Err(bad("unsupported cast")),
+                (DType::U8, DType::I32) => k::cast(x, <[i32]>::mut_from_bytes(out).map_err(|_| bad(rule!("align")))?),
+                _ => return Err(bad(rule!("unsupported cast"))),
             }
         }
         #[cfg(any(feature = "op-lstm", feature = "op-gru"))]
@@ -388,7 +397,7 @@ pub(super) fn run_op(
                 }
             };
             let mut outputs = k::RnnOutputs { y: o(0)?, y_h: o(1)?, y_c: if p.lstm { o(2)? } else { None } };
-            let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad("missing scratch"))?;
+            let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad(rule!("missing scratch")))?;
             let split = (p.scratch_f32_len() * 4).min(scratch.len());
             let (fs, rest) = scratch.split_at_mut(split);
             let qlen = (p.scratch_i8_len().div_ceil(4) * 4).min(rest.len());
@@ -403,7 +412,7 @@ pub(super) fn run_op(
             let xproj = if p.xproj {
                 let rows = p.seq * p.batch;
                 let (acc, xq) = xp.split_at_mut((rows * p.dirs * p.gates() * p.hidden * 4).min(xp.len()));
-                let xq = xq.get_mut(..rows * p.input).ok_or(bad("scratch"))?;
+                let xq = xq.get_mut(..rows * p.input).ok_or(bad(rule!("scratch")))?;
                 Some((f32s_mut(acc)?, i8s_mut(xq)?))
             } else {
                 None
@@ -413,7 +422,7 @@ pub(super) fn run_op(
         #[cfg(feature = "op-quantize")]
         Params::Quantize => {
             let (x, _) = need_in(0)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             let (x, out, scale, zp) = (f32s(x)?, i8s_mut(out)?, oi.quant.scale(), oi.quant.zero_point);
             match (input(1), input(2)) {
                 (Some((off, _)), Some((sc, _))) => affine_quantize(x, f32s(off)?, f32s(sc)?, scale, zp, out, kt),
@@ -423,7 +432,7 @@ pub(super) fn run_op(
         #[cfg(feature = "op-dequantize")]
         Params::Dequantize => {
             let (x, xi) = need_in(0)?;
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             (kt.dequantize.run)(i8s(x)?, xi.quant.scale(), xi.quant.zero_point, f32s_mut(out)?);
         }
         #[cfg(feature = "op-qmatmul")]
@@ -432,8 +441,8 @@ pub(super) fn run_op(
             let (w, _) = need_in(1)?;
             let (b, _) = need_in(2)?;
             let (rq, _) = need_in(3)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
-            let w = k::qgemm::PackedI8::from_bytes(w, n, kk).ok_or(bad("packed weights"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            let w = k::qgemm::PackedI8::from_bytes(w, n, kk).ok_or(bad(rule!("packed weights")))?;
             let q = k::qgemm::QGemm {
                 w,
                 bias: i32s(b)?,
@@ -445,7 +454,7 @@ pub(super) fn run_op(
             };
             let x = i8s(x)?;
             if !(kt.qgemm.run)(&q, x, x.len() / kk.max(1), i8s_mut(out)?) {
-                return Err(bad("int8 product: sizes"));
+                return Err(bad(rule!("int8 product: sizes")));
             }
         }
         #[cfg(feature = "op-qconv")]
@@ -454,7 +463,7 @@ pub(super) fn run_op(
             let (w, wi) = need_in(1)?;
             let (b, _) = need_in(2)?;
             let (rq, _) = need_in(3)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             let q = k::qconv::QConv {
                 p: geom,
                 bias: i32s(b)?,
@@ -468,29 +477,29 @@ pub(super) fn run_op(
             let ok = if kind == QConvKind::Depthwise {
                 (kt.qconv_dw.run)(&q, i8s(w)?, x, out)
             } else {
-                let w = k::qgemm::PackedI8::from_bytes(w, wi.dim(0), q.taps()).ok_or(bad("packed weights"))?;
+                let w = k::qgemm::PackedI8::from_bytes(w, wi.dim(0), q.taps()).ok_or(bad(rule!("packed weights")))?;
                 (kt.qconv_packed.run)(&q, &w, x, out)
             };
             if !ok {
-                return Err(bad("int8 convolution: sizes"));
+                return Err(bad(rule!("int8 convolution: sizes")));
             }
         }
         #[cfg(feature = "op-qlut")]
         Params::QLut => {
             let (x, _) = need_in(0)?;
             let (table, _) = need_in(1)?;
-            let (out, _) = take_out(0).ok_or(bad("missing output"))?;
-            let table: &[i8; 256] = i8s(table)?.try_into().map_err(|_| bad("QLut: table"))?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            let table: &[i8; 256] = i8s(table)?.try_into().map_err(|_| bad(rule!("QLut: table")))?;
             (kt.lut.run)(table, i8s(x)?, i8s_mut(out)?);
         }
         #[cfg(feature = "op-qmean")]
         Params::QMean { mask, .. } => {
             let (x, xi) = need_in(0)?;
             let (rq, _) = need_in(1)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
-            let r = *requants(rq)?.first().ok_or(bad("requantization"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            let r = *requants(rq)?.first().ok_or(bad(rule!("requantization")))?;
             if !(kt.qmean.run)(xi.shape(), mask, i8s(x)?, xi.quant.zero_point, r, oi.quant.zero_point, i8s_mut(out)?) {
-                return Err(bad("QMean: sizes"));
+                return Err(bad(rule!("QMean: sizes")));
             }
         }
         #[cfg(all(feature = "int8-row-major", any(feature = "op-qmatmul", feature = "op-qconv")))]
@@ -499,7 +508,7 @@ pub(super) fn run_op(
             let (w, _) = need_in(1)?;
             let (b, _) = need_in(2)?;
             let (rq, _) = need_in(3)?;
-            let (out, oi) = take_out(0).ok_or(bad("missing output"))?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             let q = k::int8::Int8Product {
                 w: i8s(w)?,
                 bias: i32s(b)?,
@@ -515,12 +524,12 @@ pub(super) fn run_op(
                 _ => false,
             };
             if !ok {
-                return Err(bad("int8 product: bad requantization or sizes"));
+                return Err(bad(rule!("int8 product: bad requantization or sizes")));
             }
         }
         // Ops whose feature is off (the loader refuses them first).
         #[allow(unreachable_patterns)]
-        _ => return Err(bad("op not built into this runtime")),
+        _ => return Err(bad(rule!("op not built into this runtime"))),
     }
     Ok(())
 }

@@ -184,15 +184,15 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
             .chain(ids(art.plan.outputs_start.get(), art.plan.outputs_len.get()));
         let mut at = 0usize;
         for t in io {
-            *regions.get_mut(at).ok_or(Error::BadPlan("region table"))? = prepare::region_of(&art, t.get())?;
+            *regions.get_mut(at).ok_or(Error::BadPlan(rule!("region table")))? = prepare::region_of(&art, t.get())?;
             at += 1;
         }
         for (k, op) in ops.iter_mut().enumerate() {
-            let rec = art.ops.get(k).ok_or(Error::BadPlan("op table"))?;
+            let rec = art.ops.get(k).ok_or(Error::BadPlan(rule!("op table")))?;
             let n = rec.inputs_len.get() as usize
                 + rec.outputs_len.get() as usize
                 + usize::from(rec.scratch.get() != crate::format::NO_TENSOR);
-            let slice = regions.get_mut(at..at + n).ok_or(Error::BadPlan("region table"))?;
+            let slice = regions.get_mut(at..at + n).ok_or(Error::BadPlan(rule!("region table")))?;
             *op = prepare::prepare_op(&art, k as u32, &kernels, at as u32, slice)?;
             at += n;
         }
@@ -247,11 +247,11 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
     pub fn input_bytes_mut(&mut self, i: usize) -> Result<&mut [u8]> {
         let bad = |rule| Error::BadInput { index: i as u32, rule };
         if i >= self.art.plan.inputs_len.get() as usize {
-            return Err(bad("no such input"));
+            return Err(bad(rule!("no such input")));
         }
         let (_, regions) = self.prepared.view();
-        let r = *regions.get(i).ok_or(bad("no such input"))?;
-        self.arena.bytes().get_mut(r.offset..r.offset + r.len).ok_or(bad("slot outside the arena"))
+        let r = *regions.get(i).ok_or(bad(rule!("no such input")))?;
+        self.arena.bytes().get_mut(r.offset..r.offset + r.len).ok_or(bad(rule!("slot outside the arena")))
     }
 
     /// [`Session::input_bytes_mut`] of an f32 input, as floats.
@@ -267,11 +267,11 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
     fn typed_input<T: FromBytes + IntoBytes + KnownLayout>(&mut self, i: usize, dtype: DType) -> Result<&mut [T]> {
         let bad = |rule| Error::BadInput { index: i as u32, rule };
         let (_, regions) = self.prepared.view();
-        let t = regions.get(i).ok_or(bad("no such input"))?.tensor;
+        let t = regions.get(i).ok_or(bad(rule!("no such input")))?.tensor;
         if self.art.tensors.get(t as usize).map(|r| info_of(r).dtype) != Some(dtype) {
-            return Err(bad("element type does not match the model input"));
+            return Err(bad(rule!("element type does not match the model input")));
         }
-        <[T]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad("misaligned slot"))
+        <[T]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad(rule!("misaligned slot")))
     }
 
     /// The outputs as the arena holds them now: the last run's, until the arena is written again
@@ -492,14 +492,14 @@ impl<'s> Outputs<'s> {
 fn write_inputs(art: &Artifact<'_>, arena: &mut [u8], regions: &[Region], inputs: &[Input<'_>]) -> Result<()> {
     let n = art.plan.inputs_len.get() as usize;
     if inputs.len() != n {
-        return Err(Error::BadInput { index: inputs.len() as u32, rule: "wrong number of inputs" });
+        return Err(Error::BadInput { index: inputs.len() as u32, rule: rule!("wrong number of inputs") });
     }
     for (i, (r, input)) in regions.iter().take(n).zip(inputs).enumerate() {
         let index = i as u32;
         let bad = |rule| Error::BadInput { index, rule };
-        let rec = art.tensors.get(r.tensor as usize).ok_or(bad("unknown tensor"))?;
+        let rec = art.tensors.get(r.tensor as usize).ok_or(bad(rule!("unknown tensor")))?;
         let info = info_of(rec);
-        let dst = arena.get_mut(r.offset..r.offset + r.len).ok_or(bad("slot outside the arena"))?;
+        let dst = arena.get_mut(r.offset..r.offset + r.len).ok_or(bad(rule!("slot outside the arena")))?;
         let n = info.len();
         match (info.dtype, input) {
             (DType::F32, Input::F32(v)) if v.len() == n => {
@@ -509,9 +509,9 @@ fn write_inputs(art: &Artifact<'_>, arena: &mut [u8], regions: &[Region], inputs
                 dst.copy_from_slice(zerocopy::IntoBytes::as_bytes(*v));
             }
             (DType::I32, Input::I64(v)) if v.len() == n => {
-                let out = <[i32]>::mut_from_bytes(dst).map_err(|_| bad("misaligned slot"))?;
+                let out = <[i32]>::mut_from_bytes(dst).map_err(|_| bad(rule!("misaligned slot")))?;
                 for (o, &x) in out.iter_mut().zip(v.iter()) {
-                    *o = i32::try_from(x).map_err(|_| bad("int64 value does not fit in int32"))?;
+                    *o = i32::try_from(x).map_err(|_| bad(rule!("int64 value does not fit in int32")))?;
                 }
             }
             (DType::U8, Input::U8(v)) if v.len() == n => dst.copy_from_slice(v),
@@ -525,9 +525,9 @@ fn write_inputs(art: &Artifact<'_>, arena: &mut [u8], regions: &[Region], inputs
                     Input::I8(v) => v.len() == n,
                 };
                 return Err(bad(if len_ok {
-                    "element type does not match the model input"
+                    rule!("element type does not match the model input")
                 } else {
-                    "element count does not match the model input"
+                    rule!("element count does not match the model input")
                 }));
             }
         }

@@ -112,7 +112,7 @@ pub(crate) fn region_of(art: &Artifact<'_>, t: u32) -> Result<Region> {
     if t == NO_TENSOR {
         return Ok(Region::EMPTY);
     }
-    let bad = Error::BadPlan("tensor has no place");
+    let bad = Error::BadPlan(rule!("tensor has no place"));
     let rec: &TensorRecord = art.tensors.get(t as usize).ok_or(bad)?;
     let len = usize::try_from(rec.byte_len.get()).map_err(|_| bad)?;
     let (place, offset) = match Storage::from_u8(rec.storage).ok_or(bad)? {
@@ -141,18 +141,18 @@ pub(crate) fn prepare_op(
     regions: &mut [Region],
 ) -> Result<PreparedOp> {
     let bad = |rule| Error::BadOp { index, rule };
-    let rec = art.ops.get(index as usize).ok_or(bad("op index"))?;
-    let code = OpCode::from_u32(rec.opcode.get()).ok_or(bad("unknown op code"))?;
-    let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).ok_or(bad("inputs"))?;
-    let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).ok_or(bad("outputs"))?;
+    let rec = art.ops.get(index as usize).ok_or(bad(rule!("op index")))?;
+    let code = OpCode::from_u32(rec.opcode.get()).ok_or(bad(rule!("unknown op code")))?;
+    let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).ok_or(bad(rule!("inputs")))?;
+    let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).ok_or(bad(rule!("outputs")))?;
     let (ni, no) = (ins.len(), outs.len());
     if ni + no > MAX_IO {
-        return Err(bad("more than 32 inputs and outputs"));
+        return Err(bad(rule!("more than 32 inputs and outputs")));
     }
     let scratch = rec.scratch.get();
     let n = ni + no + usize::from(scratch != NO_TENSOR);
     if regions.len() != n {
-        return Err(bad("region table size"));
+        return Err(bad(rule!("region table size")));
     }
     // Inputs then outputs in one table (not one per side: firmware stacks are small).
     let mut info = [None; MAX_IO];
@@ -167,7 +167,7 @@ pub(crate) fn prepare_op(
             *w = r.place == Place::Weight;
         }
     }
-    let words_le = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).ok_or(bad("attrs"))?;
+    let words_le = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).ok_or(bad(rule!("attrs")))?;
     let mut words = [0u32; 64];
     for (d, s) in words.iter_mut().zip(words_le) {
         *d = s.get();
@@ -175,7 +175,7 @@ pub(crate) fn prepare_op(
     let scratch_info = art.tensors.get(scratch as usize).map(info_of);
     let params = ops::prepare(
         code,
-        words.get(..words_le.len()).ok_or(bad("more than 64 attribute words"))?,
+        words.get(..words_le.len()).ok_or(bad(rule!("more than 64 attribute words")))?,
         &OpTensors {
             inputs: info.get(..ni).unwrap_or(&[]),
             outputs: info.get(ni..ni + no).unwrap_or(&[]),
@@ -217,11 +217,11 @@ fn check_row_sums(art: &Artifact<'_>, regions: &[Region]) -> core::result::Resul
             *d = v.get() as usize;
         }
         let (rows, k) =
-            k4n16_geometry(layout, dims.get(..rec.rank as usize).unwrap_or(&[])).ok_or("packed geometry")?;
-        let bytes = art.weights.get(r.offset..r.offset + r.len).ok_or("packed weights out of the weights")?;
-        let w = crate::kernels::generic::qgemm::PackedI8::from_bytes(bytes, rows, k).ok_or("packed weights")?;
+            k4n16_geometry(layout, dims.get(..rec.rank as usize).unwrap_or(&[])).ok_or(rule!("packed geometry"))?;
+        let bytes = art.weights.get(r.offset..r.offset + r.len).ok_or(rule!("packed weights out of the weights"))?;
+        let w = crate::kernels::generic::qgemm::PackedI8::from_bytes(bytes, rows, k).ok_or(rule!("packed weights"))?;
         if !w.sums_are_true() {
-            return Err("packed weights: a stored row sum differs from the sum of its row");
+            return Err(rule!("packed weights: a stored row sum differs from the sum of its row"));
         }
     }
     Ok(())
@@ -235,14 +235,14 @@ fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> cor
         Params::QMean { .. } => 1,
         _ => return Ok(()),
     };
-    let r = regions.get(at).filter(|r| r.place == Place::Weight).ok_or("requantization must be a weight")?;
-    let bytes = art.weights.get(r.offset..r.offset + r.len).ok_or("requantization out of the weights")?;
+    let r = regions.get(at).filter(|r| r.place == Place::Weight).ok_or(rule!("requantization must be a weight"))?;
+    let bytes = art.weights.get(r.offset..r.offset + r.len).ok_or(rule!("requantization out of the weights"))?;
     let pairs =
-        <[crate::kernels::generic::int8::Requant]>::ref_from_bytes(bytes).map_err(|_| "requantization pairs")?;
+        <[crate::kernels::generic::int8::Requant]>::ref_from_bytes(bytes).map_err(|_| rule!("requantization pairs"))?;
     if pairs.iter().all(|p| p.is_valid()) {
         Ok(())
     } else {
-        Err("requantization pair out of range (multiplier in [2^30, 2^31), shift in 1..=62)")
+        Err(rule!("requantization pair out of range (multiplier in [2^30, 2^31), shift in 1..=62)"))
     }
 }
 
@@ -282,11 +282,11 @@ fn plan_views(op: &mut PreparedOp, regions: &mut [Region]) -> core::result::Resu
     let mut nw = 0usize;
     for (j, r) in regions.iter().enumerate().skip(ni) {
         if r.place == Place::Arena {
-            *op.writes.get_mut(nw).ok_or("too many writes")? = j as u8;
+            *op.writes.get_mut(nw).ok_or(rule!("too many writes"))? = j as u8;
             nw += 1;
         }
     }
-    let writes = op.writes.get_mut(..nw).ok_or("too many writes")?;
+    let writes = op.writes.get_mut(..nw).ok_or(rule!("too many writes"))?;
     // Insertion sort by offset: a handful of writes, and no 5 KB of slice-sort code in firmware.
     let at = |j: u8| regions.get(j as usize).map_or(0, |r| r.offset);
     for i in 1..writes.len() {
@@ -299,9 +299,9 @@ fn plan_views(op: &mut PreparedOp, regions: &mut [Region]) -> core::result::Resu
     op.n_writes = nw as u8;
     let mut prev_end = 0usize;
     for &j in writes.iter() {
-        let r = regions.get(j as usize).ok_or("region")?;
+        let r = regions.get(j as usize).ok_or(rule!("region"))?;
         if r.offset < prev_end {
-            return Err("an op's outputs overlap");
+            return Err(rule!("an op's outputs overlap"));
         }
         prev_end = r.offset + r.len;
     }
@@ -321,12 +321,12 @@ fn plan_views(op: &mut PreparedOp, regions: &mut [Region]) -> core::result::Resu
         if r.place != Place::Arena || r.len == 0 {
             continue;
         }
-        let end = r.offset.checked_add(r.len).ok_or("region overflows")?;
+        let end = r.offset.checked_add(r.len).ok_or(rule!("region overflows"))?;
         let g = gaps
             .iter()
             .take(nw + 1)
             .position(|&(s, e)| s <= r.offset && end <= e)
-            .ok_or("an op reads bytes it writes")?;
+            .ok_or(rule!("an op reads bytes it writes"))?;
         r.gap = g as u8;
         r.gap_offset = r.offset - gaps.get(g).map_or(0, |s| s.0);
     }

@@ -12,7 +12,6 @@ use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use ferrite_runtime::{Model, PreparedOp, Preprocessing, Region, Session, SessionOptions};
-use panic_semihosting as _;
 
 #[cfg(feature = "count")]
 mod count;
@@ -84,6 +83,19 @@ fn main() -> ! {
     };
     say::done(wrong);
     debug::exit(if wrong == 0 { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// A panic (there should be none: the runtime returns errors) prints where and exits 1. Its own
+/// handler rather than panic-semihosting's, which formats the message with `core::fmt`; a message
+/// with arguments prints as its template's absence.
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    let (file, line) = info.location().map_or(("?", 0), |l| (l.file(), l.line()));
+    say::panic(info.message().as_str().unwrap_or("(a formatted message)"), file, line);
+    debug::exit(debug::EXIT_FAILURE);
     loop {
         cortex_m::asm::wfi();
     }
@@ -196,6 +208,7 @@ fn classify<'m>(
     fill(&mut s).unwrap_or_else(|_| fail("input"));
     let out = s.run_in_place().unwrap_or_else(|_| fail("run"));
     let logits = out.f32(0).unwrap_or_else(|| fail("no f32 output"));
-    let top = (0..logits.len()).fold(0, |best, i| if logits[i] > logits[best] { i } else { best });
-    (model.label(top).unwrap_or("?"), logits[top])
+    let (top, score) =
+        logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |(b, s), (i, &v)| if v > s { (i, v) } else { (b, s) });
+    (model.label(top).unwrap_or("?"), score)
 }

@@ -4,42 +4,90 @@
 
 #[cfg(not(feature = "defmt"))]
 mod text {
-    use cortex_m_semihosting::hprintln;
+    //! Lines built by hand into a small buffer, then written out: no `core::fmt` (its machinery
+    //! and integer formatting are about 2 kB of flash a firmware need not carry to print).
 
-    /// A score with three decimals through integer formatting: core's float formatting would add
-    /// about 8 KB of flash.
-    struct Milli(f32);
+    /// One output line.
+    struct Line {
+        buf: [u8; 160],
+        len: usize,
+    }
 
-    impl core::fmt::Display for Milli {
-        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            let m = (self.0 * 1000.0) as i32; // saturates; a logit far beyond ±2e6 prints clamped
-            let sign = if m < 0 { "-" } else { "" };
-            write!(f, "{}{}.{:03}", sign, m.unsigned_abs() / 1000, m.unsigned_abs() % 1000)
+    impl Line {
+        fn new() -> Self {
+            Line { buf: [0; 160], len: 0 }
+        }
+        /// Appends `s` (cut at the buffer's end: a report line is never that long).
+        fn s(mut self, s: &str) -> Self {
+            for &b in s.as_bytes() {
+                if let Some(d) = self.buf.get_mut(self.len) {
+                    *d = b;
+                    self.len += 1;
+                }
+            }
+            self
+        }
+        /// Appends `v` in decimal.
+        fn n(self, v: u32) -> Self {
+            let mut digits = [0u8; 10];
+            let mut i = digits.len();
+            let mut v = v;
+            while let Some(d) = i.checked_sub(1).and_then(|j| digits.get_mut(j)) {
+                *d = b'0' + (v % 10) as u8;
+                i -= 1;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            self.s(core::str::from_utf8(digits.get(i..).unwrap_or(&[])).unwrap_or("?"))
+        }
+        /// Appends a score with three decimals, through integers.
+        fn milli(self, x: f32) -> Self {
+            let m = (x * 1000.0) as i32; // saturates; a logit far beyond ±2e6 prints clamped
+            let line = if m < 0 { self.s("-") } else { self };
+            let frac = m.unsigned_abs() % 1000;
+            let line = line.n(m.unsigned_abs() / 1000).s(".");
+            let line = if frac < 100 { line.s("0") } else { line };
+            let line = if frac < 10 { line.s("0") } else { line };
+            line.n(frac)
+        }
+        fn out(self) {
+            let line = self.s("\n");
+            if let Ok(mut out) = cortex_m_semihosting::hio::hstdout() {
+                let _ = out.write_all(line.buf.get(..line.len).unwrap_or(&[]));
+            }
         }
     }
 
     pub fn model(what: &str, bytes: usize, arena: usize, ops: usize, regions: usize) {
-        hprintln!("{}: {} bytes in flash, arena {} bytes, {} ops, {} regions", what, bytes, arena, ops, regions);
+        let line = Line::new().s(what).s(": ").n(bytes as u32).s(" bytes in flash, arena ").n(arena as u32);
+        line.s(" bytes, ").n(ops as u32).s(" ops, ").n(regions as u32).s(" regions").out();
     }
     pub fn result(item: &str, label: &str, score: f32, ok: bool) {
-        hprintln!("\"{}\": {} ({}) {}", item, label, Milli(score), if ok { "ok" } else { "WRONG" });
+        let line = Line::new().s("\"").s(item).s("\": ").s(label).s(" (").milli(score).s(") ");
+        line.s(if ok { "ok" } else { "WRONG" }).out();
     }
     pub fn stack(what: &str, bytes: usize) {
-        hprintln!("stack high-water mark, {}: {} bytes", what, bytes);
+        Line::new().s("stack high-water mark, ").s(what).s(": ").n(bytes as u32).s(" bytes").out();
     }
     pub fn done(wrong: usize) {
         if wrong == 0 {
-            hprintln!("all labels right");
+            Line::new().s("all labels right").out();
         } else {
-            hprintln!("{} wrong labels", wrong);
+            Line::new().n(wrong as u32).s(" wrong labels").out();
         }
     }
     pub fn error(what: &str) {
-        hprintln!("error: {}", what);
+        Line::new().s("error: ").s(what).out();
+    }
+    pub fn panic(message: &str, file: &str, line: u32) {
+        Line::new().s("panicked at ").s(file).s(":").n(line).s(": ").s(message).out();
     }
     #[cfg(feature = "count")]
     pub fn instructions(tier: &str, features: u32, inference: u32) {
-        hprintln!("instructions, tier {}: features {}, inference {}", tier, features, inference);
+        let line = Line::new().s("instructions, tier ").s(tier).s(": features ").n(features);
+        line.s(", inference ").n(inference).out();
     }
 }
 
@@ -70,6 +118,9 @@ mod frames {
     }
     pub fn error(what: &str) {
         defmt::println!("error: {=str}", what);
+    }
+    pub fn panic(message: &str, file: &str, line: u32) {
+        defmt::println!("panicked at {=str}:{=u32}: {=str}", file, line, message);
     }
     #[cfg(feature = "count")]
     pub fn instructions(tier: &str, features: u32, inference: u32) {

@@ -132,7 +132,9 @@ fn requantize_block(q: &QGemm<'_>, b: usize, acc: &[i32; NR], yb: &mut [i8]) {
         } else {
             scale_round(v, *r) as i32
         };
-        *y = (scaled as i64 + q.zy as i64).clamp(q.lo as i64, q.hi as i64) as i8;
+        // max/min, not clamp: the bounds are checked lo ≤ hi at load, and clamp's own check would
+        // link core's formatting into firmware for its message.
+        *y = (scaled as i64 + q.zy as i64).max(q.lo as i64).min(q.hi as i64) as i8;
     }
 }
 

@@ -66,7 +66,9 @@ pub fn scale_round(acc: i32, r: Requant) -> i64 {
 #[inline]
 pub fn requantize(acc: i32, r: Requant, zero_point: i32, lo: i8, hi: i8) -> i8 {
     let v = scale_round(acc, r) + zero_point as i64;
-    v.clamp(lo as i64, hi as i64) as i8
+    // max/min, not clamp: every op checks lo ≤ hi at load, and clamp's own check would link
+    // core's formatting into firmware for its message.
+    v.max(lo as i64).min(hi as i64) as i8
 }
 
 /// Affine quantization of one real value: `clamp(round(x / scale) + zero_point, -128, 127)`, ties away

@@ -84,7 +84,7 @@ pub fn gather_patch(q: &QConv<'_>, x: &[i8], (n, oy, ox): (usize, usize, usize),
         if p.dilation[1] == 1 && p.group == 1 && x0 >= p.pad[1] && x0 - p.pad[1] + p.kw <= p.w {
             // Every tap of the row inside, and their channels contiguous: one copy.
             let base = ((n * p.h + iy) * p.w + x0 - p.pad[1]) * p.c;
-            if let Some(src) = x.get(base..base + row_bytes) {
+            if let Some(src) = x.get(base..base + dst.len()) {
                 dst.copy_from_slice(src);
             }
             continue;
@@ -93,7 +93,7 @@ pub fn gather_patch(q: &QConv<'_>, x: &[i8], (n, oy, ox): (usize, usize, usize),
             match (x0 + kx * p.dilation[1]).checked_sub(p.pad[1]).filter(|&ix| ix < p.w) {
                 Some(ix) => {
                     let base = ((n * p.h + iy) * p.w + ix) * p.c + g * cpg;
-                    if let Some(src) = x.get(base..base + cpg) {
+                    if let Some(src) = x.get(base..base + d.len()) {
                         d.copy_from_slice(src);
                     }
                 }
