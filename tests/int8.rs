@@ -101,7 +101,7 @@ fn corrupt_requantization_is_an_error_not_a_panic() {
     let model = Model::from_bytes(&bytes).unwrap();
     let art = model.artifact();
     let (idx, _) = model.tensors().find(|(t, _)| t.name.ends_with(".requant")).unwrap();
-    let rec = art.tensors[idx.index as usize];
+    let rec = art.tensors.get(idx.index as usize).unwrap();
     let weights_at = art.weights.as_ptr() as usize - bytes.as_ptr() as usize;
     let mut bad = q.bytes.clone();
     // The first channel's shift becomes 99: the file still loads (it is weight data); preparing the
@@ -121,7 +121,7 @@ fn altered_row_sums_are_refused_by_the_session() {
     let model = Model::from_bytes(&bytes).unwrap();
     let art = model.artifact();
     let (idx, _) = model.tensors().find(|(t, _)| t.info.layout == ferrite_runtime::format::Layout::K4N16).unwrap();
-    let rec = art.tensors[idx.index as usize];
+    let rec = art.tensors.get(idx.index as usize).unwrap();
     let weights_at = art.weights.as_ptr() as usize - bytes.as_ptr() as usize;
     let mut bad = q.bytes.clone();
     // The last stored row sum (the end of the tensor's bytes) off by one.

@@ -87,7 +87,17 @@ fn load(bytes: &[u8]) -> Result<(), Error> {
 /// packed weights with their row sums, QConv/QMean, and an alias (the Flatten).
 fn sample_dscnn_int8() -> &'static [u8] {
     static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| {
+    BYTES.get_or_init(|| dscnn_int8(false))
+}
+
+/// The same, `--strip`ped: compact tensor, op and slot records (capability `compact`).
+fn sample_dscnn_int8_compact() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| dscnn_int8(true))
+}
+
+fn dscnn_int8(strip: bool) -> Vec<u8> {
+    {
         let dir = ferrite_e2e::repo_root().join("models/kws-dscnn");
         let mut opts = ferrite_quantizer::quantize::QuantizeOptions {
             precision: Precision::Int8,
@@ -97,17 +107,19 @@ fn sample_dscnn_int8() -> &'static [u8] {
                 samples: 8,
                 accuracy_budget_db: None,
             }),
+            strip,
             ..Default::default()
         };
         ferrite_quantizer::config::load(&dir.join("ferrite.toml")).unwrap().apply_to(&mut opts);
         let bytes = ferrite_quantizer::quantize::quantize(&dir.join("model.onnx"), &opts).unwrap().bytes;
-        // FERRITE_FUZZ_SEEDS=1 refreshes the fuzzer's seed for these records.
+        // FERRITE_FUZZ_SEEDS=1 refreshes the fuzzer's seeds for these records.
         if std::env::var_os("FERRITE_FUZZ_SEEDS").is_some() {
             let seeds = ferrite_e2e::repo_root().join("runtime/fuzz/corpus/load");
-            std::fs::write(seeds.join("kws_dscnn_int8_v2.fer"), &bytes).unwrap();
+            let name = if strip { "kws_dscnn_int8_compact.fer" } else { "kws_dscnn_int8_v2.fer" };
+            std::fs::write(seeds.join(name), &bytes).unwrap();
         }
         bytes
-    })
+    }
 }
 
 fn load_and_run(bytes: &[u8]) {
@@ -313,6 +325,21 @@ proptest! {
         load_and_run(&b);
     }
 
+    /// The same over compact records (`--strip`): their narrow fields, sentinels and reserved
+    /// bytes, edited before the weights.
+    #[test]
+    fn random_corruptions_of_compact_records_never_panic(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)) {
+        let good = sample_dscnn_int8_compact();
+        let mut b = good.to_vec();
+        let end = section_offset(good, SectionKind::Weights);
+        for (i, x) in edits {
+            let at = 64 + i.index(end - 64);
+            b[at] ^= x | 1;
+        }
+        fix_checksum(&mut b);
+        load_and_run(&b);
+    }
+
     /// Arbitrary bytes behind a valid-looking header.
     #[test]
     fn arbitrary_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -395,4 +422,55 @@ fn int8_record_rules() {
     b[14..16].copy_from_slice(&1u16.to_le_bytes());
     fix_checksum(&mut b);
     assert!(bad_tensor(load(&b).unwrap_err()));
+}
+
+/// Compact records widen to the full ones: every byte of the compact tensor, op and slot tables
+/// flipped (checksum re-fixed) loads and runs or gives a typed error, never a panic; the capability
+/// bit must match the records; and the compact file computes what the full one does.
+#[test]
+fn compact_records_are_checked_as_full_ones() {
+    let (full, compact) = (sample_dscnn_int8(), sample_dscnn_int8_compact());
+    let caps = |b: &[u8]| u32::from_le_bytes(b[20..24].try_into().unwrap());
+    let bit = ferrite_runtime::format::caps::COMPACT;
+    assert_eq!((caps(full) & bit, caps(compact) & bit), (0, bit));
+    assert!(compact.len() + 2000 < full.len(), "{} vs {} bytes", compact.len(), full.len());
+    let run = |b: &[u8]| -> Vec<f32> {
+        let a = aligned(b);
+        let m = Model::from_bytes(&a).unwrap();
+        let x = vec![0.25f32; m.inputs().next().unwrap().info.len()];
+        Session::new(&m).unwrap().run(&[Input::F32(&x)]).unwrap().f32(0).unwrap().to_vec()
+    };
+    assert_eq!(run(full), run(compact));
+
+    // The bit cleared (full records claimed), or set on a full file: refused, typed.
+    for (bytes, flip) in [(compact, bit), (full, bit)] {
+        let mut b = bytes.to_vec();
+        let c = caps(&b) ^ flip;
+        b[20..24].copy_from_slice(&c.to_le_bytes());
+        fix_checksum(&mut b);
+        assert!(load(&b).is_err(), "capability bit flipped to {c:#x}");
+    }
+
+    let mut rejected = 0;
+    let mut flipped = 0;
+    for kind in [SectionKind::Tensors, SectionKind::Ops, SectionKind::Plan] {
+        let off = section_offset(compact, kind);
+        let a = aligned(compact);
+        let m = Model::from_bytes(&a).unwrap();
+        let len = m.artifact().sections.iter().find(|s| s.kind.get() == kind as u32).unwrap().len.get() as usize;
+        for i in off..off + len {
+            let mut b = compact.to_vec();
+            b[i] ^= 0xA5;
+            fix_checksum(&mut b);
+            flipped += 1;
+            if load(&b).is_err() {
+                rejected += 1;
+            } else {
+                load_and_run(&b);
+            }
+        }
+    }
+    eprintln!("compact records: {rejected} of {flipped} single-byte corruptions refused");
+    // Most bytes of a record are rule-bound (types, ranks, indices, lengths, reserved bytes).
+    assert!(rejected * 10 > flipped * 7, "only {rejected} of {flipped} corruptions were caught");
 }

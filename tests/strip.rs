@@ -38,12 +38,40 @@ fn check_stripped(full: &Model<'_>, stripped: &Model<'_>, full_meta: &serde_json
     assert_eq!(meta["name"], full_meta["name"]);
 }
 
+/// The stripped file's compact records widen to the full file's, field for field (names aside).
+fn same_records(full: &Model<'_>, stripped: &Model<'_>) {
+    use ferrite_runtime::format::{Ops, StrRef, Tensors};
+    use zerocopy::IntoBytes;
+    let (fa, sa) = (full.artifact(), stripped.artifact());
+    assert!(matches!(fa.tensors, Tensors::Full(_)) && matches!(sa.tensors, Tensors::Compact(_)));
+    assert!(matches!(sa.ops, Ops::Compact(_)));
+    let unnamed = StrRef { offset: 0.into(), len: 0.into() };
+    assert_eq!(fa.tensors.len(), sa.tensors.len());
+    for (i, (f, s)) in fa.tensors.iter().zip(sa.tensors.iter()).enumerate() {
+        let (f, s) = (
+            ferrite_runtime::format::TensorRecord { name: unnamed, ..f },
+            ferrite_runtime::format::TensorRecord { name: unnamed, ..s },
+        );
+        assert_eq!(f.as_bytes(), s.as_bytes(), "tensor {i}");
+    }
+    for (i, (f, s)) in fa.ops.iter().zip(sa.ops.iter()).enumerate() {
+        let (f, s) = (
+            ferrite_runtime::format::OpRecord { name: unnamed, ..f },
+            ferrite_runtime::format::OpRecord { name: unnamed, ..s },
+        );
+        assert_eq!(f.as_bytes(), s.as_bytes(), "op {i}");
+    }
+    let (fs, ss): (Vec<_>, Vec<_>) = (fa.slots.iter().collect(), sa.slots.iter().collect());
+    assert_eq!(fs.as_bytes(), ss.as_bytes(), "arena slots");
+}
+
 #[test]
 fn stripped_intent_model_tokenizes_and_computes_the_same() {
     let (path, opts) = trained_options("intent-lstm", Precision::F32);
     let (full, stripped, meta) = both(&path, opts);
     let (fm, sm) = (Model::from_bytes(&full).unwrap(), Model::from_bytes(&stripped).unwrap());
     check_stripped(&fm, &sm, &meta);
+    same_records(&fm, &sm);
     let (Preprocessing::Text(ft), Preprocessing::Text(st)) = (fm.preprocessing(), sm.preprocessing()) else {
         panic!("intent-lstm has a tokenizer")
     };
@@ -75,13 +103,17 @@ fn stripped_int8_models_are_small_and_compute_the_same() {
         let x = fe.features_from_wav(&bytes).unwrap();
         assert_eq!(output_bytes(&fm, Input::F32(&x)), output_bytes(&sm, Input::F32(&x)), "{clip}");
     }
-    let weights: u64 =
-        sm.tensors().filter(|(_, s)| *s == ferrite_runtime::format::Storage::Weights).map(|(t, _)| t.byte_len).sum();
+    same_records(&fm, &sm);
+    let weights = sm.tensors().filter(|(_, s)| *s == ferrite_runtime::format::Storage::Weights);
+    let (stored, values): (u64, u64) =
+        weights.fold((0, 0), |(a, b), (t, _)| (a + t.byte_len, b + t.info.len() as u64 * t.info.dtype.size() as u64));
     eprintln!(
-        "kws-dscnn int8: {} bytes, stripped {} (weights {weights}, everything else {})",
+        "kws-dscnn int8: {} bytes, stripped {} (weight tensors {stored} bytes as stored, of which {values} are \
+         the weights', biases' and requantization constants' values; everything else {}, {} over the values)",
         full.len(),
         stripped.len(),
-        stripped.len() as u64 - weights
+        stripped.len() as u64 - stored,
+        stripped.len() as u64 - values
     );
     assert!(stripped.len() < full.len());
 

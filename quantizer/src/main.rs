@@ -102,7 +102,8 @@ enum Command {
         #[arg(long, value_name = "FILE.html")]
         report: Option<PathBuf>,
         /// Firmware profile: drop tensor and op names (but the inputs' and outputs') and the model
-        /// card (its SHA-256 stays; `inspect` shows it), and store the vocabulary front-coded
+        /// card (its SHA-256 stays; `inspect` shows it), store the vocabulary front-coded and the
+        /// tensor, op and slot tables as compact records
         #[arg(long)]
         strip: bool,
     },

@@ -207,8 +207,12 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             "text": opts.card,
         },
     });
-    let extras =
-        writer::Extras { labels: &opts.labels, preprocess: preprocess.as_ref(), front_coded_vocab: opts.strip };
+    let extras = writer::Extras {
+        labels: &opts.labels,
+        preprocess: preprocess.as_ref(),
+        front_coded_vocab: opts.strip,
+        compact_records: opts.strip,
+    };
     let mut layers = Vec::new();
     let mut f16_tensors = f16_tensors;
     if let (Precision::Int8, Some(q)) = (opts.precision, &opts.int8) {

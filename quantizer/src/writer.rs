@@ -104,6 +104,10 @@ pub struct Extras<'a> {
     /// Store a text vocabulary front-coded (`--strip`; vocabularies of up to 65,533 words, whose
     /// ids fit u16; larger ones keep the record table).
     pub front_coded_vocab: bool,
+    /// Write the tensor, op and slot tables as compact records (`--strip`; capability `compact`),
+    /// when every record fits them (rank ≤ 4, dims and indices below 65,535, arena below 4 MiB);
+    /// otherwise the full records.
+    pub compact_records: bool,
 }
 
 /// The front-coded form of sorted `(index, word)` pairs (ids `index + 2`): docs/FORMAT.md.
@@ -192,6 +196,24 @@ fn used_caps(g: &Graph, alias: &Aliases) -> u32 {
         bits |= caps::ALIASES;
     }
     bits
+}
+
+/// The compact records of the three tables, as bytes.
+struct CompactTables {
+    tensors: Vec<u8>,
+    ops: Vec<u8>,
+    slots: Vec<u8>,
+}
+
+/// Every record in its compact form, or `None` when one does not fit (the file then keeps full
+/// records throughout: the capability covers all three tables).
+fn compact_tables(tensors: &[TensorRecord], ops: &[OpRecord], slots: &[ArenaSlot]) -> Option<CompactTables> {
+    use ferrite_runtime::format::compact::{encode_op, encode_slot, encode_tensor};
+    // Names must be gone already (compact records have none): `--strip` drops them first.
+    let t: Option<Vec<_>> = tensors.iter().map(encode_tensor).collect();
+    let o: Option<Vec<_>> = ops.iter().map(encode_op).collect();
+    let s: Option<Vec<_>> = slots.iter().map(encode_slot).collect();
+    Some(CompactTables { tensors: t?.as_bytes().to_vec(), ops: o?.as_bytes().to_vec(), slots: s?.as_bytes().to_vec() })
 }
 
 /// Lays out `g` with `metadata` (UTF-8 JSON) and the optional sections as one artifact.
@@ -285,18 +307,24 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     }
     .as_bytes()
     .to_vec();
-    for s in &plan.slots {
-        plan_bytes.extend_from_slice(
-            ArenaSlot {
-                tensor: U32::new(s.tensor as u32),
-                def_op: U32::new(s.def_op),
-                last_op: U32::new(s.last_op),
-                reserved: U32::ZERO,
-                offset: U64::new(s.offset),
-            }
-            .as_bytes(),
-        );
-    }
+
+    let slots: Vec<ArenaSlot> = plan
+        .slots
+        .iter()
+        .map(|s| ArenaSlot {
+            tensor: U32::new(s.tensor as u32),
+            def_op: U32::new(s.def_op),
+            last_op: U32::new(s.last_op),
+            reserved: U32::ZERO,
+            offset: U64::new(s.offset),
+        })
+        .collect();
+    let compact = if extras.compact_records { compact_tables(&tensors, &ops, &slots) } else { None };
+    let (tensor_bytes, op_bytes) = match &compact {
+        Some(c) => (c.tensors.clone(), c.ops.clone()),
+        None => (tensors.as_bytes().to_vec(), ops.as_bytes().to_vec()),
+    };
+    plan_bytes.extend_from_slice(compact.as_ref().map_or(slots.as_bytes(), |c| &c.slots));
 
     let labels: Vec<StrRef> = extras.labels.iter().map(|l| strings.add(l)).collect();
     let mut preprocess = extras.preprocess.map(|p| preprocess_section(p, &mut strings, extras.front_coded_vocab));
@@ -314,8 +342,8 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
         .map(|&k| {
             let b = match k {
                 SectionKind::Strings => strings.bytes.clone(),
-                SectionKind::Tensors => tensors.as_bytes().to_vec(),
-                SectionKind::Ops => ops.as_bytes().to_vec(),
+                SectionKind::Tensors => tensor_bytes.clone(),
+                SectionKind::Ops => op_bytes.clone(),
                 SectionKind::Indices => indices.as_bytes().to_vec(),
                 SectionKind::Attrs => attrs.as_bytes().to_vec(),
                 SectionKind::Plan => plan_bytes.clone(),
@@ -359,7 +387,9 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             QUANT_VERSION
         }),
         header_len: U32::new(64),
-        flags: U32::new(used_caps(&g, &alias)),
+        flags: U32::new(
+            used_caps(&g, &alias) | if compact.is_some() { ferrite_runtime::format::caps::COMPACT } else { 0 },
+        ),
         total_len: U64::new(total),
         section_table_offset: U64::new(64),
         section_count: U32::new(entries.len() as u32),

@@ -65,11 +65,12 @@ pub struct OpDesc<'a> {
     /// Name from the source graph.
     pub name: &'a str,
     /// The op's record (inputs, outputs and attribute ranges).
-    pub record: &'a OpRecord,
+    pub record: OpRecord,
 }
 
 /// Type and shape of a tensor record (validated by `Artifact::parse`).
-pub(crate) fn info_of(t: &TensorRecord) -> TensorInfo {
+pub(crate) fn info_of(t: impl core::borrow::Borrow<TensorRecord>) -> TensorInfo {
+    let t = t.borrow();
     let mut dims = [1usize; MAX_RANK];
     for (d, v) in dims.iter_mut().zip(t.dims.iter()).take(t.rank as usize) {
         *d = v.get() as usize;
@@ -86,6 +87,33 @@ pub(crate) fn info_of(t: &TensorRecord) -> TensorInfo {
         quant,
         layout: Layout::from_u8(t.layout).unwrap_or(Layout::RowMajor),
     }
+}
+
+/// [`info_of`] tensor `i` of `t`, read in place from either record form (no widening: the
+/// session's and the loader's most frequent read, kept small for firmware).
+#[inline]
+pub(crate) fn info_at(t: &crate::format::Tensors<'_>, i: usize) -> Option<TensorInfo> {
+    let c = match t {
+        #[cfg(feature = "full-records")]
+        crate::format::Tensors::Full(r) => return r.get(i).map(info_of),
+        crate::format::Tensors::Compact(r) => r.get(i)?,
+    };
+    let mut dims = [1usize; MAX_RANK];
+    for (d, v) in dims.iter_mut().zip(c.dims.iter()).take(c.rank as usize) {
+        *d = v.get() as usize;
+    }
+    let quant = if c.quant_kind == 1 {
+        crate::ops::Quant { scale_bits: c.scale.get().to_bits(), zero_point: c.zero_point as i32 }
+    } else {
+        crate::ops::Quant::default()
+    };
+    Some(TensorInfo {
+        dtype: DType::from_u8(c.dtype).unwrap_or(DType::F32),
+        rank: c.rank as usize,
+        dims,
+        quant,
+        layout: Layout::from_u8(c.layout).unwrap_or(Layout::RowMajor),
+    })
 }
 
 impl<'a> Model<'a> {
@@ -234,16 +262,16 @@ impl Model<'static> {
     }
 }
 
-fn slot_of<'b>(art: &Artifact<'b>, tensor: u32) -> Option<&'b crate::format::ArenaSlot> {
-    let i = art.slots.binary_search_by_key(&tensor, |s| s.tensor.get()).ok()?;
-    art.slots.get(i)
+fn slot_of(art: &Artifact<'_>, tensor: u32) -> Option<crate::format::ArenaSlot> {
+    art.slots.get(art.slots.find(tensor)?)
 }
 
 /// Most arena and state tensors live at the same time (bounds the plan check: validation stays
 /// linear in the records, with a fixed 1 KiB of stack).
 pub const MAX_LIVE: usize = 256;
 
-fn storage_of(r: &TensorRecord) -> Storage {
+fn storage_of(r: impl core::borrow::Borrow<TensorRecord>) -> Storage {
+    let r = r.borrow();
     Storage::from_u8(r.storage).unwrap_or(Storage::Weights)
 }
 
@@ -270,7 +298,7 @@ fn check_slots(art: &Artifact<'_>) -> Result<()> {
     }
     let mut prev: Option<u32> = None;
     let mut extent = 0u64;
-    for s in art.slots {
+    for s in art.slots.iter() {
         let t = s.tensor.get();
         if prev.is_some_and(|p| p >= t) {
             return Err(Error::BadPlan(rule!("slots not strictly sorted by tensor")));
@@ -335,8 +363,8 @@ fn check_graph_io(art: &Artifact<'_>) -> Result<()> {
             return Err(Error::BadPlan(rule!("graph inputs and outputs must be f32, i32, u8 or i8")));
         }
     }
-    for s in art.slots {
-        let state = art.tensors.get(s.tensor.get() as usize).is_some_and(|r| storage_of(r) == Storage::State);
+    for s in art.slots.iter() {
+        let state = art.tensors.storage(s.tensor.get() as usize) == Some(Storage::State as u8);
         if s.def_op.get() == NO_OP && !state && !inputs.iter().any(|t| t.get() == s.tensor.get()) {
             return Err(Error::BadPlan(rule!("arena tensor never written")));
         }
@@ -345,8 +373,9 @@ fn check_graph_io(art: &Artifact<'_>) -> Result<()> {
 }
 
 /// The bytes `[offset, end)` of an arena or state tensor's slot.
-fn span(art: &Artifact<'_>, s: &crate::format::ArenaSlot) -> (u64, u64) {
-    let len = art.tensors.get(s.tensor.get() as usize).map_or(0, |t| t.byte_len.get());
+fn span(art: &Artifact<'_>, s: impl core::borrow::Borrow<crate::format::ArenaSlot>) -> (u64, u64) {
+    let s = s.borrow();
+    let len = art.tensors.byte_len(s.tensor.get() as usize).unwrap_or(0);
     (s.offset.get(), s.offset.get().saturating_add(len))
 }
 
@@ -393,11 +422,11 @@ impl LiveSet {
 
 /// Where op `index` finds tensor `t`: its slot (arena and state tensors, or an alias's target),
 /// which must be live at the op.
-fn live_slot<'b>(
-    art: &Artifact<'b>,
+fn live_slot(
+    art: &Artifact<'_>,
     t: u32,
     index: u32,
-) -> core::result::Result<Option<&'b crate::format::ArenaSlot>, &'static str> {
+) -> core::result::Result<Option<crate::format::ArenaSlot>, &'static str> {
     let r = art.tensors.get(t as usize).ok_or(rule!("tensor index"))?;
     let placed = match storage_of(r) {
         Storage::Weights => return Ok(None),
@@ -406,7 +435,7 @@ fn live_slot<'b>(
     };
     let s = slot_of(art, placed).ok_or(rule!("arena input has no slot"))?;
     // A state tensor holds the previous run's value until its writer runs: readable at any op.
-    let state = art.tensors.get(placed as usize).is_some_and(|p| storage_of(p) == Storage::State);
+    let state = art.tensors.storage(placed as usize) == Some(Storage::State as u8);
     let def_ok = state || s.def_op.get() == NO_OP || s.def_op.get() < index;
     if !def_ok || s.last_op.get() < index {
         return Err(rule!("input read outside its live range"));
@@ -419,7 +448,7 @@ fn live_slot<'b>(
 fn check_ops(art: &Artifact<'_>) -> Result<()> {
     let mut live = LiveSet { slots: [0; MAX_LIVE], len: 0 };
     for (i, s) in art.slots.iter().enumerate() {
-        let state = art.tensors.get(s.tensor.get() as usize).is_some_and(|r| storage_of(r) == Storage::State);
+        let state = art.tensors.storage(s.tensor.get() as usize) == Some(Storage::State as u8);
         if s.def_op.get() == NO_OP || state {
             live.add(art, i)?;
         }
@@ -468,8 +497,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             if !matches!(storage, Storage::Arena | Storage::State) {
                 return Err(bad(rule!("outputs are arena or state tensors")));
             }
-            let si =
-                art.slots.binary_search_by_key(&t, |s| s.tensor.get()).map_err(|_| bad(rule!("output has no slot")))?;
+            let si = art.slots.find(t).ok_or(bad(rule!("output has no slot")))?;
             if art.slots.get(si).map(|s| s.def_op.get()) != Some(index) {
                 return Err(bad(rule!("output's slot names another writer")));
             }
@@ -498,10 +526,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
                 if storage_of(r) != Storage::Arena {
                     return Err(bad(rule!("scratch must be an arena tensor")));
                 }
-                let si = art
-                    .slots
-                    .binary_search_by_key(&t, |s| s.tensor.get())
-                    .map_err(|_| bad(rule!("scratch has no slot")))?;
+                let si = art.slots.find(t).ok_or(bad(rule!("scratch has no slot")))?;
                 let s = art.slots.get(si).ok_or(bad(rule!("scratch has no slot")))?;
                 if s.def_op.get() != index || s.last_op.get() != index {
                     return Err(bad(rule!("scratch must live during its op only")));
@@ -531,7 +556,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
     }
     // Every slot written by an op is that op's output or scratch (the per-op check saw each
     // output's slot name its writer; this closes the other direction).
-    for s in art.slots {
+    for s in art.slots.iter() {
         let d = s.def_op.get();
         if d == NO_OP {
             continue;

@@ -8,8 +8,10 @@
 //! and an alias target on tensors, and two more storage classes (state, alias). Version-1 files
 //! still load: a version-1 reader's rules are a subset (every new field was zero).
 
+pub mod compact;
 mod parse;
 
+pub use compact::{Ops, Slots, Tensors};
 pub use parse::{checksum, Artifact, Section};
 
 use zerocopy::little_endian::{F32, I32, U16, U32, U64};
@@ -231,16 +233,19 @@ pub mod caps {
     pub const INT8_IO: u32 = 1 << 4;
     /// Some per-axis quantized weight has a zero-point tensor (asymmetric weights).
     pub const ZERO_POINTS: u32 = 1 << 5;
+    /// The tensor, op and slot tables hold compact records ([`super::compact`]).
+    pub const COMPACT: u32 = 1 << 6;
     /// Every bit this reader knows.
-    pub const KNOWN: u32 = PACKED_WEIGHTS | CHANNELS_LAST | ALIASES | STATE | INT8_IO | ZERO_POINTS;
+    pub const KNOWN: u32 = PACKED_WEIGHTS | CHANNELS_LAST | ALIASES | STATE | INT8_IO | ZERO_POINTS | COMPACT;
     /// Names, for messages (`inspect`, errors).
-    pub const NAMES: [(u32, &str); 6] = [
+    pub const NAMES: [(u32, &str); 7] = [
         (PACKED_WEIGHTS, "packed-weights"),
         (CHANNELS_LAST, "channels-last"),
         (ALIASES, "aliases"),
         (STATE, "state"),
         (INT8_IO, "int8-io"),
         (ZERO_POINTS, "zero-points"),
+        (COMPACT, "compact"),
     ];
 }
 

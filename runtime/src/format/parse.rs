@@ -7,6 +7,7 @@
 
 #![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::arithmetic_side_effects)]
 
+use super::compact::COMPACT_RANK;
 use super::*;
 use crate::error::{Error, Result};
 
@@ -38,18 +39,18 @@ pub struct Artifact<'a> {
     pub sections: &'a [SectionEntry],
     /// String bytes.
     pub strings: &'a [u8],
-    /// Tensor table.
-    pub tensors: &'a [TensorRecord],
-    /// Ops in execution order.
-    pub ops: &'a [OpRecord],
+    /// Tensor table (full or compact records).
+    pub tensors: Tensors<'a>,
+    /// Ops in execution order (full or compact records).
+    pub ops: Ops<'a>,
     /// Index words.
     pub indices: &'a [U32],
     /// Attribute words.
     pub attrs: &'a [U32],
     /// Plan header.
     pub plan: &'a PlanHeader,
-    /// Arena slots.
-    pub slots: &'a [ArenaSlot],
+    /// Arena slots (full or compact records).
+    pub slots: Slots<'a>,
     /// Weight bytes.
     pub weights: &'a [u8],
     /// Metadata JSON text.
@@ -166,12 +167,12 @@ impl<'a> Artifact<'a> {
             header: &HEADER,
             sections: &[],
             strings: &[],
-            tensors: &[],
-            ops: &[],
+            tensors: Tensors::Compact(&[]),
+            ops: Ops::Compact(&[]),
             indices: &[],
             attrs: &[],
             plan: &PLAN,
-            slots: &[],
+            slots: Slots::Compact(&[]),
             weights: &[],
             metadata: "",
             labels: &[],
@@ -337,14 +338,36 @@ impl<'a> Artifact<'a> {
         };
 
         let strings = body(SectionKind::Strings)?;
-        let tensors: &[TensorRecord] = records(SectionKind::Tensors, body(SectionKind::Tensors)?)?;
-        let ops: &[OpRecord] = records(SectionKind::Ops, body(SectionKind::Ops)?)?;
+        let compact = caps_word & caps::COMPACT != 0;
+        #[cfg(not(feature = "full-records"))]
+        if !compact {
+            return Err(Error::BadHeaderField(rule!(
+                "full-width records are not built into this runtime (feature full-records; `--strip` writes compact ones)"
+            )));
+        }
+        let tensors_body = body(SectionKind::Tensors)?;
+        let ops_body = body(SectionKind::Ops)?;
+        let (tensors, ops) = match compact {
+            #[cfg(feature = "full-records")]
+            false => (
+                Tensors::Full(records(SectionKind::Tensors, tensors_body)?),
+                Ops::Full(records(SectionKind::Ops, ops_body)?),
+            ),
+            _ => (
+                Tensors::Compact(records(SectionKind::Tensors, tensors_body)?),
+                Ops::Compact(records(SectionKind::Ops, ops_body)?),
+            ),
+        };
         let indices: &[U32] = records(SectionKind::Indices, body(SectionKind::Indices)?)?;
         let attrs: &[U32] = records(SectionKind::Attrs, body(SectionKind::Attrs)?)?;
         let plan_bytes = body(SectionKind::Plan)?;
         let (plan, rest) = PlanHeader::ref_from_prefix(plan_bytes)
             .map_err(|_| bad_section(SectionKind::Plan, rule!("shorter than the plan header")))?;
-        let slots: &[ArenaSlot] = records(SectionKind::Plan, rest)?;
+        let slots = match compact {
+            #[cfg(feature = "full-records")]
+            false => Slots::Full(records(SectionKind::Plan, rest)?),
+            _ => Slots::Compact(records(SectionKind::Plan, rest)?),
+        };
         let weights = body(SectionKind::Weights)?;
         let metadata = core::str::from_utf8(body(SectionKind::Metadata)?).map_err(|_| Error::BadMetadata)?;
         let labels: &[StrRef] = records(SectionKind::Labels, body(SectionKind::Labels)?)?;
@@ -471,15 +494,20 @@ impl<'a> Artifact<'a> {
 
     fn check_tensors(&self) -> Result<u32> {
         let v1 = self.version() == CONTAINER_VERSION_V1;
-        let mut used = 0u32;
+        let compact = matches!(self.tensors, Tensors::Compact(_));
+        let mut used = if compact { caps::COMPACT } else { 0 };
         for (i, t) in self.tensors.iter().enumerate() {
             let index = i as u32;
             let bad = |rule| Error::BadTensor { index, rule };
+            let t = &t;
             self.string(&t.name)?;
             let dtype = DType::from_u8(t.dtype).ok_or(bad(rule!("unknown dtype")))?;
             let rank = t.rank as usize;
             if rank > MAX_RANK {
                 return Err(bad(rule!("rank above 6")));
+            }
+            if compact && rank > COMPACT_RANK {
+                return Err(bad(rule!("a compact record holds rank 4 at most")));
             }
             if t.dims.iter().skip(rank).any(|d| d.get() != 0) {
                 return Err(bad(rule!("dims past rank must be 0")));
@@ -632,6 +660,7 @@ impl<'a> Artifact<'a> {
         for (i, op) in self.ops.iter().enumerate() {
             let index = i as u32;
             let bad = |rule| Error::BadOp { index, rule };
+            let op = &op;
             self.string(&op.name)?;
             if op.flags.get() != 0 || op.reserved.get() != 0 {
                 return Err(bad(rule!("flags and reserved must be 0")));

@@ -55,11 +55,14 @@ impl QCase {
         let w = g.i8s(n * k);
         let bias = (0..n).map(|_| g.range(-100_000, 100_000) as i32).collect();
         // Shifts 34..=50 on every channel (the AVX-512 32-bit epilogue), or 30..=58 mixed (the
-        // 64-bit one, shifts past 52 and scales up to 1.37 included).
-        let top = if g.next().is_multiple_of(2) { 20 } else { 28 };
-        let bottom = if top == 20 { 4 } else { 0 };
-        let rq =
-            (0..n).map(|_| quantize_multiplier(libm::pow(0.5, g.range(bottom, top) as f64) * 1.37).unwrap()).collect();
+        // 64-bit one, shifts past 52 and scales up to 1.37 included), or scales 1.37 to 5600
+        // (short shifts, where a scaled sum passes the i32 range and must saturate, not wrap).
+        let rq = match g.next() % 3 {
+            0 => (0..n).map(|_| 1.37 * libm::pow(0.5, g.range(4, 20) as f64)).collect::<Vec<_>>(),
+            1 => (0..n).map(|_| 1.37 * libm::pow(0.5, g.range(0, 28) as f64)).collect(),
+            _ => (0..n).map(|_| 1.37 * libm::pow(2.0, g.range(0, 12) as f64)).collect(),
+        };
+        let rq = rq.into_iter().map(|s| quantize_multiplier(s).unwrap()).collect();
         let (za, zy) = (g.range(-128, 127) as i32, g.range(-128, 127) as i32);
         let (lo, hi) = if g.next().is_multiple_of(3) { (zy as i8, 127) } else { (-128, 127) };
         QCase { m, k, n, a, packed: pack_k4n16(&w, n, k), bias, rq, za, zy, lo, hi }

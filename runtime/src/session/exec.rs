@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::format::{Artifact, DType};
 use crate::kernels::generic::{self as k, FloatSrc};
 use crate::kernels::KernelTable;
-use crate::model::info_of;
 use crate::ops::{Params, QConvKind, TensorInfo};
 use zerocopy::FromBytes;
 
@@ -135,7 +134,7 @@ pub(super) fn run_op(
     if let Some(s) = gaps.get_mut(nw) {
         *s = rest;
     }
-    let info = |r: &Region| art.tensors.get(r.tensor as usize).map(info_of);
+    let info = |r: &Region| crate::model::info_at(&art.tensors, r.tensor as usize);
     let input = |j: usize| -> Option<(&[u8], TensorInfo)> {
         let r = regs.get(j).filter(|_| j < ni)?;
         let bytes = match r.place {

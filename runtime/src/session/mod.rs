@@ -224,8 +224,8 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
     pub fn reset(&mut self) {
         let art = self.art;
         let arena = self.arena.bytes();
-        for s in art.slots {
-            let state = art.tensors.get(s.tensor.get() as usize).is_some_and(|r| r.storage == Storage::State as u8);
+        for s in art.slots.iter() {
+            let state = art.tensors.storage(s.tensor.get() as usize) == Some(Storage::State as u8);
             if let (true, Ok(r)) = (state, prepare::region_of(&art, s.tensor.get())) {
                 if let Some(b) = arena.get_mut(r.offset..r.offset + r.len) {
                     b.fill(0);
@@ -268,7 +268,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let bad = |rule| Error::BadInput { index: i as u32, rule };
         let (_, regions) = self.prepared.view();
         let t = regions.get(i).ok_or(bad(rule!("no such input")))?.tensor;
-        if self.art.tensors.get(t as usize).map(|r| info_of(r).dtype) != Some(dtype) {
+        if crate::model::info_at(&self.art.tensors, t as usize).map(|i| i.dtype) != Some(dtype) {
             return Err(bad(rule!("element type does not match the model input")));
         }
         <[T]>::mut_from_bytes(self.input_bytes_mut(i)?).map_err(|_| bad(rule!("misaligned slot")))

@@ -7,7 +7,7 @@
 use crate::error::{Error, Result};
 use crate::format::{ArenaSlot, Artifact, Storage, TensorRecord, NO_TENSOR};
 use crate::kernels::{KernelTable, Tier};
-use crate::model::{info_of, MAX_IO};
+use crate::model::MAX_IO;
 use crate::ops::{self, OpCode, OpTensors, Params};
 use zerocopy::FromBytes;
 
@@ -102,9 +102,8 @@ pub(crate) fn region_count(art: &Artifact<'_>) -> usize {
     art.plan.inputs_len.get() as usize + art.plan.outputs_len.get() as usize + ops
 }
 
-fn slot_of<'b>(art: &Artifact<'b>, tensor: u32) -> Option<&'b ArenaSlot> {
-    let i = art.slots.binary_search_by_key(&tensor, |s| s.tensor.get()).ok()?;
-    art.slots.get(i)
+fn slot_of(art: &Artifact<'_>, tensor: u32) -> Option<ArenaSlot> {
+    art.slots.get(art.slots.find(tensor)?)
 }
 
 /// The region of tensor `t` (its weights, its slot, or its alias target's slot).
@@ -113,7 +112,7 @@ pub(crate) fn region_of(art: &Artifact<'_>, t: u32) -> Result<Region> {
         return Ok(Region::EMPTY);
     }
     let bad = Error::BadPlan(rule!("tensor has no place"));
-    let rec: &TensorRecord = art.tensors.get(t as usize).ok_or(bad)?;
+    let rec: TensorRecord = art.tensors.get(t as usize).ok_or(bad)?;
     let len = usize::try_from(rec.byte_len.get()).map_err(|_| bad)?;
     let (place, offset) = match Storage::from_u8(rec.storage).ok_or(bad)? {
         Storage::Weights => (Place::Weight, usize::try_from(rec.offset.get()).map_err(|_| bad)?),
@@ -161,7 +160,7 @@ pub(crate) fn prepare_op(
     for (j, (t, r)) in all.zip(regions.iter_mut()).enumerate() {
         *r = region_of(art, t)?;
         if let Some(i) = info.get_mut(j) {
-            *i = art.tensors.get(t as usize).map(info_of);
+            *i = crate::model::info_at(&art.tensors, t as usize);
         }
         if let Some(w) = in_w.get_mut(j).filter(|_| j < ni) {
             *w = r.place == Place::Weight;
@@ -172,7 +171,7 @@ pub(crate) fn prepare_op(
     for (d, s) in words.iter_mut().zip(words_le) {
         *d = s.get();
     }
-    let scratch_info = art.tensors.get(scratch as usize).map(info_of);
+    let scratch_info = crate::model::info_at(&art.tensors, scratch as usize);
     let params = ops::prepare(
         code,
         words.get(..words_le.len()).ok_or(bad(rule!("more than 64 attribute words")))?,

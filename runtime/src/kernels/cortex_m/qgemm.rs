@@ -130,11 +130,14 @@ fn requantize_block(q: &QGemm<'_>, b: usize, acc: &[i32; NR], yb: &mut [i8]) {
                 hi.wrapping_add(1 << (t - 1)) >> t
             }
         } else {
-            scale_round(v, *r) as i32
+            // Saturated into i32 (a value past it is past [lo, hi] and clamps the same), never
+            // truncated: shifts below 32 scale up to 2^61.
+            scale_round(v, *r).clamp(i32::MIN as i64, i32::MAX as i64) as i32
         };
-        // max/min, not clamp: the bounds are checked lo ≤ hi at load, and clamp's own check would
-        // link core's formatting into firmware for its message.
-        *y = (scaled as i64 + q.zy as i64).max(q.lo as i64).min(q.hi as i64) as i8;
+        // In 32 bits, saturating: a sum past the i32 range is past [lo, hi] too, so it clamps the
+        // same as the generic 64-bit form. max/min, not clamp: the bounds are checked lo ≤ hi at
+        // load, and clamp's own check would link core's formatting into firmware for its message.
+        *y = scaled.saturating_add(q.zy).max(q.lo as i32).min(q.hi as i32) as i8;
     }
 }
 
