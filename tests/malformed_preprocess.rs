@@ -5,16 +5,33 @@
 use ferrite_e2e::{Attr::*, OnnxBuilder, Rng};
 use ferrite_quantizer::config::Preprocess;
 use ferrite_quantizer::quantize::{quantize, QuantizeOptions};
-use ferrite_runtime::format::{checksum, AudioParams, SectionKind, PAD_RIGHT, WINDOW_HANN};
+use ferrite_runtime::format::{checksum, AudioParams, SectionKind, StreamRecord, PAD_RIGHT, WINDOW_HANN};
 use ferrite_runtime::preprocess::wav;
 use ferrite_runtime::{AlignedBytes, Error, Model, Preprocessing};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 use zerocopy::little_endian::{F32, U32};
 
-/// A tiny model with a text or audio preprocessing section; `strip` writes the vocabulary
-/// front-coded, and 30 words longer (w00 … w29 after the ten below: three blocks).
+/// The stream defaults the audio sample carries (and the text one must refuse).
+fn stream_record() -> StreamRecord {
+    StreamRecord {
+        hop_frames: U32::new(2),
+        smooth: U32::new(2),
+        threshold: F32::new(0.6),
+        refractory: U32::new(400),
+        background: U32::new(0),
+        reserved: [U32::ZERO; 3],
+    }
+}
+
+/// A tiny model with a text or audio preprocessing section (audio: with stream defaults);
+/// `strip` writes the vocabulary front-coded, and 30 words longer (w00 … w29 after the ten
+/// below: three blocks).
 fn build(text: bool, strip: bool) -> Vec<u8> {
+    build_with(text, strip, (!text).then(stream_record)).unwrap()
+}
+
+fn build_with(text: bool, strip: bool, stream: Option<StreamRecord>) -> Result<Vec<u8>, ferrite_quantizer::Error> {
     let mut r = Rng::new(5);
     let mut b = OnnxBuilder::new(13);
     let mut vocab: Vec<String> =
@@ -57,9 +74,10 @@ fn build(text: bool, strip: bool) -> Vec<u8> {
         labels: vec!["a".into(), "b".into(), "c".into()],
         preprocess: Some(preprocess),
         strip,
+        stream,
         ..Default::default()
     };
-    quantize(&path, &opts).unwrap().bytes
+    quantize(&path, &opts).map(|q| q.bytes)
 }
 
 fn text_sample() -> &'static [u8] {
@@ -163,7 +181,8 @@ fn samples_load_and_work() {
 fn every_byte_of_the_optional_sections() {
     // Flip each byte of the labels and preprocessing sections (checksum fixed): load or typed error.
     for sample in [text_sample(), front_coded_sample(), audio_sample()] {
-        for kind in [SectionKind::Labels, SectionKind::Preprocess] {
+        let stream = (sample == audio_sample()).then_some(SectionKind::Stream);
+        for kind in [SectionKind::Labels, SectionKind::Preprocess].into_iter().chain(stream) {
             let (off, len) = section(sample, kind);
             let mut rejected = 0;
             for i in off..off + len {
@@ -230,4 +249,44 @@ proptest! {
         let f = fe.features_at(&samples, 8000).unwrap();
         prop_assert!(f.iter().all(|v| v.is_finite()));
     }
+}
+
+/// The Stream section: the defaults load as written; each rule broken is a typed `BadStream`
+/// error; a text model may not carry one.
+#[test]
+fn stream_section_rules() {
+    let good = audio_sample();
+    let a = AlignedBytes::copy_from(good);
+    let p = Model::from_bytes(&a).unwrap().stream_params().expect("the audio sample carries stream defaults");
+    assert_eq!((p.hop_frames, p.smooth, p.threshold, p.refractory, p.background), (2, 2, 0.6, 400, Some(0)));
+    let (off, len) = section(good, SectionKind::Stream);
+    assert_eq!(len, 32);
+    for (at, value, what) in [
+        (0, 0u32, "hop_frames 0"),
+        (4, 0, "smooth 0"),
+        (4, 257, "smooth 257"),
+        (8, 0f32.to_bits(), "threshold 0"),
+        (8, 1.5f32.to_bits(), "threshold 1.5"),
+        (8, f32::NAN.to_bits(), "threshold NaN"),
+        (16, 3, "background past the 3 classes"),
+        (20, 1, "a reserved word"),
+        (28, 1, "the last reserved word"),
+    ] {
+        let mut b = good.to_vec();
+        b[off + at..off + at + 4].copy_from_slice(&value.to_le_bytes());
+        fix_checksum(&mut b);
+        let a = AlignedBytes::copy_from(&b);
+        assert!(matches!(Model::from_bytes(&a), Err(Error::BadStream(_))), "{what}");
+    }
+    // No background class: 0xFFFFFFFF.
+    let mut b = good.to_vec();
+    b[off + 16..off + 20].copy_from_slice(&u32::MAX.to_le_bytes());
+    fix_checksum(&mut b);
+    let a = AlignedBytes::copy_from(&b);
+    assert_eq!(Model::from_bytes(&a).unwrap().stream_params().unwrap().background, None);
+    // A text model with stream defaults: the loader (which validates what the quantizer writes)
+    // refuses it.
+    let e = build_with(true, false, Some(stream_record())).unwrap_err().to_string();
+    assert!(e.contains("bad stream section") && e.contains("audio frontend"), "{e}");
+    assert!(Model::from_bytes(&AlignedBytes::copy_from(text_sample())).unwrap().stream_params().is_none());
 }

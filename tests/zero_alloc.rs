@@ -1,7 +1,8 @@
 //! Zero heap allocations while a device runs a model: loading an artifact from memory, a session
 //! over caller buffers, every run, reading outputs and labels, and the text and audio
 //! preprocessing (WAV parsing, resampling, features, tokenizing into caller buffers) — for every
-//! model in `models/` at every precision — and the firmware's in-place path and the C API's calls. A counting global allocator counts what the test's own
+//! model in `models/` at every precision — the firmware's in-place path, the C API's calls, and a
+//! keyword stream (Rust and C) over ten minutes of audio. A counting global allocator counts what the test's own
 //! thread allocates between arming and disarming it (other tests' threads are not counted).
 
 use ferrite_e2e::{int8_artifact, real_input, ref_artifact, shared_data, trained_artifact, Feed};
@@ -295,4 +296,70 @@ fn in_place_and_c_api_paths_allocate_nothing() {
 /// Index of the largest of a run's logits (no allocation: a fold).
 fn top_index(v: &[f32]) -> usize {
     (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
+}
+
+/// A keyword stream allocates nothing after it is created, however long it runs: ten minutes of
+/// audio (FSDD clips, silences and noise, in chunks of varying size) through the int8 keyword
+/// spotter with no heap allocation, so its memory is the same after ten minutes as after one.
+#[test]
+fn a_keyword_stream_allocates_nothing_after_creation() {
+    use ferrite_runtime::stream::{KeywordStream, OwnedStreamBuffers, StreamParams};
+    let art = int8_artifact("kws-dscnn", "fsdd");
+    let model = Model::from_bytes(&art).unwrap();
+    let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("kws has a frontend") };
+    let params = StreamParams::defaults_for(&fe);
+    let mut buffers = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+    let mut stream = KeywordStream::new(Session::new(&model).unwrap(), params, buffers.borrow()).unwrap();
+    let wavb = std::fs::read(shared_data().join("fsdd/recordings/7_theo_3.wav")).unwrap();
+    let clip: Vec<i16> = wav::parse(&wavb).unwrap().samples().map(|v| (v * 32768.0) as i16).collect();
+    let noise: Vec<i16> = (0..8000u32).map(|i| ((i.wrapping_mul(2_654_435_761) >> 20) as i16) - 2048).collect();
+    let minute = 60 * fe.sample_rate() as u64;
+    let (mut detections, mut chunk) = (0usize, 1usize);
+    let (n, ()) = allocations(|| {
+        while stream.samples_seen() < 10 * minute {
+            for part in [&clip[..], &noise[..], &[0i16; 4000][..]] {
+                for piece in part.chunks(chunk) {
+                    stream.push(piece, |_| detections += 1).unwrap();
+                }
+                chunk = chunk % 997 + 37;
+            }
+        }
+    });
+    assert_eq!(n, 0, "{n} heap allocations in ten minutes of stream");
+    assert!(stream.samples_seen() >= 10 * minute);
+    assert!(detections > 0, "the clip is heard");
+
+    // The C API's stream: creating it in caller memory and pushing allocate nothing either.
+    use ferrite::*;
+    let storage = AlignedBytes::copy_from(&vec![0u8; ferrite_model_storage_size()]);
+    let mut m = std::ptr::null_mut();
+    let st = unsafe {
+        ferrite_model_from_memory(art.as_ptr(), art.len(), storage.as_ptr() as *mut _, storage.len(), &mut m)
+    };
+    assert_eq!(st, FERRITE_OK);
+    let mut p = FerriteStreamParams { hop_frames: 0, smooth: 0, threshold: 0.0, refractory: 0, background: -1 };
+    assert_eq!(unsafe { ferrite_stream_defaults(m, &mut p) }, FERRITE_OK);
+    let memory = AlignedBytes::copy_from(&vec![0u8; unsafe { ferrite_stream_memory_size(m, &p) }]);
+    let (n, heard) = allocations(|| {
+        let mut s = std::ptr::null_mut();
+        let st = unsafe { ferrite_stream_create(m, &p, memory.as_ptr() as *mut _, memory.len(), &mut s) };
+        assert_eq!(st, FERRITE_OK);
+        let mut heard = 0;
+        for _ in 0..10 {
+            let mut at = 0;
+            while at < clip.len() {
+                let (mut taken, mut fired, mut d) = (0usize, 0i32, FerriteDetection::default());
+                let st = unsafe {
+                    ferrite_stream_push(s, clip[at..].as_ptr(), clip.len() - at, &mut taken, &mut fired, &mut d)
+                };
+                assert_eq!(st, FERRITE_OK);
+                at += taken;
+                heard += fired as usize;
+            }
+        }
+        heard
+    });
+    assert_eq!(n, 0, "{n} heap allocations creating and pushing a C stream");
+    assert!(heard > 0, "the C stream hears the clip");
+    unsafe { ferrite_model_free(m) };
 }

@@ -104,6 +104,14 @@ fmin = {f.fmin:.1f}
 fmax = {f.fmax:.1f}
 log_floor = {f.log_floor:g}
 n_mfcc = {f.n_mfcc}
+
+# Defaults of `ferrite stream` (docs/PREPROCESSING.md, "Streaming"): a run every 100 ms, the
+# posteriors of 3 runs averaged, a detection at 0.8, then quiet for one second.
+[stream]
+hop_frames = 5
+smooth = 3
+threshold = 0.8
+refractory_ms = 1000
 ''')
     n_params = sum(p.numel() for p in model.parameters())
     feat_kind = f"{f.n_mfcc} MFCC" if f.n_mfcc else f"{f.n_mels} log-mel energies"

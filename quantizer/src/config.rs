@@ -20,6 +20,24 @@ pub struct Config {
     pub text: Option<TextSection>,
     /// `[audio]`: frontend settings (audio models).
     pub audio: Option<AudioSection>,
+    /// `[stream]`: default streaming parameters (keyword models; needs `[audio]`).
+    pub stream: Option<StreamSection>,
+}
+
+/// `[stream]`: the defaults `ferrite stream` and the runtime's `Model::stream_params` give.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSection {
+    /// Audio frames between runs of the model (default: 100 ms of frames).
+    pub hop_frames: Option<u32>,
+    /// Runs whose posteriors are averaged (default 3).
+    pub smooth: Option<u32>,
+    /// Smoothed posterior a keyword must reach, in (0, 1] (default 0.8).
+    pub threshold: Option<f32>,
+    /// Milliseconds after a detection before another may fire (default: one clip).
+    pub refractory_ms: Option<u32>,
+    /// The label of the class that means "no keyword" (never detected), if the model has one.
+    pub background: Option<String>,
 }
 
 /// `[model]`.
@@ -111,6 +129,8 @@ pub struct Resolved {
     pub card: Option<String>,
     /// Preprocessing.
     pub preprocess: Option<Preprocess>,
+    /// The Stream section's record (from `[stream]`).
+    pub stream: Option<ferrite_runtime::format::StreamRecord>,
 }
 
 fn err(path: &Path, message: impl Into<String>) -> Error {
@@ -138,6 +158,7 @@ impl Resolved {
         opts.task = opts.task.take().or(self.task);
         opts.card = opts.card.take().or(self.card);
         opts.preprocess = opts.preprocess.take().or(self.preprocess);
+        opts.stream = opts.stream.take().or(self.stream);
     }
 }
 
@@ -163,7 +184,57 @@ pub fn load(path: &Path) -> Result<Resolved> {
         (None, Some(a)) => Some(resolve_audio(path, a)?),
         (None, None) => None,
     };
-    Ok(Resolved { name: m.name.clone(), task: m.task.clone(), labels, card, preprocess })
+    let stream = match (&cfg.stream, &preprocess) {
+        (None, _) => None,
+        (Some(st), Some(Preprocess::Audio(a))) => Some(resolve_stream(path, st, a, &labels)?),
+        (Some(_), _) => return Err(err(path, "[stream] needs [audio] (a keyword model's frontend)")),
+    };
+    Ok(Resolved { name: m.name.clone(), task: m.task.clone(), labels, card, preprocess, stream })
+}
+
+fn resolve_stream(
+    path: &Path,
+    st: &StreamSection,
+    audio: &ferrite_runtime::format::AudioParams,
+    labels: &[String],
+) -> Result<ferrite_runtime::format::StreamRecord> {
+    use ferrite_runtime::stream::StreamParams;
+    use zerocopy::little_endian::{F32, U32};
+    let fe = ferrite_runtime::preprocess::AudioFrontend::from_params(audio).map_err(|e| err(path, e.to_string()))?;
+    let d = StreamParams::defaults_for(&fe);
+    let rate = audio.sample_rate.get() as u64;
+    let refractory = match st.refractory_ms {
+        Some(ms) => {
+            u32::try_from(ms as u64 * rate / 1000).map_err(|_| err(path, "[stream] refractory_ms: too long"))?
+        }
+        None => d.refractory,
+    };
+    let background = match &st.background {
+        None => None,
+        Some(l) => Some(
+            labels
+                .iter()
+                .position(|x| x == l)
+                .ok_or_else(|| err(path, format!("[stream] background {l:?} is not one of [model] labels")))?
+                as u32,
+        ),
+    };
+    let p = StreamParams {
+        hop_frames: st.hop_frames.unwrap_or(d.hop_frames),
+        smooth: st.smooth.unwrap_or(d.smooth),
+        threshold: st.threshold.unwrap_or(d.threshold),
+        refractory,
+        background,
+    };
+    p.check().map_err(|e| err(path, format!("[stream] {e}")))?;
+    Ok(ferrite_runtime::format::StreamRecord {
+        hop_frames: U32::new(p.hop_frames),
+        smooth: U32::new(p.smooth),
+        threshold: F32::new(p.threshold),
+        refractory: U32::new(p.refractory),
+        background: U32::new(p.background.unwrap_or(u32::MAX)),
+        reserved: [U32::ZERO; 3],
+    })
 }
 
 fn resolve_text(path: &Path, dir: &Path, t: &TextSection) -> Result<Preprocess> {

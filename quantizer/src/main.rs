@@ -165,6 +165,37 @@ enum Command {
         #[arg(long, value_name = "FILE.html", requires = "reference")]
         report: Option<PathBuf>,
     },
+    /// Spot keywords in a stream: a WAV file or raw 16-bit mono PCM (`--raw -` reads stdin), each
+    /// detection printed as it happens
+    #[command(group(clap::ArgGroup::new("audio").required(true).args(["wav", "raw"])))]
+    Stream {
+        /// A keyword artifact (an audio frontend and one logit per class)
+        artifact: PathBuf,
+        /// WAV file (PCM 16-bit mono, 8 or 16 kHz), fed in chunks as a microphone would
+        #[arg(long)]
+        wav: Option<PathBuf>,
+        /// Raw S16_LE mono PCM: a file, or - for stdin (`arecord -t raw -f S16_LE -c 1 -r 16000`)
+        #[arg(long, value_name = "FILE|-")]
+        raw: Option<PathBuf>,
+        /// Sample rate of --raw input (the model's, or the other of 8000 and 16000: resampled)
+        #[arg(long, value_name = "HZ", requires = "raw")]
+        rate: Option<u32>,
+        /// Smoothed posterior a keyword must reach, in (0, 1] (default 0.8)
+        #[arg(long, value_name = "T")]
+        threshold: Option<f32>,
+        /// Audio frames between runs of the model (default: 100 ms of frames)
+        #[arg(long, value_name = "N")]
+        hop_frames: Option<u32>,
+        /// Runs whose posteriors are averaged (default 3)
+        #[arg(long, value_name = "N")]
+        smooth: Option<u32>,
+        /// Milliseconds after a detection before another may fire (default: one clip)
+        #[arg(long, value_name = "MS")]
+        refractory_ms: Option<u32>,
+        /// One JSON object per detection and line
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure load time, first run, latency (median, p99), peak memory and the kernel tier of every op
     Bench {
         /// The artifact
@@ -290,6 +321,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             (None, Some(w)) => cmd_classify(&artifact, Raw::Wav(w), top, json),
             (None, None) => cmd_run(&artifact, &input, output.as_deref(), top, json),
         },
+        Command::Stream { artifact, wav, raw, rate, threshold, hop_frames, smooth, refractory_ms, json } => {
+            let source = match (wav, raw) {
+                (Some(w), _) => cli::stream::Source::Wav(w),
+                (None, Some(r)) => cli::stream::Source::Raw(r),
+                (None, None) => return Err(anyhow!("give --wav FILE or --raw FILE|-")),
+            };
+            let opts = cli::stream::Options { rate, threshold, hop_frames, smooth, refractory_ms, json };
+            cli::stream::run(&artifact, source, opts)
+        }
         Command::Bench { artifact, input, iterations, json, profile } => {
             cli::bench::run(&artifact, &input, cli::bench::Options { iterations, json, profile })
         }
@@ -524,6 +564,10 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             "tensors": tjson,
             "labels": model.labels().collect::<Vec<_>>(),
             "preprocessing": preprocessing_summary(&model),
+            "stream": model.stream_params().map(|p| serde_json::json!({
+                "hop_frames": p.hop_frames, "smooth": p.smooth, "threshold": p.threshold,
+                "refractory_samples": p.refractory, "background": p.background,
+            })),
             "metadata": meta,
         });
         out!("{}", serde_json::to_string_pretty(&out)?);
@@ -598,6 +642,16 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
     }
     if let Some(p) = preprocessing_summary(&model) {
         out!("preprocessing: {p}");
+    }
+    if let Some(sp) = model.stream_params() {
+        let background = sp.background.and_then(|b| model.label(b as usize)).unwrap_or("none");
+        out!(
+            "stream defaults: a run every {} frames, {} runs smoothed, threshold {}, refractory {} samples, background {background}",
+            sp.hop_frames,
+            sp.smooth,
+            sp.threshold,
+            sp.refractory
+        );
     }
     if let Some(card) = meta.get("model_card") {
         let mut summary = card.clone();

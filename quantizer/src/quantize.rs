@@ -57,6 +57,8 @@ pub struct QuantizeOptions {
     /// Firmware profile (`--strip`): no tensor or op names but the graph's inputs' and outputs',
     /// the model card replaced by its SHA-256, the vocabulary front-coded.
     pub strip: bool,
+    /// Default streaming parameters (the Stream section; `[stream]` in `ferrite.toml`).
+    pub stream: Option<ferrite_runtime::format::StreamRecord>,
 }
 
 /// How an int8 artifact is calibrated.
@@ -87,6 +89,7 @@ impl Default for QuantizeOptions {
             preprocess: None,
             int8: None,
             strip: false,
+            stream: None,
         }
     }
 }
@@ -212,6 +215,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         preprocess: preprocess.as_ref(),
         front_coded_vocab: opts.strip,
         compact_records: opts.strip,
+        stream: opts.stream.as_ref(),
     };
     let mut layers = Vec::new();
     let mut f16_tensors = f16_tensors;

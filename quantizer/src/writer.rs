@@ -108,6 +108,8 @@ pub struct Extras<'a> {
     /// when every record fits them (rank ≤ 4, dims and indices below 65,535, arena below 4 MiB);
     /// otherwise the full records.
     pub compact_records: bool,
+    /// Default streaming parameters: the Stream section (skippable).
+    pub stream: Option<&'a ferrite_runtime::format::StreamRecord>,
 }
 
 /// The front-coded form of sorted `(index, word)` pairs (ids `index + 2`): docs/FORMAT.md.
@@ -331,6 +333,9 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     // Order: the required sections with the optional ones just before the weights.
     let mut kinds: Vec<SectionKind> = SectionKind::REQUIRED.to_vec();
     let weights_at = kinds.len() - 1;
+    if extras.stream.is_some() {
+        kinds.insert(weights_at, SectionKind::Stream);
+    }
     if preprocess.is_some() {
         kinds.insert(weights_at, SectionKind::Preprocess);
     }
@@ -352,6 +357,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
                 SectionKind::Labels => labels.as_bytes().to_vec(),
                 SectionKind::Preprocess => preprocess.take().unwrap_or_default(),
                 SectionKind::Signature => Vec::new(),
+                SectionKind::Stream => extras.stream.map(|r| r.as_bytes().to_vec()).unwrap_or_default(),
             };
             (k, b)
         })
@@ -363,7 +369,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
         let off = align_up(cursor).unwrap_or(cursor);
         entries.push(SectionEntry {
             kind: U32::new(*k as u32),
-            flags: U32::ZERO,
+            flags: U32::new(if k.skippable() { ferrite_runtime::format::SECTION_SKIPPABLE } else { 0 }),
             offset: U64::new(off),
             len: U64::new(b.len() as u64),
             reserved: U64::ZERO,

@@ -174,6 +174,13 @@ fn bad_audio_text_and_configs_are_clear_errors() {
     assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "99 frames x 10 features");
     let cfg = write("labels.toml", audio.replace("\"8\", \"9\"", "\"8\"").as_bytes());
     assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "9 labels given");
+    // [stream]: an unknown background label, a threshold out of range, a stream without audio.
+    let cfg = write("bg.toml", audio.replace("refractory_ms = 1000", "background = \"silence\"").as_bytes());
+    assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "background \"silence\"");
+    let cfg = write("thr.toml", audio.replace("threshold = 0.8", "threshold = 0.0").as_bytes());
+    assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "threshold must be in (0, 1]");
+    let cfg = write("nostream.toml", b"[stream]\nsmooth = 2\n");
+    assert_fails(&["quantize", s(&model), "-o", s(&out), "--config", s(&cfg)], 1, "[stream] needs [audio]");
     let text_model = root().join("models/intent-lstm/model.onnx");
     let vocab = write("vocab.txt", b"play\nJazz\n");
     let cfg = write("text.toml", b"[text]\ntokenizer = \"words-v1\"\nvocab = \"vocab.txt\"\n");
@@ -259,4 +266,69 @@ fn int8_quantize_and_audit_cli() {
         "does not fit the artifact's preprocessing",
     );
     assert_fails(&["eval", s(&q), "--data", s(&fsdd), "--fail-on-flag"], 2, "--reference");
+}
+
+/// `ferrite stream`: the same detections from a WAV, from raw PCM on stdin, and from raw PCM at
+/// 16 kHz resampled on the way in; JSON lines; bad arguments and inputs as one-line errors.
+#[test]
+fn stream_from_wav_and_raw_stdin() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let kws = quantize(dir.path(), "kws-dscnn");
+    // Three digits, each after 0.5 s of silence, and 1 s of silence at the end.
+    let (mut pcm, mut want) = (Vec::new(), Vec::new());
+    for clip in ["3_george_2.wav", "8_lucas_4.wav", "5_theo_1.wav"] {
+        pcm.extend(std::iter::repeat_n(0i16, 4000));
+        let bytes = std::fs::read(data().join("fsdd/recordings").join(clip)).unwrap();
+        let w = ferrite_runtime::preprocess::wav::parse(&bytes).unwrap();
+        pcm.extend(w.samples().map(|v| (v * 32768.0) as i16));
+        want.push(clip[..1].to_string());
+    }
+    pcm.extend(std::iter::repeat_n(0i16, 8000));
+    let raw: Vec<u8> = pcm.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let mut wav_bytes = wav(1, 8000, 16, 0);
+    wav_bytes.truncate(wav_bytes.len() - 4);
+    wav_bytes.extend_from_slice(&(raw.len() as u32).to_le_bytes());
+    wav_bytes.extend_from_slice(&raw);
+    let riff_len = wav_bytes.len() as u32 - 8;
+    wav_bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+    let wav_path = dir.path().join("stream.wav");
+    std::fs::write(&wav_path, &wav_bytes).unwrap();
+
+    let labels = |o: &Output| -> Vec<String> {
+        assert!(o.status.success(), "{}", stderr(o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let from_wav = ferrite(&["stream", s(&kws), "--wav", s(&wav_path), "--json"]);
+    assert_eq!(labels(&from_wav), want);
+
+    let stdin = |args: &[&str], bytes: &[u8]| -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ferrite"))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(bytes).unwrap();
+        c.wait_with_output().unwrap()
+    };
+    let from_raw = stdin(&["stream", s(&kws), "--raw", "-", "--json"], &raw);
+    assert_eq!(from_raw.stdout, from_wav.stdout, "raw PCM on stdin gives the WAV's detections");
+    // 16 kHz: every sample twice, resampled back to 8 kHz on the way in.
+    let raw16: Vec<u8> = pcm.iter().flat_map(|v| [v.to_le_bytes(), v.to_le_bytes()]).flatten().collect();
+    assert_eq!(labels(&stdin(&["stream", s(&kws), "--raw", "-", "--rate", "16000", "--json"], &raw16)), want);
+
+    let text = ferrite(&["stream", s(&kws), "--wav", s(&wav_path)]);
+    assert_eq!(String::from_utf8_lossy(&text.stdout).lines().count(), 3);
+    assert_fails(&["stream", s(&kws), "--raw", "-", "--rate", "44100"], 1, "44100");
+    assert_fails(&["stream", s(&kws), "--wav", s(&wav_path), "--threshold", "1.5"], 1, "threshold");
+    assert_fails(&["stream", s(&kws), "--wav", s(&wav_path), "--smooth", "0"], 1, "smooth");
+    assert_fails(&["stream", s(&kws)], 2, "--wav");
+    assert_fails(&["stream", s(&kws), "--wav", "/nonexistent.wav"], 1, "nonexistent");
+    let intent = quantize(dir.path(), "intent-lstm");
+    assert_fails(&["stream", s(&intent), "--wav", s(&wav_path)], 1, "audio frontend");
 }

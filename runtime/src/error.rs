@@ -143,6 +143,8 @@ pub enum Error {
     EmptyText,
     /// Text that cannot be tokenized (e.g. not UTF-8).
     BadText(&'static str),
+    /// The Stream section breaks a rule (docs/FORMAT.md).
+    BadStream(&'static str),
     /// A caller's buffer has the wrong length.
     BufferSize {
         /// Elements needed.
@@ -208,6 +210,7 @@ impl fmt::Display for Error {
             Error::UnsupportedWav { what, value } => write!(f, "unsupported WAV: {}, found {value}", Text(what)),
             Error::EmptyText => write!(f, "the text has no words"),
             Error::BadText(rule) => write!(f, "bad text: {}", Text(rule)),
+            Error::BadStream(rule) => write!(f, "bad stream section: {}", Text(rule)),
             Error::BufferSize { needed, given } => write!(f, "buffer has {given} elements, {needed} needed"),
         }
     }

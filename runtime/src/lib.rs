@@ -51,6 +51,7 @@ mod model;
 pub mod ops;
 pub mod preprocess;
 mod session;
+pub mod stream;
 
 pub use error::{Error, Result};
 pub use model::{LoadOptions, Model, OpDesc, TensorDesc, MAX_IO};

@@ -218,6 +218,14 @@ impl<'a> Model<'a> {
         self.descs(false)
     }
 
+    /// The default streaming parameters the artifact carries (its Stream section, from the
+    /// model's `ferrite.toml`), if any; [`crate::stream::StreamParams::defaults_for`] otherwise.
+    pub fn stream_params(&self) -> Option<crate::stream::StreamParams> {
+        let art = self.artifact();
+        let Preprocessing::Audio(fe) = self.preprocessing() else { return None };
+        stream_params_of(art.stream, fe)
+    }
+
     /// Ops in execution order.
     pub fn ops(&self) -> impl Iterator<Item = OpDesc<'_>> + '_ {
         let art = self.artifact();
@@ -273,6 +281,24 @@ pub const MAX_LIVE: usize = 256;
 fn storage_of(r: impl core::borrow::Borrow<TensorRecord>) -> Storage {
     let r = r.borrow();
     Storage::from_u8(r.storage).unwrap_or(Storage::Weights)
+}
+
+/// The Stream section's record as parameters (`None` when it is not exactly one record or a
+/// reserved word is set).
+fn stream_params_of(bytes: &[u8], _fe: crate::preprocess::AudioFrontend) -> Option<crate::stream::StreamParams> {
+    use zerocopy::FromBytes;
+    let r = crate::format::StreamRecord::ref_from_bytes(bytes).ok()?;
+    if r.reserved.iter().any(|w| w.get() != 0) {
+        return None;
+    }
+    let background = r.background.get();
+    Some(crate::stream::StreamParams {
+        hop_frames: r.hop_frames.get(),
+        smooth: r.smooth.get(),
+        threshold: r.threshold.get(),
+        refractory: r.refractory.get(),
+        background: (background != NO_TENSOR).then_some(background),
+    })
 }
 
 /// Every check past the structure: plan consistency, op semantics, liveness.
@@ -591,7 +617,22 @@ fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
         }
     }
     let input = first(art.plan.inputs_start.get(), art.plan.inputs_len.get());
-    match crate::preprocess::validate(art)? {
+    let output = first(art.plan.outputs_start.get(), art.plan.outputs_len.get());
+    let preprocessing = crate::preprocess::validate(art)?;
+    if !art.stream.is_empty() {
+        let Preprocessing::Audio(fe) = preprocessing else {
+            return Err(Error::BadStream(rule!("stream parameters need an audio frontend")));
+        };
+        let p = stream_params_of(art.stream, fe)
+            .ok_or(Error::BadStream(rule!("the section must be one 32-byte record")))?;
+        p.check()
+            .map_err(|_| Error::BadStream(rule!("hop_frames 1 to 65536, smooth 1 to 256, threshold in (0, 1]")))?;
+        let classes = output.map_or(0, |o| o.len());
+        if p.background.is_some_and(|b| b as usize >= classes) {
+            return Err(Error::BadStream(rule!("background must be a class of the first output")));
+        }
+    }
+    match preprocessing {
         Preprocessing::Text(t) => {
             let i = input.ok_or(Error::BadPreprocess(rule!("tokenizer without an input")))?;
             if i.dtype != DType::I32 || i.len() != t.seq_len() {

@@ -2,3 +2,4 @@
 //! main.rs).
 
 pub mod bench;
+pub mod stream;

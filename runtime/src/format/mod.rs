@@ -249,6 +249,25 @@ pub mod caps {
     ];
 }
 
+/// The Stream section (32 bytes): a keyword model's default streaming parameters
+/// ([`crate::stream::StreamParams`]; docs/FORMAT.md).
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct StreamRecord {
+    /// Audio frames between runs of the model, 1 to 65536.
+    pub hop_frames: U32,
+    /// Runs whose posteriors are averaged, 1 to 256.
+    pub smooth: U32,
+    /// Smoothed posterior a keyword must reach, in (0, 1].
+    pub threshold: F32,
+    /// Samples after a detection's window end before another may fire.
+    pub refractory: U32,
+    /// The class that means "no keyword", or [`NO_TENSOR`] (`0xFFFFFFFF`) for none.
+    pub background: U32,
+    /// MUST be 0.
+    pub reserved: [U32; 3],
+}
+
 /// Start of the preprocessing section; followed by [`TextParams`] and `count` [`VocabEntry`]s
 /// (kind [`PREPROCESS_TEXT`]), by [`TextParams`] and a front-coded vocabulary of `count` words
 /// (kind [`PREPROCESS_TEXT_FRONT_CODED`]) or by [`AudioParams`] (kind [`PREPROCESS_AUDIO`]).
@@ -374,6 +393,9 @@ pub enum SectionKind {
     /// Optional, skippable (container version 2): a signature over the file. Its body is reserved
     /// for the signing capability; its place is fixed now: the last section of the file.
     Signature = 11,
+    /// Optional, skippable (container version 2): [`StreamRecord`], a keyword model's default
+    /// streaming parameters (a reader that does not know it loses only the defaults).
+    Stream = 12,
 }
 
 impl SectionKind {
@@ -390,11 +412,12 @@ impl SectionKind {
     ];
 
     /// Kinds an artifact may leave out (a writer emits them after the metadata, in this order).
-    pub const OPTIONAL: [SectionKind; 3] = [SectionKind::Labels, SectionKind::Preprocess, SectionKind::Signature];
+    pub const OPTIONAL: [SectionKind; 4] =
+        [SectionKind::Labels, SectionKind::Preprocess, SectionKind::Stream, SectionKind::Signature];
 
-    /// Whether a section of this kind carries [`SECTION_SKIPPABLE`] (it must, and only it).
+    /// Whether a section of this kind carries [`SECTION_SKIPPABLE`] (it must, and only they).
     pub fn skippable(self) -> bool {
-        self == SectionKind::Signature
+        matches!(self, SectionKind::Signature | SectionKind::Stream)
     }
 
     /// Parses a kind number.
@@ -411,6 +434,7 @@ impl SectionKind {
             9 => Self::Labels,
             10 => Self::Preprocess,
             11 => Self::Signature,
+            12 => Self::Stream,
             _ => return None,
         })
     }

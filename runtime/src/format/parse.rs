@@ -17,7 +17,7 @@ pub(crate) const MAX_OPS: usize = 1 << 16;
 /// Most sections a container-version-2 file may have.
 pub const MAX_SECTIONS: usize = 32;
 /// Known section kinds are 1..=11; index 0 unused.
-const KIND_SLOTS: usize = 12;
+const KIND_SLOTS: usize = 13;
 
 /// A validated, borrowed view of one section.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +61,8 @@ pub struct Artifact<'a> {
     pub preprocess: &'a [u8],
     /// Signature section bytes (empty when absent); not interpreted by this version.
     pub signature: &'a [u8],
+    /// Stream section bytes (empty when absent); validated by the model's loader.
+    pub stream: &'a [u8],
 }
 
 fn truncated(what: &'static str, needed: u64, available: usize) -> Error {
@@ -178,6 +180,7 @@ impl<'a> Artifact<'a> {
             labels: &[],
             preprocess: &[],
             signature: &[],
+            stream: &[],
         }
     }
 
@@ -262,7 +265,9 @@ impl<'a> Artifact<'a> {
             let kind_raw = entry.kind.get();
             let flags = entry.flags.get();
             let kind = SectionKind::from_u32(kind_raw);
-            if version == CONTAINER_VERSION_V1 && (flags != 0 || kind == Some(SectionKind::Signature)) {
+            if version == CONTAINER_VERSION_V1
+                && (flags != 0 || matches!(kind, Some(SectionKind::Signature | SectionKind::Stream)))
+            {
                 return Err(Error::BadSection {
                     kind: kind_raw,
                     rule: rule!("unknown section kind or flags in version 1"),
@@ -373,6 +378,7 @@ impl<'a> Artifact<'a> {
         let labels: &[StrRef] = records(SectionKind::Labels, body(SectionKind::Labels)?)?;
         let preprocess = body(SectionKind::Preprocess)?;
         let signature = body(SectionKind::Signature)?;
+        let stream = body(SectionKind::Stream)?;
 
         if tensors.len() > MAX_TENSORS {
             return Err(bad_section(SectionKind::Tensors, rule!("more than 65536 tensors")));
@@ -403,6 +409,7 @@ impl<'a> Artifact<'a> {
             labels,
             preprocess,
             signature,
+            stream,
         })
     }
 

@@ -117,6 +117,16 @@ impl AudioFrontend {
         self.clip_samples
     }
 
+    /// Samples per frame.
+    pub fn frame_len(&self) -> usize {
+        self.frame_len
+    }
+
+    /// Samples between the starts of two frames.
+    pub fn hop(&self) -> usize {
+        self.hop
+    }
+
     /// Frames per clip: `1 + (clip_samples - frame_len) / hop`.
     pub fn n_frames(&self) -> usize {
         1 + (self.clip_samples - self.frame_len) / self.hop
@@ -241,10 +251,36 @@ impl AudioFrontend {
         out: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<()> {
-        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
         if out.len() != self.feature_len() {
-            return Err(size(self.feature_len(), out.len()));
+            return Err(Error::BufferSize { needed: self.feature_len() as u64, given: out.len() as u64 });
         }
+        for (t, row) in out.chunks_exact_mut(self.n_features()).enumerate() {
+            let start = t * self.hop;
+            let at = |i: usize| {
+                let pos = start + i;
+                if pos < self.clip_samples {
+                    sample(pos).unwrap_or(0.0)
+                } else {
+                    0.0
+                }
+            };
+            self.frame_features(at, tables, row, scratch)?;
+        }
+        Ok(())
+    }
+
+    /// The features of one frame into `row` ([`AudioFrontend::n_features`] long): `sample(i)` is
+    /// the frame's sample `i` (`0 ≤ i < frame_len`). The one definition both the whole-clip and
+    /// the streaming frontend ([`crate::stream::StreamFrontend`]) run, so their features are
+    /// the same bits.
+    pub(crate) fn frame_features(
+        &self,
+        sample: impl Fn(usize) -> f32,
+        tables: &[f32],
+        row: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<()> {
+        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
         if scratch.len() < self.frame_scratch_len() {
             return Err(size(self.frame_scratch_len(), scratch.len()));
         }
@@ -259,41 +295,36 @@ impl AudioFrontend {
         let bin_hz = self.sample_rate as f32 / self.n_fft as f32;
         let n_bins = self.n_fft / 2 + 1;
 
-        for (t, row) in out.chunks_exact_mut(self.n_features()).enumerate() {
-            let start = t * self.hop;
-            fft.fill(0.0);
-            for (i, (f, w)) in fft.iter_mut().zip(window.iter()).enumerate() {
-                let pos = start + i;
-                let s = if pos < self.clip_samples { sample(pos).unwrap_or(0.0) } else { 0.0 };
-                *f = s * *w;
+        fft.fill(0.0);
+        for (i, (f, w)) in fft.iter_mut().zip(window.iter()).enumerate() {
+            *f = sample(i) * *w;
+        }
+        rfft_power(fft, power)?;
+        for (j, e) in mel.iter_mut().enumerate() {
+            let (lo, mid, hi) = match edges.get(j..j + 3) {
+                Some(&[lo, mid, hi]) => (lo, mid, hi),
+                _ => (0.0, 0.0, 0.0),
+            };
+            let first = ((lo / bin_hz) as usize).min(n_bins);
+            let last = (libm::ceilf(hi / bin_hz) as usize).min(n_bins - 1);
+            let mut acc = 0.0f32;
+            for k in first..=last {
+                let f = k as f32 * bin_hz;
+                let w = f32::min((f - lo) / (mid - lo), (hi - f) / (hi - mid));
+                if w > 0.0 {
+                    acc += w * power.get(k).copied().unwrap_or(0.0);
+                }
             }
-            rfft_power(fft, power)?;
-            for (j, e) in mel.iter_mut().enumerate() {
-                let (lo, mid, hi) = match edges.get(j..j + 3) {
-                    Some(&[lo, mid, hi]) => (lo, mid, hi),
-                    _ => (0.0, 0.0, 0.0),
-                };
-                let first = ((lo / bin_hz) as usize).min(n_bins);
-                let last = (libm::ceilf(hi / bin_hz) as usize).min(n_bins - 1);
-                let mut acc = 0.0f32;
-                for k in first..=last {
-                    let f = k as f32 * bin_hz;
-                    let w = f32::min((f - lo) / (mid - lo), (hi - f) / (hi - mid));
-                    if w > 0.0 {
-                        acc += w * power.get(k).copied().unwrap_or(0.0);
-                    }
-                }
-                *e = libm::logf(acc + self.log_floor);
+            *e = libm::logf(acc + self.log_floor);
+        }
+        if self.n_mfcc > 0 {
+            for (o, drow) in row.iter_mut().zip(dct.chunks_exact(self.n_mels)) {
+                *o = drow.iter().zip(mel.iter()).map(|(d, v)| d * v).sum();
             }
-            if self.n_mfcc > 0 {
-                for (o, drow) in row.iter_mut().zip(dct.chunks_exact(self.n_mels)) {
-                    *o = drow.iter().zip(mel.iter()).map(|(d, v)| d * v).sum();
-                }
-            } else {
-                // Element-wise: equal lengths, and no length-mismatch panic path in firmware.
-                for (o, v) in row.iter_mut().zip(mel.iter()) {
-                    *o = *v;
-                }
+        } else {
+            // Element-wise: equal lengths, and no length-mismatch panic path in firmware.
+            for (o, v) in row.iter_mut().zip(mel.iter()) {
+                *o = *v;
             }
         }
         Ok(())

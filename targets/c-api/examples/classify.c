@@ -3,6 +3,7 @@
  *
  *   classify MODEL.fer --wav FILE.wav [EXPECTED]     16-bit mono PCM at the model's rate
  *   classify MODEL.fer --text "SENTENCE" [EXPECTED]
+ *   classify MODEL.fer --stream FILE.wav ["L1 L2 ..."]   keyword stream: every detection, in order
  *
  * The artifact is read into 64-byte aligned memory and loaded with ferrite_model_from_memory (as
  * firmware does); FERRITE_OPEN=1 maps it with ferrite_model_open instead (hosts). Exit status: 0
@@ -59,9 +60,50 @@ static const int16_t *wav_pcm(const uint8_t *wav, size_t len, uint32_t *rate, si
     return NULL;
 }
 
+/* Feeds the WAV at `path` to a keyword stream in chunks of 1024 samples, as a microphone would,
+ * prints each detection and checks the labels against `expected` (space-separated; NULL: any). */
+static int stream_wav(const FerriteModel *model, const char *path, const char *expected) {
+    FerriteStreamParams params;
+    int32_t st = ferrite_stream_defaults(model, &params);
+    if (st != FERRITE_OK) return fail("stream", st);
+    size_t mem_len = ferrite_stream_memory_size(model, &params);
+    void *mem = aligned_alloc(16, (mem_len + 15) / 16 * 16);
+    FerriteStream *stream = NULL;
+    if ((st = ferrite_stream_create(model, &params, mem, mem_len, &stream)) != FERRITE_OK) return fail("stream", st);
+    size_t wav_len = 0, n = 0;
+    uint32_t rate = 0;
+    uint8_t *wav = read_file(path, 16, &wav_len);
+    const int16_t *pcm = wav ? wav_pcm(wav, wav_len, &rate, &n) : NULL;
+    if (!pcm) return fail(path, FERRITE_E_AUDIO);
+    char heard[256] = "";
+    size_t heard_len = 0;
+    for (size_t at = 0; at < n;) {
+        size_t chunk = n - at < 1024 ? n - at : 1024, taken = 0;
+        int32_t fired = 0;
+        FerriteDetection d;
+        if ((st = ferrite_stream_push(stream, pcm + at, chunk, &taken, &fired, &d)) != FERRITE_OK) return fail("push", st);
+        at += taken;
+        if (!fired) continue;
+        const uint8_t *text = NULL;
+        size_t text_len = 0;
+        if ((st = ferrite_model_label(model, d.label, &text, &text_len)) != FERRITE_OK) return fail("label", st);
+        printf("%.2f-%.2f s %.*s %.4f\n", d.start / (double)rate, d.end / (double)rate, (int)text_len,
+               (const char *)text, d.score);
+        if (heard_len + text_len + 2 < sizeof heard) {
+            heard_len += (size_t)snprintf(heard + heard_len, sizeof heard - heard_len, "%s%.*s", heard_len ? " " : "",
+                                          (int)text_len, (const char *)text);
+        }
+    }
+    int ok = !expected || !strcmp(expected, heard);
+    if (!ok) fprintf(stderr, "classify: heard \"%s\", expected \"%s\"\n", heard, expected);
+    free(wav);
+    free(mem);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 4 || (strcmp(argv[2], "--wav") && strcmp(argv[2], "--text"))) {
-        fprintf(stderr, "usage: classify MODEL.fer --wav FILE.wav|--text SENTENCE [EXPECTED]\n");
+    if (argc < 4 || (strcmp(argv[2], "--wav") && strcmp(argv[2], "--text") && strcmp(argv[2], "--stream"))) {
+        fprintf(stderr, "usage: classify MODEL.fer --wav FILE.wav|--text SENTENCE|--stream FILE.wav [EXPECTED]\n");
         return 2;
     }
     FerriteModel *model = NULL;
@@ -77,6 +119,13 @@ int main(int argc, char **argv) {
         st = ferrite_model_from_memory(art, art_len, storage, ferrite_model_storage_size(), &model);
     }
     if (st != FERRITE_OK) return fail(argv[1], st);
+    if (!strcmp(argv[2], "--stream")) {
+        int r = stream_wav(model, argv[3], argc > 4 ? argv[4] : NULL);
+        ferrite_model_free(model);
+        free(storage);
+        free(art);
+        return r;
+    }
 
     size_t mem_len = ferrite_session_memory_size(model);
     void *mem = aligned_alloc(16, (mem_len + 15) / 16 * 16);

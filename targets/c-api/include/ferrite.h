@@ -53,6 +53,36 @@ typedef struct FerriteModel FerriteModel;
 // A session: the prepared ops and the arena of one model, in caller memory (opaque).
 typedef struct FerriteSession FerriteSession;
 
+// A keyword stream: a session of a keyword model and the stream's frontend and detector, in
+// caller memory (opaque).
+typedef struct FerriteStream FerriteStream;
+
+// How a stream runs its model and decides (docs/PREPROCESSING.md, "Streaming").
+typedef struct {
+  // Audio frames between runs of the model, 1 to 65536.
+  uint32_t hop_frames;
+  // Runs whose posteriors are averaged, 1 to 256.
+  uint32_t smooth;
+  // Smoothed posterior a keyword must reach, in (0, 1].
+  float threshold;
+  // Samples after a detection's window end before another may fire.
+  uint32_t refractory;
+  // The class that never fires (no keyword), or -1 for none.
+  int64_t background;
+} FerriteStreamParams;
+
+// A keyword heard in the stream.
+typedef struct {
+  // Class index (`ferrite_model_label` names it).
+  size_t label;
+  // Its smoothed posterior.
+  float score;
+  // First sample of the window that fired, counted from the start of the stream.
+  uint64_t start;
+  // One past its last sample.
+  uint64_t end;
+} FerriteDetection;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -143,6 +173,39 @@ int32_t ferrite_classify_pcm16(FerriteSession *session,
 
 // A NUL-terminated, static English message for `status` (never null; unknown codes get one too).
 const char *ferrite_status_message(int32_t status);
+
+// Writes the model's default stream parameters (its artifact's, else the runtime's) to `*params`.
+// `FERRITE_E_NO_PREPROCESSING` for a model without an audio frontend.
+int32_t ferrite_stream_defaults(const FerriteModel *model, FerriteStreamParams *params);
+
+// Bytes of memory (16-byte aligned) a stream of `model` with `params` needs; 0 when either is
+// null, the model has no audio frontend or the parameters break a rule.
+size_t ferrite_stream_memory_size(const FerriteModel *model, const FerriteStreamParams *params);
+
+// Creates a stream of `model` with `params` in `memory` (`len` bytes, 16-byte aligned, at least
+// [`ferrite_stream_memory_size`]); `*stream` points into `memory`. Computes the frontend's tables;
+// allocates nothing. `FERRITE_E_INPUT` for parameters that break a rule.
+int32_t ferrite_stream_create(const FerriteModel *model,
+                              const FerriteStreamParams *params,
+                              void *memory,
+                              size_t len,
+                              FerriteStream **stream);
+
+// Pushes up to `n` samples of 16-bit mono PCM at the model's rate, stopping after the first that
+// fires a detection: `*taken` samples were taken, and `*fired` is 1 with `*detection` filled when
+// one fired (else 0). Call again with the rest until every sample is taken.
+int32_t ferrite_stream_push(FerriteStream *stream,
+                            const int16_t *pcm,
+                            size_t n,
+                            size_t *taken,
+                            int32_t *fired,
+                            FerriteDetection *detection);
+
+// Samples pushed into `stream` so far (0 for null).
+uint64_t ferrite_stream_samples(const FerriteStream *stream);
+
+// Starts the stream over (a new stream in the same memory).
+int32_t ferrite_stream_reset(FerriteStream *stream);
 
 #ifdef __cplusplus
 }  // extern "C"

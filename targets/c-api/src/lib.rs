@@ -17,8 +17,10 @@
 #![allow(clippy::missing_safety_doc)] // each function's comment states its contract
 
 mod status;
+mod stream;
 
 pub use status::*;
+pub use stream::*;
 
 use core::ffi::{c_char, c_void};
 use core::mem::{align_of, size_of};
@@ -40,8 +42,12 @@ pub struct FerriteSession {
     scratch: &'static mut [f32],
 }
 
+// Session memory is only 16-byte aligned: everything placed in it must need no more.
+const _: () =
+    assert!(align_of::<FerriteSession>() <= 16 && align_of::<PreparedOp>() <= 16 && align_of::<Region>() <= 16);
+
 /// Runs `f`, turning a panic into [`FERRITE_E_PANIC`] where unwinding exists.
-fn guard(f: impl FnOnce() -> i32) -> i32 {
+pub(crate) fn guard(f: impl FnOnce() -> i32) -> i32 {
     #[cfg(feature = "std")]
     {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(FERRITE_E_PANIC)
@@ -141,7 +147,7 @@ pub unsafe extern "C" fn ferrite_model_free(model: *mut FerriteModel) {
     });
 }
 
-fn model_ref<'m>(model: *const FerriteModel) -> Option<&'m Model<'static>> {
+pub(crate) fn model_ref<'m>(model: *const FerriteModel) -> Option<&'m Model<'static>> {
     // SAFETY: a non-null pointer from ferrite_model_* that the caller keeps alive.
     (!model.is_null()).then(|| unsafe { &(*model).model })
 }
@@ -237,25 +243,11 @@ pub unsafe extern "C" fn ferrite_session_create(
         // session's lifetime; the parts below are disjoint, in bounds and aligned (layout()); the
         // tables are initialised before the slices over them are made.
         let parts = unsafe {
-            let ops = memory.add(l.ops).cast::<PreparedOp>();
-            let regions = memory.add(l.regions).cast::<Region>();
-            let scratch = memory.add(l.scratch).cast::<f32>();
-            for i in 0..no {
-                ops.add(i).write(PreparedOp::EMPTY);
-            }
-            for i in 0..nr {
-                regions.add(i).write(Region::EMPTY);
-            }
-            for i in 0..scratch_len {
-                scratch.add(i).write(0.0);
-            }
-            let arena_start = memory.add(l.scratch_end + pad);
-            let arena_len = l.arena_len;
             (
-                core::slice::from_raw_parts_mut(ops, no),
-                core::slice::from_raw_parts_mut(regions, nr),
-                core::slice::from_raw_parts_mut(scratch, scratch_len),
-                core::slice::from_raw_parts_mut(arena_start, arena_len),
+                filled(memory.add(l.ops).cast::<PreparedOp>(), no, PreparedOp::EMPTY),
+                filled(memory.add(l.regions).cast::<Region>(), nr, Region::EMPTY),
+                filled(memory.add(l.scratch).cast::<f32>(), scratch_len, 0.0),
+                core::slice::from_raw_parts_mut(memory.add(l.scratch_end + pad), l.arena_len),
             )
         };
         let (ops, regions, scratch, arena) = parts;
@@ -263,7 +255,7 @@ pub unsafe extern "C" fn ferrite_session_create(
             Ok(s) => {
                 let p = memory.cast::<FerriteSession>();
                 // SAFETY: the session's slot at the start of `memory` is aligned (16 ≥ its
-                // alignment, checked in tests) and does not overlap the parts above.
+                // alignment: asserted at compile time) and does not overlap the parts above.
                 unsafe {
                     p.write(FerriteSession { session: s, model: m, scratch });
                     *session = p;
@@ -273,6 +265,20 @@ pub unsafe extern "C" fn ferrite_session_create(
             Err(e) => status_of(&e),
         }
     })
+}
+
+/// Writes `v` to the `n` values at `ptr` and returns them as a slice: how the tables of a
+/// session or stream are placed in caller memory.
+///
+/// # Safety
+/// `ptr` is aligned for `T` and `n` values from it are writable, in no other live slice, for `'a`.
+pub(crate) unsafe fn filled<'a, T: Copy>(ptr: *mut T, n: usize, v: T) -> &'a mut [T] {
+    for i in 0..n {
+        // SAFETY: in bounds and aligned (the caller's contract).
+        unsafe { ptr.add(i).write(v) };
+    }
+    // SAFETY: the `n` values were just initialised; the caller hands them over for `'a`.
+    unsafe { core::slice::from_raw_parts_mut(ptr, n) }
 }
 
 fn session_mut<'s>(session: *mut FerriteSession) -> Option<&'s mut FerriteSession> {

@@ -192,3 +192,81 @@ fn a_path_opens_and_frees() {
     assert_eq!(label(m, l), "BookRestaurant");
     unsafe { ferrite_model_free(m) };
 }
+
+/// A keyword stream through the C API gives the Rust stream's detections, one per call, whatever
+/// the chunk sizes; bad parameters and misuse get statuses.
+#[test]
+fn a_stream_detects_like_the_runtime() {
+    use ferrite_runtime::stream::{KeywordStream, OwnedStreamBuffers};
+    use ferrite_runtime::{Model, Preprocessing, Session};
+    let kws = int8_artifact("kws-dscnn", "fsdd");
+    let mut pcm = Vec::new();
+    for clip in ["2_george_1.wav", "6_theo_3.wav", "9_lucas_0.wav"] {
+        pcm.extend(std::iter::repeat_n(0i16, 3000));
+        let b = std::fs::read(shared_data().join("fsdd/recordings").join(clip)).unwrap();
+        pcm.extend(wav::parse(&b).unwrap().samples().map(|v| (v * 32768.0) as i16));
+    }
+    pcm.extend(std::iter::repeat_n(0i16, 8000));
+
+    // The Rust stream, with the same (default) parameters.
+    let model = Model::from_bytes(&kws).unwrap();
+    let Preprocessing::Audio(fe) = model.preprocessing() else { panic!() };
+    let params = model.stream_params().unwrap_or_else(|| ferrite_runtime::stream::StreamParams::defaults_for(&fe));
+    let mut bufs = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+    let mut rust = KeywordStream::new(Session::new(&model).unwrap(), params, bufs.borrow()).unwrap();
+    let mut want = Vec::new();
+    rust.push(&pcm, |d| want.push((d.class, d.score.to_bits(), d.start, d.end))).unwrap();
+    assert!(want.len() >= 2, "{want:?}");
+
+    let mut storage = Mem::new(ferrite_model_storage_size(), 0);
+    let m = load(&kws, &mut storage);
+    let mut p = FerriteStreamParams { hop_frames: 0, smooth: 0, threshold: 0.0, refractory: 0, background: -1 };
+    assert_eq!(unsafe { ferrite_stream_defaults(m, &mut p) }, FERRITE_OK);
+    let size = unsafe { ferrite_stream_memory_size(m, &p) };
+    assert!(size > 0);
+    let mut mem = Mem::new(size, 16);
+    let mut s = null_mut();
+    assert_eq!(unsafe { ferrite_stream_create(m, &p, mem.ptr(), size - 1, &mut s) }, FERRITE_E_BUFFER);
+    let bad = FerriteStreamParams { threshold: 1.5, ..p };
+    assert_eq!(unsafe { ferrite_stream_memory_size(m, &bad) }, 0);
+    assert_eq!(unsafe { ferrite_stream_create(m, &bad, mem.ptr(), size, &mut s) }, FERRITE_E_INPUT);
+    assert_eq!(unsafe { ferrite_stream_create(m, &p, mem.ptr(), size, &mut s) }, FERRITE_OK);
+    let mut got = Vec::new();
+    for chunk in pcm.chunks(777) {
+        let mut at = 0;
+        while at < chunk.len() {
+            let (mut taken, mut fired, mut d) = (0usize, 0i32, FerriteDetection::default());
+            let st = unsafe {
+                ferrite_stream_push(s, chunk[at..].as_ptr(), chunk.len() - at, &mut taken, &mut fired, &mut d)
+            };
+            assert_eq!(st, FERRITE_OK, "{}", msg(st));
+            assert!(taken > 0 && taken <= chunk.len() - at);
+            at += taken;
+            if fired == 1 {
+                got.push((d.label, d.score.to_bits(), d.start, d.end));
+            }
+        }
+    }
+    assert_eq!(got, want, "the C stream's detections are the Rust stream's");
+    assert_eq!(unsafe { ferrite_stream_samples(s) }, pcm.len() as u64);
+    assert_eq!(unsafe { ferrite_stream_reset(s) }, FERRITE_OK);
+    assert_eq!(unsafe { ferrite_stream_samples(s) }, 0);
+    let (mut taken, mut fired, mut d) = (0usize, 0i32, FerriteDetection::default());
+    assert_eq!(
+        unsafe { ferrite_stream_push(null_mut(), pcm.as_ptr(), 1, &mut taken, &mut fired, &mut d) },
+        FERRITE_E_NULL
+    );
+    assert_eq!(unsafe { ferrite_stream_push(s, null(), 1, &mut taken, &mut fired, &mut d) }, FERRITE_E_NULL);
+    assert_eq!(unsafe { ferrite_stream_push(s, null(), 0, &mut taken, &mut fired, &mut d) }, FERRITE_OK);
+
+    // A text model has no stream.
+    let text = int8_artifact("intent-lstm", "snips-intents");
+    let mut storage2 = Mem::new(ferrite_model_storage_size(), 0);
+    let t = load(&text, &mut storage2);
+    assert_eq!(unsafe { ferrite_stream_defaults(t, &mut p) }, FERRITE_E_NO_PREPROCESSING);
+    assert_eq!(unsafe { ferrite_stream_memory_size(t, &p) }, 0);
+    unsafe {
+        ferrite_model_free(m);
+        ferrite_model_free(t);
+    }
+}
