@@ -1,0 +1,235 @@
+//! Streaming keyword spotting measured the way the field measures it: the false-reject rate per
+//! digit and the false accepts per hour, on a generated stream of more than ten minutes. Every
+//! FSDD test-split clip (index < 5: 250 clips, 5 speakers) appears once, at a known time, between
+//! gaps of near-silence, white, pink or brown noise, babble, and sentences from Snips spoken by
+//! espeak-ng in several voices (sentences with a digit or a number word left out); two more
+//! minutes of such negatives close it. Each keyword model (f32 and int8) runs as `ferrite stream`
+//! does, with its artifact's `[stream]` defaults.
+//!
+//! A clip counts as detected when a detection with its digit overlaps its span; every other
+//! detection (a wrong digit, a second one, one over noise or speech) is a false accept.
+//!
+//!     cargo bench --bench stream_eval          # apt install espeak-ng for the speech negatives
+//!
+//! The stream is the same on every run (fixed seeds; espeak-ng's output is deterministic): the
+//! sentences' audio is generated into target/stream-eval/ and reused.
+
+use ferrite_e2e::{int8_artifact, repo_root, shared_data, snips_texts, trained_artifact, Rng};
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::preprocess::{resample, wav};
+use ferrite_runtime::stream::{Detection, KeywordStream, OwnedStreamBuffers, StreamParams};
+use ferrite_runtime::{Model, Preprocessing, Session};
+use std::process::Command;
+
+const RATE: usize = 8000;
+
+/// A span of the stream that holds digit `digit`.
+struct Span {
+    digit: usize,
+    start: usize,
+    end: usize,
+}
+
+fn clip(name: &str) -> Vec<i16> {
+    let bytes = std::fs::read(shared_data().join("fsdd/recordings").join(name)).expect("FSDD clip");
+    wav::parse(&bytes).expect("WAV").samples().map(|s| (s * 32768.0) as i16).collect()
+}
+
+/// Snips sentences as espeak-ng speaks them at 8 kHz (generated once into target/stream-eval/),
+/// leaving out any with a digit or a number word (they would be keywords). Empty without espeak-ng.
+fn spoken_sentences(n: usize) -> Vec<Vec<i16>> {
+    let dir = repo_root().join("target/stream-eval");
+    std::fs::create_dir_all(&dir).unwrap();
+    if Command::new("espeak-ng").arg("--version").output().is_err() {
+        eprintln!("stream_eval: espeak-ng not found (apt install espeak-ng): no speech negatives");
+        return Vec::new();
+    }
+    const NUMBERS: [&str; 11] = ["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
+    let texts: Vec<String> = snips_texts()
+        .into_iter()
+        .filter(|t| {
+            let lower = t.to_lowercase();
+            !lower.chars().any(|c| c.is_ascii_digit())
+                && !lower.split(|c: char| !c.is_alphanumeric()).any(|w| NUMBERS.contains(&w))
+        })
+        .step_by(97)
+        .take(n)
+        .collect();
+    let voices = ["en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en-gb+m3", "en-us+f5"];
+    let mut out = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let path = dir.join(format!("sentence_{i:03}.wav"));
+        if !path.exists() {
+            let (voice, speed) = (voices[i % voices.len()], 140 + (i * 13) % 50);
+            let ok = Command::new("espeak-ng")
+                .args(["-v", voice, "-s", &speed.to_string(), "-w"])
+                .arg(&path)
+                .arg(t)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "espeak-ng failed on {t:?}");
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let w = wav::parse(&bytes).unwrap();
+        let x: Vec<f32> = w.samples().collect();
+        let mut y = vec![0.0; resample::output_len(x.len(), w.sample_rate, RATE as u32)];
+        resample::resample(&x, w.sample_rate, RATE as u32, &mut y).unwrap();
+        out.push(y.iter().map(|v| (v * 0.6 * 32768.0) as i16).collect());
+    }
+    out
+}
+
+/// `n` samples of noise: 0 near-silence, 1 white, 2 pink, 3 brown, 4 babble (three sentences
+/// overlapped, quieter).
+fn noise(kind: u64, n: usize, r: &mut Rng, speech: &[Vec<i16>]) -> Vec<i16> {
+    let level = r.uniform(0.02, 0.15);
+    let mut white = || r.uniform(-1.0, 1.0);
+    match kind {
+        0 => (0..n).map(|_| (white() * 30.0) as i16).collect(),
+        1 => (0..n).map(|_| (white() * level * 32768.0) as i16).collect(),
+        2 => {
+            // Paul Kellet's pink filter.
+            let (mut b0, mut b1, mut b2) = (0.0f32, 0.0f32, 0.0f32);
+            (0..n)
+                .map(|_| {
+                    let w = white();
+                    b0 = 0.99765 * b0 + w * 0.099046;
+                    b1 = 0.96300 * b1 + w * 0.2965164;
+                    b2 = 0.57000 * b2 + w * 1.0526913;
+                    ((b0 + b1 + b2 + w * 0.1848) * 0.25 * level * 32768.0) as i16
+                })
+                .collect()
+        }
+        3 => {
+            let mut b = 0.0f32;
+            (0..n)
+                .map(|_| {
+                    b = 0.995 * b + 0.05 * white();
+                    (b * level * 3.0 * 32768.0).clamp(-32768.0, 32767.0) as i16
+                })
+                .collect()
+        }
+        _ if !speech.is_empty() => {
+            let mut out = vec![0i32; n];
+            for k in 0..3 {
+                let s = &speech[(r.below(speech.len() as u64) as usize + k) % speech.len()];
+                let at = r.below(s.len().max(1) as u64) as usize;
+                for (o, v) in out.iter_mut().zip(s.iter().cycle().skip(at)) {
+                    *o += *v as i32 / 3;
+                }
+            }
+            out.into_iter().map(|v| v.clamp(-32768, 32767) as i16).collect()
+        }
+        _ => (0..n).map(|_| (white() * 30.0) as i16).collect(),
+    }
+}
+
+/// The stream and where its digits are.
+fn build_stream() -> (Vec<i16>, Vec<Span>, usize) {
+    let speech = spoken_sentences(60);
+    let mut r = Rng::new(2026);
+    let mut names: Vec<String> = std::fs::read_dir(shared_data().join("fsdd/recordings"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| {
+            n.rsplit('_').next().and_then(|i| i.trim_end_matches(".wav").parse::<u32>().ok()).is_some_and(|i| i < 5)
+        })
+        .collect();
+    names.sort();
+    for i in (1..names.len()).rev() {
+        names.swap(i, r.below(i as u64 + 1) as usize);
+    }
+    let (mut s, mut spans, mut sentences) = (Vec::new(), Vec::new(), 0);
+    let gap = |s: &mut Vec<i16>, r: &mut Rng, sentences: &mut usize| {
+        let kind = r.below(6);
+        if kind == 5 && !speech.is_empty() {
+            s.extend(noise(0, RATE / 2, r, &speech));
+            s.extend(&speech[*sentences % speech.len()]);
+            *sentences += 1;
+            s.extend(noise(0, RATE / 2, r, &speech));
+        } else {
+            let n = RATE * 6 / 10 + r.below(RATE as u64 * 14 / 10) as usize;
+            s.extend(noise(kind, n, r, &speech));
+        }
+    };
+    for name in &names {
+        gap(&mut s, &mut r, &mut sentences);
+        let x = clip(name);
+        spans.push(Span { digit: name[..1].parse().unwrap(), start: s.len(), end: s.len() + x.len() });
+        s.extend(x);
+    }
+    while s.len() < spans.last().map_or(0, |sp| sp.end) + 120 * RATE || s.len() < 10 * 60 * RATE + RATE {
+        gap(&mut s, &mut r, &mut sentences);
+    }
+    (s, spans, sentences)
+}
+
+struct Score {
+    missed: [usize; 10],
+    clips: [usize; 10],
+    false_accepts: usize,
+}
+
+fn score(found: &[Detection], spans: &[Span]) -> Score {
+    let mut sc = Score { missed: [0; 10], clips: [0; 10], false_accepts: 0 };
+    let mut used = vec![false; found.len()];
+    for sp in spans {
+        sc.clips[sp.digit] += 1;
+        let hit = found.iter().enumerate().find(|(i, d)| {
+            !used[*i] && d.class == sp.digit && (d.start as usize) < sp.end && (d.end as usize) > sp.start
+        });
+        match hit {
+            Some((i, _)) => used[i] = true,
+            None => sc.missed[sp.digit] += 1,
+        }
+    }
+    sc.false_accepts = used.iter().filter(|u| !**u).count();
+    sc
+}
+
+fn main() {
+    let (s, spans, sentences) = build_stream();
+    let hours = s.len() as f64 / RATE as f64 / 3600.0;
+    println!(
+        "stream: {:.1} min, {} digit clips (FSDD test split, 5 speakers), {sentences} spoken sentences (espeak-ng)",
+        hours * 60.0,
+        spans.len()
+    );
+    println!("{:<10} {:<5} {:>7} {:>8} {:>6}  FRR per digit 0..9 (%)", "model", "prec", "FRR %", "FA", "FA/h");
+    let mut rows = Vec::new();
+    for name in ["kws-dscnn", "kws-crnn"] {
+        for (prec, bytes) in [("f32", trained_artifact(name, Precision::F32)), ("int8", int8_artifact(name, "fsdd"))] {
+            let model = Model::from_bytes(&bytes).unwrap();
+            let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("{name} has a frontend") };
+            let params = model.stream_params().unwrap_or_else(|| StreamParams::defaults_for(&fe));
+            let mut buffers = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+            let mut stream = KeywordStream::new(Session::new(&model).unwrap(), params, buffers.borrow()).unwrap();
+            let mut found = Vec::new();
+            for chunk in s.chunks(1024) {
+                stream.push(chunk, |d| found.push(d)).unwrap();
+            }
+            let sc = score(&found, &spans);
+            let missed: usize = sc.missed.iter().sum();
+            let frr = 100.0 * missed as f64 / spans.len() as f64;
+            let per_digit: Vec<String> =
+                (0..10).map(|d| format!("{:.0}", 100.0 * sc.missed[d] as f64 / sc.clips[d].max(1) as f64)).collect();
+            println!(
+                "{name:<10} {prec:<5} {frr:>7.1} {:>8} {:>6.1}  {}",
+                sc.false_accepts,
+                sc.false_accepts as f64 / hours,
+                per_digit.join(" ")
+            );
+            rows.push(serde_json::json!({
+                "model": name, "precision": prec, "frr": frr / 100.0, "false_accepts": sc.false_accepts,
+                "false_accepts_per_hour": sc.false_accepts as f64 / hours,
+                "frr_per_digit": (0..10).map(|d| sc.missed[d] as f64 / sc.clips[d].max(1) as f64).collect::<Vec<_>>(),
+                "params": { "hop_frames": params.hop_frames, "smooth": params.smooth, "threshold": params.threshold,
+                            "refractory_samples": params.refractory },
+            }));
+        }
+    }
+    let out = repo_root().join("target/stream-eval/results.json");
+    let doc = serde_json::json!({ "stream_minutes": hours * 60.0, "clips": spans.len(), "sentences": sentences, "models": rows });
+    std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    println!("(also in {})", out.display());
+}
