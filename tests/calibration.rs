@@ -8,6 +8,9 @@ use ferrite_runtime::Model;
 
 #[test]
 fn ranges_from_real_audio_and_text() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let art = trained_artifact("kws-dscnn", Precision::F32);
     let model = Model::from_bytes(&art).unwrap();
     let set = load_calibration(&model, &shared_data().join("fsdd"), 20).unwrap();
@@ -45,6 +48,9 @@ fn ranges_from_real_audio_and_text() {
 
 #[test]
 fn bad_calibration_data_is_a_clear_error() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let art = trained_artifact("kws-dscnn", Precision::F32);
     let model = Model::from_bytes(&art).unwrap();

@@ -50,11 +50,17 @@ fn check_model(name: &str, data: &str, int8_ops: &[&str]) {
 
 #[test]
 fn kws_dscnn_int8() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     check_model("kws-dscnn", "fsdd", &["QConv", "QMatMul", "Quantize", "Dequantize"]);
 }
 
 #[test]
 fn intent_lstm_int8() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     check_model("intent-lstm", "snips-intents", &["QMatMul", "LSTM", "Gather"]);
     let q = int8("intent-lstm", "snips-intents", 20, None);
     let lstm = q.graph.ops.iter().find(|o| o.code == ferrite_runtime::ops::OpCode::Lstm).unwrap();
@@ -63,12 +69,18 @@ fn intent_lstm_int8() {
 
 #[test]
 fn kws_crnn_int8() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     // Per-frame convolutions in int8 and the GRU with int8 W/R and f32 gates.
     check_model("kws-crnn", "fsdd", &["QConv", "GRU", "QMatMul"]);
 }
 
 #[test]
 fn intent_transformer_int8() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     // Embedding, the Q/K/V, output and feed-forward products in int8; attention products, LayerNorm,
     // Softmax and GELU in f32 (reported as float layers with the reason).
     check_model("intent-transformer", "snips-intents", &["QMatMul", "Gather", "LayerNorm", "Softmax"]);
@@ -76,6 +88,9 @@ fn intent_transformer_int8() {
 
 #[test]
 fn accuracy_budget_keeps_noisy_layers_in_fp16() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let all = int8("kws-dscnn", "fsdd", 20, None);
     // Every int8 layer has its own SQNR (only it in int8) besides the accumulated one.
     assert!(all.layers.iter().all(|l| l.sqnr_isolated_db.is_some()), "{:?}", all.layers);
@@ -96,6 +111,9 @@ fn accuracy_budget_keeps_noisy_layers_in_fp16() {
 
 #[test]
 fn corrupt_requantization_is_an_error_not_a_panic() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let q = int8("kws-dscnn", "fsdd", 10, None);
     let bytes = AlignedBytes::copy_from(&q.bytes);
     let model = Model::from_bytes(&bytes).unwrap();
@@ -116,6 +134,9 @@ fn corrupt_requantization_is_an_error_not_a_panic() {
 
 #[test]
 fn altered_row_sums_are_refused_by_the_session() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let q = int8("kws-dscnn", "fsdd", 10, None);
     let bytes = AlignedBytes::copy_from(&q.bytes);
     let model = Model::from_bytes(&bytes).unwrap();
@@ -149,6 +170,9 @@ fn numbers(v: &serde_json::Value, out: &mut Vec<String>) {
 
 #[test]
 fn html_reports_are_well_formed_and_hold_every_figure() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let q = int8("kws-dscnn", "fsdd", 20, None);
     let bytes = AlignedBytes::copy_from(&q.bytes);
     let meta: serde_json::Value = serde_json::from_str(Model::from_bytes(&bytes).unwrap().metadata()).unwrap();

@@ -55,6 +55,9 @@ const CLIPS: [&str; 10] = [
 
 #[test]
 fn stream_features_equal_whole_clip_features() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let bytes = trained_artifact("kws-dscnn", Precision::F32);
     let model = Model::from_bytes(&bytes).unwrap();
     let fe = frontend(&model);
@@ -118,6 +121,9 @@ fn whole_clip_detections(model: &Model<'_>, s: &[i16], params: StreamParams) -> 
 
 #[test]
 fn stream_decisions_equal_whole_clip_decisions() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     for bytes in [trained_artifact("kws-dscnn", Precision::F32), int8_artifact("kws-dscnn", "fsdd")] {
         let model = Model::from_bytes(&bytes).unwrap();
         let fe = frontend(&model);
@@ -152,6 +158,9 @@ fn stream_decisions_equal_whole_clip_decisions() {
 /// silence may fire too: counted and reported, not judged here).
 #[test]
 fn the_keyword_spotter_hears_digits_in_a_stream() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let bytes = trained_artifact("kws-dscnn", Precision::F32);
     let model = Model::from_bytes(&bytes).unwrap();
     let fe = frontend(&model);

@@ -67,6 +67,9 @@ fn same_records(full: &Model<'_>, stripped: &Model<'_>) {
 
 #[test]
 fn stripped_intent_model_tokenizes_and_computes_the_same() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let (path, opts) = trained_options("intent-lstm", Precision::F32);
     let (full, stripped, meta) = both(&path, opts);
     let (fm, sm) = (Model::from_bytes(&full).unwrap(), Model::from_bytes(&stripped).unwrap());
@@ -92,6 +95,9 @@ fn stripped_intent_model_tokenizes_and_computes_the_same() {
 
 #[test]
 fn stripped_int8_models_are_small_and_compute_the_same() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     // The keyword spotter: same outputs on real clips.
     let (path, opts) = int8_options("kws-dscnn", "fsdd", 12, None);
     let (full, stripped, meta) = both(&path, opts);

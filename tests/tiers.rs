@@ -79,6 +79,9 @@ fn tiers() -> Vec<Tier> {
 
 #[test]
 fn trained_models_int8_are_bit_identical_on_every_tier() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     for (name, data) in [
         ("kws-dscnn", "fsdd"),
         ("kws-crnn", "fsdd"),
@@ -110,6 +113,9 @@ fn reference_models_int8_are_bit_identical_on_every_tier() {
 
 #[test]
 fn float_models_agree_on_every_tier() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     for name in ["kws-dscnn", "intent-lstm"] {
         for precision in [Precision::F32, Precision::Fp16] {
             let bytes = trained_artifact(name, precision);

@@ -85,26 +85,41 @@ fn check(name: &str, data: &str, min_accuracy: f64) {
 
 #[test]
 fn intent_lstm() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     check("intent-lstm", "snips-intents", 0.95);
 }
 
 #[test]
 fn intent_transformer() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     check("intent-transformer", "snips-intents", 0.96);
 }
 
 #[test]
 fn kws_dscnn() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     check("kws-dscnn", "fsdd", 0.95);
 }
 
 #[test]
 fn kws_crnn() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     check("kws-crnn", "fsdd", 0.93);
 }
 
 #[test]
 fn the_issue_examples_rank_first() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let k = trained_artifact("kws-dscnn", Precision::F32);
     let k = Model::from_bytes(&k).unwrap();
     let mut clf = Classifier::new(&k, "K.fer".as_ref()).unwrap();
@@ -124,6 +139,9 @@ fn the_issue_examples_rank_first() {
 /// runtime, with the GRU state carried between calls, ends on the logits of the whole-clip artifact.
 #[test]
 fn kws_crnn_streams_frame_by_frame() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let dir = repo_root().join("models/kws-crnn");
     let whole = trained_artifact("kws-crnn", Precision::F32);
     let whole = Model::from_bytes(&whole).unwrap();
@@ -156,6 +174,9 @@ fn kws_crnn_streams_frame_by_frame() {
 /// and per-layer error measurement build on), and the last one is the graph output.
 #[test]
 fn observer_sees_every_op_output() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     use ferrite_quantizer::calibrate::{Method, Observer};
     let art = trained_artifact("kws-dscnn", Precision::F32);
     let model = Model::from_bytes(&art).unwrap();

@@ -124,6 +124,9 @@ fn run_without_heap(bytes: &AlignedBytes, input: &Feed, bufs: &mut Buffers) -> (
 
 #[test]
 fn inference_allocates_nothing_for_every_model_and_precision() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     // Sessions read FERRITE_KERNELS once per process (std builds): let that happen before counting.
     let _warm = ferrite_runtime::kernels::Tier::from_env();
     let mut cases: Vec<(String, AlignedBytes, Option<Feed>)> = Vec::new();
@@ -179,6 +182,9 @@ fn wav_bytes(samples: &[i16], rate: u32) -> Vec<u8> {
 
 #[test]
 fn preprocessing_into_caller_buffers_allocates_nothing() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let kws = trained_artifact("kws-dscnn", Precision::F32);
     let intent = trained_artifact("intent-lstm", Precision::F32);
     let (kws, intent) = (Model::from_bytes(&kws).expect("load"), Model::from_bytes(&intent).expect("load"));
@@ -229,6 +235,9 @@ fn preprocessing_into_caller_buffers_allocates_nothing() {
 /// classification): no allocation.
 #[test]
 fn in_place_and_c_api_paths_allocate_nothing() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     use ferrite::*;
     for (name, data) in [("kws-dscnn", "fsdd"), ("intent-lstm", "snips-intents")] {
         let art = int8_artifact(name, data);
@@ -303,6 +312,9 @@ fn top_index(v: &[f32]) -> usize {
 /// spotter with no heap allocation, so its memory is the same after ten minutes as after one.
 #[test]
 fn a_keyword_stream_allocates_nothing_after_creation() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     use ferrite_runtime::stream::{KeywordStream, OwnedStreamBuffers, StreamParams};
     let art = int8_artifact("kws-dscnn", "fsdd");
     let model = Model::from_bytes(&art).unwrap();

@@ -320,6 +320,23 @@ pub fn shared_data() -> PathBuf {
     repo_root().join("..").join("shared").join("data")
 }
 
+/// Whether the full data sets (`../shared/data`) are beside the repository, for the tests that need
+/// them: without them a test says so on stderr and returns (a fresh clone on its own still runs the
+/// rest), except in CI (`CI=true`), where their absence is an error.
+pub fn have_shared_data() -> bool {
+    let here = shared_data().join("fsdd/recordings").is_dir() && shared_data().join("snips-intents").is_dir();
+    if !here {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "CI=true: the full data sets must be at {} (see README)",
+            shared_data().display()
+        );
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| eprintln!("skipped: the tests that need the full data sets at {}", shared_data().display()));
+    }
+    here
+}
+
 /// One graph input of the models in `models/`: features or token ids (the quantizer's own
 /// owned-input type, with `as_input`).
 pub type Feed = ferrite_quantizer::calibrate::CalibInput;

@@ -50,6 +50,9 @@ fn label(m: *const FerriteModel, i: usize) -> String {
 
 #[test]
 fn text_and_pcm_classify_like_the_runtime() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     let text = int8_artifact("intent-lstm", "snips-intents");
     let mut storage = Mem::new(ferrite_model_storage_size(), 0);
     let m = load(&text, &mut storage);
@@ -197,6 +200,9 @@ fn a_path_opens_and_frees() {
 /// the chunk sizes; bad parameters and misuse get statuses.
 #[test]
 fn a_stream_detects_like_the_runtime() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
     use ferrite_runtime::stream::{KeywordStream, OwnedStreamBuffers};
     use ferrite_runtime::{Model, Preprocessing, Session};
     let kws = int8_artifact("kws-dscnn", "fsdd");
