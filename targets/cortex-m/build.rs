@@ -83,6 +83,9 @@ struct Sizes {
     scratch: usize,
     /// The keyword spotter's frontend tables (window, mel edges, DCT), as f32 bits.
     tables: Vec<u32>,
+    /// The keyword stream's buffers (`StreamLens` for the artifact's stream defaults): one frame of
+    /// samples, one window of rows, the posterior history, the classes.
+    stream: [usize; 4],
 }
 
 impl Sizes {
@@ -99,6 +102,10 @@ impl Sizes {
             fe.tables(&mut tables).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             self.tables = tables.iter().map(|v| v.to_bits()).collect();
             self.scratch = self.scratch.max(fe.frame_scratch_len());
+            let params = m.stream_params().unwrap_or_else(|| ferrite_runtime::stream::StreamParams::defaults_for(&fe));
+            let classes = m.outputs().next().map_or(0, |o| o.info.len());
+            let l = ferrite_runtime::stream::StreamLens::of(&fe, classes, &params);
+            self.stream = [l.frontend.samples, l.frontend.rows, l.history, l.posteriors];
         }
     }
 
@@ -108,12 +115,15 @@ impl Sizes {
             "/// Planned at build time from the embedded artifacts (build.rs).\n\
              const ARENA_BYTES: usize = {};\nconst MAX_OPS: usize = {};\nconst MAX_REGIONS: usize = {};\n\
              const MAX_SCRATCH: usize = {};\n\
+             #[allow(dead_code)] // the keyword stream's (feature `stream`)\n\
+             const STREAM: [usize; 4] = {:?};\n\
              /// The keyword spotter's frontend tables (`AudioFrontend::tables`, computed at build time).\n\
              static FRONTEND_TABLES: [f32; {}] = [{}];\n",
             self.arena,
             self.ops,
             self.regions,
             self.scratch,
+            self.stream,
             tables.len(),
             tables.join(", ")
         )

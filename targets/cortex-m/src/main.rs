@@ -1,6 +1,7 @@
 //! Ferrite on a Cortex-M, under QEMU: the int8 keyword spotter hears five baked-in digits through
-//! the runtime's own audio frontend, and the int8 intent classifier reads three sentences through
-//! its tokenizer. Artifacts live in flash (`include_bytes!`, 64-byte aligned) and are validated
+//! the runtime's own audio frontend, then the same digits as one stream through a `KeywordStream`
+//! (feature `stream`), and the int8 intent classifier reads three sentences through its
+//! tokenizer. Artifacts live in flash (`include_bytes!`, 64-byte aligned) and are validated
 //! in place; sessions run in static buffers (no heap: the runtime is built without `alloc`).
 //! Labels, scores and the stack's high-water mark go out over semihosting (as text, or as defmt
 //! frames with the `defmt` feature); the exit status is QEMU's, and any wrong label fails it.
@@ -74,6 +75,13 @@ fn main() -> ! {
     let wrong = keywords(&mut tables, scratch);
     let kws_stack = stack::high_water();
     say::stack("keyword spotter", kws_stack);
+    #[cfg(feature = "stream")]
+    let wrong = {
+        stack::paint();
+        let wrong = wrong + stream(&mut tables, scratch);
+        say::stack("keyword stream", stack::high_water());
+        wrong
+    };
     #[cfg(feature = "intent")]
     let wrong = {
         stack::paint();
@@ -179,6 +187,67 @@ fn instructions(
     if logits[0] != logits[1] {
         fail("the dsp tier's logits differ from the generic tier's");
     }
+}
+
+/// The five clips as one stream (each after half a second of silence, one second of silence at the
+/// end) through a `KeywordStream` in static buffers, pushed 160 samples at a time as a microphone
+/// driver would: how many of the clips were not heard as their digit, in order.
+#[cfg(feature = "stream")]
+#[inline(never)]
+fn stream(t: &mut Tables, scratch: &mut [f32]) -> usize {
+    use ferrite_runtime::stream::{KeywordStream, StreamBuffers, StreamParams};
+    static mut SAMPLES: [f32; STREAM[0]] = [0.0; STREAM[0]];
+    static mut ROWS: [f32; STREAM[1]] = [0.0; STREAM[1]];
+    static mut HISTORY: [f32; STREAM[2]] = [0.0; STREAM[2]];
+    static mut POSTERIORS: [f32; STREAM[3]] = [0.0; STREAM[3]];
+    let model = open("keyword stream", &KWS.0);
+    let Preprocessing::Audio(fe) = model.preprocessing() else { fail("the keyword model has no audio frontend") };
+    let params = model.stream_params().unwrap_or_else(|| StreamParams::defaults_for(&fe));
+    let session =
+        Session::with_buffers(&model, &mut t.arena.0, &mut t.ops[..], &mut t.regions[..], SessionOptions::default())
+            .unwrap_or_else(|_| fail("session"));
+    let scratch = scratch.get_mut(..fe.frame_scratch_len()).unwrap_or_else(|| fail("scratch buffer too small"));
+    // SAFETY: this function runs once, on one core, with no interrupt handler touching these
+    // statics: these are their only references.
+    let buffers = unsafe {
+        StreamBuffers {
+            tables: &FRONTEND_TABLES,
+            scratch,
+            samples: &mut *core::ptr::addr_of_mut!(SAMPLES),
+            rows: &mut *core::ptr::addr_of_mut!(ROWS),
+            history: &mut *core::ptr::addr_of_mut!(HISTORY),
+            posteriors: &mut *core::ptr::addr_of_mut!(POSTERIORS),
+        }
+    };
+    let mut stream = KeywordStream::new(session, params, buffers).unwrap_or_else(|_| fail("stream"));
+    let (mut heard, mut n) = ([usize::MAX; 8], 0);
+    let silence = [0i16; 160];
+    let mut push = |pcm: &[i16], stream: &mut KeywordStream<'_, '_, '_>| {
+        for chunk in pcm.chunks(160) {
+            let r = stream.push(chunk, |d| {
+                say::detection(model.label(d.class).unwrap_or("?"), d.score, d.start, d.end);
+                if let Some(h) = heard.get_mut(n) {
+                    *h = d.class;
+                }
+                n += 1;
+            });
+            r.unwrap_or_else(|_| fail("push"));
+        }
+    };
+    for (_, _, pcm) in CLIPS.iter() {
+        for _ in 0..25 {
+            push(&silence, &mut stream);
+        }
+        push(pcm, &mut stream);
+    }
+    for _ in 0..50 {
+        push(&silence, &mut stream);
+    }
+    let want = CLIPS.iter().map(|(_, digit, _)| *digit);
+    let got = heard.iter().take(n).map(|&c| model.label(c).unwrap_or("?"));
+    let right = want.clone().zip(got).filter(|(w, g)| w == g).count();
+    say::stream(n, right, CLIPS.len());
+    CLIPS.len() - right + n.saturating_sub(CLIPS.len())
 }
 
 /// The three sentences through the intent classifier: how many got a wrong label.

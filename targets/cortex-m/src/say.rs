@@ -84,6 +84,16 @@ mod text {
     pub fn panic(message: &str, file: &str, line: u32) {
         Line::new().s("panicked at ").s(file).s(":").n(line).s(": ").s(message).out();
     }
+    #[cfg(feature = "stream")]
+    pub fn detection(label: &str, score: f32, start: u64, end: u64) {
+        let line = Line::new().s("stream: ").s(label).s(" (").milli(score).s(") in samples ").n(start as u32);
+        line.s("..").n(end as u32).out();
+    }
+    #[cfg(feature = "stream")]
+    pub fn stream(detections: usize, right: usize, clips: usize) {
+        let line = Line::new().s("stream: ").n(detections as u32).s(" detections, ").n(right as u32);
+        line.s(" of ").n(clips as u32).s(" clips heard as their digit, in order").out();
+    }
     #[cfg(feature = "count")]
     pub fn instructions(tier: &str, features: u32, inference: u32) {
         let line = Line::new().s("instructions, tier ").s(tier).s(": features ").n(features);
@@ -121,6 +131,19 @@ mod frames {
     }
     pub fn panic(message: &str, file: &str, line: u32) {
         defmt::println!("panicked at {=str}:{=u32}: {=str}", file, line, message);
+    }
+    #[cfg(feature = "stream")]
+    pub fn detection(label: &str, score: f32, start: u64, end: u64) {
+        defmt::println!("stream: {=str} ({=f32}) in samples {=u64}..{=u64}", label, score, start, end);
+    }
+    #[cfg(feature = "stream")]
+    pub fn stream(detections: usize, right: usize, clips: usize) {
+        defmt::println!(
+            "stream: {=usize} detections, {=usize} of {=usize} clips heard as their digit, in order",
+            detections,
+            right,
+            clips
+        );
     }
     #[cfg(feature = "count")]
     pub fn instructions(tier: &str, features: u32, inference: u32) {
