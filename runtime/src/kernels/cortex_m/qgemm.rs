@@ -5,7 +5,7 @@
 //! `generic::qgemm`). Each `smlad` adds two products of at most 255 · 128 to a wrapping i32, as
 //! the generic sums wrap, so the results are the same bits.
 
-use crate::kernels::generic::int8::scale_round;
+use crate::kernels::generic::int8::{scale_round, Requant};
 use crate::kernels::generic::qgemm::{qgemm_i32_with, qgemm_with, PackedI8, QGemm, NR};
 use core::arch::asm;
 use zerocopy::IntoBytes;
@@ -107,6 +107,15 @@ pub(crate) fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
     qgemm_with(q, a, m, out, acc_block, requantize_block)
 }
 
+/// `scale_round` saturated into i32 (a value past it is past [lo, hi] and clamps the same), never
+/// truncated: shifts below 32 (scales of 1/2 and more, rare in int8 layers) scale up to 2^61. Out
+/// of line, so that the common path's loop stays tight.
+#[cold]
+#[inline(never)]
+fn scale_round_i32(v: i32, r: Requant) -> i32 {
+    scale_round(v, r).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
 /// [`crate::kernels::generic::qgemm::requantize_block`] in 32-bit steps. For shifts of 32 and
 /// more (every multiplier below 1/2, which is what int8 layers have) the rounded
 /// `(acc·m + 2^(s−1)) >> s` is the high word of the 64-bit product plus the rounding bit, shifted
@@ -130,9 +139,7 @@ fn requantize_block(q: &QGemm<'_>, b: usize, acc: &[i32; NR], yb: &mut [i8]) {
                 hi.wrapping_add(1 << (t - 1)) >> t
             }
         } else {
-            // Saturated into i32 (a value past it is past [lo, hi] and clamps the same), never
-            // truncated: shifts below 32 scale up to 2^61.
-            scale_round(v, *r).clamp(i32::MIN as i64, i32::MAX as i64) as i32
+            scale_round_i32(v, *r)
         };
         // In 32 bits, saturating: a sum past the i32 range is past [lo, hi] too, so it clamps the
         // same as the generic 64-bit form. max/min, not clamp: the bounds are checked lo ≤ hi at
