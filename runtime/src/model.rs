@@ -222,8 +222,8 @@ impl<'a> Model<'a> {
     /// model's `ferrite.toml`), if any; [`crate::stream::StreamParams::defaults_for`] otherwise.
     pub fn stream_params(&self) -> Option<crate::stream::StreamParams> {
         let art = self.artifact();
-        let Preprocessing::Audio(fe) = self.preprocessing() else { return None };
-        stream_params_of(art.stream, fe)
+        let Preprocessing::Audio(_) = self.preprocessing() else { return None };
+        stream_params_of(art.stream)
     }
 
     /// Ops in execution order.
@@ -285,7 +285,7 @@ fn storage_of(r: impl core::borrow::Borrow<TensorRecord>) -> Storage {
 
 /// The Stream section's record as parameters (`None` when it is not exactly one record or a
 /// reserved word is set).
-fn stream_params_of(bytes: &[u8], _fe: crate::preprocess::AudioFrontend) -> Option<crate::stream::StreamParams> {
+fn stream_params_of(bytes: &[u8]) -> Option<crate::stream::StreamParams> {
     use zerocopy::FromBytes;
     let r = crate::format::StreamRecord::ref_from_bytes(bytes).ok()?;
     if r.reserved.iter().any(|w| w.get() != 0) {
@@ -620,11 +620,11 @@ fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
     let output = first(art.plan.outputs_start.get(), art.plan.outputs_len.get());
     let preprocessing = crate::preprocess::validate(art)?;
     if !art.stream.is_empty() {
-        let Preprocessing::Audio(fe) = preprocessing else {
+        let Preprocessing::Audio(_) = preprocessing else {
             return Err(Error::BadStream(rule!("stream parameters need an audio frontend")));
         };
-        let p = stream_params_of(art.stream, fe)
-            .ok_or(Error::BadStream(rule!("the section must be one 32-byte record")))?;
+        let p =
+            stream_params_of(art.stream).ok_or(Error::BadStream(rule!("the section must be one 32-byte record")))?;
         p.check()
             .map_err(|_| Error::BadStream(rule!("hop_frames 1 to 65536, smooth 1 to 256, threshold in (0, 1]")))?;
         let classes = output.map_or(0, |o| o.len());

@@ -271,17 +271,8 @@ pub struct Window<'p> {
     pub detection: Option<Detection>,
 }
 
-/// Softmax of `logits` into `out` (max-subtracted, in f32): the posteriors a stream smooths.
+/// Softmax of `logits` into `out` (`logits.len()` long): the posteriors a stream smooths. The
+/// runtime's Softmax kernel ([`crate::kernels::generic::softmax_rows`]), one row.
 pub fn softmax(logits: &[f32], out: &mut [f32]) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for (o, &l) in out.iter_mut().zip(logits) {
-        *o = libm::expf(l - max);
-        sum += *o;
-    }
-    if sum > 0.0 {
-        for o in out.iter_mut() {
-            *o /= sum;
-        }
-    }
+    crate::kernels::generic::softmax_rows(1, logits.len(), false, logits, out);
 }
