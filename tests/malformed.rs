@@ -207,7 +207,10 @@ fn section_table_rules() {
     assert!(matches!(corrupt(0, 0, 99, 4), Error::BadSection { kind: 99, .. }), "unknown kind");
     assert!(matches!(corrupt(1, 0, 1, 4), Error::BadSection { rule: "duplicate section", .. }));
     assert!(matches!(corrupt(2, 4, 1, 4), Error::BadSection { .. }), "flags");
-    assert!(matches!(corrupt(3, 8, off(3) + 8, 8), Error::BadSection { rule: "offset not 64-byte aligned", .. }));
+    assert!(matches!(
+        corrupt(3, 8, off(3) + 8, 8),
+        Error::BadSection { rule: "offset not aligned (64 bytes; compact files 8, their weights 16)", .. }
+    ));
     assert!(matches!(corrupt(3, 8, 1 << 40, 8), Error::BadSection { .. } | Error::Truncated { .. }));
     assert!(matches!(corrupt(7, 16, 1 << 40, 8), Error::Truncated { .. }), "length out of range");
     assert!(matches!(corrupt(2, 8, off(1), 8), Error::BadSection { .. }), "overlap");
@@ -460,9 +463,24 @@ fn compact_records_are_checked_as_full_ones() {
         assert!(load(&b).is_err(), "capability bit flipped to {c:#x}");
     }
 
+    // The first compact form's bit (6) is retired: refused as unknown. 16-bit attributes come
+    // only with the compact form; without their bit the words read as 32-bit ones and no longer
+    // cover the ops' attribute ranges.
+    let narrow = ferrite_runtime::format::caps::NARROW_ATTRS;
+    assert_ne!(caps(compact) & narrow, 0, "kws-dscnn's attribute words are small integers");
+    let with_caps = |c: u32| {
+        let mut b = compact.to_vec();
+        b[20..24].copy_from_slice(&c.to_le_bytes());
+        fix_checksum(&mut b);
+        load(&b)
+    };
+    assert_eq!(with_caps(caps(compact) & !(bit | narrow) | 1 << 6), Err(Error::UnsupportedCapability(1 << 6)));
+    assert!(with_caps(caps(compact) & !bit).is_err(), "narrow-attrs without compact");
+    assert!(with_caps(caps(compact) & !narrow).is_err(), "16-bit attributes read as 32-bit ones");
+
     let mut rejected = 0;
     let mut flipped = 0;
-    for kind in [SectionKind::Tensors, SectionKind::Ops, SectionKind::Plan] {
+    for kind in [SectionKind::Tensors, SectionKind::Ops, SectionKind::Plan, SectionKind::Indices, SectionKind::Attrs] {
         let off = section_offset(compact, kind);
         let a = aligned(compact);
         let m = Model::from_bytes(&a).unwrap();

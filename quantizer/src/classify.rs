@@ -73,7 +73,7 @@ impl<'m, 'a> Classifier<'m, 'a> {
             op.code == OpCode::Softmax && {
                 let a = model.artifact();
                 a.index_range(op.record.outputs_start.get(), op.record.outputs_len.get())
-                    .is_some_and(|o| o.iter().any(|t| Some(t.get()) == first_out))
+                    .is_some_and(|o| o.iter().any(|t| Some(t) == first_out))
             }
         });
         let labels = model.labels().map(String::from).collect();

@@ -102,8 +102,9 @@ enum Command {
         #[arg(long, value_name = "FILE.html")]
         report: Option<PathBuf>,
         /// Firmware profile: drop tensor and op names (but the inputs' and outputs') and the model
-        /// card (its SHA-256 stays; `inspect` shows it), store the vocabulary front-coded and the
-        /// tensor, op and slot tables as compact records
+        /// card (its SHA-256 stays; `inspect` shows it), store the vocabulary front-coded and write
+        /// the compact form (compact records, 16-bit indices, packed weights without row sums: on
+        /// x86 and AArch64 these run the generic int8 GEMM)
         #[arg(long)]
         strip: bool,
     },
@@ -502,9 +503,10 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         .map(|(k, op)| {
             let ids = |start: u32, len: u32| -> Vec<String> {
                 art.index_range(start, len)
-                    .unwrap_or(&[])
-                    .iter()
-                    .map(|i| if i.get() == u32::MAX { "-".into() } else { tensor_name(i.get()) })
+                    .map(|r| r.iter().collect::<Vec<u32>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|i| if i == u32::MAX { "-".into() } else { tensor_name(i) })
                     .collect()
             };
             serde_json::json!({
@@ -527,7 +529,7 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             && art
                 .index_range(op.record.inputs_start.get(), op.record.inputs_len.get())
                 .and_then(|ix| ix.get(1))
-                .and_then(|w| tensors.get(w.get() as usize))
+                .and_then(|w| tensors.get(w as usize))
                 .is_some_and(|(t, _)| t.info.layout == ferrite_runtime::format::Layout::RowMajor)
     });
     if row_major {

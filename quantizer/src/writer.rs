@@ -218,11 +218,47 @@ fn compact_tables(tensors: &[TensorRecord], ops: &[OpRecord], slots: &[ArenaSlot
     Some(CompactTables { tensors: t?.as_bytes().to_vec(), ops: o?.as_bytes().to_vec(), slots: s?.as_bytes().to_vec() })
 }
 
-/// Lays out `g` with `metadata` (UTF-8 JSON) and the optional sections as one artifact.
+/// Lays out `g` with `metadata` (UTF-8 JSON) and the optional sections as one artifact: in the
+/// compact form when `extras.compact_records` asks and every record fits it, else full-width.
 pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     let (folded, alias) = fold_copies(g);
     let (g, alias) = compact(&folded, &alias);
     let plan = plan(&g, &alias);
+    let laid = if extras.compact_records { assemble(&g, &alias, &plan, metadata, extras, true) } else { None };
+    // The full-width form always fits (u32 and u64 fields): `None` cannot come back from it.
+    let (bytes, weight_bytes) =
+        laid.or_else(|| assemble(&g, &alias, &plan, metadata, extras, false)).unwrap_or_default();
+    Written { bytes, plan, weight_bytes }
+}
+
+/// `x` rounded up to a multiple of `align` (a power of two).
+fn align_to(x: u64, align: u64) -> u64 {
+    x.div_ceil(align) * align
+}
+
+/// The stored bytes of a weight: lean packed (no row sums, no padding rows) in a compact file.
+fn weight_data(t: &crate::ir::Tensor, data: &Data, compact: bool) -> Option<Vec<u8>> {
+    use ferrite_runtime::format::{k4n16_geometry, Layout};
+    let bytes = data.to_le_bytes();
+    if !(compact && matches!(t.layout, Layout::K4N16 | Layout::K4N16Hwc)) {
+        return Some(bytes);
+    }
+    let (rows, k) = k4n16_geometry(t.layout, &t.shape)?;
+    ferrite_runtime::kernels::generic::qgemm::lean_k4n16(&bytes, rows, k)
+}
+
+/// The artifact's bytes and its weight bytes; `None` when `compact` and a record, index or offset
+/// does not fit the compact form.
+fn assemble(
+    g: &Graph,
+    alias: &Aliases,
+    plan: &Plan,
+    metadata: &str,
+    extras: Extras<'_>,
+    compact: bool,
+) -> Option<(Vec<u8>, u64)> {
+    use ferrite_runtime::format::{caps, COMPACT_SECTION_ALIGN, COMPACT_WEIGHT_ALIGN, SECTION_ALIGN};
+    let weight_align = if compact { COMPACT_WEIGHT_ALIGN } else { SECTION_ALIGN };
     let mut strings = Strings { bytes: Vec::new() };
     let mut weights: Vec<u8> = Vec::new();
     let mut tensors: Vec<TensorRecord> = Vec::new();
@@ -231,12 +267,15 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
         for (d, &v) in dims.iter_mut().zip(&t.shape) {
             *d = U32::new(v as u32);
         }
+        let mut stored_len = t.byte_len() as u64;
         let (storage, offset) = match (&t.data, alias[ti]) {
             (None, Some(view)) => (3u8, view.offset),
             (Some(data), _) => {
-                let off = align_up(weights.len() as u64).unwrap_or(0);
+                let off = align_to(weights.len() as u64, weight_align);
                 weights.resize(off as usize, 0);
-                weights.extend_from_slice(&data.to_le_bytes());
+                let bytes = weight_data(t, data, compact)?;
+                stored_len = bytes.len() as u64;
+                weights.extend_from_slice(&bytes);
                 (1u8, off)
             }
             (None, None) => (0u8, 0),
@@ -260,7 +299,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             reserved0: 0,
             dims,
             offset: U64::new(offset),
-            byte_len: U64::new(t.byte_len() as u64),
+            byte_len: U64::new(stored_len),
             scale: F32::new(scale),
             zero_point: I32::new(zp),
             axis_scales: U32::new(axis_scales),
@@ -271,7 +310,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     }
     let weight_bytes = weights.len() as u64;
     let mut indices: Vec<U32> = Vec::new();
-    let mut attrs: Vec<U32> = Vec::new();
+    let mut attrs: Vec<u32> = Vec::new();
     let mut ops: Vec<OpRecord> = Vec::new();
     for op in &g.ops {
         let inputs_start = indices.len() as u32;
@@ -279,7 +318,7 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
         let outputs_start = indices.len() as u32;
         indices.extend(op.outputs.iter().map(|&t| idx(t)));
         let attrs_start = attrs.len() as u32;
-        attrs.extend(op.attrs.iter().map(|&w| U32::new(w)));
+        attrs.extend(op.attrs.iter().copied());
         ops.push(OpRecord {
             opcode: U32::new(op.code as u32),
             flags: U32::ZERO,
@@ -321,12 +360,34 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
             offset: U64::new(s.offset),
         })
         .collect();
-    let compact = if extras.compact_records { compact_tables(&tensors, &ops, &slots) } else { None };
-    let (tensor_bytes, op_bytes) = match &compact {
+    let tables = if compact { Some(compact_tables(&tensors, &ops, &slots)?) } else { None };
+    let (tensor_bytes, op_bytes) = match &tables {
         Some(c) => (c.tensors.clone(), c.ops.clone()),
         None => (tensors.as_bytes().to_vec(), ops.as_bytes().to_vec()),
     };
-    plan_bytes.extend_from_slice(compact.as_ref().map_or(slots.as_bytes(), |c| &c.slots));
+    plan_bytes.extend_from_slice(tables.as_ref().map_or(slots.as_bytes(), |c| &c.slots));
+    // Compact files: 16-bit indices (0xFFFF: none), and 16-bit attribute words when every word
+    // is a small integer (f32 attributes keep the 32-bit section).
+    let index_bytes = if compact {
+        let narrow: Option<Vec<U16>> = indices
+            .iter()
+            .map(|i| match i.get() {
+                NO_TENSOR => Some(U16::new(u16::MAX)),
+                v => u16::try_from(v).ok().filter(|&v| v != u16::MAX).map(U16::new),
+            })
+            .collect();
+        narrow?.as_bytes().to_vec()
+    } else {
+        indices.as_bytes().to_vec()
+    };
+    let narrow_attrs: Option<Vec<zerocopy::little_endian::I16>> = match compact {
+        true => attrs.iter().map(|&w| i16::try_from(w as i32).ok().map(zerocopy::little_endian::I16::new)).collect(),
+        false => None,
+    };
+    let attr_bytes = match &narrow_attrs {
+        Some(n) => n.as_bytes().to_vec(),
+        None => attrs.iter().map(|&w| U32::new(w)).collect::<Vec<_>>().as_bytes().to_vec(),
+    };
 
     let labels: Vec<StrRef> = extras.labels.iter().map(|l| strings.add(l)).collect();
     let mut preprocess = extras.preprocess.map(|p| preprocess_section(p, &mut strings, extras.front_coded_vocab));
@@ -349,8 +410,8 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
                 SectionKind::Strings => strings.bytes.clone(),
                 SectionKind::Tensors => tensor_bytes.clone(),
                 SectionKind::Ops => op_bytes.clone(),
-                SectionKind::Indices => indices.as_bytes().to_vec(),
-                SectionKind::Attrs => attrs.as_bytes().to_vec(),
+                SectionKind::Indices => index_bytes.clone(),
+                SectionKind::Attrs => attr_bytes.clone(),
                 SectionKind::Plan => plan_bytes.clone(),
                 SectionKind::Metadata => metadata.as_bytes().to_vec(),
                 SectionKind::Weights => std::mem::take(&mut weights),
@@ -366,7 +427,11 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     let mut cursor = 64 + table_len as u64;
     let mut entries = Vec::new();
     for (k, b) in &bodies {
-        let off = align_up(cursor).unwrap_or(cursor);
+        let off = match (compact, k) {
+            (false, _) => align_up(cursor).unwrap_or(cursor),
+            (true, SectionKind::Weights) => align_to(cursor, COMPACT_WEIGHT_ALIGN),
+            (true, _) => align_to(cursor, COMPACT_SECTION_ALIGN),
+        };
         entries.push(SectionEntry {
             kind: U32::new(*k as u32),
             flags: U32::new(if k.skippable() { ferrite_runtime::format::SECTION_SKIPPABLE } else { 0 }),
@@ -394,7 +459,9 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
         }),
         header_len: U32::new(64),
         flags: U32::new(
-            used_caps(&g, &alias) | if compact.is_some() { ferrite_runtime::format::caps::COMPACT } else { 0 },
+            used_caps(g, alias)
+                | if compact { caps::COMPACT } else { 0 }
+                | if narrow_attrs.is_some() { caps::NARROW_ATTRS } else { 0 },
         ),
         total_len: U64::new(total),
         section_table_offset: U64::new(64),
@@ -405,5 +472,5 @@ pub fn write(g: &Graph, metadata: &str, extras: Extras<'_>) -> Written {
     };
     header.checksum = U32::new(checksum(&out));
     out[..64].copy_from_slice(header.as_bytes());
-    Written { bytes: out, plan, weight_bytes }
+    Some((out, weight_bytes))
 }

@@ -89,6 +89,9 @@ pub(crate) fn info_of(t: impl core::borrow::Borrow<TensorRecord>) -> TensorInfo 
     }
 }
 
+/// An empty word range (what an out-of-range lookup reads as, after validation refused it).
+const NO_WORDS: crate::format::Words<'static> = crate::format::Words::Wide(&[]);
+
 /// [`info_of`] tensor `i` of `t`, read in place from either record form (no widening: the
 /// session's and the loader's most frequent read, kept small for firmware).
 #[inline]
@@ -98,21 +101,22 @@ pub(crate) fn info_at(t: &crate::format::Tensors<'_>, i: usize) -> Option<Tensor
         crate::format::Tensors::Full(r) => return r.get(i).map(info_of),
         crate::format::Tensors::Compact(r) => r.get(i)?,
     };
+    let (dtype, rank, _, quant_kind, _, layout) = crate::format::compact::unpack_desc(c.desc.get());
     let mut dims = [1usize; MAX_RANK];
-    for (d, v) in dims.iter_mut().zip(c.dims.iter()).take(c.rank as usize) {
+    for (d, v) in dims.iter_mut().zip(c.dims.iter()).take(rank as usize) {
         *d = v.get() as usize;
     }
-    let quant = if c.quant_kind == 1 {
+    let quant = if quant_kind == 1 {
         crate::ops::Quant { scale_bits: c.scale.get().to_bits(), zero_point: c.zero_point as i32 }
     } else {
         crate::ops::Quant::default()
     };
     Some(TensorInfo {
-        dtype: DType::from_u8(c.dtype).unwrap_or(DType::F32),
-        rank: c.rank as usize,
+        dtype: DType::from_u8(dtype).unwrap_or(DType::F32),
+        rank: rank as usize,
         dims,
         quant,
-        layout: Layout::from_u8(c.layout).unwrap_or(Layout::RowMajor),
+        layout: Layout::from_u8(layout).unwrap_or(Layout::RowMajor),
     })
 }
 
@@ -175,10 +179,10 @@ impl<'a> Model<'a> {
         } else {
             (art.plan.outputs_start.get(), art.plan.outputs_len.get())
         };
-        art.index_range(start, len).unwrap_or(&[]).iter().filter_map(move |i| {
-            let t = art.tensors.get(i.get() as usize)?;
+        art.index_range(start, len).unwrap_or(NO_WORDS).iter().filter_map(move |i| {
+            let t = art.tensors.get(i as usize)?;
             Some(TensorDesc {
-                index: i.get(),
+                index: i,
                 name: art.string(&t.name).unwrap_or(""),
                 info: info_of(t),
                 byte_len: t.byte_len.get(),
@@ -369,12 +373,12 @@ fn check_slots(art: &Artifact<'_>) -> Result<()> {
 /// one) live to the end; both have a type a caller can read or write.
 fn check_graph_io(art: &Artifact<'_>) -> Result<()> {
     let n_ops = art.ops.len() as u32;
-    let inputs = art.index_range(art.plan.inputs_start.get(), art.plan.inputs_len.get()).unwrap_or(&[]);
-    let outputs = art.index_range(art.plan.outputs_start.get(), art.plan.outputs_len.get()).unwrap_or(&[]);
+    let inputs = art.index_range(art.plan.inputs_start.get(), art.plan.inputs_len.get()).unwrap_or(NO_WORDS);
+    let outputs = art.index_range(art.plan.outputs_start.get(), art.plan.outputs_len.get()).unwrap_or(NO_WORDS);
     for (t, is_input) in inputs.iter().map(|t| (t, true)).chain(outputs.iter().map(|t| (t, false))) {
-        let rec = art.tensors.get(t.get() as usize).ok_or(Error::BadPlan(rule!("graph input or output index")))?;
+        let rec = art.tensors.get(t as usize).ok_or(Error::BadPlan(rule!("graph input or output index")))?;
         let placed = match storage_of(rec) {
-            Storage::Arena => t.get(),
+            Storage::Arena => t,
             Storage::Alias if !is_input => rec.alias_of.get(),
             _ => return Err(Error::BadPlan(rule!("graph inputs are arena tensors; outputs arena tensors or aliases"))),
         };
@@ -391,7 +395,7 @@ fn check_graph_io(art: &Artifact<'_>) -> Result<()> {
     }
     for s in art.slots.iter() {
         let state = art.tensors.storage(s.tensor.get() as usize) == Some(Storage::State as u8);
-        if s.def_op.get() == NO_OP && !state && !inputs.iter().any(|t| t.get() == s.tensor.get()) {
+        if s.def_op.get() == NO_OP && !state && !inputs.iter().any(|t| t == s.tensor.get()) {
             return Err(Error::BadPlan(rule!("arena tensor never written")));
         }
     }
@@ -487,8 +491,8 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         if let (false, Some(feature)) = (code.built(), code.feature()) {
             return Err(Error::OpNotBuilt { index, op: code.name(), feature });
         }
-        let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(&[]);
-        let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
+        let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(NO_WORDS);
+        let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(NO_WORDS);
         if ins.len() + outs.len() > MAX_IO {
             return Err(bad(rule!("more than 32 inputs and outputs")));
         }
@@ -497,7 +501,6 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         let mut info = [None; MAX_IO];
         let mut in_w = [false; MAX_IO];
         for (j, t) in ins.iter().enumerate() {
-            let t = t.get();
             if t == NO_TENSOR {
                 continue;
             }
@@ -514,7 +517,6 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             }
         }
         for (j, t) in outs.iter().enumerate() {
-            let t = t.get();
             if t == NO_TENSOR {
                 continue;
             }
@@ -527,12 +529,12 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             if art.slots.get(si).map(|s| s.def_op.get()) != Some(index) {
                 return Err(bad(rule!("output's slot names another writer")));
             }
-            if ins.iter().any(|i| i.get() == t) || outs.iter().filter(|o| o.get() == t).count() > 1 {
+            if ins.iter().any(|i| i == t) || outs.iter().filter(|&o| o == t).count() > 1 {
                 return Err(bad(rule!("output aliases another input or output")));
             }
-            let reads_target = |x: &zerocopy::little_endian::U32| {
+            let reads_target = |x: u32| {
                 art.tensors
-                    .get(x.get() as usize)
+                    .get(x as usize)
                     .is_some_and(|xr| xr.storage == Storage::Alias as u8 && xr.alias_of.get() == t)
             };
             if ins.iter().any(reads_target) {
@@ -557,20 +559,20 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
                 if s.def_op.get() != index || s.last_op.get() != index {
                     return Err(bad(rule!("scratch must live during its op only")));
                 }
-                if ins.iter().chain(outs.iter()).any(|x| x.get() == t) {
+                if ins.iter().chain(outs.iter()).any(|x| x == t) {
                     return Err(bad(rule!("scratch is also an input or output")));
                 }
                 live.add(art, si)?;
                 Some(info_of(r))
             }
         };
-        let words = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).unwrap_or(&[]);
+        let words = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).unwrap_or(NO_WORDS);
         let mut w32 = [0u32; 64];
         if words.len() > w32.len() {
             return Err(bad(rule!("more than 64 attribute words")));
         }
-        for (d, s) in w32.iter_mut().zip(words) {
-            *d = s.get();
+        for (d, s) in w32.iter_mut().zip(words.iter()) {
+            *d = s;
         }
         let t = OpTensors {
             inputs: info.get(..ni).unwrap_or(&[]),
@@ -588,8 +590,8 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             continue;
         }
         let rec = art.ops.get(d as usize).ok_or(Error::BadPlan(rule!("writer out of range")))?;
-        let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(&[]);
-        if !outs.iter().any(|o| o.get() == s.tensor.get()) && rec.scratch.get() != s.tensor.get() {
+        let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(NO_WORDS);
+        if !outs.iter().any(|o| o == s.tensor.get()) && rec.scratch.get() != s.tensor.get() {
             return Err(Error::BadPlan(rule!("slot's writer does not write it")));
         }
     }
@@ -603,10 +605,7 @@ fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
         art.string(r)?;
     }
     let first = |start: u32, len: u32| {
-        art.index_range(start, len.min(1))
-            .and_then(|i| i.first())
-            .and_then(|t| art.tensors.get(t.get() as usize))
-            .map(info_of)
+        art.index_range(start, len.min(1)).and_then(|i| i.get(0)).and_then(|t| art.tensors.get(t as usize)).map(info_of)
     };
     if !art.labels.is_empty() {
         let out = first(art.plan.outputs_start.get(), art.plan.outputs_len.get())

@@ -11,7 +11,7 @@
 //! `None` when a record does not fit, and the writer then keeps the full form.
 
 use super::{ArenaSlot, OpRecord, StrRef, TensorRecord, NO_OP, NO_TENSOR};
-use zerocopy::little_endian::{F32, I32, U16, U32, U64};
+use zerocopy::little_endian::{F32, I16, I32, U16, U32, U64};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// The 16-bit "none" of compact index fields (a tensor, op or scratch index).
@@ -19,43 +19,52 @@ pub const NONE16: u16 = u16::MAX;
 /// The largest rank a compact tensor record holds.
 pub const COMPACT_RANK: usize = 4;
 
-/// A tensor record in 36 bytes (capability `compact`).
+/// A tensor record in 24 bytes (capability `compact`). Its byte length is not stored: it is what
+/// the dims, dtype and layout give (packed weights in their lean form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct CompactTensor {
-    /// A [`super::DType`] value.
-    pub dtype: u8,
-    /// Number of dimensions, at most [`COMPACT_RANK`].
-    pub rank: u8,
-    /// A [`super::Storage`] value.
-    pub storage: u8,
-    /// A [`super::QuantKind`] value.
-    pub quant_kind: u8,
-    /// A [`super::Layout`] value.
-    pub layout: u8,
-    /// Axis of per-axis quantization (0 otherwise).
-    pub quant_axis: u8,
+    /// Six small fields in one word: bits 0–3 [`super::DType`], 4–6 rank (at most
+    /// [`COMPACT_RANK`]), 7–8 [`super::Storage`], 9–10 [`super::QuantKind`], 11–12 quantization
+    /// axis, 13–15 [`super::Layout`].
+    pub desc: U16,
     /// Per-tensor zero point (an i8 activation's), else 0.
     pub zero_point: i8,
     /// Length of the name in the strings section (0: no name).
     pub name_len: u8,
-    /// Dimensions; entries at and past `rank` MUST be 0.
+    /// Offset of the name in the strings section.
+    pub name_offset: U16,
+    /// Dimensions; entries at and past the rank MUST be 0.
     pub dims: [U16; COMPACT_RANK],
     /// As [`TensorRecord::offset`].
     pub offset: U32,
-    /// As [`TensorRecord::byte_len`].
-    pub byte_len: U32,
     /// As [`TensorRecord::scale`].
     pub scale: F32,
-    /// As [`TensorRecord::alias_of`], [`NONE16`] for none.
-    pub alias_of: U16,
-    /// As [`TensorRecord::axis_scales`], [`NONE16`] for none. Compact files carry no per-axis
-    /// zero points (capability `zero-points` takes full records).
-    pub axis_scales: U16,
-    /// Offset of the name in the strings section.
-    pub name_offset: U16,
-    /// MUST be 0.
-    pub reserved: U16,
+    /// Storage alias: the tensor it views ([`TensorRecord::alias_of`]); otherwise the per-axis
+    /// scales ([`TensorRecord::axis_scales`]); [`NONE16`] for none. Compact files carry no
+    /// per-axis zero points (capability `zero-points` takes full records).
+    pub link: U16,
+}
+
+/// The six fields of [`CompactTensor::desc`] in one word (`None` when one does not fit its bits).
+pub fn pack_desc(dtype: u8, rank: u8, storage: u8, quant_kind: u8, quant_axis: u16, layout: u8) -> Option<u16> {
+    if dtype > 15 || rank > 7 || storage > 3 || quant_kind > 3 || quant_axis > 3 || layout > 7 {
+        return None;
+    }
+    Some(
+        dtype as u16
+            | (rank as u16) << 4
+            | (storage as u16) << 7
+            | (quant_kind as u16) << 9
+            | quant_axis << 11
+            | (layout as u16) << 13,
+    )
+}
+
+/// The fields of [`CompactTensor::desc`]: dtype, rank, storage, quantization kind and axis, layout.
+pub fn unpack_desc(d: u16) -> (u8, u8, u8, u8, u16, u8) {
+    let bits = |shift: u16, width: u16| (d >> shift) & ((1 << width) - 1);
+    (bits(0, 4) as u8, bits(4, 3) as u8, bits(7, 2) as u8, bits(9, 2) as u8, bits(11, 2), bits(13, 3) as u8)
 }
 
 /// An op record in 16 bytes (capability `compact`).
@@ -98,7 +107,7 @@ pub struct CompactSlot {
     pub offset_64: U16,
 }
 
-const _: () = assert!(core::mem::size_of::<CompactTensor>() == 36);
+const _: () = assert!(core::mem::size_of::<CompactTensor>() == 24);
 const _: () = assert!(core::mem::size_of::<CompactOp>() == 16);
 const _: () = assert!(core::mem::size_of::<CompactSlot>() == 8);
 
@@ -118,36 +127,47 @@ fn narrow(v: u32, none: u32) -> Option<u16> {
     u16::try_from(v).ok().filter(|&x| x != NONE16)
 }
 
-/// The full record of a compact one (no name).
+/// The full record of a compact one. Its byte length is derived ([`super::parse::layout_len`],
+/// lean); a record whose fields give none gets `u64::MAX`, which the loader's check of the same
+/// rule then refuses with its reason.
 pub fn decode_tensor(c: &CompactTensor) -> TensorRecord {
     let mut dims = [U32::ZERO; super::MAX_RANK];
     for (d, v) in dims.iter_mut().zip(c.dims) {
         *d = U32::new(v.get() as u32);
     }
-    TensorRecord {
+    let (dtype, rank, storage, quant_kind, quant_axis, layout) = unpack_desc(c.desc.get());
+    let link = widen(c.link.get(), NO_TENSOR);
+    let alias = storage == super::Storage::Alias as u8;
+    let mut t = TensorRecord {
         name: StrRef { offset: U32::new(c.name_offset.get() as u32), len: U32::new(c.name_len as u32) },
-        dtype: c.dtype,
-        rank: c.rank,
-        storage: c.storage,
-        quant_kind: c.quant_kind,
-        quant_axis: U16::new(c.quant_axis as u16),
-        layout: c.layout,
+        dtype,
+        rank,
+        storage,
+        quant_kind,
+        quant_axis: U16::new(quant_axis),
+        layout,
         reserved0: 0,
         dims,
         offset: U64::new(c.offset.get() as u64),
-        byte_len: U64::new(c.byte_len.get() as u64),
+        byte_len: U64::ZERO,
         scale: c.scale,
         zero_point: I32::new(c.zero_point as i32),
-        axis_scales: U32::new(widen(c.axis_scales.get(), NO_TENSOR)),
+        axis_scales: U32::new(if alias { NO_TENSOR } else { link }),
         axis_zero_points: U32::new(NO_TENSOR),
-        alias_of: U32::new(widen(c.alias_of.get(), NO_TENSOR)),
-        // Reserved bits that are not zero stay not zero: the loader refuses them.
-        reserved1: U32::new(c.reserved.get() as u32),
-    }
+        alias_of: U32::new(if alias { link } else { NO_TENSOR }),
+        reserved1: U32::ZERO,
+    };
+    let len = match (super::DType::from_u8(dtype), super::Layout::from_u8(layout)) {
+        (Some(dt), Some(l)) => super::parse::layout_len(&t, dt, l, true, |_| ()).unwrap_or(u64::MAX),
+        _ => u64::MAX,
+    };
+    t.byte_len = U64::new(len);
+    t
 }
 
 /// The compact form of `t`, if it has one (a name of at most 255 bytes in the first 64 KiB of the
-/// strings; rank, dims, offsets and indices in range; no zero-point tensor).
+/// strings; rank, dims, offsets and indices in range; no zero-point tensor; not both an alias
+/// target and axis scales). The byte length is not stored: the writer gives lean packed weights.
 pub fn encode_tensor(t: &TensorRecord) -> Option<CompactTensor> {
     let rank = t.rank as usize;
     if rank > COMPACT_RANK || t.dims.iter().skip(COMPACT_RANK).any(|d| d.get() != 0) {
@@ -156,27 +176,24 @@ pub fn encode_tensor(t: &TensorRecord) -> Option<CompactTensor> {
     if t.axis_zero_points.get() != NO_TENSOR || t.reserved0 != 0 || t.reserved1.get() != 0 {
         return None;
     }
+    let alias = t.storage == super::Storage::Alias as u8;
+    let (link, other) = if alias { (t.alias_of, t.axis_scales) } else { (t.axis_scales, t.alias_of) };
+    if other.get() != NO_TENSOR {
+        return None;
+    }
     let mut dims = [U16::ZERO; COMPACT_RANK];
     for (d, v) in dims.iter_mut().zip(t.dims) {
         *d = U16::new(u16::try_from(v.get()).ok()?);
     }
     Some(CompactTensor {
-        dtype: t.dtype,
-        rank: t.rank,
-        storage: t.storage,
-        quant_kind: t.quant_kind,
-        layout: t.layout,
-        quant_axis: u8::try_from(t.quant_axis.get()).ok()?,
+        desc: U16::new(pack_desc(t.dtype, t.rank, t.storage, t.quant_kind, t.quant_axis.get(), t.layout)?),
         zero_point: i8::try_from(t.zero_point.get()).ok()?,
         name_len: u8::try_from(t.name.len.get()).ok()?,
+        name_offset: U16::new(u16::try_from(t.name.offset.get()).ok()?),
         dims,
         offset: U32::new(u32::try_from(t.offset.get()).ok()?),
-        byte_len: U32::new(u32::try_from(t.byte_len.get()).ok()?),
         scale: t.scale,
-        alias_of: U16::new(narrow(t.alias_of.get(), NO_TENSOR)?),
-        axis_scales: U16::new(narrow(t.axis_scales.get(), NO_TENSOR)?),
-        name_offset: U16::new(u16::try_from(t.name.offset.get()).ok()?),
-        reserved: U16::ZERO,
+        link: U16::new(narrow(link.get(), NO_TENSOR)?),
     })
 }
 
@@ -316,17 +333,86 @@ impl Tensors<'_> {
         match self {
             #[cfg(feature = "full-records")]
             Tensors::Full(r) => r.get(i).map(|t| t.storage),
-            Tensors::Compact(r) => r.get(i).map(|t| t.storage),
+            Tensors::Compact(r) => r.get(i).map(|t| unpack_desc(t.desc.get()).2),
         }
     }
-    /// The byte length of tensor `i`, read in place (no widening).
+    /// The byte length of tensor `i` (derived from the record in a compact file).
     #[inline]
     pub fn byte_len(&self, i: usize) -> Option<u64> {
+        self.get(i).map(|t| t.byte_len.get())
+    }
+}
+
+/// Index or attribute words: 32-bit, or 16-bit in a compact file (indices always, attributes with
+/// capability `narrow-attrs`). Readers see every word widened to 32 bits.
+#[derive(Debug, Clone, Copy)]
+pub enum Words<'a> {
+    /// 32-bit words.
+    Wide(&'a [U32]),
+    /// 16-bit tensor indices: [`NONE16`] widens to `0xFFFFFFFF` (no tensor).
+    Index16(&'a [U16]),
+    /// 16-bit attribute words, sign-extended to 32 bits.
+    Attr16(&'a [I16]),
+}
+
+impl<'a> Words<'a> {
+    /// Word `i`, widened.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<u32> {
         match self {
-            #[cfg(feature = "full-records")]
-            Tensors::Full(r) => r.get(i).map(|t| t.byte_len.get()),
-            Tensors::Compact(r) => r.get(i).map(|t| t.byte_len.get() as u64),
+            Words::Wide(w) => w.get(i).map(|v| v.get()),
+            Words::Index16(w) => w.get(i).map(|v| widen(v.get(), NO_TENSOR)),
+            Words::Attr16(w) => w.get(i).map(|v| v.get() as i32 as u32),
         }
+    }
+    /// Number of words.
+    pub fn len(&self) -> usize {
+        match self {
+            Words::Wide(w) => w.len(),
+            Words::Index16(w) => w.len(),
+            Words::Attr16(w) => w.len(),
+        }
+    }
+    /// True when there are no words.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Words `[start, start + len)`, if inside.
+    pub fn range(&self, start: u32, len: u32) -> Option<Words<'a>> {
+        let (s, n) = (start as usize, len as usize);
+        Some(match self {
+            Words::Wide(w) => Words::Wide(w.get(s..)?.get(..n)?),
+            Words::Index16(w) => Words::Index16(w.get(s..)?.get(..n)?),
+            Words::Attr16(w) => Words::Attr16(w.get(s..)?.get(..n)?),
+        })
+    }
+    /// Every word, widened, in order.
+    pub fn iter(self) -> WordsIter<'a> {
+        WordsIter { words: self, next: 0 }
+    }
+}
+
+/// The words of a [`Words`], widened, in order.
+#[derive(Debug, Clone)]
+pub struct WordsIter<'a> {
+    words: Words<'a>,
+    next: usize,
+}
+
+impl Iterator for WordsIter<'_> {
+    type Item = u32;
+    fn next(&mut self) -> Option<u32> {
+        let v = self.words.get(self.next)?;
+        self.next += 1;
+        Some(v)
+    }
+}
+
+impl<'a> IntoIterator for Words<'a> {
+    type Item = u32;
+    type IntoIter = WordsIter<'a>;
+    fn into_iter(self) -> WordsIter<'a> {
+        self.iter()
     }
 }
 
@@ -390,10 +476,28 @@ mod tests {
         alias.alias_of = U32::new(12);
         alias.offset = U64::new(64);
         assert_eq!(decode_tensor(&encode_tensor(&alias).unwrap()).as_bytes(), alias.as_bytes());
+        // Not an alias: the link is the per-axis scales.
+        let scaled = TensorRecord { axis_scales: U32::new(7), ..t };
+        assert_eq!(decode_tensor(&encode_tensor(&scaled).unwrap()).as_bytes(), scaled.as_bytes());
+        // The byte length is derived: a packed weight's is its lean length; fields that give no
+        // length widen to u64::MAX, which the loader refuses.
+        let mut packed = t;
+        (packed.storage, packed.quant_kind, packed.layout, packed.rank) = (1, 2, 2, 2);
+        packed.dims = [U32::ZERO; super::super::MAX_RANK];
+        (packed.dims[0], packed.dims[1]) = (U32::new(10), U32::new(63));
+        (packed.scale, packed.zero_point) = (F32::ZERO, I32::ZERO);
+        assert_eq!(decode_tensor(&encode_tensor(&packed).unwrap()).byte_len.get(), 10 * 64);
+        let unknown = CompactTensor {
+            desc: U16::new(encode_tensor(&t).unwrap().desc.get() | 7 << 13),
+            ..encode_tensor(&t).unwrap()
+        };
+        assert_eq!(decode_tensor(&unknown).byte_len.get(), u64::MAX);
         for broken in [
             TensorRecord { rank: 5, ..t },
             TensorRecord { zero_point: I32::new(300), ..t },
-            TensorRecord { byte_len: U64::new(1 << 32), ..t },
+            TensorRecord { quant_axis: U16::new(4), ..t },
+            TensorRecord { dtype: 16, ..t },
+            TensorRecord { alias_of: U32::new(3), axis_scales: U32::new(4), ..t },
             TensorRecord { alias_of: U32::new(70_000), ..t },
             TensorRecord { axis_zero_points: U32::new(3), ..t },
             TensorRecord { name: StrRef { offset: U32::ZERO, len: U32::new(256) }, ..t },

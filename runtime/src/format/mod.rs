@@ -9,9 +9,9 @@
 //! still load: a version-1 reader's rules are a subset (every new field was zero).
 
 pub mod compact;
-mod parse;
+pub(crate) mod parse;
 
-pub use compact::{Ops, Slots, Tensors};
+pub use compact::{Ops, Slots, Tensors, Words};
 pub use parse::{checksum, Artifact, Section};
 
 use zerocopy::little_endian::{F32, I32, U16, U32, U64};
@@ -31,8 +31,13 @@ pub const QUANT_VERSION: u16 = 1;
 /// Quantization scheme version of artifacts with int8 tensors (docs/QUANTIZATION.md). A reader of
 /// version 2 reads version 1 too; a file with quantized tensors must declare 2.
 pub const QUANT_VERSION_INT8: u16 = 2;
-/// Alignment of every section and every weight tensor, in bytes.
+/// Alignment of every section and every weight tensor, in bytes (compact files: see
+/// [`COMPACT_SECTION_ALIGN`] and [`COMPACT_WEIGHT_ALIGN`]).
 pub const SECTION_ALIGN: u64 = 64;
+/// Alignment of the sections of a compact file (capability `compact`), but its Weights section's.
+pub const COMPACT_SECTION_ALIGN: u64 = 8;
+/// Alignment of a compact file's Weights section and of each weight tensor in it.
+pub const COMPACT_WEIGHT_ALIGN: u64 = 16;
 /// Checksum algorithm id: CRC-32/ISO-HDLC (the zlib/PNG CRC) over bytes `[64, total_len)`.
 pub const CHECKSUM_CRC32: u32 = 1;
 /// Index value meaning "no tensor" (an absent optional input or output).
@@ -233,12 +238,19 @@ pub mod caps {
     pub const INT8_IO: u32 = 1 << 4;
     /// Some per-axis quantized weight has a zero-point tensor (asymmetric weights).
     pub const ZERO_POINTS: u32 = 1 << 5;
-    /// The tensor, op and slot tables hold compact records ([`super::compact`]).
-    pub const COMPACT: u32 = 1 << 6;
+    /// Retired (never reused): the first compact records (2026-11), superseded by [`COMPACT`].
+    /// This reader refuses such files as it refuses any unknown bit.
+    pub const RETIRED_COMPACT_V1: u32 = 1 << 6;
+    /// The compact form ([`super::compact`]): compact tensor, op and slot records, 16-bit indices,
+    /// lean packed weights (no row sums, no padding rows) and tighter alignment.
+    pub const COMPACT: u32 = 1 << 7;
+    /// The attribute words are 16-bit (sign-extended); only with [`COMPACT`].
+    pub const NARROW_ATTRS: u32 = 1 << 8;
     /// Every bit this reader knows.
-    pub const KNOWN: u32 = PACKED_WEIGHTS | CHANNELS_LAST | ALIASES | STATE | INT8_IO | ZERO_POINTS | COMPACT;
+    pub const KNOWN: u32 =
+        PACKED_WEIGHTS | CHANNELS_LAST | ALIASES | STATE | INT8_IO | ZERO_POINTS | COMPACT | NARROW_ATTRS;
     /// Names, for messages (`inspect`, errors).
-    pub const NAMES: [(u32, &str); 7] = [
+    pub const NAMES: [(u32, &str); 8] = [
         (PACKED_WEIGHTS, "packed-weights"),
         (CHANNELS_LAST, "channels-last"),
         (ALIASES, "aliases"),
@@ -246,6 +258,7 @@ pub mod caps {
         (INT8_IO, "int8-io"),
         (ZERO_POINTS, "zero-points"),
         (COMPACT, "compact"),
+        (NARROW_ATTRS, "narrow-attrs"),
     ];
 }
 
@@ -585,10 +598,14 @@ pub fn k4n16_geometry(layout: Layout, dims: &[usize]) -> Option<(usize, usize)> 
 }
 
 /// Bytes of a [`Layout::K4N16`]-family weight of `rows × k`: `⌈rows/16⌉·16 · ⌈k/4⌉·4` int8 values
-/// then `⌈rows/16⌉·16` i32 row sums. `None` on overflow.
-pub fn k4n16_len(rows: usize, k: usize) -> Option<usize> {
+/// then `⌈rows/16⌉·16` i32 row sums; lean (compact files), `rows · ⌈k/4⌉·4` values only. `None` on
+/// overflow.
+pub fn k4n16_len(rows: usize, k: usize, lean: bool) -> Option<usize> {
     let rp = rows.checked_add(15)? / 16 * 16;
     let kp = k.checked_add(3)? / 4 * 4;
+    if lean {
+        return rows.checked_mul(kp);
+    }
     rp.checked_mul(kp)?.checked_add(rp.checked_mul(4)?)
 }
 

@@ -43,10 +43,10 @@ pub struct Artifact<'a> {
     pub tensors: Tensors<'a>,
     /// Ops in execution order (full or compact records).
     pub ops: Ops<'a>,
-    /// Index words.
-    pub indices: &'a [U32],
-    /// Attribute words.
-    pub attrs: &'a [U32],
+    /// Index words (16-bit in a compact file).
+    pub indices: Words<'a>,
+    /// Attribute words (16-bit with capability `narrow-attrs`).
+    pub attrs: Words<'a>,
     /// Plan header.
     pub plan: &'a PlanHeader,
     /// Arena slots (full or compact records).
@@ -126,6 +126,59 @@ fn crc32_nibblewise(bytes: &[u8]) -> u32 {
     !c
 }
 
+/// Element count and row-major byte length of a record's dims.
+fn sizes<E>(t: &TensorRecord, dtype: DType, bad: impl Fn(&'static str) -> E) -> core::result::Result<(u64, u64), E> {
+    let mut elems: u64 = 1;
+    for d in t.dims.iter().take(t.rank as usize) {
+        elems = elems.checked_mul(u64::from(d.get())).ok_or(bad(rule!("element count overflows")))?;
+    }
+    let bytes = elems.checked_mul(dtype.size() as u64).ok_or(bad(rule!("byte length overflows")))?;
+    Ok((elems, bytes))
+}
+
+/// The byte length `t` must have with its layout (packed weights lean in compact files).
+pub(crate) fn layout_len<E>(
+    t: &TensorRecord,
+    dtype: DType,
+    layout: Layout,
+    lean: bool,
+    bad: impl Fn(&'static str) -> E,
+) -> core::result::Result<u64, E> {
+    let (_, plain) = sizes(t, dtype, &bad)?;
+    let rank = t.rank as usize;
+    let weight_i8 = t.storage == Storage::Weights as u8 && dtype == DType::I8 && t.quant_kind == 2;
+    match layout {
+        Layout::RowMajor => Ok(plain),
+        Layout::ChannelsLast => {
+            if t.storage == Storage::Weights as u8 || !(3..=4).contains(&rank) {
+                return Err(bad(rule!("channels-last is for rank-3 or rank-4 activations")));
+            }
+            Ok(plain)
+        }
+        Layout::K4N16 | Layout::K4N16Hwc => {
+            if !weight_i8 || rank < 2 {
+                return Err(bad(rule!("k4n16 layouts are for per-axis int8 weights of rank 2 or more")));
+            }
+            let mut dims = [0usize; MAX_RANK];
+            for (d, v) in dims.iter_mut().zip(t.dims.iter()) {
+                *d = v.get() as usize;
+            }
+            let (rows, k) = k4n16_geometry(layout, dims.get(..rank).unwrap_or(&[]))
+                .ok_or(bad(rule!("k4n16 geometry: bad rank or overflow")))?;
+            if rows == 0 || k == 0 {
+                return Err(bad(rule!("k4n16 weight with no rows or an empty reduction")));
+            }
+            Ok(k4n16_len(rows, k, lean).ok_or(bad(rule!("packed length overflows")))? as u64)
+        }
+        Layout::DepthwiseHwc => {
+            if !weight_i8 || !(3..=4).contains(&rank) || t.dims.get(1).map(|d| d.get()) != Some(1) {
+                return Err(bad(rule!("depthwise-hwc is for int8 weights [M, 1, kH, kW] or [M, 1, kW]")));
+            }
+            Ok(plain)
+        }
+    }
+}
+
 impl<'a> Artifact<'a> {
     /// Parses and validates `bytes`. With `verify_checksum` false, the O(file) checksum pass is
     /// skipped (for trusted storage where load time matters); every other check still runs.
@@ -171,8 +224,8 @@ impl<'a> Artifact<'a> {
             strings: &[],
             tensors: Tensors::Compact(&[]),
             ops: Ops::Compact(&[]),
-            indices: &[],
-            attrs: &[],
+            indices: Words::Wide(&[]),
+            attrs: Words::Wide(&[]),
             plan: &PLAN,
             slots: Slots::Compact(&[]),
             weights: &[],
@@ -254,9 +307,11 @@ impl<'a> Artifact<'a> {
         let sections =
             <[SectionEntry]>::ref_from_bytes(table_bytes).map_err(|_| Error::BadHeaderField(rule!("section table")))?;
 
-        // Sections: each known kind at most once, 64-aligned, in file order, not overlapping,
-        // inside the file, with only zero padding between them (no unindexed bytes). Unknown kinds
-        // are skipped when flagged skippable (container version 2) and refused otherwise.
+        // Sections: each known kind at most once, 64-aligned (compact files: 8, the weights 16), in
+        // file order, not overlapping, inside the file, with only zero padding between them (no
+        // unindexed bytes). Unknown kinds are skipped when flagged skippable (container version 2)
+        // and refused otherwise.
+        let compact = caps_word & caps::COMPACT != 0;
         let mut seen = [false; KIND_SLOTS];
         let mut cursor = 64u64.checked_add(table_len as u64).ok_or(Error::BadHeaderField(rule!("section table")))?;
         let mut found: [Section; KIND_SLOTS] = [Section { offset: 0, len: 0 }; KIND_SLOTS];
@@ -303,8 +358,16 @@ impl<'a> Artifact<'a> {
             last_kind = kind;
             let offset = entry.offset.get();
             let len = entry.len.get();
-            if !offset.is_multiple_of(SECTION_ALIGN) {
-                return Err(Error::BadSection { kind: kind_raw, rule: rule!("offset not 64-byte aligned") });
+            let align = match (compact, kind) {
+                (false, _) => SECTION_ALIGN,
+                (true, Some(SectionKind::Weights)) => COMPACT_WEIGHT_ALIGN,
+                (true, _) => COMPACT_SECTION_ALIGN,
+            };
+            if !offset.is_multiple_of(align) {
+                return Err(Error::BadSection {
+                    kind: kind_raw,
+                    rule: rule!("offset not aligned (64 bytes; compact files 8, their weights 16)"),
+                });
             }
             if offset < cursor {
                 return Err(Error::BadSection {
@@ -343,7 +406,6 @@ impl<'a> Artifact<'a> {
         };
 
         let strings = body(SectionKind::Strings)?;
-        let compact = caps_word & caps::COMPACT != 0;
         #[cfg(not(feature = "full-records"))]
         if !compact {
             return Err(Error::BadHeaderField(rule!(
@@ -363,8 +425,18 @@ impl<'a> Artifact<'a> {
                 Ops::Compact(records(SectionKind::Ops, ops_body)?),
             ),
         };
-        let indices: &[U32] = records(SectionKind::Indices, body(SectionKind::Indices)?)?;
-        let attrs: &[U32] = records(SectionKind::Attrs, body(SectionKind::Attrs)?)?;
+        let indices = match compact {
+            true => Words::Index16(records(SectionKind::Indices, body(SectionKind::Indices)?)?),
+            false => Words::Wide(records(SectionKind::Indices, body(SectionKind::Indices)?)?),
+        };
+        let narrow_attrs = caps_word & caps::NARROW_ATTRS != 0;
+        if narrow_attrs && !compact {
+            return Err(Error::BadHeaderField(rule!("narrow-attrs is a capability of compact files only")));
+        }
+        let attrs = match narrow_attrs {
+            true => Words::Attr16(records(SectionKind::Attrs, body(SectionKind::Attrs)?)?),
+            false => Words::Wide(records(SectionKind::Attrs, body(SectionKind::Attrs)?)?),
+        };
         let plan_bytes = body(SectionKind::Plan)?;
         let (plan, rest) = PlanHeader::ref_from_prefix(plan_bytes)
             .map_err(|_| bad_section(SectionKind::Plan, rule!("shorter than the plan header")))?;
@@ -436,13 +508,13 @@ impl<'a> Artifact<'a> {
     }
 
     /// Resolves a range of the index section.
-    pub fn index_range(&self, start: u32, len: u32) -> Option<&'a [U32]> {
-        self.indices.get(start as usize..)?.get(..len as usize)
+    pub fn index_range(&self, start: u32, len: u32) -> Option<Words<'a>> {
+        self.indices.range(start, len)
     }
 
     /// Resolves a range of the attribute section.
-    pub fn attr_range(&self, start: u32, len: u32) -> Option<&'a [U32]> {
-        self.attrs.get(start as usize..)?.get(..len as usize)
+    pub fn attr_range(&self, start: u32, len: u32) -> Option<Words<'a>> {
+        self.attrs.range(start, len)
     }
 
     /// The data bytes of a weight tensor (validated in range by `parse`).
@@ -452,57 +524,14 @@ impl<'a> Artifact<'a> {
         self.weights.get(start..)?.get(..len)
     }
 
-    /// Element count and row-major byte length of a record's dims.
-    fn sizes(t: &TensorRecord, dtype: DType, bad: impl Fn(&'static str) -> Error) -> Result<(u64, u64)> {
-        let mut elems: u64 = 1;
-        for d in t.dims.iter().take(t.rank as usize) {
-            elems = elems.checked_mul(u64::from(d.get())).ok_or(bad(rule!("element count overflows")))?;
-        }
-        let bytes = elems.checked_mul(dtype.size() as u64).ok_or(bad(rule!("byte length overflows")))?;
-        Ok((elems, bytes))
-    }
-
-    /// The byte length `t` must have with its layout.
-    fn layout_len(t: &TensorRecord, dtype: DType, layout: Layout, bad: impl Fn(&'static str) -> Error) -> Result<u64> {
-        let (_, plain) = Self::sizes(t, dtype, &bad)?;
-        let rank = t.rank as usize;
-        let weight_i8 = t.storage == Storage::Weights as u8 && dtype == DType::I8 && t.quant_kind == 2;
-        match layout {
-            Layout::RowMajor => Ok(plain),
-            Layout::ChannelsLast => {
-                if t.storage == Storage::Weights as u8 || !(3..=4).contains(&rank) {
-                    return Err(bad(rule!("channels-last is for rank-3 or rank-4 activations")));
-                }
-                Ok(plain)
-            }
-            Layout::K4N16 | Layout::K4N16Hwc => {
-                if !weight_i8 || rank < 2 {
-                    return Err(bad(rule!("k4n16 layouts are for per-axis int8 weights of rank 2 or more")));
-                }
-                let mut dims = [0usize; MAX_RANK];
-                for (d, v) in dims.iter_mut().zip(t.dims.iter()) {
-                    *d = v.get() as usize;
-                }
-                let (rows, k) = k4n16_geometry(layout, dims.get(..rank).unwrap_or(&[]))
-                    .ok_or(bad(rule!("k4n16 geometry: bad rank or overflow")))?;
-                if rows == 0 || k == 0 {
-                    return Err(bad(rule!("k4n16 weight with no rows or an empty reduction")));
-                }
-                Ok(k4n16_len(rows, k).ok_or(bad(rule!("packed length overflows")))? as u64)
-            }
-            Layout::DepthwiseHwc => {
-                if !weight_i8 || !(3..=4).contains(&rank) || t.dims.get(1).map(|d| d.get()) != Some(1) {
-                    return Err(bad(rule!("depthwise-hwc is for int8 weights [M, 1, kH, kW] or [M, 1, kW]")));
-                }
-                Ok(plain)
-            }
-        }
-    }
-
     fn check_tensors(&self) -> Result<u32> {
         let v1 = self.version() == CONTAINER_VERSION_V1;
         let compact = matches!(self.tensors, Tensors::Compact(_));
         let mut used = if compact { caps::COMPACT } else { 0 };
+        if matches!(self.attrs, Words::Attr16(_)) {
+            used |= caps::NARROW_ATTRS;
+        }
+        let weight_align = if compact { COMPACT_WEIGHT_ALIGN } else { SECTION_ALIGN };
         for (i, t) in self.tensors.iter().enumerate() {
             let index = i as u32;
             let bad = |rule| Error::BadTensor { index, rule };
@@ -527,7 +556,7 @@ impl<'a> Artifact<'a> {
             if t.reserved0 != 0 || t.reserved1.get() != 0 {
                 return Err(bad(rule!("reserved fields must be 0")));
             }
-            let bytes = Self::layout_len(t, dtype, layout, bad)?;
+            let bytes = layout_len(t, dtype, layout, compact, bad)?;
             if bytes != t.byte_len.get() {
                 return Err(bad(rule!("byte_len does not match dims, dtype and layout")));
             }
@@ -553,8 +582,8 @@ impl<'a> Artifact<'a> {
                     if !v1 && t.alias_of.get() != NO_TENSOR {
                         return Err(bad(rule!("alias_of must be 0xFFFFFFFF unless the storage is alias")));
                     }
-                    if !t.offset.get().is_multiple_of(SECTION_ALIGN) {
-                        return Err(bad(rule!("weight offset not 64-byte aligned")));
+                    if !t.offset.get().is_multiple_of(weight_align) {
+                        return Err(bad(rule!("weight offset not aligned (64 bytes; compact files 16)")));
                     }
                     let end = t.offset.get().checked_add(bytes).ok_or(bad(rule!("weight range overflows")))?;
                     if end > self.weights.len() as u64 {
@@ -681,7 +710,6 @@ impl<'a> Artifact<'a> {
             self.attr_range(op.attrs_start.get(), op.attrs_len.get())
                 .ok_or(bad(rule!("attributes out of the attribute section")))?;
             for t in ins.iter().chain(outs.iter()) {
-                let t = t.get();
                 if t != NO_TENSOR && t >= n {
                     return Err(bad(rule!("tensor index out of range")));
                 }
@@ -696,16 +724,16 @@ impl<'a> Artifact<'a> {
             (rule!("graph outputs"), self.plan.outputs_start.get(), self.plan.outputs_len.get()),
         ] {
             let r = self.index_range(start, len).ok_or(Error::BadPlan(what))?;
-            if r.iter().any(|t| t.get() >= n) {
+            if r.iter().any(|t| t >= n) {
                 return Err(Error::BadPlan(rule!("graph input or output index out of range")));
             }
         }
         // int8 graph inputs and outputs (their other rules are the plan's).
-        let io = |start: u32, len: u32| self.index_range(start, len).unwrap_or(&[]);
+        let io = |start: u32, len: u32| self.index_range(start, len).unwrap_or(Words::Wide(&[]));
         let int8_io = io(self.plan.inputs_start.get(), self.plan.inputs_len.get())
             .iter()
-            .chain(io(self.plan.outputs_start.get(), self.plan.outputs_len.get()))
-            .any(|t| self.tensors.get(t.get() as usize).is_some_and(|r| r.dtype == DType::I8 as u8));
+            .chain(io(self.plan.outputs_start.get(), self.plan.outputs_len.get()).iter())
+            .any(|t| self.tensors.get(t as usize).is_some_and(|r| r.dtype == DType::I8 as u8));
         Ok(if int8_io { caps::INT8_IO } else { 0 })
     }
 }

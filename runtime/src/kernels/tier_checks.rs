@@ -92,6 +92,14 @@ pub fn check_qgemm(t: &KernelTable, case: &QCase, what: &str) {
     let mut got = alloc::vec![0i8; m * n];
     assert!((t.qgemm.run)(&case.q(), &case.a, m, &mut got), "{what}: sizes refused");
     assert_eq!(got, want, "{what}: qgemm {m}x{}x{n} on {}", case.k, t.qgemm.tier.name());
+    // The lean form of the same weights (compact artifacts: no sums, a short last block): the
+    // same bits from the table's kernels.
+    let lean = qgemm::lean_k4n16(&case.packed, n, case.k).unwrap();
+    let lw = PackedI8::from_bytes(&lean, n, case.k).unwrap();
+    assert!(lw.is_lean() && lw.is_consistent() && lean.len() == n * PackedI8::padded_k(case.k));
+    let mut got = alloc::vec![0i8; m * n];
+    assert!((t.qgemm.run)(&QGemm { w: lw, ..case.q() }, &case.a, m, &mut got), "{what}: lean sizes refused");
+    assert_eq!(got, want, "{what}: lean qgemm {m}x{}x{n} on {}", case.k, t.qgemm.tier.name());
     let w = case.weights();
     for rows in [(0, n), (n / 3, n - n / 4), (n.min(5), n.min(21)), (n, n)] {
         let width = rows.1 - rows.0;
@@ -100,6 +108,9 @@ pub fn check_qgemm(t: &KernelTable, case: &QCase, what: &str) {
         let mut got = alloc::vec![7i32; m * width];
         assert!((t.qgemm_i32.run)(&w, rows, &case.a, m, case.za, &mut got), "{what}: sizes refused");
         assert_eq!(got, want, "{what}: qgemm_i32 rows {rows:?} of {m}x{}x{n}", case.k);
+        got.fill(7);
+        assert!((t.qgemm_i32.run)(&lw, rows, &case.a, m, case.za, &mut got), "{what}: lean sizes refused");
+        assert_eq!(got, want, "{what}: lean qgemm_i32 rows {rows:?} of {m}x{}x{n}", case.k);
     }
 }
 
@@ -222,6 +233,11 @@ pub fn check_qconv(t: &KernelTable, seed: u64) {
     got.fill(0);
     assert!((t.qconv_packed.run)(&q, &pw, &x, &mut got));
     assert_eq!(got, want, "packed conv on {}: {p:?}", t.qconv_packed.tier.name());
+    let lean = qgemm::lean_k4n16(&packed, p.m, q.taps()).unwrap();
+    let lw = PackedI8::from_bytes(&lean, p.m, q.taps()).unwrap();
+    got.fill(0);
+    assert!((t.qconv_packed.run)(&q, &lw, &x, &mut got));
+    assert_eq!(got, want, "lean packed conv on {}: {p:?}", t.qconv_packed.tier.name());
 }
 
 /// Values that exercise every branch of the f32 functions: random magnitudes from 1e-8 to 1e3, the

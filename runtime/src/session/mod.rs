@@ -178,13 +178,13 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let art = self.art;
         let kernels = self.kernels;
         let (ops, regions) = self.prepared.parts();
-        let ids = |start: u32, len: u32| art.index_range(start, len).unwrap_or(&[]);
+        let ids = |start: u32, len: u32| art.index_range(start, len).unwrap_or(crate::format::Words::Wide(&[]));
         let io = ids(art.plan.inputs_start.get(), art.plan.inputs_len.get())
             .iter()
             .chain(ids(art.plan.outputs_start.get(), art.plan.outputs_len.get()));
         let mut at = 0usize;
         for t in io {
-            *regions.get_mut(at).ok_or(Error::BadPlan(rule!("region table")))? = prepare::region_of(&art, t.get())?;
+            *regions.get_mut(at).ok_or(Error::BadPlan(rule!("region table")))? = prepare::region_of(&art, t)?;
             at += 1;
         }
         for (k, op) in ops.iter_mut().enumerate() {

@@ -156,7 +156,7 @@ pub(crate) fn prepare_op(
     // Inputs then outputs in one table (not one per side: firmware stacks are small).
     let mut info = [None; MAX_IO];
     let mut in_w = [false; MAX_IO];
-    let all = ins.iter().chain(outs.iter()).map(|t| t.get()).chain((scratch != NO_TENSOR).then_some(scratch));
+    let all = ins.iter().chain(outs.iter()).chain((scratch != NO_TENSOR).then_some(scratch));
     for (j, (t, r)) in all.zip(regions.iter_mut()).enumerate() {
         *r = region_of(art, t)?;
         if let Some(i) = info.get_mut(j) {
@@ -169,7 +169,7 @@ pub(crate) fn prepare_op(
     let words_le = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).ok_or(bad(rule!("attrs")))?;
     let mut words = [0u32; 64];
     for (d, s) in words.iter_mut().zip(words_le) {
-        *d = s.get();
+        *d = s;
     }
     let scratch_info = crate::model::info_at(&art.tensors, scratch as usize);
     let params = ops::prepare(

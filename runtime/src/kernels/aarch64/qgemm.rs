@@ -193,7 +193,8 @@ macro_rules! tier {
             if !q.fits(a, m, out) {
                 return false;
             }
-            if !$tier.available() {
+            // Lean weights (no sums, a short last block): the generic kernel.
+            if !$tier.available() || q.w.is_lean() {
                 return generic::qgemm(q, a, m, out);
             }
             let (k, n, kp) = (q.w.k, q.w.rows, q.w.kp());
@@ -242,7 +243,7 @@ macro_rules! tier {
             if !w.fits_i32(rows, a, m, out) {
                 return false;
             }
-            if !$tier.available() {
+            if !$tier.available() || w.is_lean() {
                 return generic::qgemm_i32(w, rows, a, m, za, out);
             }
             let (r0, r1) = rows;

@@ -3,7 +3,8 @@
 //! `sxtb16 ror #8`), and multiplied against the activations minus their zero point, packed the
 //! same way: `Σ (a − za) · w`, the exact integer the generic kernel's `acc` equals (module docs of
 //! `generic::qgemm`). Each `smlad` adds two products of at most 255 · 128 to a wrapping i32, as
-//! the generic sums wrap, so the results are the same bits.
+//! the generic sums wrap, so the results are the same bits. It never reads the row sums, so full
+//! and lean weights (docs/FORMAT.md) run the same loop.
 
 use crate::kernels::generic::int8::{scale_round, Requant};
 use crate::kernels::generic::qgemm::{qgemm_i32_with, qgemm_with, PackedI8, QGemm, NR};
@@ -70,6 +71,10 @@ fn word(group: &[u8; NR * 4], c: usize) -> u32 {
 /// group's two activation pairs loaded once for the four, so 16 products take 4 word loads,
 /// 2 pair loads, 8 `sxtb16` and 8 `smlad`.
 fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
+    if w.block_rows(b) < NR {
+        // A lean weight's short last block (a classifier's few rows): the generic loop.
+        return crate::kernels::generic::qgemm::acc_block(w, a, za, b);
+    }
     let kp = w.kp();
     let groups = kp / 4;
     let mut acc = [0i32; NR];

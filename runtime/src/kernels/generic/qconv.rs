@@ -157,6 +157,8 @@ pub fn qconv_packed(q: &QConv<'_>, w: &PackedI8<'_>, x: &[i8], out: &mut [i8], g
 fn grouped(q: &QConv<'_>, w: &PackedI8<'_>, x: &[i8], out: &mut [i8]) -> bool {
     let p = q.p;
     let (cpg, mpg) = (p.c / p.group, p.m / p.group);
+    // Lean weights (no sums): `(x − zx) · w` directly, the same integer.
+    let offset = if w.is_lean() { q.zx.wrapping_neg() } else { 128 };
     let mut o = 0usize;
     for n in 0..p.n {
         for oy in 0..p.oh {
@@ -176,13 +178,15 @@ fn grouped(q: &QConv<'_>, w: &PackedI8<'_>, x: &[i8], out: &mut [i8]) -> bool {
                                     }
                                     None => q.zx,
                                 };
-                                acc = acc.wrapping_add((xv + 128) * w.get(c, kk) as i32);
+                                acc = acc.wrapping_add((xv + offset) * w.get(c, kk) as i32);
                                 kk += 1;
                             }
                         }
                     }
-                    let s = w.sums.get(c).copied().unwrap_or(0);
-                    acc = acc.wrapping_sub((128 + q.zx).wrapping_mul(s));
+                    if !w.is_lean() {
+                        let s = w.sums.get(c).copied().unwrap_or(0);
+                        acc = acc.wrapping_sub((128 + q.zx).wrapping_mul(s));
+                    }
                     let (b, r) = (q.bias.get(c).copied().unwrap_or(0), q.requant.get(c).copied());
                     let Some(y) = out.get_mut(o) else { return false };
                     *y = requantize(

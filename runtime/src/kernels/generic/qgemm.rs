@@ -11,6 +11,12 @@
 //! form that suits its instructions — x86 multiplies unsigned `a + 128` and subtracts the stored
 //! sums, Arm's `sdot` multiplies signed values and subtracts `za · s[c]` — and all compute the same
 //! exact integer. Integer sums are exact, so the order of the additions is free.
+//!
+//! A *lean* packed weight (compact artifacts, docs/FORMAT.md) stores no row sums and no padding
+//! rows: its last block holds only the rows that remain, interleaved in groups of that many rows.
+//! The generic and `dsp` kernels read it directly (`Σ (a − za) · w`, the same integer); the x86
+//! and AArch64 tiers, whose kernels read whole 16-row groups and the sums, hand it to the generic
+//! kernels.
 
 use super::int8::{requantize, Requant};
 use zerocopy::FromBytes;
@@ -19,12 +25,12 @@ use zerocopy::FromBytes;
 pub const NR: usize = 16;
 
 /// A k4n16 weight, viewed in place: `rows × k` int8 values in 16-row blocks, reduction groups of
-/// 4, then one i32 sum per padded row.
+/// 4, then one i32 sum per padded row; or lean (no sums, the last block only as tall as its rows).
 #[derive(Debug, Clone, Copy)]
 pub struct PackedI8<'a> {
     /// The packed values: `rows_padded × k_padded` bytes.
     pub data: &'a [i8],
-    /// The row sums: `rows_padded` values.
+    /// The row sums: `rows_padded` values (none when lean).
     pub sums: &'a [i32],
     /// Rows (output channels).
     pub rows: usize,
@@ -33,12 +39,20 @@ pub struct PackedI8<'a> {
 }
 
 impl<'a> PackedI8<'a> {
-    /// Views the bytes of a k4n16 weight of `rows × k` (`None` when the length is not the
-    /// layout's, or the sums are not 4-byte aligned).
+    /// Views the bytes of a k4n16 weight of `rows × k`, full (`Rp·Kp` values then `Rp` sums) or
+    /// lean (`rows·Kp` values) by its length (`None` when the length is neither, or the sums are
+    /// not 4-byte aligned).
     pub fn from_bytes(bytes: &'a [u8], rows: usize, k: usize) -> Option<Self> {
         let (rp, kp) = (Self::padded_rows(rows), Self::padded_k(k));
+        if rows == 0 || k == 0 {
+            return None;
+        }
+        if bytes.len() == rows.checked_mul(kp)? {
+            let data = <[i8]>::ref_from_bytes(bytes).ok()?;
+            return Some(PackedI8 { data, sums: &[], rows, k });
+        }
         let n = rp.checked_mul(kp)?;
-        if bytes.len() != n.checked_add(rp.checked_mul(4)?)? || rows == 0 || k == 0 {
+        if bytes.len() != n.checked_add(rp.checked_mul(4)?)? {
             return None;
         }
         let (data, sums) = bytes.split_at(n);
@@ -58,19 +72,40 @@ impl<'a> PackedI8<'a> {
     pub fn kp(&self) -> usize {
         Self::padded_k(self.k)
     }
+    /// True for the lean form: no row sums, no padding rows.
+    #[inline]
+    pub fn is_lean(&self) -> bool {
+        self.sums.is_empty()
+    }
+    /// Rows held by block `b`: 16, but for a lean weight's last block.
+    #[inline]
+    pub fn block_rows(&self, b: usize) -> usize {
+        if self.is_lean() {
+            self.rows.saturating_sub(b * NR).min(NR)
+        } else {
+            NR
+        }
+    }
     /// Weight `w[row, kk]` (0 outside the matrix).
     #[inline]
     pub fn get(&self, row: usize, kk: usize) -> i8 {
-        let kp = self.kp();
-        let at = (row / NR) * NR * kp + (kk / 4) * NR * 4 + (row % NR) * 4 + kk % 4;
+        let (kp, b) = (self.kp(), row / NR);
+        let at = b * NR * kp + (kk / 4) * self.block_rows(b) * 4 + (row % NR) * 4 + kk % 4;
+        if row >= self.rows && self.is_lean() {
+            return 0;
+        }
         self.data.get(at).copied().unwrap_or(0)
     }
     /// True when `qgemm_i32` over rows `[r0, r1)` may read `m` rows of `a` and write `out`.
     pub fn fits_i32(&self, (r0, r1): (usize, usize), a: &[i8], m: usize, out: &[i32]) -> bool {
         self.is_consistent() && r0 <= r1 && r1 <= self.rows && a.len() == m * self.k && out.len() == m * (r1 - r0)
     }
-    /// True when every stored row sum is the sum of its row (padding rows: 0).
+    /// True when every stored row sum is the sum of its row (padding rows: 0); a lean weight has
+    /// none to check.
     pub fn sums_are_true(&self) -> bool {
+        if self.is_lean() {
+            return true;
+        }
         let kp = self.kp();
         let mut sums = [0i32; NR];
         // One running total per byte position of a group (lane-wise, so compilers vectorize it),
@@ -92,10 +127,12 @@ impl<'a> PackedI8<'a> {
         }
         true
     }
-    /// True when the views hold what `rows × k` needs.
+    /// True when the views hold what `rows × k` needs (full or lean).
     pub fn is_consistent(&self) -> bool {
         let (rp, kp) = (Self::padded_rows(self.rows), self.kp());
-        self.rows > 0 && self.k > 0 && self.data.len() == rp * kp && self.sums.len() == rp
+        let full = self.data.len() == rp * kp && self.sums.len() == rp;
+        let lean = self.data.len() == self.rows * kp && self.sums.is_empty();
+        self.rows > 0 && self.k > 0 && (full || lean)
     }
 }
 
@@ -118,6 +155,25 @@ pub fn pack_k4n16(w: &[i8], rows: usize, k: usize) -> alloc::vec::Vec<u8> {
         }
     }
     out
+}
+
+/// The lean form of a full k4n16 weight (`bytes`, values then sums): the values of its rows only,
+/// the last block interleaved as tall as its rows. `None` when `bytes` is not a full k4n16 weight
+/// of `rows × k`.
+#[cfg(feature = "alloc")]
+pub fn lean_k4n16(bytes: &[u8], rows: usize, k: usize) -> Option<alloc::vec::Vec<u8>> {
+    let w = PackedI8::from_bytes(bytes, rows, k).filter(|w| !w.is_lean())?;
+    let kp = w.kp();
+    let mut out = alloc::vec![0u8; rows * kp];
+    for r in 0..rows {
+        let (b, nb) = (r / NR, rows.saturating_sub(r / NR * NR).min(NR));
+        for kk in 0..k {
+            if let Some(o) = out.get_mut(b * NR * kp + (kk / 4) * nb * 4 + (r % NR) * 4 + kk % 4) {
+                *o = w.get(r, kk) as u8;
+            }
+        }
+    }
+    Some(out)
 }
 
 /// The constant side of a packed int8 product and where its result goes.
@@ -152,26 +208,30 @@ impl QGemm<'_> {
 }
 
 /// `acc` (see the module docs) of row `a` for the 16 channels of block `b`, group by group over
-/// the packed bytes (fixed-size inner loops that compilers vectorize).
+/// the packed bytes (fixed-size inner loops that compilers vectorize). A lean weight has no sums:
+/// its products are `(a − za) · w` directly, the same integer.
 #[inline]
-fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
-    let kp = w.kp();
+pub(crate) fn acc_block(w: &PackedI8<'_>, a: &[i8], za: i32, b: usize) -> [i32; NR] {
+    let (kp, nb) = (w.kp(), w.block_rows(b).max(1));
     let mut acc = [0i32; NR];
-    let block = w.data.get(b * NR * kp..(b + 1) * NR * kp).unwrap_or(&[]);
-    for (g, wg) in block.chunks_exact(NR * 4).enumerate() {
+    let block = w.data.get(b * NR * kp..b * NR * kp + nb * kp).unwrap_or(&[]);
+    let offset = if w.is_lean() { za.wrapping_neg() } else { 128 };
+    for (g, wg) in block.chunks_exact(nb * 4).enumerate() {
         let mut a4 = [0i32; 4];
         for (t, v) in a4.iter_mut().enumerate() {
             // Past the row the weights are zero: any value will do.
-            *v = a.get(4 * g + t).map_or(0, |&x| x as i32 + 128);
+            *v = a.get(4 * g + t).map_or(0, |&x| (x as i32).wrapping_add(offset));
         }
         for (s, wr) in acc.iter_mut().zip(wg.chunks_exact(4)) {
             let d = a4[0] * wr[0] as i32 + a4[1] * wr[1] as i32 + a4[2] * wr[2] as i32 + a4[3] * wr[3] as i32;
             *s = s.wrapping_add(d);
         }
     }
-    for (i, s) in acc.iter_mut().enumerate() {
-        let sum = w.sums.get(b * NR + i).copied().unwrap_or(0);
-        *s = s.wrapping_sub((128 + za).wrapping_mul(sum));
+    if !w.is_lean() {
+        for (i, s) in acc.iter_mut().enumerate() {
+            let sum = w.sums.get(b * NR + i).copied().unwrap_or(0);
+            *s = s.wrapping_sub((128 + za).wrapping_mul(sum));
+        }
     }
     acc
 }

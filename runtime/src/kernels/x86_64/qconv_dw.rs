@@ -407,7 +407,7 @@ pub(crate) fn qconv_packed_avx512(
     let taps = q.taps();
     let row_bytes = p.kw * (p.c / p.group.max(1));
     let simple = p.group == 1 && p.dilation[1] == 1 && row_bytes <= 64 && taps <= PATCH_BYTES;
-    if !crate::kernels::Tier::Avx512.available() || q.is_pointwise() || !simple {
+    if !crate::kernels::Tier::Avx512.available() || q.is_pointwise() || !simple || w.is_lean() {
         return generic::qconv_packed(q, w, x, out, super::qgemm_avx512::qgemm);
     }
     if !q.fits(x, out) || w.rows != p.m || w.k != taps || !w.is_consistent() {

@@ -23,7 +23,9 @@ pub(crate) fn qgemm(q: &QGemm<'_>, a: &[i8], m: usize, out: &mut [i8]) -> bool {
     if !q.fits(a, m, out) {
         return false;
     }
-    if !available() {
+    // Lean weights (no sums, a short last block) take the generic kernel: this tier's reads
+    // whole 16-row groups and the sums.
+    if !available() || q.w.is_lean() {
         return generic::qgemm(q, a, m, out);
     }
     // SAFETY: AVX-512 F/BW/VL/VNNI are available (checked above), and `fits` checked that `a`
@@ -39,7 +41,7 @@ pub(crate) fn qgemm_i32(w: &PackedI8<'_>, rows: (usize, usize), a: &[i8], m: usi
     if !w.fits_i32(rows, a, m, out) {
         return false;
     }
-    if !available() {
+    if !available() || w.is_lean() {
         return generic::qgemm_i32(w, rows, a, m, za, out);
     }
     // SAFETY: as in `qgemm`: the features are available, and the checks above bound every access.
