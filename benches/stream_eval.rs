@@ -1,23 +1,32 @@
 //! Streaming keyword spotting measured the way the field measures it: the false-reject rate per
 //! digit and the false accepts per hour, on a generated stream of more than ten minutes. Every
 //! FSDD test-split clip (index < 5: 250 clips, 5 speakers) appears once, at a known time, between
-//! gaps of near-silence, white, pink or brown noise, babble, and sentences from Snips spoken by
-//! espeak-ng in several voices (sentences with a digit or a number word left out); two more
-//! minutes of such negatives close it. Each keyword model (f32 and int8) runs as `ferrite stream`
-//! does, with its artifact's `[stream]` defaults.
+//! gaps of near-silence, white, pink or brown noise, babble, and sentences from Snips' *test*
+//! split spoken by espeak-ng in six voices (sentences with a digit or a number word left out); two
+//! more minutes of such negatives close it. Each keyword model (f32 and int8) runs as `ferrite
+//! stream` does, with its artifact's `[stream]` defaults.
 //!
 //! A clip counts as detected when a detection with its digit overlaps its span; every other
 //! detection (a wrong digit, a second one, one over noise or speech) is a false accept.
 //!
+//! A second stream, built the same way from *validation* material — the FSDD training clips the
+//! models hold out for model selection (index 9, 18, 27, 36, 45) and Snips *training* sentences
+//! the models were not trained on, in voices they never heard either — is where the detection
+//! parameters may be chosen: for each model the bench sweeps the smoothing (1, 2, 3 or 5 runs) and
+//! the threshold on it (the runtime's own `Detector` over the recorded posteriors) and reports the
+//! test stream at the pair with no false accept and the fewest false rejects on the validation
+//! stream, beside the artifact's defaults. The test stream is never tuned on.
+//!
 //!     cargo bench --bench stream_eval          # apt install espeak-ng for the speech negatives
 //!
-//! The stream is the same on every run (fixed seeds; espeak-ng's output is deterministic): the
+//! The streams are the same on every run (fixed seeds; espeak-ng's output is deterministic): the
 //! sentences' audio is generated into target/stream-eval/ and reused.
 
-use ferrite_e2e::{int8_artifact, repo_root, shared_data, snips_texts, trained_artifact, Rng};
+use ferrite_e2e::{int8_artifact, repo_root, shared_data, trained_artifact, Rng};
+use ferrite_quantizer::eval::data::{self, Payload, Split};
 use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::preprocess::{resample, wav};
-use ferrite_runtime::stream::{Detection, KeywordStream, OwnedStreamBuffers, StreamParams};
+use ferrite_runtime::stream::{Detection, Detector, KeywordStream, OwnedStreamBuffers, StreamParams};
 use ferrite_runtime::{Model, Preprocessing, Session};
 use std::process::Command;
 
@@ -35,9 +44,19 @@ fn clip(name: &str) -> Vec<i16> {
     wav::parse(&bytes).expect("WAV").samples().map(|s| (s * 32768.0) as i16).collect()
 }
 
+/// Which stream: the test stream, or the validation stream a threshold may be chosen on.
+#[derive(Clone, Copy, PartialEq)]
+enum Which {
+    Test,
+    Validation,
+}
+
 /// Snips sentences as espeak-ng speaks them at 8 kHz (generated once into target/stream-eval/),
-/// leaving out any with a digit or a number word (they would be keywords). Empty without espeak-ng.
-fn spoken_sentences(n: usize) -> Vec<Vec<i16>> {
+/// leaving out any with a digit or a number word (they would be keywords): the test split's for
+/// the test stream; for the validation stream, training-split sentences that
+/// models/common/kws_data.py does not speak (it takes every 20th from the first, these every 20th
+/// from the tenth). Empty without espeak-ng.
+fn spoken_sentences(n: usize, which: Which) -> Vec<Vec<i16>> {
     let dir = repo_root().join("target/stream-eval");
     std::fs::create_dir_all(&dir).unwrap();
     if Command::new("espeak-ng").arg("--version").output().is_err() {
@@ -45,20 +64,34 @@ fn spoken_sentences(n: usize) -> Vec<Vec<i16>> {
         return Vec::new();
     }
     const NUMBERS: [&str; 11] = ["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
-    let texts: Vec<String> = snips_texts()
-        .into_iter()
+    let split = if which == Which::Test { Split::Test } else { Split::Train };
+    let set = data::load(&shared_data().join("snips-intents"), split).expect("Snips");
+    let texts: Vec<String> = set
+        .examples
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Payload::Text(t) => Some(t.clone()),
+            _ => None,
+        })
         .filter(|t| {
             let lower = t.to_lowercase();
             !lower.chars().any(|c| c.is_ascii_digit())
                 && !lower.split(|c: char| !c.is_alphanumeric()).any(|w| NUMBERS.contains(&w))
         })
-        .step_by(97)
+        .skip(if which == Which::Test { 0 } else { 10 })
+        .step_by(if which == Which::Test { 11 } else { 20 })
         .take(n)
         .collect();
-    let voices = ["en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en-gb+m3", "en-us+f5"];
+    // Neither stream's voices are a training speaker's: kws_data.py always adds a variant, never
+    // f3, m3 or f5. The validation stream takes other plain voices and those variants on others.
+    let voices = match which {
+        Which::Test => ["en-us", "en-gb", "en-gb-scotland", "en-us+f3", "en-gb+m3", "en-us+f5"],
+        Which::Validation => ["en-029", "en-gb-x-rp", "en-us-nyc", "en-gb-x-gbclan+f3", "en-029+m3", "en-gb-x-rp+f5"],
+    };
+    let tag = if which == Which::Test { "test" } else { "val" };
     let mut out = Vec::new();
     for (i, t) in texts.iter().enumerate() {
-        let path = dir.join(format!("sentence_{i:03}.wav"));
+        let path = dir.join(format!("{tag}_sentence_{i:03}.wav"));
         if !path.exists() {
             let (voice, speed) = (voices[i % voices.len()], 140 + (i * 13) % 50);
             let ok = Command::new("espeak-ng")
@@ -125,15 +158,14 @@ fn noise(kind: u64, n: usize, r: &mut Rng, speech: &[Vec<i16>]) -> Vec<i16> {
 }
 
 /// The stream and where its digits are.
-fn build_stream() -> (Vec<i16>, Vec<Span>, usize) {
-    let speech = spoken_sentences(60);
-    let mut r = Rng::new(2026);
+fn build_stream(which: Which) -> (Vec<i16>, Vec<Span>, usize) {
+    let speech = spoken_sentences(60, which);
+    let mut r = Rng::new(if which == Which::Test { 2026 } else { 7 });
+    let keep = |i: u32| if which == Which::Test { i < 5 } else { i >= 5 && i.is_multiple_of(9) };
     let mut names: Vec<String> = std::fs::read_dir(shared_data().join("fsdd/recordings"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| {
-            n.rsplit('_').next().and_then(|i| i.trim_end_matches(".wav").parse::<u32>().ok()).is_some_and(|i| i < 5)
-        })
+        .filter(|n| n.rsplit('_').next().and_then(|i| i.trim_end_matches(".wav").parse::<u32>().ok()).is_some_and(keep))
         .collect();
     names.sort();
     for i in (1..names.len()).rev() {
@@ -168,10 +200,13 @@ struct Score {
     missed: [usize; 10],
     clips: [usize; 10],
     false_accepts: usize,
+    /// False accepts that overlap a digit's span (a wrong digit or a second detection); the rest
+    /// fired on noise, silence or speech.
+    on_digits: usize,
 }
 
 fn score(found: &[Detection], spans: &[Span]) -> Score {
-    let mut sc = Score { missed: [0; 10], clips: [0; 10], false_accepts: 0 };
+    let mut sc = Score { missed: [0; 10], clips: [0; 10], false_accepts: 0, on_digits: 0 };
     let mut used = vec![false; found.len()];
     for sp in spans {
         sc.clips[sp.digit] += 1;
@@ -184,47 +219,134 @@ fn score(found: &[Detection], spans: &[Span]) -> Score {
         }
     }
     sc.false_accepts = used.iter().filter(|u| !**u).count();
+    sc.on_digits = found
+        .iter()
+        .zip(&used)
+        .filter(|(d, u)| !**u && spans.iter().any(|sp| (d.start as usize) < sp.end && (d.end as usize) > sp.start))
+        .count();
     sc
 }
 
+/// One run of the model on the stream: its span and posteriors.
+struct Run {
+    start: u64,
+    end: u64,
+    posteriors: Vec<f32>,
+}
+
+/// Every run of `model` over `s`, as `ferrite stream` makes them (the artifact's stream defaults).
+fn runs(model: &Model<'_>, params: StreamParams, s: &[i16]) -> Vec<Run> {
+    let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("a keyword model has a frontend") };
+    let classes = model.labels().count();
+    let mut buffers = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
+    let mut stream = KeywordStream::new(Session::new(model).unwrap(), params, buffers.borrow()).unwrap();
+    let mut out = Vec::new();
+    for chunk in s.chunks(1024) {
+        stream
+            .push_windows(chunk, |w| out.push(Run { start: w.start, end: w.end, posteriors: w.posteriors.to_vec() }))
+            .unwrap();
+    }
+    out
+}
+
+/// The detections the runtime's `Detector` fires over recorded runs with `params`.
+fn detect(runs: &[Run], classes: usize, params: StreamParams) -> Vec<Detection> {
+    let mut history = vec![0f32; classes * params.smooth as usize];
+    let mut d = Detector::new(params, classes, &mut history).unwrap();
+    runs.iter().filter_map(|r| d.observe(&r.posteriors, r.start, r.end)).collect()
+}
+
+/// FRR (fraction) and false accepts.
+fn frr_fa(sc: &Score, spans: &[Span]) -> (f64, usize) {
+    (sc.missed.iter().sum::<usize>() as f64 / spans.len() as f64, sc.false_accepts)
+}
+
+const SWEEP: [f32; 14] = [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999];
+const SMOOTH: [u32; 4] = [1, 2, 3, 5];
+
 fn main() {
-    let (s, spans, sentences) = build_stream();
+    let (s, spans, sentences) = build_stream(Which::Test);
+    let (vs, vspans, _) = build_stream(Which::Validation);
     let hours = s.len() as f64 / RATE as f64 / 3600.0;
     println!(
-        "stream: {:.1} min, {} digit clips (FSDD test split, 5 speakers), {sentences} spoken sentences (espeak-ng)",
+        "stream: {:.1} min, {} digit clips (FSDD test split, 5 speakers), {sentences} spoken sentences (espeak-ng); \
+         validation stream {:.1} min, {} clips",
         hours * 60.0,
-        spans.len()
+        spans.len(),
+        vs.len() as f64 / RATE as f64 / 60.0,
+        vspans.len()
     );
-    println!("{:<10} {:<5} {:>7} {:>8} {:>6}  FRR per digit 0..9 (%)", "model", "prec", "FRR %", "FA", "FA/h");
+    println!(
+        "{:<10} {:<5} {:>8} {:>7} {:>5} {:>6}  {:>9} {:>7} {:>5} {:>6}  FRR per digit 0..9 (%), default; FA on digits",
+        "model", "prec", "sm/thr", "FRR %", "FA", "FA/h", "val sm/thr", "FRR %", "FA", "FA/h"
+    );
     let mut rows = Vec::new();
     for name in ["kws-dscnn", "kws-crnn"] {
         for (prec, bytes) in [("f32", trained_artifact(name, Precision::F32)), ("int8", int8_artifact(name, "fsdd"))] {
             let model = Model::from_bytes(&bytes).unwrap();
             let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("{name} has a frontend") };
             let params = model.stream_params().unwrap_or_else(|| StreamParams::defaults_for(&fe));
-            let mut buffers = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+            let classes = model.labels().count();
+            let (test_runs, val_runs) = (runs(&model, params, &s), runs(&model, params, &vs));
+            // Every detection of the streaming session itself equals the recorded runs' (the
+            // sweep replays exactly what `ferrite stream` decides).
+            let mut live = Vec::new();
+            let mut buffers = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
             let mut stream = KeywordStream::new(Session::new(&model).unwrap(), params, buffers.borrow()).unwrap();
-            let mut found = Vec::new();
             for chunk in s.chunks(1024) {
-                stream.push(chunk, |d| found.push(d)).unwrap();
+                stream.push(chunk, |d| live.push(d)).unwrap();
             }
-            let sc = score(&found, &spans);
-            let missed: usize = sc.missed.iter().sum();
-            let frr = 100.0 * missed as f64 / spans.len() as f64;
+            let at_default = detect(&test_runs, classes, params);
+            assert_eq!(live, at_default, "{name} {prec}: replayed detections differ from the stream's");
+            let sc = score(&at_default, &spans);
+            let (frr, fa) = frr_fa(&sc, &spans);
+            // The validation sweep: no false accept there, then the fewest false rejects.
+            let mut best: Option<(f64, StreamParams)> = None;
+            for smooth in SMOOTH {
+                let history = StreamParams { smooth, ..params };
+                for t in SWEEP {
+                    let p = StreamParams { threshold: t, ..history };
+                    let (vf, va) = frr_fa(&score(&detect(&val_runs, classes, p), &vspans), &vspans);
+                    if va == 0 && best.is_none_or(|(f, _)| vf < f) {
+                        best = Some((vf, p));
+                    }
+                }
+            }
+            let tuned = best.map_or(StreamParams { threshold: 1.0, ..params }, |(_, p)| p);
+            let chosen = format!("{}/{}", tuned.smooth, tuned.threshold);
+            let tsc = score(&detect(&test_runs, classes, tuned), &spans);
+            let (tfrr, tfa) = frr_fa(&tsc, &spans);
             let per_digit: Vec<String> =
                 (0..10).map(|d| format!("{:.0}", 100.0 * sc.missed[d] as f64 / sc.clips[d].max(1) as f64)).collect();
             println!(
-                "{name:<10} {prec:<5} {frr:>7.1} {:>8} {:>6.1}  {}",
-                sc.false_accepts,
-                sc.false_accepts as f64 / hours,
-                per_digit.join(" ")
+                "{name:<10} {prec:<5} {:>8} {:>7.1} {fa:>5} {:>6.1}  {chosen:>9} {:>7.1} {tfa:>5} {:>6.1}  {}; {}",
+                format!("{}/{}", params.smooth, params.threshold),
+                100.0 * frr,
+                fa as f64 / hours,
+                100.0 * tfrr,
+                tfa as f64 / hours,
+                per_digit.join(" "),
+                sc.on_digits
             );
+            let sweep: Vec<_> = SWEEP
+                .iter()
+                .map(|&t| {
+                    let p = StreamParams { threshold: t, ..params };
+                    let (vf, va) = frr_fa(&score(&detect(&val_runs, classes, p), &vspans), &vspans);
+                    let (tf, ta) = frr_fa(&score(&detect(&test_runs, classes, p), &spans), &spans);
+                    serde_json::json!({ "threshold": t, "validation": { "frr": vf, "false_accepts": va },
+                                        "test": { "frr": tf, "false_accepts": ta } })
+                })
+                .collect();
             rows.push(serde_json::json!({
-                "model": name, "precision": prec, "frr": frr / 100.0, "false_accepts": sc.false_accepts,
-                "false_accepts_per_hour": sc.false_accepts as f64 / hours,
+                "model": name, "precision": prec, "frr": frr, "false_accepts": fa, "false_accepts_on_digits": sc.on_digits,
+                "false_accepts_per_hour": fa as f64 / hours,
                 "frr_per_digit": (0..10).map(|d| sc.missed[d] as f64 / sc.clips[d].max(1) as f64).collect::<Vec<_>>(),
                 "params": { "hop_frames": params.hop_frames, "smooth": params.smooth, "threshold": params.threshold,
-                            "refractory_samples": params.refractory },
+                            "refractory_samples": params.refractory, "background": params.background },
+                "validation_choice": { "smooth": tuned.smooth, "threshold": tuned.threshold }, "at_validation_choice": { "frr": tfrr, "false_accepts": tfa,
+                    "false_accepts_per_hour": tfa as f64 / hours },
+                "sweep": sweep,
             }));
         }
     }

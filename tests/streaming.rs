@@ -131,7 +131,7 @@ fn stream_decisions_equal_whole_clip_decisions() {
         let params = StreamParams { hop_frames: 3, smooth: 2, threshold: 0.6, ..StreamParams::defaults_for(&fe) };
         let (want_logits, want) = whole_clip_detections(&model, &s, params);
 
-        let mut buffers = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+        let mut buffers = OwnedStreamBuffers::new(&fe, model.labels().count(), &params).unwrap();
         let mut stream = KeywordStream::new(Session::new(&model).unwrap(), params, buffers.borrow()).unwrap();
         let (mut logits, mut found) = (Vec::new(), Vec::new());
         let mut r = Rng::new(3);
@@ -169,7 +169,7 @@ fn the_keyword_spotter_hears_digits_in_a_stream() {
         (0..10).flat_map(|d| ["jackson", "theo", "yweweler"].map(|sp| format!("{d}_{sp}_{}.wav", d % 5))).collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let (s, spans) = stream_of(&refs, 6000);
-    let mut buffers = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+    let mut buffers = OwnedStreamBuffers::new(&fe, model.labels().count(), &params).unwrap();
     let mut stream = KeywordStream::new(Session::new(&model).unwrap(), params, buffers.borrow()).unwrap();
     let mut found = Vec::new();
     for chunk in s.chunks(512) {

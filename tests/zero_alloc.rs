@@ -320,7 +320,7 @@ fn a_keyword_stream_allocates_nothing_after_creation() {
     let model = Model::from_bytes(&art).unwrap();
     let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("kws has a frontend") };
     let params = StreamParams::defaults_for(&fe);
-    let mut buffers = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+    let mut buffers = OwnedStreamBuffers::new(&fe, model.labels().count(), &params).unwrap();
     let mut stream = KeywordStream::new(Session::new(&model).unwrap(), params, buffers.borrow()).unwrap();
     let wavb = std::fs::read(shared_data().join("fsdd/recordings/7_theo_3.wav")).unwrap();
     let clip: Vec<i16> = wav::parse(&wavb).unwrap().samples().map(|v| (v * 32768.0) as i16).collect();

@@ -27,7 +27,8 @@ def seed_everything(seed):
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    # FERRITE_TRAIN_THREADS=1 lets two trainings share a 2-core machine (models/loso.py runs).
+    torch.set_num_threads(int(os.environ.get("FERRITE_TRAIN_THREADS", 0)) or max(1, os.cpu_count() or 1))
 
 
 def train_classifier(model, x_train, y_train, x_val, y_val, epochs, lr, batch, augment=None,

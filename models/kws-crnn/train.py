@@ -35,7 +35,7 @@ class Crnn(nn.Module):
             nn.Conv2d(16, 32, (1, 3), stride=(1, 2), padding=(0, 1)), nn.BatchNorm2d(32), nn.ReLU())
         self.gru = nn.GRU(32 * 10, hidden, batch_first=True)
         self.drop = nn.Dropout(0.2)
-        self.fc = nn.Linear(hidden, 10)
+        self.fc = nn.Linear(hidden, len(audio_task.LABELS))
 
     def frames(self, x):
         """[B, T, 40] -> per-frame conv features [B, T, 320]."""
@@ -93,15 +93,20 @@ if __name__ == "__main__":
 
     def export_checked(model, example, path, name):
         check_streaming(model, torch.as_tensor(np.asarray(example)))
-        export_step(model, os.path.join(HERE, "model-step.onnx"))
+        export_step(model, os.path.join(os.path.dirname(path), "model-step.onnx"))
         return orig_export(model, example, path, name)
 
     audio_task.tl.export_onnx = export_checked
-    audio_task.run(HERE, make_model, FRONTEND, input_shape=(FRONTEND.n_frames, 40), epochs=30, lr=3e-3,
+    args = audio_task.cli_args()
+    audio_task.run(args.out or HERE, make_model, FRONTEND, input_shape=(FRONTEND.n_frames, 40),
+                   epochs=args.epochs or 30, lr=3e-3, fold=args.fold,
+                   # stream_eval's validation choice: no false accept on its validation stream, then the
+                   # fewest false rejects.
+                   stream={"smooth": 5, "threshold": 0.93},
                    batch=64, seed=5,
-                   task_line="Streaming spoken-digit keyword spotter (0-9): per-frame convolutions and a GRU.",
+                   task_line="Streaming spoken-digit keyword spotter (0-9 and a background class): per-frame convolutions and a GRU.",
                    architecture="per-mel normalisation -> Conv 1x5/2 (16) + BN + ReLU -> Conv 1x3/2 (32) + BN + "
-                                "ReLU (per frame) -> GRU(320 -> 96) -> last step -> Dropout -> Linear(96, 10)",
+                                "ReLU (per frame) -> GRU(320 -> 96) -> last step -> Dropout -> Linear(96, 11)",
                    streaming_note="\n  Causal: the logits after frame t depend only on frames 0..t, so it runs "
                                   "frame by frame with the GRU\n  state carried (train.py checks that this equals "
                                   "the whole-clip run before export).\n  `model-step.onnx` is the same network as one step (inputs `frame` [1, 1, 40] and `state` [1, 1, 96], "

@@ -218,7 +218,7 @@ fn a_stream_detects_like_the_runtime() {
     let model = Model::from_bytes(&kws).unwrap();
     let Preprocessing::Audio(fe) = model.preprocessing() else { panic!() };
     let params = model.stream_params().unwrap_or_else(|| ferrite_runtime::stream::StreamParams::defaults_for(&fe));
-    let mut bufs = OwnedStreamBuffers::new(&fe, 10, &params).unwrap();
+    let mut bufs = OwnedStreamBuffers::new(&fe, model.labels().count(), &params).unwrap();
     let mut rust = KeywordStream::new(Session::new(&model).unwrap(), params, bufs.borrow()).unwrap();
     let mut want = Vec::new();
     rust.push(&pcm, |d| want.push((d.class, d.score.to_bits(), d.start, d.end))).unwrap();
