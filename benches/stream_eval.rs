@@ -20,7 +20,9 @@
 //!     cargo bench --bench stream_eval          # apt install espeak-ng for the speech negatives
 //!
 //! The streams are the same on every run (fixed seeds; espeak-ng's output is deterministic): the
-//! sentences' audio is generated into target/stream-eval/ and reused.
+//! sentences' audio is generated into target/stream-eval/ and reused. With `FERRITE_STREAM_DUMP=1`
+//! the bench also writes both streams there as WAV files with their digits' spans (JSON), for
+//! experiments outside Rust (benches/recurrent_stream_probe.py).
 
 use ferrite_e2e::{int8_artifact, repo_root, shared_data, trained_artifact, Rng};
 use ferrite_quantizer::eval::data::{self, Payload, Split};
@@ -227,6 +229,22 @@ fn score(found: &[Detection], spans: &[Span]) -> Score {
     sc
 }
 
+/// 16-bit mono PCM WAV bytes of `pcm` at [`RATE`].
+fn wav_bytes(pcm: &[i16]) -> Vec<u8> {
+    let data = (pcm.len() * 2) as u32;
+    let mut b = Vec::with_capacity(44 + pcm.len() * 2);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + data).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    for v in [16u32, 1 | 1 << 16, RATE as u32, RATE as u32 * 2, 2 | 16 << 16] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data.to_le_bytes());
+    b.extend(pcm.iter().flat_map(|v| v.to_le_bytes()));
+    b
+}
+
 /// One run of the model on the stream: its span and posteriors.
 struct Run {
     start: u64,
@@ -267,6 +285,15 @@ const SMOOTH: [u32; 4] = [1, 2, 3, 5];
 fn main() {
     let (s, spans, sentences) = build_stream(Which::Test);
     let (vs, vspans, _) = build_stream(Which::Validation);
+    if std::env::var_os("FERRITE_STREAM_DUMP").is_some() {
+        // The streams as 8 kHz WAV files and their digits' spans, for experiments outside Rust.
+        for (tag, audio, sp) in [("test", &s, &spans), ("validation", &vs, &vspans)] {
+            let dir = repo_root().join("target/stream-eval");
+            std::fs::write(dir.join(format!("{tag}-stream.wav")), wav_bytes(audio)).unwrap();
+            let doc: Vec<_> = sp.iter().map(|x| serde_json::json!([x.digit, x.start, x.end])).collect();
+            std::fs::write(dir.join(format!("{tag}-spans.json")), serde_json::to_string(&doc).unwrap()).unwrap();
+        }
+    }
     let hours = s.len() as f64 / RATE as f64 / 3600.0;
     println!(
         "stream: {:.1} min, {} digit clips (FSDD test split, 5 speakers), {sentences} spoken sentences (espeak-ng); \
