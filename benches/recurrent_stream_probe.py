@@ -3,6 +3,7 @@ frame, instead of re-running its whole-clip model on a sliding window?
 
     FERRITE_STREAM_DUMP=1 cargo bench --bench stream_eval     # writes target/stream-eval/*-stream.wav
     python3 benches/recurrent_stream_probe.py test [RESET]     # RESET: zero the state every N frames
+                                                            # FERRITE_STEP_MODEL=PATH: another step model
 
 Runs models/kws-crnn/model-step.onnx (ONNX Runtime) on every 10 ms frame of stream_eval's stream
 (features by the reference frontend, models/common/ferrite_audio.py), then applies the runtime
@@ -34,7 +35,7 @@ for lo in range(0, n, 4096):
     sp = np.fft.rfft(fr, n=256, axis=1)
     feats.append(np.log((sp.real ** 2 + sp.imag ** 2) @ fe.fb.T + 1e-6))
 feats = np.concatenate(feats).astype(np.float32)
-sess = ort.InferenceSession(os.path.join(ROOT, "models", "kws-crnn", "model-step.onnx"), providers=["CPUExecutionProvider"])
+sess = ort.InferenceSession(os.environ.get("FERRITE_STEP_MODEL", os.path.join(ROOT, "models", "kws-crnn", "model-step.onnx")), providers=["CPUExecutionProvider"])
 reset = int(sys.argv[2]) if len(sys.argv) > 2 else 0   # reset the state every N frames (0: never)
 h = np.zeros((1, 1, 96), np.float32)
 post = np.zeros((n, 11), np.float32)
