@@ -189,3 +189,97 @@ fn the_keyword_spotter_hears_digits_in_a_stream() {
     );
     assert!(hits * 10 >= spans.len() * 8, "{hits} of {} digits detected", spans.len());
 }
+
+/// kws-crnn's step artifact (`model-step.onnx`, f32; the frontend is the whole-clip artifact's).
+fn crnn_step() -> ferrite_runtime::AlignedBytes {
+    let path = ferrite_e2e::repo_root().join("models/kws-crnn/model-step.onnx");
+    let step = ferrite_quantizer::quantize::quantize(&path, &Default::default()).expect("quantize the step model");
+    ferrite_runtime::AlignedBytes::copy_from(&step.bytes)
+}
+
+/// A recurrent stream runs the step model once per frame with its state carried: its logits are
+/// those of the step model run frame by frame by hand on the stream's frames (bit for bit), its
+/// detections the runtime Detector's on them, and after one clip's worth of frames its logits are
+/// the whole-clip model's on that first window (the network is causal).
+#[test]
+fn a_recurrent_stream_carries_its_state_from_frame_to_frame() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
+    use ferrite_runtime::stream::RecurrentStream;
+    let whole_bytes = trained_artifact("kws-crnn", Precision::F32);
+    let whole = Model::from_bytes(&whole_bytes).unwrap();
+    let fe = frontend(&whole);
+    let params = StreamParams { threshold: 0.6, ..whole.stream_params().unwrap() };
+    let step_bytes = crnn_step();
+    let step = Model::from_bytes(&step_bytes).unwrap();
+    let classes = whole.labels().count();
+    let state_len = step.inputs().nth(1).unwrap().info.len();
+    let (s, _) = stream_of(&CLIPS[..4], 3000);
+
+    let mut bufs = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
+    let mut state = vec![0f32; state_len];
+    let mut stream = RecurrentStream::new(Session::new(&step).unwrap(), fe, params, bufs.borrow(), &mut state).unwrap();
+    let (mut got, mut found) = (Vec::new(), Vec::new());
+    for chunk in s.chunks(777) {
+        stream
+            .push_windows(chunk, |w| {
+                got.push((w.start, w.end, w.logits.iter().map(|v| v.to_bits()).collect::<Vec<_>>()));
+                found.extend(w.detection);
+            })
+            .unwrap();
+    }
+
+    // By hand: the stream's frames through the step model, the state fed back.
+    let mut b2 = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
+    let b = b2.borrow();
+    let mut frames = StreamFrontend::new(fe, b.tables, b.scratch, b.samples, b.rows).unwrap();
+    let mut session = Session::new(&step).unwrap();
+    let (mut h, mut frame) = (vec![0f32; state_len], vec![0f32; fe.n_features()]);
+    let mut history = vec![0f32; classes * params.smooth as usize];
+    let mut detector = Detector::new(params, classes, &mut history).unwrap();
+    let (rows, hop) = (fe.n_frames() as u64, params.hop_frames as u64);
+    let (mut want, mut want_found, mut first_window) = (Vec::new(), Vec::new(), None);
+    for &x in &s {
+        let Some(k) = frames.push_sample(x).unwrap() else { continue };
+        frames.last_frame(&mut frame).unwrap();
+        let out = session.run(&[Input::F32(&frame), Input::F32(&h)]).unwrap();
+        let logits = out.f32(0).unwrap().to_vec();
+        h.copy_from_slice(out.f32(1).unwrap());
+        if k + 1 < rows || (k + 1 - rows) % hop != 0 {
+            continue;
+        }
+        let start = (k + 1 - rows) * fe.hop() as u64;
+        let mut p = vec![0f32; classes];
+        softmax(&logits, &mut p);
+        want_found.extend(detector.observe(&p, start, start + fe.clip_samples() as u64));
+        first_window.get_or_insert_with(|| logits.clone());
+        want.push((start, start + fe.clip_samples() as u64, logits.iter().map(|v| v.to_bits()).collect::<Vec<_>>()));
+    }
+    eprintln!("recurrent stream: {} runs, {} detections", got.len(), found.len());
+    assert!(got.len() > 20, "{} runs", got.len());
+    assert!(got == want, "the recurrent stream's logits differ from the step model's run by hand");
+    assert_eq!(found, want_found, "detections");
+
+    // The first window: the whole-clip model on the stream's first clip of samples.
+    let mut window = vec![0f32; fe.feature_len()];
+    let mut b3 = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
+    let b = b3.borrow();
+    let mut st = StreamFrontend::new(fe, b.tables, b.scratch, b.samples, b.rows).unwrap();
+    for &x in &s {
+        if st.push_sample(x).unwrap() == Some(rows - 1) {
+            st.window(&mut window).unwrap();
+            break;
+        }
+    }
+    let whole_logits = Session::new(&whole).unwrap().run(&[Input::F32(&window)]).unwrap().f32(0).unwrap().to_vec();
+    let first = first_window.unwrap();
+    let err = first.iter().zip(&whole_logits).map(|(a, b)| (a - b) * (a - b)).sum::<f32>().sqrt()
+        / whole_logits.iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!(err <= 1e-5, "the first window's logits differ from the whole clip's by {err:.2e}");
+
+    // A step model that does not fit is refused, typed: the whole-clip model is not one.
+    let mut b4 = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
+    let mut state = vec![0f32; state_len];
+    assert!(RecurrentStream::new(Session::new(&whole).unwrap(), fe, params, b4.borrow(), &mut state).is_err());
+}

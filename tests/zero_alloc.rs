@@ -341,6 +341,30 @@ fn a_keyword_stream_allocates_nothing_after_creation() {
     assert!(stream.samples_seen() >= 10 * minute);
     assert!(detections > 0, "the clip is heard");
 
+    // The recurrent stream (kws-crnn's step model, its state carried): nothing allocates either.
+    {
+        use ferrite_runtime::stream::RecurrentStream;
+        let whole_bytes = trained_artifact("kws-crnn", Precision::F32);
+        let whole = Model::from_bytes(&whole_bytes).unwrap();
+        let Preprocessing::Audio(fe) = whole.preprocessing() else { panic!("kws-crnn has a frontend") };
+        let path = ferrite_e2e::repo_root().join("models/kws-crnn/model-step.onnx");
+        let step_bytes =
+            AlignedBytes::copy_from(&ferrite_quantizer::quantize::quantize(&path, &Default::default()).unwrap().bytes);
+        let step = Model::from_bytes(&step_bytes).unwrap();
+        let params = whole.stream_params().unwrap();
+        let mut bufs = OwnedStreamBuffers::new(&fe, whole.labels().count(), &params).unwrap();
+        let mut state = vec![0f32; step.inputs().nth(1).unwrap().info.len()];
+        let mut rs = RecurrentStream::new(Session::new(&step).unwrap(), fe, params, bufs.borrow(), &mut state).unwrap();
+        let (n, ()) = allocations(|| {
+            while rs.samples_seen() < minute {
+                for part in [&clip[..], &noise[..]] {
+                    rs.push(part, |_| ()).unwrap();
+                }
+            }
+        });
+        assert_eq!(n, 0, "{n} heap allocations in a minute of recurrent stream");
+    }
+
     // The C API's stream: creating it in caller memory and pushing allocate nothing either.
     use ferrite::*;
     let storage = AlignedBytes::copy_from(&vec![0u8; ferrite_model_storage_size()]);

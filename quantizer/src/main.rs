@@ -196,6 +196,10 @@ enum Command {
         /// One JSON object per detection and line
         #[arg(long)]
         json: bool,
+        /// A recurrent model's step artifact (one frame and the state in, logits and the state out),
+        /// run every frame with its state carried; the frontend and defaults are ARTIFACT's
+        #[arg(long, value_name = "STEP.fer")]
+        step: Option<PathBuf>,
     },
     /// Measure load time, first run, latency (median, p99), peak memory and the kernel tier of every op
     Bench {
@@ -322,13 +326,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             (None, Some(w)) => cmd_classify(&artifact, Raw::Wav(w), top, json),
             (None, None) => cmd_run(&artifact, &input, output.as_deref(), top, json),
         },
-        Command::Stream { artifact, wav, raw, rate, threshold, hop_frames, smooth, refractory_ms, json } => {
+        Command::Stream { artifact, wav, raw, rate, threshold, hop_frames, smooth, refractory_ms, json, step } => {
             let source = match (wav, raw) {
                 (Some(w), _) => cli::stream::Source::Wav(w),
                 (None, Some(r)) => cli::stream::Source::Raw(r),
                 (None, None) => return Err(anyhow!("give --wav FILE or --raw FILE|-")),
             };
-            let opts = cli::stream::Options { rate, threshold, hop_frames, smooth, refractory_ms, json };
+            let opts = cli::stream::Options { rate, threshold, hop_frames, smooth, refractory_ms, json, step };
             cli::stream::run(&artifact, source, opts)
         }
         Command::Bench { artifact, input, iterations, json, profile } => {

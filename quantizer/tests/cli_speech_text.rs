@@ -359,4 +359,18 @@ fn stream_from_wav_and_raw_stdin() {
     assert_fails(&["stream", s(&kws), "--wav", "/nonexistent.wav"], 1, "nonexistent");
     let intent = quantize(dir.path(), "intent-lstm");
     assert_fails(&["stream", s(&intent), "--wav", s(&wav_path)], 1, "audio frontend");
+
+    // --step: kws-crnn's step artifact run every frame, its state carried (RecurrentStream); the
+    // frontend and defaults are the whole-clip artifact's. A model that is not a step model is
+    // refused with the reason.
+    let crnn = quantize(dir.path(), "kws-crnn");
+    let step = dir.path().join("step.fer");
+    let onnx = root().join("models/kws-crnn/model-step.onnx");
+    let o = ferrite(&["quantize", s(&onnx), "--no-config", "-o", s(&step)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stepped =
+        ferrite(&["stream", s(&crnn), "--step", s(&step), "--wav", s(&wav_path), "--json", "--threshold", "0.6"]);
+    let heard = labels(&stepped);
+    assert!(!heard.is_empty() && heard.iter().all(|l| l.len() == 1), "{heard:?}");
+    assert_fails(&["stream", s(&crnn), "--step", s(&crnn), "--wav", s(&wav_path)], 1, "not a step model");
 }

@@ -3,12 +3,14 @@
 //! (`arecord -t raw -f S16_LE -r 16000 -c 1 | ferrite stream kws.fer --raw - --rate 16000`).
 //! Each detection is printed as it happens (JSON lines with `--json`); audio at the other
 //! supported rate is resampled on the way in, chunk by chunk, with the same samples out as a
-//! whole-file resampling.
+//! whole-file resampling. With `--step STEP.fer` a recurrent model's step artifact runs once per
+//! frame with its state carried (`RecurrentStream`), the frontend and defaults coming from the
+//! whole-clip artifact.
 
 use crate::open;
 use anyhow::{anyhow, bail};
 use ferrite_runtime::preprocess::{resample, wav, AudioFrontend};
-use ferrite_runtime::stream::{Detection, KeywordStream, OwnedStreamBuffers, StreamParams};
+use ferrite_runtime::stream::{Detection, KeywordStream, OwnedStreamBuffers, RecurrentStream, StreamParams};
 use ferrite_runtime::{Model, Preprocessing, Session};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,29 @@ pub struct Options {
     pub refractory_ms: Option<u32>,
     /// JSON lines.
     pub json: bool,
+    /// A recurrent model's step artifact, run once per frame with its state carried.
+    pub step: Option<PathBuf>,
+}
+
+/// The stream being pushed: a window model re-run every hop, or a step model run every frame.
+enum Spotter<'m, 'a, 'b> {
+    Window(KeywordStream<'m, 'a, 'b>),
+    Recurrent(RecurrentStream<'m, 'a, 'b>),
+}
+
+impl Spotter<'_, '_, '_> {
+    fn push(&mut self, pcm: &[i16], on: impl FnMut(Detection)) -> ferrite_runtime::Result<()> {
+        match self {
+            Spotter::Window(s) => s.push(pcm, on),
+            Spotter::Recurrent(s) => s.push(pcm, on),
+        }
+    }
+    fn samples_seen(&self) -> u64 {
+        match self {
+            Spotter::Window(s) => s.samples_seen(),
+            Spotter::Recurrent(s) => s.samples_seen(),
+        }
+    }
 }
 
 /// Input samples per chunk: 64 ms at 16 kHz, what a capture device hands over at a time.
@@ -52,8 +77,20 @@ pub fn run(path: &Path, source: Source, opts: Options) -> anyhow::Result<()> {
     let params = params(&fe, defaults, &opts)?;
     let classes = model.outputs().next().map_or(0, |o| o.info.len());
     let mut buffers = OwnedStreamBuffers::new(&fe, classes, &params).map_err(|e| anyhow!("{e}"))?;
-    let session = Session::new(&model).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let mut stream = KeywordStream::new(session, params, buffers.borrow()).map_err(|e| anyhow!("{e}"))?;
+    let step = opts.step.as_deref().map(open).transpose()?;
+    let mut state = vec![0f32; step.as_ref().and_then(|s| s.inputs().nth(1)).map_or(0, |d| d.info.len())];
+    let mut stream = match (&step, &opts.step) {
+        (Some(step), Some(p)) => {
+            let session = Session::new(step).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+            let s = RecurrentStream::new(session, fe, params, buffers.borrow(), &mut state)
+                .map_err(|e| anyhow!("{}: not a step model of {}: {e}", p.display(), path.display()))?;
+            Spotter::Recurrent(s)
+        }
+        _ => {
+            let session = Session::new(&model).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+            Spotter::Window(KeywordStream::new(session, params, buffers.borrow()).map_err(|e| anyhow!("{e}"))?)
+        }
+    };
     let rate = fe.sample_rate();
     let mut printer = Printer { model: &model, rate, json: opts.json, count: 0 };
     let mut push = |pcm: &[i16]| -> anyhow::Result<()> {

@@ -128,6 +128,25 @@ impl<'b> StreamFrontend<'b> {
         self.fe.frame_features(sample, self.tables, row, self.scratch)
     }
 
+    /// The features of the last frame computed into `out` (`n_features` long): what a recurrent
+    /// step model takes. An error before the first frame.
+    pub fn last_frame(&self, out: &mut [f32]) -> Result<()> {
+        let nf = self.fe.n_features();
+        if out.len() != nf {
+            return Err(Error::BufferSize { needed: nf as u64, given: out.len() as u64 });
+        }
+        let Some(k) = self.frames.checked_sub(1) else {
+            return Err(Error::BadInput { index: 0, rule: rule!("no frame yet") });
+        };
+        let at = (k % self.fe.n_frames().max(1) as u64) as usize * nf;
+        let src = self
+            .rows
+            .get(at..at + nf)
+            .ok_or(Error::BufferSize { needed: (at + nf) as u64, given: self.rows.len() as u64 })?;
+        out.copy_from_slice(src);
+        Ok(())
+    }
+
     /// The window of the last `n_frames` frames, oldest first, into `out` (`feature_len` long):
     /// the whole-clip features of the clip that starts at sample
     /// `(frames_done − n_frames) · hop`. An error until `n_frames` frames are done.

@@ -8,9 +8,11 @@
 
 mod detect;
 mod frontend;
+mod recurrent;
 
 pub use detect::Detector;
 pub use frontend::{FrontendLens, StreamFrontend};
+pub use recurrent::RecurrentStream;
 
 use crate::error::{Error, Result};
 use crate::preprocess::{AudioFrontend, Preprocessing};
