@@ -190,13 +190,6 @@ fn the_keyword_spotter_hears_digits_in_a_stream() {
     assert!(hits * 10 >= spans.len() * 8, "{hits} of {} digits detected", spans.len());
 }
 
-/// kws-crnn's step artifact (`model-step.onnx`, f32; the frontend is the whole-clip artifact's).
-fn crnn_step() -> ferrite_runtime::AlignedBytes {
-    let path = ferrite_e2e::repo_root().join("models/kws-crnn/model-step.onnx");
-    let step = ferrite_quantizer::quantize::quantize(&path, &Default::default()).expect("quantize the step model");
-    ferrite_runtime::AlignedBytes::copy_from(&step.bytes)
-}
-
 /// A recurrent stream runs the step model once per frame with its state carried: its logits are
 /// those of the step model run frame by frame by hand on the stream's frames (bit for bit), its
 /// detections the runtime Detector's on them, and after one clip's worth of frames its logits are
@@ -211,7 +204,7 @@ fn a_recurrent_stream_carries_its_state_from_frame_to_frame() {
     let whole = Model::from_bytes(&whole_bytes).unwrap();
     let fe = frontend(&whole);
     let params = StreamParams { threshold: 0.6, ..whole.stream_params().unwrap() };
-    let step_bytes = crnn_step();
+    let step_bytes = ferrite_e2e::crnn_step_artifact();
     let step = Model::from_bytes(&step_bytes).unwrap();
     let classes = whole.labels().count();
     let state_len = step.inputs().nth(1).unwrap().info.len();

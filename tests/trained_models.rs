@@ -142,13 +142,10 @@ fn kws_crnn_streams_frame_by_frame() {
     if !ferrite_e2e::have_shared_data() {
         return;
     }
-    let dir = repo_root().join("models/kws-crnn");
     let whole = trained_artifact("kws-crnn", Precision::F32);
     let whole = Model::from_bytes(&whole).unwrap();
     let Preprocessing::Audio(fe) = whole.preprocessing() else { panic!("no frontend") };
-    let opts = ferrite_quantizer::quantize::QuantizeOptions::default();
-    let step = ferrite_quantizer::quantize::quantize(&dir.join("model-step.onnx"), &opts).unwrap();
-    let step_bytes = ferrite_runtime::AlignedBytes::copy_from(&step.bytes);
+    let step_bytes = ferrite_e2e::crnn_step_artifact();
     let step = Model::from_bytes(&step_bytes).unwrap();
     let state_len = step.inputs().nth(1).unwrap().info.len();
     let n_feat = fe.n_features();

@@ -347,9 +347,7 @@ fn a_keyword_stream_allocates_nothing_after_creation() {
         let whole_bytes = trained_artifact("kws-crnn", Precision::F32);
         let whole = Model::from_bytes(&whole_bytes).unwrap();
         let Preprocessing::Audio(fe) = whole.preprocessing() else { panic!("kws-crnn has a frontend") };
-        let path = ferrite_e2e::repo_root().join("models/kws-crnn/model-step.onnx");
-        let step_bytes =
-            AlignedBytes::copy_from(&ferrite_quantizer::quantize::quantize(&path, &Default::default()).unwrap().bytes);
+        let step_bytes = ferrite_e2e::crnn_step_artifact();
         let step = Model::from_bytes(&step_bytes).unwrap();
         let params = whole.stream_params().unwrap();
         let mut bufs = OwnedStreamBuffers::new(&fe, whole.labels().count(), &params).unwrap();

@@ -507,9 +507,8 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         .map(|(k, op)| {
             let ids = |start: u32, len: u32| -> Vec<String> {
                 art.index_range(start, len)
-                    .map(|r| r.iter().collect::<Vec<u32>>())
-                    .unwrap_or_default()
                     .into_iter()
+                    .flatten()
                     .map(|i| if i == u32::MAX { "-".into() } else { tensor_name(i) })
                     .collect()
             };

@@ -89,9 +89,6 @@ pub(crate) fn info_of(t: impl core::borrow::Borrow<TensorRecord>) -> TensorInfo 
     }
 }
 
-/// An empty word range (what an out-of-range lookup reads as, after validation refused it).
-const NO_WORDS: crate::format::Words<'static> = crate::format::Words::Wide(&[]);
-
 /// [`info_of`] tensor `i` of `t`, read in place from either record form (no widening: the
 /// session's and the loader's most frequent read, kept small for firmware).
 #[inline]
@@ -179,7 +176,7 @@ impl<'a> Model<'a> {
         } else {
             (art.plan.outputs_start.get(), art.plan.outputs_len.get())
         };
-        art.index_range(start, len).unwrap_or(NO_WORDS).iter().filter_map(move |i| {
+        art.index_range(start, len).unwrap_or(crate::format::Words::EMPTY).iter().filter_map(move |i| {
             let t = art.tensors.get(i as usize)?;
             Some(TensorDesc {
                 index: i,
@@ -373,8 +370,11 @@ fn check_slots(art: &Artifact<'_>) -> Result<()> {
 /// one) live to the end; both have a type a caller can read or write.
 fn check_graph_io(art: &Artifact<'_>) -> Result<()> {
     let n_ops = art.ops.len() as u32;
-    let inputs = art.index_range(art.plan.inputs_start.get(), art.plan.inputs_len.get()).unwrap_or(NO_WORDS);
-    let outputs = art.index_range(art.plan.outputs_start.get(), art.plan.outputs_len.get()).unwrap_or(NO_WORDS);
+    let inputs =
+        art.index_range(art.plan.inputs_start.get(), art.plan.inputs_len.get()).unwrap_or(crate::format::Words::EMPTY);
+    let outputs = art
+        .index_range(art.plan.outputs_start.get(), art.plan.outputs_len.get())
+        .unwrap_or(crate::format::Words::EMPTY);
     for (t, is_input) in inputs.iter().map(|t| (t, true)).chain(outputs.iter().map(|t| (t, false))) {
         let rec = art.tensors.get(t as usize).ok_or(Error::BadPlan(rule!("graph input or output index")))?;
         let placed = match storage_of(rec) {
@@ -491,8 +491,9 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
         if let (false, Some(feature)) = (code.built(), code.feature()) {
             return Err(Error::OpNotBuilt { index, op: code.name(), feature });
         }
-        let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(NO_WORDS);
-        let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(NO_WORDS);
+        let ins = art.index_range(rec.inputs_start.get(), rec.inputs_len.get()).unwrap_or(crate::format::Words::EMPTY);
+        let outs =
+            art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(crate::format::Words::EMPTY);
         if ins.len() + outs.len() > MAX_IO {
             return Err(bad(rule!("more than 32 inputs and outputs")));
         }
@@ -566,7 +567,7 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
                 Some(info_of(r))
             }
         };
-        let words = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).unwrap_or(NO_WORDS);
+        let words = art.attr_range(rec.attrs_start.get(), rec.attrs_len.get()).unwrap_or(crate::format::Words::EMPTY);
         let mut w32 = [0u32; 64];
         if words.len() > w32.len() {
             return Err(bad(rule!("more than 64 attribute words")));
@@ -590,7 +591,8 @@ fn check_ops(art: &Artifact<'_>) -> Result<()> {
             continue;
         }
         let rec = art.ops.get(d as usize).ok_or(Error::BadPlan(rule!("writer out of range")))?;
-        let outs = art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(NO_WORDS);
+        let outs =
+            art.index_range(rec.outputs_start.get(), rec.outputs_len.get()).unwrap_or(crate::format::Words::EMPTY);
         if !outs.iter().any(|o| o == s.tensor.get()) && rec.scratch.get() != s.tensor.get() {
             return Err(Error::BadPlan(rule!("slot's writer does not write it")));
         }

@@ -302,6 +302,15 @@ pub fn trained_artifact(name: &str, precision: Precision) -> AlignedBytes {
     AlignedBytes::copy_from(&q.bytes)
 }
 
+/// kws-crnn's step model (`models/kws-crnn/model-step.onnx`: one frame and the GRU state in, the
+/// logits and the new state out) as an f32 artifact, converted without its folder's ferrite.toml
+/// (which describes the whole-clip input), as `ferrite quantize ... --no-config` does.
+pub fn crnn_step_artifact() -> AlignedBytes {
+    let path = repo_root().join("models/kws-crnn/model-step.onnx");
+    let q = quantize(&path, &Default::default()).unwrap_or_else(|e| panic!("quantize the step model: {e}"));
+    AlignedBytes::copy_from(&q.bytes)
+}
+
 /// Every Snips utterance (train and test splits) of `../shared/data/snips-intents`.
 pub fn snips_texts() -> Vec<String> {
     use ferrite_quantizer::eval::data::{self, Payload, Split};

@@ -356,6 +356,9 @@ pub enum Words<'a> {
 }
 
 impl<'a> Words<'a> {
+    /// No words (what an out-of-range lookup reads as, once validation has refused it).
+    pub const EMPTY: Words<'static> = Words::Wide(&[]);
+
     /// Word `i`, widened.
     #[inline]
     pub fn get(&self, i: usize) -> Option<u32> {

@@ -224,8 +224,8 @@ impl<'a> Artifact<'a> {
             strings: &[],
             tensors: Tensors::Compact(&[]),
             ops: Ops::Compact(&[]),
-            indices: Words::Wide(&[]),
-            attrs: Words::Wide(&[]),
+            indices: Words::EMPTY,
+            attrs: Words::EMPTY,
             plan: &PLAN,
             slots: Slots::Compact(&[]),
             weights: &[],
@@ -729,7 +729,7 @@ impl<'a> Artifact<'a> {
             }
         }
         // int8 graph inputs and outputs (their other rules are the plan's).
-        let io = |start: u32, len: u32| self.index_range(start, len).unwrap_or(Words::Wide(&[]));
+        let io = |start: u32, len: u32| self.index_range(start, len).unwrap_or(Words::EMPTY);
         let int8_io = io(self.plan.inputs_start.get(), self.plan.inputs_len.get())
             .iter()
             .chain(io(self.plan.outputs_start.get(), self.plan.outputs_len.get()).iter())

@@ -178,7 +178,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let art = self.art;
         let kernels = self.kernels;
         let (ops, regions) = self.prepared.parts();
-        let ids = |start: u32, len: u32| art.index_range(start, len).unwrap_or(crate::format::Words::Wide(&[]));
+        let ids = |start: u32, len: u32| art.index_range(start, len).unwrap_or(crate::format::Words::EMPTY);
         let io = ids(art.plan.inputs_start.get(), art.plan.inputs_len.get())
             .iter()
             .chain(ids(art.plan.outputs_start.get(), art.plan.outputs_len.get()));

@@ -239,23 +239,40 @@ impl<'m, 'a, 'b> KeywordStream<'m, 'a, 'b> {
     pub fn push_windows(&mut self, pcm: &[i16], mut on_window: impl FnMut(&Window<'_>)) -> Result<()> {
         for &s in pcm {
             let Some(k) = self.frontend.push_sample(s)? else { continue };
-            let fe = *self.frontend.frontend();
-            let rows = fe.n_frames() as u64;
-            // Windows end on frames rows − 1, rows − 1 + hop_frames, …
-            if k + 1 < rows || !(k + 1 - rows).is_multiple_of(self.hop_frames) {
-                continue;
-            }
+            let Some(span) = window_at(self.frontend.frontend(), self.hop_frames, k) else { continue };
             self.frontend.window(self.session.input_f32_mut(0)?)?;
             let out = self.session.run_in_place()?;
             let logits = out.f32(0).ok_or(Error::BadInput { index: 0, rule: rule!("the first output must be f32") })?;
-            softmax(logits, self.posteriors);
-            let start = (k + 1 - rows) * fe.hop() as u64;
-            let end = start + fe.clip_samples() as u64;
-            let detection = self.detector.observe(self.posteriors, start, end);
-            on_window(&Window { start, end, logits, posteriors: self.posteriors, detection });
+            on_window(&observe(&mut self.detector, self.posteriors, logits, span));
         }
         Ok(())
     }
+}
+
+/// The samples `[start, end)` of the window a stream runs its detector on when frame `k`
+/// completes: windows end on frames `n_frames − 1`, `n_frames − 1 + hop_frames`, …; `None` on
+/// the frames between.
+fn window_at(fe: &AudioFrontend, hop_frames: u64, k: u64) -> Option<(u64, u64)> {
+    let rows = fe.n_frames() as u64;
+    if k + 1 < rows || !(k + 1 - rows).is_multiple_of(hop_frames) {
+        return None;
+    }
+    let start = (k + 1 - rows) * fe.hop() as u64;
+    Some((start, start + fe.clip_samples() as u64))
+}
+
+/// One run's report: the posteriors of `logits` (into `posteriors`) and what `detector` fires
+/// on them for the window `span`.
+fn observe<'p>(
+    detector: &mut Detector<'_>,
+    posteriors: &'p mut [f32],
+    logits: &'p [f32],
+    span: (u64, u64),
+) -> Window<'p> {
+    softmax(logits, posteriors);
+    let (start, end) = span;
+    let detection = detector.observe(posteriors, start, end);
+    Window { start, end, logits, posteriors, detection }
 }
 
 /// One run of the model on the stream.

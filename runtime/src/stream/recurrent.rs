@@ -10,7 +10,7 @@
 //! thresholded, with the window `[start, end)` of the last clip's samples. Memory is the caller's
 //! buffers plus the state; nothing allocates.
 
-use super::{softmax, Detection, Detector, StreamBuffers, StreamFrontend, StreamParams, Window};
+use super::{observe, window_at, Detection, Detector, StreamBuffers, StreamFrontend, StreamParams, Window};
 use crate::error::{Error, Result};
 use crate::preprocess::AudioFrontend;
 use crate::session::Session;
@@ -124,16 +124,8 @@ impl<'m, 'a, 'b> RecurrentStream<'m, 'a, 'b> {
                 return Err(Error::BadInput { index: 0, rule: rule!("a step model's outputs are f32") });
             };
             copy(self.state, next);
-            let fe = *self.frontend.frontend();
-            let rows = fe.n_frames() as u64;
-            if k + 1 < rows || !(k + 1 - rows).is_multiple_of(self.hop_frames) {
-                continue;
-            }
-            softmax(logits, self.posteriors);
-            let start = (k + 1 - rows) * fe.hop() as u64;
-            let end = start + fe.clip_samples() as u64;
-            let detection = self.detector.observe(self.posteriors, start, end);
-            on_window(&Window { start, end, logits, posteriors: self.posteriors, detection });
+            let Some(span) = window_at(self.frontend.frontend(), self.hop_frames, k) else { continue };
+            on_window(&observe(&mut self.detector, self.posteriors, logits, span));
         }
         Ok(())
     }
