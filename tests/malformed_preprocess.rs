@@ -67,7 +67,7 @@ fn build_with(text: bool, strip: bool, stream: Option<StreamRecord>) -> Result<V
             fmin: F32::new(0.0),
             fmax: F32::new(4000.0),
             log_floor: F32::new(1e-6),
-            reserved: U32::ZERO,
+            normalize: U32::ZERO,
         })
     };
     let opts = QuantizeOptions {
@@ -289,4 +289,35 @@ fn stream_section_rules() {
     let e = build_with(true, false, Some(stream_record())).unwrap_err().to_string();
     assert!(e.contains("bad stream section") && e.contains("audio frontend"), "{e}");
     assert!(Model::from_bytes(&AlignedBytes::copy_from(text_sample())).unwrap().stream_params().is_none());
+}
+
+/// `normalize` (the audio parameters' last word): 0 and 1 load, and 1 gives windows whose every
+/// feature sums to zero over the frames; any other value is a typed `BadPreprocess` error.
+#[test]
+fn audio_normalize_word() {
+    let (off, _) = section(audio_sample(), SectionKind::Preprocess);
+    let at = off + 16 + 44;
+    assert_eq!(audio_sample()[at..at + 4], [0; 4], "the sample is written without normalisation");
+    for value in [1u32, 2, 0x100, u32::MAX] {
+        let mut b = audio_sample().to_vec();
+        b[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        fix_checksum(&mut b);
+        let a = AlignedBytes::copy_from(&b);
+        match (value, Model::from_bytes(&a)) {
+            (1, Ok(m)) => {
+                let Preprocessing::Audio(fe) = m.preprocessing() else { panic!("no frontend") };
+                assert!(fe.window_mean());
+                let samples: Vec<f32> = (0..400).map(|i| ((i * 37 % 101) as f32 / 101.0 - 0.5) * 0.3).collect();
+                let f = fe.features_at(&samples, 8000).unwrap();
+                for j in 0..fe.n_features() {
+                    let sum: f32 = f.iter().skip(j).step_by(fe.n_features()).sum();
+                    assert!(sum.abs() < 1e-4, "feature {j} sums to {sum} over the window");
+                }
+            }
+            (_, Err(e @ Error::BadPreprocess(_))) if value != 1 => {
+                assert!(e.to_string().contains("normalize must be 0"), "{e}");
+            }
+            (v, r) => panic!("normalize = {v}: {r:?}"),
+        }
+    }
 }

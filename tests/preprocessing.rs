@@ -6,9 +6,12 @@
 use ferrite_e2e::{rel_l2, repo_root, shared_data, snips_texts, trained_artifact};
 use ferrite_quantizer::npy::{self, NpyData};
 use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::format::{AudioParams, NORMALIZE_NONE, NORMALIZE_WINDOW_MEAN, WINDOW_HANN};
+use ferrite_runtime::preprocess::AudioFrontend;
 use ferrite_runtime::{Model, Preprocessing};
 use std::io::Write;
 use std::process::{Command, Stdio};
+use zerocopy::little_endian::{F32, U32};
 
 fn python_ids(vocab: &std::path::Path, seq_len: usize, side: &str, texts: &[String]) -> Vec<String> {
     let script = repo_root().join("models/common/ferrite_text.py");
@@ -94,20 +97,50 @@ fn golden(name: &str) -> Vec<f32> {
     }
 }
 
+/// kws-dscnn's frontend parameters with `normalize` as given.
+fn mfcc10_params(normalize: u32) -> AudioParams {
+    AudioParams {
+        sample_rate: U32::new(8000),
+        clip_samples: U32::new(8000),
+        frame_len: U32::new(240),
+        hop: U32::new(160),
+        n_fft: U32::new(256),
+        n_mels: U32::new(40),
+        n_mfcc: U32::new(10),
+        window: U32::new(WINDOW_HANN),
+        fmin: F32::new(20.0),
+        fmax: F32::new(4000.0),
+        log_floor: F32::new(1e-6),
+        normalize: U32::new(normalize),
+    }
+}
+
 #[test]
 fn audio_features_match_the_reference_on_real_clips() {
     if !ferrite_e2e::have_shared_data() {
         return;
     }
     let rec = shared_data().join("fsdd/recordings");
-    for (model_name, suffix) in [("kws-dscnn", "mfcc10"), ("kws-crnn", "logmel40")] {
-        let art = trained_artifact(model_name, Precision::F32);
+    let frontend_of = |name: &str| {
+        let art = trained_artifact(name, Precision::F32);
         let model = Model::from_bytes(&art).unwrap();
-        let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("{model_name} has no frontend") };
+        let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("{name} has no frontend") };
+        fe
+    };
+    // kws-dscnn's frontend subtracts the window mean; the same MFCC without it are checked too.
+    let raw_mfcc = AudioFrontend::from_params(&mfcc10_params(NORMALIZE_NONE)).unwrap();
+    let frontends = [
+        ("kws-dscnn", frontend_of("kws-dscnn"), "mfcc10"),
+        ("MFCC, no normalisation", raw_mfcc, "mfcc10"),
+        ("kws-crnn", frontend_of("kws-crnn"), "logmel40"),
+    ];
+    for (model_name, fe, suffix) in frontends {
         let mut worst = 0.0f64;
         for clip in ["0_jackson_0", "3_george_1", "5_lucas_2", "7_theo_3", "8_yweweler_4", "9_theo_0"] {
             let bytes = std::fs::read(rec.join(format!("{clip}.wav"))).unwrap();
             let got = fe.features_from_wav(&bytes).unwrap();
+            // The window-mean normalisation (kws-dscnn) has goldens of its own.
+            let suffix = if fe.window_mean() { format!("{suffix}-wmean") } else { suffix.to_string() };
             let want = golden(&format!("{clip}.{suffix}.npy"));
             let err = rel_l2(&got, &want);
             assert!(err <= 1e-4, "{model_name} {clip}: relative error {err:.2e} > 1e-4");
@@ -159,8 +192,13 @@ fn resampled_16k_audio_matches_the_reference() {
     let model = Model::from_bytes(&art).unwrap();
     let Preprocessing::Audio(fe) = model.preprocessing() else { panic!("no frontend") };
     let bytes = std::fs::read(repo_root().join("tests/golden/frontend/7_theo_3_16k.wav")).unwrap();
-    let got = fe.features_from_wav(&bytes).unwrap();
-    let err = rel_l2(&got, &golden("7_theo_3_16k.mfcc10.npy"));
-    eprintln!("16 kHz clip resampled to 8 kHz: relative L2 error of features {err:.2e}");
-    assert!(err <= 1e-4, "relative error {err:.2e} > 1e-4");
+    let raw = AudioFrontend::from_params(&mfcc10_params(NORMALIZE_NONE)).unwrap();
+    let own = if fe.window_mean() { "7_theo_3_16k.mfcc10-wmean.npy" } else { "7_theo_3_16k.mfcc10.npy" };
+    let wmean = AudioFrontend::from_params(&mfcc10_params(NORMALIZE_WINDOW_MEAN)).unwrap();
+    for (fe, golden_name) in [(fe, own), (raw, "7_theo_3_16k.mfcc10.npy"), (wmean, "7_theo_3_16k.mfcc10-wmean.npy")] {
+        let got = fe.features_from_wav(&bytes).unwrap();
+        let err = rel_l2(&got, &golden(golden_name));
+        eprintln!("16 kHz clip resampled to 8 kHz ({golden_name}): relative L2 error of features {err:.2e}");
+        assert!(err <= 1e-4, "relative error {err:.2e} > 1e-4");
+    }
 }

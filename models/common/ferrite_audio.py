@@ -96,13 +96,14 @@ class Frontend:
     """The parameters of `logmel-v1`, as stored in the artifact (see ferrite.toml's [audio] table)."""
 
     def __init__(self, sample_rate, clip_samples, frame_len, hop, n_fft, n_mels, fmin, fmax,
-                 log_floor, n_mfcc):
+                 log_floor, n_mfcc, normalize="none"):
         self.__dict__.update(locals())
         del self.__dict__["self"]
         self.n_frames = 1 + (clip_samples - frame_len) // hop
         self.window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(frame_len) / frame_len)  # periodic Hann
         self.fb = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
         self.dct = dct_matrix(n_mfcc, n_mels) if n_mfcc else None
+        assert normalize in ("none", "window-mean"), normalize
 
     @property
     def n_features(self):
@@ -125,4 +126,11 @@ class Frontend:
         spec = np.fft.rfft(frames, n=self.n_fft, axis=1)
         power = spec.real ** 2 + spec.imag ** 2
         mel = np.log(power @ self.fb.T + self.log_floor)
-        return mel @ self.dct.T if self.dct is not None else mel
+        return self.normalized(mel @ self.dct.T if self.dct is not None else mel)
+
+    def normalized(self, feats):
+        """`normalize = "window-mean"`: each feature's mean over the window's frames (the second
+        to last axis) subtracted; otherwise `feats` as they are."""
+        if self.normalize == "window-mean":
+            return feats - feats.mean(axis=-2, keepdims=True)
+        return feats

@@ -4,9 +4,11 @@
     /path/to/venv/bin/python models/common/make_goldens.py      # needs numpy only
 
 For a fixed set of real FSDD clips (test split, every speaker) it writes, under tests/golden/frontend/:
-  <clip>.mfcc10.npy, <clip>.logmel40.npy   features of models/kws-dscnn and models/kws-crnn's frontends
+  <clip>.mfcc10.npy, <clip>.logmel40.npy   MFCC and log-mel features (models/kws-crnn's frontend)
+  <clip>.mfcc10-wmean.npy                  MFCC with each coefficient's window mean subtracted
+                                           (`normalize = "window-mean"`: models/kws-dscnn's frontend)
   7_theo_3_16k.wav                         the clip resampled to 16 kHz by the reference resampler, as PCM 16
-  7_theo_3_16k.mfcc10.npy                  its features (resampled back to 8 kHz by the reference)
+  7_theo_3_16k.mfcc10[-wmean].npy          its features (resampled back to 8 kHz by the reference)
 Features are float32 [frames, features], computed in float64 by models/common/ferrite_audio.py.
 """
 import os
@@ -26,6 +28,7 @@ COMMON = dict(sample_rate=8000, clip_samples=8000, frame_len=240, hop=160, n_fft
               fmax=4000.0, log_floor=1e-6)
 MFCC10 = fa.Frontend(n_mfcc=10, **COMMON)
 LOGMEL40 = fa.Frontend(n_mfcc=0, **COMMON)
+MFCC10_WMEAN = fa.Frontend(n_mfcc=10, normalize="window-mean", **COMMON)
 
 
 def write_wav(path, x, rate):
@@ -43,12 +46,14 @@ def main():
         x, rate = fa.read_wav(os.path.join(rec, c + ".wav"))
         np.save(os.path.join(OUT, c + ".mfcc10.npy"), MFCC10.features(x, rate).astype(np.float32))
         np.save(os.path.join(OUT, c + ".logmel40.npy"), LOGMEL40.features(x, rate).astype(np.float32))
+        np.save(os.path.join(OUT, c + ".mfcc10-wmean.npy"), MFCC10_WMEAN.features(x, rate).astype(np.float32))
     x, rate = fa.read_wav(os.path.join(rec, "7_theo_3.wav"))
     up = fa.resample(x, rate, 16000)
     wav16 = os.path.join(OUT, "7_theo_3_16k.wav")
     write_wav(wav16, up, 16000)
     y, r16 = fa.read_wav(wav16)
     np.save(os.path.join(OUT, "7_theo_3_16k.mfcc10.npy"), MFCC10.features(y, r16).astype(np.float32))
+    np.save(os.path.join(OUT, "7_theo_3_16k.mfcc10-wmean.npy"), MFCC10_WMEAN.features(y, r16).astype(np.float32))
     print(f"wrote goldens for {len(CLIPS)} clips and one 16 kHz clip to {os.path.normpath(OUT)}")
 
 

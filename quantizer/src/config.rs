@@ -98,6 +98,10 @@ pub struct AudioSection {
     pub fmax: Option<f32>,
     /// Added before the logarithm (default 1e-6).
     pub log_floor: Option<f32>,
+    /// `"none"` (default) or `"window-mean"`: subtract each feature's mean over the model's window
+    /// (docs/PREPROCESSING.md).
+    #[serde(default)]
+    pub normalize: Option<String>,
 }
 
 /// Preprocessing resolved for the writer.
@@ -290,7 +294,13 @@ fn resolve_audio(path: &Path, a: &AudioSection) -> Result<Preprocess> {
         fmin: F32::new(a.fmin),
         fmax: F32::new(a.fmax.unwrap_or(a.sample_rate as f32 / 2.0)),
         log_floor: F32::new(a.log_floor.unwrap_or(1e-6)),
-        reserved: U32::ZERO,
+        normalize: U32::new(match a.normalize.as_deref() {
+            None | Some("none") => ferrite_runtime::format::NORMALIZE_NONE,
+            Some("window-mean") => ferrite_runtime::format::NORMALIZE_WINDOW_MEAN,
+            Some(other) => {
+                return Err(err(path, format!("[audio] normalize: `{other}` is not \"none\" or \"window-mean\"")))
+            }
+        }),
     };
     // The runtime's own checks, so the two can never disagree on what is valid.
     ferrite_runtime::preprocess::AudioFrontend::from_params(&p).map_err(|e| err(path, format!("[audio]: {e}")))?;

@@ -705,11 +705,12 @@ fn preprocessing_summary(model: &Model<'_>) -> Option<String> {
             if t.vocab_is_front_coded() { ", front-coded" } else { "" }
         )),
         Preprocessing::Audio(a) => Some(format!(
-            "audio, frontend logmel-v1: {} Hz, {} samples -> {} frames x {} features",
+            "audio, frontend logmel-v1: {} Hz, {} samples -> {} frames x {} features{}",
             a.sample_rate(),
             a.clip_samples(),
             a.n_frames(),
-            a.n_features()
+            a.n_features(),
+            if a.window_mean() { ", each feature's window mean subtracted" } else { "" }
         )),
     }
 }

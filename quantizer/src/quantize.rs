@@ -178,6 +178,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
                    "clip_samples": a.clip_samples.get(), "frame_len": a.frame_len.get(), "hop": a.hop.get(),
                    "n_fft": a.n_fft.get(), "n_mels": a.n_mels.get(), "n_mfcc": a.n_mfcc.get(),
                    "fmin": a.fmin.get(), "fmax": a.fmax.get(), "log_floor": a.log_floor.get(),
+                   "normalize": if a.normalize.get() == ferrite_runtime::format::NORMALIZE_WINDOW_MEAN { "window-mean" } else { "none" },
                    "frames": fe.n_frames(), "features": fe.n_features()})
         }
     };

@@ -310,6 +310,11 @@ pub const PAD_LEFT: u32 = 0;
 pub const PAD_RIGHT: u32 = 1;
 /// [`AudioParams::window`]: periodic Hann.
 pub const WINDOW_HANN: u32 = 1;
+/// `AudioParams::normalize`: the features as computed.
+pub const NORMALIZE_NONE: u32 = 0;
+/// `AudioParams::normalize`: each feature's mean over the window's frames subtracted from it
+/// (cepstral mean normalisation over one model input; docs/PREPROCESSING.md).
+pub const NORMALIZE_WINDOW_MEAN: u32 = 1;
 
 /// Parameters of tokenizer `words-v1`.
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
@@ -363,8 +368,8 @@ pub struct AudioParams {
     pub fmax: F32,
     /// Added to each mel energy before the natural logarithm.
     pub log_floor: F32,
-    /// MUST be 0.
-    pub reserved: U32,
+    /// [`NORMALIZE_NONE`] or [`NORMALIZE_WINDOW_MEAN`] (the field was reserved, 0, before).
+    pub normalize: U32,
 }
 
 const _: () = assert!(core::mem::size_of::<PreprocessHeader>() == 16);

@@ -9,7 +9,7 @@
 //! rounded once; the real FFT is microfft's (no_std, no allocation).
 
 use crate::error::{Error, Result};
-use crate::format::{AudioParams, WINDOW_HANN};
+use crate::format::{AudioParams, NORMALIZE_NONE, NORMALIZE_WINDOW_MEAN, WINDOW_HANN};
 
 /// Smallest and largest FFT sizes (microfft's sizes compiled in).
 pub const FFT_SIZES: core::ops::RangeInclusive<usize> = 16..=2048;
@@ -47,6 +47,8 @@ pub struct AudioFrontend {
     fmin: f32,
     fmax: f32,
     log_floor: f32,
+    /// Subtract each feature's mean over the window ([`NORMALIZE_WINDOW_MEAN`]).
+    window_mean: bool,
 }
 
 fn bad(rule: &'static str) -> Error {
@@ -75,9 +77,13 @@ impl AudioFrontend {
             fmin: p.fmin.get(),
             fmax: p.fmax.get(),
             log_floor: p.log_floor.get(),
+            window_mean: p.normalize.get() == NORMALIZE_WINDOW_MEAN,
         };
-        if p.window.get() != WINDOW_HANN || p.reserved.get() != 0 {
-            return Err(bad(rule!("window must be 1 (periodic Hann) and reserved 0")));
+        if p.window.get() != WINDOW_HANN {
+            return Err(bad(rule!("window must be 1 (periodic Hann)")));
+        }
+        if ![NORMALIZE_NONE, NORMALIZE_WINDOW_MEAN].contains(&p.normalize.get()) {
+            return Err(bad(rule!("normalize must be 0 (none) or 1 (window mean)")));
         }
         if !(1000..=crate::preprocess::resample::MAX_RATE).contains(&a.sample_rate) {
             return Err(bad(rule!("sample_rate must be 1000 to 192000")));
@@ -266,7 +272,34 @@ impl AudioFrontend {
             };
             self.frame_features(at, tables, row, scratch)?;
         }
+        self.normalize_window(out);
         Ok(())
+    }
+
+    /// Whether each feature's mean over the window is subtracted ([`NORMALIZE_WINDOW_MEAN`]):
+    /// the features of a window then depend on all its frames, so a model cannot take them one
+    /// frame at a time.
+    pub fn window_mean(&self) -> bool {
+        self.window_mean
+    }
+
+    /// The window normalisation on a whole window of features (`n_frames` rows): with
+    /// [`NORMALIZE_WINDOW_MEAN`], each column's mean (summed in frame order in f32, divided by
+    /// `n_frames`) subtracted from it; otherwise nothing. The one definition the whole-clip and the
+    /// streaming frontend share.
+    pub(crate) fn normalize_window(&self, window: &mut [f32]) {
+        let nf = self.n_features();
+        if !self.window_mean || nf == 0 {
+            return;
+        }
+        let rows = (window.len() / nf) as f32;
+        for j in 0..nf {
+            let sum: f32 = window.iter().skip(j).step_by(nf).sum();
+            let mean = sum / rows;
+            for v in window.iter_mut().skip(j).step_by(nf) {
+                *v -= mean;
+            }
+        }
     }
 
     /// The features of one frame into `row` ([`AudioFrontend::n_features`] long): `sample(i)` is

@@ -166,6 +166,7 @@ impl<'b> StreamFrontend<'b> {
                 dst.copy_from_slice(src);
             }
         }
+        self.fe.normalize_window(out);
         Ok(())
     }
 }

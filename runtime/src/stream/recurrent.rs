@@ -58,6 +58,11 @@ impl<'m, 'a, 'b> RecurrentStream<'m, 'a, 'b> {
         let f32_of = |d: &Option<crate::model::TensorDesc<'_>>, len: usize| {
             d.as_ref().is_some_and(|d| d.info.dtype == crate::format::DType::F32 && d.info.len() == len)
         };
+        if fe.window_mean() {
+            return Err(Error::BadPreprocess(rule!(
+                "a step model takes one frame at a time: its frontend cannot subtract a window's mean"
+            )));
+        }
         if !f32_of(&frame, fe.n_features()) || ins.next().is_some() {
             return Err(Error::BadInput {
                 index: 0,
