@@ -275,4 +275,12 @@ fn a_recurrent_stream_carries_its_state_from_frame_to_frame() {
     let mut b4 = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
     let mut state = vec![0f32; state_len];
     assert!(RecurrentStream::new(Session::new(&whole).unwrap(), fe, params, b4.borrow(), &mut state).is_err());
+
+    // Nor can a frontend that subtracts each window's mean (kws-dscnn's) feed a step model.
+    let dscnn_bytes = trained_artifact("kws-dscnn", Precision::F32);
+    let wfe = frontend(&Model::from_bytes(&dscnn_bytes).unwrap());
+    assert!(wfe.window_mean(), "kws-dscnn's frontend subtracts the window mean");
+    let mut b5 = OwnedStreamBuffers::new(&wfe, classes, &params).unwrap();
+    let e = RecurrentStream::new(Session::new(&step).unwrap(), wfe, params, b5.borrow(), &mut state).unwrap_err();
+    assert!(matches!(e, ferrite_runtime::Error::BadPreprocess(_)), "{e}");
 }

@@ -153,6 +153,7 @@ def run(out_dir, make_model, frontend, *, input_shape, epochs, lr, batch, seed, 
         print(f"fold {fold}: accuracy {100 * acc:.2f}% on {len(test_items)} clips")
         return acc
 
+    os.makedirs(out_dir, exist_ok=True)
     onnx_path = os.path.join(out_dir, "model.onnx")
     tl.export_onnx(model, x_val[:4], onnx_path, "features")
 
@@ -195,6 +196,7 @@ fmin = {f.fmin:.1f}
 fmax = {f.fmax:.1f}
 log_floor = {f.log_floor:g}
 n_mfcc = {f.n_mfcc}
+normalize = "{f.normalize}"
 
 # Defaults of `ferrite stream` (docs/PREPROCESSING.md, "Streaming"): a run every 100 ms, the
 # posteriors of {stream["smooth"]} runs averaged, a detection at {stream["threshold"]}, then quiet for one second; the
@@ -207,6 +209,9 @@ refractory_ms = 1000
 background = "{BACKGROUND}"
 ''')
     n_params = sum(p.numel() for p in model.parameters())
+    wmean_note = (", each feature's mean over the window subtracted (`normalize = \"window-mean\"`: cepstral mean "
+                  "normalisation, which takes out the microphone's and the voice's average spectrum)"
+                  if f.normalize == "window-mean" else "")
     feat_kind = f"{f.n_mfcc} MFCC" if f.n_mfcc else f"{f.n_mels} log-mel energies"
     with open(os.path.join(out_dir, "MODEL_CARD.md"), "w") as fh:
         fh.write(f"""# {name}
@@ -217,21 +222,24 @@ background = "{BACKGROUND}"
 - **Input**: `features`, float32 [batch, {", ".join(map(str, input_shape))}]: {f.n_frames} frames x {feat_kind}
   from frontend `logmel-v1` (docs/PREPROCESSING.md): {f.sample_rate} Hz, first {f.clip_samples} samples
   (zero-padded), {f.frame_len}-sample periodic-Hann frames every {f.hop} samples, {f.n_fft}-point FFT, {f.n_mels}
-  HTK mel filters {f.fmin:g}-{f.fmax:g} Hz, ln(energy + {f.log_floor:g}){", orthonormal DCT-II" if f.n_mfcc else ""}.
+  HTK mel filters {f.fmin:g}-{f.fmax:g} Hz, ln(energy + {f.log_floor:g}){", orthonormal DCT-II" if f.n_mfcc else ""}{wmean_note}.
   Feature normalisation (training-set mean and deviation) is inside the graph. **Output**: `logits` [batch, 11], digits 0-9 and `_background_`.
 - **Data**: Free Spoken Digit Dataset (../shared/data/fsdd; Zohar Jackson et al., DOI 10.5281/zenodo.1342401;
   CC BY-SA 4.0): 5 speakers, 8 kHz. Official split: recordings with index 0-4 are the test set ({len(test_items)}
   clips), 5-49 training ({len(train_items)} clips; those with index divisible by 9 held out for model selection).
   Training and test share speakers: the leave-one-speaker-out figures below are the ones about unseen voices.
-  Besides FSDD (models/common/kws_data.py, generated offline, reproducible): the ten digits spoken by 80
-  synthetic speakers (espeak-ng voices and variants, seeded pitch and speed, 800 clips); for the background
-  class, 400 Snips training-split sentences without number words spoken by those voices, white, pink, brown
-  and babble noise, near-silence, and digits cut off at the window's edge.
+  Besides FSDD (models/common/kws_data.py, generated offline, reproducible; models/README.md): the ten digits
+  spoken by 176 synthetic speakers, 2,400 clips (80 espeak-ng voices and variants at seeded pitch and speed;
+  80 made from eight Flite and Festival voices at seeded pitch shifts and tempos; 16 espeak-ng speakers saying
+  each digit five ways as non-native speakers often do); for the background class, 560 Snips training-split
+  sentences without number words spoken by those voices, white, pink, brown and babble noise, near-silence,
+  and digits cut off at the window's edge.
 - **Training**: `models/{name}/train.py` (seed {seed}, {epochs} epochs, AdamW, one-cycle LR {lr}, batch {batch},
   label smoothing 0.05). Every epoch draws its one-second windows afresh: each digit placed anywhere in the
   window, speed 0.85-1.15x, FSDD clips pitch-shifted by 1-3 semitones (3 in 10, sox), level -52 to -12 dBFS,
   over near-silence or noise at 5-30 dB SNR, with loud noise or speech beside it in 35 of 100; background windows {int(100 * BACKGROUND_SHARE)}% as many as
-  digit windows; SpecAugment (one time and one feature mask). Best validation accuracy {100 * val_acc:.2f}%
+  digit windows; in four windows of five a random microphone and room (spectral tilt, high- and low-pass);
+  SpecAugment (one time and one feature mask). Best validation accuracy {100 * val_acc:.2f}%
   (held-out FSDD clips and {VAL_BACKGROUND} background windows).
 - **Intended use**: spoken-digit keyword spotting on device, whole clips or a stream (`ferrite stream`), and a
   reference model for Ferrite's audio path. Five male adult speakers and synthetic voices: expect lower

@@ -15,10 +15,24 @@ Generated offline, reproducibly, into target/kws-data/ (never committed) by
   voices none of these speakers use, so its negatives are never trained on.
 - `fsdd-pitch/`: every FSDD clip shifted by a seeded -300..-100 or +100..+300 cents
   (`sox IN.wav OUT.wav pitch CENTS`): pitch perturbation.
+- `tts-digits/`, `tts-sentences/`: the digits (800 clips) and 160 more training sentences spoken by
+  80 speakers made from eight voices of two other engines, Flite (kal, kal16, awb, rms, slt) and
+  Festival (kal_diphone, ked_diphone, cmu_us_slt_arctic_hts), each voice at ten seeded pitch shifts
+  and tempos:
+
+      flite -voice awb -t "seven" -o /tmp/x.wav
+      festival -b say.scm    # (voice_ked_diphone) (utt.save.wave (utt.synth (Utterance Text "seven")) ...)
+      sox /tmp/x.wav -r 8000 -b 16 -c 1 tts-digits/t017_7.wav pitch -140 tempo 1.07
+
+- `accent-digits/`: 16 more espeak-ng speakers say every digit five ways as non-native speakers
+  often do (`ACCENTED`, espeak-ng phoneme input: `espeak-ng -v en-029+m2 "[[s'iks]]"`), 800 clips.
 
 Noise (white, pink, brown, babble of overlapped sentences) and the rest of the augmentation (speed,
-gain, placement, additive noise at 5-20 dB SNR, SpecAugment) are drawn per epoch from numpy's seeded
-generator (`Composer`). Needs Debian's espeak-ng and sox (`apt install espeak-ng sox`).
+gain, placement, additive noise at 5-30 dB SNR, a random microphone and room response, SpecAugment)
+are drawn per epoch from numpy's seeded generator (`Composer`). Needs Debian's espeak-ng, sox,
+flite, festival and three Festival voices:
+
+    apt install espeak-ng sox flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts
 """
 import json
 import os
@@ -49,6 +63,31 @@ VARIANTS = ["m1", "m2", "m4", "m5", "m6", "m7", "f1", "f2", "f4", "klatt", "klat
 N_SPEAKERS = 80
 N_SENTENCES = 400
 SEED = 11
+# Voices of two other engines, closer to human speech than espeak-ng's formant synthesis: Flite's
+# built-in voices and Festival's (Debian: flite, festival, festvox-kallpc16k, festvox-kdlpc16k,
+# festvox-us-slt-hts). Each speaks every digit once; sox then makes TTS_VARIANTS speakers of each
+# by a seeded pitch shift (-400..+400 cents, formants move with it) and tempo (0.85-1.2).
+TTS_VOICES = [("flite", v) for v in ("kal", "kal16", "awb", "rms", "slt")] + \
+             [("festival", v) for v in ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")]
+TTS_VARIANTS = 10
+TTS_SENTENCES = 160
+# Each digit as non-native speakers often say it (espeak-ng's phoneme input, `[[...]]`): tense or
+# monophthong vowels (s'iks, 'Et), th as t, s, f or d, a full vowel for schwa (s'EvEn), a sounded r.
+# FSDD's held-out speakers include Greek- and German-accented English; the synthetic speakers above
+# say every digit the textbook way.
+ACCENTED = [
+    ["z'iro", "z'ero", "z'Ero", "s'iroU", "z'i:roU"],
+    ["w'an", "w'On", "w'0n", "v'an", "w'Vn@"],
+    ["t'u", "t'u:", "tS'u:", "t'U", "th'u:"],
+    ["tr'i", "t'ri:", "s'ri:", "f'ri:", "dr'i:"],
+    ["f'o:r", "f'O:r", "f'oU@", "f'or", "f'o:"],
+    ["f'aiv", "f'aIf", "f'a:Iv", "v'aIf", "f'aIv@"],
+    ["s'iks", "s'i:ks", "s'Eks", "z'Iks", "s'iks@"],
+    ["s'EvEn", "s'even", "s'Ev@n", "z'EvEn", "s'E:v@n"],
+    ["'Et", "'eit", "'ejt", "'eIt@", "'E:t"],
+    ["n'ain", "n'aIn@", "n'a:In", "n'aIn", "n'ajn"],
+]
+ACCENT_SPEAKERS = 16
 
 
 def speakers():
@@ -68,6 +107,84 @@ def _speak(text, voice, pitch, speed, path):
                        check=True, capture_output=True)
         subprocess.run(["sox", tmp.name, "-r", str(RATE), "-b", "16", "-c", "1", path], check=True,
                        capture_output=True)
+
+
+def _tts(engine, voice, text, path):
+    """`text` spoken by a Flite or Festival voice into `path` (the engine's own rate)."""
+    if engine == "flite":
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", path], check=True, capture_output=True)
+        return
+    quoted = text.replace("\\", " ").replace('"', " ")
+    script = f'(voice_{voice}) (utt.save.wave (utt.synth (Utterance Text "{quoted}")) "{path}" (quote riff))'
+    with tempfile.NamedTemporaryFile("w", suffix=".scm") as f:
+        f.write(script)
+        f.flush()
+        subprocess.run(["festival", "-b", f.name], check=True, capture_output=True)
+
+
+def tts_speakers():
+    """The Flite and Festival speakers: (engine, voice, cents, tempo), seeded."""
+    rng = np.random.default_rng(SEED + 2)
+    return [(e, v, int(rng.integers(-400, 401)), round(float(rng.uniform(0.85, 1.2)), 3))
+            for e, v in TTS_VOICES for _ in range(TTS_VARIANTS)]
+
+
+def _tts_variant(src, cents, tempo, path):
+    subprocess.run(["sox", src, "-r", str(RATE), "-b", "16", "-c", "1", path, "pitch", str(cents), "tempo", str(tempo)],
+                   check=True, capture_output=True)
+
+
+def _ensure_tts(sentences):
+    """target/kws-data/tts-digits/ and tts-sentences/: the Flite and Festival speakers."""
+    spk = tts_speakers()
+    manifest = os.path.join(OUT, "tts-manifest.json")
+    want = json.dumps({"speakers": spk, "sentences": sentences[:TTS_SENTENCES]})
+    if os.path.exists(manifest) and open(manifest).read() == want:
+        return
+    for sub in ("tts-digits", "tts-sentences"):
+        shutil.rmtree(os.path.join(OUT, sub), ignore_errors=True)
+        os.makedirs(os.path.join(OUT, sub))
+    with tempfile.TemporaryDirectory() as tmp:
+        for d, word in enumerate(WORDS):
+            for e, v in TTS_VOICES:
+                _tts(e, v, word, os.path.join(tmp, f"{v}_{d}.wav"))
+        for s, (e, v, cents, tempo) in enumerate(spk):
+            for d in range(len(WORDS)):
+                _tts_variant(os.path.join(tmp, f"{v}_{d}.wav"), cents, tempo,
+                             os.path.join(OUT, "tts-digits", f"t{s:03d}_{d}.wav"))
+        for i, text in enumerate(sentences[:TTS_SENTENCES]):
+            e, v, cents, tempo = spk[(i * 7) % len(spk)]
+            raw = os.path.join(tmp, "sentence.wav")
+            _tts(e, v, text, raw)
+            _tts_variant(raw, cents, tempo, os.path.join(OUT, "tts-sentences", f"{i:03d}.wav"))
+    with open(manifest, "w") as f:
+        f.write(want)
+
+
+def accent_speakers():
+    """The accented speakers: (voice+variant, pitch, speed), seeded apart from `speakers()`."""
+    rng = np.random.default_rng(SEED + 3)
+    return [(f"{VOICES[i % len(VOICES)]}+{VARIANTS[int(rng.integers(len(VARIANTS)))]}",
+             int(rng.integers(20, 81)), int(rng.integers(115, 191))) for i in range(ACCENT_SPEAKERS)]
+
+
+def _ensure_accented():
+    """target/kws-data/accent-digits/: every accented pronunciation of every digit by every
+    accented speaker."""
+    spk = accent_speakers()
+    manifest = os.path.join(OUT, "accent-manifest.json")
+    want = json.dumps({"speakers": spk, "words": ACCENTED})
+    if os.path.exists(manifest) and open(manifest).read() == want:
+        return
+    d = os.path.join(OUT, "accent-digits")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    for s, (voice, pitch, speed) in enumerate(spk):
+        for digit, variants in enumerate(ACCENTED):
+            for k, phonemes in enumerate(variants):
+                _speak(f"[[{phonemes}]]", voice, pitch, speed, os.path.join(d, f"a{s:03d}_{k}_{digit}.wav"))
+    with open(manifest, "w") as f:
+        f.write(want)
 
 
 def training_sentences():
@@ -111,6 +228,9 @@ def ensure():
                            capture_output=True)
     with open(manifest, "w") as f:
         f.write(want)
+    # The Flite and Festival voices read the sentences from the other end of the list.
+    _ensure_tts(training_sentences()[::-1])
+    _ensure_accented()
 
 
 def read(path):
@@ -130,14 +250,21 @@ def active(x, frame=80, floor_db=-35.0):
 
 
 def synthetic_digits():
-    """[(samples, digit)] of the synthetic speakers (active span only)."""
-    d = os.path.join(OUT, "digits")
-    return [(active(read(os.path.join(d, n))), int(n[-5])) for n in sorted(os.listdir(d))]
+    """[(samples, digit)] of the synthetic speakers: espeak-ng's, Flite's and Festival's, then the
+    accented ones (active span only)."""
+    out = []
+    for sub in ("digits", "tts-digits", "accent-digits"):
+        d = os.path.join(OUT, sub)
+        out += [(active(read(os.path.join(d, n))), int(n[-5])) for n in sorted(os.listdir(d))]
+    return out
 
 
 def sentences():
-    d = os.path.join(OUT, "sentences")
-    return [read(os.path.join(d, n)) for n in sorted(os.listdir(d))]
+    out = []
+    for sub in ("sentences", "tts-sentences"):
+        d = os.path.join(OUT, sub)
+        out += [read(os.path.join(d, n)) for n in sorted(os.listdir(d))]
+    return out
 
 
 def pitched(path):
@@ -230,6 +357,24 @@ class Composer:
         w[lo:lo + len(seg)] += seg
         return w
 
+    def channel(self, w):
+        """`w` through a random microphone and room: a spectral tilt of -6..+6 dB per octave about
+        1 kHz, and in half the windows a high-pass (50-400 Hz), in a quarter a low-pass (2.5-3.8
+        kHz), each a Butterworth magnitude, applied in the frequency domain. FSDD's speakers differ
+        most in their lowest bands (George's recordings are high-passed)."""
+        r = self.rng
+        if r.random() < 0.2:
+            return w
+        f = np.maximum(np.fft.rfftfreq(len(w), 1.0 / RATE), 1.0)
+        gain_db = np.clip(r.uniform(-6, 6) * np.log2(np.maximum(f, 60.0) / 1000.0), -15, 15)
+        gain = 10 ** (gain_db / 20)
+        if r.random() < 0.5:
+            gain /= np.sqrt(1 + (r.uniform(50, 400) / f) ** 4)
+        if r.random() < 0.25:
+            gain /= np.sqrt(1 + (f / r.uniform(2500, 3800)) ** 8)
+        out = np.fft.irfft(np.fft.rfft(w) * gain, len(w))
+        return out * (rms(w) / rms(out))
+
     def digit_window(self, x, n=RATE):
         r = self.rng
         x = speed(x, r.uniform(0.85, 1.15))
@@ -245,7 +390,7 @@ class Composer:
         else:
             snr = r.choice([5.0, 10.0, 15.0, 20.0, 30.0])
             w += self.noise(n) * rms(x) * 10 ** (-snr / 20)
-        return np.clip(w, -1, 1)
+        return np.clip(self.channel(w), -1, 1)
 
     def background_window(self, digits, n=RATE):
         r = self.rng
@@ -264,7 +409,7 @@ class Composer:
             x = digits[r.integers(len(digits))]
             x = x / rms(x) * 10 ** (r.uniform(-52, -12) / 20)
             w = self.place(x, n, cut=True) + self.background_bed(n, r.uniform(-95, -65))
-        return np.clip(w, -1, 1)
+        return np.clip(self.channel(w), -1, 1)
 
 
 def features_batch(frontend, windows):
@@ -281,7 +426,7 @@ def features_batch(frontend, windows):
         frames = x[lo:lo + 512][:, idx] * f.window
         spec = np.fft.rfft(frames, n=f.n_fft, axis=2)
         mel = np.log((spec.real ** 2 + spec.imag ** 2) @ f.fb.T + f.log_floor)
-        out.append(mel @ f.dct.T if f.dct is not None else mel)
+        out.append(f.normalized(mel @ f.dct.T if f.dct is not None else mel))
     return np.concatenate(out) if out else np.zeros((0, f.n_frames, f.n_features))
 
 
@@ -305,5 +450,5 @@ def spec_augment(rng, feats, time_width=6, freq_width=2):
 
 if __name__ == "__main__":
     ensure()
-    for sub in ("digits", "sentences", "fsdd-pitch"):
+    for sub in ("digits", "sentences", "fsdd-pitch", "tts-digits", "tts-sentences", "accent-digits"):
         print(sub, len(os.listdir(os.path.join(OUT, sub))), "files in", os.path.join(OUT, sub))

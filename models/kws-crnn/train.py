@@ -102,7 +102,7 @@ if __name__ == "__main__":
                    epochs=args.epochs or 30, lr=3e-3, fold=args.fold,
                    # stream_eval's validation choice: no false accept on its validation stream, then the
                    # fewest false rejects.
-                   stream={"smooth": 5, "threshold": 0.93},
+                   stream={"smooth": 2, "threshold": 0.93},
                    batch=64, seed=5,
                    task_line="Streaming spoken-digit keyword spotter (0-9 and a background class): per-frame convolutions and a GRU.",
                    architecture="per-mel normalisation -> Conv 1x5/2 (16) + BN + ReLU -> Conv 1x3/2 (32) + BN + "

@@ -15,7 +15,10 @@ import audio_task  # noqa: E402
 import ferrite_audio as fa  # noqa: E402
 
 FRONTEND = fa.Frontend(sample_rate=8000, clip_samples=8000, frame_len=240, hop=160, n_fft=256, n_mels=40,
-                       fmin=20.0, fmax=4000.0, log_floor=1e-6, n_mfcc=10)
+                       fmin=20.0, fmax=4000.0, log_floor=1e-6, n_mfcc=10,
+                       # Cepstral mean normalisation over each one-second window: 81.7% -> 86.1% mean
+                       # leave-one-speaker-out accuracy in 20-epoch folds (models/README.md).
+                       normalize="window-mean")
 
 
 def ds_block(c):
@@ -52,7 +55,7 @@ if __name__ == "__main__":
                    epochs=args.epochs or 40, lr=3e-3, fold=args.fold,
                    # stream_eval's validation choice: no false accept on its validation stream, then the
                    # fewest false rejects.
-                   stream={"smooth": 5, "threshold": 0.75},
+                   stream={"smooth": 5, "threshold": 0.85},
                    batch=64, seed=3,
                    task_line="Spoken-digit keyword spotter (0-9 and a background class) on the MLPerf Tiny DS-CNN architecture.",
                    architecture="per-coefficient normalisation -> Conv 10x4/2 (64) -> 4 x [depthwise 3x3 + "
