@@ -224,14 +224,7 @@ impl<'m, 'a, 'b> KeywordStream<'m, 'a, 'b> {
     /// were taken, and the detection. For callers that take detections one at a time (the C
     /// API): loop until every sample is taken.
     pub fn push_until_detection(&mut self, pcm: &[i16]) -> Result<(usize, Option<Detection>)> {
-        for (i, &s) in pcm.iter().enumerate() {
-            let mut fired = None;
-            self.push_windows(core::slice::from_ref(&s), |w| fired = w.detection)?;
-            if fired.is_some() {
-                return Ok((i + 1, fired));
-            }
-        }
-        Ok((pcm.len(), None))
+        until_detection(pcm, |one, fired| self.push_windows(one, |w| *fired = w.detection))
     }
 
     /// [`KeywordStream::push`] that reports every window the model ran on: its span, its
@@ -247,6 +240,22 @@ impl<'m, 'a, 'b> KeywordStream<'m, 'a, 'b> {
         }
         Ok(())
     }
+}
+
+/// Feeds `pcm` to `push` one sample at a time until one fires a detection (`push` sets it): how
+/// many samples were taken, and the detection. Both streams' `push_until_detection`.
+fn until_detection(
+    pcm: &[i16],
+    mut push: impl FnMut(&[i16], &mut Option<Detection>) -> Result<()>,
+) -> Result<(usize, Option<Detection>)> {
+    for (i, s) in pcm.iter().enumerate() {
+        let mut fired = None;
+        push(core::slice::from_ref(s), &mut fired)?;
+        if fired.is_some() {
+            return Ok((i + 1, fired));
+        }
+    }
+    Ok((pcm.len(), None))
 }
 
 /// The samples `[start, end)` of the window a stream runs its detector on when frame `k`

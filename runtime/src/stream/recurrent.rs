@@ -10,7 +10,9 @@
 //! thresholded, with the window `[start, end)` of the last clip's samples. Memory is the caller's
 //! buffers plus the state; nothing allocates.
 
-use super::{observe, window_at, Detection, Detector, StreamBuffers, StreamFrontend, StreamParams, Window};
+use super::{
+    observe, until_detection, window_at, Detection, Detector, StreamBuffers, StreamFrontend, StreamParams, Window,
+};
 use crate::error::{Error, Result};
 use crate::preprocess::AudioFrontend;
 use crate::session::Session;
@@ -115,6 +117,13 @@ impl<'m, 'a, 'b> RecurrentStream<'m, 'a, 'b> {
                 on_detection(d)
             }
         })
+    }
+
+    /// Pushes samples of `pcm` until one fires a detection: how many were taken, and the
+    /// detection (`None` when the chunk ended first). What the C API's push calls, so a caller
+    /// gets every detection without a callback.
+    pub fn push_until_detection(&mut self, pcm: &[i16]) -> Result<(usize, Option<Detection>)> {
+        until_detection(pcm, |one, fired| self.push_windows(one, |w| *fired = w.detection))
     }
 
     /// [`RecurrentStream::push`] that reports every run the detector looked at: its window, the

@@ -191,6 +191,28 @@ int32_t ferrite_stream_create(const FerriteModel *model,
                               size_t len,
                               FerriteStream **stream);
 
+// Bytes of memory (16-byte aligned) a recurrent stream needs: `step`, a step model (one frame
+// of features and its state in; logits and the new state out), run once per frame with its state
+// carried, with the audio frontend and classes of `whole`, its whole-clip model, and `params`.
+// 0 when a pointer is null, `whole` has no audio frontend, `step` no state input or the
+// parameters break a rule.
+size_t ferrite_recurrent_stream_memory_size(const FerriteModel *whole,
+                                            const FerriteModel *step,
+                                            const FerriteStreamParams *params);
+
+// Creates a recurrent stream of `step` with the frontend and classes of `whole` (see
+// [`ferrite_recurrent_stream_memory_size`]) in `memory`; the state starts at zero. Push, count,
+// reset and detections as for [`ferrite_stream_create`]'s streams. `FERRITE_E_INPUT` when the
+// parameters break a rule or `step` does not fit (its inputs, outputs and state must be f32 of
+// the frontend's features, the state's and the classes' lengths); `FERRITE_E_ARTIFACT` when
+// `whole`'s frontend subtracts a window's mean (a step model sees one frame).
+int32_t ferrite_recurrent_stream_create(const FerriteModel *whole,
+                                        const FerriteModel *step,
+                                        const FerriteStreamParams *params,
+                                        void *memory,
+                                        size_t len,
+                                        FerriteStream **stream);
+
 // Pushes up to `n` samples of 16-bit mono PCM at the model's rate, stopping after the first that
 // fires a detection: `*taken` samples were taken, and `*fired` is 1 with `*detection` filled when
 // one fired (else 0). Call again with the rest until every sample is taken.

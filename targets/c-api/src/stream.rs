@@ -1,4 +1,5 @@
-//! Keyword spotting over a stream from C: the runtime's `KeywordStream` in caller memory. Push
+//! Keyword spotting over a stream from C: the runtime's `KeywordStream` (a window model on a
+//! sliding window) or `RecurrentStream` (a step model, its state carried) in caller memory. Push
 //! 16-bit PCM at the model's rate; each call takes samples until one fires a detection (or the
 //! chunk ends), so a caller loops until every sample is taken and never loses a detection.
 
@@ -6,13 +7,43 @@ use crate::{filled, FERRITE_E_INPUT, FERRITE_OK};
 use crate::{guard, model_ref, status_of, FerriteModel, FERRITE_E_BUFFER, FERRITE_E_NO_PREPROCESSING, FERRITE_E_NULL};
 use core::ffi::c_void;
 use core::mem::{align_of, size_of};
-use ferrite_runtime::stream::{KeywordStream, StreamBuffers, StreamLens, StreamParams};
-use ferrite_runtime::{Model, PreparedOp, Preprocessing, Region, Session, SessionOptions, ARENA_ALIGN};
+use ferrite_runtime::preprocess::AudioFrontend;
+use ferrite_runtime::stream::{Detection, KeywordStream, RecurrentStream, StreamBuffers, StreamLens, StreamParams};
+use ferrite_runtime::{Model, PreparedOp, Preprocessing, Region, Result, Session, SessionOptions, ARENA_ALIGN};
 
 /// A keyword stream: a session of a keyword model and the stream's frontend and detector, in
 /// caller memory (opaque).
 pub struct FerriteStream {
-    stream: KeywordStream<'static, 'static, 'static>,
+    stream: Inner,
+}
+
+/// Which stream: a window model's or a step model's.
+enum Inner {
+    Window(KeywordStream<'static, 'static, 'static>),
+    Recurrent(RecurrentStream<'static, 'static, 'static>),
+}
+
+impl Inner {
+    fn push_until_detection(&mut self, pcm: &[i16]) -> Result<(usize, Option<Detection>)> {
+        match self {
+            Inner::Window(s) => s.push_until_detection(pcm),
+            Inner::Recurrent(s) => s.push_until_detection(pcm),
+        }
+    }
+
+    fn samples_seen(&self) -> u64 {
+        match self {
+            Inner::Window(s) => s.samples_seen(),
+            Inner::Recurrent(s) => s.samples_seen(),
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Inner::Window(s) => s.reset(),
+            Inner::Recurrent(s) => s.reset(),
+        }
+    }
 }
 
 /// How a stream runs its model and decides (docs/PREPROCESSING.md, "Streaming").
@@ -91,22 +122,47 @@ struct Layout {
     regions: usize,
     floats: usize,
     lens: StreamLens,
+    /// f32 of the step model's state (0 for a window model).
+    state: usize,
     floats_end: usize,
     total: usize,
 }
 
-fn layout(m: &Model<'_>, p: &StreamParams) -> Option<Layout> {
+/// What a stream is made of: the model its session runs, the frontend, the classes and the state.
+struct Parts<'m> {
+    run: &'m Model<'static>,
+    fe: AudioFrontend,
+    classes: usize,
+    state: usize,
+}
+
+/// A window model's parts: `None` without an audio frontend.
+fn window_parts(m: &'static Model<'static>) -> Option<Parts<'static>> {
     let Preprocessing::Audio(fe) = m.preprocessing() else { return None };
     let classes = m.outputs().next().map_or(0, |o| o.info.len());
-    let lens = StreamLens::of(&fe, classes, p);
+    Some(Parts { run: m, fe, classes, state: 0 })
+}
+
+/// A step model's parts, the frontend and classes from its whole-clip model: `None` when the
+/// whole-clip model has no audio frontend or the step model no second input (its state).
+fn recurrent_parts(whole: &'static Model<'static>, step: &'static Model<'static>) -> Option<Parts<'static>> {
+    let Preprocessing::Audio(fe) = whole.preprocessing() else { return None };
+    let classes = whole.outputs().next().map_or(0, |o| o.info.len());
+    let state = step.inputs().nth(1)?.info.len();
+    Some(Parts { run: step, fe, classes, state })
+}
+
+fn layout(parts: &Parts<'_>, p: &StreamParams) -> Layout {
+    let (m, lens) = (parts.run, StreamLens::of(&parts.fe, parts.classes, p));
     let f = lens.frontend;
-    let n_floats = f.tables + f.scratch + f.samples + f.rows + lens.history + lens.posteriors;
+    let n_floats = f.tables + f.scratch + f.samples + f.rows + lens.history + lens.posteriors + parts.state;
     let align = |x: usize, a: usize| x.div_ceil(a) * a;
     let ops = align(size_of::<FerriteStream>(), align_of::<PreparedOp>());
     let regions = align(ops + m.op_count() * size_of::<PreparedOp>(), align_of::<Region>());
     let floats = align(regions + m.region_count() * size_of::<Region>(), align_of::<f32>());
     let floats_end = floats + n_floats * size_of::<f32>();
-    Some(Layout { ops, regions, floats, lens, floats_end, total: floats_end + (ARENA_ALIGN - 1) + m.arena_len() })
+    let total = floats_end + (ARENA_ALIGN - 1) + m.arena_len();
+    Layout { ops, regions, floats, lens, state: parts.state, floats_end, total }
 }
 
 /// Bytes of memory (16-byte aligned) a stream of `model` with `params` needs; 0 when either is
@@ -116,10 +172,19 @@ pub unsafe extern "C" fn ferrite_stream_memory_size(
     model: *const FerriteModel,
     params: *const FerriteStreamParams,
 ) -> usize {
-    // SAFETY: a null or valid pointer to parameters.
+    // SAFETY: passed on: a null or valid pointer to parameters.
+    unsafe { memory_size(model_ref(model).and_then(window_parts), params) }
+}
+
+/// The bytes a stream of `parts` with `params` needs; 0 without parts or for bad parameters.
+///
+/// # Safety
+/// `params` is null or points to valid parameters.
+unsafe fn memory_size(parts: Option<Parts<'static>>, params: *const FerriteStreamParams) -> usize {
+    // SAFETY: a null or valid pointer to parameters (the caller's promise).
     let p = unsafe { params.as_ref() }.and_then(from_c);
-    match (model_ref(model), p) {
-        (Some(m), Some(p)) => layout(m, &p).map_or(0, |l| l.total),
+    match (parts, p) {
+        (Some(parts), Some(p)) => layout(&parts, &p).total,
         _ => 0,
     }
 }
@@ -138,59 +203,131 @@ pub unsafe extern "C" fn ferrite_stream_create(
     guard(|| {
         // SAFETY: a null or valid pointer to parameters.
         let (Some(m), Some(p)) = (model_ref(model), unsafe { params.as_ref() }) else { return FERRITE_E_NULL };
-        if memory.is_null() || stream.is_null() {
+        let Some(parts) = window_parts(m) else { return FERRITE_E_NO_PREPROCESSING };
+        // SAFETY: the caller's promises about `memory`, `len` and `stream`, passed on.
+        unsafe { create(&parts, p, memory, len, stream, |s, p, b, _| KeywordStream::new(s, p, b).map(Inner::Window)) }
+    })
+}
+
+/// Bytes of memory (16-byte aligned) a recurrent stream needs: `step`, a step model (one frame
+/// of features and its state in; logits and the new state out), run once per frame with its state
+/// carried, with the audio frontend and classes of `whole`, its whole-clip model, and `params`.
+/// 0 when a pointer is null, `whole` has no audio frontend, `step` no state input or the
+/// parameters break a rule.
+#[no_mangle]
+pub unsafe extern "C" fn ferrite_recurrent_stream_memory_size(
+    whole: *const FerriteModel,
+    step: *const FerriteModel,
+    params: *const FerriteStreamParams,
+) -> usize {
+    let parts = model_ref(whole).zip(model_ref(step)).and_then(|(w, s)| recurrent_parts(w, s));
+    // SAFETY: passed on: a null or valid pointer to parameters.
+    unsafe { memory_size(parts, params) }
+}
+
+/// Creates a recurrent stream of `step` with the frontend and classes of `whole` (see
+/// [`ferrite_recurrent_stream_memory_size`]) in `memory`; the state starts at zero. Push, count,
+/// reset and detections as for [`ferrite_stream_create`]'s streams. `FERRITE_E_INPUT` when the
+/// parameters break a rule or `step` does not fit (its inputs, outputs and state must be f32 of
+/// the frontend's features, the state's and the classes' lengths); `FERRITE_E_ARTIFACT` when
+/// `whole`'s frontend subtracts a window's mean (a step model sees one frame).
+#[no_mangle]
+pub unsafe extern "C" fn ferrite_recurrent_stream_create(
+    whole: *const FerriteModel,
+    step: *const FerriteModel,
+    params: *const FerriteStreamParams,
+    memory: *mut c_void,
+    len: usize,
+    stream: *mut *mut FerriteStream,
+) -> i32 {
+    guard(|| {
+        // SAFETY: a null or valid pointer to parameters.
+        let (Some(w), Some(st), Some(p)) = (model_ref(whole), model_ref(step), unsafe { params.as_ref() }) else {
             return FERRITE_E_NULL;
-        }
-        let Some(p) = from_c(p) else { return FERRITE_E_INPUT };
-        let Some(l) = layout(m, &p) else { return FERRITE_E_NO_PREPROCESSING };
-        if len < l.total || !(memory as usize).is_multiple_of(16) {
-            return FERRITE_E_BUFFER;
-        }
-        let (no, nr) = (m.op_count(), m.region_count());
-        let n_floats = (l.floats_end - l.floats) / size_of::<f32>();
-        let memory = memory.cast::<u8>();
-        let end = memory as usize + l.floats_end;
-        let pad = end.div_ceil(ARENA_ALIGN) * ARENA_ALIGN - end;
-        // SAFETY: `memory` holds `len` ≥ l.total writable bytes handed over for the stream's
-        // lifetime; the parts are disjoint, in bounds and aligned (layout()), and initialised
-        // before the slices over them are made.
-        let (ops, regions, floats, arena) = unsafe {
-            (
-                filled(memory.add(l.ops).cast::<PreparedOp>(), no, PreparedOp::EMPTY),
-                filled(memory.add(l.regions).cast::<Region>(), nr, Region::EMPTY),
-                filled(memory.add(l.floats).cast::<f32>(), n_floats, 0.0),
-                core::slice::from_raw_parts_mut(memory.add(l.floats_end + pad), m.arena_len()),
-            )
         };
-        let f = l.lens.frontend;
-        let (tables, rest) = floats.split_at_mut(f.tables);
-        let (scratch, rest) = rest.split_at_mut(f.scratch);
-        let (samples, rest) = rest.split_at_mut(f.samples);
-        let (rows, rest) = rest.split_at_mut(f.rows);
-        let (history, posteriors) = rest.split_at_mut(l.lens.history);
-        let Preprocessing::Audio(fe) = m.preprocessing() else { return FERRITE_E_NO_PREPROCESSING };
-        if let Err(e) = fe.tables(tables) {
-            return status_of(&e);
-        }
-        let session = match Session::with_buffers(m, arena, ops, regions, SessionOptions::default()) {
-            Ok(s) => s,
-            Err(e) => return status_of(&e),
-        };
-        let buffers = StreamBuffers { tables, scratch, samples, rows, history, posteriors };
-        match KeywordStream::new(session, p, buffers) {
-            Ok(k) => {
-                let ptr = memory.cast::<FerriteStream>();
-                // SAFETY: the stream's slot at the start of `memory` is aligned (16 ≥ its
-                // alignment: asserted at compile time) and does not overlap the parts above.
-                unsafe {
-                    ptr.write(FerriteStream { stream: k });
-                    *stream = ptr;
-                }
-                FERRITE_OK
-            }
-            Err(e) => status_of(&e),
+        let Preprocessing::Audio(fe) = w.preprocessing() else { return FERRITE_E_NO_PREPROCESSING };
+        let Some(parts) = recurrent_parts(w, st) else { return FERRITE_E_INPUT };
+        // SAFETY: the caller's promises about `memory`, `len` and `stream`, passed on.
+        unsafe {
+            create(&parts, p, memory, len, stream, |s, p, b, state| {
+                RecurrentStream::new(s, fe, p, b, state).map(Inner::Recurrent)
+            })
         }
     })
+}
+
+/// Lays a stream of `parts` out in `memory` and makes it with `make` (session, parameters,
+/// buffers, state).
+///
+/// # Safety
+/// `memory` is null or holds `len` writable bytes handed over for the stream's lifetime;
+/// `stream` is null or writable.
+unsafe fn create(
+    parts: &Parts<'static>,
+    p: &FerriteStreamParams,
+    memory: *mut c_void,
+    len: usize,
+    stream: *mut *mut FerriteStream,
+    make: impl FnOnce(
+        Session<'static, 'static, 'static>,
+        StreamParams,
+        StreamBuffers<'static>,
+        &'static mut [f32],
+    ) -> Result<Inner>,
+) -> i32 {
+    if memory.is_null() || stream.is_null() {
+        return FERRITE_E_NULL;
+    }
+    let Some(p) = from_c(p) else { return FERRITE_E_INPUT };
+    let (l, m) = (layout(parts, &p), parts.run);
+    if len < l.total || !(memory as usize).is_multiple_of(16) {
+        return FERRITE_E_BUFFER;
+    }
+    let (no, nr) = (m.op_count(), m.region_count());
+    let n_floats = (l.floats_end - l.floats) / size_of::<f32>();
+    let memory = memory.cast::<u8>();
+    let end = memory as usize + l.floats_end;
+    let pad = end.div_ceil(ARENA_ALIGN) * ARENA_ALIGN - end;
+    // SAFETY: `memory` holds `len` ≥ l.total writable bytes handed over for the stream's
+    // lifetime; the parts are disjoint, in bounds and aligned (layout()), and initialised before
+    // the slices over them are made.
+    let (ops, regions, floats, arena) = unsafe {
+        (
+            filled(memory.add(l.ops).cast::<PreparedOp>(), no, PreparedOp::EMPTY),
+            filled(memory.add(l.regions).cast::<Region>(), nr, Region::EMPTY),
+            filled(memory.add(l.floats).cast::<f32>(), n_floats, 0.0),
+            core::slice::from_raw_parts_mut(memory.add(l.floats_end + pad), m.arena_len()),
+        )
+    };
+    let f = l.lens.frontend;
+    let (tables, rest) = floats.split_at_mut(f.tables);
+    let (scratch, rest) = rest.split_at_mut(f.scratch);
+    let (samples, rest) = rest.split_at_mut(f.samples);
+    let (rows, rest) = rest.split_at_mut(f.rows);
+    let (history, rest) = rest.split_at_mut(l.lens.history);
+    let (posteriors, state) = rest.split_at_mut(l.lens.posteriors);
+    debug_assert_eq!(state.len(), l.state);
+    if let Err(e) = parts.fe.tables(tables) {
+        return status_of(&e);
+    }
+    let session = match Session::with_buffers(m, arena, ops, regions, SessionOptions::default()) {
+        Ok(s) => s,
+        Err(e) => return status_of(&e),
+    };
+    let buffers = StreamBuffers { tables, scratch, samples, rows, history, posteriors };
+    match make(session, p, buffers, state) {
+        Ok(inner) => {
+            let ptr = memory.cast::<FerriteStream>();
+            // SAFETY: the stream's slot at the start of `memory` is aligned (16 ≥ its alignment:
+            // asserted at compile time) and does not overlap the parts above.
+            unsafe {
+                ptr.write(FerriteStream { stream: inner });
+                *stream = ptr;
+            }
+            FERRITE_OK
+        }
+        Err(e) => status_of(&e),
+    }
 }
 
 /// Pushes up to `n` samples of 16-bit mono PCM at the model's rate, stopping after the first that

@@ -196,6 +196,28 @@ fn a_path_opens_and_frees() {
     unsafe { ferrite_model_free(m) };
 }
 
+/// Pushes `pcm` into stream `s` in chunks of `chunk` samples, each chunk until every sample is
+/// taken: the detections as (label, score bits, start, end).
+fn push_all(s: *mut FerriteStream, pcm: &[i16], chunk: usize) -> Vec<(usize, u32, u64, u64)> {
+    let mut got = Vec::new();
+    for chunk in pcm.chunks(chunk) {
+        let mut at = 0;
+        while at < chunk.len() {
+            let (mut taken, mut fired, mut d) = (0usize, 0i32, FerriteDetection::default());
+            let st = unsafe {
+                ferrite_stream_push(s, chunk[at..].as_ptr(), chunk.len() - at, &mut taken, &mut fired, &mut d)
+            };
+            assert_eq!(st, FERRITE_OK, "{}", msg(st));
+            assert!(taken > 0 && taken <= chunk.len() - at);
+            at += taken;
+            if fired == 1 {
+                got.push((d.label, d.score.to_bits(), d.start, d.end));
+            }
+        }
+    }
+    got
+}
+
 /// A keyword stream through the C API gives the Rust stream's detections, one per call, whatever
 /// the chunk sizes; bad parameters and misuse get statuses.
 #[test]
@@ -237,23 +259,7 @@ fn a_stream_detects_like_the_runtime() {
     assert_eq!(unsafe { ferrite_stream_memory_size(m, &bad) }, 0);
     assert_eq!(unsafe { ferrite_stream_create(m, &bad, mem.ptr(), size, &mut s) }, FERRITE_E_INPUT);
     assert_eq!(unsafe { ferrite_stream_create(m, &p, mem.ptr(), size, &mut s) }, FERRITE_OK);
-    let mut got = Vec::new();
-    for chunk in pcm.chunks(777) {
-        let mut at = 0;
-        while at < chunk.len() {
-            let (mut taken, mut fired, mut d) = (0usize, 0i32, FerriteDetection::default());
-            let st = unsafe {
-                ferrite_stream_push(s, chunk[at..].as_ptr(), chunk.len() - at, &mut taken, &mut fired, &mut d)
-            };
-            assert_eq!(st, FERRITE_OK, "{}", msg(st));
-            assert!(taken > 0 && taken <= chunk.len() - at);
-            at += taken;
-            if fired == 1 {
-                got.push((d.label, d.score.to_bits(), d.start, d.end));
-            }
-        }
-    }
-    assert_eq!(got, want, "the C stream's detections are the Rust stream's");
+    assert_eq!(push_all(s, &pcm, 777), want, "the C stream's detections are the Rust stream's");
     assert_eq!(unsafe { ferrite_stream_samples(s) }, pcm.len() as u64);
     assert_eq!(unsafe { ferrite_stream_reset(s) }, FERRITE_OK);
     assert_eq!(unsafe { ferrite_stream_samples(s) }, 0);
@@ -274,5 +280,74 @@ fn a_stream_detects_like_the_runtime() {
     unsafe {
         ferrite_model_free(m);
         ferrite_model_free(t);
+    }
+}
+
+/// A recurrent stream through the C API (kws-crnn's step model with its whole-clip model's
+/// frontend) gives the Rust `RecurrentStream`'s detections; a step model that does not fit and a
+/// frontend that subtracts the window mean are refused with statuses.
+#[test]
+fn a_recurrent_stream_detects_like_the_runtime() {
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
+    use ferrite_runtime::stream::{OwnedStreamBuffers, RecurrentStream, StreamParams};
+    use ferrite_runtime::{Model, Preprocessing, Session};
+    let (whole_bytes, step_bytes) = (trained_artifact("kws-crnn", Precision::F32), ferrite_e2e::crnn_step_artifact());
+    let mut pcm = Vec::new();
+    for clip in ["3_george_2.wav", "8_lucas_4.wav", "5_theo_1.wav"] {
+        pcm.extend(std::iter::repeat_n(0i16, 4000));
+        let b = std::fs::read(shared_data().join("fsdd/recordings").join(clip)).unwrap();
+        pcm.extend(wav::parse(&b).unwrap().samples().map(|v| (v * 32768.0) as i16));
+    }
+    pcm.extend(std::iter::repeat_n(0i16, 8000));
+
+    // The Rust stream, at a threshold low enough for the step model to fire on these clips.
+    let (whole, step) = (Model::from_bytes(&whole_bytes).unwrap(), Model::from_bytes(&step_bytes).unwrap());
+    let Preprocessing::Audio(fe) = whole.preprocessing() else { panic!() };
+    let params = StreamParams { threshold: 0.5, ..whole.stream_params().unwrap() };
+    let classes = whole.labels().count();
+    let mut bufs = OwnedStreamBuffers::new(&fe, classes, &params).unwrap();
+    let mut state = vec![0f32; step.inputs().nth(1).unwrap().info.len()];
+    let mut rust = RecurrentStream::new(Session::new(&step).unwrap(), fe, params, bufs.borrow(), &mut state).unwrap();
+    let mut want = Vec::new();
+    rust.push(&pcm, |d| want.push((d.class, d.score.to_bits(), d.start, d.end))).unwrap();
+    assert!(!want.is_empty(), "the step model fires at least once");
+    eprintln!("recurrent stream: {} detections {want:?}", want.len());
+
+    let (mut s1, mut s2) = (Mem::new(ferrite_model_storage_size(), 0), Mem::new(ferrite_model_storage_size(), 0));
+    let (w, st) = (load(&whole_bytes, &mut s1), load(&step_bytes, &mut s2));
+    let mut p = FerriteStreamParams { hop_frames: 0, smooth: 0, threshold: 0.0, refractory: 0, background: -1 };
+    assert_eq!(unsafe { ferrite_stream_defaults(w, &mut p) }, FERRITE_OK);
+    p.threshold = 0.5;
+    let size = unsafe { ferrite_recurrent_stream_memory_size(w, st, &p) };
+    assert!(size > 0);
+    let mut mem = Mem::new(size, 32);
+    let mut s = null_mut();
+    assert_eq!(unsafe { ferrite_recurrent_stream_create(w, st, &p, mem.ptr(), size - 1, &mut s) }, FERRITE_E_BUFFER);
+    assert_eq!(unsafe { ferrite_recurrent_stream_create(w, null(), &p, mem.ptr(), size, &mut s) }, FERRITE_E_NULL);
+    // The whole-clip model is not a step model: no state input.
+    assert_eq!(unsafe { ferrite_recurrent_stream_memory_size(w, w, &p) }, 0);
+    assert_eq!(unsafe { ferrite_recurrent_stream_create(w, w, &p, mem.ptr(), size, &mut s) }, FERRITE_E_INPUT);
+    assert_eq!(unsafe { ferrite_recurrent_stream_create(w, st, &p, mem.ptr(), size, &mut s) }, FERRITE_OK);
+    assert_eq!(push_all(s, &pcm, 1013), want, "the C recurrent stream's detections are the Rust stream's");
+    assert_eq!(unsafe { ferrite_stream_samples(s) }, pcm.len() as u64);
+    // After a reset the state is zero again: the same detections a second time.
+    assert_eq!(unsafe { ferrite_stream_reset(s) }, FERRITE_OK);
+    assert_eq!(push_all(s, &pcm, pcm.len()), want, "reset starts the state over");
+
+    // kws-dscnn's frontend subtracts each window's mean: no step model can take it.
+    let dscnn = trained_artifact("kws-dscnn", Precision::F32);
+    let mut s3 = Mem::new(ferrite_model_storage_size(), 0);
+    let d = load(&dscnn, &mut s3);
+    let mut dp = p;
+    assert_eq!(unsafe { ferrite_stream_defaults(d, &mut dp) }, FERRITE_OK);
+    let dsize = unsafe { ferrite_recurrent_stream_memory_size(d, st, &dp) };
+    let mut dmem = Mem::new(dsize, 0);
+    assert_eq!(unsafe { ferrite_recurrent_stream_create(d, st, &dp, dmem.ptr(), dsize, &mut s) }, FERRITE_E_ARTIFACT);
+    unsafe {
+        ferrite_model_free(w);
+        ferrite_model_free(st);
+        ferrite_model_free(d);
     }
 }
