@@ -228,9 +228,10 @@ pub unsafe extern "C" fn ferrite_recurrent_stream_memory_size(
 /// Creates a recurrent stream of `step` with the frontend and classes of `whole` (see
 /// [`ferrite_recurrent_stream_memory_size`]) in `memory`; the state starts at zero. Push, count,
 /// reset and detections as for [`ferrite_stream_create`]'s streams. `FERRITE_E_INPUT` when the
-/// parameters break a rule or `step` does not fit (its inputs, outputs and state must be f32 of
-/// the frontend's features, the state's and the classes' lengths); `FERRITE_E_ARTIFACT` when
-/// `whole`'s frontend subtracts a window's mean (a step model sees one frame).
+/// parameters break a rule or `step`'s inputs do not fit (one frame of the frontend's features,
+/// then the state, both f32), `FERRITE_E_BUFFER` when its logits are not one per class of
+/// `whole`, `FERRITE_E_ARTIFACT` when `whole`'s frontend subtracts a window's mean (a step model
+/// sees one frame).
 #[no_mangle]
 pub unsafe extern "C" fn ferrite_recurrent_stream_create(
     whole: *const FerriteModel,
