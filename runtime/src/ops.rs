@@ -78,6 +78,20 @@ pub enum OpCode {
     /// same bytes as the chain. No attrs. Inputs: x (i8), table (i8 weight `[256]`). Output: i8,
     /// x's shape and layout.
     QLut = 25,
+    /// Padding to the output's shape. Attrs: `[mode, value, begin[rank]]` (mode 0 constant, 1
+    /// reflect, 2 edge; `value` the constant's bits in the tensor's element type: f32 bits, an
+    /// i32, or a u8). The end pads are the output's size less the input's and `begin`.
+    Pad = 26,
+    /// Element-wise comparison with broadcasting: f32 or i32 inputs (one type), u8 output (0, 1).
+    /// Attrs: `[func]` ([`CompareFn`]).
+    Compare = 27,
+    /// Boolean logic on u8 (non-zero is true) with broadcasting; u8 output. Attrs: `[func]`
+    /// ([`LogicFn`]; `Not` takes one input, the others two).
+    Logic = 28,
+    /// Index of the largest or smallest value along an axis (ONNX ArgMax/ArgMin): f32 or i32 input,
+    /// i32 output of `outer × inner` elements (with or without the unit axis). Attrs:
+    /// `[axis, min, select_last]`.
+    ArgReduce = 29,
 }
 
 impl OpCode {
@@ -110,6 +124,10 @@ impl OpCode {
             23 => QConv,
             24 => QMean,
             25 => QLut,
+            26 => Pad,
+            27 => Compare,
+            28 => Logic,
+            29 => ArgReduce,
             _ => return None,
         })
     }
@@ -142,6 +160,10 @@ impl OpCode {
             QConv => "QConv",
             QMean => "QMean",
             QLut => "QLut",
+            Pad => "Pad",
+            Compare => "Compare",
+            Logic => "Logic",
+            ArgReduce => "ArgReduce",
         }
     }
 
@@ -174,6 +196,10 @@ impl OpCode {
             QConv => "op-qconv",
             QMean => "op-qmean",
             QLut => "op-qlut",
+            Pad => "op-pad",
+            Compare => "op-compare",
+            Logic => "op-logic",
+            ArgReduce => "op-argreduce",
         })
     }
 
@@ -206,6 +232,10 @@ impl OpCode {
             QConv => cfg!(feature = "op-qconv"),
             QMean => cfg!(feature = "op-qmean"),
             QLut => cfg!(feature = "op-qlut"),
+            Pad => cfg!(feature = "op-pad"),
+            Compare => cfg!(feature = "op-compare"),
+            Logic => cfg!(feature = "op-logic"),
+            ArgReduce => cfg!(feature = "op-argreduce"),
         }
     }
 }
@@ -306,6 +336,63 @@ impl BinaryFn {
             _ => return None,
         })
     }
+}
+
+/// Comparison functions of [`OpCode::Compare`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum CompareFn {
+    /// `a == b`.
+    Equal = 0,
+    /// `a < b`.
+    Less = 1,
+    /// `a <= b`.
+    LessOrEqual = 2,
+    /// `a > b`.
+    Greater = 3,
+    /// `a >= b`.
+    GreaterOrEqual = 4,
+}
+
+impl CompareFn {
+    /// Parses a function code.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        use CompareFn::*;
+        [Equal, Less, LessOrEqual, Greater, GreaterOrEqual].into_iter().find(|f| *f as u32 == v)
+    }
+}
+
+/// Boolean functions of [`OpCode::Logic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum LogicFn {
+    /// `a && b`.
+    And = 0,
+    /// `a || b`.
+    Or = 1,
+    /// `a != b`.
+    Xor = 2,
+    /// `!a` (one input).
+    Not = 3,
+}
+
+impl LogicFn {
+    /// Parses a function code.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        use LogicFn::*;
+        [And, Or, Xor, Not].into_iter().find(|f| *f as u32 == v)
+    }
+}
+
+/// How [`OpCode::Pad`] fills the border (ONNX `Pad`'s modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadMode {
+    /// A constant value.
+    Constant,
+    /// The input mirrored at its edge, the edge not repeated (`[a b c]` → `c b | a b c | b a`).
+    Reflect,
+    /// The edge value repeated.
+    Edge,
 }
 
 /// Reduction functions.
@@ -473,6 +560,24 @@ pub enum Params {
         mask: u32,
     },
     QLut,
+    Pad {
+        mode: PadMode,
+        value: u32,
+        begin: [usize; MAX_RANK],
+    },
+    Compare {
+        func: CompareFn,
+    },
+    Logic {
+        func: LogicFn,
+    },
+    ArgReduce {
+        outer: usize,
+        len: usize,
+        inner: usize,
+        min: bool,
+        select_last: bool,
+    },
 }
 
 /// How an int8 convolution's tensors are laid out.
@@ -1483,6 +1588,100 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
                 }
             }
             Ok(Params::Slice { starts, steps })
+        }
+        #[cfg(feature = "op-compare")]
+        OpCode::Compare => {
+            r.exact(1)?;
+            if ins.len() != 2 {
+                return Err(rule!("Compare takes 2 inputs"));
+            }
+            let (a, b) = (need(ins, 0)?, need(ins, 1)?);
+            let out = single_out()?;
+            if a.dtype != b.dtype || !matches!(a.dtype, DType::F32 | DType::I32) || out.dtype != DType::U8 {
+                return Err(rule!("Compare reads two f32 or two i32 and writes u8"));
+            }
+            if !broadcasts_to(a, out) || !broadcasts_to(b, out) {
+                return Err(rule!("inputs do not broadcast to the output"));
+            }
+            Ok(Params::Compare { func: CompareFn::from_u32(r.u(0)?).ok_or(rule!("unknown comparison"))? })
+        }
+        #[cfg(feature = "op-logic")]
+        OpCode::Logic => {
+            r.exact(1)?;
+            let func = LogicFn::from_u32(r.u(0)?).ok_or(rule!("unknown logic function"))?;
+            let arity = if func == LogicFn::Not { 1 } else { 2 };
+            if ins.len() != arity {
+                return Err(rule!("Logic takes 2 inputs (Not: 1)"));
+            }
+            let out = single_out()?;
+            for i in 0..arity {
+                let x = need(ins, i)?;
+                if x.dtype != DType::U8 || !broadcasts_to(x, out) {
+                    return Err(rule!("Logic reads u8 that broadcasts to the output"));
+                }
+            }
+            if out.dtype != DType::U8 {
+                return Err(rule!("Logic writes u8"));
+            }
+            Ok(Params::Logic { func })
+        }
+        #[cfg(feature = "op-argreduce")]
+        OpCode::ArgReduce => {
+            r.exact(3)?;
+            if ins.len() != 1 {
+                return Err(rule!("ArgReduce takes 1 input"));
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            let axis = r.us(0)?;
+            if axis >= x.rank || !matches!(x.dtype, DType::F32 | DType::I32) || out.dtype != DType::I32 {
+                return Err(rule!("ArgReduce reads f32 or i32 along an axis and writes i32"));
+            }
+            let outer: usize = x.shape().get(..axis).unwrap_or(&[]).iter().product();
+            let inner: usize = x.shape().get(axis + 1..).unwrap_or(&[]).iter().product();
+            let len = x.dim(axis);
+            if len == 0 || out.len() != outer * inner {
+                return Err(rule!("ArgReduce's output holds one index per reduced row"));
+            }
+            Ok(Params::ArgReduce { outer, len, inner, min: r.u(1)? != 0, select_last: r.u(2)? != 0 })
+        }
+        #[cfg(feature = "op-pad")]
+        OpCode::Pad => {
+            if ins.len() != 1 {
+                return Err(rule!("Pad takes 1 input"));
+            }
+            let x = need(ins, 0)?;
+            let out = single_out()?;
+            r.exact(2 + x.rank)?;
+            if x.dtype != out.dtype || x.rank != out.rank || x.dtype.size() == 2 {
+                return Err(rule!("Pad keeps the dtype (f32, i32 or u8) and the rank"));
+            }
+            let mode = match r.u(0)? {
+                0 => PadMode::Constant,
+                1 => PadMode::Reflect,
+                2 => PadMode::Edge,
+                _ => return Err(rule!("unknown pad mode")),
+            };
+            let mut begin = [0usize; MAX_RANK];
+            for (i, b) in begin.iter_mut().enumerate().take(x.rank) {
+                *b = r.us(2 + i)?;
+                let (d, o) = (x.dim(i), out.dim(i));
+                let end = o
+                    .checked_sub(d)
+                    .and_then(|e| e.checked_sub(*b))
+                    .ok_or(rule!("Pad's output is smaller than its input and pads"))?;
+                // Reflect mirrors without repeating the edge, so each pad stays under the size;
+                // reflect and edge need something to copy.
+                let fits = match mode {
+                    PadMode::Constant => true,
+                    PadMode::Reflect => (*b == 0 && end == 0) || (*b < d && end < d),
+                    PadMode::Edge => (*b == 0 && end == 0) || d > 0,
+                };
+                if !fits {
+                    return Err(rule!("reflect pads must be smaller than the axis, edge pads need a non-empty axis"));
+                }
+            }
+            Ok(Params::Pad { mode, value: r.u(1)?, begin })
         }
         #[cfg(feature = "op-where")]
         OpCode::Where => {

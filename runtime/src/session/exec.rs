@@ -284,6 +284,49 @@ pub(super) fn run_op(
             let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
             by_size!(xi.dtype, x, out, |x, o| k::slice(&starts, &steps, x, &xi, &oi, o));
         }
+        #[cfg(feature = "op-compare")]
+        Params::Compare { func } => {
+            let (a, ai) = need_in(0)?;
+            let (b, bi) = need_in(1)?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            if ai.dtype == DType::F32 {
+                k::compare(func, (f32s(a)?, &ai), (f32s(b)?, &bi), &oi, out);
+            } else {
+                k::compare(func, (i32s(a)?, &ai), (i32s(b)?, &bi), &oi, out);
+            }
+        }
+        #[cfg(feature = "op-logic")]
+        Params::Logic { func } => {
+            let (a, ai) = need_in(0)?;
+            let b = if ni > 1 { Some(need_in(1)?) } else { None };
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            k::logic(func, (a, &ai), b.as_ref().map(|(b, bi)| (*b, bi)), &oi, out);
+        }
+        #[cfg(feature = "op-argreduce")]
+        Params::ArgReduce { outer, len, inner, min, select_last } => {
+            let (x, xi) = need_in(0)?;
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            let out = <[i32]>::mut_from_bytes(out).map_err(|_| bad(rule!("align")))?;
+            if xi.dtype == DType::F32 {
+                k::arg_reduce(f32s(x)?, (outer, len, inner), min, select_last, out);
+            } else {
+                k::arg_reduce(i32s(x)?, (outer, len, inner), min, select_last, out);
+            }
+        }
+        #[cfg(feature = "op-pad")]
+        Params::Pad { mode, value, begin } => {
+            let (x, xi) = need_in(0)?;
+            let (out, oi) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            // `value` holds the constant's bits in the element type (FORMAT.md, op 26).
+            match xi.dtype.size() {
+                4 => {
+                    let x = <[u32]>::ref_from_bytes(x).map_err(|_| bad(rule!("align")))?;
+                    let o = <[u32]>::mut_from_bytes(out).map_err(|_| bad(rule!("align")))?;
+                    k::pad(mode, value, &begin, x, &xi, &oi, o);
+                }
+                _ => k::pad(mode, value as u8, &begin, x, &xi, &oi, out),
+            }
+        }
         #[cfg(feature = "op-expand")]
         Params::Expand => {
             let (x, xi) = need_in(0)?;

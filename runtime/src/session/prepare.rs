@@ -286,11 +286,18 @@ fn plan_views(op: &mut PreparedOp, regions: &mut [Region]) -> core::result::Resu
         }
     }
     let writes = op.writes.get_mut(..nw).ok_or(rule!("too many writes"))?;
+    // An empty output (a Split part of size 0) holds no bytes wherever the plan put it, perhaps
+    // inside another output: it moves to offset 0, before every other write.
+    for &j in writes.iter() {
+        if let Some(r) = regions.get_mut(j as usize).filter(|r| r.len == 0) {
+            r.offset = 0;
+        }
+    }
     // Insertion sort by offset: a handful of writes, and no 5 KB of slice-sort code in firmware.
-    let at = |j: u8| regions.get(j as usize).map_or(0, |r| r.offset);
+    let at = |j: u8| regions.get(j as usize).map_or((0, 0), |r| (r.offset, r.len));
     for i in 1..writes.len() {
         let mut k = i;
-        while k > 0 && writes.get(k - 1).map_or(0, |&w| at(w)) > writes.get(k).map_or(0, |&w| at(w)) {
+        while k > 0 && writes.get(k - 1).map_or((0, 0), |&w| at(w)) > writes.get(k).map_or((0, 0), |&w| at(w)) {
             writes.swap(k - 1, k);
             k -= 1;
         }
@@ -330,4 +337,27 @@ fn plan_views(op: &mut PreparedOp, regions: &mut [Region]) -> core::result::Resu
         r.gap_offset = r.offset - gaps.get(g).map_or(0, |s| s.0);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arena(offset: usize, len: usize) -> Region {
+        Region { tensor: 0, place: Place::Arena, offset, len, gap: 0, gap_offset: 0 }
+    }
+
+    #[test]
+    fn an_empty_output_inside_another_does_not_overlap() {
+        // One input at [0, 64), outputs at [64, 128) and an empty one the plan put at 96.
+        let mut op = PreparedOp { n_in: 1, n_out: 2, ..PreparedOp::EMPTY };
+        let mut regions = [arena(0, 64), arena(64, 64), arena(96, 0)];
+        plan_views(&mut op, &mut regions).unwrap();
+        assert_eq!(op.n_writes, 2);
+        // The empty write sorts first; the input lies in the gap before the full output.
+        assert_eq!(op.writes[..2], [2, 1]);
+        assert_eq!(regions[2].offset, 0);
+        let mut overlapping = [arena(0, 64), arena(64, 64), arena(96, 8)];
+        assert!(plan_views(&mut PreparedOp { n_in: 1, n_out: 2, ..PreparedOp::EMPTY }, &mut overlapping).is_err());
+    }
 }

@@ -3,6 +3,7 @@
 
 mod activation;
 pub mod binary;
+mod compare;
 pub mod conv;
 mod gather;
 pub mod int8;
@@ -19,10 +20,11 @@ mod softmax;
 
 pub use activation::{apply_activation, unary, unary_in_place};
 pub use binary::{binary, broadcast_strides, BroadcastIter};
+pub use compare::{arg_reduce, compare, logic};
 pub use conv::{conv, conv_gemm, conv_linear, depthwise_flat_geometry, pad_plane, DW_PLANE};
 pub use gather::{gather, gather_raw};
 pub use matmul::{dot_gemm, matmul, sgemm, MatMulKernels};
-pub use movement::{cast, concat, expand, slice, split, swapped_last_two, transpose, where_select, CastElem};
+pub use movement::{cast, concat, expand, pad, slice, split, swapped_last_two, transpose, where_select, CastElem};
 pub use norm::layer_norm;
 pub use pool::pool;
 pub use reduce::reduce;

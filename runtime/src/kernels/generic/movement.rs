@@ -3,7 +3,7 @@
 
 use super::{broadcast_strides, BroadcastIter};
 use crate::format::MAX_RANK;
-use crate::ops::TensorInfo;
+use crate::ops::{PadMode, TensorInfo};
 
 fn row_major_strides(info: &TensorInfo) -> [usize; MAX_RANK] {
     let mut s = [0usize; MAX_RANK];
@@ -135,6 +135,54 @@ pub fn slice<T: Copy>(
     for (o, [ix]) in out.iter_mut().zip(BroadcastIter::new(out_info, [strides])) {
         if let Some(&v) = x.get(base.wrapping_add(ix)) {
             *o = v;
+        }
+    }
+}
+
+/// Pads `x` to the output's shape: `begin[axis]` elements before it on each axis, the rest after.
+/// Output elements outside the input take `value` (constant mode), the mirrored element (reflect,
+/// the edge not repeated) or the nearest edge element (edge). The shape rule in `ops::prepare`
+/// guarantees reflect pads are smaller than their axis and edge axes are not empty.
+pub fn pad<T: Copy>(
+    mode: PadMode,
+    value: T,
+    begin: &[usize; MAX_RANK],
+    x: &[T],
+    in_info: &TensorInfo,
+    out_info: &TensorInfo,
+    out: &mut [T],
+) {
+    let rank = out_info.rank;
+    let in_strides = row_major_strides(in_info);
+    let mut at = [0usize; MAX_RANK];
+    for o in out.iter_mut() {
+        let mut src = Some(0usize);
+        for ax in 0..rank {
+            let (c, b, d) = (at.get(ax).copied().unwrap_or(0), begin.get(ax).copied().unwrap_or(0), in_info.dim(ax));
+            let i = c as isize - b as isize;
+            let i = match mode {
+                _ if i >= 0 && (i as usize) < d => Some(i as usize),
+                PadMode::Constant => None,
+                PadMode::Reflect if i < 0 => Some(i.unsigned_abs()),
+                PadMode::Reflect => Some((2 * d).saturating_sub(2).saturating_sub(i as usize)),
+                PadMode::Edge if i < 0 => Some(0),
+                PadMode::Edge => Some(d.saturating_sub(1)),
+            };
+            src = match (src, i) {
+                (Some(s), Some(i)) => Some(s + i * in_strides.get(ax).copied().unwrap_or(0)),
+                _ => None,
+            };
+        }
+        *o = src.and_then(|s| x.get(s).copied()).unwrap_or(value);
+        // Next output coordinate (row-major).
+        for ax in (0..rank).rev() {
+            if let Some(a) = at.get_mut(ax) {
+                *a += 1;
+                if *a < out_info.dim(ax) {
+                    break;
+                }
+                *a = 0;
+            }
         }
     }
 }

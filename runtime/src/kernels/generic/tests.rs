@@ -5,7 +5,7 @@ use super::*;
 use crate::format::DType;
 use crate::ops::{Activation, BinaryFn, ConvParams, PoolParams, ReduceFn, TensorInfo, UnaryFn};
 
-fn info(shape: &[usize]) -> TensorInfo {
+pub(super) fn info(shape: &[usize]) -> TensorInfo {
     let mut dims = [1usize; 6];
     dims[..shape.len()].copy_from_slice(shape);
     TensorInfo {
