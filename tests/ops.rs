@@ -655,3 +655,159 @@ fn recurrent_state_in_and_out() {
     b.output("logits").output("state_out");
     check("stateful_gru", &b, &[randn(&mut r, &[1, 1, input]), randn(&mut r, &[1, 1, h])]);
 }
+
+#[test]
+fn pad_constant_reflect_edge() {
+    let mut r = Rng::new(26);
+    for mode in ["constant", "reflect", "edge"] {
+        // 2-D on the last two axes of a 3-D tensor (pads as an input, opset 13).
+        let mut b = OnnxBuilder::new(13);
+        b.input("x", &[2, 3, 4]).init_i64("p", &[6], vec![0, 1, 2, 0, 2, 3]).init("v", &[], vec![0.5]);
+        b.node("Pad", &["x", "p", "v"], &["y"], vec![("mode", S(mode))]).output("y");
+        // tract 0.23.9 gets reflect and edge pads on two axes wrong (NumPy and ONNX Runtime agree
+        // with Ferrite): those two compare with committed ONNX Runtime outputs.
+        let reference = if mode == "constant" { Reference::Tract } else { Reference::OnnxRuntime };
+        check_against(&format!("pad_2d_{mode}"), &b, &[randn(&mut r, &[2, 3, 4])], reference);
+        // 1-D (opset 18), as the STFT front of Silero VAD pads its samples.
+        let mut b = OnnxBuilder::new(18);
+        b.input("x", &[1, 1, 10]).init_i64("p", &[6], vec![0, 0, 3, 0, 0, 2]);
+        b.node("Pad", &["x", "p"], &["y"], vec![("mode", S(mode))]).output("y");
+        check(&format!("pad_1d_{mode}"), &b, &[randn(&mut r, &[1, 1, 10])]);
+    }
+    // Opset 2's attribute form.
+    let mut b = OnnxBuilder::new(9);
+    b.input("x", &[2, 2])
+        .node("Pad", &["x"], &["y"], vec![("pads", Is(vec![1, 0, 0, 2])), ("value", F(-1.0))])
+        .output("y");
+    check("pad_attr_form", &b, &[randn(&mut r, &[2, 2])]);
+}
+
+#[test]
+fn pad_that_crops_or_wraps_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, pads, mode) in [("crop", vec![0, -1, 0, 0], "constant"), ("wrap", vec![0, 1, 0, 1], "wrap")] {
+        let mut b = OnnxBuilder::new(19);
+        b.input("x", &[2, 3]).init_i64("p", &[4], pads);
+        b.node("Pad", &["x", "p"], &["y"], vec![("mode", S(mode))]).output("y");
+        let path = b.save(dir.path(), name);
+        let opts = ferrite_quantizer::quantize::QuantizeOptions::default();
+        let e = ferrite_quantizer::quantize::quantize(&path, &opts).unwrap_err().to_string();
+        // tract refuses `wrap` when it parses the graph; Ferrite refuses cropping when it lowers.
+        assert!(e.contains("Pad") && (e.contains("negative pads") || e.contains("wrap")), "{e}");
+    }
+}
+
+#[test]
+fn comparisons_logic_and_arg_reductions_at_run_time() {
+    let mut r = Rng::new(27);
+    // Values on a coarse grid so that equal pairs occur.
+    let grid = |r: &mut Rng, n: usize| (0..n).map(|_| (r.below(5) as f32 - 2.0) * 0.5).collect::<Vec<f32>>();
+    for op in ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"] {
+        let mut b = OnnxBuilder::new(16);
+        b.input("x", &[2, 3]).input("z", &[3]);
+        b.node(op, &["x", "z"], &["c"], vec![]).node("Cast", &["c"], &["y"], vec![("to", I(1))]).output("y");
+        check(
+            &format!("compare_{op}"),
+            &b,
+            &[Value::F32(vec![2, 3], grid(&mut r, 6)), Value::F32(vec![3], grid(&mut r, 3))],
+        );
+    }
+    // And / Or / Xor / Not on two comparisons, then Where (a gate, as wake-word verifiers use).
+    for op in ["And", "Or", "Xor", "Not"] {
+        let mut b = OnnxBuilder::new(13);
+        b.input("x", &[4]).init("k", &[], vec![0.0]).init("m", &[], vec![0.5]);
+        b.node("Greater", &["x", "k"], &["p"], vec![]).node("Less", &["x", "m"], &["q"], vec![]);
+        let ins: &[&str] = if op == "Not" { &["p"] } else { &["p", "q"] };
+        b.node(op, ins, &["c"], vec![]).node("Where", &["c", "x", "m"], &["y"], vec![]).output("y");
+        check(&format!("logic_{op}"), &b, &[Value::F32(vec![4], vec![-1.0, 0.25, 0.75, 0.0])]);
+    }
+    // Cast to bool is `x != 0` (0.5 is true), not a truncation.
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[5]).node("Cast", &["x"], &["c"], vec![("to", I(9))]).node(
+        "Cast",
+        &["c"],
+        &["y"],
+        vec![("to", I(1))],
+    );
+    b.output("y");
+    check("cast_to_bool", &b, &[Value::F32(vec![5], vec![0.5, 0.0, -0.0, -3.0, 1e-30])]);
+    for (op, keep, last) in [("ArgMax", 1, 0), ("ArgMin", 0, 0), ("ArgMax", 0, 1)] {
+        for axis in [0i64, -1] {
+            let mut b = OnnxBuilder::new(13);
+            b.input("x", &[3, 4]);
+            let attrs = vec![("axis", I(axis)), ("keepdims", I(keep)), ("select_last_index", I(last))];
+            b.node(op, &["x"], &["i"], attrs).node("Cast", &["i"], &["y"], vec![("to", I(1))]).output("y");
+            check(&format!("{op}_{axis}_{keep}_{last}"), &b, &[Value::F32(vec![3, 4], grid(&mut r, 12))]);
+        }
+    }
+}
+
+#[test]
+fn clip_with_bounds_computed_at_run_time() {
+    // openWakeWord's spectrogram floor: clip(x, max(x) - 8, +inf), the bound from the data.
+    let mut r = Rng::new(28);
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[2, 6]).init("d", &[], vec![0.8]);
+    b.node("ReduceMax", &["x"], &["m"], vec![("keepdims", I(0))]).node("Sub", &["m", "d"], &["lo"], vec![]);
+    b.node("Clip", &["x", "lo"], &["y"], vec![]).output("y");
+    check("clip_dynamic_lo", &b, &[randn(&mut r, &[2, 6])]);
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[2, 6]).init("lo", &[], vec![-0.5]).init("d", &[], vec![0.2]);
+    b.node("ReduceMax", &["x"], &["m"], vec![("keepdims", I(0))]).node("Sub", &["m", "d"], &["hi"], vec![]);
+    b.node("Clip", &["x", "lo", "hi"], &["y"], vec![]).output("y");
+    check("clip_dynamic_hi", &b, &[randn(&mut r, &[2, 6])]);
+}
+
+#[test]
+fn an_empty_split_part_next_to_a_full_one() {
+    // Split into [4, 0] (the expanded RotaryEmbedding of the ONNX node tests does this): the empty
+    // output holds no bytes wherever the plan puts it, and must not count as overlapping.
+    let mut r = Rng::new(29);
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[2, 4]).init_i64("s", &[2], vec![4, 0]);
+    b.node("Split", &["x", "s"], &["a", "e"], vec![("axis", I(1))]);
+    b.node("Concat", &["e", "a"], &["c"], vec![("axis", I(1))]).node("Relu", &["c"], &["y"], vec![]).output("y");
+    check("split_empty_part", &b, &[randn(&mut r, &[2, 4])]);
+}
+
+#[test]
+fn qdq_graphs_run_at_the_models_own_quantization() {
+    // A QDQ MatMul as ONNX Runtime's static quantizer writes it: activations through
+    // QuantizeLinear/DequantizeLinear (uint8, asymmetric), weights stored int8 and dequantized
+    // (folded at import), the product quantized again. Ferrite keeps every scale and zero point.
+    let mut r = Rng::new(30);
+    for signed in [false, true] {
+        let zp = if signed { 3 } else { 131 };
+        let mut b = OnnxBuilder::new(13);
+        b.input("x", &[2, 8]).init("sx", &[], vec![0.02]).init_q("zx", &[], vec![zp], signed);
+        b.init_q("wq", &[8, 4], (0..32).map(|_| r.below(255) as i32 - 127).collect(), true);
+        b.init("sw", &[], vec![0.01]).init_q("zw", &[], vec![0], true);
+        b.init("sy", &[], vec![0.05]).init_q("zy", &[], vec![zp], signed);
+        b.node("QuantizeLinear", &["x", "sx", "zx"], &["xq"], vec![]);
+        b.node("DequantizeLinear", &["xq", "sx", "zx"], &["xd"], vec![]);
+        b.node("DequantizeLinear", &["wq", "sw", "zw"], &["w"], vec![]);
+        b.node("MatMul", &["xd", "w"], &["y"], vec![]);
+        b.node("QuantizeLinear", &["y", "sy", "zy"], &["yq"], vec![]);
+        b.node("DequantizeLinear", &["yq", "sy", "zy"], &["out"], vec![]).output("out");
+        check(&format!("qdq_matmul_{}", if signed { "int8" } else { "uint8" }), &b, &[randn(&mut r, &[2, 8])]);
+    }
+}
+
+#[test]
+fn stft_as_a_windowed_dft_convolution() {
+    let mut r = Rng::new(31);
+    let hann: Vec<f32> = (0..16).map(|i| 0.5 - 0.5 * (2.0 * std::f32::consts::PI * i as f32 / 16.0).cos()).collect();
+    // The spec's [batch, length, 1] signal (tract is the reference), onesided and two-sided.
+    for onesided in [1, 0] {
+        let mut b = OnnxBuilder::new(17);
+        b.input("x", &[2, 64, 1]).init_i64("step", &[], vec![8]).init("w", &[16], hann.clone());
+        b.node("STFT", &["x", "step", "w"], &["y"], vec![("onesided", I(onesided))]).output("y");
+        check(&format!("stft_onesided_{onesided}"), &b, &[randn(&mut r, &[2, 64, 1])]);
+    }
+    // [batch, length], as onnx-asr's front ends pass it (ONNX Runtime accepts it; tract does not:
+    // the importer adds the unit axis), with a frame length and no window.
+    let mut b = OnnxBuilder::new(17);
+    b.input("x", &[1, 50]).init_i64("step", &[], vec![5]).init_i64("n", &[], vec![10]);
+    b.node("STFT", &["x", "step", "", "n"], &["y"], vec![]).output("y");
+    check_against("stft_rank2_no_window", &b, &[randn(&mut r, &[1, 50])], Reference::OnnxRuntime);
+}

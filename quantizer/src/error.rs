@@ -22,8 +22,18 @@ pub enum Error {
         /// tract's message (with its causes).
         message: String,
     },
+    /// tract panicked on this model (contained: the import stops with this error instead).
+    #[error("{path}: {what}: {message}")]
+    Contained {
+        /// The file.
+        path: PathBuf,
+        /// What the importer was doing: the stage, or the node (name and op type).
+        what: String,
+        /// The panic's message.
+        message: String,
+    },
     /// The graph holds ops Ferrite does not implement; every one is listed.
-    #[error("{path}: {} unsupported node(s): {}", .nodes.len(), .nodes.iter().map(|(n, o, why)| if why.is_empty() { format!("{n} ({o})") } else { format!("{n} ({o}: {why})") }).collect::<Vec<_>>().join(", "))]
+    #[error("{path}: {}", unsupported_text(.nodes))]
     Unsupported {
         /// The file.
         path: PathBuf,
@@ -81,6 +91,34 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Every node when there are a few; past a dozen, each op type once with its count and first
+/// node (a pre-quantized model can have hundreds of one kind).
+fn unsupported_text(nodes: &[(String, String, String)]) -> String {
+    let one = |(n, o, why): &(String, String, String)| {
+        if why.is_empty() {
+            format!("{n} ({o})")
+        } else {
+            format!("{n} ({o}: {why})")
+        }
+    };
+    if nodes.len() <= 12 {
+        return format!(
+            "{} unsupported node(s): {}",
+            nodes.len(),
+            nodes.iter().map(one).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let mut kinds: Vec<(&str, usize, &(String, String, String))> = Vec::new();
+    for n in nodes {
+        match kinds.iter_mut().find(|(o, _, _)| *o == n.1) {
+            Some(k) => k.1 += 1,
+            None => kinds.push((&n.1, 1, n)),
+        }
+    }
+    let listed: Vec<String> = kinds.iter().map(|(o, c, first)| format!("{o} x{c} (first: {})", one(first))).collect();
+    format!("{} unsupported node(s) of {} op type(s): {}", nodes.len(), kinds.len(), listed.join(", "))
 }
 
 /// Shorthand for results of this crate.

@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use ferrite_quantizer::calibrate::Method;
 use ferrite_quantizer::classify::Classifier;
-use ferrite_quantizer::import::ImportOptions;
+use ferrite_quantizer::import::{FixedValue, ImportOptions};
 use ferrite_quantizer::npy::{self, NpyData};
 use ferrite_quantizer::quantize::{quantize_with, write_atomically, Int8Options, Precision, QuantizeOptions};
 use ferrite_runtime::format::Storage;
@@ -67,6 +67,10 @@ enum Command {
         /// other than a leading batch dimension, which defaults to 1)
         #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
         input_shape: Vec<String>,
+        /// Freeze an input to a constant: a number (filling its shape, e.g. sr=16000) or a .npy
+        /// file (repeatable). Shape arithmetic and `If`s that depend on it fold at import
+        #[arg(long = "fix", value_name = "NAME=VALUE|FILE.npy")]
+        fix: Vec<String>,
         /// Text file with one label per line, for the first output's classes (overrides the config's)
         #[arg(long)]
         labels: Option<PathBuf>,
@@ -232,6 +236,7 @@ macro_rules! out {
 mod cli;
 
 fn main() -> ExitCode {
+    ferrite_quantizer::import::quiet_contained_panics();
     let cli = Cli::parse(); // usage errors exit with status 2 (clap)
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -259,6 +264,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             precision,
             output,
             input_shape,
+            fix,
             labels,
             config,
             no_config,
@@ -307,6 +313,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 precision,
                 &output,
                 &input_shape,
+                &fix,
                 labels.as_deref(),
                 config.as_deref(),
                 name,
@@ -341,14 +348,41 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// `NAME=D1,D2,...`, or `NAME=` / `NAME=scalar` for a rank-0 input.
 fn parse_shape(spec: &str) -> anyhow::Result<(String, Vec<usize>)> {
     let (name, dims) = spec.rsplit_once('=').ok_or_else(|| anyhow!("--input-shape {spec}: expected NAME=D1,D2,..."))?;
-    let dims: Result<Vec<usize>, _> = dims.split(',').map(|d| d.trim().parse::<usize>()).collect();
-    let dims = dims.map_err(|_| anyhow!("--input-shape {spec}: dimensions must be non-negative integers"))?;
-    if name.is_empty() || dims.is_empty() {
+    if name.is_empty() {
         bail!("--input-shape {spec}: expected NAME=D1,D2,...");
     }
+    if dims.trim().is_empty() || dims.trim() == "scalar" {
+        return Ok((name.to_string(), Vec::new()));
+    }
+    let dims: Result<Vec<usize>, _> = dims.split(',').map(|d| d.trim().parse::<usize>()).collect();
+    let dims =
+        dims.map_err(|_| anyhow!("--input-shape {spec}: dimensions must be non-negative integers (or `scalar`)"))?;
     Ok((name.to_string(), dims))
+}
+
+/// `NAME=NUMBER` or `NAME=FILE.npy`.
+fn parse_fix(spec: &str) -> anyhow::Result<(String, FixedValue)> {
+    let (name, value) =
+        spec.split_once('=').ok_or_else(|| anyhow!("--fix {spec}: expected NAME=VALUE or NAME=FILE.npy"))?;
+    if name.is_empty() || value.is_empty() {
+        bail!("--fix {spec}: expected NAME=VALUE or NAME=FILE.npy");
+    }
+    if let Ok(v) = value.trim().parse::<f64>() {
+        if !v.is_finite() {
+            bail!("--fix {spec}: the value must be finite");
+        }
+        return Ok((name.to_string(), FixedValue::Scalar(v)));
+    }
+    let a = npy::read(Path::new(value))?;
+    let values: Vec<f64> = match a.data {
+        NpyData::F32(v) => v.into_iter().map(f64::from).collect(),
+        NpyData::I64(v) => v.into_iter().map(|x| x as f64).collect(),
+        NpyData::Bool(v) => v.into_iter().map(f64::from).collect(),
+    };
+    Ok((name.to_string(), FixedValue::Array { shape: a.shape, values }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -357,6 +391,7 @@ fn cmd_quantize(
     precision: PrecisionArg,
     output: &Path,
     shapes: &[String],
+    fix: &[String],
     labels: Option<&Path>,
     config: Option<&Path>,
     name: Option<String>,
@@ -366,6 +401,7 @@ fn cmd_quantize(
     strip: bool,
 ) -> anyhow::Result<()> {
     let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let fixed = fix.iter().map(|s| parse_fix(s)).collect::<anyhow::Result<Vec<_>>>()?;
     let cfg = match config {
         Some(p) => {
             eprintln!("ferrite: reading {}", p.display());
@@ -386,7 +422,7 @@ fn cmd_quantize(
     eprintln!("ferrite: importing {} ...", model.display());
     let mut opts = QuantizeOptions {
         precision,
-        import: ImportOptions { input_shapes },
+        import: ImportOptions { input_shapes, fixed },
         labels,
         name,
         task,
@@ -656,6 +692,20 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             sp.smooth,
             sp.threshold,
             sp.refractory
+        );
+    }
+    if let Some(imp) = meta.get("model_card").map(|c| &c["import"]).filter(|i| i.is_object()) {
+        let fixed: Vec<String> = imp["fixed_inputs"]
+            .as_object()
+            .map(|o| {
+                o.iter().map(|(k, v)| format!("{k} = {}", v.as_str().map_or(v.to_string(), str::to_string))).collect()
+            })
+            .unwrap_or_default();
+        out!(
+            "import: inputs fixed: {}; If nodes folded to their branch: {}, run both ways and selected: {}",
+            if fixed.is_empty() { "none".to_string() } else { fixed.join(", ") },
+            imp["if_branches_taken"],
+            imp["if_both_branches_selected"]
         );
     }
     if let Some(card) = meta.get("model_card") {

@@ -125,6 +125,7 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
 /// [`quantize`], reporting progress of the long stages (calibration, SQNR measurement).
 pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_>) -> Result<Quantized> {
     let imported = import_onnx(model, &opts.import)?;
+    let import_changes = import_summary(&imported);
     let mut graph = imported.graph;
     passes::optimize(&mut graph);
     let f16_tensors = if opts.precision == Precision::Fp16 { passes::to_fp16(&mut graph) } else { 0 };
@@ -208,6 +209,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
                 "opset": imported.opset,
             },
             "tool": format!("ferrite-quantizer {}", env!("CARGO_PKG_VERSION")),
+            "import": import_changes,
             "text": opts.card,
         },
     });
@@ -332,6 +334,27 @@ fn stripped_graph(g: &Graph) -> Graph {
 }
 
 /// The metadata a stripped artifact keeps: name, task, precision, and what was stripped, with the
+/// What the import changed in the source graph: inputs fixed, `If`s removed (null when nothing).
+fn import_summary(imported: &crate::import::Imported) -> serde_json::Value {
+    use crate::import::FixedValue;
+    if imported.fixed.is_empty() && imported.ifs_taken + imported.ifs_selected == 0 {
+        return serde_json::Value::Null;
+    }
+    let fixed: serde_json::Map<String, serde_json::Value> = imported
+        .fixed
+        .iter()
+        .map(|(n, v)| {
+            let v = match v {
+                FixedValue::Scalar(x) if x.fract() == 0.0 && x.abs() < 1e15 => json!(*x as i64),
+                FixedValue::Scalar(x) => json!(x),
+                FixedValue::Array { shape, .. } => json!(format!("array of shape {shape:?}")),
+            };
+            (n.clone(), v)
+        })
+        .collect();
+    json!({"fixed_inputs": fixed, "if_branches_taken": imported.ifs_taken, "if_both_branches_selected": imported.ifs_selected})
+}
+
 /// SHA-256 of the model card (its compact JSON, as an unstripped artifact stores it) so that the
 /// artifact can be matched to its full report. Labels, shapes and preprocessing live in their own
 /// sections and stay.

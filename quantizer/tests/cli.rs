@@ -161,3 +161,28 @@ fn output_names_are_sanitised() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.join("logits.npy").exists());
 }
+
+#[test]
+fn fix_freezes_an_input_and_inspect_says_so() {
+    // The fuzzer's seed: y = If(sr == 16000, relu(x), -x), sr a rank-0 int64 input.
+    let model = root().join("quantizer/fuzz/corpus/import/if_on_input.onnx");
+    let dir = tempfile::tempdir().unwrap();
+    let fer = dir.path().join("m.fer");
+    for args in [vec!["--fix", "sr=16000"], vec!["--input-shape", "sr=scalar", "--fix", "sr=8000"]] {
+        let mut a = vec!["quantize", s(&model), "-o", s(&fer)];
+        a.extend(args.iter().copied());
+        let o = ferrite(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = ferrite(&["inspect", s(&fer)]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        let sr = args.last().unwrap().trim_start_matches("sr=");
+        assert!(text.contains(&format!("inputs fixed: sr = {sr}; If nodes folded to their branch: 1")), "{text}");
+        let j: serde_json::Value = serde_json::from_slice(&ferrite(&["inspect", s(&fer), "--json"]).stdout).unwrap();
+        assert_eq!(j["inputs"].as_array().unwrap().len(), 1, "sr is no longer an input");
+    }
+    assert_fails(&["quantize", s(&model), "-o", s(&fer), "--fix", "sr"], 1, "expected NAME=VALUE");
+    assert_fails(&["quantize", s(&model), "-o", s(&fer), "--fix", "nope=1"], 1, "no such input");
+    assert_fails(&["quantize", s(&model), "-o", s(&fer), "--fix", "sr=0.5"], 1, "integer");
+    assert_fails(&["quantize", s(&model), "-o", s(&fer), "--fix", "sr=/nonexistent/sr.npy"], 1, "sr.npy");
+    assert_fails(&["quantize", s(&model), "-o", s(&fer), "--input-shape", "sr=x"], 1, "scalar");
+}

@@ -89,6 +89,8 @@ pub enum Attr {
     S(&'static str),
     /// Strings.
     Ss(Vec<&'static str>),
+    /// A subgraph (an `If`'s branch).
+    G(pb::GraphProto),
 }
 
 const FLOAT: i32 = 1;
@@ -135,6 +137,25 @@ impl OnnxBuilder {
         self.graph.input.push(value_info(name, FLOAT, Some(dims)));
         self
     }
+    /// Declares a bool input.
+    pub fn input_bool(&mut self, name: &str, dims: &[i64]) -> &mut Self {
+        self.graph.input.push(value_info(name, 9, Some(dims)));
+        self
+    }
+    /// `out = If(cond, then_g, else_g)`.
+    pub fn if_node(&mut self, cond: &str, out: &str, then_g: pb::GraphProto, else_g: pb::GraphProto) -> &mut Self {
+        self.node("If", &[cond], &[out], vec![("then_branch", Attr::G(then_g)), ("else_branch", Attr::G(else_g))])
+    }
+    /// A one-node `If` branch: `out = op(input)`, `input` read from the enclosing graph.
+    pub fn branch(op: &str, input: &str, out: &str) -> pb::GraphProto {
+        let mut g = OnnxBuilder::new(13);
+        g.node(op, &[input], &[out], vec![]).output(out);
+        g.graph()
+    }
+    /// The graph so far (a branch for an `If`).
+    pub fn graph(&self) -> pb::GraphProto {
+        self.graph.clone()
+    }
     /// Declares an int64 input.
     pub fn input_i64(&mut self, name: &str, dims: &[i64]) -> &mut Self {
         self.graph.input.push(value_info(name, INT64, Some(dims)));
@@ -153,6 +174,17 @@ impl OnnxBuilder {
             dims: dims.iter().map(|&d| d as i64).collect(),
             data_type: FLOAT,
             float_data: data,
+            ..Default::default()
+        });
+        self
+    }
+    /// Adds a uint8 (`signed` false) or int8 initializer (zero points, quantized weights).
+    pub fn init_q(&mut self, name: &str, dims: &[usize], data: Vec<i32>, signed: bool) -> &mut Self {
+        self.graph.initializer.push(pb::TensorProto {
+            name: name.into(),
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type: if signed { 3 } else { 2 },
+            int32_data: data,
             ..Default::default()
         });
         self
@@ -194,6 +226,10 @@ impl OnnxBuilder {
                     Attr::Ss(v) => {
                         p.r#type = 8;
                         p.strings = v.iter().map(|s| s.as_bytes().to_vec()).collect()
+                    }
+                    Attr::G(g) => {
+                        p.r#type = 5;
+                        p.g = Some(g)
                     }
                 }
                 p

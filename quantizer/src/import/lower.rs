@@ -1,9 +1,9 @@
 //! Lowering of individual ONNX nodes onto Ferrite ops (attribute words as FORMAT.md specifies).
 
 use super::{const_f32, const_i64, ferrite_dtype, node_name, tensor_data, Attrs, Val};
-use crate::ir::{Data, Graph, TensorId};
+use crate::ir::{Data, Graph, TensorId, TensorQuant};
 use ferrite_runtime::format::DType;
-use ferrite_runtime::ops::{BinaryFn, OpCode, RnnParams, UnaryFn};
+use ferrite_runtime::ops::{BinaryFn, CompareFn, LogicFn, OpCode, RnnParams, UnaryFn};
 use std::collections::HashMap;
 use tract_onnx::pb;
 use tract_onnx::prelude::*;
@@ -26,6 +26,19 @@ type Window = (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>);
 
 fn f(v: f32) -> u32 {
     v.to_bits()
+}
+
+/// The numpy broadcast of two shapes.
+fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let n = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| if i + s.len() >= n { s[i + s.len() - n] } else { 1 };
+    (0..n)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (x, y) if x == y || y == 1 => Some(x),
+            (1, y) => Some(y),
+            _ => None,
+        })
+        .collect()
 }
 
 fn norm_axis(axis: i64, rank: usize) -> Lr<usize> {
@@ -170,6 +183,36 @@ impl Lowering {
             return Ok(());
         }
         match op {
+            "Clip"
+                if self.opset >= 11 && [1, 2].iter().any(|&i| matches!(self.input(node, i), Ok(Some(Val::Dyn(_))))) =>
+            {
+                // Bounds computed at run time (a spectrogram's top-dB floor): min(max(x, lo), hi).
+                let mut cur = self.need_tensor(node, 0)?;
+                self.require_f32(&Val::Dyn(cur), "input")?;
+                let o = self.need_output(node, 0)?;
+                let bounds: Vec<(usize, BinaryFn)> = [(1, BinaryFn::Max), (2, BinaryFn::Min)]
+                    .into_iter()
+                    .filter(|(i, _)| matches!(self.input(node, *i), Ok(Some(_))))
+                    .collect();
+                for (k, &(i, func)) in bounds.iter().enumerate() {
+                    let b = self.need_tensor(node, i)?;
+                    self.require_f32(&Val::Dyn(b), "bound")?;
+                    let dst = if k + 1 == bounds.len() {
+                        o
+                    } else {
+                        let shape = self.g.tensors[cur].shape.clone();
+                        self.g.activation(format!("{name}.lo"), DType::F32, shape)
+                    };
+                    self.g.push(
+                        OpCode::Binary,
+                        format!("{name}.{k}"),
+                        vec![Some(cur), Some(b)],
+                        vec![Some(dst)],
+                        vec![func as u32],
+                    );
+                    cur = dst;
+                }
+            }
             "Clip" => {
                 let x = self.need(node, 0)?;
                 self.require_f32(&x, "input")?;
@@ -201,6 +244,9 @@ impl Lowering {
                     _ => BinaryFn::Min,
                 };
                 let n_in = node.input.iter().filter(|i| !i.is_empty()).count();
+                if matches!(op, "Max" | "Min") && n_in != 2 && n_in > 0 {
+                    return self.lower_variadic(node, name, func, n_in);
+                }
                 if n_in != 2 {
                     return Err(format!("{n_in} inputs (only 2 are supported)"));
                 }
@@ -217,6 +263,15 @@ impl Lowering {
                 let x = self.need_tensor(node, 0)?;
                 if node.output.iter().skip(1).any(|o| !o.is_empty()) && op == "Dropout" {
                     return Err("Dropout mask output".into());
+                }
+                // Dropout in training mode drops at random: only inference (a copy) is ours.
+                let training = match self.input(node, 2)? {
+                    Some(Val::Const(t)) => const_i64(&t).is_some_and(|v| v.iter().any(|&x| x != 0)),
+                    Some(Val::Dyn(_)) => true,
+                    None => false,
+                };
+                if op == "Dropout" && training {
+                    return Err("Dropout in training mode (random); export the model in eval mode".into());
                 }
                 let o = self.need_output(node, 0)?;
                 self.g.push(OpCode::Copy, name, vec![Some(x)], vec![Some(o)], vec![]);
@@ -261,6 +316,23 @@ impl Lowering {
                 self.g.push(OpCode::Split, name, vec![Some(x)], outs, vec![axis as u32]);
             }
             "Slice" => self.lower_slice(node, name)?,
+            "Pad" => self.lower_pad(node, name)?,
+            "QuantizeLinear" | "DequantizeLinear" => self.lower_qdq(node, name)?,
+            "STFT" => self.lower_stft(node, name)?,
+            "Size" | "Shape" => {
+                // Constant once the input's shape is known (tract does not always fold them).
+                let dims: Vec<i64> = self.shape(&self.need(node, 0)?).iter().map(|&d| d as i64).collect();
+                let value = if op == "Size" {
+                    tract_onnx::prelude::tensor0(dims.iter().product::<i64>())
+                } else {
+                    let r = dims.len() as i64;
+                    let clamp = |v: i64| if v < 0 { (v + r).max(0) } else { v.min(r) } as usize;
+                    let (lo, hi) = (clamp(a.int_or("start", 0)), clamp(a.int_or("end", r)));
+                    tract_onnx::prelude::tensor1(dims.get(lo..hi.max(lo)).unwrap_or(&[]))
+                };
+                let out = node.output.first().ok_or("no output")?;
+                self.vals.insert(out.clone(), Val::Const(std::sync::Arc::new(value)));
+            }
             "Expand" => {
                 let x = self.need_tensor(node, 0)?;
                 let o = self.need_output(node, 0)?;
@@ -273,11 +345,55 @@ impl Lowering {
                 let o = self.need_output(node, 0)?;
                 self.g.push(OpCode::Where, name, vec![Some(c), Some(x), Some(y)], vec![Some(o)], vec![]);
             }
+            "Cast" if a.int("to") == Some(9) => self.lower_cast_to_bool(node, name)?,
             "Cast" => {
                 let x = self.need_tensor(node, 0)?;
                 let o = self.need_output(node, 0)?;
                 let code = if self.g.tensors[x].dtype == self.g.tensors[o].dtype { OpCode::Copy } else { OpCode::Cast };
                 self.g.push(code, name, vec![Some(x)], vec![Some(o)], vec![]);
+            }
+            "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" => {
+                let func = match node.op_type.as_str() {
+                    "Equal" => CompareFn::Equal,
+                    "Less" => CompareFn::Less,
+                    "LessOrEqual" => CompareFn::LessOrEqual,
+                    "Greater" => CompareFn::Greater,
+                    _ => CompareFn::GreaterOrEqual,
+                };
+                let (x, y) = (self.need_tensor(node, 0)?, self.need_tensor(node, 1)?);
+                let (dx, dy) = (self.g.tensors[x].dtype, self.g.tensors[y].dtype);
+                if dx != dy || !matches!(dx, DType::F32 | DType::I32) {
+                    return Err(format!("comparing {dx:?} with {dy:?} (numbers of one type only)"));
+                }
+                let o = self.need_output(node, 0)?;
+                self.g.push(OpCode::Compare, name, vec![Some(x), Some(y)], vec![Some(o)], vec![func as u32]);
+            }
+            "And" | "Or" | "Xor" | "Not" => {
+                let func = match node.op_type.as_str() {
+                    "And" => LogicFn::And,
+                    "Or" => LogicFn::Or,
+                    "Xor" => LogicFn::Xor,
+                    _ => LogicFn::Not,
+                };
+                let arity = if func == LogicFn::Not { 1 } else { 2 };
+                let ins = (0..arity).map(|i| self.need_tensor(node, i).map(Some)).collect::<Lr<Vec<_>>>()?;
+                let o = self.need_output(node, 0)?;
+                self.g.push(OpCode::Logic, name, ins, vec![Some(o)], vec![func as u32]);
+            }
+            "ArgMax" | "ArgMin" => {
+                let xv = self.need(node, 0)?;
+                let axis = norm_axis(a.int_or("axis", 0), self.shape(&xv).len())?;
+                let x = self.need_tensor(node, 0)?;
+                if !matches!(self.g.tensors[x].dtype, DType::F32 | DType::I32) {
+                    return Err("ArgMax/ArgMin of f32 or integers only".into());
+                }
+                let o = self.need_output(node, 0)?;
+                let attrs = vec![
+                    axis as u32,
+                    u32::from(node.op_type == "ArgMin"),
+                    u32::from(a.int_or("select_last_index", 0) != 0),
+                ];
+                self.g.push(OpCode::ArgReduce, name, vec![Some(x)], vec![Some(o)], attrs);
             }
             "Gather" => {
                 let data = self.need(node, 0)?;
@@ -412,17 +528,31 @@ impl Lowering {
                     vec![axis as u32, f(eps)],
                 );
             }
-            "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" => {
+            "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceSumSquare" => {
                 let xv = self.need(node, 0)?;
                 self.require_f32(&xv, "input")?;
                 let rank = self.shape(&xv).len();
                 let func = match op {
                     "ReduceMean" => 0,
-                    "ReduceSum" => 1,
+                    "ReduceSum" | "ReduceSumSquare" => 1,
                     "ReduceMax" => 2,
                     _ => 3,
                 };
                 let axes_from_input = op == "ReduceSum" && self.opset >= 13 || self.opset >= 18;
+                let mut x = self.need_tensor(node, 0)?;
+                if op == "ReduceSumSquare" {
+                    // x·x, then the sum (the same f32 products ONNX Runtime sums).
+                    let sq = self.g.activation(format!("{name}.square"), DType::F32, self.g.tensors[x].shape.clone());
+                    let mul = BinaryFn::Mul as u32;
+                    self.g.push(
+                        OpCode::Binary,
+                        format!("{name}.square"),
+                        vec![Some(x), Some(x)],
+                        vec![Some(sq)],
+                        vec![mul],
+                    );
+                    x = sq;
+                }
                 let axes: Option<Vec<i64>> = if axes_from_input {
                     self.const_input(node, 1)?.and_then(|t| const_i64(&t))
                 } else {
@@ -434,7 +564,6 @@ impl Lowering {
                     _ => (0..rank).collect(),
                 };
                 let mask = axes.iter().fold(0u32, |m, &x| m | (1 << x));
-                let x = self.need_tensor(node, 0)?;
                 let o = self.need_output(node, 0)?;
                 if mask == 0 {
                     self.g.push(OpCode::Copy, name, vec![Some(x)], vec![Some(o)], vec![]);
@@ -496,6 +625,247 @@ impl Lowering {
             vec![],
         );
         Ok(o)
+    }
+
+    /// Max or Min of one or of three and more inputs (with broadcasting): a chain of binary ops.
+    fn lower_variadic(&mut self, node: &pb::NodeProto, name: String, func: BinaryFn, n: usize) -> Lr<()> {
+        for i in 0..n {
+            let v = self.need(node, i)?;
+            self.require_f32(&v, "operands")?;
+        }
+        let o = self.need_output(node, 0)?;
+        let mut cur = self.need_tensor(node, 0)?;
+        if n == 1 {
+            self.g.push(OpCode::Copy, name, vec![Some(cur)], vec![Some(o)], vec![]);
+            return Ok(());
+        }
+        for i in 1..n {
+            let x = self.need_tensor(node, i)?;
+            let dst = if i + 1 == n {
+                o
+            } else {
+                let (a, b) = (self.g.tensors[cur].shape.clone(), self.g.tensors[x].shape.clone());
+                let shape = broadcast(&a, &b).ok_or("inputs do not broadcast")?;
+                self.g.activation(format!("{name}.{i}"), DType::F32, shape)
+            };
+            self.g.push(
+                OpCode::Binary,
+                format!("{name}.{i}"),
+                vec![Some(cur), Some(x)],
+                vec![Some(dst)],
+                vec![func as u32],
+            );
+            cur = dst;
+        }
+        Ok(())
+    }
+
+    /// ONNX STFT (opset 17) of a real signal `[B, L, 1]` with a constant step, window and frame
+    /// length: a strided 1-D convolution whose kernels are the windowed DFT basis (cosines, then
+    /// negated sines), reshaped and transposed to `[B, frames, bins, 2]`. It computes every bin as
+    /// a plain sum of N products (no FFT), which a frame of a few hundred samples affords.
+    fn lower_stft(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let sv = self.need(node, 0)?;
+        self.require_f32(&sv, "signal")?;
+        let ss = self.shape(&sv);
+        let [b, l, 1] = ss[..] else {
+            return Err(format!("signal of shape {ss:?} (a real [batch, length, 1] is supported)"));
+        };
+        let step = self
+            .const_input(node, 1)?
+            .and_then(|t| const_i64(&t))
+            .and_then(|v| v.first().copied())
+            .ok_or("frame_step must be constant")?;
+        let window = match self.const_input(node, 2)? {
+            Some(t) => Some(const_f32(&t).ok_or("window must be float")?),
+            None => None,
+        };
+        let n = match (self.const_input(node, 3)?.and_then(|t| const_i64(&t)).and_then(|v| v.first().copied()), &window)
+        {
+            (Some(n), _) => n as usize,
+            (None, Some(w)) => w.len(),
+            (None, None) => return Err("STFT needs a window or a frame_length".into()),
+        };
+        let window = window.unwrap_or_else(|| vec![1.0; n]);
+        if window.len() != n || n == 0 || n > l || step <= 0 {
+            return Err(format!("window of {} for frames of {n} over {l} samples, step {step}", window.len()));
+        }
+        let bins = if Attrs(node).int_or("onesided", 1) != 0 { n / 2 + 1 } else { n };
+        let frames = (l - n) / step as usize + 1;
+        let mut basis = vec![0f32; 2 * bins * n];
+        for k in 0..bins {
+            for (t, &w) in window.iter().enumerate() {
+                // The angle reduced mod N in integers first: cos/sin of large arguments lose bits.
+                let ang = 2.0 * std::f64::consts::PI * ((k * t) % n) as f64 / n as f64;
+                basis[k * n + t] = (w as f64 * ang.cos()) as f32;
+                basis[(bins + k) * n + t] = (-(w as f64) * ang.sin()) as f32;
+            }
+        }
+        let x = self.need_tensor(node, 0)?;
+        let o = self.need_output(node, 0)?;
+        let w = self.g.constant(format!("{name}.dft"), vec![2 * bins, 1, n], Data::F32(basis));
+        let x3 = self.g.activation(format!("{name}.signal"), DType::F32, vec![b, 1, l]);
+        self.g.push(OpCode::Copy, format!("{name}.signal"), vec![Some(x)], vec![Some(x3)], vec![]);
+        let y = self.g.activation(format!("{name}.dft_out"), DType::F32, vec![b, 2 * bins, frames]);
+        let attrs = vec![1, 1, step as u32, 0, 0, 1, 0, 0, 0];
+        self.g.push(OpCode::Conv, format!("{name}.dft"), vec![Some(x3), Some(w), None], vec![Some(y)], attrs);
+        let y4 = self.g.activation(format!("{name}.parts"), DType::F32, vec![b, 2, bins, frames]);
+        self.g.push(OpCode::Copy, format!("{name}.parts"), vec![Some(y)], vec![Some(y4)], vec![]);
+        self.g.push(OpCode::Transpose, name, vec![Some(y4)], vec![Some(o)], vec![0, 3, 2, 1]);
+        Ok(())
+    }
+
+    /// A per-tensor scale and zero point (the zero point as Ferrite's i8 one: a uint8 zero point
+    /// less 128, the values shifted alike), from inputs 1 and 2.
+    fn qparams(&self, node: &pb::NodeProto) -> Lr<(f32, i32)> {
+        let scale = self.const_input(node, 1)?.ok_or("no scale")?;
+        let s = const_f32(&scale)
+            .filter(|v| v.len() == 1)
+            .ok_or("per-axis quantization of activations is not supported")?[0];
+        if !(s.is_finite() && s > 0.0) {
+            return Err(format!("scale {s} is not a positive number"));
+        }
+        let zp = match self.const_input(node, 2)? {
+            // No zero point: uint8 0 (-128 here), unless opset 21's output_dtype asks for int8.
+            None if Attrs(node).int("output_dtype") == Some(3) => 0,
+            None => -128,
+            Some(z) => {
+                let v = const_i64(&z).filter(|v| v.len() == 1).ok_or("per-axis zero points are not supported")?[0];
+                match z.datum_type() {
+                    DatumType::U8 => v as i32 - 128,
+                    DatumType::I8 => v as i32,
+                    other => return Err(format!("zero point of type {other:?} (uint8 and int8 are supported)")),
+                }
+            }
+        };
+        Ok((s, zp))
+    }
+
+    /// QuantizeLinear and DequantizeLinear on activations (on weights tract folds them): Ferrite's
+    /// Quantize and Dequantize with the model's own scale and zero point, so that a QDQ model runs
+    /// at the precision its quantizer chose. uint8 values are held as int8 shifted by 128 (the same
+    /// real values). A Dequantize must read what a Quantize with the same parameters wrote.
+    fn lower_qdq(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let (scale, zp) = self.qparams(node)?;
+        let x = self.need_tensor(node, 0)?;
+        let shape = self.g.tensors[x].shape.clone();
+        let out = node.output.first().filter(|o| !o.is_empty()).ok_or("no output")?.clone();
+        if node.op_type == "QuantizeLinear" {
+            if self.g.tensors[x].dtype != DType::F32 {
+                return Err("QuantizeLinear of a non-float tensor".into());
+            }
+            let q = self.g.activation(out.clone(), DType::I8, shape);
+            self.g.tensors[q].quant = Some(TensorQuant::PerTensor { scale, zero_point: zp });
+            self.vals.insert(out, Val::Dyn(q));
+            self.g.push(OpCode::Quantize, name, vec![Some(x)], vec![Some(q)], vec![]);
+            return Ok(());
+        }
+        match (self.g.tensors[x].dtype, self.g.tensors[x].quant) {
+            (DType::I8, Some(TensorQuant::PerTensor { scale: s, zero_point: z })) if s == scale && z == zp => {}
+            (DType::I8, _) => return Err("DequantizeLinear with other parameters than its QuantizeLinear".into()),
+            _ => return Err("DequantizeLinear of a run-time tensor that no QuantizeLinear wrote".into()),
+        }
+        let o = self.g.activation(out.clone(), DType::F32, self.g.tensors[x].shape.clone());
+        self.vals.insert(out, Val::Dyn(o));
+        self.g.push(OpCode::Dequantize, name, vec![Some(x)], vec![Some(o)], vec![]);
+        Ok(())
+    }
+
+    /// ONNX Cast to bool: true where the value is not zero (a plain conversion would truncate 0.5
+    /// to 0). From bool it is a copy; from u8, `Not(Not(x))`; from numbers, `Not(x == 0)`.
+    fn lower_cast_to_bool(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let from = node.input.first().and_then(|i| self.facts.get(i)).and_then(|f| f.datum_type.concretize());
+        let x = self.need_tensor(node, 0)?;
+        let o = self.need_output(node, 0)?;
+        let shape = self.g.tensors[x].shape.clone();
+        match (from, self.g.tensors[x].dtype) {
+            (Some(DatumType::Bool), _) => {
+                self.g.push(OpCode::Copy, name, vec![Some(x)], vec![Some(o)], vec![]);
+            }
+            (_, DType::U8) => {
+                let t = self.g.activation(format!("{name}.not"), DType::U8, shape);
+                self.g.push(
+                    OpCode::Logic,
+                    format!("{name}.not"),
+                    vec![Some(x)],
+                    vec![Some(t)],
+                    vec![LogicFn::Not as u32],
+                );
+                self.g.push(OpCode::Logic, name, vec![Some(t)], vec![Some(o)], vec![LogicFn::Not as u32]);
+            }
+            (_, dt @ (DType::F32 | DType::I32)) => {
+                let zero = match dt {
+                    DType::F32 => Data::F32(vec![0.0]),
+                    _ => Data::I32(vec![0]),
+                };
+                let z = self.g.constant(format!("{name}.zero"), vec![], zero);
+                let t = self.g.activation(format!("{name}.is_zero"), DType::U8, shape);
+                let eq = CompareFn::Equal as u32;
+                self.g.push(
+                    OpCode::Compare,
+                    format!("{name}.is_zero"),
+                    vec![Some(x), Some(z)],
+                    vec![Some(t)],
+                    vec![eq],
+                );
+                self.g.push(OpCode::Logic, name, vec![Some(t)], vec![Some(o)], vec![LogicFn::Not as u32]);
+            }
+            (_, dt) => return Err(format!("Cast of {dt:?} to bool")),
+        }
+        Ok(())
+    }
+
+    /// ONNX Pad (opset 2-21): pads from the attribute (before 11) or a constant input; `axes`
+    /// (18+), negative pads (cropping) and `wrap` are refused.
+    fn lower_pad(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let a = Attrs(node);
+        let xv = self.need(node, 0)?;
+        let rank = self.shape(&xv).len();
+        let dtype = self.dtype(&xv)?;
+        let (pads, value) = if self.opset < 11 {
+            (a.ints("pads").ok_or("no pads")?, a.float("value").unwrap_or(0.0))
+        } else {
+            let pads = self.const_input(node, 1)?.ok_or("no pads")?;
+            let pads = const_i64(&pads).ok_or("pads must be integers")?;
+            let value = match self.const_input(node, 2)? {
+                Some(t) => *const_f32(&t).and_then(|v| v.first().copied()).as_ref().ok_or("bad constant_value")?,
+                None => 0.0,
+            };
+            (pads, value)
+        };
+        // tract 0.23.9 infers no shape for Pad with `axes` (opset 18): refused until we infer it.
+        if self.input(node, 3)?.is_some() {
+            return Err("Pad with `axes` is not supported yet".into());
+        }
+        let axes: Vec<usize> = (0..rank).collect();
+        if pads.len() != 2 * axes.len() {
+            return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
+        }
+        if pads.iter().any(|&p| p < 0) {
+            return Err("negative pads (cropping) are not supported".into());
+        }
+        let mode = match a.string("mode").as_deref() {
+            None | Some("constant") => 0u32,
+            Some("reflect") => 1,
+            Some("edge") => 2,
+            Some(m) => return Err(format!("mode={m}")),
+        };
+        let bits = match dtype {
+            DType::F32 => f(value),
+            DType::I32 => value as i32 as u32,
+            DType::U8 => value as u8 as u32,
+            other => return Err(format!("Pad of {other:?}")),
+        };
+        let mut begin = vec![0u32; rank];
+        for (k, &ax) in axes.iter().enumerate() {
+            begin[ax] = u32::try_from(pads[k]).map_err(|_| "pad too large")?;
+        }
+        let x = self.need_tensor(node, 0)?;
+        let o = self.need_output(node, 0)?;
+        let mut attrs = vec![mode, bits];
+        attrs.extend(begin);
+        self.g.push(OpCode::Pad, name, vec![Some(x)], vec![Some(o)], attrs);
+        Ok(())
     }
 
     fn lower_slice(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {

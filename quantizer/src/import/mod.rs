@@ -5,7 +5,9 @@
 //! Gemm...) intact: our ops are specified against the ONNX spec, not against tract internals.
 
 mod attrs;
+mod contain;
 mod lower;
+mod prepare;
 
 use crate::error::{Error, Result};
 use crate::ir::{Data, Graph, TensorId};
@@ -17,12 +19,17 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, InferenceOp};
 
 pub use attrs::Attrs;
+use contain::contained;
+pub use contain::quiet_contained_panics;
+pub use prepare::FixedValue;
 
 /// Options of an import.
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
-    /// Shapes for named inputs (`--input-shape NAME=D1,D2,...`).
+    /// Shapes for named inputs (`--input-shape NAME=D1,D2,...`; empty for a scalar).
     pub input_shapes: Vec<(String, Vec<usize>)>,
+    /// Inputs frozen to constants (`--fix NAME=VALUE|FILE.npy`).
+    pub fixed: Vec<(String, FixedValue)>,
 }
 
 /// A value during lowering: a constant (folded by tract) or a run-time tensor of the graph.
@@ -45,10 +52,40 @@ pub struct Imported {
     pub source_bytes: u64,
     /// CRC-32 of the source file (provenance in the model card).
     pub source_crc32: u32,
+    /// Inputs frozen to constants (`--fix`).
+    pub fixed: Vec<(String, FixedValue)>,
+    /// `If` nodes whose condition was known: only their branch taken is kept.
+    pub ifs_taken: usize,
+    /// `If` nodes whose condition depends on the data: both branches run, `Where` selects.
+    pub ifs_selected: usize,
+}
+
+/// Nested `If`s come up one level per round; past this many the graph is refused.
+const MAX_IF_ROUNDS: usize = 16;
+
+#[derive(Default)]
+struct IfCount {
+    rounds: usize,
+    taken: usize,
+    selected: usize,
+}
+
+/// The truth of a condition tensor (one element), if it has one.
+fn truth(t: &Tensor) -> Option<bool> {
+    if t.len() != 1 {
+        return None;
+    }
+    let c = t.cast_to::<f64>().ok()?;
+    Some(c.try_as_plain_ram().ok()?.as_slice::<f64>().ok()?[0] != 0.0)
 }
 
 fn tract_err(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::Onnx { path: path.to_owned(), message: e.to_string() }
+}
+
+/// Runs a call into tract with its panics contained (`what` says which stage or node).
+fn guard<T>(path: &Path, what: impl FnOnce() -> String, f: impl FnOnce() -> T) -> Result<T> {
+    contained(f).map_err(|message| Error::Contained { path: path.to_owned(), what: what(), message })
 }
 
 /// Maps a tract datum type onto a Ferrite activation dtype.
@@ -78,7 +115,13 @@ pub(crate) fn tensor_data(t: &Tensor) -> std::result::Result<Data, String> {
                 c.try_as_plain_ram().map_err(|e| e.to_string())?.as_slice::<u8>().map_err(|e| e.to_string())?.to_vec(),
             ))
         }
-        DatumType::I64 | DatumType::I32 | DatumType::I16 | DatumType::I8 | DatumType::U16 | DatumType::U32 => {
+        DatumType::I64
+        | DatumType::I32
+        | DatumType::I16
+        | DatumType::I8
+        | DatumType::U16
+        | DatumType::U32
+        | DatumType::TDim => {
             let c = t.cast_to::<i64>().map_err(|e| e.to_string())?;
             let v =
                 c.try_as_plain_ram().map_err(|e| e.to_string())?.as_slice::<i64>().map_err(|e| e.to_string())?.to_vec();
@@ -103,32 +146,51 @@ pub(crate) fn const_f32(t: &Tensor) -> Option<Vec<f32>> {
 
 /// Imports the ONNX model at `path`.
 pub fn import_onnx(path: &Path, opts: &ImportOptions) -> Result<Imported> {
-    let onnx = tract_onnx::onnx();
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    import_bytes(path, &bytes, opts)
+}
+
+/// Imports an ONNX model from its bytes (`path` names it in messages; external data is looked
+/// for beside it).
+pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<Imported> {
+    let onnx = tract_onnx::onnx();
     let proto: pb::ModelProto =
-        onnx.proto_model_for_read(&mut &bytes[..]).map_err(|e| tract_err(path, format!("{e:#}")))?;
+        guard(path, || "decoding the protobuf".into(), || onnx.proto_model_for_read(&mut &*bytes))?
+            .map_err(|e| tract_err(path, format!("{e:#}")))?;
     let mut imported = import_proto(path, &proto, opts)?;
     imported.source_bytes = bytes.len() as u64;
-    imported.source_crc32 = crc32fast::hash(&bytes);
+    imported.source_crc32 = crc32fast::hash(bytes);
     Ok(imported)
 }
 
-/// Imports an already parsed ONNX model (`path` is used for messages and external data).
-pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -> Result<Imported> {
-    let onnx = tract_onnx::onnx();
-    let dir = path.parent().map(|p| p.to_string_lossy().into_owned());
-    let parsed = onnx.parse(proto, dir.as_deref()).map_err(|e| tract_err(path, format!("{e:#}")))?;
-    let mut model = parsed.model;
-    let graph_proto = proto.graph.as_ref().ok_or_else(|| tract_err(path, "no graph"))?;
-    let opset =
-        proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
-
+/// tract's model of `proto` with every input's type and shape set: declared, or from
+/// `--input-shape`, batch 1 for a symbolic first dimension.
+type Typed = (tract_onnx::model::ParseResult, InferenceModel, Vec<(String, DatumType, Vec<usize>)>);
+fn typed_model(
+    path: &Path,
+    onnx: &tract_onnx::model::Onnx,
+    proto: &pb::ModelProto,
+    dir: Option<&str>,
+    opts: &ImportOptions,
+) -> Result<Typed> {
+    let parsed = guard(path, || "parsing the graph".into(), || onnx.parse(proto, dir))?
+        .map_err(|e| tract_err(path, format!("{e:#}")))?;
+    let mut model = parsed.model.clone();
     // Fix every input's shape: declared, or from --input-shape, batch 1 for a symbolic first dim.
-    let mut used_shapes = vec![false; opts.input_shapes.len()];
+    // A shape given for a fixed input was used by `--fix` already.
+    let mut used_shapes: Vec<bool> =
+        opts.input_shapes.iter().map(|(n, _)| opts.fixed.iter().any(|(f, _)| f == n)).collect();
     let input_outlets = model.input_outlets().map_err(|e| tract_err(path, e))?.to_vec();
     let mut input_facts = Vec::new();
     for (ix, outlet) in input_outlets.iter().enumerate() {
         let name = model.node(outlet.node).name.clone();
+        // tract makes a name no node computes into an input: say what it is.
+        if !proto.graph.as_ref().is_some_and(|g| g.input.iter().any(|i| i.name == name)) {
+            return Err(Error::Graph {
+                path: path.to_owned(),
+                message: format!("{name} is read by a node but is no input, initializer or node output"),
+            });
+        }
         let fact = model.input_fact(ix).map_err(|e| tract_err(path, e))?.clone();
         let dt = fact.datum_type.concretize().ok_or_else(|| Error::InputShape {
             path: path.to_owned(),
@@ -187,7 +249,71 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
             message: format!("--input-shape names {}, which is not an input of the model", opts.input_shapes[i].0),
         });
     }
-    model.analyse(false).map_err(|e| tract_err(path, format!("shape inference failed: {e:#}")))?;
+    Ok((parsed, model, input_facts))
+}
+
+/// Imports an already parsed ONNX model (`path` is used for messages and external data).
+pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -> Result<Imported> {
+    let onnx = tract_onnx::onnx();
+    let dir = path.parent().map(|p| p.to_string_lossy().into_owned());
+    let mut proto = proto.clone();
+    let graph = proto.graph.as_mut().ok_or_else(|| tract_err(path, "no graph"))?;
+    for (name, value) in &opts.fixed {
+        let shape = opts.input_shapes.iter().find(|(n, _)| n == name).map(|(_, s)| &s[..]);
+        prepare::fix_input(graph, name, value, shape)
+            .map_err(|message| Error::InputShape { path: path.to_owned(), message })?;
+    }
+    prepare::forget_symbols(graph);
+    let opset =
+        proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
+
+    // Analyse; while top-level `If` nodes remain, replace them (their conditions are known once
+    // the inputs are, or they select) and analyse again: nested ones come up a level each round.
+    let mut ifs = IfCount::default();
+    let (parsed, model, input_facts) = loop {
+        let (parsed, mut model, input_facts) = typed_model(path, &onnx, &proto, dir.as_deref(), opts)?;
+        let analysed = guard(path, || "shape inference".into(), || model.analyse(false))?;
+        let graph = proto.graph.as_mut().ok_or_else(|| tract_err(path, "no graph"))?;
+        let at: Vec<usize> = graph.node.iter().enumerate().filter(|(_, n)| n.op_type == "If").map(|(i, _)| i).collect();
+        // STFT signals of rank 2 ([batch, length], which ONNX Runtime accepts; the spec and
+        // tract want [batch, length, 1]): known once analysis has reached them.
+        let rank = |name: &str| {
+            let f = parsed.outlets_by_name.get(name).and_then(|o| model.outlet_fact(*o).ok())?;
+            f.shape.rank().concretize().map(|r| r as usize)
+        };
+        let flat: Vec<usize> = graph
+            .node
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.op_type == "STFT" && n.input.first().and_then(|i| rank(i)) == Some(2))
+            .map(|(i, _)| i)
+            .collect();
+        if (at.is_empty() && flat.is_empty()) || ifs.rounds == MAX_IF_ROUNDS {
+            analysed.map_err(|e| tract_err(path, format!("shape inference failed: {e:#}")))?;
+            break (parsed, model, input_facts);
+        }
+        for &i in flat.iter().rev() {
+            prepare::unsqueeze_signal(graph, i);
+        }
+        for &i in at.iter().rev() {
+            let cond = graph.node[i].input.first().and_then(|c| parsed.outlets_by_name.get(c));
+            let known = cond.and_then(|o| model.outlet_fact(*o).ok()).and_then(|f| f.value.concretize());
+            let choice = match known.as_deref().map(truth) {
+                Some(Some(b)) => prepare::IfChoice::Take(b),
+                _ => prepare::IfChoice::Select,
+            };
+            if choice == prepare::IfChoice::Select {
+                ifs.selected += 1;
+            } else {
+                ifs.taken += 1;
+            }
+            let what = format!("If {}", node_name(&graph.node[i]));
+            prepare::remove_if(graph, i, choice)
+                .map_err(|m| Error::Graph { path: path.to_owned(), message: format!("{what}: {m}") })?;
+        }
+        ifs.rounds += 1;
+    };
+    let graph_proto = proto.graph.as_ref().ok_or_else(|| tract_err(path, "no graph"))?;
 
     let mut cx = lower::Lowering {
         g: Graph::default(),
@@ -216,7 +342,8 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         if cx.vals.contains_key(&init.name) {
             continue; // an initializer overridden by a graph input
         }
-        let t = tract_onnx::tensor::load_tensor(&*onnx.provider, init, dir.as_deref())
+        let what = || format!("initializer {}", init.name);
+        let t = guard(path, what, || tract_onnx::tensor::load_tensor(&*onnx.provider, init, dir.as_deref()))?
             .map_err(|e| tract_err(path, format!("initializer {}: {e:#}", init.name)))?;
         cx.vals.insert(init.name.clone(), Val::Const(Arc::new(t)));
     }
@@ -248,7 +375,8 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
                 if let Some(outlet) = parsed.outlets_by_name.get(*first) {
                     let op: &dyn InferenceOp = &*model.node(outlet.node).op;
                     let tv: TVec<TValue> = inputs.iter().map(|t| (**t).clone().into_tvalue()).collect();
-                    if let Ok(Some(res)) = op.eval_out_of_plan(tv) {
+                    let what = || format!("evaluating node {} ({})", node_name(node), node.op_type);
+                    if let Ok(Some(res)) = guard(path, what, || op.eval_out_of_plan(tv))? {
                         if res.len() >= outs.len() {
                             for (o, v) in outs.iter().zip(res) {
                                 cx.vals.insert((*o).clone(), Val::Const(v.into_arc_tensor()));
@@ -259,8 +387,9 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
                 }
             }
         }
-        // 3. Lower onto Ferrite ops.
-        cx.lower_node(node);
+        // 3. Lower onto Ferrite ops (tract's tensors are read there too).
+        let what = || format!("lowering node {} ({})", node_name(node), node.op_type);
+        guard(path, what, || cx.lower_node(node))?;
     }
     if !cx.unsupported.is_empty() {
         return Err(Error::Unsupported { path: path.to_owned(), nodes: cx.unsupported });
@@ -286,11 +415,28 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
                     cx.g.outputs.push(t);
                 }
             }
-            Some(Val::Const(_)) => {
-                return Err(Error::Graph {
+            Some(Val::Const(c)) => {
+                // An output that depends on no input (a Shape of a fixed-shape input): a weight
+                // copied out on every run.
+                let data = tensor_data(c).map_err(|m| Error::Graph {
                     path: path.to_owned(),
-                    message: format!("output {} is a constant (it does not depend on any input)", out.name),
-                })
+                    message: format!("output {}: {m}", out.name),
+                })?;
+                let dtype = match &data {
+                    Data::F32(_) => ferrite_runtime::format::DType::F32,
+                    Data::U8(_) => ferrite_runtime::format::DType::U8,
+                    _ => ferrite_runtime::format::DType::I32,
+                };
+                let w = cx.g.constant(format!("{}.value", out.name), c.shape().to_vec(), data);
+                let o = cx.g.activation(out.name.clone(), dtype, c.shape().to_vec());
+                cx.g.push(
+                    ferrite_runtime::ops::OpCode::Copy,
+                    format!("{}.copy", out.name),
+                    vec![Some(w)],
+                    vec![Some(o)],
+                    vec![],
+                );
+                cx.g.outputs.push(o);
             }
             None => {
                 return Err(Error::Graph {
@@ -301,7 +447,17 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         }
     }
     let producer = format!("{} {}", proto.producer_name, proto.producer_version).trim().to_string();
-    Ok(Imported { graph: cx.g, opset, producer, source_bytes: 0, source_crc32: 0 })
+    let fixed = opts.fixed.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+    Ok(Imported {
+        graph: cx.g,
+        opset,
+        producer,
+        source_bytes: 0,
+        source_crc32: 0,
+        fixed,
+        ifs_taken: ifs.taken,
+        ifs_selected: ifs.selected,
+    })
 }
 
 /// Used by lowering for messages.

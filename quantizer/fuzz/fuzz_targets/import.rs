@@ -1,0 +1,26 @@
+//! Fuzz the ONNX importer: arbitrary bytes through `import_bytes` must give `Ok` or a typed `Err`,
+//! never a crash. Panics inside tract are contained by the importer (they become
+//! `Error::Contained`, as `ferrite quantize` reports them); any other panic aborts and is a finding.
+//! Whatever imports is also written as an artifact and loaded back.
+
+#![no_main]
+
+use ferrite_quantizer::import::{import_bytes, quiet_contained_panics, ImportOptions};
+use libfuzzer_sys::fuzz_target;
+use std::path::Path;
+
+fuzz_target!(
+    init: {
+        // After libFuzzer's abort-on-panic hook: contained panics stay quiet, others still abort.
+        quiet_contained_panics();
+    },
+    |data: &[u8]| {
+        // A path that holds no external data: a file naming some reads nothing.
+        let path = Path::new("/nonexistent/fuzz/model.onnx");
+        if let Ok(imported) = import_bytes(path, data, &ImportOptions::default()) {
+            let mut g = imported.graph;
+            ferrite_quantizer::passes::optimize(&mut g);
+            let _ = ferrite_quantizer::writer::write(&g, "{}", Default::default());
+        }
+    }
+);
