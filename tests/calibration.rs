@@ -66,3 +66,51 @@ fn bad_calibration_data_is_a_clear_error() {
     let m = msg(&shared_data().join("snips-intents"));
     assert!(m.contains("does not fit the artifact's preprocessing"), "{m}");
 }
+
+#[test]
+fn a_model_with_several_inputs_calibrates_on_one_folder_per_example() {
+    // A stateful layer as voice activity detectors have: y = tanh(x·W + state), both inputs f32.
+    use ferrite_e2e::{OnnxBuilder, Rng};
+    use ferrite_quantizer::quantize::{quantize, Int8Options, QuantizeOptions};
+    let mut r = Rng::new(40);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[1, 8]).input("state", &[1, 4]).init("w", &[8, 4], r.vec(32, -0.5, 0.5));
+    b.node("MatMul", &["x", "w"], &["h"], vec![]).node("Add", &["h", "state"], &["s"], vec![]);
+    b.node("Tanh", &["s"], &["y"], vec![]).output("y");
+    let model = b.save(dir.path(), "stateful");
+    let calib = dir.path().join("calib");
+    for k in 0..6 {
+        let ex = calib.join(format!("{k:03}"));
+        std::fs::create_dir_all(&ex).unwrap();
+        std::fs::write(ex.join("x.npy"), ferrite_quantizer::npy::encode_f32(&[1, 8], &r.vec(8, -1.0, 1.0))).unwrap();
+        std::fs::write(ex.join("state.npy"), ferrite_quantizer::npy::encode_f32(&[1, 4], &r.vec(4, -1.0, 1.0)))
+            .unwrap();
+    }
+    let opts = |calib: &std::path::Path| QuantizeOptions {
+        precision: Precision::Int8,
+        int8: Some(Int8Options {
+            calib: calib.to_owned(),
+            method: Method::MinMax,
+            samples: 200,
+            accuracy_budget_db: None,
+        }),
+        ..Default::default()
+    };
+    let q = quantize(&model, &opts(&calib)).unwrap();
+    let bytes = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
+    let m = Model::from_bytes(&bytes).unwrap();
+    assert!(m.ops().any(|o| o.code == ferrite_runtime::ops::OpCode::QMatMul), "the MatMul is int8");
+    // The calibration set's example count is recorded: all six, both inputs each.
+    assert!(q.metadata.to_string().contains("/6"), "{}", q.metadata);
+    // A flat folder of .npy files does not say which file is which input.
+    let flat = dir.path().join("flat");
+    std::fs::create_dir_all(&flat).unwrap();
+    std::fs::write(flat.join("0.npy"), ferrite_quantizer::npy::encode_f32(&[1, 8], &[0.0; 8])).unwrap();
+    let e = quantize(&model, &opts(&flat)).unwrap_err().to_string();
+    assert!(e.contains("one folder per example") && e.contains("state.npy"), "{e}");
+    // A missing input file names it.
+    std::fs::remove_file(calib.join("003/state.npy")).unwrap();
+    let e = quantize(&model, &opts(&calib)).unwrap_err().to_string();
+    assert!(e.contains("003") && e.contains("state.npy"), "{e}");
+}

@@ -362,20 +362,27 @@ def run_one(m, work):
         row["status"], row["error"] = "fails", str(e)
         return row
     row["prequantized"] = quantized(path)
-    if len(ours) == 1 and not row["prequantized"]:
-        # int8: calibrated on other stretches of speech than the three it is measured on.
+    if not row["prequantized"]:
+        # int8: calibrated on other stretches of speech than the three it is measured on; a model
+        # with several inputs takes one folder per example with a file per input.
         calib = os.path.join(work, "calib")
         os.makedirs(calib, exist_ok=True)
-        name = next(iter(ours))
+        stem = lambda n: "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in n)
         for k in range(3, 11):
-            np.save(os.path.join(calib, f"{k}.npy"), build_inputs(inputs, path, k, mid)[name])
+            f = {n: v for n, v in build_inputs(inputs, path, k, mid).items() if n in ours}
+            if len(f) == 1:
+                np.save(os.path.join(calib, f"{k}.npy"), next(iter(f.values())))
+            else:
+                os.makedirs(os.path.join(calib, str(k)), exist_ok=True)
+                for n, v in f.items():
+                    np.save(os.path.join(calib, str(k), f"{stem(n)}.npy"), v)
         try:
             q = os.path.join(work, "int8.fer")
             quantize(path, args, q, ["--precision", "int8", "--calib", calib])
             got, ref = [], []
             for k in range(3):
                 f = build_inputs(inputs, path, k, mid)
-                out, w = ferrite_outputs(q, {name: f[name]}, work), ort_run(path, f)
+                out, w = ferrite_outputs(q, {n: v for n, v in f.items() if n in ours}, work), ort_run(path, f)
                 got += [out(o).ravel() for o in w]
                 ref += [v.ravel() for v in w.values()]
             got, ref = np.concatenate(got), np.concatenate(ref)

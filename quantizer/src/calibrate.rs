@@ -204,23 +204,104 @@ pub fn sqnr_db(reference: &[f32], got: &[f32]) -> f64 {
     }
 }
 
-/// One model input of the calibration set.
+/// One example of the calibration set: the model's input, or all of its inputs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CalibInput {
     /// Float features (or any f32 input).
     F32(Vec<f32>),
     /// Token ids.
     I32(Vec<i32>),
+    /// Every input of a model with several (a stateful one: samples and state), in input order.
+    Many(Vec<CalibInput>),
 }
 
 impl CalibInput {
-    /// The runtime input.
-    pub fn as_input(&self) -> Input<'_> {
+    /// The runtime inputs.
+    pub fn as_inputs(&self) -> Vec<Input<'_>> {
         match self {
-            CalibInput::F32(v) => Input::F32(v),
-            CalibInput::I32(v) => Input::I32(v),
+            CalibInput::F32(v) => vec![Input::F32(v)],
+            CalibInput::I32(v) => vec![Input::I32(v)],
+            CalibInput::Many(v) => v.iter().flat_map(|x| x.as_inputs()).collect(),
         }
     }
+    /// The f32 values of input `i` (for observing graph inputs' ranges).
+    fn f32_input(&self, i: usize) -> Option<&[f32]> {
+        match (self, i) {
+            (CalibInput::F32(v), 0) => Some(v),
+            (CalibInput::Many(v), _) => v.get(i).and_then(|x| x.f32_input(0)),
+            _ => None,
+        }
+    }
+    /// Every value in order, as little-endian bytes (the set's fingerprint).
+    pub fn hash_into(&self, h: &mut crc32fast::Hasher) {
+        match self {
+            CalibInput::F32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
+            CalibInput::I32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
+            CalibInput::Many(v) => v.iter().for_each(|x| x.hash_into(h)),
+        }
+    }
+}
+
+/// The file name `ferrite run --output` gives an output, and a calibration example's folder
+/// gives an input: the name with characters other than `[A-Za-z0-9._-]` as `_`.
+pub fn file_stem_for(name: &str) -> String {
+    let s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    if s.is_empty() || s == "." || s == ".." {
+        "_".repeat(s.len().max(1))
+    } else {
+        s
+    }
+}
+
+/// One `.npy` file as the value of model input `input` (exact shape and element type).
+fn npy_input(f: &Path, input: &ferrite_runtime::TensorDesc<'_>) -> Result<CalibInput> {
+    let a = crate::npy::read(f)?;
+    if a.shape != input.info.shape() {
+        return Err(data_err(
+            f,
+            format!("shape {:?} does not match input {} {:?}", a.shape, input.name, input.info.shape()),
+        ));
+    }
+    Ok(match (a.data, input.info.dtype) {
+        (crate::npy::NpyData::F32(v), ferrite_runtime::format::DType::F32) => CalibInput::F32(v),
+        (crate::npy::NpyData::I64(v), ferrite_runtime::format::DType::I32) => CalibInput::I32(
+            v.iter()
+                .map(|&x| i32::try_from(x).map_err(|_| data_err(f, format!("id {x} does not fit in i32"))))
+                .collect::<Result<_>>()?,
+        ),
+        _ => return Err(data_err(f, format!("element type does not match input {}", input.name))),
+    })
+}
+
+/// A model with several inputs: `path` holds one folder per example, each with `<input>.npy` for
+/// every input (names as [`file_stem_for`] writes them), at most `max` of them, evenly spread.
+fn load_examples(inputs: &[ferrite_runtime::TensorDesc<'_>], path: &Path, max: usize) -> Result<Vec<CalibInput>> {
+    let mut dirs: Vec<_> = std::fs::read_dir(path)
+        .map_err(|source| Error::Io { path: path.to_owned(), source })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        let names: Vec<String> = inputs.iter().map(|i| format!("{}.npy", file_stem_for(i.name))).collect();
+        return Err(data_err(
+            path,
+            format!(
+                "a model with {} inputs calibrates on one folder per example, each holding {}",
+                inputs.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+    spread(dirs.len(), max)
+        .into_iter()
+        .map(|i| {
+            let one =
+                inputs.iter().map(|inp| npy_input(&dirs[i].join(format!("{}.npy", file_stem_for(inp.name))), inp));
+            Ok(CalibInput::Many(one.collect::<Result<_>>()?))
+        })
+        .collect()
 }
 
 /// Indices `i · len / n` for `i < n` (all of them when `n ≥ len`): an evenly spread, reproducible
@@ -235,8 +316,11 @@ pub fn spread(len: usize, n: usize) -> Vec<usize> {
 /// WAV folder, the Snips folder or JSON lines; the **training** split where there is one).
 pub fn load_calibration(model: &Model<'_>, path: &Path, max: usize) -> Result<Vec<CalibInput>> {
     let inputs: Vec<_> = model.inputs().collect();
+    if inputs.len() > 1 {
+        return load_examples(&inputs, path, max);
+    }
     let [input] = inputs[..] else {
-        return Err(data_err(path, format!("calibration needs a single-input model; this one has {}", inputs.len())));
+        return Err(data_err(path, "the model has no inputs"));
     };
     let is_npy = |p: &Path| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let npys: Vec<_> = match std::fs::read_dir(path) {
@@ -250,23 +334,7 @@ pub fn load_calibration(model: &Model<'_>, path: &Path, max: usize) -> Result<Ve
     let out: Vec<CalibInput> = if !npys.is_empty() {
         let mut out = Vec::new();
         for i in spread(npys.len(), max) {
-            let f = &npys[i];
-            let a = crate::npy::read(f)?;
-            if a.shape != input.info.shape() {
-                return Err(data_err(
-                    f,
-                    format!("shape {:?} does not match input {} {:?}", a.shape, input.name, input.info.shape()),
-                ));
-            }
-            out.push(match (a.data, input.info.dtype) {
-                (crate::npy::NpyData::F32(v), ferrite_runtime::format::DType::F32) => CalibInput::F32(v),
-                (crate::npy::NpyData::I64(v), ferrite_runtime::format::DType::I32) => CalibInput::I32(
-                    v.iter()
-                        .map(|&x| i32::try_from(x).map_err(|_| data_err(f, format!("id {x} does not fit in i32"))))
-                        .collect::<Result<_>>()?,
-                ),
-                _ => return Err(data_err(f, format!("element type does not match input {}", input.name))),
-            });
+            out.push(npy_input(&npys[i], &input)?);
         }
         out
     } else {
@@ -315,12 +383,13 @@ pub fn observe_ranges(
     let mut session = Session::new(model).map_err(|source| Error::Artifact { path: "<model>".into(), source })?;
     let mut observers: BTreeMap<String, Observer> = BTreeMap::new();
     let total = 2 * inputs.len();
-    let input_name = model.inputs().next().map(|d| d.name.to_owned()).unwrap_or_default();
+    let input_names: Vec<String> = model.inputs().map(|d| d.name.to_owned()).collect();
     for pass in 0..2 {
         for (i, x) in inputs.iter().enumerate() {
             // Graph inputs are written by the caller, not by an op: observe them here.
-            if let CalibInput::F32(v) = x {
-                let obs = observers.entry(input_name.clone()).or_default();
+            for (k, name) in input_names.iter().enumerate() {
+                let Some(v) = x.f32_input(k) else { continue };
+                let obs = observers.entry(name.clone()).or_default();
                 if pass == 0 {
                     obs.observe_range(v);
                 } else {
@@ -328,7 +397,7 @@ pub fn observe_ranges(
                 }
             }
             session
-                .run_observed(&[x.as_input()], |o| {
+                .run_observed(&x.as_inputs(), |o| {
                     if let OutputData::F32(v) = o.data {
                         let obs = observers.entry(o.name.to_owned()).or_default();
                         if pass == 0 {

@@ -86,8 +86,9 @@ enum Command {
         /// Task stored in the metadata (e.g. keyword-spotting, intent-classification)
         #[arg(long)]
         task: Option<String>,
-        /// Calibration data for int8: a folder of .npy inputs, or (for models with preprocessing)
-        /// a WAV folder, the Snips folder or a JSON-lines file (its training split is used)
+        /// Calibration data for int8: a folder of .npy inputs (several inputs: one folder per example
+        /// holding INPUT.npy for each), or (for models with preprocessing) a WAV folder, the Snips
+        /// folder or a JSON-lines file (its training split is used)
         #[arg(long, value_name = "DATA")]
         calib: Option<PathBuf>,
         /// How activation ranges are chosen from the calibration data
@@ -765,17 +766,6 @@ fn preprocessing_summary(model: &Model<'_>) -> Option<String> {
     }
 }
 
-/// Output names become file names: anything outside [A-Za-z0-9._-] becomes '_'.
-fn file_stem_for(name: &str) -> String {
-    let s: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
-    if s.is_empty() || s == "." || s == ".." {
-        "_".repeat(s.len().max(1))
-    } else {
-        s
-    }
-}
-
 /// Reads the `.npy` files named by `--input` specs and matches them to the model's inputs.
 pub(crate) fn load_inputs(
     path: &Path,
@@ -897,7 +887,7 @@ fn cmd_run(path: &Path, inputs: &[String], out_dir: Option<&Path>, top: usize, j
             }
         }
         if let Some(dir) = out_dir {
-            let file = dir.join(format!("{}.npy", file_stem_for(name)));
+            let file = dir.join(format!("{}.npy", ferrite_quantizer::calibrate::file_stem_for(name)));
             write_atomically(&file, &npy::encode_f32(info.shape(), &values))?;
         }
     }
@@ -1036,7 +1026,7 @@ fn cmd_eval(path: &Path, data: &Path, split: SplitArg, json: bool) -> anyhow::Re
 
 #[cfg(test)]
 mod tests {
-    use super::file_stem_for;
+    use ferrite_quantizer::calibrate::file_stem_for;
 
     #[test]
     fn output_file_names() {

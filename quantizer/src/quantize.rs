@@ -400,10 +400,7 @@ pub fn method_name(m: Method) -> String {
 pub fn fingerprint(inputs: &[CalibInput]) -> String {
     let mut h = crc32fast::Hasher::new();
     for x in inputs {
-        match x {
-            CalibInput::F32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
-            CalibInput::I32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
-        }
+        x.hash_into(&mut h);
     }
     format!("crc32:{:08x}/{}", h.finalize(), inputs.len())
 }
@@ -431,13 +428,13 @@ fn measure_sqnr(
     for (n, x) in inputs.iter().enumerate() {
         let mut refs: HashMap<String, Vec<f32>> = HashMap::new();
         s_ref
-            .run_observed(&[x.as_input()], |o| {
+            .run_observed(&x.as_inputs(), |o| {
                 if let (true, OutputData::F32(v)) = (wanted.contains(o.name), o.data) {
                     refs.insert(o.name.to_owned(), v.to_vec());
                 }
             })
             .map_err(art)?;
-        s_q.run_observed(&[x.as_input()], |o| {
+        s_q.run_observed(&x.as_inputs(), |o| {
             let Some(ls) = by_probe.get(o.name) else { return };
             let got: Vec<f32> = match o.data {
                 OutputData::F32(v) => v.to_vec(),

@@ -319,6 +319,7 @@ impl Lowering {
             "Pad" => self.lower_pad(node, name)?,
             "QuantizeLinear" | "DequantizeLinear" => self.lower_qdq(node, name)?,
             "STFT" => self.lower_stft(node, name)?,
+            "GatherElements" | "ScatterElements" => self.lower_elements(node, name)?,
             "Size" | "Shape" => {
                 // Constant once the input's shape is known (tract does not always fold them).
                 let dims: Vec<i64> = self.shape(&self.need(node, 0)?).iter().map(|&d| d as i64).collect();
@@ -715,6 +716,81 @@ impl Lowering {
         Ok(())
     }
 
+    /// GatherElements and ScatterElements (no reduction) with constant indices, as one Gather
+    /// over the flattened data (and, to scatter, the updates after it) with an index per output
+    /// element computed here: which element each output reads.
+    fn lower_elements(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let scatter = node.op_type == "ScatterElements";
+        if scatter && Attrs(node).string("reduction").is_some_and(|r| r != "none") {
+            return Err("ScatterElements with a reduction".into());
+        }
+        let dv = self.need(node, 0)?;
+        let shape = self.shape(&dv);
+        let idx_t = self.const_input(node, 1)?.ok_or("indices must be constant (fix the inputs they depend on)")?;
+        let ishape = idx_t.shape().to_vec();
+        let idx = const_i64(&idx_t).ok_or("indices must be integers")?;
+        let rank = shape.len();
+        let axis = norm_axis(Attrs(node).int_or("axis", 0), rank)?;
+        if ishape.len() != rank {
+            return Err("indices of another rank than the data".into());
+        }
+        let strides = |s: &[usize]| -> Vec<usize> { (0..s.len()).map(|i| s[i + 1..].iter().product()).collect() };
+        let (ds, is) = (strides(&shape), strides(&ishape));
+        // The flat data position index element `k` points at.
+        let target = |k: usize| -> Lr<usize> {
+            let mut at = 0;
+            for ax in 0..rank {
+                let c = (k / is[ax]) % ishape[ax];
+                let c = if ax == axis {
+                    let v = idx[k];
+                    let v = if v < 0 { v + shape[ax] as i64 } else { v };
+                    usize::try_from(v)
+                        .ok()
+                        .filter(|&v| v < shape[ax])
+                        .ok_or(format!("index {} out of range", idx[k]))?
+                } else if c < shape[ax] {
+                    c
+                } else {
+                    return Err("indices larger than the data".into());
+                };
+                at += c * ds[ax];
+            }
+            Ok(at)
+        };
+        let n_data: usize = shape.iter().product();
+        let (src, gather): (TensorId, Vec<i32>) = if scatter {
+            // Output element p reads the data, or the last update written to p.
+            let mut from: Vec<i32> = (0..n_data as i32).collect();
+            for k in 0..idx.len() {
+                from[target(k)?] = (n_data + k) as i32;
+            }
+            let (d, u) = (self.need_tensor(node, 0)?, self.need_tensor(node, 2)?);
+            let both = self.g.activation(format!("{name}.both"), self.g.tensors[d].dtype, vec![n_data + idx.len()]);
+            let (fd, fu) = (self.flat(d, &format!("{name}.data"))?, self.flat(u, &format!("{name}.updates"))?);
+            self.g.push(OpCode::Concat, format!("{name}.both"), vec![Some(fd), Some(fu)], vec![Some(both)], vec![0]);
+            (both, from)
+        } else {
+            let d = self.need_tensor(node, 0)?;
+            let from = (0..idx.len()).map(|k| target(k).map(|t| t as i32)).collect::<Lr<_>>()?;
+            (self.flat(d, &format!("{name}.data"))?, from)
+        };
+        let o = self.need_output(node, 0)?;
+        let n = gather.len();
+        let ix = self.g.constant(format!("{name}.from"), vec![n], Data::I32(gather));
+        let flat = self.g.activation(format!("{name}.flat"), self.g.tensors[src].dtype, vec![n]);
+        self.g.push(OpCode::Gather, format!("{name}.gather"), vec![Some(src), Some(ix)], vec![Some(flat)], vec![0]);
+        self.g.push(OpCode::Copy, name, vec![Some(flat)], vec![Some(o)], vec![]);
+        Ok(())
+    }
+
+    /// `t` as one dimension (a copy that the writer makes an alias).
+    fn flat(&mut self, t: TensorId, name: &str) -> Lr<TensorId> {
+        let n = self.g.tensors[t].len();
+        let f = self.g.activation(name.to_string(), self.g.tensors[t].dtype, vec![n]);
+        self.g.push(OpCode::Copy, name.to_string(), vec![Some(t)], vec![Some(f)], vec![]);
+        Ok(f)
+    }
+
     /// A per-tensor scale and zero point (the zero point as Ferrite's i8 one: a uint8 zero point
     /// less 128, the values shifted alike), from inputs 1 and 2.
     fn qparams(&self, node: &pb::NodeProto) -> Lr<(f32, i32)> {
@@ -815,8 +891,8 @@ impl Lowering {
         Ok(())
     }
 
-    /// ONNX Pad (opset 2-21): pads from the attribute (before 11) or a constant input; `axes`
-    /// (18+), negative pads (cropping) and `wrap` are refused.
+    /// ONNX Pad (opset 2-21): pads from the attribute (before 11) or a constant input; negative
+    /// pads crop (a Slice first); `axes` (18+) and `wrap` are refused.
     fn lower_pad(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
         let a = Attrs(node);
         let xv = self.need(node, 0)?;
@@ -841,9 +917,7 @@ impl Lowering {
         if pads.len() != 2 * axes.len() {
             return Err(format!("{} pads for {} axes", pads.len(), axes.len()));
         }
-        if pads.iter().any(|&p| p < 0) {
-            return Err("negative pads (cropping) are not supported".into());
-        }
+
         let mode = match a.string("mode").as_deref() {
             None | Some("constant") => 0u32,
             Some("reflect") => 1,
@@ -858,10 +932,34 @@ impl Lowering {
         };
         let mut begin = vec![0u32; rank];
         for (k, &ax) in axes.iter().enumerate() {
-            begin[ax] = u32::try_from(pads[k]).map_err(|_| "pad too large")?;
+            begin[ax] = u32::try_from(pads[k].max(0)).map_err(|_| "pad too large")?;
         }
-        let x = self.need_tensor(node, 0)?;
+        let mut x = self.need_tensor(node, 0)?;
         let o = self.need_output(node, 0)?;
+        // Negative pads crop: a Slice first, then the positive pads.
+        if pads.iter().any(|&p| p < 0) {
+            let xs = self.g.tensors[x].shape.clone();
+            let crop = |k: usize| (-pads[k]).max(0) as usize;
+            let mut kept = xs.clone();
+            for (k, &ax) in axes.iter().enumerate() {
+                kept[ax] = xs[ax]
+                    .checked_sub(crop(k) + crop(k + axes.len()))
+                    .filter(|&d| d > 0)
+                    .ok_or("pads crop the whole axis")?;
+            }
+            let mut attrs: Vec<u32> = vec![0; rank];
+            for (k, &ax) in axes.iter().enumerate() {
+                attrs[ax] = crop(k) as u32;
+            }
+            attrs.extend(std::iter::repeat_n(1u32, rank));
+            let c = self.g.activation(format!("{name}.crop"), dtype, kept);
+            self.g.push(OpCode::Slice, format!("{name}.crop"), vec![Some(x)], vec![Some(c)], attrs);
+            x = c;
+            if pads.iter().all(|&p| p <= 0) {
+                self.g.push(OpCode::Copy, name, vec![Some(x)], vec![Some(o)], vec![]);
+                return Ok(());
+            }
+        }
         let mut attrs = vec![mode, bits];
         attrs.extend(begin);
         self.g.push(OpCode::Pad, name, vec![Some(x)], vec![Some(o)], attrs);

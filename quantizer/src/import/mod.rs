@@ -394,6 +394,17 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
     if !cx.unsupported.is_empty() {
         return Err(Error::Unsupported { path: path.to_owned(), nodes: cx.unsupported });
     }
+    if let Some(t) = cx.g.tensors.iter().find(|t| t.shape.len() > ferrite_runtime::format::MAX_RANK) {
+        return Err(Error::Graph {
+            path: path.to_owned(),
+            message: format!(
+                "{} has {} dimensions; Ferrite's tensors have at most {}",
+                t.name,
+                t.shape.len(),
+                ferrite_runtime::format::MAX_RANK
+            ),
+        });
+    }
     for out in &graph_proto.output {
         match cx.vals.get(&out.name) {
             Some(Val::Dyn(t)) => {
