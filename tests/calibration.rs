@@ -90,7 +90,7 @@ fn a_model_with_several_inputs_calibrates_on_one_folder_per_example() {
     let opts = |calib: &std::path::Path| QuantizeOptions {
         precision: Precision::Int8,
         int8: Some(Int8Options {
-            calib: calib.to_owned(),
+            calib: Some(calib.to_owned()),
             method: Method::MinMax,
             samples: 200,
             accuracy_budget_db: None,
@@ -113,4 +113,171 @@ fn a_model_with_several_inputs_calibrates_on_one_folder_per_example() {
     std::fs::remove_file(calib.join("003/state.npy")).unwrap();
     let e = quantize(&model, &opts(&calib)).unwrap_err().to_string();
     assert!(e.contains("003") && e.contains("state.npy"), "{e}");
+}
+
+#[test]
+fn a_layer_before_a_log_or_a_square_root_stays_float() {
+    for op in ["Log", "Sqrt"] {
+        layer_before(op);
+    }
+}
+
+fn layer_before(op: &str) {
+    // A mel filterbank before log(x + 1e-6), as speech front ends end: in int8 the smallest
+    // energies round to zero (the guard is far below one step) and the log gives -inf.
+    use ferrite_e2e::{OnnxBuilder, Rng};
+    use ferrite_quantizer::quantize::{quantize, Int8Options, QuantizeOptions};
+    let mut r = Rng::new(41);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    let fb: Vec<f32> = (0..64 * 8).map(|_| r.uniform(0.0, 0.05)).collect();
+    b.input("power", &[4, 64]).init("fb", &[64, 8], fb).init("w2", &[8, 3], r.vec(24, -1.0, 1.0)).init(
+        "g",
+        &[],
+        vec![1e-6],
+    );
+    b.node("MatMul", &["power", "fb"], &["mel"], vec![]).node("Add", &["mel", "g"], &["m"], vec![]);
+    b.node(op, &["m"], &["logmel"], vec![]).node("MatMul", &["logmel", "w2"], &["y"], vec![]).output("y");
+    let model = b.save(dir.path(), "logmel");
+    let calib = dir.path().join("calib");
+    std::fs::create_dir_all(&calib).unwrap();
+    for k in 0..8 {
+        // Powers spanning six decades, zeros included (silence).
+        let v: Vec<f32> = (0..256).map(|i| if i % 17 == 0 { 0.0 } else { 10f32.powf(r.uniform(-6.0, 0.0)) }).collect();
+        std::fs::write(calib.join(format!("{k}.npy")), ferrite_quantizer::npy::encode_f32(&[4, 64], &v)).unwrap();
+    }
+    let opts = QuantizeOptions {
+        precision: Precision::Int8,
+        int8: Some(Int8Options { calib: Some(calib), method: Method::MinMax, samples: 200, accuracy_budget_db: None }),
+        ..Default::default()
+    };
+    let q = quantize(&model, &opts).unwrap();
+    let layers = q.metadata["model_card"]["quantization"]["layers"].as_array().unwrap().clone();
+    let fb_layer = layers.iter().find(|l| l["name"] == "MatMul_0").expect("the filterbank layer");
+    assert_ne!(fb_layer["precision"], "int8", "{fb_layer}");
+    assert!(fb_layer["reason"].as_str().unwrap().contains("feeds a log or a square root"), "{op}: {fb_layer}");
+    let after = layers.iter().find(|l| l["name"] == "MatMul_3").expect("the layer after the log");
+    assert_eq!(after["precision"], "int8", "only what feeds the log stays float: {after}");
+    // Every SQNR is finite: nothing became -inf.
+    for l in &layers {
+        assert!(l["sqnr_db"].as_f64().is_some_and(|v| v > 20.0), "{l}");
+    }
+}
+
+#[test]
+fn a_qdq_model_converts_to_int8_with_its_own_scales_and_no_calibration() {
+    // ONNX Runtime's static quantization of a two-layer MLP: QuantizeLinear/DequantizeLinear
+    // around each MatMul, int8 weights (per tensor, zero point 0), uint8 activations.
+    use ferrite_e2e::{ferrite_run, tract_run, OnnxBuilder, Rng, Value};
+    use ferrite_quantizer::quantize::{quantize, Int8Options, QuantizeOptions};
+    let mut r = Rng::new(42);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    let wq = |r: &mut Rng, n: usize| (0..n).map(|_| r.below(255) as i32 - 127).collect::<Vec<i32>>();
+    b.input("x", &[4, 16]).init("s0", &[], vec![0.01]).init_q("z0", &[], vec![128], false);
+    b.init_q("w1q", &[16, 8], wq(&mut r, 128), true).init("sw1", &[], vec![0.004]).init_q("zw", &[], vec![0], true);
+    b.init("s1", &[], vec![0.02]).init_q("z1", &[], vec![120], false);
+    b.init_q("w2q", &[8, 4], wq(&mut r, 32), true).init("sw2", &[], vec![0.01]);
+    b.init("s2", &[], vec![0.03]).init_q("z2", &[], vec![128], false);
+    b.node("QuantizeLinear", &["x", "s0", "z0"], &["xq"], vec![]).node(
+        "DequantizeLinear",
+        &["xq", "s0", "z0"],
+        &["xd"],
+        vec![],
+    );
+    b.node("DequantizeLinear", &["w1q", "sw1", "zw"], &["w1"], vec![]).node("MatMul", &["xd", "w1"], &["h"], vec![]);
+    b.node("QuantizeLinear", &["h", "s1", "z1"], &["hq"], vec![]).node(
+        "DequantizeLinear",
+        &["hq", "s1", "z1"],
+        &["hd"],
+        vec![],
+    );
+    b.node("DequantizeLinear", &["w2q", "sw2", "zw"], &["w2"], vec![]).node("MatMul", &["hd", "w2"], &["y"], vec![]);
+    b.node("QuantizeLinear", &["y", "s2", "z2"], &["yq"], vec![]).node(
+        "DequantizeLinear",
+        &["yq", "s2", "z2"],
+        &["out"],
+        vec![],
+    );
+    b.output("out");
+    let model = b.save(dir.path(), "qdq_mlp");
+    let int8 = Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None };
+    let q = quantize(&model, &QuantizeOptions { precision: Precision::Int8, int8: Some(int8), ..Default::default() })
+        .unwrap();
+    let bytes = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
+    let m = Model::from_bytes(&bytes).unwrap();
+    let qmm = m.ops().filter(|o| o.code == ferrite_runtime::ops::OpCode::QMatMul).count();
+    assert_eq!(qmm, 2, "both MatMuls run in int8");
+    assert_eq!(q.metadata["model_card"]["quantization"]["model_scales"], 3);
+    // Within one step of the output's scale of the model run as written (tract executes the QDQ
+    // nodes in f32; the rounding of ties and of the f32 sums may differ by one step).
+    for _ in 0..5 {
+        let x = Value::F32(vec![4, 16], r.vec(64, -1.0, 1.0));
+        let got = ferrite_run(&bytes, std::slice::from_ref(&x));
+        let want = tract_run(&model, &[x]);
+        let worst = got[0].iter().zip(&want[0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst <= 0.03 * 1.001, "largest difference {worst}, one step is 0.03");
+    }
+    // Not a QDQ model and no --calib: a clear error.
+    let mut f = OnnxBuilder::new(13);
+    f.input("x", &[1, 4])
+        .init("w", &[4, 2], r.vec(8, -1.0, 1.0))
+        .node("MatMul", &["x", "w"], &["y"], vec![])
+        .output("y");
+    let plain = f.save(dir.path(), "plain");
+    let int8 = Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None };
+    let e = quantize(&plain, &QuantizeOptions { precision: Precision::Int8, int8: Some(int8), ..Default::default() })
+        .unwrap_err();
+    assert!(e.to_string().contains("--calib") && e.to_string().contains("QDQ"), "{e}");
+}
+
+#[test]
+fn qoperator_nodes_run_as_their_qdq_form_in_f32_and_int8() {
+    // ONNX Runtime's QOperator format: QLinearConv (with an int32 bias) then QLinearMatMul, between
+    // a QuantizeLinear of the input and a DequantizeLinear of the output.
+    use ferrite_e2e::{ferrite_run, tract_run, OnnxBuilder, Rng, Value};
+    use ferrite_quantizer::quantize::{quantize, Int8Options, QuantizeOptions};
+    let mut r = Rng::new(43);
+    let dir = tempfile::tempdir().unwrap();
+    let ints = |r: &mut Rng, n: usize, span: u64| {
+        (0..n).map(|_| r.below(2 * span + 1) as i32 - span as i32).collect::<Vec<i32>>()
+    };
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[1, 2, 6]).init("sx", &[], vec![0.02]).init_q("zx", &[], vec![128], false);
+    b.init_q("wc", &[3, 2, 3], ints(&mut r, 18, 127), true).init("swc", &[], vec![0.005]).init_q(
+        "zw",
+        &[],
+        vec![0],
+        true,
+    );
+    b.init("sc", &[], vec![0.01]).init_q("zc", &[], vec![100], false);
+    b.graph_mut().initializer.push(tract_onnx::pb::TensorProto {
+        name: "bc".into(),
+        dims: vec![3],
+        data_type: 6,
+        int32_data: ints(&mut r, 3, 300),
+        ..Default::default()
+    });
+    b.init_q("wm", &[4, 5], ints(&mut r, 20, 127), true).init("swm", &[], vec![0.01]);
+    b.init("sy", &[], vec![0.02]).init_q("zy", &[], vec![128], false);
+    b.node("QuantizeLinear", &["x", "sx", "zx"], &["xq"], vec![]);
+    b.node("QLinearConv", &["xq", "sx", "zx", "wc", "swc", "zw", "sc", "zc", "bc"], &["cq"], vec![]);
+    b.node("QLinearMatMul", &["cq", "sc", "zc", "wm", "swm", "zw", "sy", "zy"], &["yq"], vec![]);
+    b.node("DequantizeLinear", &["yq", "sy", "zy"], &["y"], vec![]).output("y");
+    let model = b.save(dir.path(), "qop");
+    for int8 in
+        [None, Some(Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None })]
+    {
+        let precision = if int8.is_some() { Precision::Int8 } else { Precision::F32 };
+        let q = quantize(&model, &QuantizeOptions { precision, int8, ..Default::default() }).unwrap();
+        let bytes = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
+        for _ in 0..4 {
+            let x = Value::F32(vec![1, 2, 6], r.vec(12, -1.0, 1.0));
+            let got = ferrite_run(&bytes, std::slice::from_ref(&x));
+            let want = tract_run(&model, &[x]);
+            let worst = got[0].iter().zip(&want[0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            // One step of the output's scale per layer (tract computes in integers, ties to even).
+            assert!(worst <= 2.0 * 0.02 * 1.001, "{precision:?}: largest difference {worst}, one step is 0.02");
+        }
+    }
 }

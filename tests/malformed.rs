@@ -37,7 +37,7 @@ fn sample_int8() -> &'static [u8] {
         let opts = ferrite_quantizer::quantize::QuantizeOptions {
             precision: Precision::Int8,
             int8: Some(ferrite_quantizer::quantize::Int8Options {
-                calib,
+                calib: Some(calib),
                 method: ferrite_quantizer::calibrate::Method::MinMax,
                 samples: 4,
                 accuracy_budget_db: None,
@@ -102,7 +102,7 @@ fn dscnn_int8(strip: bool) -> Vec<u8> {
         let mut opts = ferrite_quantizer::quantize::QuantizeOptions {
             precision: Precision::Int8,
             int8: Some(ferrite_quantizer::quantize::Int8Options {
-                calib: ferrite_e2e::shared_data().join("fsdd"),
+                calib: Some(ferrite_e2e::shared_data().join("fsdd")),
                 method: ferrite_quantizer::calibrate::Method::MinMax,
                 samples: 8,
                 accuracy_budget_db: None,

@@ -69,6 +69,8 @@ const SUPPORTED: &[&str] = &[
     "Or",
     "Pad",
     "Pow",
+    "QLinearConv",
+    "QLinearMatMul",
     "QuantizeLinear",
     "Reciprocal",
     "ReduceMax",

@@ -23,6 +23,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 /// Calibrated `(lo, hi)` range of each f32 tensor, by name.
 pub type Ranges = BTreeMap<String, (f32, f32)>;
 
+/// A pre-quantized model's own per-tensor weight scales, by weight tensor name: such weights are
+/// quantized with that scale (the model's own int8 values) instead of one per channel.
+pub type WeightScales = BTreeMap<String, f32>;
+
 /// Largest |bias| stored: keeps `bias + Σ` inside i32 (docs/QUANTIZATION.md, MAX_K).
 const MAX_BIAS: f64 = (1u64 << 30) as f64;
 
@@ -58,6 +62,7 @@ pub struct Layer {
 struct Cx<'a> {
     g: &'a mut Graph,
     ranges: &'a Ranges,
+    weight_scales: &'a WeightScales,
     twin: HashMap<TensorId, TensorId>,
     ops: Vec<Op>,
 }
@@ -145,13 +150,20 @@ impl Cx<'_> {
     /// output channels: `w` holds one row per channel.
     fn product_constants(
         &mut self,
-        base: &str,
+        (base, weight): (&str, Option<TensorId>),
         (w, w_shape, layout): (&[f32], Vec<usize>, Layout),
         bias: Option<Vec<f32>>,
         channels: usize,
         (sx, sy): (f32, f32),
     ) -> Result<[TensorId; 3], String> {
-        let (sw, q) = quantize_weights_per_channel(w, channels);
+        let model_scale = weight.and_then(|t| self.weight_scales.get(&self.g.tensors[t].name)).copied();
+        let (sw, q) = match model_scale {
+            // The model's own int8 values: its weights are exact multiples of its scale.
+            Some(s) if channels > 0 && w.len().is_multiple_of(channels) => {
+                (vec![s; channels], w.iter().map(|&v| (v / s).round().clamp(-127.0, 127.0) as i8).collect())
+            }
+            _ => quantize_weights_per_channel(w, channels),
+        };
         if sw.len() != channels {
             return Err("weights do not split into output channels".into());
         }
@@ -228,7 +240,8 @@ impl Cx<'_> {
         let (lo, hi) = Self::bounds(op.attrs[3], f32::from_bits(op.attrs[4]), f32::from_bits(op.attrs[5]), sy, zy)
             .ok_or("fused sigmoid, tanh or leaky ReLU")?;
         let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
-        let [wt, bt, rt] = self.product_constants(&op.name, (&w, vec![n, k], Layout::K4N16), bias, n, (sx, sy))?;
+        let base = (op.name.as_str(), op.inputs.get(1).copied().flatten());
+        let [wt, bt, rt] = self.product_constants(base, (&w, vec![n, k], Layout::K4N16), bias, n, (sx, sy))?;
         let xq = self.int8_of(x);
         let yq = self.int8_output(y, sy, zy);
         let q = Op {
@@ -258,7 +271,8 @@ impl Cx<'_> {
             Self::bounds(op.attrs[at], f32::from_bits(op.attrs[at + 1]), f32::from_bits(op.attrs[at + 2]), sy, zy)
                 .ok_or("fused sigmoid, tanh or leaky ReLU")?;
         let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
-        let [wt, bt, rt] = self.product_constants(&op.name, (&w, wshape, Layout::RowMajor), bias, m, (sx, sy))?;
+        let base = (op.name.as_str(), op.inputs.get(1).copied().flatten());
+        let [wt, bt, rt] = self.product_constants(base, (&w, wshape, Layout::RowMajor), bias, m, (sx, sy))?;
         let xq = self.int8_of(x);
         let yq = self.int8_output(y, sy, zy);
         let mut attrs = op.attrs.clone();
@@ -399,12 +413,62 @@ fn kind_of(code: OpCode) -> Option<&'static str> {
     })
 }
 
+/// Layers whose output reaches a logarithm or a square root through element-wise arithmetic,
+/// clipping and data movement only (a mel filterbank before `log(x + 1e-6)`; an STFT before
+/// `sqrt(re² + im²)`): int8 rounds their smallest values, the very ones a log or a square root
+/// magnifies (their slopes grow without bound at 0), to a step or to zero, where the guard that kept
+/// a log finite is far below one step (it becomes -inf). They stay float, the reason stated. The
+/// walk stops at reductions and weighted layers, so a normalisation (a variance, reduced, before
+/// its square root) does not count.
+pub fn log_sensitive(g: &Graph) -> BTreeSet<String> {
+    let reaches_log = |start: TensorId| -> bool {
+        let mut todo = vec![start];
+        let mut seen = BTreeSet::new();
+        while let Some(t) = todo.pop() {
+            if !seen.insert(t) {
+                continue;
+            }
+            for op in g.ops.iter().filter(|o| o.inputs.contains(&Some(t))) {
+                let func = op.attrs.first().copied().unwrap_or(u32::MAX);
+                if op.code == OpCode::Unary && (func == UnaryFn::Log as u32 || func == UnaryFn::Sqrt as u32) {
+                    return true;
+                }
+                let elementwise = match op.code {
+                    OpCode::Unary => func == UnaryFn::Clip as u32,
+                    OpCode::Binary => true,
+                    OpCode::Copy | OpCode::Transpose | OpCode::Concat | OpCode::Slice => true,
+                    _ => false,
+                };
+                if elementwise {
+                    todo.extend(op.outputs.iter().flatten().copied());
+                }
+            }
+        }
+        false
+    };
+    g.ops
+        .iter()
+        .filter(|o| matches!(o.code, OpCode::MatMul | OpCode::Conv))
+        .filter(|o| o.outputs.iter().flatten().any(|&t| reaches_log(t)))
+        .map(|o| o.name.clone())
+        .collect()
+}
+
+/// Why a layer listed in `to_int8`'s `keep_float` stays float, as the report says it.
+pub const BUDGET_REASON: &str = "its own SQNR is under --accuracy-budget";
+/// The reason for a layer [`log_sensitive`] keeps float.
+pub const LOG_REASON: &str = "it feeds a log or a square root, which magnify int8's rounding of small values";
+
 /// Converts `g` to int8 in place (see the module docs) and returns one [`Layer`] per MatMul, Conv,
-/// Gather and recurrent op. Ops named in `keep_float` stay float. Run [`crate::passes::to_fp16`]
+/// Gather and recurrent op. Ops named in `keep_float` stay float, for the reason given. Run [`crate::passes::to_fp16`]
 /// afterwards to store the float layers' weights as fp16.
-pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) -> Vec<Layer> {
+pub fn to_int8(
+    g: &mut Graph,
+    (ranges, weight_scales): (&Ranges, &WeightScales),
+    keep_float: &BTreeMap<String, &str>,
+) -> Vec<Layer> {
     let old = std::mem::take(&mut g.ops);
-    let mut cx = Cx { g, ranges, twin: HashMap::new(), ops: Vec::new() };
+    let mut cx = Cx { g, ranges, weight_scales, twin: HashMap::new(), ops: Vec::new() };
     let mut layers = Vec::new();
     for op in old {
         let Some(kind) = kind_of(op.code) else {
@@ -416,8 +480,8 @@ pub fn to_int8(g: &mut Graph, ranges: &Ranges, keep_float: &BTreeSet<String>) ->
             cx.ops.push(op);
             continue;
         }
-        let done = if keep_float.contains(&op.name) {
-            Err("its own SQNR is under --accuracy-budget".to_string())
+        let done = if let Some(why) = keep_float.get(&op.name) {
+            Err(why.to_string())
         } else {
             match op.code {
                 OpCode::MatMul => cx.matmul(&op),

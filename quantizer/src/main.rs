@@ -27,7 +27,7 @@ enum PrecisionArg {
     F32,
     /// IEEE half weights, f32 compute
     Fp16,
-    /// Calibrated int8 (needs --calib)
+    /// Calibrated int8 (needs --calib, unless the model is pre-quantized: QDQ)
     Int8,
 }
 
@@ -285,7 +285,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 config.or_else(|| Some(model.with_file_name("ferrite.toml")).filter(|p| p.is_file()))
             };
             let int8 = match (precision, calib) {
-                (PrecisionArg::Int8, Some(calib)) => {
+                // Without --calib, only a pre-quantized (QDQ) model converts: it brings its scales.
+                (PrecisionArg::Int8, calib) => {
                     if calib_samples == 0 {
                         bail!("--calib-samples must be at least 1");
                     }
@@ -302,7 +303,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     };
                     Some(Int8Options { calib, method, samples: calib_samples, accuracy_budget_db: accuracy_budget })
                 }
-                (PrecisionArg::Int8, None) => bail!("--precision int8 needs --calib DATA (a calibration set)"),
                 (_, Some(_)) => bail!("--calib applies to --precision int8 only"),
                 (_, None) => None,
             };

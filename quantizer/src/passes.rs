@@ -330,6 +330,35 @@ fn fuse_activations(g: &mut Graph) {
 
 /// Removes ops none of whose outputs reach a graph output, and unlinks unread optional outputs
 /// of recurrent ops (so the runtime skips writing them).
+/// Removes a QDQ model's quantize-then-dequantize pairs (the model's own fake quantization): the
+/// consumers of each Dequantize read the f32 tensor its Quantize read. The int8 conversion then
+/// places its own Quantize/Dequantize, with the model's ranges. Returns how many pairs went.
+pub fn strip_fake_quant(g: &mut Graph) -> usize {
+    let mut n = 0;
+    for d in 0..g.ops.len() {
+        let (OpCode::Dequantize, [Some(q)], [Some(y)]) = (g.ops[d].code, &g.ops[d].inputs[..], &g.ops[d].outputs[..])
+        else {
+            continue;
+        };
+        let (q, y) = (*q, *y);
+        let Some(p) = g.producer(q).filter(|&p| g.ops[p].code == OpCode::Quantize) else { continue };
+        let Some(Some(x)) = g.ops[p].inputs.first().copied() else { continue };
+        if g.outputs.contains(&y) {
+            continue; // a graph output keeps its name and tensor
+        }
+        for op in &mut g.ops {
+            for i in op.inputs.iter_mut() {
+                if *i == Some(y) {
+                    *i = Some(x);
+                }
+            }
+        }
+        n += 1;
+    }
+    remove_dead(g);
+    n
+}
+
 pub(crate) fn remove_dead(g: &mut Graph) {
     let mut live = vec![false; g.tensors.len()];
     for &o in &g.outputs {

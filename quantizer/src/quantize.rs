@@ -10,7 +10,7 @@ use crate::ir::Graph;
 use crate::{passes, writer};
 use ferrite_runtime::{AlignedBytes, Model, OutputData, Session};
 use serde_json::json;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Weight precision of an artifact.
@@ -64,8 +64,9 @@ pub struct QuantizeOptions {
 /// How an int8 artifact is calibrated.
 #[derive(Debug, Clone)]
 pub struct Int8Options {
-    /// The calibration set: a `.npy` folder, or data the model's preprocessing reads.
-    pub calib: PathBuf,
+    /// The calibration set: a `.npy` folder, or data the model's preprocessing reads. Optional for
+    /// a pre-quantized (QDQ) model, whose own scales are used (and win over calibrated ranges).
+    pub calib: Option<PathBuf>,
     /// How activation ranges are chosen.
     pub method: Method,
     /// At most this many calibration examples (evenly spread over the set).
@@ -126,11 +127,15 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
 pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_>) -> Result<Quantized> {
     let imported = import_onnx(model, &opts.import)?;
     let import_changes = import_summary(&imported);
+    let (model_ranges, model_weight_scales) = (imported.model_ranges, imported.model_weight_scales);
     let mut graph = imported.graph;
     passes::optimize(&mut graph);
     let f16_tensors = if opts.precision == Precision::Fp16 { passes::to_fp16(&mut graph) } else { 0 };
     if opts.precision == Precision::Int8 && opts.int8.is_none() {
-        return Err(Error::Graph { path: model.to_owned(), message: "int8 needs a calibration set (--calib)".into() });
+        return Err(Error::Graph {
+            path: model.to_owned(),
+            message: "int8 needs its options (a calibration set, --calib, or a QDQ model)".into(),
+        });
     }
     let io = |ids: &[usize]| -> Vec<serde_json::Value> {
         ids.iter().map(|&t| json!({"name": graph.tensors[t].name, "dtype": dtype_name(graph.tensors[t].dtype), "shape": graph.tensors[t].shape})).collect()
@@ -223,26 +228,49 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
     let mut layers = Vec::new();
     let mut f16_tensors = f16_tensors;
     if let (Precision::Int8, Some(q)) = (opts.precision, &opts.int8) {
+        // A QDQ model: its own quantize-dequantize pairs go, and its scales become the ranges.
+        if !model_ranges.is_empty() {
+            passes::strip_fake_quant(&mut graph);
+        }
         let reference = writer::write(&graph, "{}", extras);
         let reference = AlignedBytes::copy_from(&reference.bytes);
         let reference = Model::from_bytes(&reference)
             .map_err(|source| Error::Artifact { path: PathBuf::from("<f32 reference>"), source })?;
-        progress("loading calibration data", 0, 1);
-        let calib = calibrate::load_calibration(&reference, &q.calib, q.samples)?;
-        let ranges = calibrate::observe_ranges(&reference, &calib, q.method, |d, t| progress("calibrating", d, t))?;
+        let (calib, mut ranges) = match &q.calib {
+            Some(path) => {
+                progress("loading calibration data", 0, 1);
+                let calib = calibrate::load_calibration(&reference, path, q.samples)?;
+                let ranges =
+                    calibrate::observe_ranges(&reference, &calib, q.method, |d, t| progress("calibrating", d, t))?;
+                (calib, ranges)
+            }
+            None if !model_ranges.is_empty() => (Vec::new(), BTreeMap::new()),
+            None => {
+                return Err(Error::Graph {
+                    path: model.to_owned(),
+                    message: "int8 needs a calibration set (--calib), unless the model is pre-quantized (QDQ)".into(),
+                })
+            }
+        };
+        if calib.is_empty() && q.accuracy_budget_db.is_some() {
+            return Err(Error::Usage("--accuracy-budget measures layers on a calibration set: give --calib".into()));
+        }
+        // The model's own scales win over calibrated ranges.
+        ranges.extend(model_ranges.iter().map(|(k, v)| (k.clone(), *v)));
         // Artifacts for measurement only: the caller's Model::from_bytes validates them.
         let bytes_of = |g: &Graph| AlignedBytes::copy_from(&writer::write(g, "{}", extras).bytes);
         // Each layer's own error: the model with only that layer in int8 (everything before it is
         // f32, so its input is the reference's), on an evenly spread subset of the calibration set.
         let probe: Vec<CalibInput> =
             calibrate::spread(calib.len(), ISOLATED_SAMPLES).into_iter().map(|i| calib[i].clone()).collect();
-        let all = int8::to_int8(&mut graph.clone(), &ranges, &BTreeSet::new());
+        let all = int8::to_int8(&mut graph.clone(), (&ranges, &model_weight_scales), &BTreeMap::new());
         let names: Vec<String> = all.iter().map(|l| l.name.clone()).collect();
         let mut isolated = HashMap::new();
-        for (k, l) in all.iter().enumerate().filter(|(_, l)| l.precision == "int8") {
-            let others: BTreeSet<String> = names.iter().filter(|n| **n != l.name).cloned().collect();
+        for (k, l) in all.iter().enumerate().filter(|(_, l)| l.precision == "int8" && !calib.is_empty()) {
+            let others: BTreeMap<String, &str> =
+                names.iter().filter(|n| **n != l.name).map(|n| (n.clone(), "")).collect();
             let mut g1 = graph.clone();
-            let mut l1 = int8::to_int8(&mut g1, &ranges, &others);
+            let mut l1 = int8::to_int8(&mut g1, (&ranges, &model_weight_scales), &others);
             let bytes = bytes_of(&g1);
             let m1 = Model::from_bytes(&bytes)
                 .map_err(|source| Error::Artifact { path: "<one-layer int8 artifact>".into(), source })?;
@@ -253,18 +281,23 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             progress("measuring each layer's own SQNR", k + 1, all.len());
         }
         // Mixed precision: layers whose own error is above the budget stay float (fp16 weights).
-        let keep: BTreeSet<String> = match q.accuracy_budget_db {
-            Some(db) => isolated.iter().filter(|(_, &v)| v < db).map(|(n, _)| n.clone()).collect(),
-            None => BTreeSet::new(),
-        };
+        let mut keep: BTreeMap<String, &str> =
+            int8::log_sensitive(&graph).into_iter().map(|n| (n, int8::LOG_REASON)).collect();
+        if let Some(db) = q.accuracy_budget_db {
+            for (n, _) in isolated.iter().filter(|(_, &v)| v < db) {
+                keep.entry(n.clone()).or_insert(int8::BUDGET_REASON);
+            }
+        }
         let mut g8 = graph.clone();
-        let mut l8 = int8::to_int8(&mut g8, &ranges, &keep);
+        let mut l8 = int8::to_int8(&mut g8, (&ranges, &model_weight_scales), &keep);
         f16_tensors = passes::to_fp16(&mut g8);
         int8::settle_float_sizes(&g8, &mut l8);
         let bytes = bytes_of(&g8);
         let m8 =
             Model::from_bytes(&bytes).map_err(|source| Error::Artifact { path: "<int8 artifact>".into(), source })?;
-        measure_sqnr(&reference, &m8, &calib, &mut l8, progress)?;
+        if !calib.is_empty() {
+            measure_sqnr(&reference, &m8, &calib, &mut l8, progress)?;
+        }
         for l in &mut l8 {
             l.sqnr_isolated_db = isolated.get(&l.name).copied();
         }
@@ -276,12 +309,16 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         meta["precision"] = json!("int8");
         meta["model_card"]["quantization"] = json!({
             "scheme": "int8 v2: weights symmetric per output channel, activations asymmetric per tensor, int32 bias, fixed-point requantization (docs/QUANTIZATION.md)",
-            "calibration": {
-                "data": q.calib.display().to_string(),
-                "method": method_name(q.method),
-                "samples": calib.len(),
-                "fingerprint": fingerprint(&calib),
+            "calibration": match &q.calib {
+                Some(path) => json!({
+                    "data": path.display().to_string(),
+                    "method": method_name(q.method),
+                    "samples": calib.len(),
+                    "fingerprint": fingerprint(&calib),
+                }),
+                None => json!({"data": "none", "method": "the model's own quantization (QDQ)", "samples": 0}),
             },
+            "model_scales": model_ranges.len(),
             "accuracy_budget_db": q.accuracy_budget_db,
             "layer_weight_bytes_f32": f32_bytes,
             "layer_weight_bytes": bytes,

@@ -30,14 +30,22 @@ fn db(v: &Value, decimals: usize) -> String {
 pub fn quant_text(q: &Value) -> String {
     let mut s = String::new();
     let cal = &q["calibration"];
-    let _ = writeln!(
-        s,
-        "quantization: int8; calibration {} ({} samples, {}, {})",
-        cal["data"].as_str().unwrap_or("?"),
-        cal["samples"],
-        cal["method"].as_str().unwrap_or("?"),
-        cal["fingerprint"].as_str().unwrap_or("?")
-    );
+    if cal["samples"] == 0 {
+        let _ = writeln!(
+            s,
+            "quantization: int8 with the model's own scales ({} tensors; no calibration)",
+            q["model_scales"]
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "quantization: int8; calibration {} ({} samples, {}, {})",
+            cal["data"].as_str().unwrap_or("?"),
+            cal["samples"],
+            cal["method"].as_str().unwrap_or("?"),
+            cal["fingerprint"].as_str().unwrap_or("?")
+        );
+    }
     if let Some(b) = q["accuracy_budget_db"].as_f64() {
         let _ = writeln!(s, "accuracy budget: layers whose own SQNR is under {b} dB stay fp16");
     }

@@ -152,6 +152,10 @@ impl OnnxBuilder {
         g.node(op, &[input], &[out], vec![]).output(out);
         g.graph()
     }
+    /// The graph being built, to add what the helpers do not (an int32 initializer).
+    pub fn graph_mut(&mut self) -> &mut pb::GraphProto {
+        &mut self.graph
+    }
     /// The graph so far (a branch for an `If`).
     pub fn graph(&self) -> pb::GraphProto {
         self.graph.clone()
@@ -411,7 +415,7 @@ pub fn int8_options(name: &str, data: &str, samples: usize, budget: Option<f64>)
     let mut opts = QuantizeOptions {
         precision: Precision::Int8,
         int8: Some(Int8Options {
-            calib: shared_data().join(data),
+            calib: Some(shared_data().join(data)),
             method: Method::MinMax,
             samples,
             accuracy_budget_db: budget,
@@ -454,7 +458,7 @@ pub fn ref_artifact(name: &str, precision: Precision) -> (AlignedBytes, Feed) {
             std::fs::write(calib.path().join(format!("{i}.npy")), bytes).expect("calibration file");
         }
         opts.int8 = Some(Int8Options {
-            calib: calib.path().to_path_buf(),
+            calib: Some(calib.path().to_path_buf()),
             method: Method::MinMax,
             samples: 4,
             accuracy_budget_db: None,

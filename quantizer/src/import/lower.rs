@@ -17,6 +17,11 @@ pub(crate) struct Lowering {
     pub opset: i64,
     pub unsupported: Vec<(String, String, String)>,
     pub facts: HashMap<String, InferenceFact>,
+    /// The range each QuantizeLinear gives the f32 tensor it quantizes (by tensor name): a QDQ
+    /// model's own quantization, which int8 conversion uses instead of calibrating.
+    pub qranges: std::collections::BTreeMap<String, (f32, f32)>,
+    /// Per-tensor scales of a QDQ model's symmetric int8 weights, by the dequantized weight's name.
+    pub wscales: std::collections::BTreeMap<String, f32>,
 }
 
 type Lr<T> = std::result::Result<T, String>;
@@ -832,6 +837,8 @@ impl Lowering {
             }
             let q = self.g.activation(out.clone(), DType::I8, shape);
             self.g.tensors[q].quant = Some(TensorQuant::PerTensor { scale, zero_point: zp });
+            let range = (scale * (-128 - zp) as f32, scale * (127 - zp) as f32);
+            self.qranges.insert(self.g.tensors[x].name.clone(), range);
             self.vals.insert(out, Val::Dyn(q));
             self.g.push(OpCode::Quantize, name, vec![Some(x)], vec![Some(q)], vec![]);
             return Ok(());

@@ -58,6 +58,27 @@ pub struct Imported {
     pub ifs_taken: usize,
     /// `If` nodes whose condition depends on the data: both branches run, `Where` selects.
     pub ifs_selected: usize,
+    /// A QDQ model's own quantization: the range its QuantizeLinear nodes give each f32 tensor.
+    pub model_ranges: std::collections::BTreeMap<String, (f32, f32)>,
+    /// A QDQ model's per-tensor weight scales (symmetric int8 weights), by weight name.
+    pub model_weight_scales: std::collections::BTreeMap<String, f32>,
+}
+
+/// The scale of a DequantizeLinear of a constant int8 weight with a zero point of 0 and one scale
+/// for the whole tensor (per-channel scales are max|w|/127 per channel, which int8 conversion
+/// computes alike).
+fn weight_scale(cx: &lower::Lowering, node: &pb::NodeProto) -> Option<f32> {
+    let konst = |i: usize| match node.input.get(i).and_then(|n| cx.vals.get(n)) {
+        Some(Val::Const(t)) => Some(t.clone()),
+        _ => None,
+    };
+    let q = konst(0)?;
+    if q.datum_type() != DatumType::I8 {
+        return None;
+    }
+    let s = const_f32(&*konst(1)?).filter(|v| v.len() == 1)?[0];
+    let zero = konst(2).map_or(Some(true), |z| const_i64(&z).map(|v| v.iter().all(|&x| x == 0)))?;
+    (zero && s.is_finite() && s > 0.0).then_some(s)
 }
 
 /// Nested `If`s come up one level per round; past this many the graph is refused.
@@ -264,6 +285,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
             .map_err(|message| Error::InputShape { path: path.to_owned(), message })?;
     }
     prepare::forget_symbols(graph);
+    prepare::qoperator_to_qdq(graph);
     let opset =
         proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
 
@@ -322,6 +344,8 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         opset,
         unsupported: Vec::new(),
         facts: HashMap::new(),
+        qranges: Default::default(),
+        wscales: Default::default(),
     };
     // Facts of every named ONNX value, from tract's analysis.
     for (name, outlet) in &parsed.outlets_by_name {
@@ -350,6 +374,12 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
 
     for node in &graph_proto.node {
         let outs: Vec<&String> = node.output.iter().filter(|o| !o.is_empty()).collect();
+        // A QDQ model's weight, dequantized here: its scale, for int8 conversion to keep.
+        if node.op_type == "DequantizeLinear" {
+            if let (Some(out), Some(scale)) = (outs.first(), weight_scale(&cx, node)) {
+                cx.wscales.insert((*out).clone(), scale);
+            }
+        }
         // 1. Folded by tract's analysis?
         let folded: Option<Vec<Arc<Tensor>>> =
             outs.iter().map(|o| cx.facts.get(*o).and_then(|f| f.value.concretize())).collect();
@@ -468,6 +498,8 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         fixed,
         ifs_taken: ifs.taken,
         ifs_selected: ifs.selected,
+        model_ranges: cx.qranges,
+        model_weight_scales: cx.wscales,
     })
 }
 

@@ -186,6 +186,59 @@ pub(crate) fn remove_if(graph: &mut pb::GraphProto, at: usize, choice: IfChoice)
     Ok(())
 }
 
+/// Rewrites ONNX Runtime's QOperator nodes (`QLinearMatMul`, `QLinearConv`) as the QDQ form they
+/// stand for: DequantizeLinear of each quantized input, the float op, QuantizeLinear of the result
+/// (a QLinearConv's int32 bias dequantized with scale `x_scale · w_scale`). The importer and the
+/// int8 conversion then treat the model as any QDQ model: its own scales, no calibration. Returns
+/// how many nodes were rewritten.
+pub(crate) fn qoperator_to_qdq(graph: &mut pb::GraphProto) -> usize {
+    let mut n = 0;
+    let mut at = 0;
+    while at < graph.node.len() {
+        let node = graph.node[at].clone();
+        let ins = |i: usize| node.input.get(i).cloned().unwrap_or_default();
+        let (Some(y), true) =
+            (node.output.first().cloned(), matches!(node.op_type.as_str(), "QLinearMatMul" | "QLinearConv"))
+        else {
+            at += 1;
+            continue;
+        };
+        let p = format!("{}/qdq/", if node.name.is_empty() { &y } else { &node.name });
+        let dq = |x: String, s: String, z: String, axis: Option<i64>, out: String| {
+            let mut d = simple("DequantizeLinear", format!("{out}/node"), vec![x, s, z], out);
+            if let Some(a) = axis {
+                d.attribute.push(pb::AttributeProto { name: "axis".into(), r#type: 2, i: a, ..Default::default() });
+            }
+            d
+        };
+        let mut nodes = vec![dq(ins(0), ins(1), ins(2), None, format!("{p}x"))];
+        // Weights per output channel: axis 0 of a Conv's [M, C, k...], the last of a MatMul's [K, N].
+        let w_axis = if node.op_type == "QLinearConv" { 0 } else { 1 };
+        nodes.push(dq(ins(3), ins(4), ins(5), Some(w_axis), format!("{p}w")));
+        let mut float_ins = vec![format!("{p}x"), format!("{p}w")];
+        if node.op_type == "QLinearConv" && !ins(8).is_empty() {
+            nodes.push(simple("Mul", format!("{p}bias_scale/node"), vec![ins(1), ins(4)], format!("{p}bias_scale")));
+            nodes.push(simple(
+                "DequantizeLinear",
+                format!("{p}b/node"),
+                vec![ins(8), format!("{p}bias_scale")],
+                format!("{p}b"),
+            ));
+            float_ins.push(format!("{p}b"));
+        }
+        let op = if node.op_type == "QLinearConv" { "Conv" } else { "MatMul" };
+        let mut f = simple(op, format!("{p}{op}"), float_ins, format!("{p}y"));
+        f.attribute = node.attribute.clone();
+        nodes.push(f);
+        nodes.push(simple("QuantizeLinear", format!("{p}q"), vec![format!("{p}y"), ins(6), ins(7)], y));
+        let len = nodes.len();
+        graph.node.splice(at..=at, nodes);
+        at += len;
+        n += 1;
+    }
+    n
+}
+
 /// Gives the STFT node at `at` a `[batch, length, 1]` signal in place of its `[batch, length]`
 /// one (an Unsqueeze on the last axis, opset 13's form: STFT exists from opset 17).
 pub(crate) fn unsqueeze_signal(graph: &mut pb::GraphProto, at: usize) {
