@@ -832,3 +832,24 @@ fn gather_and_scatter_elements_with_constant_indices_and_cropping_pads() {
         check_against(&format!("pad_crop_{mode}"), &b, &[randn(&mut r, &[2, 8])], Reference::OnnxRuntime);
     }
 }
+
+#[test]
+fn dynamic_quantization_as_onnx_runtime_writes_it() {
+    // quantize_dynamic's MatMul: DynamicQuantizeLinear of the activation, MatMulInteger with an
+    // int8 weight, the int32 product cast back and scaled by both scales, then the bias.
+    let mut r = Rng::new(33);
+    for w_zp in [0, 3] {
+        let mut b = OnnxBuilder::new(13);
+        b.input("x", &[3, 8]).init_q("wq", &[8, 4], (0..32).map(|_| r.below(255) as i32 - 127).collect(), true);
+        b.init_q("wz", &[], vec![w_zp], true).init("ws", &[], vec![0.01]).init("bias", &[4], r.vec(4, -0.5, 0.5));
+        b.node("DynamicQuantizeLinear", &["x"], &["xq", "xs", "xz"], vec![]);
+        b.node("MatMulInteger", &["xq", "wq", "xz", "wz"], &["acc"], vec![]);
+        b.node("Cast", &["acc"], &["accf"], vec![("to", I(1))]).node("Mul", &["xs", "ws"], &["s"], vec![]);
+        b.node("Mul", &["accf", "s"], &["y0"], vec![]).node("Add", &["y0", "bias"], &["y"], vec![]).output("y");
+        check(&format!("dynamic_matmul_wzp{w_zp}"), &b, &[randn(&mut r, &[3, 8])]);
+    }
+    // Round on its own: ties to even.
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[8]).node("Round", &["x"], &["y"], vec![]).output("y");
+    check("round_ties_even", &b, &[Value::F32(vec![8], vec![0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6, 7.0])]);
+}

@@ -274,6 +274,8 @@ pub enum UnaryFn {
     Abs = 13,
     /// 1/x
     Reciprocal = 14,
+    /// x rounded to the nearest integer, ties to even (ONNX Round; dynamic quantization)
+    Round = 15,
 }
 
 impl UnaryFn {
@@ -296,6 +298,7 @@ impl UnaryFn {
             12 => Neg,
             13 => Abs,
             14 => Reciprocal,
+            15 => Round,
             _ => return None,
         })
     }

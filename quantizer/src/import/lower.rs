@@ -22,6 +22,9 @@ pub(crate) struct Lowering {
     pub qranges: std::collections::BTreeMap<String, (f32, f32)>,
     /// Per-tensor scales of a QDQ model's symmetric int8 weights, by the dequantized weight's name.
     pub wscales: std::collections::BTreeMap<String, f32>,
+    /// f32 tensors holding the integers of ONNX Runtime's dynamic quantization (uint8 values, an
+    /// integer product): DynamicQuantizeLinear's and MatMulInteger's outputs.
+    pub int_valued: std::collections::HashSet<TensorId>,
 }
 
 type Lr<T> = std::result::Result<T, String>;
@@ -324,6 +327,14 @@ impl Lowering {
             "Pad" => self.lower_pad(node, name)?,
             "QuantizeLinear" | "DequantizeLinear" => self.lower_qdq(node, name)?,
             "STFT" => self.lower_stft(node, name)?,
+            "Round" => {
+                let x = self.need_tensor(node, 0)?;
+                self.require_f32(&Val::Dyn(x), "input")?;
+                let o = self.need_output(node, 0)?;
+                self.g.push(OpCode::Unary, name, vec![Some(x)], vec![Some(o)], vec![UnaryFn::Round as u32, 0, 0]);
+            }
+            "DynamicQuantizeLinear" => self.lower_dynamic_quantize(node, name)?,
+            "MatMulInteger" => self.lower_matmul_integer(node, name)?,
             "GatherElements" | "ScatterElements" => self.lower_elements(node, name)?,
             "Size" | "Shape" => {
                 // Constant once the input's shape is known (tract does not always fold them).
@@ -794,6 +805,103 @@ impl Lowering {
         let f = self.g.activation(name.to_string(), self.g.tensors[t].dtype, vec![n]);
         self.g.push(OpCode::Copy, name.to_string(), vec![Some(t)], vec![Some(f)], vec![]);
         Ok(f)
+    }
+
+    /// One f32 op: `out = func(a, b)`, out a new tensor of `shape`.
+    fn binary(&mut self, name: String, func: BinaryFn, (a, b): (TensorId, TensorId), shape: Vec<usize>) -> TensorId {
+        let o = self.g.activation(name.clone(), DType::F32, shape);
+        self.g.push(OpCode::Binary, name, vec![Some(a), Some(b)], vec![Some(o)], vec![func as u32]);
+        o
+    }
+
+    fn unary(&mut self, name: String, func: UnaryFn, x: TensorId, (lo, hi): (f32, f32)) -> TensorId {
+        let o = self.g.activation(name.clone(), DType::F32, self.g.tensors[x].shape.clone());
+        self.g.push(OpCode::Unary, name, vec![Some(x)], vec![Some(o)], vec![func as u32, f(lo), f(hi)]);
+        o
+    }
+
+    fn output_as(&mut self, node: &pb::NodeProto, i: usize, t: TensorId) -> Lr<()> {
+        let name = node.output.get(i).filter(|o| !o.is_empty()).ok_or("missing output")?;
+        self.g.tensors[t].name = name.clone();
+        self.vals.insert(name.clone(), Val::Dyn(t));
+        Ok(())
+    }
+
+    /// ONNX Runtime's dynamic quantization of a run-time tensor, in f32 as ONNX specifies it:
+    /// `lo = min(0, min x)`, `hi = max(0, max x)`, `scale = (hi − lo) / 255`,
+    /// `zp = clip(round(−lo / scale), 0, 255)`, `y = clip(round(x / scale) + zp, 0, 255)` (ties to
+    /// even). `y` and `zp` are f32 tensors holding the uint8 values.
+    fn lower_dynamic_quantize(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let x = self.need_tensor(node, 0)?;
+        self.require_f32(&Val::Dyn(x), "input")?;
+        let shape = self.g.tensors[x].shape.clone();
+        let all = (0..shape.len()).fold(0u32, |m, a| m | (1 << a));
+        let one: Vec<usize> = Vec::new(); // scalars, as ONNX declares y_scale and y_zero_point
+        let c = |s: &mut Self, n: &str, v: f32| s.g.constant(format!("{name}.{n}"), vec![], Data::F32(vec![v]));
+        let (zero, q255) = (c(self, "zero", 0.0), c(self, "qmax", 255.0));
+        let mut ext = Vec::new();
+        for (func, tag) in [(3u32, "min"), (2, "max")] {
+            let r = self.g.activation(format!("{name}.{tag}"), DType::F32, one.clone());
+            self.g.push(OpCode::Reduce, format!("{name}.{tag}"), vec![Some(x)], vec![Some(r)], vec![func, all]);
+            ext.push(r);
+        }
+        let lo = self.binary(format!("{name}.lo"), BinaryFn::Min, (ext[0], zero), one.clone());
+        let hi = self.binary(format!("{name}.hi"), BinaryFn::Max, (ext[1], zero), one.clone());
+        let span = self.binary(format!("{name}.span"), BinaryFn::Sub, (hi, lo), one.clone());
+        let scale = self.binary(format!("{name}.scale"), BinaryFn::Div, (span, q255), one.clone());
+        let neg = self.binary(format!("{name}.lo_steps"), BinaryFn::Div, (lo, scale), one.clone());
+        let neg = self.unary(format!("{name}.zp_real"), UnaryFn::Neg, neg, (0.0, 0.0));
+        let zp = self.unary(format!("{name}.zp_round"), UnaryFn::Round, neg, (0.0, 0.0));
+        let zp = self.unary(format!("{name}.zp"), UnaryFn::Clip, zp, (0.0, 255.0));
+        let steps = self.binary(format!("{name}.steps"), BinaryFn::Div, (x, scale), shape.clone());
+        let steps = self.unary(format!("{name}.round"), UnaryFn::Round, steps, (0.0, 0.0));
+        let shifted = self.binary(format!("{name}.shifted"), BinaryFn::Add, (steps, zp), shape);
+        let y = self.unary(name, UnaryFn::Clip, shifted, (0.0, 255.0));
+        self.int_valued.extend([y, zp]);
+        for (i, t) in [y, scale, zp].into_iter().enumerate() {
+            self.output_as(node, i, t)?;
+        }
+        Ok(())
+    }
+
+    /// MatMulInteger of a dynamically quantized activation (an f32 tensor of integers) with a
+    /// constant uint8/int8 weight: `(a − a_zp) · (b − b_zp)` as an f32 MatMul, the weight's zero
+    /// point taken out at import. Exact while the sums stay under 2^24; ONNX Runtime sums in int32.
+    fn lower_matmul_integer(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let a = self.need_tensor(node, 0)?;
+        if !self.int_valued.contains(&a) {
+            return Err("MatMulInteger of a tensor that DynamicQuantizeLinear did not write".into());
+        }
+        let b = self.const_input(node, 1)?.ok_or("the weight (input 1) must be constant")?;
+        let bshape = b.shape().to_vec();
+        let bv = const_f32(&b).ok_or("integer weight expected")?;
+        let bz = match self.const_input(node, 3)? {
+            Some(z) => const_f32(&z).ok_or("integer zero point expected")?,
+            None => vec![0.0],
+        };
+        let cols = *bshape.last().ok_or("weight of rank 0")?;
+        if bz.len() != 1 && bz.len() != cols {
+            return Err("b_zero_point must be a scalar or one per column".into());
+        }
+        let w: Vec<f32> =
+            bv.iter().enumerate().map(|(i, &v)| v - bz[if bz.len() == 1 { 0 } else { i % cols }]).collect();
+        let wt = self.g.constant(format!("{name}.weight"), bshape, Data::F32(w));
+        let a = match self.input(node, 2)? {
+            Some(_) => {
+                let z = self.need_tensor(node, 2)?;
+                self.binary(format!("{name}.centered"), BinaryFn::Sub, (a, z), self.g.tensors[a].shape.clone())
+            }
+            None => a,
+        };
+        let oname = node.output.first().filter(|o| !o.is_empty()).ok_or("missing output")?;
+        let fact = self.facts.get(oname).ok_or("no inferred fact for the output")?;
+        let shape = fact.shape.as_concrete_finite().ok().flatten().ok_or("output shape not concrete")?.to_vec();
+        let o = self.g.activation(oname.clone(), DType::F32, shape);
+        let attrs = vec![0, 0, f(1.0), 0, 0, 0];
+        self.g.push(OpCode::MatMul, name, vec![Some(a), Some(wt), None], vec![Some(o)], attrs);
+        self.int_valued.insert(o);
+        self.vals.insert(oname.clone(), Val::Dyn(o));
+        Ok(())
     }
 
     /// A per-tensor scale and zero point (the zero point as Ferrite's i8 one: a uint8 zero point

@@ -346,6 +346,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         facts: HashMap::new(),
         qranges: Default::default(),
         wscales: Default::default(),
+        int_valued: Default::default(),
     };
     // Facts of every named ONNX value, from tract's analysis.
     for (name, outlet) in &parsed.outlets_by_name {

@@ -38,6 +38,7 @@ pub fn apply_activation(func: UnaryFn, a: f32, b: f32, x: f32) -> f32 {
         UnaryFn::Neg => -x,
         UnaryFn::Abs => x.abs(),
         UnaryFn::Reciprocal => 1.0 / x,
+        UnaryFn::Round => libm::rintf(x),
     }
 }
 

@@ -58,7 +58,9 @@ macro_rules! elementwise {
             /// Unary: `generic::unary` per lane (Log stays scalar).
             pub(crate) fn unary(func: UnaryFn, a: f32, b: f32, x: &[f32], out: &mut [f32]) {
                 let n = x.len().min(out.len());
-                let full = if available() && func != UnaryFn::Log { n / $lanes * $lanes } else { 0 };
+                // Log and Round run the generic kernel whole (no vector form bit-exact with it yet).
+                let full =
+                    if available() && !matches!(func, UnaryFn::Log | UnaryFn::Round) { n / $lanes * $lanes } else { 0 };
                 // SAFETY: the tier's features are available (checked above); the loop reads and
                 // writes the first `full` ≤ n elements of both slices.
                 unsafe { unary_impl(func, a, b, x.as_ptr(), out.as_mut_ptr(), full) };
@@ -73,7 +75,8 @@ macro_rules! elementwise {
                     return;
                 }
                 let n = v.len();
-                let full = if available() && func != UnaryFn::Log { n / $lanes * $lanes } else { 0 };
+                let full =
+                    if available() && !matches!(func, UnaryFn::Log | UnaryFn::Round) { n / $lanes * $lanes } else { 0 };
                 let p = v.as_mut_ptr();
                 // SAFETY: the tier's features are available (checked above); the loop reads each
                 // vector of the first `full` ≤ n elements before it writes it back.
@@ -109,7 +112,7 @@ macro_rules! elementwise {
                         UnaryFn::Neg => vm::neg(v),
                         UnaryFn::Abs => $and(v),
                         UnaryFn::Reciprocal => $div(one, v),
-                        UnaryFn::Log => v,
+                        UnaryFn::Log | UnaryFn::Round => v,
                     };
                     // SAFETY: as above.
                     unsafe { $store(out.add(i), y) };
