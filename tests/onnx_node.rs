@@ -33,6 +33,7 @@ const SUPPORTED: &[&str] = &[
     "Concat",
     "Constant",
     "Conv",
+    "ConvInteger",
     "DequantizeLinear",
     "Div",
     "Dropout",

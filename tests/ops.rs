@@ -848,6 +848,32 @@ fn dynamic_quantization_as_onnx_runtime_writes_it() {
         b.node("Mul", &["accf", "s"], &["y0"], vec![]).node("Add", &["y0", "bias"], &["y"], vec![]).output("y");
         check(&format!("dynamic_matmul_wzp{w_zp}"), &b, &[randn(&mut r, &[3, 8])]);
     }
+    // An all-zero activation (a recurrent state at the start): scale 0; ONNX Runtime's result is 0.
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[2, 4]).init_q("wq", &[4, 3], (0..12).map(|_| r.below(255) as i32 - 127).collect(), true);
+    b.init("ws", &[], vec![0.01]).node("DynamicQuantizeLinear", &["x"], &["xq", "xs", "xz"], vec![]);
+    b.node("MatMulInteger", &["xq", "wq", "xz"], &["acc"], vec![]).node(
+        "Cast",
+        &["acc"],
+        &["accf"],
+        vec![("to", I(1))],
+    );
+    b.node("Mul", &["xs", "ws"], &["s"], vec![]).node("Mul", &["accf", "s"], &["y"], vec![]).output("y");
+    check_against("dynamic_matmul_zeros", &b, &[Value::F32(vec![2, 4], vec![0.0; 8])], Reference::OnnxRuntime);
+    // ConvInteger, as quantize_dynamic writes a Conv (per-channel weight zero points).
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[1, 3, 10]).init_q("wq", &[4, 3, 3], (0..36).map(|_| r.below(255) as i32 - 127).collect(), true);
+    b.init_q("wz", &[4], vec![0, 1, -2, 3], true).init("ws", &[], vec![0.02]);
+    b.node("DynamicQuantizeLinear", &["x"], &["xq", "xs", "xz"], vec![]);
+    b.node(
+        "ConvInteger",
+        &["xq", "wq", "xz", "wz"],
+        &["acc"],
+        vec![("pads", Is(vec![1, 1])), ("strides", Is(vec![2]))],
+    );
+    b.node("Cast", &["acc"], &["accf"], vec![("to", I(1))]).node("Mul", &["xs", "ws"], &["s"], vec![]);
+    b.node("Mul", &["accf", "s"], &["y"], vec![]).output("y");
+    check("dynamic_conv", &b, &[randn(&mut r, &[1, 3, 10])]);
     // Round on its own: ties to even.
     let mut b = OnnxBuilder::new(13);
     b.input("x", &[8]).node("Round", &["x"], &["y"], vec![]).output("y");

@@ -138,6 +138,7 @@ MODELS = [
 DERIVED = [
     ("oww-alexa-dynamic", "oww-alexa", "wake word, ORT dynamic int8 (MatMulInteger)"),
     ("oww-timer-dynamic", "oww-timer", "spoken command, ORT dynamic int8 (MatMulInteger)"),
+    ("faster-whisper-silero-decoder-dynamic", "faster-whisper-silero-decoder", "VAD decoder, ORT dynamic int8 (ConvInteger, MatMulInteger)"),
 ]
 
 

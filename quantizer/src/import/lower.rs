@@ -334,7 +334,7 @@ impl Lowering {
                 self.g.push(OpCode::Unary, name, vec![Some(x)], vec![Some(o)], vec![UnaryFn::Round as u32, 0, 0]);
             }
             "DynamicQuantizeLinear" => self.lower_dynamic_quantize(node, name)?,
-            "MatMulInteger" => self.lower_matmul_integer(node, name)?,
+            "MatMulInteger" | "ConvInteger" => self.lower_matmul_integer(node, name)?,
             "GatherElements" | "ScatterElements" => self.lower_elements(node, name)?,
             "Size" | "Shape" => {
                 // Constant once the input's shape is known (tract does not always fold them).
@@ -851,12 +851,16 @@ impl Lowering {
         let scale = self.binary(format!("{name}.scale"), BinaryFn::Div, (span, q255), one.clone());
         let neg = self.binary(format!("{name}.lo_steps"), BinaryFn::Div, (lo, scale), one.clone());
         let neg = self.unary(format!("{name}.zp_real"), UnaryFn::Neg, neg, (0.0, 0.0));
+        // Clipped with max/min, which drop a NaN: an all-zero tensor has scale 0, 0/0 steps, and
+        // then quantizes to 0 (ONNX Runtime's product, scaled by 0, is 0 as well).
         let zp = self.unary(format!("{name}.zp_round"), UnaryFn::Round, neg, (0.0, 0.0));
-        let zp = self.unary(format!("{name}.zp"), UnaryFn::Clip, zp, (0.0, 255.0));
+        let zp = self.binary(format!("{name}.zp_low"), BinaryFn::Max, (zp, zero), one.clone());
+        let zp = self.binary(format!("{name}.zp"), BinaryFn::Min, (zp, q255), one.clone());
         let steps = self.binary(format!("{name}.steps"), BinaryFn::Div, (x, scale), shape.clone());
         let steps = self.unary(format!("{name}.round"), UnaryFn::Round, steps, (0.0, 0.0));
-        let shifted = self.binary(format!("{name}.shifted"), BinaryFn::Add, (steps, zp), shape);
-        let y = self.unary(name, UnaryFn::Clip, shifted, (0.0, 255.0));
+        let shifted = self.binary(format!("{name}.shifted"), BinaryFn::Add, (steps, zp), shape.clone());
+        let low = self.binary(format!("{name}.low"), BinaryFn::Max, (shifted, zero), shape.clone());
+        let y = self.binary(name, BinaryFn::Min, (low, q255), shape);
         self.int_valued.extend([y, zp]);
         for (i, t) in [y, scale, zp].into_iter().enumerate() {
             self.output_as(node, i, t)?;
@@ -864,13 +868,15 @@ impl Lowering {
         Ok(())
     }
 
-    /// MatMulInteger of a dynamically quantized activation (an f32 tensor of integers) with a
-    /// constant uint8/int8 weight: `(a − a_zp) · (b − b_zp)` as an f32 MatMul, the weight's zero
-    /// point taken out at import. Exact while the sums stay under 2^24; ONNX Runtime sums in int32.
+    /// MatMulInteger (or ConvInteger) of a dynamically quantized activation (an f32 tensor of
+    /// integers) with a constant uint8/int8 weight: `(a − a_zp) · (b − b_zp)` as an f32 MatMul (or
+    /// Conv), the weight's zero point taken out at import (ConvInteger's per output channel).
+    /// Exact while the sums stay under 2^24; ONNX Runtime sums in int32.
     fn lower_matmul_integer(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let conv = node.op_type == "ConvInteger";
         let a = self.need_tensor(node, 0)?;
         if !self.int_valued.contains(&a) {
-            return Err("MatMulInteger of a tensor that DynamicQuantizeLinear did not write".into());
+            return Err(format!("{} of a tensor that DynamicQuantizeLinear did not write", node.op_type));
         }
         let b = self.const_input(node, 1)?.ok_or("the weight (input 1) must be constant")?;
         let bshape = b.shape().to_vec();
@@ -879,12 +885,25 @@ impl Lowering {
             Some(z) => const_f32(&z).ok_or("integer zero point expected")?,
             None => vec![0.0],
         };
-        let cols = *bshape.last().ok_or("weight of rank 0")?;
-        if bz.len() != 1 && bz.len() != cols {
-            return Err("b_zero_point must be a scalar or one per column".into());
+        // The zero point's axis: a MatMul weight's columns, a Conv weight's output channels.
+        let (groups, inner) = if conv {
+            (bshape.first().copied().ok_or("weight of rank 0")?, bshape.iter().skip(1).product::<usize>())
+        } else {
+            (*bshape.last().ok_or("weight of rank 0")?, 1)
+        };
+        if bz.len() != 1 && bz.len() != groups {
+            return Err("the weight's zero point must be a scalar or one per output channel".into());
         }
-        let w: Vec<f32> =
-            bv.iter().enumerate().map(|(i, &v)| v - bz[if bz.len() == 1 { 0 } else { i % cols }]).collect();
+        let zp_of = |i: usize| {
+            bz[if bz.len() == 1 {
+                0
+            } else if conv {
+                i / inner.max(1)
+            } else {
+                i % groups
+            }]
+        };
+        let w: Vec<f32> = bv.iter().enumerate().map(|(i, &v)| v - zp_of(i)).collect();
         let wt = self.g.constant(format!("{name}.weight"), bshape, Data::F32(w));
         let a = match self.input(node, 2)? {
             Some(_) => {
@@ -897,8 +916,19 @@ impl Lowering {
         let fact = self.facts.get(oname).ok_or("no inferred fact for the output")?;
         let shape = fact.shape.as_concrete_finite().ok().flatten().ok_or("output shape not concrete")?.to_vec();
         let o = self.g.activation(oname.clone(), DType::F32, shape);
-        let attrs = vec![0, 0, f(1.0), 0, 0, 0];
-        self.g.push(OpCode::MatMul, name, vec![Some(a), Some(wt), None], vec![Some(o)], attrs);
+        if conv {
+            let xs = self.g.tensors[a].shape.clone();
+            let kernel = self.g.tensors[wt].shape[2..].to_vec();
+            let r = xs.len().checked_sub(2).filter(|r| (1..=2).contains(r)).ok_or("1-D and 2-D ConvInteger only")?;
+            let (st, pb_, pe, d) = self.spatial(node, &xs, &kernel)?;
+            let mut attrs = vec![r as u32, Attrs(node).int_or("group", 1) as u32];
+            attrs.extend(st.into_iter().chain(pb_).chain(pe).chain(d));
+            attrs.extend([0, 0, 0]);
+            self.g.push(OpCode::Conv, name, vec![Some(a), Some(wt), None], vec![Some(o)], attrs);
+        } else {
+            let attrs = vec![0, 0, f(1.0), 0, 0, 0];
+            self.g.push(OpCode::MatMul, name, vec![Some(a), Some(wt), None], vec![Some(o)], attrs);
+        }
         self.int_valued.insert(o);
         self.vals.insert(oname.clone(), Val::Dyn(o));
         Ok(())
