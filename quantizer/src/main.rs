@@ -63,8 +63,8 @@ enum Command {
         /// Output artifact path
         #[arg(short, long)]
         output: PathBuf,
-        /// Shape of a named input, e.g. tokens=1,64 (repeatable; needed for symbolic dimensions
-        /// other than a leading batch dimension, which defaults to 1)
+        /// Shape of a named input, e.g. tokens=1,64, or sr=scalar for a rank-0 input (repeatable;
+        /// needed for symbolic dimensions other than a leading batch dimension, which defaults to 1)
         #[arg(long = "input-shape", value_name = "NAME=D1,D2,...")]
         input_shape: Vec<String>,
         /// Freeze an input to a constant: a number (filling its shape, e.g. sr=16000) or a .npy
