@@ -14,7 +14,7 @@ expects features. ONNX Runtime runs the same ONNX file on the same inputs.
 Rule (issue 12): f32 matches when, for every output, ||ferrite - ort|| / max(||ort||, 1e-3 sqrt(n))
 <= 1e-4 (a relative L2 error, judged absolutely for outputs whose RMS is under 1e-3); int8 keeps
 SQNR >= 20 dB against ONNX Runtime's f32 outputs. Not run in CI (needs the packages, fetched from
-the Python package registry); needs numpy and onnxruntime, and a built `ferrite` (cargo build --release).
+the Python package registry); needs numpy, onnx and onnxruntime (espeak-ng and sox for the wake-word phrases), and a built `ferrite` (cargo build --release).
 """
 import argparse
 import hashlib
