@@ -248,7 +248,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             None => {
                 return Err(Error::Graph {
                     path: model.to_owned(),
-                    message: "int8 needs --calib DATA (a calibration set), unless the model is pre-quantized (QDQ)".into(),
+                    message: "int8 needs --calib DATA (a calibration set), unless the model is pre-quantized (QDQ)"
+                        .into(),
                 })
             }
         };
