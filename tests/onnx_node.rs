@@ -186,34 +186,29 @@ fn run_case(dir: &Path, model: &pb::ModelProto) -> Outcome {
         Err(e) => return Outcome::Fail(format!("session: {e}")),
     };
     // Typed copies that outlive the borrowed inputs.
-    let mut f32s = Vec::new();
-    let mut i64s = Vec::new();
-    let mut u8s = Vec::new();
-    for (t, _) in inputs.iter().zip(&fixed).filter(|(_, f)| !**f) {
-        match t.dt {
-            DatumType::F32 => f32s.push(t.values.iter().map(|&v| v as f32).collect::<Vec<_>>()),
-            DatumType::I64 | DatumType::I32 => i64s.push(t.values.iter().map(|&v| v as i64).collect::<Vec<_>>()),
-            _ => u8s.push(t.values.iter().map(|&v| v as u8).collect::<Vec<_>>()),
-        }
+    enum Owned {
+        F32(Vec<f32>),
+        I64(Vec<i64>),
+        U8(Vec<u8>),
     }
-    let (mut fi, mut ii, mut ui) = (0, 0, 0);
-    let mut feed = Vec::new();
-    for (t, _) in inputs.iter().zip(&fixed).filter(|(_, f)| !**f) {
-        feed.push(match t.dt {
-            DatumType::F32 => {
-                fi += 1;
-                Input::F32(&f32s[fi - 1])
-            }
-            DatumType::I64 | DatumType::I32 => {
-                ii += 1;
-                Input::I64(&i64s[ii - 1])
-            }
-            _ => {
-                ui += 1;
-                Input::U8(&u8s[ui - 1])
-            }
-        });
-    }
+    let owned: Vec<Owned> = inputs
+        .iter()
+        .zip(&fixed)
+        .filter(|(_, f)| !**f)
+        .map(|(t, _)| match t.dt {
+            DatumType::F32 => Owned::F32(t.values.iter().map(|&v| v as f32).collect()),
+            DatumType::I64 | DatumType::I32 => Owned::I64(t.values.iter().map(|&v| v as i64).collect()),
+            _ => Owned::U8(t.values.iter().map(|&v| v as u8).collect()),
+        })
+        .collect();
+    let feed: Vec<Input<'_>> = owned
+        .iter()
+        .map(|o| match o {
+            Owned::F32(v) => Input::F32(v),
+            Owned::I64(v) => Input::I64(v),
+            Owned::U8(v) => Input::U8(v),
+        })
+        .collect();
     let out = match session.run(&feed) {
         Ok(o) => o,
         Err(e) => return Outcome::Fail(format!("run: {e}")),

@@ -324,6 +324,12 @@ def fixed_names(args):
     return {a.split("=")[0] for k, a in zip(args, args[1:]) if k == "--fix"}
 
 
+def file_stem(name):
+    """The file name `ferrite run --output` gives an output, and a calibration example's folder an
+    input: characters other than [A-Za-z0-9._-] as `_` (calibrate::file_stem_for)."""
+    return "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in name)
+
+
 def ferrite_outputs(art, feeds, work):
     args = [FERRITE, "run", art, "--output", work]
     for k, v in feeds.items():
@@ -333,9 +339,7 @@ def ferrite_outputs(art, feeds, work):
     r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "ferrite run failed")
-    # `ferrite run` names each file after its output, other characters than [A-Za-z0-9._-] as `_`.
-    stem = lambda n: "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in n)
-    return lambda name: np.load(os.path.join(work, f"{stem(name)}.npy"))
+    return lambda name: np.load(os.path.join(work, f"{file_stem(name)}.npy"))
 
 
 def rel_err(a, b):
@@ -405,7 +409,6 @@ def run_one(m, work, path=None):
         # with several inputs takes one folder per example with a file per input.
         calib = os.path.join(work, "calib")
         os.makedirs(calib, exist_ok=True)
-        stem = lambda n: "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "_" for c in n)
         for k in range(3, 11):
             f = {n: v for n, v in build_inputs(inputs, path, k, mid).items() if n in ours}
             if len(f) == 1:
@@ -413,7 +416,7 @@ def run_one(m, work, path=None):
             else:
                 os.makedirs(os.path.join(calib, str(k)), exist_ok=True)
                 for n, v in f.items():
-                    np.save(os.path.join(calib, str(k), f"{stem(n)}.npy"), v)
+                    np.save(os.path.join(calib, str(k), f"{file_stem(n)}.npy"), v)
         for key, extra in (("int8", []), ("mixed", ["--accuracy-budget", str(BUDGET_DB)])):
             try:
                 row.update({f"{key}_{k}": v for k, v in int8_figures(path, args, inputs, mid, ours, calib, extra, work).items()})

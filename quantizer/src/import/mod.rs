@@ -442,16 +442,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
                 let t = *t;
                 // An output that is also an input or listed twice still needs its own tensor.
                 if cx.g.inputs.contains(&t) || cx.g.outputs.contains(&t) {
-                    let info = cx.g.tensors[t].clone();
-                    let o = cx.g.activation(out.name.clone(), info.dtype, info.shape.clone());
-                    cx.g.push(
-                        ferrite_runtime::ops::OpCode::Copy,
-                        format!("{}.copy", out.name),
-                        vec![Some(t)],
-                        vec![Some(o)],
-                        vec![],
-                    );
-                    cx.g.outputs.push(o);
+                    copy_out(&mut cx.g, t, &out.name);
                 } else {
                     cx.g.tensors[t].name = out.name.clone();
                     cx.g.outputs.push(t);
@@ -464,21 +455,8 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
                     path: path.to_owned(),
                     message: format!("output {}: {m}", out.name),
                 })?;
-                let dtype = match &data {
-                    Data::F32(_) => ferrite_runtime::format::DType::F32,
-                    Data::U8(_) => ferrite_runtime::format::DType::U8,
-                    _ => ferrite_runtime::format::DType::I32,
-                };
                 let w = cx.g.constant(format!("{}.value", out.name), c.shape().to_vec(), data);
-                let o = cx.g.activation(out.name.clone(), dtype, c.shape().to_vec());
-                cx.g.push(
-                    ferrite_runtime::ops::OpCode::Copy,
-                    format!("{}.copy", out.name),
-                    vec![Some(w)],
-                    vec![Some(o)],
-                    vec![],
-                );
-                cx.g.outputs.push(o);
+                copy_out(&mut cx.g, w, &out.name);
             }
             None => {
                 return Err(Error::Graph {
@@ -502,6 +480,14 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         model_ranges: cx.qranges,
         model_weight_scales: cx.wscales,
     })
+}
+
+/// Graph output `name` as a copy of tensor `t` (an input, a weight, or a tensor already output).
+fn copy_out(g: &mut Graph, t: TensorId, name: &str) {
+    let (dtype, shape) = (g.tensors[t].dtype, g.tensors[t].shape.clone());
+    let o = g.activation(name.to_string(), dtype, shape);
+    g.push(ferrite_runtime::ops::OpCode::Copy, format!("{name}.copy"), vec![Some(t)], vec![Some(o)], vec![]);
+    g.outputs.push(o);
 }
 
 /// Used by lowering for messages.

@@ -199,31 +199,17 @@ impl Lowering {
                 if self.opset >= 11 && [1, 2].iter().any(|&i| matches!(self.input(node, i), Ok(Some(Val::Dyn(_))))) =>
             {
                 // Bounds computed at run time (a spectrogram's top-dB floor): min(max(x, lo), hi).
-                let mut cur = self.need_tensor(node, 0)?;
-                self.require_f32(&Val::Dyn(cur), "input")?;
+                let x = self.need_tensor(node, 0)?;
+                self.require_f32(&Val::Dyn(x), "input")?;
                 let o = self.need_output(node, 0)?;
-                let bounds: Vec<(usize, BinaryFn)> = [(1, BinaryFn::Max), (2, BinaryFn::Min)]
-                    .into_iter()
-                    .filter(|(i, _)| matches!(self.input(node, *i), Ok(Some(_))))
-                    .collect();
-                for (k, &(i, func)) in bounds.iter().enumerate() {
-                    let b = self.need_tensor(node, i)?;
-                    self.require_f32(&Val::Dyn(b), "bound")?;
-                    let dst = if k + 1 == bounds.len() {
-                        o
-                    } else {
-                        let shape = self.g.tensors[cur].shape.clone();
-                        self.g.activation(format!("{name}.lo"), DType::F32, shape)
-                    };
-                    self.g.push(
-                        OpCode::Binary,
-                        format!("{name}.{k}"),
-                        vec![Some(cur), Some(b)],
-                        vec![Some(dst)],
-                        vec![func as u32],
-                    );
-                    cur = dst;
+                let mut steps = Vec::new();
+                for (i, func) in [(1, BinaryFn::Max), (2, BinaryFn::Min)] {
+                    if let Some(b) = self.tensor(node, i)? {
+                        self.require_f32(&Val::Dyn(b), "bound")?;
+                        steps.push((func, b));
+                    }
                 }
+                self.binary_chain(&name, x, &steps, o)?;
             }
             "Clip" => {
                 let x = self.need(node, 0)?;
@@ -655,27 +641,29 @@ impl Lowering {
             self.require_f32(&v, "operands")?;
         }
         let o = self.need_output(node, 0)?;
-        let mut cur = self.need_tensor(node, 0)?;
+        let first = self.need_tensor(node, 0)?;
         if n == 1 {
-            self.g.push(OpCode::Copy, name, vec![Some(cur)], vec![Some(o)], vec![]);
+            self.g.push(OpCode::Copy, name, vec![Some(first)], vec![Some(o)], vec![]);
             return Ok(());
         }
-        for i in 1..n {
-            let x = self.need_tensor(node, i)?;
-            let dst = if i + 1 == n {
-                o
+        let steps = (1..n).map(|i| self.need_tensor(node, i).map(|t| (func, t))).collect::<Lr<Vec<_>>>()?;
+        self.binary_chain(&name, first, &steps, o)
+    }
+
+    /// `out = f_n(… f_1(start, t_1) …, t_n)`: one Binary op per step, the intermediate results
+    /// new tensors of the broadcast shape.
+    fn binary_chain(&mut self, name: &str, start: TensorId, steps: &[(BinaryFn, TensorId)], out: TensorId) -> Lr<()> {
+        let mut cur = start;
+        for (k, &(func, t)) in steps.iter().enumerate() {
+            let dst = if k + 1 == steps.len() {
+                out
             } else {
-                let (a, b) = (self.g.tensors[cur].shape.clone(), self.g.tensors[x].shape.clone());
+                let (a, b) = (self.g.tensors[cur].shape.clone(), self.g.tensors[t].shape.clone());
                 let shape = broadcast(&a, &b).ok_or("inputs do not broadcast")?;
-                self.g.activation(format!("{name}.{i}"), DType::F32, shape)
+                self.g.activation(format!("{name}.{}", k + 1), DType::F32, shape)
             };
-            self.g.push(
-                OpCode::Binary,
-                format!("{name}.{i}"),
-                vec![Some(cur), Some(x)],
-                vec![Some(dst)],
-                vec![func as u32],
-            );
+            let ins = vec![Some(cur), Some(t)];
+            self.g.push(OpCode::Binary, format!("{name}.{}", k + 1), ins, vec![Some(dst)], vec![func as u32]);
             cur = dst;
         }
         Ok(())
