@@ -281,3 +281,103 @@ fn qoperator_nodes_run_as_their_qdq_form_in_f32_and_int8() {
         }
     }
 }
+
+/// Converts `model` to int8 on eight calibration inputs `make` draws and returns its layer table.
+fn int8_layers(model: &std::path::Path, shape: &[usize], make: &mut dyn FnMut() -> Vec<f32>) -> Vec<serde_json::Value> {
+    use ferrite_quantizer::quantize::{quantize, Int8Options, QuantizeOptions};
+    let calib = model.with_extension("calib");
+    std::fs::create_dir_all(&calib).unwrap();
+    for k in 0..8 {
+        std::fs::write(calib.join(format!("{k}.npy")), ferrite_quantizer::npy::encode_f32(shape, &make())).unwrap();
+    }
+    let opts = QuantizeOptions {
+        precision: Precision::Int8,
+        int8: Some(Int8Options { calib: Some(calib), method: Method::MinMax, samples: 200, accuracy_budget_db: None }),
+        ..Default::default()
+    };
+    let q = quantize(model, &opts).unwrap();
+    q.metadata["model_card"]["quantization"]["layers"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_log_rule_follows_a_power_spectrum_through_its_sum_and_a_filterbank() {
+    // Kaldi's and NeMo's front ends: a DFT (signed weights), re² + im² summed, a mel filterbank
+    // (weights ≥ 0), a log. The DFT's smallest outputs are what the log magnifies, two ops away.
+    use ferrite_e2e::{Attr, OnnxBuilder, Rng};
+    let mut r = Rng::new(43);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    b.input("frames", &[4, 64]).init("dft", &[64, 16], r.vec(64 * 16, -1.0, 1.0));
+    b.init("fb", &[8, 4], r.vec(32, 0.0, 0.5)).init("g", &[], vec![1e-6]).init("w2", &[4, 3], r.vec(12, -1.0, 1.0));
+    b.init_i64("pairs", &[3], vec![4, 8, 2]).init_i64("axis", &[1], vec![2]);
+    b.node("MatMul", &["frames", "dft"], &["spec"], vec![]).node("Mul", &["spec", "spec"], &["sq"], vec![]);
+    b.node("Reshape", &["sq", "pairs"], &["reim"], vec![]);
+    b.node("ReduceSum", &["reim", "axis"], &["power"], vec![("keepdims", Attr::I(0))]);
+    b.node("MatMul", &["power", "fb"], &["mel"], vec![]).node("Add", &["mel", "g"], &["m"], vec![]);
+    b.node("Log", &["m"], &["logmel"], vec![]).node("MatMul", &["logmel", "w2"], &["y"], vec![]).output("y");
+    let model = b.save(dir.path(), "power");
+    let layers = int8_layers(&model, &[4, 64], &mut || r.vec(256, -1.0, 1.0));
+    let precision: Vec<&str> = layers.iter().map(|l| l["precision"].as_str().unwrap()).collect();
+    assert_eq!(precision, ["float", "float", "int8"], "DFT, filterbank, the layer after the log: {layers:?}");
+    assert!(layers[0]["reason"].as_str().unwrap().contains("feeds a log"), "{}", layers[0]);
+}
+
+#[test]
+fn the_log_rule_stops_at_a_normalisation_and_at_a_signed_layer() {
+    // RMS normalisation (a mean of squares before its square root) and a signed layer between a
+    // layer and a log: neither carries the rule back, so the first layer stays int8.
+    use ferrite_e2e::{Attr, OnnxBuilder, Rng};
+    let mut r = Rng::new(47);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[4, 16]).init("w1", &[16, 16], r.vec(256, -1.0, 1.0)).init("w2", &[16, 8], r.vec(128, -1.0, 1.0));
+    b.init("eps", &[], vec![1e-5]).init("one", &[], vec![1.0]).init("w3", &[8, 3], r.vec(24, -1.0, 1.0));
+    b.node("MatMul", &["x", "w1"], &["h"], vec![]).node("Mul", &["h", "h"], &["h2"], vec![]);
+    b.node("ReduceMean", &["h2"], &["ms"], vec![("axes", Attr::Is(vec![1]))]).node(
+        "Add",
+        &["ms", "eps"],
+        &["mse"],
+        vec![],
+    );
+    b.node("Sqrt", &["mse"], &["rms"], vec![]).node("Div", &["h", "rms"], &["n"], vec![]);
+    b.node("MatMul", &["n", "w2"], &["s"], vec![]).node("Mul", &["s", "s"], &["s2"], vec![]);
+    b.node("Add", &["s2", "one"], &["s3"], vec![]).node("Log", &["s3"], &["l"], vec![]);
+    b.node("MatMul", &["l", "w3"], &["y"], vec![]).output("y");
+    let model = b.save(dir.path(), "norm");
+    let layers = int8_layers(&model, &[4, 16], &mut || r.vec(64, -1.0, 1.0));
+    let precision: Vec<&str> = layers.iter().map(|l| l["precision"].as_str().unwrap()).collect();
+    assert_eq!(precision, ["int8", "float", "int8"], "{layers:?}");
+}
+
+#[test]
+fn a_layer_with_a_leaky_relu_runs_in_int8_with_the_activation_after_it() {
+    // openWakeWord's speech embedding: Conv + LeakyRelu(0.2) throughout. int8 cannot clamp a leaky
+    // ReLU, so the product writes its pre-activation (range: the output's, negative side / slope)
+    // and the activation follows in f32; the layers stay int8.
+    use ferrite_e2e::{Attr, OnnxBuilder, Rng};
+    let mut r = Rng::new(53);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[1, 2, 12, 12]).init("w1", &[8, 2, 3, 3], r.vec(144, -0.5, 0.5)).init(
+        "b1",
+        &[8],
+        r.vec(8, -0.1, 0.1),
+    );
+    b.init("w2", &[4, 8, 3, 3], r.vec(288, -0.3, 0.3));
+    b.node("Conv", &["x", "w1", "b1"], &["c1"], vec![]).node(
+        "LeakyRelu",
+        &["c1"],
+        &["a1"],
+        vec![("alpha", Attr::F(0.2))],
+    );
+    b.node("Conv", &["a1", "w2"], &["c2"], vec![]).node("LeakyRelu", &["c2"], &["y"], vec![("alpha", Attr::F(0.2))]);
+    b.output("y");
+    let model = b.save(dir.path(), "leaky");
+    let layers = int8_layers(&model, &[1, 2, 12, 12], &mut || r.vec(288, -1.0, 1.0));
+    assert_eq!(layers.len(), 2);
+    for l in &layers {
+        assert_eq!(l["precision"], "int8", "{l}");
+        // Measured after the activation, against the f32 model's output of the layer.
+        assert!(l["sqnr_db"].as_f64().is_some_and(|v| v > 30.0), "{l}");
+    }
+}

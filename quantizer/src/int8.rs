@@ -17,7 +17,7 @@ use crate::ir::{Data, Graph, Op, TensorId, TensorQuant};
 use ferrite_runtime::format::{DType, Layout};
 use ferrite_runtime::kernels::generic::int8::{quantize_multiplier, Requant};
 use ferrite_runtime::kernels::generic::qgemm::pack_k4n16;
-use ferrite_runtime::ops::{OpCode, UnaryFn};
+use ferrite_runtime::ops::{OpCode, ReduceFn, UnaryFn};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Calibrated `(lo, hi)` range of each f32 tensor, by name.
@@ -57,6 +57,19 @@ pub struct Layer {
     pub sqnr_db: Option<f64>,
     /// The layer's own SQNR: with only this layer in int8 (what `--accuracy-budget` compares).
     pub sqnr_isolated_db: Option<f64>,
+}
+
+/// Where an int8 product writes ([`Cx::product_output`]).
+struct ProductOut {
+    /// The f32 tensor the product's result stands for: the layer's output, or its pre-activation.
+    out: TensorId,
+    sy: f32,
+    zy: i32,
+    /// Clamping bounds in int8 values.
+    lo: i32,
+    hi: i32,
+    /// The activation (function, a, b) that follows in f32, from `out` to the layer's output.
+    then: Option<[u32; 3]>,
 }
 
 struct Cx<'a> {
@@ -205,6 +218,44 @@ impl Cx<'_> {
         }
     }
 
+    /// Where an int8 product whose f32 form writes `y` with the fused activation `act` (function,
+    /// a, b as attribute bits) writes, and the bounds it clamps to. ReLU, clipping and none clamp
+    /// in int8. A leaky ReLU with a slope above 0 cannot, but it is invertible: the product writes
+    /// a new pre-activation tensor, its range `y`'s with the negative side divided by the slope,
+    /// and the leaky ReLU follows in f32 ([`Self::finish_activation`]). Sigmoid and tanh are not
+    /// split (they end a model, where float costs little): the layer stays float.
+    fn product_output(&mut self, y: TensorId, (func, a, b): (u32, u32, u32)) -> Result<ProductOut, String> {
+        let slope = f32::from_bits(a);
+        if func == UnaryFn::LeakyRelu as u32 && slope > 0.0 && slope.is_finite() {
+            let &(lo, hi) = self.ranges.get(&self.g.tensors[y].name).ok_or("no range for the output")?;
+            let inverse = |v: f32| if v < 0.0 { v / slope } else { v };
+            let (sy, zy) = affine_params(inverse(lo), inverse(hi));
+            let pre = self.g.activation(format!("{}/pre", self.name(y)), DType::F32, self.g.tensors[y].shape.clone());
+            return Ok(ProductOut { out: pre, sy, zy, lo: -128, hi: 127, then: Some([func, a, b]) });
+        }
+        let (sy, zy) = self.qparams(y).ok_or("no range for the output")?;
+        let (lo, hi) = Self::bounds(func, f32::from_bits(a), f32::from_bits(b), sy, zy)
+            .ok_or("fused sigmoid or tanh (int8 clamps ReLU and clipping only)")?;
+        Ok(ProductOut { out: y, sy, zy, lo, hi, then: None })
+    }
+
+    /// Pushes the int8 layer `op` (see [`Self::emit`]), then the f32 activation that
+    /// [`Self::product_output`] split off, from its pre-activation tensor to `y`.
+    fn emit_product(&mut self, op: Op, y: TensorId, p: &ProductOut, yq: TensorId) {
+        let name = op.name.clone();
+        self.emit(op, p.out, yq);
+        if let Some(attrs) = p.then {
+            self.ops.push(Op {
+                code: OpCode::Unary,
+                name: format!("{name}/activation"),
+                inputs: vec![Some(p.out)],
+                outputs: vec![Some(y)],
+                attrs: attrs.to_vec(),
+                scratch: None,
+            });
+        }
+    }
+
     fn matmul(&mut self, op: &Op) -> Result<Layer, String> {
         let (x, y) = (op.inputs[0].ok_or("no A")?, op.outputs[0].ok_or("no output")?);
         let (bshape, mut b) = f32_const(self.g, op.inputs[1]).ok_or("B is an activation (activation × activation)")?;
@@ -235,25 +286,24 @@ impl Cx<'_> {
                 })
             }
         };
-        let ((sx, _), (sy, zy)) =
-            (self.qparams(x).ok_or("no range for A")?, self.qparams(y).ok_or("no range for the output")?);
-        let (lo, hi) = Self::bounds(op.attrs[3], f32::from_bits(op.attrs[4]), f32::from_bits(op.attrs[5]), sy, zy)
-            .ok_or("fused sigmoid, tanh or leaky ReLU")?;
+        let (sx, _) = self.qparams(x).ok_or("no range for A")?;
+        let p = self.product_output(y, (op.attrs[3], op.attrs[4], op.attrs[5]))?;
         let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
         let base = (op.name.as_str(), op.inputs.get(1).copied().flatten());
-        let [wt, bt, rt] = self.product_constants(base, (&w, vec![n, k], Layout::K4N16), bias, n, (sx, sy))?;
+        let [wt, bt, rt] = self.product_constants(base, (&w, vec![n, k], Layout::K4N16), bias, n, (sx, p.sy))?;
         let xq = self.int8_of(x);
-        let yq = self.int8_output(y, sy, zy);
+        let yq = self.int8_output(p.out, p.sy, p.zy);
         let q = Op {
             code: OpCode::QMatMul,
             name: op.name.clone(),
             inputs: vec![Some(xq), Some(wt), Some(bt), Some(rt)],
             outputs: vec![Some(yq)],
-            attrs: vec![lo as u32, hi as u32],
+            attrs: vec![p.lo as u32, p.hi as u32],
             scratch: None,
         };
-        self.emit(q, y, yq);
-        Ok(self.layer(op, "MatMul", y, yq, bytes_f32, &[wt, bt, rt]))
+        self.emit_product(q, y, &p, yq);
+        let probe = if p.then.is_some() { y } else { yq };
+        Ok(self.layer(op, "MatMul", y, probe, bytes_f32, &[wt, bt, rt]))
     }
 
     fn conv(&mut self, op: &Op) -> Result<Layer, String> {
@@ -264,20 +314,17 @@ impl Cx<'_> {
             None => None,
             Some(_) => Some(f32_const(self.g, op.inputs[2]).ok_or("bias is an activation")?.1),
         };
-        let ((sx, _), (sy, zy)) =
-            (self.qparams(x).ok_or("no range for X")?, self.qparams(y).ok_or("no range for the output")?);
+        let (sx, _) = self.qparams(x).ok_or("no range for X")?;
         let at = op.attrs.len() - 3;
-        let (lo, hi) =
-            Self::bounds(op.attrs[at], f32::from_bits(op.attrs[at + 1]), f32::from_bits(op.attrs[at + 2]), sy, zy)
-                .ok_or("fused sigmoid, tanh or leaky ReLU")?;
+        let p = self.product_output(y, (op.attrs[at], op.attrs[at + 1], op.attrs[at + 2]))?;
         let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
         let base = (op.name.as_str(), op.inputs.get(1).copied().flatten());
-        let [wt, bt, rt] = self.product_constants(base, (&w, wshape, Layout::RowMajor), bias, m, (sx, sy))?;
+        let [wt, bt, rt] = self.product_constants(base, (&w, wshape, Layout::RowMajor), bias, m, (sx, p.sy))?;
         let xq = self.int8_of(x);
-        let yq = self.int8_output(y, sy, zy);
+        let yq = self.int8_output(p.out, p.sy, p.zy);
         let mut attrs = op.attrs.clone();
         attrs[at..].copy_from_slice(&[0, 0, 0]);
-        attrs.extend([lo as u32, hi as u32]);
+        attrs.extend([p.lo as u32, p.hi as u32]);
         let q = Op {
             code: OpCode::QConv,
             name: op.name.clone(),
@@ -286,8 +333,9 @@ impl Cx<'_> {
             attrs,
             scratch: None,
         };
-        self.emit(q, y, yq);
-        Ok(self.layer(op, "Conv", y, yq, bytes_f32, &[wt, bt, rt]))
+        self.emit_product(q, y, &p, yq);
+        let probe = if p.then.is_some() { y } else { yq };
+        Ok(self.layer(op, "Conv", y, probe, bytes_f32, &[wt, bt, rt]))
     }
 
     fn gather(&mut self, op: &Op) -> Result<Layer, String> {
@@ -414,13 +462,31 @@ fn kind_of(code: OpCode) -> Option<&'static str> {
 }
 
 /// Layers whose output reaches a logarithm or a square root through element-wise arithmetic,
-/// clipping and data movement only (a mel filterbank before `log(x + 1e-6)`; an STFT before
-/// `sqrt(re² + im²)`): int8 rounds their smallest values, the very ones a log or a square root
-/// magnifies (their slopes grow without bound at 0), to a step or to zero, where the guard that kept
-/// a log finite is far below one step (it becomes -inf). They stay float, the reason stated. The
-/// walk stops at reductions and weighted layers, so a normalisation (a variance, reduced, before
-/// its square root) does not count.
+/// clipping, data movement, sums and non-negative filterbanks only (a mel filterbank before
+/// `log(x + 1e-6)`; an STFT before `sqrt(re² + im²)`, or before a power spectrum, a mel filterbank
+/// and a log): int8 rounds their smallest values, the very ones a log or a square root magnifies
+/// (their slopes grow without bound at 0), to a step or to zero, where the guard that kept a log
+/// finite is far below one step (it becomes -inf). They stay float, the reason stated.
+///
+/// A sum, or a weighted layer whose constant weights are all ≥ 0 (a filterbank, an average), keeps
+/// small values small, so the walk goes on through it. It stops at means, maxima and weighted
+/// layers with signed weights, so a normalisation (a variance, a mean, before its square root) and
+/// an ordinary layer between two others do not count.
 pub fn log_sensitive(g: &Graph) -> BTreeSet<String> {
+    let non_negative = |i: Option<TensorId>| f32_const(g, i).is_some_and(|(_, w)| w.iter().all(|&v| v >= 0.0));
+    // `t` weighed by constant weights that are all ≥ 0 (the other MatMul operand; a Conv's kernel
+    // and bias).
+    let filterbank = |op: &Op, t: TensorId| {
+        let input = |k: usize| op.inputs.get(k).copied().flatten();
+        match op.code {
+            OpCode::MatMul if input(0) == Some(t) => non_negative(input(1)),
+            OpCode::MatMul if input(1) == Some(t) => non_negative(input(0)),
+            OpCode::Conv => {
+                input(0) == Some(t) && non_negative(input(1)) && (input(2).is_none() || non_negative(input(2)))
+            }
+            _ => false,
+        }
+    };
     let reaches_log = |start: TensorId| -> bool {
         let mut todo = vec![start];
         let mut seen = BTreeSet::new();
@@ -433,13 +499,15 @@ pub fn log_sensitive(g: &Graph) -> BTreeSet<String> {
                 if op.code == OpCode::Unary && (func == UnaryFn::Log as u32 || func == UnaryFn::Sqrt as u32) {
                     return true;
                 }
-                let elementwise = match op.code {
+                let passes_small_values = match op.code {
                     OpCode::Unary => func == UnaryFn::Clip as u32,
                     OpCode::Binary => true,
                     OpCode::Copy | OpCode::Transpose | OpCode::Concat | OpCode::Slice => true,
+                    OpCode::Reduce => func == ReduceFn::Sum as u32,
+                    OpCode::MatMul | OpCode::Conv => filterbank(op, t),
                     _ => false,
                 };
-                if elementwise {
+                if passes_small_values {
                     todo.extend(op.outputs.iter().flatten().copied());
                 }
             }
