@@ -69,6 +69,7 @@ const SUPPORTED: &[&str] = &[
     "Mul",
     "Neg",
     "Not",
+    "OneHot",
     "Or",
     "Pad",
     "Pow",

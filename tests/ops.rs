@@ -879,3 +879,59 @@ fn dynamic_quantization_as_onnx_runtime_writes_it() {
     b.input("x", &[8]).node("Round", &["x"], &["y"], vec![]).output("y");
     check("round_ties_even", &b, &[Value::F32(vec![8], vec![0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6, 7.0])]);
 }
+
+#[test]
+fn one_hot_rows_and_batch_normalization_over_run_time_statistics() {
+    // Magika's front: byte values (f32) cast to integers, one-hot, then a MatMul. Negative
+    // indices count from the end; a fraction is truncated first, as ONNX casts it.
+    let one_hot = |axis: i64, values: Vec<f32>, to: i64| {
+        let mut r = Rng::new(31);
+        let mut b = OnnxBuilder::new(13);
+        b.input("x", &[2, 5]).init_i64("depth", &[], vec![4]).init("values", &[2], values);
+        b.node("Cast", &["x"], &["i"], vec![("to", I(to))]); // 6: int32 (Magika), 7: int64
+        b.node("OneHot", &["i", "depth", "values"], &["h"], vec![("axis", I(axis))]);
+        if axis == -1 {
+            b.init("w", &[4, 3], w(&mut r, &[4, 3])).node("MatMul", &["h", "w"], &["y"], vec![]).output("y");
+        } else {
+            b.node("Identity", &["h"], &["y"], vec![]).output("y");
+        }
+        b
+    };
+    let x = Value::F32(vec![2, 5], vec![0.0, 3.0, -1.0, 2.7, -4.0, 1.0, 2.0, 3.9, -2.0, 0.4]);
+    for (axis, values) in [(-1i64, vec![0.0, 1.0]), (1, vec![-0.5, 2.0]), (0, vec![0.0, 3.0])] {
+        check(&format!("one_hot_axis{axis}"), &one_hot(axis, values, 6), std::slice::from_ref(&x));
+    }
+    // One-hot rows into a MatMul become a lookup of the weights' rows (quantizer/src/lookup.rs):
+    // no MatMul is left, and each output row is the weights' row, bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    let path = one_hot(-1, vec![0.0, 1.0], 6).save(dir.path(), "one_hot_lookup");
+    let art = ferrite_artifact(&path, Precision::F32, &[]);
+    let model = Model::from_bytes(&art).unwrap();
+    assert!(model.ops().all(|o| o.code != ferrite_runtime::ops::OpCode::MatMul), "the MatMul was folded");
+    let weights = w(&mut Rng::new(31), &[4, 3]);
+    let rows = [0usize, 3, 3, 2, 0, 1, 2, 3, 2, 0];
+    let want: Vec<f32> = rows.iter().flat_map(|&r| weights[r * 3..r * 3 + 3].to_vec()).collect();
+    let got = ferrite_run(&art, std::slice::from_ref(&x));
+    assert_eq!(
+        got[0].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        want.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    // 6 and -5 are outside [-depth, depth): ONNX gives them an all-`off` row (tract 0.23.9 panics
+    // on them, so ONNX Runtime's outputs are committed: tests/golden/ort_reference.py).
+    let x = Value::F32(vec![2, 5], vec![0.0, 3.0, -1.0, 2.7, -4.0, 6.0, 2.0, -5.0, -2.0, 0.4]);
+    // int64 indices: ONNX Runtime has no OneHot for int32 indices with int64 depth.
+    check_against("one_hot_out_of_range", &one_hot(1, vec![-0.5, 2.0], 7), &[x], Reference::OnnxRuntime);
+    // TensorFlow's layer normalisation as tf2onnx writes it: a BatchNormalization whose mean and
+    // variance the graph computes (Magika's last normalisation).
+    let mut r = Rng::new(32);
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[2, 4, 3]).init("scale", &[4], w(&mut r, &[4])).init("bias", &[4], w(&mut r, &[4]));
+    b.node("ReduceMean", &["x"], &["mean"], vec![("axes", Is(vec![0, 2])), ("keepdims", I(0))]);
+    b.node("Mul", &["x", "x"], &["x2"], vec![]);
+    b.node("ReduceMean", &["x2"], &["var"], vec![("axes", Is(vec![0, 2])), ("keepdims", I(0))]);
+    b.node("BatchNormalization", &["x", "scale", "bias", "mean", "var"], &["y"], vec![("epsilon", F(1e-3))]);
+    b.output("y");
+    // tract cannot type a BatchNormalization over run-time statistics: ONNX Runtime's outputs
+    // are committed instead (tests/golden/ort_reference.py).
+    check_against("batchnorm_run_time_statistics", &b, &[randn(&mut r, &[2, 4, 3])], Reference::OnnxRuntime);
+}

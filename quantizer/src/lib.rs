@@ -18,6 +18,7 @@ pub mod import;
 pub mod int8;
 pub mod ir;
 pub mod layout;
+pub mod lookup;
 pub mod npy;
 pub mod passes;
 pub mod plan;

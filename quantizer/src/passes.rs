@@ -10,6 +10,7 @@ pub fn optimize(g: &mut Graph) {
     fold_affine(g);
     fold_scalar_scale(g);
     fold_activation_bias(g);
+    crate::lookup::fold_one_hot_matmul(g);
     fuse_activations(g);
     fuse_gelu(g);
     remove_dead(g);

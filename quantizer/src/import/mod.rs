@@ -115,6 +115,8 @@ pub(crate) fn ferrite_dtype(dt: DatumType) -> Option<ferrite_runtime::format::DT
     Some(match dt {
         DatumType::F32 => DType::F32,
         DatumType::I64 | DatumType::I32 | DatumType::I16 | DatumType::I8 | DatumType::U16 => DType::I32,
+        // tract's inference types an int64 computed at run time (a Cast of data) as a dimension.
+        DatumType::TDim => DType::I32,
         DatumType::Bool | DatumType::U8 => DType::U8,
         _ => return None,
     })

@@ -1,6 +1,9 @@
 //! Lowering of individual ONNX nodes onto Ferrite ops (attribute words as FORMAT.md specifies).
-//! Signal-processing nodes are in signal.rs, quantized ones in quantized.rs.
+//! Signal-processing nodes are in signal.rs, quantized ones in quantized.rs, BatchNormalization in
+//! norm.rs, OneHot in one_hot.rs.
 
+mod norm;
+mod one_hot;
 mod quantized;
 mod signal;
 
@@ -490,6 +493,7 @@ impl Lowering {
             }
             "Conv" => self.lower_conv(node, name)?,
             "BatchNormalization" => self.lower_batchnorm(node, name)?,
+            "OneHot" => self.lower_one_hot(node, name)?,
             "Softmax" | "LogSoftmax" => {
                 let xv = self.need(node, 0)?;
                 self.require_f32(&xv, "input")?;
@@ -951,53 +955,6 @@ impl Lowering {
             }
         }
         self.g.push(OpCode::Pool, name, vec![Some(x)], vec![Some(o)], attrs);
-        Ok(())
-    }
-
-    /// BatchNormalization (inference) as a per-channel affine `x·s + t`; the fusion pass folds it
-    /// into a preceding Conv or MatMul.
-    fn lower_batchnorm(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
-        let a = Attrs(node);
-        if a.int_or("training_mode", 0) != 0 {
-            return Err("training_mode=1".into());
-        }
-        let eps = a.float("epsilon").unwrap_or(1e-5);
-        let xv = self.need(node, 0)?;
-        self.require_f32(&xv, "X")?;
-        let xs = self.shape(&xv);
-        let get = |i| -> Lr<Vec<f32>> {
-            self.const_input(node, i)?
-                .and_then(|t| const_f32(&t))
-                .ok_or_else(|| "BatchNormalization parameters must be constant".to_string())
-        };
-        let (scale, bias, mean, var) = (get(1)?, get(2)?, get(3)?, get(4)?);
-        let c = *xs.get(1).ok_or("X rank")?;
-        if [&scale, &bias, &mean, &var].iter().any(|v| v.len() != c) {
-            return Err("parameter length differs from the channel count".into());
-        }
-        let s: Vec<f32> = (0..c).map(|i| scale[i] / (var[i] + eps).sqrt()).collect();
-        let t: Vec<f32> = (0..c).map(|i| bias[i] - mean[i] * s[i]).collect();
-        let mut pshape = vec![c];
-        pshape.extend(std::iter::repeat_n(1, xs.len().saturating_sub(2)));
-        let x = self.need_tensor(node, 0)?;
-        let st = self.g.constant(format!("{name}.scale"), pshape.clone(), Data::F32(s));
-        let tt = self.g.constant(format!("{name}.shift"), pshape, Data::F32(t));
-        let o = self.need_output(node, 0)?;
-        let mid = self.g.activation(format!("{name}.scaled"), DType::F32, xs.clone());
-        self.g.push(
-            OpCode::Binary,
-            format!("{name}.mul"),
-            vec![Some(x), Some(st)],
-            vec![Some(mid)],
-            vec![BinaryFn::Mul as u32],
-        );
-        self.g.push(
-            OpCode::Binary,
-            format!("{name}.add"),
-            vec![Some(mid), Some(tt)],
-            vec![Some(o)],
-            vec![BinaryFn::Add as u32],
-        );
         Ok(())
     }
 

@@ -12,13 +12,20 @@ use tract_onnx::prelude::*;
 
 impl Lowering {
     /// One f32 op: `out = func(a, b)`, out a new tensor of `shape`.
-    fn binary(&mut self, name: String, func: BinaryFn, (a, b): (TensorId, TensorId), shape: Vec<usize>) -> TensorId {
+    pub(super) fn binary(
+        &mut self,
+        name: String,
+        func: BinaryFn,
+        (a, b): (TensorId, TensorId),
+        shape: Vec<usize>,
+    ) -> TensorId {
         let o = self.g.activation(name.clone(), DType::F32, shape);
         self.g.push(OpCode::Binary, name, vec![Some(a), Some(b)], vec![Some(o)], vec![func as u32]);
         o
     }
 
-    fn unary(&mut self, name: String, func: UnaryFn, x: TensorId, (lo, hi): (f32, f32)) -> TensorId {
+    /// One f32 op: `out = func(x)` (`lo` and `hi` its attribute words), of `x`'s shape.
+    pub(super) fn unary(&mut self, name: String, func: UnaryFn, x: TensorId, (lo, hi): (f32, f32)) -> TensorId {
         let o = self.g.activation(name.clone(), DType::F32, self.g.tensors[x].shape.clone());
         self.g.push(OpCode::Unary, name, vec![Some(x)], vec![Some(o)], vec![func as u32, f(lo), f(hi)]);
         o
