@@ -6,7 +6,9 @@ use ferrite_quantizer::calibrate::Method;
 use ferrite_quantizer::classify::Classifier;
 use ferrite_quantizer::import::{FixedValue, ImportOptions};
 use ferrite_quantizer::npy::{self, NpyData};
-use ferrite_quantizer::quantize::{quantize_with, write_atomically, Int8Options, Precision, QuantizeOptions};
+use ferrite_quantizer::quantize::{
+    quantize_with, write_atomically, ChunkOptions, Int8Options, Precision, QuantizeOptions,
+};
 use ferrite_runtime::format::Storage;
 use ferrite_runtime::{Input, Model, OutputData, Session};
 use std::path::{Path, PathBuf};
@@ -112,6 +114,18 @@ enum Command {
         /// x86 and AArch64 these run the generic int8 GEMM)
         #[arg(long)]
         strip: bool,
+        /// A stateful model over a stream of samples (a VAD): each run's output OUT feeds the next
+        /// run's input IN (repeatable); `ferrite stream` then runs it chunk by chunk
+        #[arg(long, value_name = "IN=OUT")]
+        stream_state: Vec<String>,
+        /// New samples per run of a chunk stream (default: the whole audio input; Silero VAD: 512 of
+        /// its 576, the rest being the last run's context)
+        #[arg(long, value_name = "N")]
+        stream_hop: Option<usize>,
+        /// Sample rate a chunk stream's audio is at (`ferrite stream` resamples WAVs at the other
+        /// of 8000 and 16000)
+        #[arg(long, value_name = "HZ")]
+        stream_rate: Option<u32>,
     },
     /// Show an artifact's inputs, outputs, ops, tensors, arena and metadata
     Inspect {
@@ -278,7 +292,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             accuracy_budget,
             report,
             strip,
+            stream_state,
+            stream_hop,
+            stream_rate,
         } => {
+            let chunks = chunk_options(&stream_state, stream_hop, stream_rate)?;
             let config = if no_config {
                 None
             } else {
@@ -321,7 +339,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 task,
                 int8,
                 report.as_deref(),
-                strip,
+                (strip, chunks),
             )
         }
         Command::Eval { artifact, data, split, json, reference: Some(reference), fail_on_flag, report } => {
@@ -347,6 +365,31 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             cli::bench::run(&artifact, &input, cli::bench::Options { iterations, json, profile })
         }
     }
+}
+
+/// The chunk stream `--stream-state`, `--stream-hop` and `--stream-rate` describe (none without
+/// them).
+fn chunk_options(states: &[String], hop: Option<usize>, rate: Option<u32>) -> anyhow::Result<Option<ChunkOptions>> {
+    if states.is_empty() && hop.is_none() {
+        if rate.is_some() {
+            bail!("--stream-rate describes a chunk stream: give --stream-hop or --stream-state too");
+        }
+        return Ok(None);
+    }
+    let states = states
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((i, o)) if !i.is_empty() && !o.is_empty() => Ok((i.to_string(), o.to_string())),
+            _ => Err(anyhow!("--stream-state {s}: expected INPUT=OUTPUT")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if hop == Some(0) {
+        bail!("--stream-hop must be at least 1");
+    }
+    if rate.is_some_and(|r| r == 0) {
+        bail!("--stream-rate must be a rate in Hz");
+    }
+    Ok(Some(ChunkOptions { hop: hop.unwrap_or(0), states, sample_rate: rate }))
 }
 
 /// `NAME=D1,D2,...`, or `NAME=` / `NAME=scalar` for a rank-0 input.
@@ -399,7 +442,7 @@ fn cmd_quantize(
     task: Option<String>,
     int8: Option<Int8Options>,
     report: Option<&Path>,
-    strip: bool,
+    (strip, chunks): (bool, Option<ChunkOptions>),
 ) -> anyhow::Result<()> {
     let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
     let fixed = fix.iter().map(|s| parse_fix(s)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -429,6 +472,7 @@ fn cmd_quantize(
         task,
         int8,
         strip,
+        chunks,
         ..Default::default()
     };
     cfg.apply_to(&mut opts);

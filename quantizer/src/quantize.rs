@@ -6,8 +6,9 @@ use crate::config::Preprocess;
 use crate::error::{Error, Result};
 use crate::import::{import_onnx, ImportOptions};
 use crate::int8::{self, Layer};
-use crate::ir::Graph;
+use crate::ir::{Graph, TensorId};
 use crate::{passes, writer};
+use ferrite_runtime::format::DType;
 use ferrite_runtime::{AlignedBytes, Model, OutputData, Session};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -59,6 +60,21 @@ pub struct QuantizeOptions {
     pub strip: bool,
     /// Default streaming parameters (the Stream section; `[stream]` in `ferrite.toml`).
     pub stream: Option<ferrite_runtime::format::StreamRecord>,
+    /// How a stateful model runs over a stream of samples (`--stream-hop`, `--stream-state`):
+    /// recorded in the metadata as `chunk_stream`, read by `ferrite stream`.
+    pub chunks: Option<ChunkOptions>,
+}
+
+/// A stateful chunk model's stream (runtime `ChunkStream`): new samples per run and the state
+/// pairs, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkOptions {
+    /// New samples per run (the audio input's length when 0).
+    pub hop: usize,
+    /// `(input, output)` names: each run's output is the next run's input.
+    pub states: Vec<(String, String)>,
+    /// The samples' rate, when known (the stream resamples other rates to it).
+    pub sample_rate: Option<u32>,
 }
 
 /// How an int8 artifact is calibrated.
@@ -91,6 +107,7 @@ impl Default for QuantizeOptions {
             int8: None,
             strip: false,
             stream: None,
+            chunks: None,
         }
     }
 }
@@ -197,6 +214,10 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             )));
         }
     }
+    let chunk_stream = match &opts.chunks {
+        Some(c) => chunk_stream_json(&graph, c).map_err(shape_err)?,
+        None => serde_json::Value::Null,
+    };
     let mut meta = json!({
         "name": name,
         "task": opts.task.clone().unwrap_or_default(),
@@ -205,6 +226,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         "outputs": io(&graph.outputs),
         "labels": opts.labels,
         "preprocessing": preprocessing_json,
+        "chunk_stream": chunk_stream,
         "model_card": {
             "source": {
                 "file": model.file_name().map(|s| s.to_string_lossy().into_owned()),
@@ -396,6 +418,47 @@ fn import_summary(imported: &crate::import::Imported) -> serde_json::Value {
 /// SHA-256 of the model card (its compact JSON, as an unstripped artifact stores it) so that the
 /// artifact can be matched to its full report. Labels, shapes and preprocessing live in their own
 /// sections and stay.
+/// The `chunk_stream` metadata for `c`, checked against the graph: every state input and output
+/// exists, f32 and of one length; the audio input is the one f32 input left; the hop fits it.
+fn chunk_stream_json(graph: &Graph, c: &ChunkOptions) -> std::result::Result<serde_json::Value, String> {
+    let find = |ids: &[TensorId], name: &str, what: &str| {
+        ids.iter()
+            .copied()
+            .find(|&t| graph.tensors[t].name == name)
+            .ok_or_else(|| format!("--stream-state: the model has no {what} named {name}"))
+    };
+    for (i, o) in &c.states {
+        let (ti, to) =
+            (&graph.tensors[find(&graph.inputs, i, "input")?], &graph.tensors[find(&graph.outputs, o, "output")?]);
+        let len = |t: &crate::ir::Tensor| t.shape.iter().product::<usize>();
+        if ti.dtype != DType::F32 || to.dtype != DType::F32 || len(ti) != len(to) {
+            return Err(format!(
+                "--stream-state {i}={o}: a state is f32 and of one length in and out ({:?} {:?} vs {:?} {:?})",
+                ti.dtype, ti.shape, to.dtype, to.shape
+            ));
+        }
+    }
+    let audio: Vec<&crate::ir::Tensor> = graph
+        .inputs
+        .iter()
+        .map(|&t| &graph.tensors[t])
+        .filter(|t| t.dtype == DType::F32 && !c.states.iter().any(|(i, _)| *i == t.name))
+        .collect();
+    let [audio] = audio[..] else {
+        return Err(format!(
+            "--stream-hop: the model needs exactly one f32 input besides its states (it has {})",
+            audio.len()
+        ));
+    };
+    let window: usize = audio.shape.iter().product();
+    let hop = if c.hop == 0 { window } else { c.hop };
+    if hop > window {
+        return Err(format!("--stream-hop {hop}: more than the {window} samples of input {}", audio.name));
+    }
+    Ok(json!({"audio": audio.name, "window": window, "hop": hop, "sample_rate": c.sample_rate,
+              "states": c.states.iter().map(|(i, o)| json!([i, o])).collect::<Vec<_>>()}))
+}
+
 fn stripped_metadata(meta: &serde_json::Value) -> serde_json::Value {
     use sha2::Digest;
     let card = serde_json::to_string(&meta["model_card"]).unwrap_or_default();
@@ -404,6 +467,7 @@ fn stripped_metadata(meta: &serde_json::Value) -> serde_json::Value {
         "name": meta["name"],
         "task": meta["task"],
         "precision": meta["precision"],
+        "chunk_stream": meta["chunk_stream"],
         "stripped": {
             "what": ["tensor and op names", "model card", "vocabulary front-coded"],
             "model_card_sha256": digest,

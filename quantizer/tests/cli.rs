@@ -186,3 +186,53 @@ fn fix_freezes_an_input_and_inspect_says_so() {
     assert_fails(&["quantize", s(&model), "-o", s(&fer), "--fix", "sr=/nonexistent/sr.npy"], 1, "sr.npy");
     assert_fails(&["quantize", s(&model), "-o", s(&fer), "--input-shape", "sr=x"], 1, "scalar");
 }
+
+/// A 16 kHz mono 16-bit WAV of `samples`.
+fn wav16k(samples: &[i16]) -> Vec<u8> {
+    let data: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut w = Vec::new();
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&[16, 0, 0, 0, 1, 0, 1, 0]);
+    w.extend_from_slice(&16000u32.to_le_bytes());
+    w.extend_from_slice(&32000u32.to_le_bytes());
+    w.extend_from_slice(&[2, 0, 16, 0]);
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    w.extend_from_slice(&data);
+    w
+}
+
+#[test]
+fn stream_runs_a_stateful_chunk_model_one_line_per_run() {
+    // tests/golden/chunk_vad.onnx (tests/chunk_stream.rs builds it): 6 samples in, 4 of them new
+    // each run, a state s -> s_out, a probability p.
+    let dir = tempfile::tempdir().unwrap();
+    let model = root().join("tests/golden/chunk_vad.onnx");
+    let art = dir.path().join("vad.fer");
+    let stream_args = ["--stream-state", "s=s_out", "--stream-hop", "4", "--stream-rate", "16000"];
+    let o = ferrite(&[&["quantize", "--no-config", s(&model), "-o", s(&art)][..], &stream_args].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let wav = dir.path().join("a.wav");
+    std::fs::write(&wav, wav16k(&(0..40i16).map(|i| i * 700 - 14000).collect::<Vec<_>>())).unwrap();
+    let o = ferrite(&["stream", s(&art), "--wav", s(&wav), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 10, "40 samples, 4 new a run");
+    assert_eq!(lines[9]["end_sample"], 40);
+    let p = lines[3]["outputs"]["p"][0].as_f64().unwrap();
+    assert!(p > 0.0 && p < 1.0 && lines[3]["outputs"].get("s_out").is_none(), "{}", lines[3]);
+    // Bad descriptions are usage errors or clear errors, never a panic.
+    let q = |extra: &[&str]| ferrite(&[&["quantize", "--no-config", s(&model), "-o", s(&art)][..], extra].concat());
+    assert_eq!(q(&["--stream-state", "s"]).status.code(), Some(1));
+    assert!(stderr(&q(&["--stream-state", "s=p"])).contains("one length"));
+    assert!(stderr(&q(&["--stream-state", "s=s_out", "--stream-hop", "9"])).contains("more than the 6 samples"));
+    // A model with neither a chunk stream nor a frontend.
+    let plain = dir.path().join("plain.fer");
+    assert!(ferrite(&["quantize", "--no-config", s(&model), "-o", s(&plain)]).status.success());
+    let o = ferrite(&["stream", s(&plain), "--wav", s(&wav)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("chunk model"), "{}", stderr(&o));
+}

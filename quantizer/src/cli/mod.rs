@@ -2,4 +2,5 @@
 //! main.rs).
 
 pub mod bench;
+pub mod chunks;
 pub mod stream;

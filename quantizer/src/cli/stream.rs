@@ -5,7 +5,7 @@
 //! supported rate is resampled on the way in, chunk by chunk, with the same samples out as a
 //! whole-file resampling. With `--step STEP.fer` a recurrent model's step artifact runs once per
 //! frame with its state carried (`RecurrentStream`), the frontend and defaults coming from the
-//! whole-clip artifact.
+//! whole-clip artifact. A stateful chunk model (a VAD) goes to cli/chunks.rs.
 
 use crate::open;
 use anyhow::{anyhow, bail};
@@ -70,8 +70,14 @@ const CHUNK: usize = 1024;
 /// Runs the stream to the end of its input.
 pub fn run(path: &Path, source: Source, opts: Options) -> anyhow::Result<()> {
     let model = open(path)?;
+    if super::chunks::spec_of(&model)?.is_some() {
+        return super::chunks::run(&model, path, source, opts.rate, opts.json);
+    }
     let Preprocessing::Audio(fe) = model.preprocessing() else {
-        bail!("{}: `stream` needs a keyword model with an audio frontend", path.display())
+        bail!(
+            "{}: `stream` needs a keyword model with an audio frontend, or a chunk model (--stream-state, --stream-hop)",
+            path.display()
+        )
     };
     let defaults = model.stream_params().unwrap_or_else(|| StreamParams::defaults_for(&fe));
     let params = params(&fe, defaults, &opts)?;
@@ -113,24 +119,10 @@ pub fn run(path: &Path, source: Source, opts: Options) -> anyhow::Result<()> {
         Source::Raw(p) => {
             let in_rate = opts.rate.unwrap_or(rate);
             fe.check_rate(in_rate).map_err(|e| anyhow!("--rate {in_rate}: {e}"))?;
-            let mut input: Box<dyn Read> = if p.as_os_str() == "-" {
-                Box::new(std::io::stdin().lock())
-            } else {
-                Box::new(std::fs::File::open(&p).map_err(|e| anyhow!("{}: {e}", p.display()))?)
-            };
             let mut rs = ChunkResampler::new(in_rate, rate);
-            let (mut bytes, mut carry) = (vec![0u8; 2 * CHUNK], None::<u8>);
-            loop {
-                let n = match input.read(&mut bytes) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => bail!("reading PCM: {e}"),
-                };
-                push(&rs.push(&pcm_of(&bytes[..n], &mut carry)))?;
-            }
+            let odd = read_pcm(&p, |pcm| push(&rs.push(&pcm)))?;
             push(&rs.finish())?;
-            if carry.is_some() {
+            if odd {
                 eprintln!(
                     "ferrite: the input ended inside a sample (an odd number of bytes); its last byte was ignored"
                 );
@@ -159,6 +151,26 @@ fn params(fe: &AudioFrontend, d: StreamParams, o: &Options) -> anyhow::Result<St
     };
     p.check().map_err(|e| anyhow!("{e}"))?;
     Ok(p)
+}
+
+/// Reads raw S16_LE mono PCM from file `p` (`-`: stdin) to its end, handing each read's samples
+/// (in [-1, 1)) to `on`; true when the input ended inside a sample (its last byte ignored).
+pub(super) fn read_pcm(p: &Path, mut on: impl FnMut(Vec<f32>) -> anyhow::Result<()>) -> anyhow::Result<bool> {
+    let mut input: Box<dyn Read> = if p.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(p).map_err(|e| anyhow!("{}: {e}", p.display()))?)
+    };
+    let (mut bytes, mut carry) = (vec![0u8; 2 * CHUNK], None::<u8>);
+    loop {
+        let n = match input.read(&mut bytes) {
+            Ok(0) => return Ok(carry.is_some()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => bail!("reading PCM: {e}"),
+        };
+        on(pcm_of(&bytes[..n], &mut carry))?;
+    }
 }
 
 /// Little-endian 16-bit samples of `bytes`, with a byte left over from the last read first.

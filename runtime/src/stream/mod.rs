@@ -6,10 +6,12 @@
 //! threshold outside the refractory period ([`Detector`]). Memory is the caller's buffers and the
 //! session's arena, however long the stream (docs/PREPROCESSING.md, "Streaming").
 
+mod chunked;
 mod detect;
 mod frontend;
 mod recurrent;
 
+pub use chunked::{ChunkSpec, ChunkStream};
 pub use detect::Detector;
 pub use frontend::{FrontendLens, StreamFrontend};
 pub use recurrent::RecurrentStream;
