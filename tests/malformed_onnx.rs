@@ -63,6 +63,19 @@ fn seeds() -> Vec<(&'static str, pb::ModelProto)> {
     );
     b.output("y");
     out.push(("if_constant", b.build()));
+    let mut b = OnnxBuilder::new(13);
+    let ints = |r: &mut Rng, n: usize| (0..n).map(|_| r.below(255) as i32 - 127).collect::<Vec<i32>>();
+    b.input("x", &[2, 1, 3]).init_q("w", &[1, 3, 8], ints(&mut r, 24), true).init_q(
+        "r",
+        &[1, 2, 8],
+        ints(&mut r, 16),
+        true,
+    );
+    b.init("ws", &[1], vec![0.01]).init("rs", &[1], vec![0.02]).init_q("z", &[1], vec![0], true);
+    let ins = ["x", "w", "r", "", "", "", "", "", "ws", "z", "rs", "z"];
+    b.node("DynamicQuantizeLSTM", &ins, &["y", "h"], vec![("hidden_size", Attr::I(2))]).output("y");
+    b.graph_mut().node.last_mut().unwrap().domain = "com.microsoft".into();
+    out.push(("dynamic_lstm", b.build()));
     out
 }
 
@@ -149,6 +162,16 @@ fn malformed_models_are_typed_errors() {
     let mut m = seeds().remove(5).1; // if_constant
     graph_of(&mut m).node[1].attribute[0].g.as_mut().unwrap().output.clear();
     cases.push(("an If branch without outputs", m.encode_to_vec()));
+    let lstm = || seeds().remove(6).1;
+    let mut m = lstm();
+    graph_of(&mut m).node[0].attribute[0].i = -3;
+    cases.push(("a DynamicQuantizeLSTM of hidden size -3", m.encode_to_vec()));
+    let mut m = lstm();
+    graph_of(&mut m).initializer[0].dims = vec![1, 1 << 40, 1 << 40];
+    cases.push(("DynamicQuantizeLSTM weights of 2^80 values", m.encode_to_vec()));
+    let mut m = lstm();
+    graph_of(&mut m).initializer[2].float_data.clear();
+    cases.push(("a DynamicQuantizeLSTM weight scale without a value", m.encode_to_vec()));
     for (what, bytes) in cases {
         match import(&bytes) {
             Err(

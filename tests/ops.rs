@@ -935,3 +935,29 @@ fn one_hot_rows_and_batch_normalization_over_run_time_statistics() {
     // are committed instead (tests/golden/ort_reference.py).
     check_against("batchnorm_run_time_statistics", &b, &[randn(&mut r, &[2, 4, 3])], Reference::OnnxRuntime);
 }
+
+#[test]
+fn onnx_runtimes_dynamically_quantized_lstm_as_it_computes_it() {
+    // What quantize_dynamic makes of an LSTM: int8 weights [dirs, k, 4H] with per-tensor scales,
+    // the input and the state quantized to uint8 at run time. Ferrite computes the same steps
+    // (lower/dynamic_lstm.rs); ONNX Runtime's outputs are committed (tract does not know the op).
+    let mut r = Rng::new(71);
+    let (t, b, i, h) = (3usize, 2usize, 4usize, 3usize);
+    let ints = |r: &mut Rng, n: usize| (0..n).map(|_| r.below(255) as i32 - 127).collect::<Vec<i32>>();
+    let mut g = OnnxBuilder::new(13);
+    g.input("x", &[t as i64, b as i64, i as i64]);
+    g.init_q("w", &[1, i, 4 * h], ints(&mut r, i * 4 * h), true).init_q(
+        "r",
+        &[1, h, 4 * h],
+        ints(&mut r, h * 4 * h),
+        true,
+    );
+    g.init("bias", &[1, 8 * h], w(&mut r, &[8 * h])).init("h0", &[1, b, h], w(&mut r, &[b * h]));
+    g.init("c0", &[1, b, h], w(&mut r, &[b * h])).init("ws", &[1], vec![0.004]).init("rs", &[1], vec![0.006]);
+    g.init_q("wz", &[1], vec![0], true).init_q("rz", &[1], vec![0], true);
+    let ins = ["x", "w", "r", "bias", "", "h0", "c0", "", "ws", "wz", "rs", "rz"];
+    g.node("DynamicQuantizeLSTM", &ins, &["y", "yh", "yc"], vec![("hidden_size", I(h as i64))]);
+    g.graph_mut().node.last_mut().unwrap().domain = "com.microsoft".into();
+    g.output("y").output("yh").output("yc");
+    check_against("dynamic_quantize_lstm", &g, &[randn(&mut r, &[t, b, i])], Reference::OnnxRuntime);
+}

@@ -255,7 +255,16 @@ impl OnnxBuilder {
         pb::ModelProto {
             ir_version: 8,
             producer_name: "ferrite-tests".into(),
-            opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: self.opset }],
+            opset_import: std::iter::once(pb::OperatorSetIdProto { domain: String::new(), version: self.opset })
+                // ONNX Runtime's contrib ops (DynamicQuantizeLSTM) need their domain imported.
+                .chain(
+                    self.graph
+                        .node
+                        .iter()
+                        .any(|n| n.domain == "com.microsoft")
+                        .then(|| pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 }),
+                )
+                .collect(),
             graph: Some(self.graph.clone()),
             ..Default::default()
         }

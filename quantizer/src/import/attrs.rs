@@ -21,6 +21,10 @@ impl Attrs<'_> {
     pub fn float(&self, name: &str) -> Option<f32> {
         self.get(name).map(|a| a.f)
     }
+    /// Float list attribute.
+    pub fn floats(&self, name: &str) -> Option<Vec<f32>> {
+        self.get(name).map(|a| a.floats.clone())
+    }
     /// Integer list attribute.
     pub fn ints(&self, name: &str) -> Option<Vec<i64>> {
         self.get(name).map(|a| a.ints.clone())

@@ -288,6 +288,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
     }
     prepare::forget_symbols(graph);
     prepare::qoperator_to_qdq(graph);
+    prepare::dynamic_lstm_to_lstm(graph).map_err(|m| tract_err(path, m))?;
     let opset =
         proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
 

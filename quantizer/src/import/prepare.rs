@@ -239,6 +239,86 @@ pub(crate) fn qoperator_to_qdq(graph: &mut pb::GraphProto) -> usize {
     n
 }
 
+/// Rewrites ONNX Runtime's `com.microsoft.DynamicQuantizeLSTM` nodes as ONNX LSTMs over their
+/// dequantized weights (transposed from `[dirs, k, 4H]` to ONNX's `[dirs, 4H, k]`), so that tract
+/// can type them, with the weights' scales in attributes: lower/dynamic_lstm.rs then computes the
+/// node as ONNX Runtime does, its dynamic quantization of the input and the state included.
+/// Returns how many nodes were rewritten.
+pub(crate) fn dynamic_lstm_to_lstm(graph: &mut pb::GraphProto) -> Result<usize, String> {
+    use super::lower::dynamic_lstm::{R_SCALE, W_SCALE};
+    let mut n = 0;
+    for at in 0..graph.node.len() {
+        if graph.node[at].op_type != "DynamicQuantizeLSTM" {
+            continue;
+        }
+        let node = graph.node[at].clone();
+        let input = |i: usize| node.input.get(i).cloned().unwrap_or_default();
+        let init = |name: &str| {
+            graph.initializer.iter().find(|t| t.name == name).and_then(values_of).ok_or_else(|| {
+                format!("DynamicQuantizeLSTM {}: {name} must be a constant int8, uint8 or float initializer", node.name)
+            })
+        };
+        let mut lstm = node.clone();
+        let mut added = Vec::new();
+        lstm.op_type = "LSTM".into();
+        lstm.domain = String::new();
+        for (w, scale, zp, attr) in [(1, 8, 9, W_SCALE), (2, 10, 11, R_SCALE)] {
+            let (q, s) = (init(&input(w))?, init(&input(scale))?);
+            let z = if input(zp).is_empty() { vec![0.0] } else { init(&input(zp))? };
+            let dims =
+                &graph.initializer.iter().find(|t| t.name == input(w)).map(|t| t.dims.clone()).unwrap_or_default();
+            let [dirs, k, g4] = dims[..] else {
+                return Err(format!("DynamicQuantizeLSTM {}: weights of rank 3", node.name));
+            };
+            let (dirs, k, g4) = (dirs as usize, k as usize, g4 as usize);
+            let per = |v: &[f32], j: usize| v[if v.len() == 1 { 0 } else { j % v.len() }];
+            let fits = k.checked_mul(g4) == Some(q.len());
+            if dirs != 1 || !(s.len() == 1 || s.len() == g4) || !(z.len() == 1 || z.len() == g4) || !fits {
+                return Err(format!(
+                    "DynamicQuantizeLSTM {}: one direction, scales and zero points per tensor or per gate row",
+                    node.name
+                ));
+            }
+            // [k, 4H] of integers -> [4H, k] of (q - z) * s.
+            let deq = (0..g4 * k).map(|at| {
+                let (row, col) = (at / k, at % k);
+                (q[col * g4 + row] - per(&z, row)) * per(&s, row)
+            });
+            let deq: Vec<f32> = deq.collect();
+            let name = format!("{}/dequantized", input(w));
+            added.push(pb::TensorProto {
+                name: name.clone(),
+                dims: vec![1, g4 as i64, k as i64],
+                data_type: DataType::Float as i32,
+                float_data: deq,
+                ..Default::default()
+            });
+            lstm.input[w] = name;
+            lstm.attribute.push(pb::AttributeProto { name: attr.into(), r#type: 6, floats: s, ..Default::default() });
+        }
+        lstm.input.truncate(8);
+        graph.initializer.extend(added);
+        graph.node[at] = lstm;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The values of an int8, uint8 or float initializer stored in the file (not as external data).
+fn values_of(t: &pb::TensorProto) -> Option<Vec<f32>> {
+    let raw = &t.raw_data;
+    match DataType::try_from(t.data_type).ok()? {
+        DataType::Float if !raw.is_empty() => {
+            Some(raw.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+        }
+        DataType::Float => Some(t.float_data.clone()),
+        DataType::Int8 if !raw.is_empty() => Some(raw.iter().map(|&b| b as i8 as f32).collect()),
+        DataType::Uint8 if !raw.is_empty() => Some(raw.iter().map(|&b| b as f32).collect()),
+        DataType::Int8 | DataType::Uint8 => Some(t.int32_data.iter().map(|&v| v as f32).collect()),
+        _ => None,
+    }
+}
+
 /// Gives the STFT node at `at` a `[batch, length, 1]` signal in place of its `[batch, length]`
 /// one (an Unsqueeze on the last axis, opset 13's form: STFT exists from opset 17).
 pub(crate) fn unsqueeze_signal(graph: &mut pb::GraphProto, at: usize) {

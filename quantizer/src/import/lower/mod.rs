@@ -1,7 +1,9 @@
 //! Lowering of individual ONNX nodes onto Ferrite ops (attribute words as FORMAT.md specifies).
-//! Signal-processing nodes are in signal.rs, quantized ones in quantized.rs, BatchNormalization in
-//! norm.rs, OneHot in one_hot.rs.
+//! Signal-processing nodes are in signal.rs, quantized ones in quantized.rs (ONNX Runtime's
+//! dynamically quantized LSTM in dynamic_lstm.rs), BatchNormalization in norm.rs, OneHot in
+//! one_hot.rs.
 
+pub(crate) mod dynamic_lstm;
 mod norm;
 mod one_hot;
 mod quantized;
@@ -592,6 +594,7 @@ impl Lowering {
                 self.g.push(OpCode::Reduce, name, vec![Some(x)], vec![Some(o)], vec![func, mask]);
             }
             "AveragePool" | "MaxPool" => self.lower_pool(node, name)?,
+            "LSTM" if Attrs(node).floats(dynamic_lstm::W_SCALE).is_some() => self.lower_dynamic_lstm(node, name)?,
             "LSTM" | "GRU" => self.lower_rnn(node, name)?,
             _ => return Err(String::new()),
         }

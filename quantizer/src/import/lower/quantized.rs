@@ -45,6 +45,16 @@ impl Lowering {
     pub(super) fn lower_dynamic_quantize(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
         let x = self.need_tensor(node, 0)?;
         self.require_f32(&Val::Dyn(x), "input")?;
+        let (y, scale, zp) = self.dynamic_quantize(name, x);
+        for (i, t) in [y, scale, zp].into_iter().enumerate() {
+            self.output_as(node, i, t)?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::lower_dynamic_quantize`] of f32 tensor `x`: the quantized values, the scale and the
+    /// zero point (f32 tensors; the values and the zero point hold integers in [0, 255]).
+    pub(super) fn dynamic_quantize(&mut self, name: String, x: TensorId) -> (TensorId, TensorId, TensorId) {
         let shape = self.g.tensors[x].shape.clone();
         let all = (0..shape.len()).fold(0u32, |m, a| m | (1 << a));
         let one: Vec<usize> = Vec::new(); // scalars, as ONNX declares y_scale and y_zero_point
@@ -73,10 +83,7 @@ impl Lowering {
         let low = self.binary(format!("{name}.low"), BinaryFn::Max, (shifted, zero), shape.clone());
         let y = self.binary(name, BinaryFn::Min, (low, q255), shape);
         self.int_valued.extend([y, zp]);
-        for (i, t) in [y, scale, zp].into_iter().enumerate() {
-            self.output_as(node, i, t)?;
-        }
-        Ok(())
+        (y, scale, zp)
     }
 
     /// MatMulInteger (or ConvInteger) of a dynamically quantized activation (an f32 tensor of
