@@ -76,6 +76,20 @@ fn seeds() -> Vec<(&'static str, pb::ModelProto)> {
     b.node("DynamicQuantizeLSTM", &ins, &["y", "h"], vec![("hidden_size", Attr::I(2))]).output("y");
     b.graph_mut().node.last_mut().unwrap().domain = "com.microsoft".into();
     out.push(("dynamic_lstm", b.build()));
+    let mut body = OnnxBuilder::new(13);
+    body.input("prev", &[1, 3]).input("curr", &[1, 2]).init_i64("from", &[1], vec![2]).init_i64("to", &[1], vec![5]);
+    body.init_i64("axis", &[1], vec![1]).node("Concat", &["prev", "curr"], &["frame"], vec![("axis", Attr::I(1))]);
+    body.node("Slice", &["frame", "from", "to", "axis"], &["next"], vec![]).output("next").output("frame");
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[1, 6, 2]).init("s0", &[1, 3], vec![0.0; 3]);
+    let attrs = vec![
+        ("num_scan_inputs", Attr::I(1)),
+        ("scan_input_axes", Attr::Is(vec![1])),
+        ("scan_output_axes", Attr::Is(vec![1])),
+        ("body", Attr::G(body.graph())),
+    ];
+    b.node("Scan", &["s0", "x"], &["last", "frames"], attrs).output("frames");
+    out.push(("scan_framing", b.build()));
     out
 }
 
@@ -172,6 +186,31 @@ fn malformed_models_are_typed_errors() {
     let mut m = lstm();
     graph_of(&mut m).initializer[2].float_data.clear();
     cases.push(("a DynamicQuantizeLSTM weight scale without a value", m.encode_to_vec()));
+    let scan = || seeds().remove(7).1;
+    let mut m = scan();
+    graph_of(&mut m).node[0].attribute[0].i = 5;
+    cases.push(("a Scan with more scan inputs than inputs", m.encode_to_vec()));
+    let mut m = scan();
+    graph_of(&mut m).node[0].attribute[1].ints = vec![1, 0, 2];
+    cases.push(("a Scan with three input axes for one input", m.encode_to_vec()));
+    let mut m = scan();
+    graph_of(&mut m).node[0].attribute[1].ints = vec![7];
+    cases.push(("a Scan along an axis the input lacks", m.encode_to_vec()));
+    let mut m = scan();
+    graph_of(&mut m).input[0].r#type.as_mut().unwrap().value =
+        Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+            elem_type: 1,
+            shape: Some(pb::TensorShapeProto {
+                dim: [1i64, 5000, 2]
+                    .iter()
+                    .map(|&d| pb::tensor_shape_proto::Dimension {
+                        value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+        }));
+    cases.push(("a Scan over 5000 steps", m.encode_to_vec()));
     for (what, bytes) in cases {
         match import(&bytes) {
             Err(

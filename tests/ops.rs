@@ -961,3 +961,42 @@ fn onnx_runtimes_dynamically_quantized_lstm_as_it_computes_it() {
     g.output("y").output("yh").output("yc");
     check_against("dynamic_quantize_lstm", &g, &[randn(&mut r, &[t, b, i])], Reference::OnnxRuntime);
 }
+
+#[test]
+fn scan_unrolled_into_its_steps_and_dft() {
+    // WeSpeaker's framing loop: the state is the last 6 samples, each step appends 4 new ones and
+    // emits the 10-sample frame, whose tail is the next state (the body reads its own scan output:
+    // tract 0.23.9 cannot analyse that as written, so ONNX Runtime's outputs are committed). 40
+    // steps: the stacked frames need a tree of Concats (an op has at most 32 inputs and outputs).
+    for (name, reverse) in [("scan_framing", 0), ("scan_framing_reverse", 1)] {
+        let mut body = OnnxBuilder::new(13);
+        body.input("prev", &[1, 6]).input("curr", &[1, 4]);
+        body.init_i64("from", &[1], vec![4]).init_i64("to", &[1], vec![10]).init_i64("axis", &[1], vec![1]);
+        body.node("Concat", &["prev", "curr"], &["frame"], vec![("axis", I(1))]);
+        body.node("Slice", &["frame", "from", "to", "axis"], &["next"], vec![]).output("next").output("frame");
+        let mut b = OnnxBuilder::new(13);
+        b.input("x", &[1, 40, 4]).init("s0", &[1, 6], vec![0.5; 6]);
+        let attrs = vec![
+            ("num_scan_inputs", I(1)),
+            ("scan_input_axes", Is(vec![1])),
+            ("scan_output_axes", Is(vec![1])),
+            ("scan_input_directions", Is(vec![reverse])),
+            ("body", G(body.graph())),
+        ];
+        b.node("Scan", &["s0", "x"], &["last", "frames"], attrs).output("last").output("frames");
+        let mut r = Rng::new(81);
+        check_against(name, &b, &[randn(&mut r, &[1, 40, 4])], Reference::OnnxRuntime);
+    }
+    // DFT of a real signal along the axis before the last, zero-padded to 16 (WeSpeaker's), and
+    // of a complex one along another axis, inverse (tract 0.23.9 types neither: ONNX Runtime's
+    // outputs are committed).
+    let mut r = Rng::new(82);
+    let mut b = OnnxBuilder::new(17);
+    b.input("x", &[2, 3, 12, 1]).init_i64("n", &[], vec![16]);
+    b.node("DFT", &["x", "n"], &["y"], vec![("axis", I(-2)), ("onesided", I(1))]).output("y");
+    check_against("dft_real_padded", &b, &[randn(&mut r, &[2, 3, 12, 1])], Reference::OnnxRuntime);
+    let mut b = OnnxBuilder::new(17);
+    b.input("x", &[2, 5, 3, 2]);
+    b.node("DFT", &["x"], &["y"], vec![("axis", I(1)), ("inverse", I(1))]).output("y");
+    check_against("dft_complex_inverse_axis1", &b, &[randn(&mut r, &[2, 5, 3, 2])], Reference::OnnxRuntime);
+}

@@ -747,10 +747,11 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             })
             .unwrap_or_default();
         out!(
-            "import: inputs fixed: {}; If nodes folded to their branch: {}, run both ways and selected: {}",
+            "import: inputs fixed: {}; If nodes folded to their branch: {}, run both ways and selected: {}; Scan nodes unrolled: {}",
             if fixed.is_empty() { "none".to_string() } else { fixed.join(", ") },
             imp["if_branches_taken"],
-            imp["if_both_branches_selected"]
+            imp["if_both_branches_selected"],
+            imp["scans_unrolled"].as_u64().unwrap_or(0)
         );
     }
     if let Some(card) = meta.get("model_card") {

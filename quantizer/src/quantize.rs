@@ -397,7 +397,7 @@ fn stripped_graph(g: &Graph) -> Graph {
 /// What the import changed in the source graph: inputs fixed, `If`s removed (null when nothing).
 fn import_summary(imported: &crate::import::Imported) -> serde_json::Value {
     use crate::import::FixedValue;
-    if imported.fixed.is_empty() && imported.ifs_taken + imported.ifs_selected == 0 {
+    if imported.fixed.is_empty() && imported.ifs_taken + imported.ifs_selected + imported.scans_unrolled == 0 {
         return serde_json::Value::Null;
     }
     let fixed: serde_json::Map<String, serde_json::Value> = imported
@@ -412,7 +412,8 @@ fn import_summary(imported: &crate::import::Imported) -> serde_json::Value {
             (n.clone(), v)
         })
         .collect();
-    json!({"fixed_inputs": fixed, "if_branches_taken": imported.ifs_taken, "if_both_branches_selected": imported.ifs_selected})
+    json!({"fixed_inputs": fixed, "if_branches_taken": imported.ifs_taken, "if_both_branches_selected": imported.ifs_selected,
+           "scans_unrolled": imported.scans_unrolled})
 }
 
 /// SHA-256 of the model card (its compact JSON, as an unstripped artifact stores it) so that the

@@ -8,6 +8,7 @@ mod attrs;
 mod contain;
 mod lower;
 mod prepare;
+mod scan;
 
 use crate::error::{Error, Result};
 use crate::ir::{Data, Graph, TensorId};
@@ -58,6 +59,8 @@ pub struct Imported {
     pub ifs_taken: usize,
     /// `If` nodes whose condition depends on the data: both branches run, `Where` selects.
     pub ifs_selected: usize,
+    /// Scan nodes unrolled into their steps.
+    pub scans_unrolled: usize,
     /// A QDQ model's own quantization: the range its QuantizeLinear nodes give each f32 tensor.
     pub model_ranges: std::collections::BTreeMap<String, (f32, f32)>,
     /// A QDQ model's per-tensor weight scales (symmetric int8 weights), by weight name.
@@ -89,6 +92,8 @@ struct IfCount {
     rounds: usize,
     taken: usize,
     selected: usize,
+    /// Scan nodes unrolled (scan.rs).
+    scans: usize,
 }
 
 /// The truth of a condition tensor (one element), if it has one.
@@ -289,6 +294,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
     prepare::forget_symbols(graph);
     prepare::qoperator_to_qdq(graph);
     prepare::dynamic_lstm_to_lstm(graph).map_err(|m| tract_err(path, m))?;
+    scan::separate_scan_outputs(graph);
     let opset =
         proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
 
@@ -313,9 +319,26 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
             .filter(|(_, n)| n.op_type == "STFT" && n.input.first().and_then(|i| rank(i)) == Some(2))
             .map(|(i, _)| i)
             .collect();
-        if (at.is_empty() && flat.is_empty()) || ifs.rounds == MAX_IF_ROUNDS {
+        // Scans whose scanned length analysis has found: unrolled into their steps.
+        let scans: Vec<(usize, usize)> = (0..graph.node.len())
+            .filter(|&i| graph.node[i].op_type == "Scan")
+            .filter_map(|i| {
+                let (input, axis) = scan::scanned(graph, i).ok()?;
+                let f = parsed.outlets_by_name.get(&input).and_then(|o| model.outlet_fact(*o).ok())?;
+                let dims = f.shape.as_concrete_finite().ok().flatten()?.to_vec();
+                let axis = if axis < 0 { axis + dims.len() as i64 } else { axis };
+                Some((i, *dims.get(usize::try_from(axis).ok()?)?))
+            })
+            .collect();
+        if (at.is_empty() && flat.is_empty() && scans.is_empty()) || ifs.rounds == MAX_IF_ROUNDS {
             analysed.map_err(|e| tract_err(path, format!("shape inference failed: {e:#}")))?;
             break (parsed, model, input_facts);
+        }
+        for &(i, steps) in scans.iter().rev() {
+            let what = format!("Scan {}", node_name(&graph.node[i]));
+            scan::unroll_scan(graph, i, steps, opset)
+                .map_err(|m| Error::Graph { path: path.to_owned(), message: format!("{what}: {m}") })?;
+            ifs.scans += 1;
         }
         for &i in flat.iter().rev() {
             prepare::unsqueeze_signal(graph, i);
@@ -480,6 +503,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         fixed,
         ifs_taken: ifs.taken,
         ifs_selected: ifs.selected,
+        scans_unrolled: ifs.scans,
         model_ranges: cx.qranges,
         model_weight_scales: cx.wscales,
     })

@@ -335,7 +335,7 @@ pub(crate) fn unsqueeze_signal(graph: &mut pb::GraphProto, at: usize) {
     graph.node.insert(at, simple("Unsqueeze", format!("{out}/unsqueeze"), vec![signal, axes], out));
 }
 
-fn simple(op: &str, name: String, inputs: Vec<String>, output: String) -> pb::NodeProto {
+pub(super) fn simple(op: &str, name: String, inputs: Vec<String>, output: String) -> pb::NodeProto {
     pb::NodeProto { op_type: op.to_string(), name, input: inputs, output: vec![output], ..Default::default() }
 }
 
@@ -361,7 +361,7 @@ fn inline_branch(mut g: pb::GraphProto, prefix: &str) -> (Vec<pb::NodeProto>, Ve
 }
 
 /// Renames a node's inputs and outputs, and the outer names its own subgraphs read.
-fn rename_node(n: &mut pb::NodeProto, map: &HashMap<String, String>) {
+pub(super) fn rename_node(n: &mut pb::NodeProto, map: &HashMap<String, String>) {
     for s in n.input.iter_mut().chain(n.output.iter_mut()) {
         if let Some(m) = map.get(s.as_str()) {
             *s = m.clone();

@@ -107,7 +107,7 @@ impl Lowering {
                     })
                     .collect();
                 let all = self.g.activation(format!("{p}.h"), DType::F32, vec![batch, g4]);
-                self.g.push(OpCode::Concat, format!("{p}.h"), rows, vec![Some(all)], vec![0]);
+                self.concat(format!("{p}.h"), rows, all, 0);
                 all
             };
             let sum = self.binary(format!("{p}.sum"), BinaryFn::Add, (gx_t, gh), vec![batch, g4]);
@@ -188,7 +188,7 @@ impl Lowering {
             let [b, hidden] = self.g.tensors[ys[0]].shape[..] else { return Err("state shape".into()) };
             let all = self.g.activation(format!("{name}.steps"), DType::F32, vec![ys.len() * b, hidden]);
             let ins = ys.iter().map(|&t| Some(t)).collect();
-            self.g.push(OpCode::Concat, format!("{name}.steps"), ins, vec![Some(all)], vec![0]);
+            self.concat(format!("{name}.steps"), ins, all, 0);
             self.g.push(OpCode::Copy, format!("{name}.y"), vec![Some(all)], vec![Some(y)], vec![]);
         }
         for (k, t) in [(1, h), (2, c)] {

@@ -305,7 +305,7 @@ impl Lowering {
                         }
                     }
                 }
-                self.g.push(OpCode::Concat, name, ins, vec![Some(o)], vec![axis as u32]);
+                self.concat(name, ins, o, axis);
             }
             "Split" => {
                 let xv = self.need(node, 0)?;
@@ -322,6 +322,7 @@ impl Lowering {
             "Pad" => self.lower_pad(node, name)?,
             "QuantizeLinear" | "DequantizeLinear" => self.lower_qdq(node, name)?,
             "STFT" => self.lower_stft(node, name)?,
+            "DFT" => self.lower_dft(node, name)?,
             "Round" => {
                 let x = self.need_tensor(node, 0)?;
                 self.require_f32(&Val::Dyn(x), "input")?;
@@ -602,6 +603,32 @@ impl Lowering {
     }
 
     /// A parameter tensor of exactly `n` values (broadcast scalars and short constants are expanded).
+    /// Concat of `ins` into `o` along `axis`: a tree of Concats when there are more inputs than
+    /// an op may have (an unrolled Scan's steps), each level concatenating runs of its inputs.
+    fn concat(&mut self, name: String, mut ins: Vec<Option<TensorId>>, o: TensorId, axis: usize) {
+        const MOST: usize = 31; // a runtime op has at most 32 inputs and outputs in all
+        let mut level = 0;
+        while ins.len() > MOST {
+            let mut next = Vec::new();
+            for (k, run) in ins.chunks(MOST).enumerate() {
+                let mut shape = self.g.tensors[run[0].expect("input")].shape.clone();
+                shape[axis] = run.iter().map(|t| self.g.tensors[t.expect("input")].shape[axis]).sum();
+                let part = self.g.activation(format!("{name}.l{level}.{k}"), self.g.tensors[o].dtype, shape);
+                self.g.push(
+                    OpCode::Concat,
+                    format!("{name}.l{level}.{k}"),
+                    run.to_vec(),
+                    vec![Some(part)],
+                    vec![axis as u32],
+                );
+                next.push(Some(part));
+            }
+            ins = next;
+            level += 1;
+        }
+        self.g.push(OpCode::Concat, name, ins, vec![Some(o)], vec![axis as u32]);
+    }
+
     fn full_param(&mut self, node: &pb::NodeProto, i: usize, n: usize) -> Lr<TensorId> {
         match self.need(node, i)? {
             Val::Const(t) => {

@@ -1,7 +1,7 @@
 //! Lowering of the signal-processing nodes front ends use: STFT as a convolution over a windowed
 //! DFT basis, GatherElements and ScatterElements with constant indices.
 
-use super::{norm_axis, Lowering, Lr};
+use super::{f, norm_axis, Lowering, Lr};
 use crate::import::{const_f32, const_i64, Attrs};
 use crate::ir::{Data, TensorId};
 use ferrite_runtime::format::DType;
@@ -61,6 +61,91 @@ impl Lowering {
         let y4 = self.g.activation(format!("{name}.parts"), DType::F32, vec![b, 2, bins, frames]);
         self.g.push(OpCode::Copy, format!("{name}.parts"), vec![Some(y)], vec![Some(y4)], vec![]);
         self.g.push(OpCode::Transpose, name, vec![Some(y4)], vec![Some(o)], vec![0, 3, 2, 1]);
+        Ok(())
+    }
+
+    /// DFT along any axis but the last (which holds the real part, or the real and imaginary
+    /// parts), as one MatMul by the DFT basis: the axis moved before the last (a Transpose), the
+    /// signal read as `[M, L·c]` (c = 1 or 2 parts), times `[L·c, 2·bins]` whose columns
+    /// interleave the real and imaginary parts of each bin (so the product is `[.., bins, 2]` as
+    /// it lies), zero-padded or cut to `dft_length` samples; `inverse` conjugates the basis and
+    /// divides by N; `onesided` keeps the first N/2 + 1 bins.
+    pub(super) fn lower_dft(&mut self, node: &pb::NodeProto, name: String) -> Lr<()> {
+        let a = Attrs(node);
+        let inverse = a.int_or("inverse", 0) != 0;
+        let xv = self.need(node, 0)?;
+        self.require_f32(&xv, "input")?;
+        let xs = self.shape(&xv);
+        let rank = xs.len();
+        let c =
+            *xs.last().filter(|&&c| rank >= 2 && (c == 1 || c == 2)).ok_or("the last axis must hold 1 or 2 parts")?;
+        let axis = match self.const_input(node, 2)?.and_then(|t| const_i64(&t)) {
+            Some(v) => *v.first().ok_or("axis input is empty")?,
+            None => a.int_or("axis", 1),
+        };
+        let axis =
+            norm_axis(axis, rank).ok().filter(|&x| x < rank - 1).ok_or(format!("axis {axis} for rank {rank}"))?;
+        let l = xs[axis];
+        let n = match self.const_input(node, 1)? {
+            Some(t) => const_i64(&t).and_then(|v| v.first().copied()).ok_or("dft_length must be an integer")?,
+            None => l as i64,
+        };
+        let n =
+            usize::try_from(n).ok().filter(|&n| (1..=1 << 16).contains(&n)).ok_or("dft_length must be in 1..=65536")?;
+        let onesided = a.int_or("onesided", 0) != 0;
+        if onesided && (c == 2 || inverse) {
+            return Err("onesided for a complex input or an inverse DFT".into());
+        }
+        let bins = if onesided { n / 2 + 1 } else { n };
+        let (sign, scale) = if inverse { (1.0, 1.0 / n as f64) } else { (-1.0, 1.0) };
+        let mut basis = vec![0f32; l * c * 2 * bins];
+        for t in 0..l.min(n) {
+            for k in 0..bins {
+                // The angle reduced mod N in integers first: cos/sin of large arguments lose bits.
+                let ang = 2.0 * std::f64::consts::PI * ((k * t) % n) as f64 / n as f64;
+                let (cs, sn) = (ang.cos() * scale, sign * ang.sin() * scale);
+                let row = |part: usize| (t * c + part) * 2 * bins + 2 * k;
+                basis[row(0)] = cs as f32;
+                basis[row(0) + 1] = sn as f32;
+                if c == 2 {
+                    basis[row(1)] = (-sn) as f32;
+                    basis[row(1) + 1] = cs as f32;
+                }
+            }
+        }
+        // The signal axis moved before the parts axis.
+        let perm: Vec<usize> = (0..rank - 1).filter(|&d| d != axis).chain([axis, rank - 1]).collect();
+        let moved: Vec<usize> = perm.iter().map(|&d| xs[d]).collect();
+        let mut x = self.need_tensor(node, 0)?;
+        if axis != rank - 2 {
+            let t = self.g.activation(format!("{name}.moved"), DType::F32, moved.clone());
+            let p = perm.iter().map(|&d| d as u32).collect();
+            self.g.push(OpCode::Transpose, format!("{name}.moved"), vec![Some(x)], vec![Some(t)], p);
+            x = t;
+        }
+        let rows: usize = moved[..rank - 2].iter().product();
+        let o = self.need_output(node, 0)?;
+        let w = self.g.constant(format!("{name}.basis"), vec![l * c, 2 * bins], Data::F32(basis));
+        let x2 = self.g.activation(format!("{name}.rows"), DType::F32, vec![rows, l * c]);
+        self.g.push(OpCode::Copy, format!("{name}.rows"), vec![Some(x)], vec![Some(x2)], vec![]);
+        let y = self.g.activation(format!("{name}.product"), DType::F32, vec![rows, 2 * bins]);
+        let attrs = vec![0, 0, f(1.0), 0, 0, 0];
+        self.g.push(OpCode::MatMul, name.clone(), vec![Some(x2), Some(w), None], vec![Some(y)], attrs);
+        if axis == rank - 2 {
+            self.g.push(OpCode::Copy, format!("{name}.spectrum"), vec![Some(y)], vec![Some(o)], vec![]);
+        } else {
+            // Back: the bins axis to where the signal axis was.
+            let mut shape = moved;
+            shape[rank - 2] = bins;
+            shape[rank - 1] = 2;
+            let ym = self.g.activation(format!("{name}.spectrum"), DType::F32, shape);
+            self.g.push(OpCode::Copy, format!("{name}.spectrum"), vec![Some(y)], vec![Some(ym)], vec![]);
+            let mut back = vec![0u32; rank];
+            for (i, &d) in perm.iter().enumerate() {
+                back[d] = i as u32;
+            }
+            self.g.push(OpCode::Transpose, format!("{name}.back"), vec![Some(ym)], vec![Some(o)], back);
+        }
         Ok(())
     }
 
