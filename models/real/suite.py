@@ -17,6 +17,7 @@ SQNR >= 20 dB against ONNX Runtime's f32 outputs. Not run in CI (needs the packa
 the Python package registry); needs numpy, onnx and onnxruntime (espeak-ng and sox for the wake-word phrases), and a built `ferrite` (cargo build --release).
 """
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -46,12 +47,27 @@ WHEELS = {
     ("openwakeword", "0.5.1"): "015467e49f08b0ef8efa433690ce70566abb72f7c36501a6fa893762b4ddc559",
     ("onnx-asr", "0.12.0"): "5e7ceca454609819ea7833f61e2302e0c8f6ece4f8a78b66c5daba53cb51de4a",
     ("pipecat-ai", "1.14.0"): "0352f504b44e78bdf524e45af4bc759601c835b9b7dc195efe5e03384b974a44",
+    ("magika", "0.5.1"): "a4d1f64f71460f335841c13c3d16cfc2cb21e839c1898a1ae9bd5adc8d66cb2b",
+    ("magika", "0.6.2"): "57cd1d64897634d15de552bd6b3ae9c6ff6ead9c60d384dc46497c08288e4559",
 }
+# Wheels built per platform: the one pinned above, whatever machine fetches it.
+PLATFORM = {("magika", "0.6.2"): ["--platform", "manylinux_2_28_x86_64", "--only-binary=:all:"]}
 
-SILERO = ["--input-shape", "input=1,512", "--input-shape", "state=2,1,128"]
+# Silero VAD 5 and 6 read 512 new samples after the last 64 of the chunk before (their wrappers'
+# context), 576 in all; v4 (openWakeWord's copy) reads 512 alone.
+SILERO = ["--input-shape", "input=1,576", "--input-shape", "state=2,1,128"]
 # onnx-asr's front ends take a length beside the samples: fixed to the whole second.
 ASR = ["--input-shape", "waveforms=1,16000", "--input-shape", "waveforms_lens=1", "--fix", "waveforms_lens=16000"]
 SEQ576 = ["--input-shape", "input=1,576", "--input-shape", "h=1,1,128", "--input-shape", "c=1,1,128"]
+# Stateful VADs as streams (`ferrite stream`, the runtime's ChunkStream): their state outputs
+# carried into the next run's inputs, 512 new samples a run.
+STREAM_STATE = ["--stream-state", "state=stateN", "--stream-hop", "512", "--stream-rate", "16000"]
+STREAM_HC = ["--stream-state", "h=hn", "--stream-state", "c=cn", "--stream-hop", "512", "--stream-rate", "16000"]
+STREAMS = {"silero-vad-5": STREAM_STATE, "silero-vad-5-half": STREAM_STATE, "silero-vad-6-op15": STREAM_STATE,
+           "silero-vad-6-ifless": STREAM_STATE, "silero-vad-6-sequence": STREAM_HC,
+           "silero-vad-6-openvino": STREAM_STATE, "faster-whisper-silero-v4": STREAM_STATE,
+           "faster-whisper-silero-v6": STREAM_HC, "oww-silero-vad": STREAM_HC,
+           "silero-vad-6-sequence-dynamic": STREAM_HC}
 OWW = "Apache-2.0 (openWakeWord; Google's speech_embedding)"
 OWW_HEAD = "CC BY-NC-SA 4.0 (openWakeWord's heads)"
 
@@ -60,16 +76,16 @@ OWW_HEAD = "CC BY-NC-SA 4.0 (openWakeWord's heads)"
 MODELS = [
     ("silero-vad-5", ("silero-vad", "5.1.2"), "silero_vad/data/silero_vad.onnx",
      "2623a2953f6ff3d2c1e61740c6cdb7168133479b267dfef114a4a3cc5bdd788f", "MIT", "voice activity (If on the sample rate)",
-     SILERO + ["--fix", "sr=16000"], "silero512"),
+     SILERO + ["--fix", "sr=16000"], "silero_state"),
     ("silero-vad-5-half", ("silero-vad", "5.1.2"), "silero_vad/data/silero_vad_half.onnx",
      "1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769", "MIT", "voice activity, fp16 weights",
-     SILERO, "silero512"),
+     SILERO, "silero_state"),
     ("silero-vad-6-op15", ("silero-vad", "6.2.3"), "silero_vad/data/silero_vad_16k_op15.onnx",
      "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49", "MIT", "voice activity, 16 kHz, opset 15",
-     SILERO + ["--fix", "sr=16000"], "silero512"),
+     SILERO + ["--fix", "sr=16000"], "silero_state"),
     ("silero-vad-6-ifless", ("silero-vad", "6.2.3"), "silero_vad/data/silero_vad_op18_ifless.onnx",
      "7671cd04b004e9076da0d4a7b1a5aec36adf161c39230c1cb94a4fd5db6bbd28", "MIT", "voice activity, opset 18",
-     SILERO + ["--fix", "sr=16000"], "silero512"),
+     SILERO + ["--fix", "sr=16000"], "silero_state"),
     ("silero-vad-6-sequence", ("silero-vad", "6.2.3"), "silero_vad/data/silero_vad_16k_sequence.onnx",
      "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85", "MIT", "voice activity, chunk sequence + LSTM state",
      SEQ576, "silero576"),
@@ -78,7 +94,7 @@ MODELS = [
      [], "silero576state"),
     ("faster-whisper-silero-v4", ("faster-whisper", "1.0.3"), "faster_whisper/assets/silero_vad.onnx",
      "6b99cbfd39246b6706f98ec13c7c50c6b299181f2474fa05cbc8046acc274396", "MIT", "voice activity (faster-whisper's copy)",
-     SILERO + ["--fix", "sr=16000"], "silero512"),
+     SILERO + ["--fix", "sr=16000"], "silero_state"),
     ("faster-whisper-silero-encoder", ("faster-whisper", "1.1.1"), "faster_whisper/assets/silero_encoder_v5.onnx",
      "0e9fc8f56407693d283f99045fb95c2b90fdca3433ce5f83e2c121fb4e615075", "MIT", "voice activity encoder (STFT + convs)",
      ["--input-shape", "input=1,576"], "chunk576"),
@@ -131,6 +147,14 @@ MODELS = [
     ("smart-turn-v3.2", ("pipecat-ai", "1.14.0"), "pipecat/audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx",
      "2bb026316b14a660486a75b1733cd3fbab8c2fd0314dc9af7be49f8cca967e4f", "BSD-2-Clause (pipecat, Smart Turn)",
      "end-of-turn detection, Whisper encoder, ORT int8 (QDQ)", [], "whisper_feats"),
+    ("magika-v1", ("magika", "0.5.1"), "magika/models/standard_v1/model.onnx",
+     "71892ac28ffe028b9512561584970417f8cee1f2fbb7624634f4032cb92a0a5a", "Apache-2.0 (Google, Magika)",
+     "text classifier: a file's content type from its bytes (113 kinds; OneHot, run-time BatchNormalization)",
+     ["--input-shape", "bytes=1,1536"], "magika_v1"),
+    ("magika-v3", ("magika", "0.6.2"), "magika/models/standard_v3_3/model.onnx",
+     "fe2d2eb49c5f88a9e0a6c048e15d6ffdf86235519c2afc535044de433169ec8c", "Apache-2.0 (Google, Magika)",
+     "text classifier: a file's content type from its bytes (214 kinds; int32 input)",
+     ["--input-shape", "bytes=1,2048"], "magika_v3"),
 ]
 
 
@@ -141,6 +165,7 @@ DERIVED = [
     ("oww-alexa-dynamic", "oww-alexa", "wake word, ORT dynamic int8 (MatMulInteger)"),
     ("oww-timer-dynamic", "oww-timer", "spoken command, ORT dynamic int8 (MatMulInteger)"),
     ("faster-whisper-silero-decoder-dynamic", "faster-whisper-silero-decoder", "VAD decoder, ORT dynamic int8 (ConvInteger, MatMulInteger)"),
+    ("silero-vad-6-sequence-dynamic", "silero-vad-6-sequence", "VAD, ORT dynamic int8 (ConvInteger, DynamicQuantizeLSTM)"),
 ]
 
 
@@ -175,7 +200,8 @@ def fetch(pkg, member, want):
     found = [f for f in os.listdir(wheels) if f.startswith(name) and f.endswith(".whl")]
     if not found:
         print(f"fetching {pkg[0]}=={pkg[1]} ...", file=sys.stderr)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", wheels, f"{pkg[0]}=={pkg[1]}"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", wheels, *PLATFORM.get(pkg, []),
+                        f"{pkg[0]}=={pkg[1]}"], check=True)
         found = [f for f in os.listdir(wheels) if f.startswith(name) and f.endswith(".whl")]
     wheel = os.path.join(wheels, found[0])
     if sha256(wheel) != WHEELS[pkg]:
@@ -210,6 +236,56 @@ def audio(n, k=0):
     return x[:n]
 
 
+def loudest_chunk(k):
+    """Silero's encoder input: the loudest of 40 chunks (512 new samples after 64 of context)."""
+    a = audio(40 * 512 + 64, k)
+    x = np.stack([a[i * 512:i * 512 + 576] for i in range(40)])
+    return x[int(np.argmax(np.sum(x ** 2, axis=1)))][None]
+
+
+def magika_file(k):
+    """File `k` of eleven real files of several kinds: Python, Markdown and JSON from the magika
+    0.5.1 wheel and this repository's data sample (the first three are measured, the rest
+    calibrate), a wheel's METADATA and RECORD, a licence, an ONNX model and a WAV recording."""
+    wheel = os.path.join(CACHE, "wheels", "magika-0.5.1-py3-none-any.whl")
+    fetch(("magika", "0.5.1"), "magika/models/standard_v1/model.onnx", MODELS[-2][3])
+    sample = os.path.join(ROOT, "models", "data-sample")
+    names = ["magika/magika.py", os.path.join(sample, "README.md"), "magika/models/standard_v1/model_config.json",
+             "magika/content_types.py", "magika/config/content_types_config.json", "magika-0.5.1.dist-info/METADATA",
+             "magika-0.5.1.dist-info/RECORD", os.path.join(sample, "snips-calib.jsonl"),
+             os.path.join(sample, "SNIPS-LICENSE"), "magika/models/standard_v1/model.onnx",
+             os.path.join(sample, "fsdd", "recordings", sorted(os.listdir(os.path.join(sample, "fsdd", "recordings")))[0])]
+    name = names[k % len(names)]
+    if os.path.isabs(name):
+        return open(name, "rb").read()
+    with zipfile.ZipFile(wheel) as z:
+        return z.read(name)
+
+
+def magika_features(data, beg, mid, end, block=4096, pad=256):
+    """Magika's features of a file's bytes (magika.py, `_extract_features_from_seekable`: v1
+    with a middle part, v2 without): the first `beg` bytes after leading whitespace, the middle
+    `mid`, the last `end` before trailing whitespace, padded with 256."""
+    if mid and len(data) < 2 * block + mid:
+        b_part = m_part = e_part = data.strip()
+    else:
+        n = len(data) if not mid else block
+        b_part, e_part = data[:min(n, block)].lstrip(), data[len(data) - min(n, block):].rstrip()
+        if mid:
+            tb, te = block - len(b_part), block - len(e_part)
+            at = tb + (len(data) - tb - te - mid) // 2
+            m_part = data[at:at + mid]
+    ints = list(b_part[:beg]) + [pad] * max(0, beg - len(b_part))
+    if mid:
+        if len(m_part) >= mid:
+            a = (len(m_part) - mid) // 2
+            m_part = m_part[a:a + mid]
+        p = mid - len(m_part)
+        ints += [pad] * (p // 2) + list(m_part) + [pad] * (p - p // 2)
+    e = list(e_part[max(0, len(e_part) - end):])
+    return ints + [pad] * (end - len(e)) + e
+
+
 def ort_run(path, feeds):
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -222,8 +298,9 @@ def ort_run(path, feeds):
 _oww = {}
 
 # What each openWakeWord head listens for: spoken by espeak-ng (synthetic positives, so that the
-# heads' outputs are not all zero), in a voice `k` picks.
-PHRASES = {"oww-alexa": "alexa", "oww-hey-jarvis": "hey jarvis", "oww-hey-mycroft": "hey mycroft",
+# heads' outputs are not all zero), in a voice `k` picks. espeak-ng's "mycroft" does not wake its
+# head in any voice; spelt "mike roft" it does.
+PHRASES = {"oww-alexa": "alexa", "oww-hey-jarvis": "hey jarvis", "oww-hey-mycroft": "hey mike roft",
            "oww-hey-rhasspy": "hey rhasspy", "oww-timer": "set a timer for five minutes",
            "oww-weather": "what is the weather today", "oww-hey-marvin": "hey marvin"}
 VOICES = ["en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-us+m7", "en-gb-x-rp", "en-029", "en-us+f5",
@@ -270,11 +347,16 @@ def build_inputs(kind, path, k=0, mid=""):
     """Named model inputs (ONNX Runtime's feeds, the inputs `--fix` froze included); `k` picks
     another stretch of speech (calibration and int8 use several)."""
     zeros = lambda *s: np.zeros(s, np.float32)
-    if kind in ("silero512", "silero_hc", "silero576", "silero576state"):
-        n = 576 if "576" in kind else 512
-        x0, x1 = audio(n, 1 + k)[None], audio(2 * n, 1 + k)[None, n:]
-        feeds = {"input": x0}
-        if kind == "silero512":
+    if kind in ("silero_state", "silero_hc", "silero576", "silero576state"):
+        # A chunk in the middle of speech (the loudest of 40), with the state the model itself
+        # carried over every chunk before it: what a VAD sees when someone talks. Chunks hop by
+        # 512 samples; Silero 5 and 6 see the 64 before each chunk too, as their wrappers feed them.
+        context = 0 if kind == "silero_hc" else 64
+        a = np.concatenate([np.zeros(context, np.float32), audio(40 * 512, 1 + k)])
+        x = np.stack([a[i * 512:(i + 1) * 512 + context] for i in range(40)])[:, None, :]
+        loud = 4 + int(np.argmax(np.sum(x[4:, 0] ** 2, axis=1)))
+        feeds = {}
+        if kind == "silero_state":
             feeds.update(state=zeros(2, 1, 128), sr=np.array(16000, np.int64))
         elif kind == "silero_hc":
             feeds.update(h=zeros(2, 1, 64), c=zeros(2, 1, 64), sr=np.array(16000, np.int64))
@@ -285,20 +367,22 @@ def build_inputs(kind, path, k=0, mid=""):
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.log_severity_level = 3
-        names = {i.name for i in ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).get_inputs()}
+        session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
         feeds = {k: v for k, v in feeds.items() if k in names}
-        # A real state: the model's own after a first chunk.
-        out = ort_run(path, feeds)
-        for a, b in (("state", "stateN"), ("h", "hn"), ("c", "cn")):
-            if a in feeds and b in out:
-                feeds[a] = out[b].astype(np.float32)
-        feeds["input"] = x1
+        outputs = [o.name for o in session.get_outputs()]
+        for chunk in x[:loud]:
+            out = dict(zip(outputs, session.run(None, {**feeds, "input": chunk})))
+            for a, b in (("state", "stateN"), ("h", "hn"), ("c", "cn")):
+                if a in feeds and b in out:
+                    feeds[a] = out[b].astype(np.float32)
+        feeds["input"] = x[loud]
         return feeds
     if kind == "chunk576":
-        return {"input": audio(576, 2 + k)[None]}
+        return {"input": loudest_chunk(2 + k)}
     if kind == "decoder":
         enc = fetch(("faster-whisper", "1.1.1"), "faster_whisper/assets/silero_encoder_v5.onnx", MODELS[7][3])
-        e = list(ort_run(enc, {"input": audio(576, 2)[None]}).values())[0]
+        e = list(ort_run(enc, {"input": loudest_chunk(2 + k)}).values())[0]
         return {"input": e.reshape(1, 128).astype(np.float32), "state": zeros(2, 1, 128)}
     if kind == "oww_audio":
         return {"input": oww_features(audio(16000 * 4))["audio"][None, 1280 * k:1280 * (k + 1)]}
@@ -308,6 +392,10 @@ def build_inputs(kind, path, k=0, mid=""):
         import onnxruntime as ort
         i = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).get_inputs()[0]
         return {i.name: oww_head_input(mid, i.shape[1], k)}
+    if kind == "magika_v1":
+        return {"bytes": np.array([magika_features(magika_file(k), 512, 512, 512)], np.float32)}
+    if kind == "magika_v3":
+        return {"bytes": np.array([magika_features(magika_file(k), 1024, 0, 1024)], np.int32)}
     if kind == "asr_wave":
         return {"waveforms": audio(16000, 3 + k)[None], "waveforms_lens": np.array([16000], np.int64)}
     if kind == "whisper_feats":
@@ -391,6 +479,11 @@ def run_one(m, work, path=None):
     except RuntimeError as e:
         row["status"], row["error"] = "fails", str(e)
         return row
+    if mid in STREAMS:
+        try:
+            row.update(stream_check(path, args, mid, work))
+        except RuntimeError as e:
+            row["stream_error"] = str(e)
     row["prequantized"] = quantized(path)
     dynamic = row["prequantized"] and "DynamicQuantizeLinear" in {n.op_type for n in __import__("onnx").load(path).graph.node}
     if dynamic:
@@ -425,31 +518,81 @@ def run_one(m, work, path=None):
     return row
 
 
+def stream_check(path, args, mid, work):
+    """The model as a stream: `ferrite stream --json` over 3 s of speech (a 16 kHz WAV), every
+    run's outputs against ONNX Runtime run chunk by chunk with the state carried by hand."""
+    art = os.path.join(work, "stream.fer")
+    quantize(path, args, art, STREAMS[mid])
+    pcm = np.round(np.clip(audio(48000, 0), -1, 1) * 32767).astype(np.int16)
+    wav_path = os.path.join(work, "speech.wav")
+    with wave.open(wav_path, "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000), w.writeframes(pcm.tobytes())
+    r = subprocess.run([FERRITE, "stream", art, "--wav", wav_path, "--json"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr.strip().splitlines()[-1])
+    runs = [json.loads(l)["outputs"] for l in r.stdout.splitlines()]
+    # ONNX Runtime, the same way: 512 new samples a run after the window's older ones (zeros first).
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    names, outs = {i.name: i for i in s.get_inputs()}, [o.name for o in s.get_outputs()]
+    pairs = [p.split("=") for k, p in zip(STREAMS[mid], STREAMS[mid][1:]) if k == "--stream-state"]
+    shapes = {a.split("=")[0]: [int(d) for d in a.split("=")[1].split(",")] for k, a in zip(args, args[1:]) if k == "--input-shape"}
+    window = shapes.get("input", [1, 576])[-1] if "input" in shapes else 576
+    feeds = {i: np.zeros(shapes.get(i, [2, 1, 128]), np.float32) for i, _ in pairs}
+    if "sr" in names:
+        feeds["sr"] = np.array(16000, np.int64)
+    x = np.concatenate([np.zeros(window - 512, np.float32), pcm.astype(np.float32) / 32768.0])
+    want = []
+    for k in range(len(pcm) // 512):
+        got = dict(zip(outs, s.run(None, {**feeds, "input": x[None, k * 512:k * 512 + window]})))
+        for i, o in pairs:
+            feeds[i] = got[o]
+        want.append({o: v for o, v in got.items() if o not in {p[1] for p in pairs}})
+    if len(runs) != len(want):
+        raise RuntimeError(f"{len(runs)} runs, ONNX Runtime {len(want)}")
+    err = max(rel_err(np.array([g[o] for g in runs], np.float32), np.stack([w[o] for w in want]))
+              for o in want[0])
+    return {"stream_runs": len(runs), "stream_rel_err": err}
+
+
 def int8_figures(path, args, inputs, mid, ours, calib, extra, work):
     """SQNR of the int8 artifact (with `extra` options) against ONNX Runtime's f32 outputs on three
     inputs, its largest error, and how many layers stayed float."""
-    q = os.path.join(work, "int8.fer")
+    q = os.path.join(work, "int8-budget.fer" if extra else "int8.fer")
     log = quantize(path, args, q, ["--precision", "int8", "--calib", calib, *extra])
-    got, ref = [], []
+    got, ref = {}, {}
     for k in range(3):
         f = build_inputs(inputs, path, k, mid)
         out, w = ferrite_outputs(q, {n: v for n, v in f.items() if n in ours}, work), ort_run(path, f)
-        got += [out(o).ravel() for o in w]
-        ref += [v.ravel() for v in w.values()]
-    got, ref = np.concatenate(got), np.concatenate(ref)
-    if not np.isfinite(got).all():
-        raise RuntimeError(f"outputs hold {int(np.sum(~np.isfinite(got)))} NaN or infinite values")
-    fig = {"max_abs_err": float(np.max(np.abs(got - ref))), "float_layers": sum(" float " in l for l in log.splitlines())}
-    # SQNR is undefined for outputs that are all but zero (a wake-word head that hears nothing of
-    # its phrase): the largest absolute error says how close those are.
-    if np.sqrt(np.mean(ref.astype(np.float64) ** 2)) >= FLOOR:
-        fig["sqnr_db"] = sqnr(got, ref)
+        for o, v in w.items():
+            got.setdefault(o, []).append(out(o).ravel())
+            ref.setdefault(o, []).append(v.ravel())
+    got = {o: np.concatenate(v) for o, v in got.items()}
+    ref = {o: np.concatenate(v) for o, v in ref.items()}
+    bad = sum(int(np.sum(~np.isfinite(v))) for v in got.values())
+    if bad:
+        raise RuntimeError(f"outputs hold {bad} NaN or infinite values")
+    fig = {"max_abs_err": max(float(np.max(np.abs(got[o] - ref[o]))) for o in ref),
+           "float_layers": sum(" float " in l for l in log.splitlines())}
+    # Each output on its own (a VAD's probability weighs as much as its large LSTM state), the
+    # worst one reported. SQNR is undefined for outputs that are all but zero (a wake-word head that
+    # hears nothing of its phrase): the largest absolute error says how close those are.
+    measured = {o: sqnr(got[o], ref[o]) for o in ref if np.sqrt(np.mean(ref[o].astype(np.float64) ** 2)) >= FLOOR}
+    if measured:
+        worst = min(measured, key=measured.get)
+        fig["sqnr_db"] = measured[worst]
+        if len(ref) > 1:
+            fig["worst_output"] = worst
     return fig
 
 
 def int8_cell(r, key):
     if f"{key}_sqnr_db" in r:
         cell = f"{r[f'{key}_sqnr_db']:.1f} dB"
+        if f"{key}_worst_output" in r:
+            cell += f" (`{r[f'{key}_worst_output']}`)"
     elif f"{key}_max_abs_err" in r:
         cell = f"n/a (outputs ≈ 0; max error {r[f'{key}_max_abs_err']:.1e})"
     elif f"{key}_error" in r:
@@ -461,8 +604,8 @@ def int8_cell(r, key):
 
 
 def table(rows):
-    lines = [f"| model | package | license | what | status | f32 rel. L2 error | int8 SQNR | int8, `--accuracy-budget {BUDGET_DB}` | error |",
-             "|---|---|---|---|---|---:|---:|---:|---|"]
+    lines = [f"| model | package | license | what | status | f32 rel. L2 error | as a stream (state carried) | int8 SQNR | int8, `--accuracy-budget {BUDGET_DB}` | error |",
+             "|---|---|---|---|---|---:|---:|---:|---:|---|"]
     for r in rows:
         f32 = f"{r['f32_rel_err']:.1e}" if "f32_rel_err" in r else ""
         if "int8_prequant_rel_err" in r:
@@ -471,17 +614,28 @@ def table(rows):
             q, mixed = r.get("int8_note", "— (pre-quantized)"), "—"
         else:
             q, mixed = int8_cell(r, "int8"), int8_cell(r, "mixed")
-        err = r.get("error") or "; ".join(f"{k}: {r[f'{k}_error']}" for k in ("int8", "mixed") if f"{k}_error" in r)
+        err = r.get("error") or "; ".join(f"{k}: {r[f'{k}_error']}" for k in ("int8", "mixed", "stream") if f"{k}_error" in r)
+        stream = f"{r['stream_runs']} runs, rel. L2 {r['stream_rel_err']:.1e}" if "stream_runs" in r else "—"
         err = err.replace("|", "\\|")
         lines.append(f"| `{r['id']}` | {r['package']} `{os.path.basename(r['file'])}` | {r['license']} | {r['kind']} | "
-                     f"{r['status']} | {f32} | {q} | {mixed} | {err[:300]} |")
+                     f"{r['status']} | {f32} | {stream} | {q} | {mixed} | {err[:300]} |")
     return "\n".join(lines)
+
+
+def work_dir(keep, mid):
+    """A temporary folder, or DIR/<id>/ kept for a look at the artifacts (--keep DIR)."""
+    if not keep:
+        return tempfile.TemporaryDirectory()
+    path = os.path.join(keep, mid)
+    os.makedirs(path, exist_ok=True)
+    return contextlib.nullcontext(path)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", help="run the models whose id contains this")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/REAL_MODELS.md's table")
+    ap.add_argument("--keep", metavar="DIR", help="keep each model's artifacts and calibration set in DIR/<id>/")
     a = ap.parse_args()
     if not os.path.exists(FERRITE):
         raise SystemExit(f"{FERRITE} not found: cargo build --release -p ferrite-quantizer")
@@ -490,7 +644,7 @@ def main():
         if a.only and a.only not in m[0]:
             continue
         print(f"{m[0]} ...", file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory() as work:
+        with work_dir(a.keep, m[0]) as work:
             rows.append(run_one(m, work))
         r = rows[-1]
         print(f"  {r['status']} {r.get('f32_rel_err', '')} {r.get('int8_sqnr_db', '')} {r.get('error', '')}{r.get('int8_error', '')}",
@@ -502,7 +656,7 @@ def main():
         src = next(x for x in MODELS if x[0] == source)
         m = (did, src[1], src[2], src[3], src[4], kind, src[6], src[7])
         print(f"{did} ...", file=sys.stderr, flush=True)
-        with tempfile.TemporaryDirectory() as work:
+        with work_dir(a.keep, did) as work:
             row = run_one(m, work, derive(source))
         row["package"] = f"made from `{source}` by onnxruntime's quantize_dynamic"
         rows.append(row)
