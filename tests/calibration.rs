@@ -381,3 +381,41 @@ fn a_layer_with_a_leaky_relu_runs_in_int8_with_the_activation_after_it() {
         assert!(l["sqnr_db"].as_f64().is_some_and(|v| v > 30.0), "{l}");
     }
 }
+
+#[test]
+fn a_dynamically_quantized_model_converts_to_int8_with_its_own_weights() {
+    // What ONNX Runtime's quantize_dynamic writes for a MatMul: the input quantized at run time
+    // (DynamicQuantizeLinear), MatMulInteger with int8 weights, the product cast to float and
+    // scaled by x_scale · w_scale. For int8 the importer reads it as the float MatMul on the
+    // weights through DequantizeLinear: the weights' own scale is kept (so their own integers),
+    // and the activations, which the model quantized at run time, are calibrated.
+    use ferrite_e2e::{OnnxBuilder, Rng};
+    use ferrite_quantizer::import::{import_onnx, ImportOptions};
+    use ferrite_quantizer::quantize::{quantize, Int8Options, QuantizeOptions};
+    let mut r = Rng::new(44);
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    let wq: Vec<i32> = (0..128).map(|_| r.below(121) as i32 - 60).collect(); // |w| <= 60 < 127
+    b.input("x", &[4, 16]).init_q("wq", &[16, 8], wq.clone(), true).init("ws", &[], vec![0.004]);
+    b.init_q("wz", &[], vec![0], true);
+    b.node("DynamicQuantizeLinear", &["x"], &["xq", "xs", "xz"], vec![]);
+    b.node("MatMulInteger", &["xq", "wq", "xz", "wz"], &["yi"], vec![]);
+    b.node("Cast", &["yi"], &["yf"], vec![("to", ferrite_e2e::Attr::I(1))]);
+    b.node("Mul", &["xs", "ws"], &["s"], vec![]).node("Mul", &["yf", "s"], &["y"], vec![]).output("y");
+    let model = b.save(dir.path(), "dynamic");
+    let weights_only = ImportOptions { dynamic_as_weights: true, ..Default::default() };
+    let imported = import_onnx(&model, &weights_only).unwrap();
+    assert_eq!(imported.model_weight_scales.values().copied().collect::<Vec<f32>>(), vec![0.004], "the weights' scale");
+    assert!(imported.model_ranges.is_empty(), "no activation scales: they are computed at run time");
+    // Without a calibration set: a clear error that says why.
+    let no_calib = Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None };
+    let e =
+        quantize(&model, &QuantizeOptions { precision: Precision::Int8, int8: Some(no_calib), ..Default::default() })
+            .unwrap_err();
+    assert!(e.to_string().contains("dynamically quantized"), "{e}");
+    let layers = int8_layers(&model, &[4, 16], &mut || r.vec(64, -1.0, 1.0));
+    assert_eq!(layers.len(), 1);
+    assert_eq!(layers[0]["precision"], "int8", "{}", layers[0]);
+    // Against the float MatMul on the dequantized weights (what the layer stands for).
+    assert!(layers[0]["sqnr_db"].as_f64().is_some_and(|v| v > 30.0), "{}", layers[0]);
+}

@@ -157,7 +157,7 @@ fn run_case(dir: &Path, model: &pb::ModelProto) -> Outcome {
         names.iter().zip(&inputs).map(|(n, t)| (n.to_string(), t.shape.clone())).collect();
     let bytes = model.encode_to_vec();
     let path = Path::new("/nonexistent/model.onnx");
-    let mut opts = ImportOptions { input_shapes: shapes, fixed: Vec::new() };
+    let mut opts = ImportOptions { input_shapes: shapes, ..Default::default() };
     let mut fixed = vec![false; names.len()];
     let imported = match import_bytes(path, &bytes, &opts) {
         Err(_) if inputs.len() > 1 => {

@@ -466,7 +466,7 @@ fn cmd_quantize(
     eprintln!("ferrite: importing {} ...", model.display());
     let mut opts = QuantizeOptions {
         precision,
-        import: ImportOptions { input_shapes, fixed },
+        import: ImportOptions { input_shapes, fixed, ..Default::default() },
         labels,
         name,
         task,

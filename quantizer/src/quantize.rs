@@ -142,7 +142,10 @@ pub fn quantize(model: &Path, opts: &QuantizeOptions) -> Result<Quantized> {
 
 /// [`quantize`], reporting progress of the long stages (calibration, SQNR measurement).
 pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_>) -> Result<Quantized> {
-    let imported = import_onnx(model, &opts.import)?;
+    // int8 reads ONNX Runtime's dynamic quantization as int8 weights (kept) and float
+    // activations (calibrated); other precisions run it as ONNX Runtime does.
+    let import = ImportOptions { dynamic_as_weights: opts.precision == Precision::Int8, ..opts.import.clone() };
+    let imported = import_onnx(model, &import)?;
     let import_changes = import_summary(&imported);
     let (model_ranges, model_weight_scales) = (imported.model_ranges, imported.model_weight_scales);
     let mut graph = imported.graph;
@@ -270,7 +273,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             None => {
                 return Err(Error::Graph {
                     path: model.to_owned(),
-                    message: "int8 needs --calib DATA (a calibration set), unless the model is pre-quantized (QDQ)"
+                    message: "int8 needs --calib DATA (a calibration set), unless the model is pre-quantized with \
+                              its activation scales (QDQ); a dynamically quantized model computes them at run time"
                         .into(),
                 })
             }

@@ -6,6 +6,7 @@
 
 mod attrs;
 mod contain;
+mod dynamic;
 mod lower;
 mod prepare;
 mod scan;
@@ -31,6 +32,9 @@ pub struct ImportOptions {
     pub input_shapes: Vec<(String, Vec<usize>)>,
     /// Inputs frozen to constants (`--fix NAME=VALUE|FILE.npy`).
     pub fixed: Vec<(String, FixedValue)>,
+    /// ONNX Runtime's dynamic quantization read as its weights only (for int8 conversion, which
+    /// keeps the weights and calibrates the activations): dynamic.rs.
+    pub dynamic_as_weights: bool,
 }
 
 /// A value during lowering: a constant (folded by tract) or a run-time tensor of the graph.
@@ -293,7 +297,10 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
     }
     prepare::forget_symbols(graph);
     prepare::qoperator_to_qdq(graph);
-    prepare::dynamic_lstm_to_lstm(graph).map_err(|m| tract_err(path, m))?;
+    if opts.dynamic_as_weights {
+        dynamic::dynamic_to_weight_qdq(graph);
+    }
+    dynamic::dynamic_lstm_to_lstm(graph, !opts.dynamic_as_weights).map_err(|m| tract_err(path, m))?;
     scan::separate_scan_outputs(graph);
     let opset =
         proto.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map_or(1, |o| o.version);
