@@ -14,8 +14,14 @@ fn corpus() -> PathBuf {
     ferrite_e2e::repo_root().join("quantizer/fuzz/corpus/import")
 }
 
+/// Imports `bytes` as f32 conversion reads a model, then as int8 conversion does (ONNX Runtime's
+/// dynamic quantization read as its weights); the first error, if any.
 fn import(bytes: &[u8]) -> ferrite_quantizer::Result<()> {
-    import_bytes(Path::new("/nonexistent/model.onnx"), bytes, &ImportOptions::default()).map(|_| ())
+    for dynamic_as_weights in [false, true] {
+        let opts = ImportOptions { dynamic_as_weights, ..Default::default() };
+        import_bytes(Path::new("/nonexistent/model.onnx"), bytes, &opts)?;
+    }
+    Ok(())
 }
 
 /// Small models that reach the importer's paths: convolution, padding, recurrences, gathers,
@@ -90,6 +96,17 @@ fn seeds() -> Vec<(&'static str, pb::ModelProto)> {
     ];
     b.node("Scan", &["s0", "x"], &["last", "frames"], attrs).output("frames");
     out.push(("scan_framing", b.build()));
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[2, 3]).init_q("wq", &[3, 2], vec![5, -7, 12, 0, -60, 33], true).init("ws", &[], vec![0.01]);
+    b.init_q("wz", &[], vec![0], true).node("DynamicQuantizeLinear", &["x"], &["xq", "xs", "xz"], vec![]);
+    b.node("MatMulInteger", &["xq", "wq", "xz", "wz"], &["yi"], vec![]).node(
+        "Cast",
+        &["yi"],
+        &["yf"],
+        vec![("to", Attr::I(1))],
+    );
+    b.node("Mul", &["xs", "ws"], &["s"], vec![]).node("Mul", &["yf", "s"], &["y"], vec![]).output("y");
+    out.push(("dynamic_matmul", b.build()));
     out
 }
 

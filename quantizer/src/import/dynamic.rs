@@ -134,12 +134,14 @@ pub(crate) fn dynamic_to_weight_qdq(graph: &mut pb::GraphProto) -> usize {
         if dq.op_type != "DynamicQuantizeLinear" || dq.output.first() != Some(&m.input[0]) || dq.output.len() < 2 {
             continue;
         }
-        let (x, x_scale, w) = (&dq.input[0], &dq.output[1], &m.input[1]);
+        let Some(x) = dq.input.first() else { continue };
+        let (x_scale, w) = (&dq.output[1], &m.input[1]);
         let Some(out) = m.output.first() else { continue };
         let Some(cast) = sole(out, "Cast") else { continue };
-        let Some(mul) = graph.node[cast].output.first().and_then(|c| sole(c, "Mul")) else { continue };
-        let scale =
-            graph.node[mul].input.iter().find(|i| *i != &graph.node[cast].output[0]).cloned().unwrap_or_default();
+        let Some(cast_out) = graph.node[cast].output.first() else { continue };
+        let Some(mul) = sole(cast_out, "Mul") else { continue };
+        let Some(y) = graph.node[mul].output.first().cloned() else { continue };
+        let scale = graph.node[mul].input.iter().find(|i| *i != cast_out).cloned().unwrap_or_default();
         // The scale: x_scale · w_scale, w_scale a constant.
         let Some(w_scale) =
             producer.get(scale.as_str()).map(|&s| &graph.node[s]).filter(|s| s.op_type == "Mul").and_then(|s| {
@@ -159,7 +161,7 @@ pub(crate) fn dynamic_to_weight_qdq(graph: &mut pb::GraphProto) -> usize {
         }
         let mut nodes = vec![simple("DequantizeLinear", format!("{weight}/node"), ins, weight.clone())];
         let op = if m.op_type == "ConvInteger" { "Conv" } else { "MatMul" };
-        let mut f = simple(op, format!("{}/float", m.name), vec![x.clone(), weight], graph.node[mul].output[0].clone());
+        let mut f = simple(op, format!("{}/float", m.name), vec![x.clone(), weight], y);
         if op == "Conv" {
             f.attribute = m.attribute.clone();
         }
