@@ -37,7 +37,7 @@ fn bench(c: &mut Criterion) {
         for verify in [false, true] {
             let id = BenchmarkId::new(if verify { "with_checksum" } else { "no_checksum" }, format!("{mb}MB"));
             group.bench_with_input(id, &p, |b, p| {
-                b.iter(|| Model::open_with(p, LoadOptions { verify_checksum: verify }).unwrap());
+                b.iter(|| Model::open_with(p, LoadOptions { verify_checksum: verify, ..Default::default() }).unwrap());
             });
         }
     }

@@ -127,7 +127,7 @@ fn corrupt_requantization_is_an_error_not_a_panic() {
     let at = weights_at + rec.offset.get() as usize + 4;
     bad[at..at + 4].copy_from_slice(&99i32.to_le_bytes());
     let bad = AlignedBytes::copy_from(&bad);
-    let m = Model::from_bytes_with(&bad, LoadOptions { verify_checksum: false }).unwrap();
+    let m = Model::from_bytes_with(&bad, LoadOptions { verify_checksum: false, ..Default::default() }).unwrap();
     let e = Session::new(&m).err().expect("refused");
     assert!(e.to_string().contains("requantization"), "{e}");
 }
@@ -150,7 +150,7 @@ fn altered_row_sums_are_refused_by_the_session() {
     let v = i32::from_le_bytes(bad[at..at + 4].try_into().unwrap());
     bad[at..at + 4].copy_from_slice(&(v + 1).to_le_bytes());
     let bad = AlignedBytes::copy_from(&bad);
-    let m = Model::from_bytes_with(&bad, LoadOptions { verify_checksum: false }).unwrap();
+    let m = Model::from_bytes_with(&bad, LoadOptions { verify_checksum: false, ..Default::default() }).unwrap();
     let e = Session::new(&m).err().expect("refused");
     assert!(e.to_string().contains("row sum"), "{e}");
 }

@@ -154,7 +154,7 @@ fn truncated_at_every_length() {
     // Without the checksum pass, the length check still catches every truncation.
     for len in (0..b.len()).step_by(7) {
         let a = aligned(&b[..len]);
-        assert!(Model::from_bytes_with(&a, LoadOptions { verify_checksum: false }).is_err());
+        assert!(Model::from_bytes_with(&a, LoadOptions { verify_checksum: false, ..Default::default() }).is_err());
     }
 }
 

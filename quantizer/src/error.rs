@@ -75,6 +75,14 @@ pub enum Error {
     /// A bad command-line argument value.
     #[error("{0}")]
     Usage(String),
+    /// A signing key file is malformed (its contents are never shown).
+    #[error("{path}: {message}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A `ferrite.toml` (or a file it names) is malformed or contradicts the model.
     #[error("{path}: {message}")]
     Config {

@@ -24,6 +24,7 @@ pub mod passes;
 pub mod plan;
 pub mod quantize;
 pub mod report;
+pub mod sign;
 pub mod writer;
 
 pub use error::{Error, Result};

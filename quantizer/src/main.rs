@@ -237,6 +237,35 @@ enum Command {
         #[arg(long)]
         profile: bool,
     },
+    /// Make an Ed25519 key pair for signing artifacts: KEY (private, PKCS#8 PEM, readable by its
+    /// owner only) and KEY.pub (public, SubjectPublicKeyInfo PEM); the private key is never printed
+    Keygen {
+        /// Private key file to write (the public key goes to the same path with `.pub` added)
+        #[arg(long, short, value_name = "KEY")]
+        out: PathBuf,
+        /// Replace existing key files
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign an artifact with a private key (a Signature section; an old one is replaced)
+    Sign {
+        /// The artifact
+        artifact: PathBuf,
+        /// Private key (PKCS#8 PEM, e.g. from `ferrite keygen` or `openssl genpkey -algorithm ed25519`)
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+        /// Where to write the signed artifact (default: replace ARTIFACT)
+        #[arg(long, short, value_name = "OUT.fer")]
+        output: Option<PathBuf>,
+    },
+    /// Check an artifact's signature against trusted public keys (exit 1 when it does not hold)
+    Verify {
+        /// The artifact
+        artifact: PathBuf,
+        /// A trusted public key (SubjectPublicKeyInfo PEM; repeatable)
+        #[arg(long = "pubkey", value_name = "KEY.pub", required = true)]
+        pubkeys: Vec<PathBuf>,
+    },
 }
 
 /// `println!` that returns write errors (a closed pipe) instead of panicking.
@@ -361,6 +390,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let opts = cli::stream::Options { rate, threshold, hop_frames, smooth, refractory_ms, json, step };
             cli::stream::run(&artifact, source, opts)
         }
+        Command::Keygen { out, force } => cli::sign::keygen(&out, force),
+        Command::Sign { artifact, key, output } => cli::sign::sign(&artifact, &key, output.as_deref()),
+        Command::Verify { artifact, pubkeys } => cli::sign::verify(&artifact, &pubkeys),
         Command::Bench { artifact, input, iterations, json, profile } => {
             cli::bench::run(&artifact, &input, cli::bench::Options { iterations, json, profile })
         }
@@ -638,6 +670,8 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             "quant_version": art.header.quant_version.get(),
             "capabilities": caps,
             "checksum": format!("crc32:{:08x}", art.header.checksum.get()),
+            "signature": ferrite_quantizer::sign::signer(model.bytes())
+                .map(|k| serde_json::json!({"algorithm": "ed25519", "key": ferrite_quantizer::sign::fingerprint(&k), "checked": false})),
             "arena_bytes": model.arena_len(),
             "table_bytes": table_bytes(&model),
             "session_bytes": model.arena_len() + table_bytes(&model),
@@ -667,6 +701,13 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         model.bytes().len(),
         art.header.checksum.get()
     );
+    match ferrite_quantizer::sign::signer(model.bytes()) {
+        Some(k) => out!(
+            "signature: Ed25519 by key {} (not checked here: `ferrite verify --pubkey KEY.pub`)",
+            ferrite_quantizer::sign::fingerprint(&k)
+        ),
+        None => out!("signature: none"),
+    }
     if !caps.is_empty() {
         out!("capabilities: {}", caps.join(", "));
     }

@@ -236,3 +236,40 @@ fn stream_runs_a_stateful_chunk_model_one_line_per_run() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("chunk model"), "{}", stderr(&o));
 }
+
+#[test]
+fn keygen_sign_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, other) = (dir.path().join("k"), dir.path().join("other"));
+    let o = ferrite(&["keygen", "-o", s(&key)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let private = std::fs::read_to_string(&key).unwrap();
+    let secret_line = private.lines().nth(1).unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    assert!(!said.contains(secret_line), "the private key is never printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert_fails(&["keygen", "-o", s(&key)], 1, "exists");
+    assert!(ferrite(&["keygen", "-o", s(&other)]).status.success());
+    let fer = dir.path().join("kws.fer");
+    assert!(ferrite(&["quantize", s(&root().join("models/ref-kws-dscnn/model.onnx")), "-o", s(&fer)]).status.success());
+    let pubkey = format!("{}.pub", s(&key));
+    let other_pub = format!("{}.pub", s(&other));
+    assert_fails(&["verify", s(&fer), "--pubkey", &pubkey], 1, "not signed");
+    let signed = dir.path().join("signed.fer");
+    let o = ferrite(&["sign", s(&fer), "--key", s(&key), "-o", s(&signed)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = ferrite(&["verify", s(&signed), "--pubkey", &pubkey]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("signature valid"));
+    assert!(ferrite(&["verify", s(&signed), "--pubkey", &other_pub, "--pubkey", &pubkey]).status.success());
+    assert_fails(&["verify", s(&signed), "--pubkey", &other_pub], 1, "not trusted");
+    let o = ferrite(&["inspect", s(&signed)]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("signature: Ed25519 by key"));
+    // A public key is not a signing key; a missing --pubkey is a usage error.
+    assert_fails(&["sign", s(&fer), "--key", &pubkey], 1, "not an Ed25519 private key");
+    assert_eq!(ferrite(&["verify", s(&signed)]).status.code(), Some(2));
+}

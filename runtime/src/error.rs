@@ -145,6 +145,15 @@ pub enum Error {
     BadText(&'static str),
     /// The Stream section breaks a rule (docs/FORMAT.md).
     BadStream(&'static str),
+    /// Trusted keys were given and the artifact carries no signature.
+    Unsigned,
+    /// The artifact is signed by a key that is not among the trusted ones.
+    UntrustedKey,
+    /// The Signature section is malformed (or signature checks are not built in).
+    BadSignature(&'static str),
+    /// The signature does not match the bytes: the artifact changed after it was signed, or the
+    /// signature was made for another file.
+    SignatureMismatch,
     /// A caller's buffer has the wrong length.
     BufferSize {
         /// Elements needed.
@@ -211,6 +220,12 @@ impl fmt::Display for Error {
             Error::EmptyText => write!(f, "the text has no words"),
             Error::BadText(rule) => write!(f, "bad text: {}", Text(rule)),
             Error::BadStream(rule) => write!(f, "bad stream section: {}", Text(rule)),
+            Error::Unsigned => write!(f, "the artifact is not signed, and trusted keys were given"),
+            Error::UntrustedKey => write!(f, "the artifact is signed by a key that is not trusted"),
+            Error::BadSignature(rule) => write!(f, "bad signature section: {}", Text(rule)),
+            Error::SignatureMismatch => {
+                write!(f, "the signature does not match the artifact: it was changed after signing")
+            }
             Error::BufferSize { needed, given } => write!(f, "buffer has {given} elements, {needed} needed"),
         }
     }

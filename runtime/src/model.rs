@@ -16,14 +16,22 @@ pub const MAX_ARENA_TENSORS: usize = 16384;
 
 /// How to load.
 #[derive(Debug, Clone, Copy)]
-pub struct LoadOptions {
-    /// Verify the CRC-32 over the whole file (O(file size)); on by default.
+pub struct LoadOptions<'k> {
+    /// Verify the CRC-32 over the whole file (O(file size)); on by default. A load with trusted
+    /// keys always verifies it (the checksum field is the one part of the file the signature
+    /// does not cover).
     pub verify_checksum: bool,
+    /// Public keys whose signatures are trusted (docs/FORMAT.md, "Signature"). When there are
+    /// any, an artifact must carry a valid signature by one of them: an unsigned one is refused
+    /// ([`Error::Unsigned`]), one signed by another key too ([`Error::UntrustedKey`]), and one
+    /// changed after signing ([`Error::SignatureMismatch`]). Empty (the default): signatures are
+    /// not checked.
+    pub trusted_keys: &'k [crate::format::signature::PublicKey],
 }
 
-impl Default for LoadOptions {
+impl Default for LoadOptions<'_> {
     fn default() -> Self {
-        LoadOptions { verify_checksum: true }
+        LoadOptions { verify_checksum: true, trusted_keys: &[] }
     }
 }
 
@@ -31,6 +39,9 @@ enum Data<'a> {
     Borrowed(&'a [u8]),
     #[cfg(feature = "std")]
     Mapped(memmap2::Mmap),
+    /// A private copy (a file loaded with trusted keys: what was verified is what runs).
+    #[cfg(feature = "std")]
+    Owned(crate::AlignedBytes),
 }
 
 /// A validated model borrowing (or, from [`Model::open`], mapping) its artifact bytes.
@@ -125,7 +136,7 @@ impl<'a> Model<'a> {
     }
 
     /// [`Model::from_bytes`] with options.
-    pub fn from_bytes_with(bytes: &'a [u8], opts: LoadOptions) -> Result<Self> {
+    pub fn from_bytes_with(bytes: &'a [u8], opts: LoadOptions<'_>) -> Result<Self> {
         validate(bytes, opts)?;
         Ok(Model { data: Data::Borrowed(bytes) })
     }
@@ -136,6 +147,8 @@ impl<'a> Model<'a> {
             Data::Borrowed(b) => b,
             #[cfg(feature = "std")]
             Data::Mapped(m) => m,
+            #[cfg(feature = "std")]
+            Data::Owned(b) => b.as_slice(),
         }
     }
 
@@ -258,8 +271,16 @@ impl Model<'static> {
         Self::open_with(path, LoadOptions::default())
     }
 
-    /// [`Model::open`] with options.
-    pub fn open_with(path: impl AsRef<std::path::Path>, opts: LoadOptions) -> Result<Self> {
+    /// [`Model::open`] with options. With trusted keys the file is read into memory instead of
+    /// mapped: a mapping shows whatever another writer puts in the file later, so the bytes that
+    /// run could differ from the ones whose signature was checked; a private copy cannot change.
+    pub fn open_with(path: impl AsRef<std::path::Path>, opts: LoadOptions<'_>) -> Result<Self> {
+        if !opts.trusted_keys.is_empty() {
+            let bytes = std::fs::read(path).map_err(|e| Error::Io(e.raw_os_error()))?;
+            let copy = crate::AlignedBytes::copy_from(&bytes);
+            validate(copy.as_slice(), opts)?;
+            return Ok(Model { data: Data::Owned(copy) });
+        }
         let file = std::fs::File::open(path).map_err(|e| Error::Io(e.raw_os_error()))?;
         // SAFETY: the mapping is read-only and private to this process. Another process truncating
         // or rewriting the file while it is mapped could change the bytes under us (or raise
@@ -303,8 +324,14 @@ fn stream_params_of(bytes: &[u8]) -> Option<crate::stream::StreamParams> {
 }
 
 /// Every check past the structure: plan consistency, op semantics, liveness.
-fn validate(bytes: &[u8], opts: LoadOptions) -> Result<()> {
-    let art = Artifact::parse(bytes, opts.verify_checksum)?;
+fn validate(bytes: &[u8], opts: LoadOptions<'_>) -> Result<()> {
+    // The signature first: nothing it vouches for is read before it holds.
+    let keyed = !opts.trusted_keys.is_empty();
+    if keyed {
+        let body = crate::format::signature::locate(bytes)?;
+        crate::format::signature::verify(bytes, body, opts.trusted_keys)?;
+    }
+    let art = Artifact::parse(bytes, opts.verify_checksum || keyed)?;
     validate_preprocessing(&art)?;
     check_slots(&art)?;
     check_graph_io(&art)?;

@@ -15,7 +15,8 @@ fn reserved_byte_set() -> AlignedBytes {
 #[test]
 fn a_broken_rule_is_typed_with_or_without_its_text() {
     let bytes = reserved_byte_set();
-    let err = Model::from_bytes_with(bytes.as_slice(), LoadOptions { verify_checksum: false }).err();
+    let err =
+        Model::from_bytes_with(bytes.as_slice(), LoadOptions { verify_checksum: false, ..Default::default() }).err();
     let Some(Error::BadHeaderField(rule)) = err else { panic!("expected BadHeaderField, got {err:?}") };
     let shown = Error::BadHeaderField(rule).to_string();
     if cfg!(feature = "error-text") {

@@ -3,4 +3,5 @@
 
 pub mod bench;
 pub mod chunks;
+pub mod sign;
 pub mod stream;

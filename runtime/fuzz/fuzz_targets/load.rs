@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let buf = AlignedBytes::copy_from(&bytes);
     for verify in [true, false] {
-        let Ok(model) = Model::from_bytes_with(&buf, LoadOptions { verify_checksum: verify }) else { continue };
+        let Ok(model) = Model::from_bytes_with(&buf, LoadOptions { verify_checksum: verify, ..Default::default() }) else { continue };
         // Whatever loads must also tokenize and featurize without panicking.
         let _ = model.labels().count();
         match model.preprocessing() {

@@ -10,6 +10,7 @@
 
 pub mod compact;
 pub(crate) mod parse;
+pub mod signature;
 
 pub use compact::{Ops, Slots, Tensors, Words};
 pub use parse::{checksum, Artifact, Section};

@@ -47,6 +47,15 @@
 // An index (label, output) is out of range.
 #define FERRITE_E_INDEX 12
 
+// Trusted keys were given and the artifact is not signed.
+#define FERRITE_E_UNSIGNED 13
+
+// The artifact is signed by a key that is not among the trusted ones.
+#define FERRITE_E_UNTRUSTED_KEY 14
+
+// The artifact's signature does not hold: it changed after signing, or the section is malformed.
+#define FERRITE_E_BAD_SIGNATURE 15
+
 // A loaded, validated artifact (opaque). It borrows the artifact's bytes.
 typedef struct FerriteModel FerriteModel;
 
@@ -100,10 +109,34 @@ int32_t ferrite_model_from_memory(const uint8_t *bytes,
                                   size_t storage_len,
                                   FerriteModel **model);
 
+// [`ferrite_model_from_memory`] that also checks the artifact's Ed25519 signature against
+// `n_keys` trusted public keys (32 bytes each, one after the other, at `keys`): an unsigned
+// artifact gives `FERRITE_E_UNSIGNED`, one signed by another key `FERRITE_E_UNTRUSTED_KEY`, one
+// changed after signing `FERRITE_E_BAD_SIGNATURE`. With `n_keys` 0 it is
+// [`ferrite_model_from_memory`]. The check covers the bytes as they are now: they must not
+// change while the model is used (keep them in memory only this code writes).
+int32_t ferrite_model_from_memory_signed(const uint8_t *bytes,
+                                         size_t len,
+                                         const uint8_t *keys,
+                                         size_t n_keys,
+                                         void *storage,
+                                         size_t storage_len,
+                                         FerriteModel **model);
+
 #if defined(FERRITE_STD)
 // Opens the artifact at `path` (a NUL-terminated UTF-8 path: memory-mapped, checksum checked) into
 // a model allocated here; free it with [`ferrite_model_free`]. Hosts only (feature `std`).
 int32_t ferrite_model_open(const char *path, FerriteModel **model);
+#endif
+
+#if defined(FERRITE_STD)
+// [`ferrite_model_open`] that also checks the artifact's Ed25519 signature against `n_keys`
+// trusted public keys (32 bytes each at `keys`; statuses as [`ferrite_model_from_memory_signed`]).
+// With keys the file is read into memory instead of mapped, so what runs is what was checked.
+int32_t ferrite_model_open_signed(const char *path,
+                                  const uint8_t *keys,
+                                  size_t n_keys,
+                                  FerriteModel **model);
 #endif
 
 // Releases a model: frees one from [`ferrite_model_open`]; for one in caller storage, only ends

@@ -24,7 +24,7 @@ pub use stream::*;
 
 use core::ffi::{c_char, c_void};
 use core::mem::{align_of, size_of};
-use ferrite_runtime::{Model, PreparedOp, Preprocessing, Region, Session, SessionOptions, ARENA_ALIGN};
+use ferrite_runtime::{LoadOptions, Model, PreparedOp, Preprocessing, Region, Session, SessionOptions, ARENA_ALIGN};
 
 /// A loaded, validated artifact (opaque). It borrows the artifact's bytes.
 pub struct FerriteModel {
@@ -74,10 +74,47 @@ pub unsafe extern "C" fn ferrite_model_from_memory(
     storage_len: usize,
     model: *mut *mut FerriteModel,
 ) -> i32 {
+    // SAFETY: the caller's promises are this function's.
+    unsafe { ferrite_model_from_memory_signed(bytes, len, core::ptr::null(), 0, storage, storage_len, model) }
+}
+
+/// The trusted keys the caller passed: `n` keys of 32 bytes each at `keys` (none when `n` is 0).
+///
+/// # Safety
+/// `keys` must point to `n * 32` readable bytes that outlive the call.
+unsafe fn trusted_keys<'k>(keys: *const u8, n: usize) -> Option<&'k [[u8; 32]]> {
+    if n == 0 {
+        return Some(&[]);
+    }
+    if keys.is_null() {
+        return None;
+    }
+    // SAFETY: the caller promises `n` keys of 32 bytes at `keys`; [u8; 32] has alignment 1.
+    Some(unsafe { core::slice::from_raw_parts(keys.cast::<[u8; 32]>(), n) })
+}
+
+/// [`ferrite_model_from_memory`] that also checks the artifact's Ed25519 signature against
+/// `n_keys` trusted public keys (32 bytes each, one after the other, at `keys`): an unsigned
+/// artifact gives `FERRITE_E_UNSIGNED`, one signed by another key `FERRITE_E_UNTRUSTED_KEY`, one
+/// changed after signing `FERRITE_E_BAD_SIGNATURE`. With `n_keys` 0 it is
+/// [`ferrite_model_from_memory`]. The check covers the bytes as they are now: they must not
+/// change while the model is used (keep them in memory only this code writes).
+#[no_mangle]
+pub unsafe extern "C" fn ferrite_model_from_memory_signed(
+    bytes: *const u8,
+    len: usize,
+    keys: *const u8,
+    n_keys: usize,
+    storage: *mut c_void,
+    storage_len: usize,
+    model: *mut *mut FerriteModel,
+) -> i32 {
     guard(|| {
         if bytes.is_null() || storage.is_null() || model.is_null() {
             return FERRITE_E_NULL;
         }
+        // SAFETY: the caller passes `n_keys` keys of 32 bytes at `keys`.
+        let Some(trusted) = (unsafe { trusted_keys(keys, n_keys) }) else { return FERRITE_E_NULL };
         if storage_len < size_of::<FerriteModel>()
             || !(storage as usize).is_multiple_of(align_of::<FerriteModel>().max(16))
         {
@@ -85,7 +122,7 @@ pub unsafe extern "C" fn ferrite_model_from_memory(
         }
         // SAFETY: the caller promises `len` readable bytes at `bytes` that outlive the model.
         let bytes: &'static [u8] = unsafe { core::slice::from_raw_parts(bytes, len) };
-        match Model::from_bytes(bytes) {
+        match Model::from_bytes_with(bytes, LoadOptions { trusted_keys: trusted, ..Default::default() }) {
             Ok(m) => {
                 let p = storage.cast::<FerriteModel>();
                 // SAFETY: `storage` is non-null, aligned for FerriteModel and large enough (checked);
@@ -106,15 +143,32 @@ pub unsafe extern "C" fn ferrite_model_from_memory(
 #[cfg(feature = "std")]
 #[no_mangle]
 pub unsafe extern "C" fn ferrite_model_open(path: *const c_char, model: *mut *mut FerriteModel) -> i32 {
+    // SAFETY: the caller's promises are this function's.
+    unsafe { ferrite_model_open_signed(path, core::ptr::null(), 0, model) }
+}
+
+/// [`ferrite_model_open`] that also checks the artifact's Ed25519 signature against `n_keys`
+/// trusted public keys (32 bytes each at `keys`; statuses as [`ferrite_model_from_memory_signed`]).
+/// With keys the file is read into memory instead of mapped, so what runs is what was checked.
+#[cfg(feature = "std")]
+#[no_mangle]
+pub unsafe extern "C" fn ferrite_model_open_signed(
+    path: *const c_char,
+    keys: *const u8,
+    n_keys: usize,
+    model: *mut *mut FerriteModel,
+) -> i32 {
     guard(|| {
         if path.is_null() || model.is_null() {
             return FERRITE_E_NULL;
         }
+        // SAFETY: the caller passes `n_keys` keys of 32 bytes at `keys`.
+        let Some(trusted) = (unsafe { trusted_keys(keys, n_keys) }) else { return FERRITE_E_NULL };
         // SAFETY: the caller passes a NUL-terminated string.
         let Ok(path) = (unsafe { core::ffi::CStr::from_ptr(path) }).to_str() else {
             return FERRITE_E_IO;
         };
-        match Model::open(path) {
+        match Model::open_with(path, LoadOptions { trusted_keys: trusted, ..Default::default() }) {
             Ok(m) => {
                 // SAFETY: `model` is non-null (checked); the box is released by ferrite_model_free.
                 unsafe { *model = Box::into_raw(Box::new(FerriteModel { model: m, owned: true })) };

@@ -29,6 +29,12 @@ pub const FERRITE_E_PANIC: i32 = 10;
 pub const FERRITE_E_NO_PREPROCESSING: i32 = 11;
 /// An index (label, output) is out of range.
 pub const FERRITE_E_INDEX: i32 = 12;
+/// Trusted keys were given and the artifact is not signed.
+pub const FERRITE_E_UNSIGNED: i32 = 13;
+/// The artifact is signed by a key that is not among the trusted ones.
+pub const FERRITE_E_UNTRUSTED_KEY: i32 = 14;
+/// The artifact's signature does not hold: it changed after signing, or the section is malformed.
+pub const FERRITE_E_BAD_SIGNATURE: i32 = 15;
 
 /// The status for a runtime error.
 pub(crate) fn status_of(e: &Error) -> i32 {
@@ -42,6 +48,9 @@ pub(crate) fn status_of(e: &Error) -> i32 {
         Error::Io(_) => FERRITE_E_IO,
         Error::OpNotBuilt { .. } => FERRITE_E_OP_NOT_BUILT,
         Error::TierUnavailable(_) | Error::UnknownTier => FERRITE_E_RUN,
+        Error::Unsigned => FERRITE_E_UNSIGNED,
+        Error::UntrustedKey => FERRITE_E_UNTRUSTED_KEY,
+        Error::SignatureMismatch | Error::BadSignature(_) => FERRITE_E_BAD_SIGNATURE,
         _ => FERRITE_E_ARTIFACT,
     }
 }
@@ -63,6 +72,9 @@ pub extern "C" fn ferrite_status_message(status: i32) -> *const c_char {
         FERRITE_E_PANIC => b"internal error (a panic was caught)\0",
         FERRITE_E_NO_PREPROCESSING => b"the model has no preprocessing of that kind\0",
         FERRITE_E_INDEX => b"index out of range\0",
+        FERRITE_E_UNSIGNED => b"the artifact is not signed, and trusted keys were given\0",
+        FERRITE_E_UNTRUSTED_KEY => b"the artifact is signed by a key that is not trusted\0",
+        FERRITE_E_BAD_SIGNATURE => b"the artifact's signature does not hold: it was changed after signing\0",
         _ => b"unknown status code\0",
     };
     s.as_ptr().cast()

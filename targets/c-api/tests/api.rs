@@ -351,3 +351,62 @@ fn a_recurrent_stream_detects_like_the_runtime() {
         ferrite_model_free(d);
     }
 }
+
+#[test]
+fn a_keyed_load_checks_the_signature() {
+    // Signed with ferrite_quantizer::sign (as `ferrite sign` does); checked in memory and by path.
+    let key = ferrite_quantizer::sign::generate();
+    let other = ferrite_quantizer::sign::generate();
+    let (k, o) = (key.verifying_key().to_bytes(), other.verifying_key().to_bytes());
+    let art = trained_artifact("intent-lstm", Precision::Fp16);
+    let signed = AlignedBytes::copy_from(&ferrite_quantizer::sign::sign(art.as_slice(), &key).unwrap());
+    let mut storage = Mem::new(ferrite_model_storage_size(), 0);
+    let size = ferrite_model_storage_size();
+    let load = |bytes: &AlignedBytes, keys: &[[u8; 32]], storage: &mut Mem| {
+        let mut m = null_mut();
+        let st = unsafe {
+            ferrite_model_from_memory_signed(
+                bytes.as_ptr(),
+                bytes.len(),
+                keys.as_ptr().cast(),
+                keys.len(),
+                storage.ptr(),
+                size,
+                &mut m,
+            )
+        };
+        if st == FERRITE_OK {
+            unsafe { ferrite_model_free(m) };
+        }
+        st
+    };
+    assert_eq!(load(&signed, &[k], &mut storage), FERRITE_OK);
+    assert_eq!(load(&signed, &[o, k], &mut storage), FERRITE_OK, "one of two trusted keys");
+    assert_eq!(load(&signed, &[], &mut storage), FERRITE_OK, "no keys: not checked");
+    assert_eq!(load(&signed, &[o], &mut storage), FERRITE_E_UNTRUSTED_KEY);
+    assert_eq!(load(&art, &[k], &mut storage), FERRITE_E_UNSIGNED);
+    let mut forged = signed.as_slice().to_vec();
+    let mid = forged.len() / 2;
+    forged[mid] ^= 0x10;
+    let crc = ferrite_runtime::format::checksum(&forged);
+    forged[48..52].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(load(&AlignedBytes::copy_from(&forged), &[k], &mut storage), FERRITE_E_BAD_SIGNATURE);
+    assert!(msg(FERRITE_E_BAD_SIGNATURE).contains("changed after signing"));
+    let mut m = null_mut();
+    let st = unsafe {
+        ferrite_model_from_memory_signed(signed.as_ptr(), signed.len(), null(), 1, storage.ptr(), size, &mut m)
+    };
+    assert_eq!(st, FERRITE_E_NULL, "keys announced but not given");
+    // By path: read into memory, checked, freed.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.fer");
+    std::fs::write(&path, signed.as_slice()).unwrap();
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    let mut m = null_mut();
+    assert_eq!(unsafe { ferrite_model_open_signed(c.as_ptr(), [k].as_ptr().cast(), 1, &mut m) }, FERRITE_OK);
+    unsafe { ferrite_model_free(m) };
+    assert_eq!(
+        unsafe { ferrite_model_open_signed(c.as_ptr(), [o].as_ptr().cast(), 1, &mut m) },
+        FERRITE_E_UNTRUSTED_KEY
+    );
+}
