@@ -45,12 +45,32 @@ fn main() {
     let intent = env::var_os("CARGO_FEATURE_INTENT").is_some();
     let names: &[&str] = if intent { &["kws.fer", "intent.fer"] } else { &["kws.fer"] };
     let mut sizes = Sizes::default();
+    // FERRITE_FW_TAMPER=1: one byte of the keyword model's weights changed and its checksum made
+    // right again, as a forger would: only the signature check at boot can catch it (CI runs it).
+    println!("cargo:rerun-if-env-changed=FERRITE_FW_TAMPER");
+    let tamper = env::var_os("FERRITE_FW_TAMPER").is_some_and(|v| v == "1");
     for name in names {
         let src = models.join(name);
         println!("cargo:rerun-if-changed={}", src.display());
-        let bytes = fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let mut bytes = fs::read(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
         sizes.add(&bytes, &src);
+        if tamper && *name == "kws.fer" {
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x01;
+            let crc = ferrite_runtime::format::checksum(&bytes);
+            bytes[48..52].copy_from_slice(&crc.to_le_bytes());
+        }
         fs::write(out.join(name), &bytes).expect("artifact copy");
+    }
+    // The public key the signed firmware trusts (32 bytes), made by make-models.sh.
+    if env::var_os("CARGO_FEATURE_SIGNED").is_some() {
+        let key = models.join("trusted.raw");
+        println!("cargo:rerun-if-changed={}", key.display());
+        let raw = fs::read(&key).unwrap_or_else(|e| {
+            panic!("{}: {e} (the `signed` firmware trusts the key make-models.sh signs with)", key.display())
+        });
+        assert_eq!(raw.len(), 32, "{}: an Ed25519 public key is 32 bytes", key.display());
+        fs::write(out.join("trusted.raw"), raw).expect("key copy");
     }
     fs::write(out.join("sizes.rs"), sizes.rust()).expect("sizes.rs");
 

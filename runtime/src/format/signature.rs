@@ -3,6 +3,9 @@
 //! field and the Signature body read as zero — behind a domain-separating prefix. A loader given
 //! trusted public keys ([`crate::LoadOptions::trusted_keys`]) refuses an unsigned file, one signed
 //! by a key it does not trust, and one whose bytes changed after signing, each with its own error.
+//! Verification is ed25519-compact's (no_std, its own SHA-512, built for size): on a Cortex-M4
+//! it adds 20 kB of flash where ed25519-dalek adds 46 kB, for about 1.6 times the instructions
+//! (6.8 M against 4.3 M to check a 32 kB model; targets/cortex-m/count.sh).
 
 use crate::error::{Error, Result};
 use zerocopy::little_endian::U32;
@@ -53,8 +56,7 @@ fn range_in(whole: &[u8], part: &[u8]) -> Option<core::ops::Range<usize>> {
 /// checksum field and `signature` (the Signature body, a sub-slice of `bytes`) read as zero.
 #[cfg(feature = "signatures")]
 pub fn signed_message(bytes: &[u8], signature: core::ops::Range<usize>) -> [u8; MESSAGE_LEN] {
-    use sha2::{Digest, Sha512};
-    let mut h = Sha512::new();
+    let mut h = ed25519_compact::sha512::Hash::new();
     let zeros = [0u8; 64];
     let mut at = 0;
     for hole in [CHECKSUM_FIELD, signature] {
@@ -122,11 +124,16 @@ pub(crate) fn verify(bytes: &[u8], body: &[u8], trusted: &[PublicKey]) -> Result
 
 #[cfg(feature = "signatures")]
 fn check(bytes: &[u8], range: core::ops::Range<usize>, key: &PublicKey, signature: &[u8; 64]) -> Result<()> {
-    let vk = ed25519_dalek::VerifyingKey::from_bytes(key)
-        .map_err(|_| Error::BadSignature(rule!("the public key is not a valid Ed25519 point")))?;
+    let pk = ed25519_compact::PublicKey::new(*key);
     let message = signed_message(bytes, range);
-    // Strict: no small-order keys or non-canonical signatures (RFC 8032's malleability).
-    vk.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(signature)).map_err(|_| Error::SignatureMismatch)
+    // ed25519-compact verifies strictly: a non-canonical S, and a key or an R of small order
+    // (RFC 8032's malleability and the weak-key cases), are refused.
+    pk.verify(message, &ed25519_compact::Signature::new(*signature)).map_err(|e| match e {
+        ed25519_compact::Error::InvalidPublicKey | ed25519_compact::Error::WeakPublicKey => {
+            Error::BadSignature(rule!("the public key is not a valid Ed25519 point"))
+        }
+        _ => Error::SignatureMismatch,
+    })
 }
 
 #[cfg(not(feature = "signatures"))]

@@ -4,16 +4,35 @@
 //! kernel tiers here. The ratio of instructions to ticks is measured on a known loop first.
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU32, Ordering};
 use cortex_m::peripheral::{syst::SystClkSource, SYST};
+use cortex_m_rt::exception;
 
-/// Starts SysTick counting down from its 24-bit maximum on the core clock.
+/// SysTick wrap-arounds (each 2^24 ticks), for steps longer than one period.
+static WRAPS: AtomicU32 = AtomicU32::new(0);
+
+#[exception]
+fn SysTick() {
+    WRAPS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Starts SysTick counting down from its 24-bit maximum on the core clock, counting wraps.
 pub fn start() {
     // SAFETY: the firmware is single-threaded and nothing else uses SysTick.
     let mut syst = unsafe { cortex_m::Peripherals::steal() }.SYST;
     syst.set_clock_source(SystClkSource::Core);
     syst.set_reload(0x00FF_FFFF);
     syst.clear_current();
+    syst.enable_interrupt();
     syst.enable_counter();
+}
+
+/// SysTick ticks `f` took, however many periods (the wrap count read around the step).
+pub fn long_ticks(f: impl FnOnce()) -> u64 {
+    let (w0, a) = (WRAPS.load(Ordering::Relaxed), SYST::get_current());
+    f();
+    let (w1, b) = (WRAPS.load(Ordering::Relaxed), SYST::get_current());
+    (w1.wrapping_sub(w0) as u64) * 0x0100_0000 + a as u64 - b as u64
 }
 
 /// SysTick ticks `f` took (it must take less than 2^24 ticks).

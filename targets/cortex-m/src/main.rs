@@ -28,6 +28,9 @@ use defmt_semihosting as _;
 struct Align64<B: ?Sized>(B);
 
 static KWS: &Align64<[u8]> = &Align64(*include_bytes!(concat!(env!("OUT_DIR"), "/kws.fer")));
+/// The public key whose signatures the firmware trusts (feature `signed`): baked in at build.
+#[cfg(feature = "signed")]
+static TRUSTED: [[u8; 32]; 1] = [*include_bytes!(concat!(env!("OUT_DIR"), "/trusted.raw"))];
 #[cfg(feature = "intent")]
 static INTENT: &Align64<[u8]> = &Align64(*include_bytes!(concat!(env!("OUT_DIR"), "/intent.fer")));
 
@@ -123,6 +126,20 @@ fn fail(what: &str) -> ! {
 /// step's, not their sum.
 #[inline(never)]
 fn open<'a>(what: &str, bytes: &'a [u8]) -> Model<'a> {
+    #[cfg(feature = "signed")]
+    let model = {
+        use ferrite_runtime::{Error, LoadOptions};
+        let opts = LoadOptions { trusted_keys: &TRUSTED, ..Default::default() };
+        Model::from_bytes_with(bytes, opts).unwrap_or_else(|e| match e {
+            Error::Unsigned => fail("the artifact is not signed"),
+            Error::UntrustedKey => fail("the artifact is signed by a key this firmware does not trust"),
+            Error::SignatureMismatch | Error::BadSignature(_) => {
+                fail("signature check failed: the artifact was changed after signing")
+            }
+            _ => fail(what),
+        })
+    };
+    #[cfg(not(feature = "signed"))]
     let model = Model::from_bytes(bytes).unwrap_or_else(|_| fail(what));
     say::model(what, bytes.len(), model.arena_len(), model.op_count(), model.region_count());
     model
@@ -149,7 +166,26 @@ fn keywords(t: &mut Tables, scratch: &mut [f32]) -> usize {
     }
     #[cfg(feature = "count")]
     instructions(&model, &fe, t, scratch);
+    #[cfg(all(feature = "count", feature = "signed"))]
+    signature_cost();
     wrong
+}
+
+/// Instructions of the keyword model's load with its signature checked and without (feature
+/// `count`, under `-icount`): the difference is what the check at boot costs.
+#[cfg(all(feature = "count", feature = "signed"))]
+fn signature_cost() {
+    use ferrite_runtime::LoadOptions;
+    let per_tick = count::instructions_per_tick();
+    let mut ok = false;
+    let keyed = count::long_ticks(|| {
+        ok = Model::from_bytes_with(&KWS.0, LoadOptions { trusted_keys: &TRUSTED, ..Default::default() }).is_ok()
+    });
+    let plain = count::long_ticks(|| ok &= Model::from_bytes(&KWS.0).is_ok());
+    if !ok {
+        fail("load");
+    }
+    say::signature(KWS.0.len(), (keyed as f32 * per_tick) as u32, (plain as f32 * per_tick) as u32);
 }
 
 /// Instructions of one clip's features and of one inference on each kernel tier (feature

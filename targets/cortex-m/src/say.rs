@@ -99,6 +99,12 @@ mod text {
         let line = Line::new().s("instructions, tier ").s(tier).s(": features ").n(features);
         line.s(", inference ").n(inference).out();
     }
+    #[cfg(all(feature = "count", feature = "signed"))]
+    pub fn signature(bytes: usize, keyed: u32, plain: u32) {
+        let line = Line::new().s("instructions, loading the keyword model (").n(bytes as u32).s(" bytes): ");
+        let line = line.n(keyed).s(" with its signature checked, ").n(plain).s(" without");
+        line.out();
+    }
 }
 
 #[cfg(feature = "defmt")]
@@ -148,6 +154,15 @@ mod frames {
     #[cfg(feature = "count")]
     pub fn instructions(tier: &str, features: u32, inference: u32) {
         defmt::println!("instructions, tier {=str}: features {=u32}, inference {=u32}", tier, features, inference);
+    }
+    #[cfg(all(feature = "count", feature = "signed"))]
+    pub fn signature(bytes: usize, keyed: u32, plain: u32) {
+        defmt::println!(
+            "instructions, loading the keyword model ({=usize} bytes): {=u32} with its signature checked, {=u32} without",
+            bytes,
+            keyed,
+            plain
+        );
     }
 }
 
