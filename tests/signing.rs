@@ -200,3 +200,28 @@ fn key_files_are_openssls_and_their_errors_never_show_a_key() {
     assert!(e.contains("k") && !e.contains(&body), "{e}");
     assert!(sign::read_private(&public).is_err(), "a public key is not a private key");
 }
+
+#[test]
+fn the_signature_fuzz_corpus_replays_without_a_panic() {
+    // runtime/fuzz's `signature` target trusts the key whose seed is 32 bytes of 7; its seeds are
+    // written here (FERRITE_FUZZ_SEEDS=1) and every file in its corpus replays on every test run.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let trusted = [key.verifying_key().to_bytes()];
+    let dir = ferrite_e2e::repo_root().join("runtime/fuzz/corpus/signature");
+    if std::env::var_os("FERRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let plain = small_artifact();
+        std::fs::write(dir.join("signed_small.fer"), sign::sign(&plain, &key).unwrap()).unwrap();
+        std::fs::write(dir.join("unsigned_small.fer"), &plain).unwrap();
+        std::fs::write(dir.join("other_key.fer"), sign::sign(&plain, &sign::generate()).unwrap()).unwrap();
+    }
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).expect("the committed corpus") {
+        let bytes = std::fs::read(e.unwrap().path()).unwrap();
+        let _ = keyed(&bytes, &trusted);
+        n += 1;
+    }
+    assert!(n >= 3, "the seeds are committed");
+    let signed = std::fs::read(dir.join("signed_small.fer")).unwrap();
+    assert_eq!(keyed(&signed, &trusted), Ok(()), "the seed signed with the fuzz target's key loads");
+}
