@@ -45,7 +45,20 @@ fn check_model(name: &str, data: &str, int8_ops: &[&str]) {
     let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap();
     let rep = &meta["model_card"]["quantization"];
     assert_eq!(rep["layers"].as_array().unwrap().len(), q.layers.len());
-    assert!(rep["calibration"]["fingerprint"].as_str().unwrap().starts_with("crc32:"));
+    assert!(rep["calibration"]["fingerprint"].as_str().unwrap().starts_with("sha256:"));
+    // Provenance (issue 13): the calibration set by name and fingerprint, never by the path it had
+    // on this machine; the source model by its SHA-256; the tool's version and commit.
+    let data_dir = ferrite_e2e::shared_data().join(data);
+    assert_eq!(rep["calibration"]["data"], data_dir.file_name().unwrap().to_str().unwrap());
+    let card = serde_json::to_string(&meta).unwrap();
+    for p in [data_dir.to_str().unwrap(), ferrite_e2e::repo_root().to_str().unwrap()] {
+        assert!(!card.contains(p), "{name}: the metadata holds the path {p}");
+    }
+    use sha2::Digest;
+    let onnx = std::fs::read(ferrite_e2e::repo_root().join("models").join(name).join("model.onnx")).unwrap();
+    let digest: String = sha2::Sha256::digest(&onnx).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(meta["model_card"]["source"]["sha256"], digest.as_str());
+    assert!(meta["model_card"]["tool_commit"].as_str().is_some_and(|c| !c.is_empty()));
 }
 
 #[test]

@@ -233,10 +233,11 @@ impl CalibInput {
         }
     }
     /// Every value in order, as little-endian bytes (the set's fingerprint).
-    pub fn hash_into(&self, h: &mut crc32fast::Hasher) {
+    pub fn hash_into(&self, h: &mut sha2::Sha256) {
+        use sha2::Digest;
         match self {
-            CalibInput::F32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
-            CalibInput::I32(v) => v.iter().for_each(|f| h.update(&f.to_le_bytes())),
+            CalibInput::F32(v) => v.iter().for_each(|f| h.update(f.to_le_bytes())),
+            CalibInput::I32(v) => v.iter().for_each(|f| h.update(f.to_le_bytes())),
             CalibInput::Many(v) => v.iter().for_each(|x| x.hash_into(h)),
         }
     }

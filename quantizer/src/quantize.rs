@@ -235,10 +235,12 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
                 "file": model.file_name().map(|s| s.to_string_lossy().into_owned()),
                 "bytes": imported.source_bytes,
                 "crc32": format!("{:08x}", imported.source_crc32),
+                "sha256": sha256_of_file(model)?,
                 "producer": imported.producer,
                 "opset": imported.opset,
             },
             "tool": format!("ferrite-quantizer {}", env!("CARGO_PKG_VERSION")),
+            "tool_commit": option_env!("FERRITE_GIT_COMMIT").unwrap_or("unknown"),
             "import": import_changes,
             "text": opts.card,
         },
@@ -338,7 +340,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             "scheme": "int8 v2: weights symmetric per output channel, activations asymmetric per tensor, int32 bias, fixed-point requantization (docs/QUANTIZATION.md)",
             "calibration": match &q.calib {
                 Some(path) => json!({
-                    "data": path.display().to_string(),
+                    "data": data_set_name(path),
                     "method": method_name(q.method),
                     "samples": calib.len(),
                     "fingerprint": fingerprint(&calib),
@@ -502,14 +504,31 @@ pub fn method_name(m: Method) -> String {
     }
 }
 
-/// CRC-32 of the calibration inputs as the model reads them (values in order, little-endian), with
-/// their count: the same data and preprocessing give the same fingerprint.
+/// SHA-256 of the calibration inputs as the model reads them (values in order, little-endian; the
+/// first 16 bytes, in hex), with their count: the same data and preprocessing give the same
+/// fingerprint, wherever the data sits on the machine that built the artifact.
 pub fn fingerprint(inputs: &[CalibInput]) -> String {
-    let mut h = crc32fast::Hasher::new();
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
     for x in inputs {
         x.hash_into(&mut h);
     }
-    format!("crc32:{:08x}/{}", h.finalize(), inputs.len())
+    let hex: String = h.finalize()[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}/{}", inputs.len())
+}
+
+/// A data set's name for the model card: its file or folder name, never the path that leads to it
+/// on the machine that built the artifact (the fingerprint identifies the contents).
+fn data_set_name(path: &Path) -> String {
+    let clean: PathBuf = path.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect();
+    clean.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "(unnamed)".into())
+}
+
+/// SHA-256 of the file at `path`, in hex (the source model's identity in the model card).
+fn sha256_of_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    Ok(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Output SQNR of every layer: the converted model's result for the layer (dequantized) against
