@@ -419,3 +419,46 @@ fn a_dynamically_quantized_model_converts_to_int8_with_its_own_weights() {
     // Against the float MatMul on the dequantized weights (what the layer stands for).
     assert!(layers[0]["sqnr_db"].as_f64().is_some_and(|v| v > 30.0), "{}", layers[0]);
 }
+
+#[test]
+fn values_the_conversion_changes_are_said_in_the_model_card() {
+    // Issue 13: a bias too large for the i32 accumulator's 2^30 steps is clamped, and an output
+    // channel whose requantization multiplier is under 2^-32 can only give the zero point; neither
+    // may happen silently.
+    use ferrite_e2e::{OnnxBuilder, Rng};
+    let mut r = Rng::new(45);
+    let dir = tempfile::tempdir().unwrap();
+    let gemm = |name: &str, w: Vec<f32>, bias: Vec<f32>| {
+        let mut b = OnnxBuilder::new(13);
+        b.input("x", &[4, 16]).init("w", &[16, 4], w).init("b", &[4], bias);
+        b.node("Gemm", &["x", "w", "b"], &["y"], vec![]).output("y");
+        b.save(dir.path(), name)
+    };
+    let changes_of = |layers: &[serde_json::Value]| -> Vec<String> {
+        let c = layers[0]["changes"].as_array().cloned().unwrap_or_default();
+        c.iter().map(|c| c.as_str().unwrap().to_string()).collect()
+    };
+    // Channel 3's weights are far below any useful scale: its output can only be the zero point.
+    let mut w = r.vec(16 * 4, -1.0, 1.0);
+    for k in 0..16 {
+        w[k * 4 + 3] = 1e-30;
+    }
+    let tiny = gemm("tiny", w, vec![0.1, -0.2, 0.3, 0.0]);
+    let layers = int8_layers(&tiny, &[4, 16], &mut || r.vec(64, -1.0, 1.0));
+    assert_eq!(layers[0]["precision"], "int8");
+    let changes = changes_of(&layers);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(changes[0].starts_with("1 output channels give only the zero point"), "{changes:?}");
+    // Channel 1's bias is about 10^13 accumulator steps: clamped (and the output range it sets
+    // leaves the other channels under one step: said too).
+    let huge = gemm("huge", r.vec(16 * 4, -1.0, 1.0), vec![0.1, 1e9, 0.3, 0.0]);
+    let changes = changes_of(&int8_layers(&huge, &[4, 16], &mut || r.vec(64, -1.0, 1.0)));
+    assert!(changes.iter().any(|c| c.starts_with("1 biases clamped")), "{changes:?}");
+    // A model with nothing to change says nothing.
+    let mut b = OnnxBuilder::new(13);
+    b.input("x", &[4, 16]).init("w", &[16, 4], r.vec(64, -1.0, 1.0)).node("MatMul", &["x", "w"], &["y"], vec![]);
+    b.output("y");
+    let plain = b.save(dir.path(), "plain");
+    let layers = int8_layers(&plain, &[4, 16], &mut || r.vec(64, -1.0, 1.0));
+    assert!(layers[0]["changes"].is_null(), "{}", layers[0]);
+}

@@ -57,6 +57,9 @@ pub struct Layer {
     pub sqnr_db: Option<f64>,
     /// The layer's own SQNR: with only this layer in int8 (what `--accuracy-budget` compares).
     pub sqnr_isolated_db: Option<f64>,
+    /// Values the conversion could not keep and changed (clamped biases or weights, channels
+    /// whose requantization underflowed to the zero point): said, never silent.
+    pub changes: Vec<String>,
 }
 
 /// Where an int8 product writes ([`Cx::product_output`]).
@@ -78,6 +81,8 @@ struct Cx<'a> {
     weight_scales: &'a WeightScales,
     twin: HashMap<TensorId, TensorId>,
     ops: Vec<Op>,
+    /// What the layer being converted changed ([`Layer::changes`]), taken by [`Cx::layer`].
+    changes: Vec<String>,
 }
 
 fn f32_const(g: &Graph, t: Option<TensorId>) -> Option<(Vec<usize>, Vec<f32>)> {
@@ -171,8 +176,13 @@ impl Cx<'_> {
     ) -> Result<[TensorId; 3], String> {
         let model_scale = weight.and_then(|t| self.weight_scales.get(&self.g.tensors[t].name)).copied();
         let (sw, q) = match model_scale {
-            // The model's own int8 values: its weights are exact multiples of its scale.
+            // The model's own int8 values: its weights are exact multiples of its scale. Ferrite's
+            // weights are symmetric (±127): a model's -128 becomes -127, and is said.
             Some(s) if channels > 0 && w.len().is_multiple_of(channels) => {
+                let clamped = w.iter().filter(|&&v| (v / s).round().abs() > 127.0).count();
+                if clamped > 0 {
+                    self.changes.push(format!("{clamped} weights clamped to ±127 of the model's scale"));
+                }
                 (vec![s; channels], w.iter().map(|&v| (v / s).round().clamp(-127.0, 127.0) as i8).collect())
             }
             _ => quantize_weights_per_channel(w, channels),
@@ -182,18 +192,32 @@ impl Cx<'_> {
         }
         let mut bq = Vec::with_capacity(channels);
         let mut rq = Vec::with_capacity(2 * channels);
+        let (mut clamped, mut silent) = (0, 0);
         for c in 0..channels {
             let acc_scale = sx as f64 * sw[c] as f64;
             let b = bias.as_ref().map_or(0.0, |b| b[c] as f64);
-            bq.push((b / acc_scale).round().clamp(-MAX_BIAS, MAX_BIAS) as i32);
+            let steps = (b / acc_scale).round();
+            clamped += usize::from(steps.abs() > MAX_BIAS);
+            bq.push(steps.clamp(-MAX_BIAS, MAX_BIAS) as i32);
             let m = acc_scale / sy as f64;
             // A multiplier below 2^-32 maps every accumulator to the zero point: use the smallest.
             let r = match quantize_multiplier(m) {
                 Some(r) => r,
-                None if m < 1.0 => Requant { multiplier: 1 << 30, shift: 62 },
+                None if m < 1.0 => {
+                    silent += 1;
+                    Requant { multiplier: 1 << 30, shift: 62 }
+                }
                 None => return Err(format!("requantization multiplier {m:e} out of range")),
             };
             rq.extend([r.multiplier, r.shift]);
+        }
+        if clamped > 0 {
+            self.changes.push(format!("{clamped} biases clamped to ±2^30 accumulator steps"));
+        }
+        if silent > 0 {
+            self.changes.push(format!(
+                "{silent} output channels give only the zero point (their requantization multiplier is under 2^-32)"
+            ));
         }
         let data = match layout {
             Layout::K4N16 => packed(&q, channels),
@@ -419,7 +443,7 @@ impl Cx<'_> {
     }
 
     fn layer(
-        &self,
+        &mut self,
         op: &Op,
         kind: &'static str,
         y: TensorId,
@@ -427,7 +451,9 @@ impl Cx<'_> {
         bytes_f32: usize,
         new: &[TensorId],
     ) -> Layer {
+        let changes = std::mem::take(&mut self.changes);
         Layer {
+            changes,
             name: op.name.clone(),
             kind,
             precision: "int8",
@@ -536,7 +562,7 @@ pub fn to_int8(
     keep_float: &BTreeMap<String, &str>,
 ) -> Vec<Layer> {
     let old = std::mem::take(&mut g.ops);
-    let mut cx = Cx { g, ranges, weight_scales, twin: HashMap::new(), ops: Vec::new() };
+    let mut cx = Cx { g, ranges, weight_scales, twin: HashMap::new(), ops: Vec::new(), changes: Vec::new() };
     let mut layers = Vec::new();
     for op in old {
         let Some(kind) = kind_of(op.code) else {
@@ -576,6 +602,11 @@ pub fn to_int8(
                     bytes: bytes_f32,
                     sqnr_db: None,
                     sqnr_isolated_db: None,
+                    // A layer that stays float keeps its values; what its attempt noted goes.
+                    changes: {
+                        cx.changes.clear();
+                        Vec::new()
+                    },
                 });
                 cx.ops.push(op);
             }

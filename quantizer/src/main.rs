@@ -515,6 +515,16 @@ fn cmd_quantize(
     let meta = &q.metadata;
     if let Some(qr) = ferrite_quantizer::report::quantization(meta) {
         eprint!("{}", ferrite_quantizer::report::quant_text(qr));
+        // Values the conversion changed: never silent (also in the model card, layer `changes`).
+        for l in qr["layers"].as_array().into_iter().flatten() {
+            for c in l["changes"].as_array().into_iter().flatten() {
+                eprintln!(
+                    "ferrite: warning: layer {}: {}",
+                    l["name"].as_str().unwrap_or("?"),
+                    c.as_str().unwrap_or("?")
+                );
+            }
+        }
     }
     if let Some(path) = report {
         let html = ferrite_quantizer::report::quantize_html(meta);

@@ -356,6 +356,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
                 "sqnr_db": l.sqnr_db.map(db2),
                 "sqnr_own_db": l.sqnr_isolated_db.map(db2),
                 "bytes_f32": l.bytes_f32, "bytes": l.bytes,
+                "changes": if l.changes.is_empty() { serde_json::Value::Null } else { json!(l.changes) },
             })).collect::<Vec<_>>(),
         });
     }
