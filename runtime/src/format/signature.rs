@@ -43,6 +43,7 @@ pub struct SignatureBody {
 pub const SIGNATURE_BODY_LEN: usize = core::mem::size_of::<SignatureBody>();
 
 /// The bytes of the header's checksum field, read as zero in the signed range.
+#[cfg(feature = "signatures")]
 const CHECKSUM_FIELD: core::ops::Range<usize> = 48..52;
 
 /// Where `part` lies in `whole`, when it is a sub-slice of it.
