@@ -587,6 +587,8 @@ pub fn to_int8(
         match done {
             Ok(l) => layers.push(l),
             Err(reason) => {
+                // A layer that stays float keeps its values: what its attempt noted goes.
+                cx.changes.clear();
                 let y = op.outputs.iter().flatten().next().copied();
                 let out = y.map(|t| cx.name(t)).unwrap_or_default();
                 let bytes_f32 = bytes_of(cx.g, weight_inputs(&op));
@@ -602,11 +604,7 @@ pub fn to_int8(
                     bytes: bytes_f32,
                     sqnr_db: None,
                     sqnr_isolated_db: None,
-                    // A layer that stays float keeps its values; what its attempt noted goes.
-                    changes: {
-                        cx.changes.clear();
-                        Vec::new()
-                    },
+                    changes: Vec::new(),
                 });
                 cx.ops.push(op);
             }

@@ -235,7 +235,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
                 "file": model.file_name().map(|s| s.to_string_lossy().into_owned()),
                 "bytes": imported.source_bytes,
                 "crc32": format!("{:08x}", imported.source_crc32),
-                "sha256": sha256_of_file(model)?,
+                "sha256": imported.source_sha256,
                 "producer": imported.producer,
                 "opset": imported.opset,
             },
@@ -523,13 +523,6 @@ pub fn fingerprint(inputs: &[CalibInput]) -> String {
 fn data_set_name(path: &Path) -> String {
     let clean: PathBuf = path.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect();
     clean.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "(unnamed)".into())
-}
-
-/// SHA-256 of the file at `path`, in hex (the source model's identity in the model card).
-fn sha256_of_file(path: &Path) -> Result<String> {
-    use sha2::Digest;
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-    Ok(sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Output SQNR of every layer: the converted model's result for the layer (dequantized) against

@@ -62,8 +62,8 @@ pub fn sign(artifact: &Path, key: &Path, output: Option<&Path>) -> anyhow::Resul
 pub fn verify(artifact: &Path, pubkeys: &[PathBuf]) -> anyhow::Result<()> {
     let keys = pubkeys.iter().map(|p| Ok(sign::read_public(p)?.to_bytes())).collect::<anyhow::Result<Vec<_>>>()?;
     let opts = LoadOptions { trusted_keys: &keys, ..Default::default() };
-    Model::open_with(artifact, opts).map_err(|e| anyhow!("{}: {e}", artifact.display()))?;
-    let signer = sign::signer(&std::fs::read(artifact)?).map(|k| sign::fingerprint(&k)).unwrap_or_default();
+    let model = Model::open_with(artifact, opts).map_err(|e| anyhow!("{}: {e}", artifact.display()))?;
+    let signer = sign::signer(model.bytes()).map(|k| sign::fingerprint(&k)).unwrap_or_default();
     out!("{}: signature valid, key {signer}", artifact.display());
     Ok(())
 }

@@ -57,6 +57,8 @@ pub struct Imported {
     pub source_bytes: u64,
     /// CRC-32 of the source file (provenance in the model card).
     pub source_crc32: u32,
+    /// SHA-256 of the ONNX bytes, in hex (the source's identity in the model card).
+    pub source_sha256: String,
     /// Inputs frozen to constants (`--fix`).
     pub fixed: Vec<(String, FixedValue)>,
     /// `If` nodes whose condition was known: only their branch taken is kept.
@@ -192,6 +194,10 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
     let mut imported = import_proto(path, &proto, opts)?;
     imported.source_bytes = bytes.len() as u64;
     imported.source_crc32 = crc32fast::hash(bytes);
+    imported.source_sha256 = {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
     Ok(imported)
 }
 
@@ -507,6 +513,7 @@ pub fn import_proto(path: &Path, proto: &pb::ModelProto, opts: &ImportOptions) -
         producer,
         source_bytes: 0,
         source_crc32: 0,
+        source_sha256: String::new(),
         fixed,
         ifs_taken: ifs.taken,
         ifs_selected: ifs.selected,
