@@ -186,7 +186,7 @@ enum Command {
         report: Option<PathBuf>,
     },
     /// Spot keywords in a stream: a WAV file or raw 16-bit mono PCM (`--raw -` reads stdin), each
-    /// detection printed as it happens
+    /// detection printed as it happens; a chunk model (a VAD, `--stream-state`) prints each run
     #[command(group(clap::ArgGroup::new("audio").required(true).args(["wav", "raw"])))]
     Stream {
         /// A keyword artifact (an audio frontend and one logit per class)
