@@ -3,7 +3,6 @@
 //! becomes probabilities. `ferrite run --text/--wav` and `ferrite eval` are thin layers over this.
 
 use crate::error::{Error, Result};
-use ferrite_runtime::ops::OpCode;
 use ferrite_runtime::{Input, Model, Preprocessing, Session};
 use std::path::{Path, PathBuf};
 
@@ -68,14 +67,7 @@ impl<'m, 'a> Classifier<'m, 'a> {
     /// A classifier over `model` (read from `path`, named in errors).
     pub fn new(model: &'m Model<'a>, path: &Path) -> Result<Self> {
         let session = Session::new(model).map_err(runtime(path))?;
-        let first_out = model.outputs().next().map(|d| d.index);
-        let probabilities = model.ops().any(|op| {
-            op.code == OpCode::Softmax && {
-                let a = model.artifact();
-                a.index_range(op.record.outputs_start.get(), op.record.outputs_len.get())
-                    .is_some_and(|o| o.iter().any(|t| Some(t) == first_out))
-            }
-        });
+        let probabilities = model.first_output_is_probabilities();
         let labels = model.labels().map(String::from).collect();
         Ok(Classifier { model, session, path: path.to_owned(), labels, probabilities })
     }

@@ -13,6 +13,7 @@ pub mod classify;
 pub mod config;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod fuse_norm;
 pub mod import;
 pub mod int8;

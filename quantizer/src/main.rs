@@ -237,6 +237,38 @@ enum Command {
         #[arg(long)]
         profile: bool,
     },
+    /// Explain a decision: each word (read as unknown), time segment or mel band (set to silence)
+    /// is hidden in turn, and its importance is how much the label's probability drops
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["text", "wav"])))]
+    Explain {
+        /// A text or audio classifier artifact
+        artifact: PathBuf,
+        /// Text to explain (the model must have a tokenizer)
+        #[arg(long)]
+        text: Option<String>,
+        /// WAV file to explain (PCM 16-bit mono, 8 or 16 kHz; the model must have an audio frontend)
+        #[arg(long, value_name = "FILE.wav")]
+        wav: Option<PathBuf>,
+        /// Label to explain, by name or class index (default: the predicted one)
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+        /// Also explain this artifact (e.g. the float model a quantized one came from) for the same
+        /// label, and show how far the two agree (Spearman's rank correlation)
+        #[arg(long, value_name = "REF.fer")]
+        reference: Option<PathBuf>,
+        /// Audio: length of a time segment
+        #[arg(long, value_name = "MS", default_value_t = 100.0)]
+        segment_ms: f32,
+        /// Audio: number of mel bands the filters are grouped into
+        #[arg(long, value_name = "N", default_value_t = 8)]
+        bands: usize,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+        /// Write a self-contained HTML page (shaded words, or the spectrogram with heat strips)
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
+    },
     /// Make an Ed25519 key pair for signing artifacts: KEY (private, PKCS#8 PEM, readable by its
     /// owner only) and KEY.pub (public, SubjectPublicKeyInfo PEM); the private key is never printed
     Keygen {
@@ -389,6 +421,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let opts = cli::stream::Options { rate, threshold, hop_frames, smooth, refractory_ms, json, step };
             cli::stream::run(&artifact, source, opts)
+        }
+        Command::Explain { artifact, text, wav, label, reference, segment_ms, bands, json, html } => {
+            cli::explain::run(&cli::explain::Args {
+                artifact,
+                text,
+                wav,
+                label,
+                reference,
+                segment_ms,
+                bands,
+                json,
+                html,
+            })
         }
         Command::Keygen { out, force } => cli::sign::keygen(&out, force),
         Command::Sign { artifact, key, output } => cli::sign::sign(&artifact, &key, output.as_deref()),

@@ -273,3 +273,84 @@ fn keygen_sign_verify() {
     assert_fails(&["sign", s(&fer), "--key", &pubkey], 1, "not an Ed25519 private key");
     assert_eq!(ferrite(&["verify", s(&signed)]).status.code(), Some(2));
 }
+
+/// Every number in a JSON value, as serde_json prints it.
+fn numbers(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Number(n) => out.push(n.to_string()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| numbers(x, out)),
+        _ => {}
+    }
+}
+
+/// Runs `explain ARGS --json --html`, checks the page is well-formed XML holding every figure of
+/// the JSON, and returns the JSON.
+fn explain_json_and_html(args: &[&str], dir: &Path) -> serde_json::Value {
+    let html = dir.join("explain.html");
+    let mut all = vec!["explain"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--json", "--html", s(&html)]);
+    let o = ferrite(&all);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let page = std::fs::read_to_string(&html).unwrap();
+    let opts = roxmltree::ParsingOptions { allow_dtd: true, ..Default::default() };
+    let doc = roxmltree::Document::parse_with_options(&page, opts)
+        .unwrap_or_else(|e| panic!("explain.html is not well-formed: {e}"));
+    let text: String = doc.descendants().filter_map(|n| n.text()).collect();
+    let mut figures = Vec::new();
+    numbers(&j, &mut figures);
+    assert!(figures.len() > 10, "{j}");
+    for f in &figures {
+        assert!(text.contains(f.as_str()), "figure {f} of the JSON is not in the page's text");
+    }
+    j
+}
+
+#[test]
+fn explain_text_and_audio() {
+    let dir = tempfile::tempdir().unwrap();
+    let quantize = |name: &str, precision: &str| {
+        let out = dir.path().join(format!("{name}.{precision}.fer"));
+        let model = root().join("models").join(name).join("model.onnx");
+        let o = ferrite(&["quantize", s(&model), "--precision", precision, "-o", s(&out)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let (text32, text16) = (quantize("intent-lstm", "f32"), quantize("intent-lstm", "fp16"));
+    let sentence = "Will it rain in Paris tomorrow? & <b>";
+    let j = explain_json_and_html(&[s(&text16), "--text", sentence, "--reference", s(&text32)], dir.path());
+    assert_eq!(j["predicted"], "GetWeather");
+    assert_eq!(j["label"], "GetWeather");
+    let words: Vec<&str> =
+        j["words"]["parts"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(words, ["Will", "it", "rain", "in", "Paris", "tomorrow", "b"]);
+    let rho = j["words"]["spearman"].as_f64().unwrap();
+    assert!(rho > 0.9, "fp16 and f32 attributions should rank alike: {rho}");
+    let j = explain_json_and_html(&[s(&text32), "--text", sentence, "--label", "PlayMusic"], dir.path());
+    assert_eq!((j["label"].as_str(), j["class"].as_u64()), (Some("PlayMusic"), Some(3)));
+    assert!(j.get("reference").is_none() && j["words"]["spearman"].is_null());
+
+    let (kws32, kws16) = (quantize("kws-dscnn", "f32"), quantize("kws-dscnn", "fp16"));
+    let wav = root().join("../shared/data/fsdd/recordings/7_jackson_3.wav");
+    let j = explain_json_and_html(&[s(&kws16), "--wav", s(&wav), "--reference", s(&kws32)], dir.path());
+    assert_eq!(j["predicted"], "7");
+    assert_eq!(j["segments"]["parts"].as_array().unwrap().len(), 10, "49 frames of 20 ms in 100 ms segments");
+    assert_eq!(j["bands"]["parts"].as_array().unwrap().len(), 8);
+    assert!(j["segments"]["parts"][0]["reference"].is_number() && j["bands"]["spearman"].is_number(), "{j}");
+    let o = ferrite(&["explain", s(&kws32), "--wav", s(&wav), "--segment-ms", "250", "--bands", "4"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && table.contains("segments") && table.contains("0-270 ms"), "{table}");
+
+    // Errors: typed, one line, non-zero.
+    assert_fails(&["explain", s(&text32), "--text", "hello", "--label", "Nope"], 1, "no label \"Nope\"");
+    assert_fails(&["explain", s(&text32), "--wav", s(&wav)], 1, "needs a model with an audio frontend");
+    assert_fails(&["explain", s(&kws32), "--text", "seven"], 1, "needs a model with a tokenizer");
+    assert_fails(&["explain", s(&kws32), "--wav", "/no/such.wav"], 1, "/no/such.wav");
+    assert_fails(&["explain", s(&kws32), "--wav", s(&text32)], 1, "bad WAV");
+    assert_fails(&["explain", s(&kws32), "--wav", s(&wav), "--bands", "0"], 1, "--bands");
+    assert_fails(&["explain", s(&text32), "--text", " ,; "], 1, "no words");
+    assert_eq!(ferrite(&["explain", s(&text32)]).status.code(), Some(2));
+    assert_eq!(ferrite(&["explain", s(&text32), "--text", "a", "--wav", s(&wav)]).status.code(), Some(2));
+}

@@ -154,6 +154,9 @@ pub enum Error {
     /// The signature does not match the bytes: the artifact changed after it was signed, or the
     /// signature was made for another file.
     SignatureMismatch,
+    /// An explanation was asked of a model it does not fit (no preprocessing of that kind, a label
+    /// out of range, no f32 scores).
+    BadExplain(&'static str),
     /// A caller's buffer has the wrong length.
     BufferSize {
         /// Elements needed.
@@ -226,6 +229,7 @@ impl fmt::Display for Error {
             Error::SignatureMismatch => {
                 write!(f, "the signature does not match the artifact: it was changed after signing")
             }
+            Error::BadExplain(rule) => write!(f, "cannot explain: {}", Text(rule)),
             Error::BufferSize { needed, given } => write!(f, "buffer has {given} elements, {needed} needed"),
         }
     }

@@ -45,6 +45,7 @@ mod log;
 
 #[macro_use]
 mod error;
+pub mod explain;
 pub mod format;
 pub mod kernels;
 mod model;

@@ -240,6 +240,19 @@ impl<'a> Model<'a> {
         stream_params_of(art.stream)
     }
 
+    /// Whether the first output is made by a Softmax (class probabilities); otherwise a classifier
+    /// reads it as logits.
+    pub fn first_output_is_probabilities(&self) -> bool {
+        let Some(first) = self.outputs().next().map(|d| d.index) else { return false };
+        let art = self.artifact();
+        self.ops().any(|op| {
+            op.code == OpCode::Softmax
+                && art
+                    .index_range(op.record.outputs_start.get(), op.record.outputs_len.get())
+                    .is_some_and(|o| o.iter().any(|t| t == first))
+        })
+    }
+
     /// Ops in execution order.
     pub fn ops(&self) -> impl Iterator<Item = OpDesc<'_>> + '_ {
         let art = self.artifact();

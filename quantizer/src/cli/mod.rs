@@ -3,5 +3,6 @@
 
 pub mod bench;
 pub mod chunks;
+pub mod explain;
 pub mod sign;
 pub mod stream;

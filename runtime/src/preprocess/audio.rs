@@ -313,18 +313,36 @@ impl AudioFrontend {
         row: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<()> {
-        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
         if scratch.len() < self.frame_scratch_len() {
-            return Err(size(self.frame_scratch_len(), scratch.len()));
+            return Err(Error::BufferSize { needed: self.frame_scratch_len() as u64, given: scratch.len() as u64 });
+        }
+        let (spectrum, mel) = scratch.split_at_mut(self.n_fft + self.n_fft / 2 + 1);
+        let mel = mel.get_mut(..self.n_mels).unwrap_or(&mut []);
+        self.frame_log_mel(sample, tables, mel, spectrum)?;
+        self.project(mel, tables, row);
+        Ok(())
+    }
+
+    /// The log-mel energies of one frame into `mel` (`n_mels` long), with `scratch` of
+    /// `n_fft + n_fft / 2 + 1` floats: the stage before the DCT, where explanations mask bands.
+    fn frame_log_mel(
+        &self,
+        sample: impl Fn(usize) -> f32,
+        tables: &[f32],
+        mel: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<()> {
+        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
+        if scratch.len() < self.n_fft + self.n_fft / 2 + 1 {
+            return Err(size(self.n_fft + self.n_fft / 2 + 1, scratch.len()));
         }
         if tables.len() != self.tables_len() {
             return Err(size(self.tables_len(), tables.len()));
         }
         let (window, rest) = tables.split_at(self.frame_len);
-        let (edges, dct) = rest.split_at(self.n_mels + 2);
+        let edges = rest.get(..self.n_mels + 2).unwrap_or(&[]);
         let (fft, rest) = scratch.split_at_mut(self.n_fft);
-        let (power, rest) = rest.split_at_mut(self.n_fft / 2 + 1);
-        let mel = rest.get_mut(..self.n_mels).unwrap_or(&mut []);
+        let power = rest.get_mut(..self.n_fft / 2 + 1).unwrap_or(&mut []);
         let bin_hz = self.sample_rate as f32 / self.n_fft as f32;
         let n_bins = self.n_fft / 2 + 1;
 
@@ -350,7 +368,14 @@ impl AudioFrontend {
             }
             *e = libm::logf(acc + self.log_floor);
         }
+        Ok(())
+    }
+
+    /// One frame's features from its log-mel energies: the DCT's first `n_mfcc` coefficients, or
+    /// the energies themselves.
+    fn project(&self, mel: &[f32], tables: &[f32], row: &mut [f32]) {
         if self.n_mfcc > 0 {
+            let dct = tables.get(self.frame_len + self.n_mels + 2..).unwrap_or(&[]);
             for (o, drow) in row.iter_mut().zip(dct.chunks_exact(self.n_mels)) {
                 *o = drow.iter().zip(mel.iter()).map(|(d, v)| d * v).sum();
             }
@@ -360,6 +385,77 @@ impl AudioFrontend {
                 *o = *v;
             }
         }
+    }
+
+    /// The log value of silence, `ln(log_floor)`: what every mel energy of a zero-padded frame is.
+    pub fn silence(&self) -> f32 {
+        libm::logf(self.log_floor)
+    }
+
+    /// Length of the log-mel buffer of [`AudioFrontend::log_mel`]: `n_frames * n_mels`.
+    pub fn log_mel_len(&self) -> usize {
+        self.n_frames() * self.n_mels
+    }
+
+    /// Number of mel filters.
+    pub fn n_mels(&self) -> usize {
+        self.n_mels
+    }
+
+    /// The log-mel energies of a clip (`[n_frames][n_mels]`, row-major) into `out`
+    /// ([`AudioFrontend::log_mel_len`] long), with `tables` from [`AudioFrontend::tables`] and
+    /// `scratch` of [`AudioFrontend::frame_scratch_len`]: the features before the DCT and the
+    /// window normalisation, which [`AudioFrontend::features_from_log_mel`] applies.
+    pub fn log_mel(&self, samples: &[f32], tables: &[f32], out: &mut [f32], scratch: &mut [f32]) -> Result<()> {
+        if out.len() != self.log_mel_len() {
+            return Err(Error::BufferSize { needed: self.log_mel_len() as u64, given: out.len() as u64 });
+        }
+        for (t, mel) in out.chunks_exact_mut(self.n_mels).enumerate() {
+            let start = t * self.hop;
+            let at = |i: usize| {
+                if start + i < self.clip_samples {
+                    samples.get(start + i).copied().unwrap_or(0.0)
+                } else {
+                    0.0
+                }
+            };
+            self.frame_log_mel(at, tables, mel, scratch)?;
+        }
+        Ok(())
+    }
+
+    /// The features of a clip from its log-mel energies (from [`AudioFrontend::log_mel`]), with
+    /// every cell `(frame, mel)` for which `masked` holds read as [`AudioFrontend::silence`]: the
+    /// same bits as [`AudioFrontend::features`] when nothing is masked. `mel_row` is scratch of
+    /// `n_mels` floats.
+    pub fn features_from_log_mel(
+        &self,
+        log_mel: &[f32],
+        masked: impl Fn(usize, usize) -> bool,
+        tables: &[f32],
+        out: &mut [f32],
+        mel_row: &mut [f32],
+    ) -> Result<()> {
+        let size = |needed: usize, given: usize| Error::BufferSize { needed: needed as u64, given: given as u64 };
+        if log_mel.len() != self.log_mel_len() {
+            return Err(size(self.log_mel_len(), log_mel.len()));
+        }
+        if out.len() != self.feature_len() {
+            return Err(size(self.feature_len(), out.len()));
+        }
+        if mel_row.len() != self.n_mels || tables.len() != self.tables_len() {
+            return Err(size(self.n_mels, mel_row.len()));
+        }
+        let silence = self.silence();
+        for (t, (mel, row)) in
+            log_mel.chunks_exact(self.n_mels).zip(out.chunks_exact_mut(self.n_features())).enumerate()
+        {
+            for (j, (m, v)) in mel_row.iter_mut().zip(mel.iter()).enumerate() {
+                *m = if masked(t, j) { silence } else { *v };
+            }
+            self.project(mel_row, tables, row);
+        }
+        self.normalize_window(out);
         Ok(())
     }
 
@@ -367,24 +463,47 @@ impl AudioFrontend {
     #[cfg(feature = "alloc")]
     pub fn features_at(&self, samples: &[f32], rate: u32) -> Result<alloc::vec::Vec<f32>> {
         use alloc::vec;
-        self.check_rate(rate)?;
-        let resampled;
-        let x = if rate == self.sample_rate {
-            samples
-        } else {
-            // Only the input the clip's samples read needs converting: their span plus the kernel's reach.
-            let reach = super::resample::half_width(rate, self.sample_rate) as usize + 1;
-            let keep = super::resample::output_len(self.clip_samples, self.sample_rate, rate) + reach;
-            let src = samples.get(..keep.min(samples.len())).unwrap_or(samples);
-            let mut y = vec![0.0f32; super::resample::output_len(src.len(), rate, self.sample_rate)];
-            super::resample::resample(src, rate, self.sample_rate, &mut y)?;
-            resampled = y;
-            &resampled
-        };
+        let x = self.at_model_rate(samples, rate)?;
         let mut out = vec![0.0f32; self.feature_len()];
         let mut scratch = vec![0.0f32; self.scratch_len()];
-        self.features(x, &mut out, &mut scratch)?;
+        self.features(&x, &mut out, &mut scratch)?;
         Ok(out)
+    }
+
+    /// The log-mel energies ([`AudioFrontend::log_mel`]) and the tables of samples at any
+    /// supported rate (allocates).
+    #[cfg(feature = "alloc")]
+    pub fn log_mel_at(&self, samples: &[f32], rate: u32) -> Result<(alloc::vec::Vec<f32>, alloc::vec::Vec<f32>)> {
+        use alloc::vec;
+        let x = self.at_model_rate(samples, rate)?;
+        let mut tables = vec![0.0f32; self.tables_len()];
+        self.tables(&mut tables)?;
+        let mut out = vec![0.0f32; self.log_mel_len()];
+        let mut scratch = vec![0.0f32; self.frame_scratch_len()];
+        self.log_mel(&x, &tables, &mut out, &mut scratch)?;
+        Ok((out, tables))
+    }
+
+    /// `samples` at the model's rate: borrowed when they are, resampled otherwise (only the span
+    /// the clip reads, plus the kernel's reach).
+    #[cfg(feature = "alloc")]
+    fn at_model_rate<'x>(&self, samples: &'x [f32], rate: u32) -> Result<alloc::borrow::Cow<'x, [f32]>> {
+        self.check_rate(rate)?;
+        if rate == self.sample_rate {
+            return Ok(alloc::borrow::Cow::Borrowed(samples));
+        }
+        let reach = super::resample::half_width(rate, self.sample_rate) as usize + 1;
+        let keep = super::resample::output_len(self.clip_samples, self.sample_rate, rate) + reach;
+        let src = samples.get(..keep.min(samples.len())).unwrap_or(samples);
+        let mut y = alloc::vec![0.0f32; super::resample::output_len(src.len(), rate, self.sample_rate)];
+        super::resample::resample(src, rate, self.sample_rate, &mut y)?;
+        Ok(alloc::borrow::Cow::Owned(y))
+    }
+
+    /// The centre frequencies' neighbours: filter `j` rises from `edges[j]` to `edges[j + 1]` and
+    /// falls to `edges[j + 2]` (Hz), read from `tables` ([`AudioFrontend::tables`]).
+    pub fn filter_edges<'t>(&self, tables: &'t [f32]) -> &'t [f32] {
+        tables.get(self.frame_len..self.frame_len + self.n_mels + 2).unwrap_or(&[])
     }
 
     /// Features of a WAV file in memory (allocates).

@@ -124,17 +124,34 @@ impl<'a> Tokenizer<'a> {
         }
     }
 
+    /// The words of `text` as the tokenizer splits them, as byte ranges of `text` (before
+    /// lower-casing): word `i` here is the word that becomes id `i` of [`Tokenizer::encode`].
+    pub fn word_spans(text: &str) -> impl Iterator<Item = core::ops::Range<usize>> + '_ {
+        let base = text.as_ptr() as usize;
+        text.split(is_separator).filter(|w| !w.is_empty()).map(move |w| {
+            // `split` yields subslices of `text`, so the pointer difference is the byte offset.
+            let start = w.as_ptr() as usize - base;
+            start..start + w.len()
+        })
+    }
+
     /// Token ids of `text` into `out` (exactly `seq_len` long): the first `seq_len` words, padded.
     /// Text without any word is [`Error::EmptyText`]; longer text is truncated (reported in
     /// [`Encoded::truncated`]), never an error.
     pub fn encode(&self, text: &str, out: &mut [i32]) -> Result<Encoded> {
+        self.encode_masking(text, None, out)
+    }
+
+    /// [`Tokenizer::encode`] with word `mask` (counted from 0, as [`Tokenizer::word_spans`]
+    /// yields them) read as unknown: the occlusion [`crate::explain`] measures.
+    pub fn encode_masking(&self, text: &str, mask: Option<usize>, out: &mut [i32]) -> Result<Encoded> {
         if out.len() != self.seq_len {
             return Err(Error::BufferSize { needed: self.seq_len as u64, given: out.len() as u64 });
         }
         let mut n = 0usize;
         let mut unknown = 0usize;
         Self::for_each_word(text, |w, overflow| {
-            let id = if overflow { None } else { self.lookup(w) };
+            let id = if overflow || mask == Some(n) { None } else { self.lookup(w) };
             if let Some(slot) = out.get_mut(n) {
                 if id.is_none() {
                     unknown += 1;

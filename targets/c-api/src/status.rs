@@ -42,7 +42,7 @@ pub(crate) fn status_of(e: &Error) -> i32 {
         Error::ArenaTooSmall { .. } | Error::ArenaMisaligned | Error::BufferSize { .. } | Error::OutOfMemory { .. } => {
             FERRITE_E_BUFFER
         }
-        Error::BadInput { .. } | Error::UnknownName => FERRITE_E_INPUT,
+        Error::BadInput { .. } | Error::UnknownName | Error::BadExplain(_) => FERRITE_E_INPUT,
         Error::EmptyText | Error::BadText(_) => FERRITE_E_TEXT,
         Error::BadWav(_) | Error::UnsupportedWav { .. } => FERRITE_E_AUDIO,
         Error::Io(_) => FERRITE_E_IO,
