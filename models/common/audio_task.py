@@ -183,6 +183,8 @@ name = "{name}"
 task = "keyword-spotting"
 labels = [{", ".join(f'"{l}"' for l in LABELS)}]
 card = "MODEL_CARD.md"
+license = "CC-BY-SA-4.0"
+intended_use = "Spotting the spoken digits 0-9 (and background) in 8 kHz English speech, on a device. A reference model for Ferrite's tests and benchmarks: trained on five speakers, so not for production use or for voices unlike theirs."
 
 [audio]
 frontend = "logmel-v1"

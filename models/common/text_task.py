@@ -116,6 +116,8 @@ name = "{name}"
 task = "intent-classification"
 labels = [{", ".join(f'"{l}"' for l in labels)}]
 card = "MODEL_CARD.md"
+license = "Apache-2.0"
+intended_use = "Intent classification of short English voice-assistant requests into the seven Snips intents, on a device. A reference model for Ferrite's tests and benchmarks: it always answers one of the seven intents, so it is not for open-ended text, nor for decisions about people."
 
 [text]
 tokenizer = "words-v1"

@@ -54,6 +54,10 @@ pub struct ModelSection {
     pub labels_file: Option<PathBuf>,
     /// A Markdown model card stored in the artifact's metadata.
     pub card: Option<PathBuf>,
+    /// The weights' license, an SPDX expression (`Apache-2.0`, `CC-BY-SA-4.0`, `MIT OR Apache-2.0`).
+    pub license: Option<String>,
+    /// What the model is for and what it is not for, in a sentence or two.
+    pub intended_use: Option<String>,
 }
 
 /// `[text]`.
@@ -131,6 +135,10 @@ pub struct Resolved {
     pub labels: Vec<String>,
     /// Model card text.
     pub card: Option<String>,
+    /// SPDX license expression of the weights.
+    pub license: Option<String>,
+    /// Intended use.
+    pub intended_use: Option<String>,
     /// Preprocessing.
     pub preprocess: Option<Preprocess>,
     /// The Stream section's record (from `[stream]`).
@@ -161,6 +169,8 @@ impl Resolved {
         opts.name = opts.name.take().or(self.name);
         opts.task = opts.task.take().or(self.task);
         opts.card = opts.card.take().or(self.card);
+        opts.license = opts.license.take().or(self.license);
+        opts.intended_use = opts.intended_use.take().or(self.intended_use);
         opts.preprocess = opts.preprocess.take().or(self.preprocess);
         opts.stream = opts.stream.take().or(self.stream);
     }
@@ -193,7 +203,52 @@ pub fn load(path: &Path) -> Result<Resolved> {
         (Some(st), Some(Preprocess::Audio(a))) => Some(resolve_stream(path, st, a, &labels)?),
         (Some(_), _) => return Err(err(path, "[stream] needs [audio] (a keyword model's frontend)")),
     };
-    Ok(Resolved { name: m.name.clone(), task: m.task.clone(), labels, card, preprocess, stream })
+    if let Some(l) = &m.license {
+        check_spdx(l).map_err(|e| err(path, format!("[model] license {l:?}: {e}")))?;
+    }
+    if m.intended_use.as_ref().is_some_and(|u| u.trim().is_empty()) {
+        return Err(err(path, "[model] intended_use is empty"));
+    }
+    Ok(Resolved {
+        name: m.name.clone(),
+        task: m.task.clone(),
+        labels,
+        card,
+        license: m.license.clone(),
+        intended_use: m.intended_use.clone(),
+        preprocess,
+        stream,
+    })
+}
+
+/// Checks the syntax of an SPDX license expression: license identifiers (letters, digits, `.`,
+/// `-`, an optional trailing `+`; `LicenseRef-…` included) joined by `AND`, `OR` and `WITH`, with
+/// balanced parentheses. The identifiers are not looked up in the SPDX list (it changes; the
+/// syntax does not).
+pub fn check_spdx(expr: &str) -> std::result::Result<(), String> {
+    let spaced = expr.replace('(', " ( ").replace(')', " ) ");
+    let (mut want_id, mut depth) = (true, 0usize);
+    for tok in spaced.split_whitespace() {
+        match tok {
+            "(" if want_id => depth += 1,
+            ")" if !want_id && depth > 0 => depth -= 1,
+            "AND" | "OR" | "WITH" if !want_id => want_id = true,
+            id if want_id && is_license_id(id) => want_id = false,
+            other => return Err(format!("not an SPDX license expression (at {other:?})")),
+        }
+    }
+    if want_id || depth != 0 {
+        return Err("not an SPDX license expression (incomplete)".into());
+    }
+    Ok(())
+}
+
+fn is_license_id(id: &str) -> bool {
+    let core = id.strip_suffix('+').unwrap_or(id);
+    !core.is_empty()
+        && core.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && core.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !matches!(core, "AND" | "OR" | "WITH")
 }
 
 fn resolve_stream(
@@ -305,4 +360,29 @@ fn resolve_audio(path: &Path, a: &AudioSection) -> Result<Preprocess> {
     // The runtime's own checks, so the two can never disagree on what is valid.
     ferrite_runtime::preprocess::AudioFrontend::from_params(&p).map_err(|e| err(path, format!("[audio]: {e}")))?;
     Ok(Preprocess::Audio(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_spdx;
+
+    #[test]
+    fn spdx_expressions() {
+        for ok in [
+            "Apache-2.0",
+            "CC-BY-SA-4.0",
+            "MIT OR Apache-2.0",
+            "GPL-2.0+",
+            "(MIT AND BSD-3-Clause) OR CC0-1.0",
+            "GPL-2.0-only WITH Classpath-exception-2.0",
+            "LicenseRef-Ferrite-1",
+        ] {
+            assert!(check_spdx(ok).is_ok(), "{ok}");
+        }
+        for bad in
+            ["", "MIT OR", "AND MIT", "(MIT", "MIT)", "Apache 2.0 license", "MIT; rm -rf", "MIT OR OR BSD", "-MIT"]
+        {
+            assert!(check_spdx(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub mod npy;
 pub mod passes;
 pub mod plan;
 pub mod quantize;
+pub mod relayout;
 pub mod report;
 pub mod sign;
 pub mod writer;

@@ -184,6 +184,10 @@ enum Command {
         /// per-slice changes, per-layer SQNR) to FILE
         #[arg(long, value_name = "FILE.html", requires = "reference")]
         report: Option<PathBuf>,
+        /// With --reference: record the audit's summary (data set name and fingerprint, reference,
+        /// accuracy change, worst class and slice) in ARTIFACT's model card; before signing
+        #[arg(long, requires = "reference")]
+        record: bool,
     },
     /// Spot keywords in a stream: a WAV file or raw 16-bit mono PCM (`--raw -` reads stdin), each
     /// detection printed as it happens; a chunk model (a VAD, `--stream-state`) prints each run
@@ -324,7 +328,7 @@ fn main() -> ExitCode {
         {
             ExitCode::SUCCESS
         }
-        Err(e) if e.downcast_ref::<Flagged>().is_some() => ExitCode::from(EXIT_FLAGGED),
+        Err(e) if e.downcast_ref::<cli::audit::Flagged>().is_some() => ExitCode::from(cli::audit::EXIT_FLAGGED),
         Err(e) => {
             let msg = format!("{e}").replace('\n', " ");
             eprintln!("ferrite: error: {msg}");
@@ -403,8 +407,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (strip, chunks),
             )
         }
-        Command::Eval { artifact, data, split, json, reference: Some(reference), fail_on_flag, report } => {
-            cmd_audit(&artifact, &reference, &data, split, json, fail_on_flag, report.as_deref())
+        Command::Eval { artifact, data, split, json, reference: Some(reference), fail_on_flag, report, record } => {
+            let split = split_of(split);
+            cli::audit::run(&cli::audit::Args { artifact, reference, data, split, json, fail_on_flag, report, record })
         }
         Command::Eval { artifact, data, split, json, .. } => cmd_eval(&artifact, &data, split, json),
         Command::Inspect { artifact, json } => cmd_inspect(&artifact, json),
@@ -851,14 +856,12 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         );
     }
     if let Some(card) = meta.get("model_card") {
-        let mut summary = card.clone();
-        let text = summary.as_object_mut().and_then(|o| o.remove("text"));
-        let quant = summary.as_object_mut().and_then(|o| o.remove("quantization"));
-        out!("model card: {summary}");
-        if let Some(q) = quant.as_ref().filter(|q| q.is_object()) {
+        let (text, quant) = (card.get("text"), card.get("quantization"));
+        out!("{}", ferrite_quantizer::report::provenance_text(card).trim_end());
+        if let Some(q) = quant.filter(|q| q.is_object()) {
             out!("{}", ferrite_quantizer::report::quant_text(q).trim_end());
         }
-        if let Some(t) = text.as_ref().and_then(|t| t.as_str()) {
+        if let Some(t) = text.and_then(|t| t.as_str()) {
             out!("model card text: {} lines (inspect --json shows it)", t.lines().count());
         }
     }
@@ -1090,67 +1093,8 @@ fn split_of(split: SplitArg) -> ferrite_quantizer::eval::data::Split {
     }
 }
 
-/// Status of `eval --fail-on-flag` when a class or slice is flagged (1 is any other error).
-const EXIT_FLAGGED: u8 = 3;
-
 /// A reference model: an artifact, or an ONNX model converted (f32) in memory with the
 /// ferrite.toml beside it.
-fn reference_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
-        let mut opts = QuantizeOptions::default();
-        let cfg = path.with_file_name("ferrite.toml");
-        if cfg.is_file() {
-            ferrite_quantizer::config::load(&cfg)?.apply_to(&mut opts);
-        }
-        eprintln!("ferrite: converting the reference {} (f32) ...", path.display());
-        Ok(ferrite_quantizer::quantize::quantize(path, &opts)?.bytes)
-    } else {
-        std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))
-    }
-}
-
-fn cmd_audit(
-    path: &Path,
-    reference: &Path,
-    data: &Path,
-    split: SplitArg,
-    json: bool,
-    fail_on_flag: bool,
-    report: Option<&Path>,
-) -> anyhow::Result<()> {
-    use ferrite_quantizer::eval::audit;
-    let model = open(path)?;
-    let ref_bytes = ferrite_runtime::AlignedBytes::copy_from(&reference_bytes(reference)?);
-    let ref_model = Model::from_bytes(&ref_bytes).map_err(|e| anyhow!("{}: {e}", reference.display()))?;
-    let a = audit::audit((&model, path), (&ref_model, reference), data, split_of(split), true)?;
-    if json {
-        out!("{}", serde_json::to_string(&a)?);
-    } else {
-        use std::io::Write as _;
-        write!(std::io::stdout().lock(), "{}", audit::render_text(&a))?;
-    }
-    if let Some(r) = report {
-        let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
-        write_atomically(r, ferrite_quantizer::report::eval_html(&a, &meta).as_bytes())?;
-        eprintln!("ferrite: wrote report {}", r.display());
-    }
-    if fail_on_flag && a.flagged > 0 {
-        eprintln!("ferrite: {} class(es) or slice(s) flagged (--fail-on-flag)", a.flagged);
-        return Err(Flagged.into());
-    }
-    Ok(())
-}
-
-/// The error `eval --fail-on-flag` ends with (mapped to [`EXIT_FLAGGED`]).
-#[derive(Debug)]
-struct Flagged;
-impl std::fmt::Display for Flagged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("flagged classes or slices")
-    }
-}
-impl std::error::Error for Flagged {}
-
 fn cmd_eval(path: &Path, data: &Path, split: SplitArg, json: bool) -> anyhow::Result<()> {
     use ferrite_quantizer::eval;
     let model = open(path)?;

@@ -51,6 +51,10 @@ pub struct QuantizeOptions {
     pub task: Option<String>,
     /// Model card (Markdown) stored in the metadata.
     pub card: Option<String>,
+    /// SPDX license expression of the weights (model card `license`).
+    pub license: Option<String>,
+    /// Intended use (model card `intended_use`).
+    pub intended_use: Option<String>,
     /// Preprocessing carried into the artifact (from `ferrite.toml`).
     pub preprocess: Option<Preprocess>,
     /// Calibration and mixed precision (required for [`Precision::Int8`]).
@@ -103,6 +107,8 @@ impl Default for QuantizeOptions {
             name: None,
             task: None,
             card: None,
+            license: None,
+            intended_use: None,
             preprocess: None,
             int8: None,
             strip: false,
@@ -241,6 +247,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             },
             "tool": format!("ferrite-quantizer {}", env!("CARGO_PKG_VERSION")),
             "tool_commit": option_env!("FERRITE_GIT_COMMIT").unwrap_or("unknown"),
+            "license": opts.license,
+            "intended_use": opts.intended_use,
             "import": import_changes,
             "text": opts.card,
         },
@@ -520,7 +528,7 @@ pub fn fingerprint(inputs: &[CalibInput]) -> String {
 
 /// A data set's name for the model card: its file or folder name, never the path that leads to it
 /// on the machine that built the artifact (the fingerprint identifies the contents).
-fn data_set_name(path: &Path) -> String {
+pub fn data_set_name(path: &Path) -> String {
     let clean: PathBuf = path.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect();
     clean.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "(unnamed)".into())
 }

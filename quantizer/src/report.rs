@@ -25,6 +25,67 @@ fn db(v: &Value, decimals: usize) -> String {
     }
 }
 
+/// The provenance a model card records, one line each: source file and its SHA-256, the tool and
+/// its commit, license, intended use, calibration (data set name, method, fingerprint) and the
+/// recorded audit. A field the card lacks is said to be missing, not left out.
+pub fn provenance_text(card: &Value) -> String {
+    let s = |v: &Value| v.as_str().map(String::from);
+    let or_missing = |v: Option<String>| v.unwrap_or_else(|| "not recorded".into());
+    let src = &card["source"];
+    let mut o = String::from("provenance:\n");
+    o += &format!(
+        "  source: {} sha256:{} ({} bytes, {}, opset {})\n",
+        or_missing(s(&src["file"])),
+        or_missing(s(&src["sha256"])),
+        src["bytes"],
+        s(&src["producer"]).filter(|p| !p.is_empty()).unwrap_or_else(|| "producer unknown".into()),
+        src["opset"]
+    );
+    o += &format!("  tool: {}, commit {}\n", or_missing(s(&card["tool"])), or_missing(s(&card["tool_commit"])));
+    o += &format!("  license: {}\n", or_missing(s(&card["license"])));
+    o += &format!("  intended use: {}\n", or_missing(s(&card["intended_use"])));
+    let cal = &card["quantization"]["calibration"];
+    if cal.is_object() {
+        o += &format!(
+            "  calibration: {}, {} samples, {}, {}\n",
+            or_missing(s(&cal["data"])),
+            cal["samples"],
+            or_missing(s(&cal["method"])),
+            s(&cal["fingerprint"]).unwrap_or_else(|| "no fingerprint".into())
+        );
+    }
+    let a = &card["audit"];
+    if a.is_object() {
+        let worst = |w: &Value| match w.is_object() {
+            true => {
+                let (g, v) = (w["group"].as_str().unwrap_or("?"), w["value"].as_str().unwrap_or("?"));
+                let what = if g == "class" { v.to_string() } else { format!("{g}={v}") };
+                format!("{what} {:+.2} pts", w["change_pts"].as_f64().unwrap_or(0.0))
+            }
+            false => "none".into(),
+        };
+        o += &format!(
+            "  audit: {} {} ({} examples, {}) against {} (sha256:{}): accuracy {}% -> {}% ({:+.2} pts), agreement {}%, worst class {}, worst slice {}, {} flagged\n",
+            a["data"]["name"].as_str().unwrap_or("?"),
+            a["data"]["split"].as_str().unwrap_or("?"),
+            a["data"]["examples"],
+            a["data"]["sha256"].as_str().unwrap_or("?"),
+            a["reference"]["file"].as_str().unwrap_or("?"),
+            a["reference"]["sha256"].as_str().map_or("?", |h| &h[..h.len().min(16)]),
+            a["accuracy_pct"]["reference"],
+            a["accuracy_pct"]["quantized"],
+            a["accuracy_change_pts"].as_f64().unwrap_or(0.0),
+            a["agreement_pct"],
+            worst(&a["worst_class"]),
+            worst(&a["worst_slice"]),
+            a["flagged"]
+        );
+    } else {
+        o += "  audit: not recorded (ferrite eval ... --reference ... --record)\n";
+    }
+    o
+}
+
 /// The per-layer table: op, kind, precision, SQNR, bytes before and after, and why a layer stayed
 /// in float.
 pub fn quant_text(q: &Value) -> String {

@@ -1,24 +1,11 @@
 //! The `ferrite` command line: the main job end to end, and its error contract (one line on
 //! stderr naming the file and the problem; exit 1 for bad input, 2 for usage errors).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn ferrite(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrite")).args(args).output().expect("spawn ferrite")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{ferrite, root, s, stderr};
+use std::path::Path;
+use std::process::Command;
 
 #[test]
 fn quantize_inspect_run_roundtrip() {

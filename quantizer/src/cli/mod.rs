@@ -1,6 +1,7 @@
 //! Commands of the `ferrite` tool that live in modules of their own (the others are still in
 //! main.rs).
 
+pub mod audit;
 pub mod bench;
 pub mod chunks;
 pub mod explain;

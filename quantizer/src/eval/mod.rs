@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod data;
 pub mod metrics;
+pub mod record;
 
 use crate::classify::Classifier;
 use crate::error::{Error, Result};
