@@ -1,5 +1,8 @@
 //! Load time: `Model::open` (mmap + validation) must not grow with weight size beyond the checksum
 //! pass. Artifacts with 1 MB and 100 MB of weights, with and without checksum verification.
+//! And rejection of hostile files in time proportional to their records (docs/FORMAT.md): chains
+//! of 1,000 to 16,000 ops (the cap is 16,384 arena tensors) whose last op record is malformed, so the loader walks every record
+//! before it refuses; the time per record must stay flat as the count grows.
 //!
 //!     cargo bench --bench load
 
@@ -8,7 +11,7 @@ use ferrite_quantizer::ir::{Data, Graph};
 use ferrite_quantizer::writer::write;
 use ferrite_runtime::format::DType;
 use ferrite_runtime::ops::OpCode;
-use ferrite_runtime::{LoadOptions, Model};
+use ferrite_runtime::{AlignedBytes, LoadOptions, Model};
 use std::path::PathBuf;
 
 /// An artifact whose weights are one [k, n] f32 matrix of about `mb` megabytes.
@@ -28,6 +31,29 @@ fn artifact(mb: usize, dir: &std::path::Path) -> PathBuf {
     p
 }
 
+/// A chain of `n` Relu ops whose last op record is malformed, the checksum forged to match.
+fn hostile_chain(n: usize) -> Vec<u8> {
+    let mut bytes = ferrite_e2e::relu_chain(n);
+    let valid = AlignedBytes::copy_from(&bytes);
+    assert_eq!(Model::from_bytes(&valid).unwrap().op_count(), n, "the chain loads before it is spoiled");
+    ferrite_e2e::spoil_last_op(&mut bytes);
+    bytes
+}
+
+fn reject(c: &mut Criterion) {
+    let mut group = c.benchmark_group("reject_hostile");
+    group.sample_size(20);
+    for n in [1000usize, 4000, 16000] {
+        let bytes = AlignedBytes::copy_from(&hostile_chain(n));
+        assert!(Model::from_bytes(&bytes).is_err());
+        group.throughput(criterion::Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("ops", n), &bytes, |b, bytes| {
+            b.iter(|| Model::from_bytes(bytes).unwrap_err());
+        });
+    }
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("open");
@@ -44,5 +70,5 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+criterion_group!(benches, bench, reject);
 criterion_main!(benches);

