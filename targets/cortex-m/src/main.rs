@@ -1,7 +1,7 @@
 //! Ferrite on a Cortex-M, under QEMU: the int8 keyword spotter hears five baked-in digits through
 //! the runtime's own audio frontend, then the same digits as one stream through a `KeywordStream`
 //! (feature `stream`), and the int8 intent classifier reads three sentences through its
-//! tokenizer. Artifacts live in flash (`include_bytes!`, 64-byte aligned) and are validated
+//! tokenizer and explains its first decision (which words mattered). Artifacts live in flash (`include_bytes!`, 64-byte aligned) and are validated
 //! in place; sessions run in static buffers (no heap: the runtime is built without `alloc`).
 //! Labels, scores and the stack's high-water mark go out over semihosting (as text, or as defmt
 //! frames with the `defmt` feature); the exit status is QEMU's, and any wrong label fails it.
@@ -300,7 +300,32 @@ fn intents(t: &mut Tables) -> usize {
         let top = classify(&model, t, |s| tok.encode(text, s.input_i32_mut(0)?).map(|_| ()));
         wrong += report(text, top, want);
     }
+    explain(&model, t, SENTENCES[0].0);
     wrong
+}
+
+/// Why the model decided what it did on `text`, answered on the device (runtime/src/explain:
+/// each word read as unknown in turn) with the static session buffers and two small arrays;
+/// `.ci/run` compares the figures with `ferrite explain` on the host.
+#[cfg(feature = "intent")]
+#[inline(never)]
+fn explain(model: &Model<'_>, t: &mut Tables, text: &str) {
+    use ferrite_runtime::explain::{explain_text, Target};
+    const MAX_WORDS: usize = 32;
+    let Preprocessing::Text(tok) = model.preprocessing() else { fail("the intent model has no tokenizer") };
+    let (mut ids, mut importance) = ([0i32; MAX_WORDS], [0f32; MAX_WORDS]);
+    let (Some(ids), Some(imp)) = (ids.get_mut(..tok.seq_len()), importance.get_mut(..tok.seq_len())) else {
+        fail("the intent model reads more than 32 words")
+    };
+    let mut s =
+        Session::with_buffers(model, &mut t.arena.0, &mut t.ops[..], &mut t.regions[..], SessionOptions::default())
+            .unwrap_or_else(|_| fail("session"));
+    let e = explain_text(&mut s, text, Target::Predicted, ids, imp).unwrap_or_else(|_| fail("explain"));
+    say::why(model.label(e.label).unwrap_or("?"), e.score);
+    for (span, v) in ferrite_runtime::preprocess::Tokenizer::word_spans(text).zip(imp.iter()) {
+        let micro = v * 1e6;
+        say::importance(text.get(span).unwrap_or("?"), (micro + if micro < 0.0 { -0.5 } else { 0.5 }) as i32);
+    }
 }
 
 /// Runs `model` in the static buffers, its input written in place by `fill`: the top label and

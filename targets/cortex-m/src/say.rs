@@ -84,6 +84,22 @@ mod text {
     pub fn panic(message: &str, file: &str, line: u32) {
         Line::new().s("panicked at ").s(file).s(":").n(line).s(": ").s(message).out();
     }
+    #[cfg(feature = "intent")]
+    pub fn why(label: &str, score: f32) {
+        Line::new()
+            .s("explain: why ")
+            .s(label)
+            .s(" (probability ")
+            .milli(score)
+            .s("), importance in millionths:")
+            .out();
+    }
+    #[cfg(feature = "intent")]
+    pub fn importance(word: &str, micro: i32) {
+        let line = Line::new().s("explain: ").s(word).s(" ");
+        let line = if micro < 0 { line.s("-") } else { line.s("+") };
+        line.n(micro.unsigned_abs()).out();
+    }
     #[cfg(feature = "stream")]
     pub fn detection(label: &str, score: f32, start: u64, end: u64) {
         let line = Line::new().s("stream: ").s(label).s(" (").milli(score).s(") in samples ").n(start as u32);
@@ -137,6 +153,14 @@ mod frames {
     }
     pub fn panic(message: &str, file: &str, line: u32) {
         defmt::println!("panicked at {=str}:{=u32}: {=str}", file, line, message);
+    }
+    #[cfg(feature = "intent")]
+    pub fn why(label: &str, score: f32) {
+        defmt::println!("explain: why {=str} (probability {=f32}), importance in millionths:", label, score);
+    }
+    #[cfg(feature = "intent")]
+    pub fn importance(word: &str, micro: i32) {
+        defmt::println!("explain: {=str} {=i32}", word, micro);
     }
     #[cfg(feature = "stream")]
     pub fn detection(label: &str, score: f32, start: u64, end: u64) {
