@@ -98,8 +98,12 @@ fn the_fuzz_corpora_replay_without_a_panic() {
         let Ok(w) = wav::parse(&data) else { continue };
         let samples: Vec<f32> = w.samples().take(1 << 16).collect();
         let to = if w.sample_rate == 8000 { 16000 } else { 8000 };
+        // As the target bounds it: at most 2,048 outputs for extreme ratios.
+        let n = resample::output_len(samples.len(), w.sample_rate, to);
+        let keep = if n > 1 << 11 { samples.len() * (1 << 11) / n } else { samples.len() };
+        let samples = &samples[..keep];
         let mut out = vec![0.0; resample::output_len(samples.len(), w.sample_rate, to)];
-        let _ = resample::resample(&samples, w.sample_rate, to, &mut out);
+        let _ = resample::resample(samples, w.sample_rate, to, &mut out);
         parsed += 1;
     }
     assert!(parsed >= 2, "the real clips parse");
