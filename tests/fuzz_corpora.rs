@@ -107,15 +107,23 @@ fn the_fuzz_corpora_replay_without_a_panic() {
         parsed += 1;
     }
     assert!(parsed >= 2, "the real clips parse");
-    // tokenizer: the text artifact, every seed.
-    for art in ["tiny_text_preprocess.fer"] {
-        let bytes = AlignedBytes::copy_from(&std::fs::read(corpus("runtime/fuzz/corpus/load").join(art)).unwrap());
-        let model = Model::from_bytes(&bytes).unwrap();
-        let Preprocessing::Text(t) = model.preprocessing() else { panic!("{art}: not a text artifact") };
-        for data in files(&corpus("runtime/fuzz/corpus/tokenizer")) {
-            let mut ids = vec![0; t.seq_len()];
-            let _ = t.encode_bytes(&data, &mut ids);
-        }
+    // tokenizer: the text artifacts (plain and front-coded vocabulary), every seed: the same ids
+    // or the same error from both.
+    let arts: Vec<AlignedBytes> = ["tiny_text_preprocess.fer", "tiny_text_front_coded.fer"]
+        .iter()
+        .map(|a| AlignedBytes::copy_from(&std::fs::read(corpus("runtime/fuzz/corpus/load").join(a)).unwrap()))
+        .collect();
+    let models: Vec<Model<'_>> = arts.iter().map(|b| Model::from_bytes(b).unwrap()).collect();
+    for data in files(&corpus("runtime/fuzz/corpus/tokenizer")) {
+        let answers: Vec<_> = models
+            .iter()
+            .map(|m| {
+                let Preprocessing::Text(t) = m.preprocessing() else { panic!("not a text artifact") };
+                let mut ids = vec![0; t.seq_len()];
+                t.encode_bytes(&data, &mut ids).map(|e| (e, ids))
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "plain and front-coded vocabularies differ on {data:?}");
     }
     // stream: the keyword artifact, the PCM and chunk sizes from the input.
     let bytes =
