@@ -263,7 +263,8 @@ enum Command {
         /// Audio: length of a time segment
         #[arg(long, value_name = "MS", default_value_t = 100.0)]
         segment_ms: f32,
-        /// Audio: number of mel bands the filters are grouped into
+        /// Audio: number of mel bands the filters are grouped into (at most: each band holds the same
+        /// whole number of filters, the last one fewer)
         #[arg(long, value_name = "N", default_value_t = 8)]
         bands: usize,
         /// Print one JSON object

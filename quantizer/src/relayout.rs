@@ -10,14 +10,12 @@ use ferrite_runtime::format::{
 use zerocopy::little_endian::{U32, U64};
 use zerocopy::{FromBytes, IntoBytes};
 
-/// What happens to a section of kind `k`: `None` drops it, `Some(body)` keeps it with that body.
-pub type Edit<'b> = dyn Fn(u32, &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>> + 'b;
-
-/// `bytes` (a valid artifact) with every section passed through `edit`, then `append` added last;
-/// returns the new file (checksum written) and where each section's body now starts, in order.
+/// `bytes` (a valid artifact) with every section passed through `edit` (given its kind and body:
+/// `None` drops it, `Some(body)` keeps it with that body), then `append` added last; returns the
+/// new file (checksum written) and where each section's body now starts, in order.
 pub fn relayout<'b>(
     bytes: &'b [u8],
-    edit: &Edit<'b>,
+    edit: impl Fn(u32, &'b [u8]) -> Option<std::borrow::Cow<'b, [u8]>>,
     append: Option<(SectionEntry, &'b [u8])>,
 ) -> Result<(Vec<u8>, Vec<usize>)> {
     let bad = |m: &str| Error::Usage(format!("cannot rewrite the artifact: {m}"));

@@ -75,7 +75,7 @@ pub fn sign(bytes: &[u8], key: &SigningKey) -> Result<Vec<u8>> {
         reserved: U64::ZERO,
     };
     let drop_old = |kind: u32, body| (kind != SectionKind::Signature as u32).then_some(Cow::Borrowed(body));
-    let (mut out, offsets) = relayout(bytes, &drop_old, Some((sig_entry, &zero_body)))?;
+    let (mut out, offsets) = relayout(bytes, drop_old, Some((sig_entry, &zero_body)))?;
     let sig_at = offsets.last().copied().unwrap_or_default();
     let public = key.verifying_key().to_bytes();
     let mut body = SignatureBody {

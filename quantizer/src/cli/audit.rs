@@ -42,9 +42,9 @@ pub struct Args {
     pub record: bool,
 }
 
-/// The reference's artifact bytes: read, or an ONNX file converted to f32 with its folder's
-/// ferrite.toml.
-fn reference_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
+/// The reference as artifact bytes: the file read, or (an ONNX file) converted to f32 with its
+/// folder's ferrite.toml. `on_disk` is the file's bytes, read once by the caller.
+fn reference_artifact(path: &Path, on_disk: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("onnx")) {
         let mut opts = QuantizeOptions::default();
         let cfg = path.with_file_name("ferrite.toml");
@@ -54,17 +54,20 @@ fn reference_bytes(path: &Path) -> anyhow::Result<Vec<u8>> {
         eprintln!("ferrite: converting the reference {} (f32) ...", path.display());
         Ok(ferrite_quantizer::quantize::quantize(path, &opts)?.bytes)
     } else {
-        std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))
+        Ok(on_disk)
     }
 }
 
 /// Runs the audit.
 pub fn run(a: &Args) -> anyhow::Result<()> {
     let model = open(&a.artifact)?;
-    let ref_raw = reference_bytes(&a.reference)?;
-    let ref_bytes = ferrite_runtime::AlignedBytes::copy_from(&ref_raw);
+    let on_disk = std::fs::read(&a.reference).map_err(|e| anyhow!("{}: {e}", a.reference.display()))?;
+    // The file's SHA-256 is recorded; its bytes are read once.
+    let reference_sha = a.record.then(|| record::sha256_hex(&on_disk));
+    let ref_bytes = ferrite_runtime::AlignedBytes::copy_from(&reference_artifact(&a.reference, on_disk)?);
     let ref_model = Model::from_bytes(&ref_bytes).map_err(|e| anyhow!("{}: {e}", a.reference.display()))?;
-    let au = audit::audit((&model, &a.artifact), (&ref_model, &a.reference), &a.data, a.split, true)?;
+    let set = data::load(&a.data, a.split)?;
+    let au = audit::audit_set((&model, &a.artifact), (&ref_model, &a.reference), &set, &a.data, a.split, true)?;
     if a.json {
         out!("{}", serde_json::to_string(&au)?);
     } else {
@@ -76,10 +79,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         write_atomically(r, ferrite_quantizer::report::eval_html(&au, &meta).as_bytes())?;
         eprintln!("ferrite: wrote report {}", r.display());
     }
-    if a.record {
-        let set = data::load(&a.data, a.split)?;
-        let on_disk = std::fs::read(&a.reference).map_err(|e| anyhow!("{}: {e}", a.reference.display()))?;
-        let summary = record::summary(&au, &a.data, &record::fingerprint(&set)?, &a.reference, &on_disk);
+    if let Some(sha) = reference_sha {
+        let summary = record::summary(&au, &a.data, &record::fingerprint(&set)?, &a.reference, &sha);
         let bytes = record::record(model.bytes(), summary).map_err(|e| anyhow!("{}: {e}", a.artifact.display()))?;
         drop(model);
         write_atomically(&a.artifact, &bytes)?;

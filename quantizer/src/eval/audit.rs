@@ -113,8 +113,20 @@ pub fn audit(
     progress: bool,
 ) -> Result<Audit> {
     let set = data::load(data_path, split)?;
-    let (rq, oq) = evaluate_set(quantized.0, quantized.1, &set, data_path, split, progress)?;
-    let (rr, or) = evaluate_set(reference.0, reference.1, &set, data_path, split, progress)?;
+    audit_set(quantized, reference, &set, data_path, split, progress)
+}
+
+/// [`audit`] on a data set already loaded from `data_path`.
+pub fn audit_set(
+    quantized: (&Model<'_>, &Path),
+    reference: (&Model<'_>, &Path),
+    set: &data::Dataset,
+    data_path: &Path,
+    split: Split,
+    progress: bool,
+) -> Result<Audit> {
+    let (rq, oq) = evaluate_set(quantized.0, quantized.1, set, data_path, split, progress)?;
+    let (rr, or) = evaluate_set(reference.0, reference.1, set, data_path, split, progress)?;
     if rq.figures.labels != rr.figures.labels {
         return Err(Error::Usage(format!(
             "{} and {} have different labels: they are not the same model",

@@ -31,6 +31,11 @@ pub fn fingerprint(set: &Dataset) -> Result<String> {
     Ok(format!("sha256:{hex}/{}", set.examples.len()))
 }
 
+/// SHA-256 of `bytes`, in hex (what the record says of the reference file).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn worst(ds: &[Delta]) -> Value {
     ds.iter()
         .min_by(|a, b| a.change_pts.total_cmp(&b.change_pts))
@@ -39,13 +44,12 @@ fn worst(ds: &[Delta]) -> Value {
 
 /// The summary `--record` stores: data set (name, split, fingerprint), reference (file name and
 /// SHA-256), overall accuracy and macro-F1 change, agreement, the worst class and the worst slice,
-/// flags, and the tool that measured it.
-pub fn summary(a: &Audit, data: &Path, set_fingerprint: &str, reference: &Path, reference_bytes: &[u8]) -> Value {
-    let sha: String = sha2::Sha256::digest(reference_bytes).iter().map(|b| format!("{b:02x}")).collect();
+/// flags, and the tool that measured it. `reference_sha256` is [`sha256_hex`] of the reference file.
+pub fn summary(a: &Audit, data: &Path, set_fingerprint: &str, reference: &Path, reference_sha256: &str) -> Value {
     json!({
         "data": {"name": crate::quantize::data_set_name(data), "split": a.split, "examples": a.n,
                  "sha256": set_fingerprint},
-        "reference": {"file": reference.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": sha},
+        "reference": {"file": reference.file_name().map(|n| n.to_string_lossy().into_owned()), "sha256": reference_sha256},
         "accuracy_pct": {"reference": a.reference.accuracy_pct, "quantized": a.quantized.accuracy_pct},
         "accuracy_change_pts": a.accuracy_change_pts,
         "macro_f1_change_pts": a.macro_f1_change_pts,
@@ -63,14 +67,14 @@ pub fn summary(a: &Audit, data: &Path, set_fingerprint: &str, reference: &Path, 
 /// artifact is refused: recording would break its signature, and the audit belongs under it
 /// (record, then sign).
 pub fn record(bytes: &[u8], summary: Value) -> Result<Vec<u8>> {
-    if crate::sign::signer(bytes).is_some() {
+    let aligned = ferrite_runtime::AlignedBytes::copy_from(bytes);
+    let model = ferrite_runtime::Model::from_bytes(aligned.as_slice())
+        .map_err(|e| Error::Usage(format!("cannot record: not a valid artifact: {e}")))?;
+    if !model.artifact().signature.is_empty() {
         return Err(Error::Usage(
             "the artifact is signed: record the audit before signing (recording would break the signature)".into(),
         ));
     }
-    let aligned = ferrite_runtime::AlignedBytes::copy_from(bytes);
-    let model = ferrite_runtime::Model::from_bytes(aligned.as_slice())
-        .map_err(|e| Error::Usage(format!("cannot record: not a valid artifact: {e}")))?;
     let mut meta: Value = serde_json::from_str(model.metadata()).unwrap_or_else(|_| json!({}));
     if !meta.is_object() {
         meta = json!({});
@@ -80,14 +84,18 @@ pub fn record(bytes: &[u8], summary: Value) -> Result<Vec<u8>> {
     }
     meta["model_card"]["audit"] = summary;
     let text = serde_json::to_vec(&meta).map_err(|e| Error::Usage(e.to_string()))?;
-    let edit = |kind: u32, body: &[u8]| {
-        Some(if kind == SectionKind::Metadata as u32 { Cow::Owned(text.clone()) } else { Cow::Owned(body.to_vec()) })
-    };
-    let (out, _) = relayout(bytes, &edit, None)?;
     // Every artifact the writer makes has a metadata section; one without would lose the record.
-    let check = ferrite_runtime::AlignedBytes::copy_from(&out);
-    let kept = ferrite_runtime::Model::from_bytes(check.as_slice()).is_ok_and(|m| m.metadata().as_bytes() == text);
-    if !kept {
+    let replaced = std::cell::Cell::new(false);
+    let edit = |kind: u32, body| {
+        Some(if kind == SectionKind::Metadata as u32 {
+            replaced.set(true);
+            Cow::Owned(text.clone())
+        } else {
+            Cow::Borrowed(body)
+        })
+    };
+    let (out, _) = relayout(bytes, edit, None)?;
+    if !replaced.get() {
         return Err(Error::Usage("cannot record: the artifact has no metadata section".into()));
     }
     Ok(out)

@@ -4,7 +4,7 @@
 //! with the same digits ([`super::fig_text`]). The page is well-formed XML (XHTML syntax), so any
 //! XML parser reads it, and it loads nothing from elsewhere.
 
-use super::{fig_text, Explanation, Group};
+use super::{fig_text, Explanation, Group, Spectrogram};
 use std::fmt::Write as _;
 
 /// Escapes text for XML content and attribute values.
@@ -88,7 +88,7 @@ pub fn render(ex: &Explanation) -> String {
     );
     match &ex.spectrogram {
         None => sentences(&mut h, ex, scale),
-        Some((frames, mels, log_mel)) => spectrogram(&mut h, ex, *frames, *mels, log_mel, scale),
+        Some(sp) => spectrogram(&mut h, ex, sp, scale),
     }
     for g in &ex.groups {
         table(&mut h, ex, g);
@@ -140,7 +140,8 @@ fn heat(t: f32) -> String {
 
 /// The log-mel spectrogram (low frequencies at the bottom), a heat strip per model under it
 /// (segments) and beside it (bands).
-fn spectrogram(h: &mut String, ex: &Explanation, frames: usize, mels: usize, log_mel: &[f32], scale: f32) {
+fn spectrogram(h: &mut String, ex: &Explanation, sp: &Spectrogram, scale: f32) {
+    let (frames, mels, log_mel) = (sp.frames, sp.mels, &sp.log_mel);
     const CW: usize = 8;
     const CH: usize = 4;
     const STRIP: usize = 14;
@@ -162,8 +163,8 @@ fn spectrogram(h: &mut String, ex: &Explanation, frames: usize, mels: usize, log
         }
     }
     let (Some(seg), Some(band)) = (ex.groups.first(), ex.groups.get(1)) else { return };
-    let per_seg = frames.div_ceil(seg.parts.len().max(1)) * CW;
-    let per_band = mels.div_ceil(band.parts.len().max(1)) * CH;
+    let per_seg = sp.grid.segment_frames * CW;
+    let per_band = sp.grid.band_mels * CH;
     for k in 0..strips {
         let value = |p: &super::Part| if k == 0 { p.importance } else { p.reference.unwrap_or(0.0) };
         for (s, p) in seg.parts.iter().enumerate() {

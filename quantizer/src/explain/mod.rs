@@ -90,8 +90,21 @@ pub struct Explanation {
     pub reference: Option<Reference>,
     /// Things the reader should know (words past the sequence length not explained, ...).
     pub notes: Vec<String>,
-    /// For audio: the log-mel spectrogram, `[frames][mels]`, drawn by the HTML report.
-    pub spectrogram: Option<(usize, usize, Vec<f32>)>,
+    /// For audio: the log-mel spectrogram and its grid, drawn by the HTML report.
+    pub spectrogram: Option<Spectrogram>,
+}
+
+/// An audio explanation's log-mel spectrogram and how it was cut into parts.
+#[derive(Debug, Clone)]
+pub struct Spectrogram {
+    /// Frames (rows).
+    pub frames: usize,
+    /// Mel filters (columns).
+    pub mels: usize,
+    /// Log-mel energies, `[frames][mels]`.
+    pub log_mel: Vec<f32>,
+    /// The segments and bands explained.
+    pub grid: AudioGrid,
 }
 
 fn rt(path: &Path) -> impl Fn(ferrite_runtime::Error) -> Error + '_ {
@@ -125,9 +138,19 @@ pub fn find_label(model: &Model<'_>, label: &str) -> Result<usize> {
     }
 }
 
-/// One model's importances over the subject, for `target`: (explained class, predicted class,
-/// score, groups of importances).
-type Side = (usize, usize, f32, Vec<Vec<f32>>);
+/// One model's explanation of the subject.
+struct Side {
+    /// The class explained.
+    class: usize,
+    /// The class predicted.
+    predicted: usize,
+    /// The explained class's probability.
+    score: f32,
+    /// Importances: words; or segments, then bands.
+    imps: Vec<Vec<f32>>,
+    /// Audio: the clip's log-mel energies, the frontend's tables and the grid, computed once.
+    clip: Option<(Vec<f32>, Vec<f32>, AudioGrid)>,
+}
 
 fn run_text(model: &Model<'_>, path: &Path, text: &str, target: Target) -> Result<Side> {
     let Preprocessing::Text(tok) = model.preprocessing() else {
@@ -138,7 +161,7 @@ fn run_text(model: &Model<'_>, path: &Path, text: &str, target: Target) -> Resul
     let mut imp = vec![0f32; tok.seq_len()];
     let e = explain::explain_text(&mut session, text, target, &mut ids, &mut imp).map_err(rt(path))?;
     imp.truncate(e.words);
-    Ok((e.label, e.predicted, e.score, vec![imp]))
+    Ok(Side { class: e.label, predicted: e.predicted, score: e.score, imps: vec![imp], clip: None })
 }
 
 /// The model's audio frontend.
@@ -179,7 +202,8 @@ fn run_audio(model: &Model<'_>, path: &Path, bytes: &[u8], grid: AudioGrid, targ
     let scratch = AudioScratch { tables: &tables, features: &mut features, mel_row: &mut mel_row };
     let e =
         explain::explain_audio(&mut session, &log_mel, grid, target, scratch, &mut seg, &mut band).map_err(rt(path))?;
-    Ok((e.label, e.predicted, e.score, vec![seg, band]))
+    let clip = Some((log_mel, tables, grid));
+    Ok(Side { class: e.label, predicted: e.predicted, score: e.score, imps: vec![seg, band], clip })
 }
 
 /// Explains `model` (read from `path`) on `subject`, for `label` (default: the predicted one), and
@@ -196,11 +220,11 @@ pub fn explain(
         Subject::Text(text) => run_text(m, p, text, t),
         Subject::Wav { bytes, segment_ms, bands } => run_audio(m, p, bytes, grid_of(m, p, *segment_ms, *bands)?, t),
     };
-    let (class, predicted, score, imps) = side(model, path, target)?;
-    let label_name = label_of(model, class);
+    let main = side(model, path, target)?;
+    let label_name = label_of(model, main.class);
     let reference = match reference {
         Some((r, rp)) => {
-            let rclass = if model.label_count() > 0 { find_label(r, &label_name)? } else { class };
+            let rclass = if model.label_count() > 0 { find_label(r, &label_name)? } else { main.class };
             Some((rp, side(r, rp, Target::Label(rclass))?, r))
         }
         None => None,
@@ -209,22 +233,22 @@ pub fn explain(
         model: path.display().to_string(),
         input: String::new(),
         label: label_name,
-        class,
-        predicted: label_of(model, predicted),
-        score,
+        class: main.class,
+        predicted: label_of(model, main.predicted),
+        score: main.score,
         groups: Vec::new(),
-        reference: reference.as_ref().map(|(rp, (_, rpred, rscore, _), r)| Reference {
+        reference: reference.as_ref().map(|(rp, rs, r)| Reference {
             model: rp.display().to_string(),
-            predicted: label_of(r, *rpred),
-            score: *rscore,
+            predicted: label_of(r, rs.predicted),
+            score: rs.score,
         }),
         notes: Vec::new(),
         spectrogram: None,
     };
-    let ref_imps = reference.as_ref().map(|(_, (_, _, _, i), _)| i);
+    let ref_imps = reference.as_ref().map(|(_, rs, _)| &rs.imps);
     match subject {
-        Subject::Text(text) => describe_text(&mut ex, model, text, &imps[0], ref_imps.map(|r| &r[0][..])),
-        Subject::Wav { bytes, .. } => describe_audio(&mut ex, model, path, bytes, &imps, ref_imps)?,
+        Subject::Text(text) => describe_text(&mut ex, model, text, &main.imps[0], ref_imps.map(|r| &r[0][..])),
+        Subject::Wav { .. } => describe_audio(&mut ex, model, path, main, ref_imps)?,
     }
     Ok(ex)
 }
@@ -275,19 +299,17 @@ fn describe_audio(
     ex: &mut Explanation,
     model: &Model<'_>,
     path: &Path,
-    bytes: &[u8],
-    imps: &[Vec<f32>],
+    main: Side,
     r: Option<&Vec<Vec<f32>>>,
 ) -> Result<()> {
-    let (log_mel, tables) = clip(model, path, bytes)?;
     let fe = frontend(model, path)?;
+    let (log_mel, tables, grid) = main.clip.ok_or_else(|| usage("an audio explanation without its clip".into()))?;
+    let imps = main.imps;
     let (rate, hop, n_frames, n_mels) = (fe.sample_rate() as f32, fe.hop(), fe.n_frames(), fe.n_mels());
-    let seg_frames = n_frames.div_ceil(imps[0].len().max(1));
-    let band_mels = n_mels.div_ceil(imps[1].len().max(1));
     let ms = |sample: usize| sample as f32 * 1000.0 / rate;
     let segments = (0..imps[0].len())
         .map(|s| {
-            let (a, b) = (s * seg_frames, ((s + 1) * seg_frames).min(n_frames));
+            let (a, b) = (s * grid.segment_frames, ((s + 1) * grid.segment_frames).min(n_frames));
             let span = (ms(a * hop), ms((b - 1) * hop + fe.frame_len()));
             Part {
                 name: format!("{:.0}-{:.0} ms", span.0, span.1),
@@ -301,7 +323,7 @@ fn describe_audio(
     let edges = fe.filter_edges(&tables);
     let bands = (0..imps[1].len())
         .map(|b| {
-            let (a, e) = (b * band_mels, ((b + 1) * band_mels).min(n_mels));
+            let (a, e) = (b * grid.band_mels, ((b + 1) * grid.band_mels).min(n_mels));
             let span = (edges.get(a).copied().unwrap_or(0.0), edges.get(e + 1).copied().unwrap_or(0.0));
             Part {
                 name: format!("{:.0}-{:.0} Hz", span.0, span.1),
@@ -315,7 +337,7 @@ fn describe_audio(
     let silence = "set to silence (the log floor)";
     ex.groups.push(group("segments", silence, segments, &imps[0], r.map(|r| &r[0][..])));
     ex.groups.push(group("bands", silence, bands, &imps[1], r.map(|r| &r[1][..])));
-    ex.spectrogram = Some((n_frames, n_mels, log_mel));
+    ex.spectrogram = Some(Spectrogram { frames: n_frames, mels: n_mels, log_mel, grid });
     Ok(())
 }
 

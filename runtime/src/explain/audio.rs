@@ -1,6 +1,6 @@
 //! Occlusion of audio: time segments and bands of mel filters, each set to silence.
 
-use super::{score, Target};
+use super::{Scorer, Target};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
 use crate::session::{Input, Session};
@@ -81,16 +81,17 @@ pub fn explain_audio(
     }
     let AudioScratch { tables, features, mel_row } = scratch;
     fe.features_from_log_mel(log_mel, |_, _| false, tables, features, mel_row)?;
-    let (predicted, base, label) = score(session, Input::F32(features), target)?;
+    let scorer = Scorer::of(session);
+    let (predicted, base, label) = scorer.score(session, Input::F32(features), target)?;
     for (s, imp) in segments.iter_mut().enumerate() {
         let span = s * grid.segment_frames..(s + 1) * grid.segment_frames;
         fe.features_from_log_mel(log_mel, |t, _| span.contains(&t), tables, features, mel_row)?;
-        *imp = base - score(session, Input::F32(features), Target::Label(label))?.1;
+        *imp = base - scorer.score(session, Input::F32(features), Target::Label(label))?.1;
     }
     for (b, imp) in bands.iter_mut().enumerate() {
         let span = b * grid.band_mels..(b + 1) * grid.band_mels;
         fe.features_from_log_mel(log_mel, |_, j| span.contains(&j), tables, features, mel_row)?;
-        *imp = base - score(session, Input::F32(features), Target::Label(label))?.1;
+        *imp = base - scorer.score(session, Input::F32(features), Target::Label(label))?.1;
     }
     Ok(AudioExplanation { label, predicted, score: base, segments: n_seg, bands: n_band })
 }

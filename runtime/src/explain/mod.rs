@@ -29,28 +29,40 @@ pub enum Target {
     Label(usize),
 }
 
-/// Runs `session` on `input` and returns (predicted class, score of `target`'s class, that class).
-/// `Target::Predicted` resolves to the argmax of this run.
-fn score(session: &mut Session<'_, '_, '_>, input: Input<'_>, target: Target) -> Result<(usize, f32, usize)> {
-    let probabilities = session.model().first_output_is_probabilities();
-    let out = session.run(&[input])?;
-    let values = out.f32(0).ok_or(Error::BadExplain(rule!("the first output is not f32 scores")))?;
-    if values.is_empty() {
-        return Err(Error::BadExplain(rule!("the first output is empty")));
+/// How a run's first output becomes the explained label's score: read as probabilities when the
+/// model ends in a Softmax, else through [`softmax_at`]. Decided once per explanation, not per run.
+#[derive(Clone, Copy)]
+struct Scorer {
+    probabilities: bool,
+}
+
+impl Scorer {
+    fn of(session: &Session<'_, '_, '_>) -> Self {
+        Scorer { probabilities: session.model().first_output_is_probabilities() }
     }
-    let mut best = 0;
-    for (i, v) in values.iter().enumerate() {
-        if *v > values[best] {
-            best = i;
+
+    /// Runs `session` on `input` and returns (predicted class, score of `target`'s class, that
+    /// class). `Target::Predicted` resolves to the argmax of this run.
+    fn score(self, session: &mut Session<'_, '_, '_>, input: Input<'_>, target: Target) -> Result<(usize, f32, usize)> {
+        let out = session.run(&[input])?;
+        let values = out.f32(0).ok_or(Error::BadExplain(rule!("the first output is not f32 scores")))?;
+        if values.is_empty() {
+            return Err(Error::BadExplain(rule!("the first output is empty")));
         }
+        let mut best = 0;
+        for (i, v) in values.iter().enumerate() {
+            if *v > values[best] {
+                best = i;
+            }
+        }
+        let class = match target {
+            Target::Predicted => best,
+            Target::Label(l) if l < values.len() => l,
+            Target::Label(_) => return Err(Error::BadExplain(rule!("the label is out of range"))),
+        };
+        let s = if self.probabilities { values[class] } else { softmax_at(values, class) };
+        Ok((best, s, class))
     }
-    let class = match target {
-        Target::Predicted => best,
-        Target::Label(l) if l < values.len() => l,
-        Target::Label(_) => return Err(Error::BadExplain(rule!("the label is out of range"))),
-    };
-    let s = if probabilities { values[class] } else { softmax_at(values, class) };
-    Ok((best, s, class))
 }
 
 /// `softmax(values)[class]`, in f64 (stable: subtracts the maximum), rounded once to f32.

@@ -1,6 +1,6 @@
 //! Occlusion of words: each word the model reads, replaced by the unknown token.
 
-use super::{score, Target};
+use super::{Scorer, Target};
 use crate::error::{Error, Result};
 use crate::preprocess::Preprocessing;
 use crate::session::{Input, Session};
@@ -40,10 +40,11 @@ pub fn explain_text(
     if importance.len() < words {
         return Err(Error::BufferSize { needed: words as u64, given: importance.len() as u64 });
     }
-    let (predicted, base, label) = score(session, Input::I32(ids), target)?;
+    let scorer = Scorer::of(session);
+    let (predicted, base, label) = scorer.score(session, Input::I32(ids), target)?;
     for (i, imp) in importance.iter_mut().take(words).enumerate() {
         tok.encode_masking(text, Some(i), ids)?;
-        let (_, s, _) = score(session, Input::I32(ids), Target::Label(label))?;
+        let (_, s, _) = scorer.score(session, Input::I32(ids), Target::Label(label))?;
         *imp = base - s;
     }
     Ok(TextExplanation { label, predicted, score: base, words, total_words: enc.words })

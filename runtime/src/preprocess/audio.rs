@@ -261,19 +261,20 @@ impl AudioFrontend {
             return Err(Error::BufferSize { needed: self.feature_len() as u64, given: out.len() as u64 });
         }
         for (t, row) in out.chunks_exact_mut(self.n_features()).enumerate() {
-            let start = t * self.hop;
-            let at = |i: usize| {
-                let pos = start + i;
-                if pos < self.clip_samples {
-                    sample(pos).unwrap_or(0.0)
-                } else {
-                    0.0
-                }
-            };
-            self.frame_features(at, tables, row, scratch)?;
+            self.frame_features(|i| self.frame_sample(&sample, t, i), tables, row, scratch)?;
         }
         self.normalize_window(out);
         Ok(())
+    }
+
+    /// Sample `i` of frame `t`: the clip's samples, zero past their end or past `clip_samples`.
+    fn frame_sample(&self, sample: &impl Fn(usize) -> Option<f32>, t: usize, i: usize) -> f32 {
+        let pos = t * self.hop + i;
+        if pos < self.clip_samples {
+            sample(pos).unwrap_or(0.0)
+        } else {
+            0.0
+        }
     }
 
     /// Whether each feature's mean over the window is subtracted ([`NORMALIZE_WINDOW_MEAN`]):
@@ -410,16 +411,9 @@ impl AudioFrontend {
         if out.len() != self.log_mel_len() {
             return Err(Error::BufferSize { needed: self.log_mel_len() as u64, given: out.len() as u64 });
         }
+        let sample = |pos: usize| samples.get(pos).copied();
         for (t, mel) in out.chunks_exact_mut(self.n_mels).enumerate() {
-            let start = t * self.hop;
-            let at = |i: usize| {
-                if start + i < self.clip_samples {
-                    samples.get(start + i).copied().unwrap_or(0.0)
-                } else {
-                    0.0
-                }
-            };
-            self.frame_log_mel(at, tables, mel, scratch)?;
+            self.frame_log_mel(|i| self.frame_sample(&sample, t, i), tables, mel, scratch)?;
         }
         Ok(())
     }
@@ -443,8 +437,11 @@ impl AudioFrontend {
         if out.len() != self.feature_len() {
             return Err(size(self.feature_len(), out.len()));
         }
-        if mel_row.len() != self.n_mels || tables.len() != self.tables_len() {
+        if mel_row.len() != self.n_mels {
             return Err(size(self.n_mels, mel_row.len()));
+        }
+        if tables.len() != self.tables_len() {
+            return Err(size(self.tables_len(), tables.len()));
         }
         let silence = self.silence();
         for (t, (mel, row)) in
