@@ -53,7 +53,7 @@ fn build_with(text: bool, strip: bool, stream: Option<StreamRecord>) -> Result<V
     let dir = tempfile::tempdir().unwrap();
     let path = b.save(dir.path(), "tiny");
     let preprocess = if text {
-        Preprocess::Text { seq_len: 0, pad_side: PAD_RIGHT, vocab }
+        Preprocess::Text { seq_len: 0, pad_side: PAD_RIGHT, vocab, wordpiece: None }
     } else {
         Preprocess::Audio(AudioParams {
             sample_rate: U32::new(8000),

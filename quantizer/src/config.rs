@@ -3,6 +3,7 @@
 //! errors, so a typo never silently drops a setting. Paths inside are relative to the file.
 
 use crate::error::{Error, Result};
+use crate::hf_tokenizer::{self, WordPieceSpecial};
 use ferrite_runtime::format::{PAD_LEFT, PAD_RIGHT};
 use ferrite_runtime::preprocess::text::{Tokenizer, MAX_WORD_BYTES};
 use serde::Deserialize;
@@ -64,13 +65,14 @@ pub struct ModelSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextSection {
-    /// Tokenizer specification: `words-v1`.
+    /// Tokenizer specification: `words-v1` or `wordpiece-v1`.
     pub tokenizer: String,
-    /// Vocabulary file: one word per line, ids 2, 3, ... in line order (0 = padding, 1 = unknown).
+    /// Vocabulary file. `words-v1`: one word per line, ids 2, 3, ... in line order (0 = padding,
+    /// 1 = unknown). `wordpiece-v1`: a Hugging Face `tokenizer.json` or a BERT `vocab.txt`.
     pub vocab: PathBuf,
     /// Ids per input (default and required value: the model's first input length).
     pub seq_len: Option<usize>,
-    /// `left` (default) or `right`.
+    /// `left` (default for `words-v1`) or `right` (the only choice for `wordpiece-v1`).
     pub pad: Option<String>,
 }
 
@@ -111,14 +113,16 @@ pub struct AudioSection {
 /// Preprocessing resolved for the writer.
 #[derive(Debug, Clone)]
 pub enum Preprocess {
-    /// Tokenizer `words-v1`.
+    /// Tokenizer `words-v1` or `wordpiece-v1`.
     Text {
         /// Ids per input.
         seq_len: usize,
         /// `PAD_LEFT` or `PAD_RIGHT`.
         pad_side: u32,
-        /// Words in id order from 2.
+        /// Words in id order: from 2 for `words-v1`, from 0 for `wordpiece-v1`.
         vocab: Vec<String>,
+        /// `Some` for `wordpiece-v1`: its special ids and word limit.
+        wordpiece: Option<WordPieceSpecial>,
     },
     /// Frontend `logmel-v1` (fields as in [`AudioSection`], defaults filled in).
     Audio(ferrite_runtime::format::AudioParams),
@@ -297,8 +301,23 @@ fn resolve_stream(
 }
 
 fn resolve_text(path: &Path, dir: &Path, t: &TextSection) -> Result<Preprocess> {
-    if t.tokenizer != "words-v1" {
-        return Err(err(path, format!("[text] tokenizer {:?}: only \"words-v1\" exists", t.tokenizer)));
+    match t.tokenizer.as_str() {
+        "words-v1" => {}
+        "wordpiece-v1" => {
+            if t.pad.as_deref().is_some_and(|p| p != "right") {
+                return Err(err(path, "[text] pad: wordpiece-v1 pads on the right"));
+            }
+            let v = hf_tokenizer::read(&dir.join(&t.vocab))?;
+            return Ok(Preprocess::Text {
+                seq_len: t.seq_len.unwrap_or(0),
+                pad_side: PAD_RIGHT,
+                vocab: v.words,
+                wordpiece: Some(v.special),
+            });
+        }
+        other => {
+            return Err(err(path, format!("[text] tokenizer {other:?}: expected \"words-v1\" or \"wordpiece-v1\"")))
+        }
     }
     let pad_side = match t.pad.as_deref().unwrap_or("left") {
         "left" => PAD_LEFT,
@@ -329,7 +348,7 @@ fn resolve_text(path: &Path, dir: &Path, t: &TextSection) -> Result<Preprocess> 
     if vocab.len() > (u32::MAX - 2) as usize {
         return Err(err(&vocab_path, "too many words"));
     }
-    Ok(Preprocess::Text { seq_len: t.seq_len.unwrap_or(0), pad_side, vocab })
+    Ok(Preprocess::Text { seq_len: t.seq_len.unwrap_or(0), pad_side, vocab, wordpiece: None })
 }
 
 fn resolve_audio(path: &Path, a: &AudioSection) -> Result<Preprocess> {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod fuse_norm;
+pub mod hf_tokenizer;
 pub mod import;
 pub mod int8;
 pub mod ir;

@@ -175,7 +175,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
     let shape_err = |message: String| Error::Graph { path: model.to_owned(), message };
     let preprocessing_json = match &mut preprocess {
         None => serde_json::Value::Null,
-        Some(Preprocess::Text { seq_len, pad_side, vocab }) => {
+        Some(Preprocess::Text { seq_len, pad_side, vocab, wordpiece }) => {
             let input = first_input.ok_or_else(|| shape_err("a tokenizer needs a model input".into()))?;
             let n: usize = input.shape.iter().product();
             if input.dtype != ferrite_runtime::format::DType::I32 {
@@ -186,9 +186,14 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             } else if *seq_len != n {
                 return Err(shape_err(format!("[text] seq_len {seq_len} but input {} holds {n} ids", input.name)));
             }
-            json!({"kind": "text", "tokenizer": "words-v1", "seq_len": *seq_len,
+            match wordpiece {
+                None => json!({"kind": "text", "tokenizer": "words-v1", "seq_len": *seq_len,
                    "pad": if *pad_side == ferrite_runtime::format::PAD_LEFT { "left" } else { "right" },
-                   "vocab_size": vocab.len() + 2, "pad_id": 0, "unk_id": 1})
+                   "vocab_size": vocab.len() + 2, "pad_id": 0, "unk_id": 1}),
+                Some(w) => json!({"kind": "text", "tokenizer": "wordpiece-v1", "seq_len": *seq_len,
+                   "pad": "right", "vocab_size": vocab.len(), "pad_id": w.pad_id, "unk_id": w.unk_id,
+                   "cls_id": w.cls_id, "sep_id": w.sep_id, "max_chars": w.max_chars}),
+            }
         }
         Some(Preprocess::Audio(a)) => {
             let input = first_input.ok_or_else(|| shape_err("an audio frontend needs a model input".into()))?;

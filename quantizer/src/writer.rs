@@ -7,8 +7,9 @@ use crate::ir::{Data, Graph, TensorQuant};
 use crate::plan::{plan, Plan};
 use ferrite_runtime::format::{
     align_up, checksum, ArenaSlot, Header, OpRecord, PlanHeader, PreprocessHeader, SectionEntry, SectionKind, StrRef,
-    TensorRecord, TextParams, VocabEntry, CHECKSUM_CRC32, CONTAINER_VERSION, ENDIAN_MARKER, MAGIC, MAX_RANK, NO_TENSOR,
-    PREPROCESS_AUDIO, PREPROCESS_TEXT, PREPROCESS_TEXT_FRONT_CODED, QUANT_VERSION, QUANT_VERSION_INT8,
+    TensorRecord, TextParams, VocabEntry, WordPieceParams, CHECKSUM_CRC32, CONTAINER_VERSION, ENDIAN_MARKER, MAGIC,
+    MAX_RANK, NO_TENSOR, PREPROCESS_AUDIO, PREPROCESS_TEXT, PREPROCESS_TEXT_FRONT_CODED, PREPROCESS_WORDPIECE,
+    PREPROCESS_WORDPIECE_FRONT_CODED, QUANT_VERSION, QUANT_VERSION_INT8,
 };
 use zerocopy::little_endian::{F32, I32, U16, U32, U64};
 use zerocopy::IntoBytes;
@@ -113,9 +114,9 @@ pub struct Extras<'a> {
 }
 
 /// The front-coded form of sorted `(index, word)` pairs (ids `index + 2`): docs/FORMAT.md.
-fn front_code(entries: &[(usize, &String)]) -> Vec<u8> {
+fn front_code(entries: &[(usize, &String)], first_id: usize) -> Vec<u8> {
     let block = ferrite_runtime::preprocess::BLOCK_WORDS;
-    let mut ids: Vec<u8> = entries.iter().flat_map(|(i, _)| (*i as u16 + 2).to_le_bytes()).collect();
+    let mut ids: Vec<u8> = entries.iter().flat_map(|(i, _)| ((*i + first_id) as u16).to_le_bytes()).collect();
     ids.resize(ids.len().div_ceil(4) * 4, 0);
     let (mut offsets, mut blocks) = (Vec::new(), Vec::new());
     for chunk in entries.chunks(block) {
@@ -138,10 +139,18 @@ fn front_code(entries: &[(usize, &String)]) -> Vec<u8> {
 fn preprocess_section(p: &Preprocess, strings: &mut Strings, front_coded: bool) -> Vec<u8> {
     let mut out = Vec::new();
     match p {
-        Preprocess::Text { seq_len, pad_side, vocab } => {
-            let front_coded = front_coded && vocab.len() + 2 <= usize::from(u16::MAX) + 1;
+        Preprocess::Text { seq_len, pad_side, vocab, wordpiece } => {
+            // words-v1 numbers its words from 2 (0 padding, 1 unknown); wordpiece-v1 from 0.
+            let first_id = if wordpiece.is_some() { 0 } else { 2 };
+            let front_coded = front_coded && vocab.len() + first_id <= usize::from(u16::MAX) + 1;
+            let kind = match (wordpiece.is_some(), front_coded) {
+                (false, false) => PREPROCESS_TEXT,
+                (false, true) => PREPROCESS_TEXT_FRONT_CODED,
+                (true, false) => PREPROCESS_WORDPIECE,
+                (true, true) => PREPROCESS_WORDPIECE_FRONT_CODED,
+            };
             let header = PreprocessHeader {
-                kind: U32::new(if front_coded { PREPROCESS_TEXT_FRONT_CODED } else { PREPROCESS_TEXT }),
+                kind: U32::new(kind),
                 version: U32::new(1),
                 count: U32::new(vocab.len() as u32),
                 reserved: U32::ZERO,
@@ -150,18 +159,28 @@ fn preprocess_section(p: &Preprocess, strings: &mut Strings, front_coded: bool) 
             let params = TextParams {
                 seq_len: U32::new(*seq_len as u32),
                 pad_side: U32::new(*pad_side),
-                pad_id: U32::new(0),
-                unk_id: U32::new(1),
+                pad_id: U32::new(wordpiece.map_or(0, |w| w.pad_id)),
+                unk_id: U32::new(wordpiece.map_or(1, |w| w.unk_id)),
             };
             out.extend_from_slice(params.as_bytes());
+            if let Some(w) = wordpiece {
+                let wp = WordPieceParams {
+                    cls_id: U32::new(w.cls_id),
+                    sep_id: U32::new(w.sep_id),
+                    max_chars: U32::new(w.max_chars),
+                    reserved: U32::ZERO,
+                };
+                out.extend_from_slice(wp.as_bytes());
+            }
             // Sorted by bytes for binary search; ids follow the vocabulary file's order.
             let mut entries: Vec<(usize, &String)> = vocab.iter().enumerate().collect();
             entries.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
             if front_coded {
-                out.extend_from_slice(&front_code(&entries));
+                out.extend_from_slice(&front_code(&entries, first_id));
             } else {
                 for (i, w) in entries {
-                    let e = VocabEntry { word: strings.add(w), id: U32::new(i as u32 + 2), reserved: U32::ZERO };
+                    let id = U32::new((i + first_id) as u32);
+                    let e = VocabEntry { word: strings.add(w), id, reserved: U32::ZERO };
                     out.extend_from_slice(e.as_bytes());
                 }
             }

@@ -21,7 +21,7 @@ pub struct TextExplanation {
 }
 
 /// Explains the model of `session` (a text model) on `text`: `importance[i]` becomes the drop of
-/// the label's probability when word `i` (as [`crate::preprocess::text::Tokenizer::word_spans`]
+/// the label's probability when word `i` (as [`crate::preprocess::text::Tokenizer::each_word`]
 /// yields them) reads as unknown. `ids` is scratch of the model's sequence length; `importance`
 /// needs room for every word the model reads (its sequence length is always enough). One run per
 /// word, plus one.
@@ -36,7 +36,7 @@ pub fn explain_text(
         return Err(Error::BadExplain(rule!("the model has no tokenizer")));
     };
     let enc = tok.encode(text, ids)?;
-    let words = enc.words.min(tok.seq_len());
+    let words = enc.kept;
     if importance.len() < words {
         return Err(Error::BufferSize { needed: words as u64, given: importance.len() as u64 });
     }

@@ -284,7 +284,9 @@ pub struct StreamRecord {
 
 /// Start of the preprocessing section; followed by [`TextParams`] and `count` [`VocabEntry`]s
 /// (kind [`PREPROCESS_TEXT`]), by [`TextParams`] and a front-coded vocabulary of `count` words
-/// (kind [`PREPROCESS_TEXT_FRONT_CODED`]) or by [`AudioParams`] (kind [`PREPROCESS_AUDIO`]).
+/// (kind [`PREPROCESS_TEXT_FRONT_CODED`]), by [`AudioParams`] (kind [`PREPROCESS_AUDIO`]), or by
+/// [`TextParams`], [`WordPieceParams`] and the vocabulary as records or front-coded (kinds
+/// [`PREPROCESS_WORDPIECE`], [`PREPROCESS_WORDPIECE_FRONT_CODED`]).
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub struct PreprocessHeader {
@@ -305,6 +307,12 @@ pub const PREPROCESS_AUDIO: u32 = 2;
 /// Preprocessing kind: tokenizer `words-v1` with its vocabulary front-coded (`count` words in
 /// blocks of 16 with u16 ids: docs/FORMAT.md; what `ferrite quantize --strip` writes).
 pub const PREPROCESS_TEXT_FRONT_CODED: u32 = 3;
+/// Preprocessing kind: tokenizer `wordpiece-v1` (BERT's uncased WordPiece), vocabulary as
+/// [`VocabEntry`] records.
+pub const PREPROCESS_WORDPIECE: u32 = 4;
+/// Preprocessing kind: tokenizer `wordpiece-v1`, vocabulary front-coded as in
+/// [`PREPROCESS_TEXT_FRONT_CODED`].
+pub const PREPROCESS_WORDPIECE_FRONT_CODED: u32 = 5;
 /// [`TextParams::pad_side`]: padding before the words.
 pub const PAD_LEFT: u32 = 0;
 /// [`TextParams::pad_side`]: padding after the words.
@@ -329,6 +337,21 @@ pub struct TextParams {
     pub pad_id: U32,
     /// Id of a word not in the vocabulary.
     pub unk_id: U32,
+}
+
+/// What tokenizer `wordpiece-v1` adds to [`TextParams`] (whose `pad_side` must be
+/// [`PAD_RIGHT`]): the ids that open and close a sequence and the longest word it splits.
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct WordPieceParams {
+    /// Id of `[CLS]`, the first id of every sequence.
+    pub cls_id: U32,
+    /// Id of `[SEP]`, after the last subword.
+    pub sep_id: U32,
+    /// Words of more normalized code points than this (1 to 100) are one unknown token.
+    pub max_chars: U32,
+    /// MUST be 0 (normalization flags of later versions: `wordpiece-v1` is the uncased one).
+    pub reserved: U32,
 }
 
 /// One vocabulary word; entries are sorted by the word's UTF-8 bytes, strictly increasing.

@@ -14,6 +14,8 @@ pub mod resample;
 pub mod text;
 mod vocab;
 pub mod wav;
+#[cfg(feature = "wordpiece")]
+pub mod wordpiece;
 
 pub use audio::AudioFrontend;
 pub use text::{Encoded, Tokenizer};
@@ -21,8 +23,8 @@ pub use vocab::BLOCK_WORDS;
 
 use crate::error::{Error, Result};
 use crate::format::{
-    Artifact, AudioParams, PreprocessHeader, TextParams, VocabEntry, PREPROCESS_AUDIO, PREPROCESS_TEXT,
-    PREPROCESS_TEXT_FRONT_CODED,
+    Artifact, AudioParams, PreprocessHeader, TextParams, VocabEntry, WordPieceParams, PREPROCESS_AUDIO,
+    PREPROCESS_TEXT, PREPROCESS_TEXT_FRONT_CODED, PREPROCESS_WORDPIECE, PREPROCESS_WORDPIECE_FRONT_CODED,
 };
 use vocab::Vocab;
 use zerocopy::FromBytes;
@@ -32,7 +34,7 @@ use zerocopy::FromBytes;
 pub enum Preprocessing<'a> {
     /// No preprocessing section: the caller feeds tensors.
     None,
-    /// Text in: tokenizer `words-v1`.
+    /// Text in: tokenizer `words-v1` or `wordpiece-v1`.
     Text(Tokenizer<'a>),
     /// Audio in: frontend `logmel-v1`.
     Audio(AudioFrontend),
@@ -68,6 +70,32 @@ pub(crate) fn view<'a>(art: &Artifact<'a>) -> Result<Preprocessing<'a>> {
                 TextParams::ref_from_prefix(rest).map_err(|_| bad(rule!("text parameters truncated")))?;
             let vocab = Vocab::front_coded(head.count.get() as usize, rest)?;
             Ok(Preprocessing::Text(Tokenizer::new(params, vocab)?))
+        }
+        kind @ (PREPROCESS_WORDPIECE | PREPROCESS_WORDPIECE_FRONT_CODED) => {
+            let (params, rest) =
+                TextParams::ref_from_prefix(rest).map_err(|_| bad(rule!("text parameters truncated")))?;
+            let (wp, rest) =
+                WordPieceParams::ref_from_prefix(rest).map_err(|_| bad(rule!("wordpiece parameters truncated")))?;
+            if wp.reserved.get() != 0 {
+                return Err(bad(rule!("wordpiece reserved field must be 0")));
+            }
+            let count = head.count.get() as usize;
+            let vocab = if kind == PREPROCESS_WORDPIECE {
+                let entries =
+                    <[VocabEntry]>::ref_from_bytes(rest).map_err(|_| bad(rule!("vocabulary is not whole records")))?;
+                if entries.len() != count {
+                    return Err(bad(rule!("vocabulary count does not match the section length")));
+                }
+                Vocab::Entries { entries, strings: art.strings }
+            } else {
+                Vocab::front_coded(count, rest)?
+            };
+            let special = text::WordPiece {
+                cls_id: wp.cls_id.get(),
+                sep_id: wp.sep_id.get(),
+                max_chars: wp.max_chars.get() as usize,
+            };
+            Ok(Preprocessing::Text(Tokenizer::new_wordpiece(params, special, vocab)?))
         }
         PREPROCESS_AUDIO => {
             let params =
