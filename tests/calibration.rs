@@ -94,6 +94,7 @@ fn a_model_with_several_inputs_calibrates_on_one_folder_per_example() {
             method: Method::MinMax,
             samples: 200,
             accuracy_budget_db: None,
+            dynamic: false,
         }),
         ..Default::default()
     };
@@ -148,7 +149,7 @@ fn layer_before(op: &str) {
     }
     let opts = QuantizeOptions {
         precision: Precision::Int8,
-        int8: Some(Int8Options { calib: Some(calib), method: Method::MinMax, samples: 200, accuracy_budget_db: None }),
+        int8: Some(Int8Options { calib: Some(calib), ..Default::default() }),
         ..Default::default()
     };
     let q = quantize(&model, &opts).unwrap();
@@ -201,7 +202,8 @@ fn a_qdq_model_converts_to_int8_with_its_own_scales_and_no_calibration() {
     );
     b.output("out");
     let model = b.save(dir.path(), "qdq_mlp");
-    let int8 = Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None };
+    let int8 =
+        Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None, dynamic: false };
     let q = quantize(&model, &QuantizeOptions { precision: Precision::Int8, int8: Some(int8), ..Default::default() })
         .unwrap();
     let bytes = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
@@ -225,7 +227,8 @@ fn a_qdq_model_converts_to_int8_with_its_own_scales_and_no_calibration() {
         .node("MatMul", &["x", "w"], &["y"], vec![])
         .output("y");
     let plain = f.save(dir.path(), "plain");
-    let int8 = Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None };
+    let int8 =
+        Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None, dynamic: false };
     let e = quantize(&plain, &QuantizeOptions { precision: Precision::Int8, int8: Some(int8), ..Default::default() })
         .unwrap_err();
     assert!(e.to_string().contains("--calib") && e.to_string().contains("QDQ"), "{e}");
@@ -265,9 +268,16 @@ fn qoperator_nodes_run_as_their_qdq_form_in_f32_and_int8() {
     b.node("QLinearMatMul", &["cq", "sc", "zc", "wm", "swm", "zw", "sy", "zy"], &["yq"], vec![]);
     b.node("DequantizeLinear", &["yq", "sy", "zy"], &["y"], vec![]).output("y");
     let model = b.save(dir.path(), "qop");
-    for int8 in
-        [None, Some(Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None })]
-    {
+    for int8 in [
+        None,
+        Some(Int8Options {
+            calib: None,
+            method: Method::MinMax,
+            samples: 200,
+            accuracy_budget_db: None,
+            dynamic: false,
+        }),
+    ] {
         let precision = if int8.is_some() { Precision::Int8 } else { Precision::F32 };
         let q = quantize(&model, &QuantizeOptions { precision, int8, ..Default::default() }).unwrap();
         let bytes = ferrite_runtime::AlignedBytes::copy_from(&q.bytes);
@@ -292,7 +302,7 @@ fn int8_layers(model: &std::path::Path, shape: &[usize], make: &mut dyn FnMut() 
     }
     let opts = QuantizeOptions {
         precision: Precision::Int8,
-        int8: Some(Int8Options { calib: Some(calib), method: Method::MinMax, samples: 200, accuracy_budget_db: None }),
+        int8: Some(Int8Options { calib: Some(calib), ..Default::default() }),
         ..Default::default()
     };
     let q = quantize(model, &opts).unwrap();
@@ -408,7 +418,8 @@ fn a_dynamically_quantized_model_converts_to_int8_with_its_own_weights() {
     assert_eq!(imported.model_weight_scales.values().copied().collect::<Vec<f32>>(), vec![0.004], "the weights' scale");
     assert!(imported.model_ranges.is_empty(), "no activation scales: they are computed at run time");
     // Without a calibration set: a clear error that says why.
-    let no_calib = Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None };
+    let no_calib =
+        Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None, dynamic: false };
     let e =
         quantize(&model, &QuantizeOptions { precision: Precision::Int8, int8: Some(no_calib), ..Default::default() })
             .unwrap_err();

@@ -41,6 +41,7 @@ fn sample_int8() -> &'static [u8] {
                 method: ferrite_quantizer::calibrate::Method::MinMax,
                 samples: 4,
                 accuracy_budget_db: None,
+                dynamic: false,
             }),
             ..Default::default()
         };
@@ -106,6 +107,7 @@ fn dscnn_int8(strip: bool) -> Vec<u8> {
                 method: ferrite_quantizer::calibrate::Method::MinMax,
                 samples: 8,
                 accuracy_budget_db: None,
+                dynamic: false,
             }),
             strip,
             ..Default::default()

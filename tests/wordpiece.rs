@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 fn tokenizer_json() -> PathBuf {
-    repo_root().join("models/intent-minilm/tokenizer.json")
+    repo_root().join("models/minilm/tokenizer.json")
 }
 
 /// Ids from `tokenizers`, one line per text; `None` (said on stderr) where the package is missing

@@ -55,6 +55,18 @@ fn runtime(path: &Path) -> impl Fn(ferrite_runtime::Error) -> Error + '_ {
     move |source| Error::Artifact { path: path.to_owned(), source }
 }
 
+/// What the user should know about how a text was read: truncation and unknown words.
+pub fn text_notes(enc: &ferrite_runtime::preprocess::Encoded) -> Vec<String> {
+    let mut notes = Vec::new();
+    if enc.truncated {
+        notes.push(format!("the text has {} words; the model reads the first {}", enc.words, enc.kept));
+    }
+    if enc.unknown > 0 {
+        notes.push(format!("{} of the words are not in the model's vocabulary", enc.unknown));
+    }
+    notes
+}
+
 /// Softmax in f64 (stable: subtracts the maximum).
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
@@ -107,14 +119,7 @@ impl<'m, 'a> Classifier<'m, 'a> {
         };
         let mut ids = vec![0i32; tok.seq_len()];
         let enc = tok.encode(text, &mut ids).map_err(runtime(&self.path))?;
-        let mut notes = Vec::new();
-        if enc.truncated {
-            notes.push(format!("the text has {} words; the model reads the first {}", enc.words, tok.seq_len()));
-        }
-        if enc.unknown > 0 {
-            notes.push(format!("{} of the words are not in the model's vocabulary", enc.unknown));
-        }
-        let mut p = self.run(Input::I32(&ids), notes)?;
+        let mut p = self.run(Input::I32(&ids), text_notes(&enc))?;
         p.words = Some((enc.words, enc.unknown));
         Ok(p)
     }

@@ -20,6 +20,8 @@ use ferrite_runtime::kernels::generic::qgemm::pack_k4n16;
 use ferrite_runtime::ops::{OpCode, ReduceFn, UnaryFn};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+mod dynamic;
+
 /// Calibrated `(lo, hi)` range of each f32 tensor, by name.
 pub type Ranges = BTreeMap<String, (f32, f32)>;
 
@@ -75,8 +77,21 @@ struct ProductOut {
     then: Option<[u32; 3]>,
 }
 
+/// A MatMul with constant weights ([`Cx::linear`]).
+struct Linear {
+    x: TensorId,
+    y: TensorId,
+    k: usize,
+    n: usize,
+    /// `[N, K]`, row-major.
+    w: Vec<f32>,
+    bias: Option<Vec<f32>>,
+}
+
 struct Cx<'a> {
     g: &'a mut Graph,
+    /// Linear layers quantize their input per row at run time (`DynQMatMul`).
+    dynamic: bool,
     ranges: &'a Ranges,
     weight_scales: &'a WeightScales,
     twin: HashMap<TensorId, TensorId>,
@@ -280,7 +295,9 @@ impl Cx<'_> {
         }
     }
 
-    fn matmul(&mut self, op: &Op) -> Result<Layer, String> {
+    /// A MatMul with constant weights, as a linear layer: input, output, `[N, K]` weight rows (alpha
+    /// folded in) and the per-channel bias.
+    fn linear(&self, op: &Op) -> Result<Linear, String> {
         let (x, y) = (op.inputs[0].ok_or("no A")?, op.outputs[0].ok_or("no output")?);
         let (bshape, mut b) = f32_const(self.g, op.inputs[1]).ok_or("B is an activation (activation × activation)")?;
         if op.attrs[0] != 0 || bshape.len() != 2 {
@@ -310,6 +327,14 @@ impl Cx<'_> {
                 })
             }
         };
+        Ok(Linear { x, y, k, n, w, bias })
+    }
+
+    fn matmul(&mut self, op: &Op) -> Result<Layer, String> {
+        if self.dynamic {
+            return dynamic::matmul(self, op);
+        }
+        let Linear { x, y, k, n, w, bias } = self.linear(op)?;
         let (sx, _) = self.qparams(x).ok_or("no range for A")?;
         let p = self.product_output(y, (op.attrs[3], op.attrs[4], op.attrs[5]))?;
         let bytes_f32 = bytes_of(self.g, &op.inputs[1..]);
@@ -556,13 +581,16 @@ pub const LOG_REASON: &str = "it feeds a log or a square root, which magnify int
 /// Converts `g` to int8 in place (see the module docs) and returns one [`Layer`] per MatMul, Conv,
 /// Gather and recurrent op. Ops named in `keep_float` stay float, for the reason given. Run [`crate::passes::to_fp16`]
 /// afterwards to store the float layers' weights as fp16.
+/// With `dynamic`, MatMuls with constant weights become `DynQMatMul` (activations quantized per row at
+/// run time, f32 in and out) rather than `QMatMul`.
 pub fn to_int8(
     g: &mut Graph,
     (ranges, weight_scales): (&Ranges, &WeightScales),
     keep_float: &BTreeMap<String, &str>,
+    dynamic: bool,
 ) -> Vec<Layer> {
     let old = std::mem::take(&mut g.ops);
-    let mut cx = Cx { g, ranges, weight_scales, twin: HashMap::new(), ops: Vec::new(), changes: Vec::new() };
+    let mut cx = Cx { g, dynamic, ranges, weight_scales, twin: HashMap::new(), ops: Vec::new(), changes: Vec::new() };
     let mut layers = Vec::new();
     for op in old {
         let Some(kind) = kind_of(op.code) else {

@@ -11,6 +11,7 @@ pub mod alias;
 pub mod calibrate;
 pub mod classify;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod explain;

@@ -43,6 +43,14 @@ enum CalibMethodArg {
     Mse,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ActivationsArg {
+    /// Calibrated ranges, fixed in the artifact (int8 from layer to layer)
+    Static,
+    /// Linear layers quantize each input row at run time (f32 between layers): transformers
+    Dynamic,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum SplitArg {
     /// The held-out test split
@@ -105,6 +113,10 @@ enum Command {
         /// Mixed precision: layers whose own SQNR (only that layer in int8, on the calibration set) is below DB decibels stay fp16
         #[arg(long, value_name = "DB")]
         accuracy_budget: Option<f64>,
+        /// How linear layers quantize their activations (int8): with calibrated ranges, or per row
+        /// at run time (what transformer encoders need; docs/QUANTIZATION.md)
+        #[arg(long, value_enum, default_value = "static")]
+        activations: ActivationsArg,
         /// Write a self-contained HTML report (per-layer SQNR chart, sizes) to FILE
         #[arg(long, value_name = "FILE.html")]
         report: Option<PathBuf>,
@@ -156,6 +168,18 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         top: usize,
         /// Print one JSON object: {"top": [{"label", "score"}, ...], ...}
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the sentence embedding of each text (an encoder without a classification head, e.g.
+    /// models/minilm): its first output's values, one line per text
+    Embed {
+        /// The artifact (with a tokenizer)
+        artifact: PathBuf,
+        /// Text to embed (repeatable: later texts also get their cosine similarity to the first)
+        #[arg(long, required = true)]
+        text: Vec<String>,
+        /// Print one JSON object per text: {"text", "dim", "embedding", "tokens", "notes", "ms"}
         #[arg(long)]
         json: bool,
     },
@@ -349,6 +373,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             labels,
             config,
             no_config,
+            activations,
             name,
             task,
             calib,
@@ -385,7 +410,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         CalibMethodArg::Percentile => Method::Percentile(percentile),
                         CalibMethodArg::Mse => Method::Mse,
                     };
-                    Some(Int8Options { calib, method, samples: calib_samples, accuracy_budget_db: accuracy_budget })
+                    Some(Int8Options {
+                        calib,
+                        method,
+                        samples: calib_samples,
+                        accuracy_budget_db: accuracy_budget,
+                        dynamic: activations == ActivationsArg::Dynamic,
+                    })
                 }
                 (_, Some(_)) => bail!("--calib applies to --precision int8 only"),
                 (_, None) => None,
@@ -441,6 +472,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 html,
             })
         }
+        Command::Embed { artifact, text, json } => cli::embed::run(&artifact, &text, json),
         Command::Keygen { out, force } => cli::sign::keygen(&out, force),
         Command::Sign { artifact, key, output } => cli::sign::sign(&artifact, &key, output.as_deref()),
         Command::Verify { artifact, pubkeys } => cli::sign::verify(&artifact, &pubkeys),

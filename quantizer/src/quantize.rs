@@ -93,6 +93,16 @@ pub struct Int8Options {
     pub samples: usize,
     /// Layers whose own SQNR (only that layer in int8) is below this many dB stay fp16.
     pub accuracy_budget_db: Option<f64>,
+    /// Linear layers quantize their input per row at run time (`DynQMatMul`, f32 in and out)
+    /// instead of with a calibrated range: for transformer encoders (docs/QUANTIZATION.md).
+    pub dynamic: bool,
+}
+
+impl Default for Int8Options {
+    /// No calibration set yet, MinMax ranges, 200 samples, no accuracy budget, static activations.
+    fn default() -> Self {
+        Int8Options { calib: None, method: Method::MinMax, samples: 200, accuracy_budget_db: None, dynamic: false }
+    }
 }
 
 /// Where a long quantization is (for progress bars): a stage name, steps done, steps in total.
@@ -305,14 +315,14 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         // f32, so its input is the reference's), on an evenly spread subset of the calibration set.
         let probe: Vec<CalibInput> =
             calibrate::spread(calib.len(), ISOLATED_SAMPLES).into_iter().map(|i| calib[i].clone()).collect();
-        let all = int8::to_int8(&mut graph.clone(), (&ranges, &model_weight_scales), &BTreeMap::new());
+        let all = int8::to_int8(&mut graph.clone(), (&ranges, &model_weight_scales), &BTreeMap::new(), q.dynamic);
         let names: Vec<String> = all.iter().map(|l| l.name.clone()).collect();
         let mut isolated = HashMap::new();
         for (k, l) in all.iter().enumerate().filter(|(_, l)| l.precision == "int8" && !calib.is_empty()) {
             let others: BTreeMap<String, &str> =
                 names.iter().filter(|n| **n != l.name).map(|n| (n.clone(), "")).collect();
             let mut g1 = graph.clone();
-            let mut l1 = int8::to_int8(&mut g1, (&ranges, &model_weight_scales), &others);
+            let mut l1 = int8::to_int8(&mut g1, (&ranges, &model_weight_scales), &others, q.dynamic);
             let bytes = bytes_of(&g1);
             let m1 = Model::from_bytes(&bytes)
                 .map_err(|source| Error::Artifact { path: "<one-layer int8 artifact>".into(), source })?;
@@ -331,7 +341,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             }
         }
         let mut g8 = graph.clone();
-        let mut l8 = int8::to_int8(&mut g8, (&ranges, &model_weight_scales), &keep);
+        let mut l8 = int8::to_int8(&mut g8, (&ranges, &model_weight_scales), &keep, q.dynamic);
         f16_tensors = passes::to_fp16(&mut g8);
         int8::settle_float_sizes(&g8, &mut l8);
         let bytes = bytes_of(&g8);

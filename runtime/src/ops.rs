@@ -92,6 +92,12 @@ pub enum OpCode {
     /// i32 output of `outer × inner` elements (with or without the unit axis). Attrs:
     /// `[axis, min, select_last]`.
     ArgReduce = 29,
+    /// Int8 linear layer with its f32 input quantized per row at run time (symmetric, scale
+    /// `max |row| / 127`), f32 output: `y = (Σ q_x · w) · (s_row · s_w[n]) + bias[n]`
+    /// ([`crate::kernels::generic::dynq`]). No attrs. Inputs: x (f32 `[.., K]`), w (i8 weight
+    /// `[N, K]`, layout k4n16), w_scale (f32 weight `[N]`), bias (f32 weight `[N]`, optional).
+    /// Scratch: f32, at least `rows + ⌈rows · K / 4⌉` (the row scales, then the int8 rows).
+    DynQMatMul = 30,
 }
 
 impl OpCode {
@@ -128,6 +134,7 @@ impl OpCode {
             27 => Compare,
             28 => Logic,
             29 => ArgReduce,
+            30 => DynQMatMul,
             _ => return None,
         })
     }
@@ -164,6 +171,7 @@ impl OpCode {
             Compare => "Compare",
             Logic => "Logic",
             ArgReduce => "ArgReduce",
+            DynQMatMul => "DynQMatMul",
         }
     }
 
@@ -200,6 +208,7 @@ impl OpCode {
             Compare => "op-compare",
             Logic => "op-logic",
             ArgReduce => "op-argreduce",
+            DynQMatMul => "op-dynqmatmul",
         })
     }
 
@@ -236,6 +245,7 @@ impl OpCode {
             Compare => cfg!(feature = "op-compare"),
             Logic => cfg!(feature = "op-logic"),
             ArgReduce => cfg!(feature = "op-argreduce"),
+            DynQMatMul => cfg!(feature = "op-dynqmatmul"),
         }
     }
 }
@@ -550,6 +560,11 @@ pub enum Params {
         hi: i8,
         /// Weights in layout k4n16 (else row-major).
         packed: bool,
+    },
+    /// [`OpCode::DynQMatMul`]: reduction length and output channels.
+    DynQMatMul {
+        k: usize,
+        n: usize,
     },
     QConv {
         geom: ConvParams,
@@ -909,13 +924,13 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
         }
         need(outs, 0)
     };
-    if t.scratch.is_some() && op != OpCode::Lstm && op != OpCode::Gru {
-        return Err(rule!("only recurrent ops take scratch"));
+    if t.scratch.is_some() && !matches!(op, OpCode::Lstm | OpCode::Gru | OpCode::DynQMatMul) {
+        return Err(rule!("only recurrent ops and DynQMatMul take scratch"));
     }
     // Packed layouts are weight formats of particular kernels; no other input may have one.
     for (i, x) in ins.iter().enumerate() {
         let allowed = |l: Layout| match op {
-            OpCode::QMatMul => i == 1 && l == Layout::K4N16,
+            OpCode::QMatMul | OpCode::DynQMatMul => i == 1 && l == Layout::K4N16,
             OpCode::QConv => i == 1 && matches!(l, Layout::K4N16Hwc | Layout::DepthwiseHwc),
             OpCode::Lstm | OpCode::Gru => (i == 1 || i == 2) && l == Layout::K4N16,
             _ => false,
@@ -1205,6 +1220,8 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             }
             Ok(Params::QMatMul { k, n, lo, hi, packed })
         }
+        #[cfg(feature = "op-dynqmatmul")]
+        OpCode::DynQMatMul => dyn_qmatmul_params(&r, t),
         #[cfg(any(feature = "op-quantize", feature = "op-dequantize"))]
         OpCode::Quantize | OpCode::Dequantize => {
             r.exact(0)?;
@@ -1912,4 +1929,47 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
         (p.packed && p.int8.is_some()) || (p.int8.is_none() && matches!(w.dtype, DType::F32 | DType::F16));
     let xproj = projectable && s.len() >= p.scratch_len().saturating_add(p.xproj_len());
     Ok(Params::Rnn(RnnParams { xproj, ..p }))
+}
+
+/// [`OpCode::DynQMatMul`]'s rules: f32 `[.., K]` in, packed i8 weights `[N, K]` with f32 scales
+/// and bias, f32 `[.., N]` out, and a scratch for the row scales and int8 rows.
+#[cfg(feature = "op-dynqmatmul")]
+fn dyn_qmatmul_params(r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Params, Rule> {
+    r.exact(0)?;
+    let ins = t.inputs;
+    if !(3..=4).contains(&ins.len()) || t.outputs.len() != 1 {
+        return Err(rule!("DynQMatMul takes x, w, w_scale and an optional bias, and has one output"));
+    }
+    let is_w = |i: usize| t.input_is_weight.get(i).copied().unwrap_or(false);
+    let (x, w, ws, out) = (need(ins, 0)?, need(ins, 1)?, need(ins, 2)?, need(t.outputs, 0)?);
+    if w.dtype != DType::I8 || !is_w(1) || w.rank != 2 || w.layout != Layout::K4N16 {
+        return Err(rule!("DynQMatMul weights must be a 2-D i8 weight [N, K] in layout k4n16"));
+    }
+    let (n, k) = (w.dim(0), w.dim(1));
+    if k == 0 || k > crate::kernels::generic::int8::MAX_K {
+        return Err(rule!("DynQMatMul reduction length out of range"));
+    }
+    let per_channel = |v: &TensorInfo| v.dtype == DType::F32 && v.len() == n && v.rank == 1;
+    if !is_w(2) || !per_channel(ws) {
+        return Err(rule!("DynQMatMul w_scale must be an f32 weight [N]"));
+    }
+    if let Some(b) = ins.get(3).copied().flatten() {
+        if !is_w(3) || !per_channel(&b) {
+            return Err(rule!("DynQMatMul bias must be an f32 weight [N]"));
+        }
+    }
+    if x.dtype != DType::F32 || out.dtype != DType::F32 || x.rank == 0 || x.dim(x.rank - 1) != k || out.rank != x.rank {
+        return Err(rule!("DynQMatMul input must be f32 [.., K] and the output f32 [.., N]"));
+    }
+    for i in 0..x.rank {
+        if out.dim(i) != if i + 1 == x.rank { n } else { x.dim(i) } {
+            return Err(rule!("output shape mismatch"));
+        }
+    }
+    let rows = x.len() / k;
+    let s = t.scratch.ok_or(rule!("DynQMatMul needs a scratch tensor"))?;
+    if s.dtype != DType::F32 || s.len() < rows + (rows * k).div_ceil(4) {
+        return Err(rule!("scratch tensor too small"));
+    }
+    Ok(Params::DynQMatMul { k, n })
 }

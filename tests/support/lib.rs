@@ -428,6 +428,7 @@ pub fn int8_options(name: &str, data: &str, samples: usize, budget: Option<f64>)
             method: Method::MinMax,
             samples,
             accuracy_budget_db: budget,
+            dynamic: false,
         }),
         ..Default::default()
     };
@@ -471,6 +472,7 @@ pub fn ref_artifact(name: &str, precision: Precision) -> (AlignedBytes, Feed) {
             method: Method::MinMax,
             samples: 4,
             accuracy_budget_db: None,
+            dynamic: false,
         });
     }
     let bytes = AlignedBytes::copy_from(&quantize(&dir.join("model.onnx"), &opts).expect("quantize").bytes);

@@ -299,7 +299,7 @@ impl KernelTable {
             qmean: generic!(["op-qmean"] generic::qconv::qmean, |_, _, _, _, _, _, _| false),
             conv_f32: generic!(["op-conv"] generic::conv, |_, _, _, _, _| {}),
             qgemm: generic!(["op-qmatmul", "op-qconv"] generic::qgemm::qgemm, |_, _, _, _| false),
-            qgemm_i32: generic!(["op-lstm", "op-gru"] generic::qgemm::qgemm_i32, |_, _, _, _, _, _| false),
+            qgemm_i32: generic!(["op-lstm", "op-gru", "op-dynqmatmul"] generic::qgemm::qgemm_i32, |_, _, _, _, _, _| false),
             qconv_packed: generic!(
                 ["op-qconv"] | q,
                 w,
@@ -308,7 +308,7 @@ impl KernelTable {
                 |_, _, _, _| false
             ),
             qconv_dw: generic!(["op-qconv"] generic::qconv::qconv_depthwise, |_, _, _, _| false),
-            quantize: generic!(["op-quantize", "op-lstm", "op-gru"] generic::int8::quantize_slice, |_, _, _, _| {}),
+            quantize: generic!(["op-quantize", "op-lstm", "op-gru", "op-dynqmatmul"] generic::int8::quantize_slice, |_, _, _, _| {}),
             dequantize: generic!(["op-dequantize"] generic::int8::dequantize_slice, |_, _, _, _| {}),
             unary: generic!(["op-unary"] generic::unary, |_, _, _, _, _| {}),
             softmax_rows: generic!(["op-softmax"] generic::softmax_rows, |_, _, _, _, _| {}),
@@ -368,7 +368,7 @@ impl KernelTable {
         #[cfg(all(target_arch = "arm", ferrite_dsp))]
         if tier == Tier::Dsp {
             t.qgemm = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm };
-            if cfg!(any(feature = "op-lstm", feature = "op-gru")) {
+            if cfg!(any(feature = "op-lstm", feature = "op-gru", feature = "op-dynqmatmul")) {
                 t.qgemm_i32 = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm_i32 };
             }
             t.qconv_packed =

@@ -568,3 +568,28 @@ pub fn check_transpose(t: &KernelTable, seed: u64) {
         assert_eq!(got, want, "transpose {p:?} of {shape:?} on {}", t.transpose32.tier.name());
     }
 }
+
+/// The dynamic int8 linear layer (`DynQMatMul`) with the table's quantize and `qgemm_i32` against
+/// the generic kernels, bit for bit: random shapes, values from [`f32_values`] (zeros, ±∞ and NaN
+/// among them) and whole rows of zeros.
+pub fn check_dynq(t: &KernelTable, seed: u64) {
+    use super::generic::dynq::{dyn_qmatmul, DynQKernels, GENERIC};
+    let mut g = Gen::new(seed);
+    let (m, k, n) = (g.range(1, 9) as usize, g.range(1, 200) as usize, g.range(1, 70) as usize);
+    let mut x = f32_values(&mut g, m * k);
+    if g.next().is_multiple_of(4) {
+        x[..k].fill(0.0);
+    }
+    let w = g.i8s(n * k);
+    let packed = pack_k4n16(&w, n, k);
+    let pw = PackedI8::from_bytes(&packed, n, k).unwrap();
+    let ws: Vec<f32> = (0..n).map(|_| (g.range(1, 1000) as f32) * 1e-5).collect();
+    let bias: Vec<f32> = (0..n).map(|_| g.range(-500, 500) as f32 / 64.0).collect();
+    let run = |fns: DynQKernels| {
+        let (mut xq, mut sc, mut out) = (alloc::vec![0i8; m * k], alloc::vec![0f32; m], alloc::vec![0f32; m * n]);
+        assert!(dyn_qmatmul(fns, &x, &pw, &ws, Some(&bias), &mut xq, &mut sc, &mut out));
+        out
+    };
+    let fns = DynQKernels { quantize: t.quantize.run, qgemm_i32: t.qgemm_i32.run };
+    assert_eq!(bits(&run(fns)), bits(&run(GENERIC)), "DynQMatMul {m}x{k}x{n} on {}", t.qgemm_i32.tier.name());
+}

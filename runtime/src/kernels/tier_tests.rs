@@ -78,6 +78,7 @@ macro_rules! tier_tests {
                     for seed in 0..200 {
                         check_qmean(&t, seed);
                         check_qconv(&t, seed);
+                        check_dynq(&t, seed);
                     }
                 }
             }

@@ -499,6 +499,26 @@ pub(super) fn run_op(
                 return Err(bad(rule!("int8 product: sizes")));
             }
         }
+        #[cfg(feature = "op-dynqmatmul")]
+        Params::DynQMatMul { k: kk, n } => {
+            let (x, _) = need_in(0)?;
+            let (w, _) = need_in(1)?;
+            let (ws, _) = need_in(2)?;
+            let bias = match input(3) {
+                Some((b, _)) => Some(f32s(b)?),
+                None => None,
+            };
+            let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
+            let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad(rule!("missing scratch")))?;
+            let x = f32s(x)?;
+            let rows = x.len() / kk.max(1);
+            let (scales, xq) = scratch.split_at_mut((rows * 4).min(scratch.len()));
+            let w = k::qgemm::PackedI8::from_bytes(w, n, kk).ok_or(bad(rule!("packed weights")))?;
+            let fns = k::dynq::DynQKernels { quantize: kt.quantize.run, qgemm_i32: kt.qgemm_i32.run };
+            if !k::dynq::dyn_qmatmul(fns, x, &w, f32s(ws)?, bias, i8s_mut(xq)?, f32s_mut(scales)?, f32s_mut(out)?) {
+                return Err(bad(rule!("int8 product: sizes")));
+            }
+        }
         #[cfg(feature = "op-qconv")]
         Params::QConv { geom, lo, hi, kind: kind @ (QConvKind::Packed | QConvKind::Depthwise) } => {
             let (x, xi) = need_in(0)?;

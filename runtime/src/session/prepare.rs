@@ -266,6 +266,7 @@ fn tier_of(code: OpCode, params: &Params, input: Option<&crate::ops::TensorInfo>
         (_, Params::Rnn(p)) if p.int8.is_some() => k.qgemm_i32.tier.max(k.rnn_cells.tier),
         (_, Params::Rnn(_)) => k.dot_gemm.tier.max(k.rnn_cells.tier),
         (_, Params::QMatMul { packed: true, .. }) => k.qgemm.tier,
+        (_, Params::DynQMatMul { .. }) => k.qgemm_i32.tier.max(k.quantize.tier),
         (_, Params::QConv { kind: crate::ops::QConvKind::Packed, .. }) => k.qconv_packed.tier,
         (_, Params::QConv { kind: crate::ops::QConvKind::Depthwise, .. }) => k.qconv_dw.tier,
         (OpCode::MatMul | OpCode::Lstm | OpCode::Gru, _) => k.dot_gemm.tier,

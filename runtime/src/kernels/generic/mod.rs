@@ -5,6 +5,7 @@ mod activation;
 pub mod binary;
 mod compare;
 pub mod conv;
+pub mod dynq;
 mod gather;
 pub mod int8;
 pub mod math;
