@@ -1,7 +1,8 @@
 //! tract's side of `benches/side_by_side.py`: loads an ONNX model with tract-onnx (the version the
 //! project pins), optimizes it as tract's own tools do (`into_optimized`: its SIMD kernels), and
 //! times one-thread runs on an input `.npy`, in this process. Prints one JSON line:
-//! `{"load_ms", "first_run_ms", "median_ms", "p99_ms", "iterations"}`.
+//! `{"load_ms", "first_run_ms", "median_ms", "p99_ms", "iterations", "peak_rss_kib"}` (the
+//! process's `VmHWM` on Linux, else null).
 //!
 //!     cargo run --release --bin tract-bench -- MODEL.onnx INPUT.npy [ITERATIONS]
 
@@ -41,13 +42,18 @@ fn main() -> TractResult<()> {
         .collect();
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let rss = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        let line = s.lines().find(|l| l.starts_with("VmHWM:"))?.to_string();
+        line.split_whitespace().nth(1)?.parse::<u64>().ok()
+    });
     println!(
-        "{{\"load_ms\": {}, \"first_run_ms\": {}, \"median_ms\": {}, \"p99_ms\": {}, \"iterations\": {}}}",
+        "{{\"load_ms\": {}, \"first_run_ms\": {}, \"median_ms\": {}, \"p99_ms\": {}, \"iterations\": {}, \"peak_rss_kib\": {}}}",
         load.as_secs_f64() * 1e3,
         first.as_secs_f64() * 1e3,
         pct(0.5),
         pct(0.99),
-        times.len()
+        times.len(),
+        rss.map_or("null".to_string(), |r| r.to_string())
     );
     Ok(())
 }

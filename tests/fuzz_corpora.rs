@@ -45,7 +45,7 @@ fn write_seeds() {
     let clip = std::fs::read(repo_root().join("models/data-sample/fsdd/recordings/0_george_0.wav")).unwrap();
     let pcm: Vec<u8> =
         wav::parse(&clip).unwrap().samples().take(800).flat_map(|s| ((s * 32767.0) as i16).to_le_bytes()).collect();
-    let seeds: [Seeds; 4] = [
+    let seeds: [Seeds; 5] = [
         (
             "runtime/fuzz/corpus/wav",
             vec![
@@ -67,6 +67,19 @@ fn write_seeds() {
                 ("not_utf8.txt", vec![0x66, 0x6f, 0xff, 0xfe, 0x20, 0xc3]),
                 ("long_word.txt", vec![b'a'; 3000]),
                 ("empty.txt", Vec::new()),
+            ],
+        ),
+        (
+            "runtime/fuzz/corpus/wordpiece",
+            vec![
+                ("pieces.txt", "Playing JAZZ, unknown! \u{5317}\u{4eac} xyz".as_bytes().to_vec()),
+                (
+                    "marks_formats_emoji.txt",
+                    "caf\u{e9} \u{200b} co\u{ad}op \u{1f44d}\u{1f3fd} [CLS] I\u{307}".as_bytes().to_vec(),
+                ),
+                ("not_utf8.txt", vec![0x70, 0x6c, 0xff, 0x61, 0xc3]),
+                ("long_word.txt", vec![b'a'; 300]),
+                ("many_words.txt", b"rain ".repeat(40)),
             ],
         ),
         ("runtime/fuzz/corpus/stream", vec![("clip.pcm", [vec![3u8], pcm.repeat(5)].concat())]),
@@ -107,6 +120,23 @@ fn the_fuzz_corpora_replay_without_a_panic() {
         parsed += 1;
     }
     assert!(parsed >= 2, "the real clips parse");
+    // wordpiece: the tiny wordpiece artifacts, every seed: the same ids or error from both.
+    let wp: Vec<AlignedBytes> = ["tiny_wordpiece.fer", "tiny_wordpiece_front_coded.fer"]
+        .iter()
+        .map(|a| AlignedBytes::copy_from(&std::fs::read(corpus("runtime/fuzz/corpus/load").join(a)).unwrap()))
+        .collect();
+    let wp: Vec<Model<'_>> = wp.iter().map(|b| Model::from_bytes(b).unwrap()).collect();
+    for data in files(&corpus("runtime/fuzz/corpus/wordpiece")) {
+        let answers: Vec<_> = wp
+            .iter()
+            .map(|m| {
+                let Preprocessing::Text(t) = m.preprocessing() else { panic!("not a text artifact") };
+                let mut ids = vec![0; t.seq_len()];
+                t.encode_bytes(&data, &mut ids).map(|e| (e, ids))
+            })
+            .collect();
+        assert_eq!(answers[0], answers[1], "wordpiece: plain and front-coded vocabularies differ on {data:?}");
+    }
     // tokenizer: the text artifacts (plain and front-coded vocabulary), every seed: the same ids
     // or the same error from both.
     let arts: Vec<AlignedBytes> = ["tiny_text_preprocess.fer", "tiny_text_front_coded.fer"]

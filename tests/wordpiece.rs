@@ -129,3 +129,115 @@ fn every_snips_utterance_matches_tokenizers() {
         eprintln!("seq_len {seq_len}: {n} Snips utterances, ids identical to tokenizers");
     }
 }
+
+/// A tiny wordpiece artifact (16 ids; a 60-entry vocabulary: the specials, letters, their `##`
+/// forms, a few words and pieces, punctuation, two ideographs), as records or front-coded
+/// (`--strip`). FERRITE_FUZZ_SEEDS=1 writes both as seeds of the load and wordpiece fuzz targets.
+fn tiny(strip: bool) -> Vec<u8> {
+    let mut vocab: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "play", "##ing", "jazz", "rain", "un", "##known"]
+        .map(String::from)
+        .to_vec();
+    vocab.extend(('a'..='z').map(String::from));
+    vocab.extend(('a'..='e').map(|c| format!("##{c}")));
+    vocab.extend([",", "!", "?", "'", "北", "京", "##s", "é", "##é"].map(String::from));
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = OnnxBuilder::new(13);
+    b.input_i64("input_ids", &[1, 16]);
+    b.node("Cast", &["input_ids"], &["y"], vec![("to", ferrite_e2e::Attr::I(1))]).output("y");
+    let onnx = b.save(dir.path(), "tiny");
+    let special = hf_tokenizer::WordPieceSpecial { cls_id: 2, sep_id: 3, pad_id: 0, unk_id: 1, max_chars: 20 };
+    let opts = QuantizeOptions {
+        preprocess: Some(Preprocess::Text { seq_len: 16, pad_side: 1, vocab, wordpiece: Some(special) }),
+        strip,
+        ..Default::default()
+    };
+    quantize(&onnx, &opts).unwrap().bytes
+}
+
+#[test]
+fn tiny_artifacts_tokenize_and_serve_as_fuzz_seeds() {
+    let (plain, coded) = (tiny(false), tiny(true));
+    if std::env::var_os("FERRITE_FUZZ_SEEDS").is_some() {
+        let dir = repo_root().join("runtime/fuzz/corpus/load");
+        std::fs::write(dir.join("tiny_wordpiece.fer"), &plain).unwrap();
+        std::fs::write(dir.join("tiny_wordpiece_front_coded.fer"), &coded).unwrap();
+    }
+    for (bytes, front_coded) in [(plain, false), (coded, true)] {
+        let a = AlignedBytes::copy_from(&bytes);
+        let m = Model::from_bytes(&a).unwrap();
+        let Preprocessing::Text(t) = m.preprocessing() else { panic!("no tokenizer") };
+        assert_eq!(
+            (t.scheme(), t.vocab_is_front_coded(), t.special_ids()),
+            ("wordpiece-v1", front_coded, Some((2, 3)))
+        );
+        let mut ids = vec![0; 16];
+        let e = t.encode("Playing JAZZ, unknown! 北京", &mut ids).unwrap();
+        // play ##ing jazz , un ##known ! 北 京, between [CLS] and [SEP].
+        assert_eq!(ids, [2, 4, 5, 6, 41, 8, 9, 42, 45, 46, 3, 0, 0, 0, 0, 0]);
+        assert_eq!((e.words, e.unknown, e.truncated, e.kept, e.tokens), (7, 0, false, 7, 11));
+        // "xyz" splits into letters only if each continuation exists: ##y does not, so [UNK].
+        t.encode("xyz abc", &mut ids).unwrap();
+        assert_eq!(ids[..6], [2, 1, 10, 37, 38, 3]);
+        // A word over max_chars (20) is [UNK]; masking a word makes it [UNK] too.
+        t.encode(&"a".repeat(21), &mut ids).unwrap();
+        assert_eq!(ids[..3], [2, 1, 3]);
+        t.encode_masking("rain play", Some(1), &mut ids).unwrap();
+        assert_eq!(ids[..4], [2, 7, 1, 3]);
+        // Truncation keeps 14 subwords; empty text is [CLS] [SEP].
+        let e = t.encode(&"rain ".repeat(20), &mut ids).unwrap();
+        assert_eq!((ids[15], e.kept, e.truncated, e.tokens), (3, 14, true, 16));
+        let e = t.encode(" \u{200b} ", &mut ids).unwrap();
+        assert_eq!((ids[..3].to_vec(), e.words, e.tokens), (vec![2, 3, 0], 0, 2));
+        assert_eq!(t.encode_bytes(b"caf\xe9", &mut ids), Err(ferrite_runtime::Error::BadText("not valid UTF-8")));
+    }
+}
+
+/// Every byte of the preprocessing section changed (checksum made right): the loader refuses with
+/// a typed error or the tokenizer works, never a panic; the parameters' rules are enforced.
+#[test]
+fn corrupted_wordpiece_sections_are_refused_or_work() {
+    use ferrite_runtime::format::{checksum, SectionKind};
+    for bytes in [tiny(false), tiny(true)] {
+        let a = AlignedBytes::copy_from(&bytes);
+        let s = *Model::from_bytes(&a)
+            .unwrap()
+            .artifact()
+            .sections
+            .iter()
+            .find(|s| s.kind.get() == SectionKind::Preprocess as u32)
+            .unwrap();
+        let (off, len) = (s.offset.get() as usize, s.len.get() as usize);
+        let fix = |b: &mut Vec<u8>| {
+            let c = checksum(b);
+            b[48..52].copy_from_slice(&c.to_le_bytes());
+        };
+        for i in off..off + len {
+            for v in [0u8, 0xFF, bytes[i] ^ 1] {
+                let mut b = bytes.clone();
+                b[i] = v;
+                fix(&mut b);
+                let a = AlignedBytes::copy_from(&b);
+                if let Ok(m) = Model::from_bytes(&a) {
+                    if let Preprocessing::Text(t) = m.preprocessing() {
+                        let mut ids = vec![0; t.seq_len()];
+                        let _ = t.encode("Playing JAZZ, unknown! 北京 xyz", &mut ids);
+                    }
+                }
+            }
+        }
+        // The rules, one by one: WordPieceParams follows the header (16) and TextParams (16).
+        let at = off + 32;
+        for (field, value, rule) in [(8, 0u32, "max_chars"), (8, 101, "max_chars"), (12, 1, "reserved")] {
+            let mut b = bytes.clone();
+            b[at + field..at + field + 4].copy_from_slice(&value.to_le_bytes());
+            fix(&mut b);
+            let e = Model::from_bytes(&AlignedBytes::copy_from(&b)).map(|_| ()).unwrap_err();
+            assert!(matches!(e, ferrite_runtime::Error::BadPreprocess(_)) && e.to_string().contains(rule), "{e}");
+        }
+        let mut b = bytes.clone();
+        b[off + 20..off + 24].copy_from_slice(&0u32.to_le_bytes()); // pad_side left
+        fix(&mut b);
+        let e = Model::from_bytes(&AlignedBytes::copy_from(&b)).map(|_| ()).unwrap_err();
+        assert!(e.to_string().contains("right padding"), "{e}");
+    }
+}
