@@ -71,4 +71,24 @@ fn open_maps_a_file_and_validates_it() {
         ferrite_runtime::Model::open(dir.path().join("none.fer")),
         Err(ferrite_runtime::Error::Io(Some(_)))
     ));
+    // A file of several megabytes: Model::open checksums it a megabyte at a time, releasing each
+    // megabyte's pages (the second `unsafe` block, a madvise): the same verdict and figures as the
+    // checksum over the bytes in memory, whichever chunk a flipped byte is in.
+    let big = ferrite_e2e::trained_artifact("intent-lstm", Precision::F32);
+    assert!(big.len() > 2 << 20, "{} bytes: more than two chunks", big.len());
+    std::fs::write(&path, &*big).unwrap();
+    let m = ferrite_runtime::Model::open(&path).unwrap();
+    assert_eq!(m.bytes(), &big[..]);
+    for at in [100, (1 << 20) + 7, big.len() - 1] {
+        let mut bad = big.to_vec();
+        bad[at] ^= 0x10;
+        std::fs::write(&path, &bad).unwrap();
+        let expected = u32::from_le_bytes(bad[48..52].try_into().unwrap());
+        let actual = ferrite_runtime::format::checksum(&bad);
+        assert_eq!(
+            ferrite_runtime::Model::open(&path).map(|_| ()),
+            Err(ferrite_runtime::Error::ChecksumMismatch { expected, actual }),
+            "byte {at}"
+        );
+    }
 }

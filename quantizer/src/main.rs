@@ -729,8 +729,10 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
         .collect();
     // The runtime's op-selection features this model needs (firmware builds list just these).
     let mut op_features: Vec<String> = model.ops().filter_map(|op| op.code.feature()).map(String::from).collect();
-    if let ferrite_runtime::Preprocessing::Audio(fe) = model.preprocessing() {
-        op_features.push(format!("fft-{}", fe.n_fft()));
+    match model.preprocessing() {
+        ferrite_runtime::Preprocessing::Audio(fe) => op_features.push(format!("fft-{}", fe.n_fft())),
+        ferrite_runtime::Preprocessing::Text(t) if t.special_ids().is_some() => op_features.push("wordpiece".into()),
+        _ => {}
     }
     // int8 products over row-major (unpacked) weights: early int8 artifacts.
     let row_major = model.ops().any(|op| {
@@ -925,13 +927,25 @@ fn preprocessing_summary(model: &Model<'_>) -> Option<String> {
     use ferrite_runtime::Preprocessing;
     match model.preprocessing() {
         Preprocessing::None => None,
-        Preprocessing::Text(t) => Some(format!(
-            "text, tokenizer words-v1: {} ids padded on the {}, vocabulary of {} words{} (+ padding 0, unknown 1)",
-            t.seq_len(),
-            if t.pads_left() { "left" } else { "right" },
-            t.vocab_len(),
-            if t.vocab_is_front_coded() { ", front-coded" } else { "" }
-        )),
+        Preprocessing::Text(t) => Some(match t.special_ids() {
+            None => format!(
+                "text, tokenizer words-v1: {} ids padded on the {}, vocabulary of {} words{} (+ padding 0, unknown 1)",
+                t.seq_len(),
+                if t.pads_left() { "left" } else { "right" },
+                t.vocab_len(),
+                if t.vocab_is_front_coded() { ", front-coded" } else { "" }
+            ),
+            Some((cls, sep)) => format!(
+                "text, tokenizer wordpiece-v1 (BERT uncased): {} ids ([CLS] {cls}, at most {} subwords, [SEP] {sep}, \
+                 padding {} on the right), vocabulary of {} entries{} ([UNK] {})",
+                t.seq_len(),
+                t.seq_len() - 2,
+                t.pad_id(),
+                t.vocab_len(),
+                if t.vocab_is_front_coded() { ", front-coded" } else { "" },
+                t.unk_id()
+            ),
+        }),
         Preprocessing::Audio(a) => Some(format!(
             "audio, frontend logmel-v1: {} Hz, {} samples -> {} frames x {} features{}",
             a.sample_rate(),

@@ -341,3 +341,31 @@ fn explain_text_and_audio() {
     assert_eq!(ferrite(&["explain", s(&text32)]).status.code(), Some(2));
     assert_eq!(ferrite(&["explain", s(&text32), "--text", "a", "--wav", s(&wav)]).status.code(), Some(2));
 }
+
+/// `ferrite embed` prints the first output of a text model as it is. The tiny wordpiece artifact
+/// (the fuzz seed of tests/wordpiece.rs) casts its ids to f32, so the output is the ids: the
+/// tokenizer's work, visible. `inspect` names the tokenizer and the `wordpiece` feature.
+#[test]
+fn embed_prints_the_first_output_and_inspect_names_wordpiece() {
+    let fer = root().join("runtime/fuzz/corpus/load/tiny_wordpiece.fer");
+    let o = ferrite(&["embed", s(&fer), "--text", "Playing JAZZ, unknown!", "--text", "rain", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let ids: Vec<f64> = lines[0]["embedding"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert_eq!(ids[..9], [2.0, 4.0, 5.0, 6.0, 41.0, 8.0, 9.0, 42.0, 3.0]);
+    assert_eq!((lines[0]["dim"].as_u64(), lines[0]["tokens"].as_u64()), (Some(16), Some(9)));
+    assert!(lines[0].get("cosine_to_first").is_none() && lines[1]["cosine_to_first"].as_f64().unwrap() < 1.0);
+    // Plain output: one line of values per text.
+    let o = ferrite(&["embed", s(&fer), "--text", "rain"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().trim(), "2 7 3 0 0 0 0 0 0 0 0 0 0 0 0 0");
+    let o = ferrite(&["inspect", s(&fer)]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("tokenizer wordpiece-v1") && text.contains(", wordpiece"), "{text}");
+    // A model without a tokenizer is refused with one line and exit 1.
+    let kws = root().join("runtime/fuzz/corpus/load/tiny_audio_preprocess.fer");
+    let o = ferrite(&["embed", s(&kws), "--text", "rain"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("an embedding needs a model with a tokenizer"), "{}", stderr(&o));
+}

@@ -154,7 +154,7 @@ impl<'a> Model<'a> {
 
     /// Structural view of the bytes (cheap: O(sections); the O(n) checks ran at load).
     pub fn artifact(&self) -> Artifact<'_> {
-        match Artifact::parse_structure(self.bytes(), false) {
+        match Artifact::parse_structure(self.bytes(), crate::format::parse::Crc::Skip) {
             Ok(a) => a,
             // Unreachable: the same bytes passed the full parse at load, and they are immutable.
             Err(_) => Artifact::empty(),
@@ -300,9 +300,36 @@ impl Model<'static> {
         // SIGBUS); Ferrite documents that artifacts must not be modified while loaded, as every
         // mmap-based loader (safetensors, llama.cpp) does. Validation below runs on the mapped bytes.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::Io(e.raw_os_error()))?;
-        validate(&map, opts)?;
+        let crc = opts.verify_checksum.then(|| checksum_not_resident(&map));
+        validate_with(&map, opts, crc)?;
         Ok(Model { data: Data::Mapped(map) })
     }
+}
+
+/// The checksum of a mapped artifact ([`crate::format::checksum`]), computed a megabyte at a
+/// time, each megabyte's pages released from this process once read (Unix): verifying a file
+/// then does not make all of it resident. Only what runs is faulted back in (from the page cache,
+/// no disk read): a 30,522-row embedding table is read a few rows per sentence, so its 11.7 MB
+/// need not count in the process's memory (benches/encoder_side_by_side.py measures it).
+#[cfg(feature = "std")]
+fn checksum_not_resident(map: &memmap2::Mmap) -> u32 {
+    const CHUNK: usize = 1 << 20;
+    let header = core::mem::size_of::<crate::format::Header>();
+    let mut h = crc32fast::Hasher::new();
+    let mut at = header.min(map.len());
+    while at < map.len() {
+        let end = (at + CHUNK).min(map.len());
+        h.update(map.get(at..end).unwrap_or(&[]));
+        #[cfg(unix)]
+        // SAFETY: the mapping is read-only and private, and no reference into it is alive here
+        // but the one this function borrows, which reads the bytes again only through the
+        // mapping: MADV_DONTNEED on such a mapping drops the pages from this process, and the
+        // next read faults them in again from the file, with the same contents (the file must
+        // not change while loaded, as `open_with` says). Advice is a hint: a failure is ignored.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, end - at) };
+        at = end;
+    }
+    h.finalize()
 }
 
 fn slot_of(art: &Artifact<'_>, tensor: u32) -> Option<crate::format::ArenaSlot> {
@@ -338,13 +365,24 @@ fn stream_params_of(bytes: &[u8]) -> Option<crate::stream::StreamParams> {
 
 /// Every check past the structure: plan consistency, op semantics, liveness.
 fn validate(bytes: &[u8], opts: LoadOptions<'_>) -> Result<()> {
+    validate_with(bytes, opts, None)
+}
+
+/// [`validate`], with the checksum of `bytes` already computed when `known` is given.
+fn validate_with(bytes: &[u8], opts: LoadOptions<'_>, known: Option<u32>) -> Result<()> {
+    use crate::format::parse::Crc;
     // The signature first: nothing it vouches for is read before it holds.
     let keyed = !opts.trusted_keys.is_empty();
     if keyed {
         let body = crate::format::signature::locate(bytes)?;
         crate::format::signature::verify(bytes, body, opts.trusted_keys)?;
     }
-    let art = Artifact::parse(bytes, opts.verify_checksum || keyed)?;
+    let crc = match (opts.verify_checksum || keyed, known) {
+        (false, _) => Crc::Skip,
+        (true, Some(c)) => Crc::Known(c),
+        (true, None) => Crc::Compute,
+    };
+    let art = Artifact::parse_with(bytes, crc)?;
     validate_preprocessing(&art)?;
     check_slots(&art)?;
     check_graph_io(&art)?;

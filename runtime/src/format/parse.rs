@@ -78,6 +78,17 @@ fn records<T: FromBytes + Immutable + KnownLayout + Unaligned>(kind: SectionKind
     <[T]>::ref_from_bytes(bytes).map_err(|_| bad_section(kind, rule!("length is not a whole number of records")))
 }
 
+/// Where [`Artifact::parse_with`] gets the checksum of the bytes it parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Crc {
+    /// Not verified.
+    Skip,
+    /// Computed by the parser ([`checksum`]).
+    Compute,
+    /// Already computed over the same bytes by the caller.
+    Known(u32),
+}
+
 /// Computes the header's checksum field: CRC-32 (IEEE, as zlib) of everything after the 64-byte
 /// header. Hosted builds use crc32fast (SIMD); bare-metal ones the half-byte-table form below,
 /// whose 64-byte table costs far less flash than crc32fast's 16 KiB (or a 1 KiB byte table).
@@ -183,7 +194,14 @@ impl<'a> Artifact<'a> {
     /// Parses and validates `bytes`. With `verify_checksum` false, the O(file) checksum pass is
     /// skipped (for trusted storage where load time matters); every other check still runs.
     pub fn parse(bytes: &'a [u8], verify_checksum: bool) -> Result<Self> {
-        let art = Self::parse_structure(bytes, verify_checksum)?;
+        Self::parse_with(bytes, if verify_checksum { Crc::Compute } else { Crc::Skip })
+    }
+
+    /// [`Artifact::parse`] with the checksum's source: skipped, computed here, or computed by the
+    /// caller over these same bytes (`Model::open` does, a chunk at a time, so that a mapped file
+    /// need not stay resident to be verified). Errors come in the same order either way.
+    pub(crate) fn parse_with(bytes: &'a [u8], crc: Crc) -> Result<Self> {
+        let art = Self::parse_structure(bytes, crc)?;
         let mut used = art.check_tensors()?;
         used |= art.check_op_records()?;
         if used != art.caps() {
@@ -238,7 +256,7 @@ impl<'a> Artifact<'a> {
     }
 
     /// Header and section checks only: O(sections), plus O(file) when verifying the checksum.
-    pub(crate) fn parse_structure(bytes: &'a [u8], verify_checksum: bool) -> Result<Self> {
+    pub(crate) fn parse_structure(bytes: &'a [u8], crc: Crc) -> Result<Self> {
         let (header, _) = Header::ref_from_prefix(bytes)
             .map_err(|_| truncated(rule!("header"), core::mem::size_of::<Header>() as u64, bytes.len()))?;
         if header.magic != MAGIC {
@@ -273,8 +291,8 @@ impl<'a> Artifact<'a> {
         if header.checksum_algo.get() != CHECKSUM_CRC32 {
             return Err(Error::UnknownChecksum(header.checksum_algo.get()));
         }
-        if verify_checksum {
-            let actual = checksum(bytes);
+        if crc != Crc::Skip {
+            let actual = if let Crc::Known(c) = crc { c } else { checksum(bytes) };
             if actual != header.checksum.get() {
                 return Err(Error::ChecksumMismatch { expected: header.checksum.get(), actual });
             }
