@@ -363,6 +363,13 @@ fn embed_prints_the_first_output_and_inspect_names_wordpiece() {
     let o = ferrite(&["inspect", s(&fer)]);
     let text = String::from_utf8(o.stdout).unwrap();
     assert!(text.contains("tokenizer wordpiece-v1") && text.contains(", wordpiece"), "{text}");
+    // explain reads the words as wordpiece-v1 splits them: punctuation is a word of its own.
+    let o = ferrite(&["explain", s(&fer), "--text", "Playing JAZZ, unknown!", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let words: Vec<&str> =
+        e["words"]["parts"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(words, ["Playing", "JAZZ", ",", "unknown", "!"]);
     // A model without a tokenizer is refused with one line and exit 1.
     let kws = root().join("runtime/fuzz/corpus/load/tiny_audio_preprocess.fer");
     let o = ferrite(&["embed", s(&kws), "--text", "rain"]);

@@ -7,7 +7,7 @@ pub mod html;
 
 use crate::error::{Error, Result};
 use ferrite_runtime::explain::{self, AudioGrid, AudioScratch, Target};
-use ferrite_runtime::preprocess::{wav, AudioFrontend, Tokenizer};
+use ferrite_runtime::preprocess::{wav, AudioFrontend};
 use ferrite_runtime::{Model, Preprocessing, Session};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -269,11 +269,14 @@ fn group(kind: &'static str, mask: &'static str, mut parts: Vec<Part>, imp: &[f3
 
 fn describe_text(ex: &mut Explanation, model: &Model<'_>, text: &str, imp: &[f32], r: Option<&[f32]>) {
     ex.input = text.to_string();
-    let mut known = Vec::new();
+    // The words as the model's own tokenizer splits them (wordpiece-v1 splits off punctuation).
+    let (mut spans, mut known) = (Vec::new(), Vec::new());
     if let Preprocessing::Text(tok) = model.preprocessing() {
-        Tokenizer::for_each_word(text, |w, too_long| known.push(!too_long && tok.lookup(w).is_some()));
+        tok.each_word(text, |span, k| {
+            spans.push(span);
+            known.push(k);
+        });
     }
-    let spans: Vec<_> = Tokenizer::word_spans(text).collect();
     if spans.len() > imp.len() {
         ex.notes.push(format!("the text has {} words; the model reads the first {}", spans.len(), imp.len()));
     }
