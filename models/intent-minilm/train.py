@@ -43,26 +43,27 @@ LINEARS = ["attention.self.query", "attention.self.key", "attention.self.value",
 class LoraLinear(nn.Module):
     """A frozen HF Linear (weight [out, in]) plus a trained low-rank update b·a, scaled."""
 
-    def __init__(self, w, b):
+    def __init__(self, w, b, rank, alpha):
         super().__init__()
         self.w = nn.Parameter(torch.tensor(w), requires_grad=False)
         self.bias = nn.Parameter(torch.tensor(b), requires_grad=False)
-        self.a = nn.Parameter(torch.randn(RANK, w.shape[1]) / math.sqrt(w.shape[1]))
-        self.b = nn.Parameter(torch.zeros(w.shape[0], RANK))
+        self.a = nn.Parameter(torch.randn(rank, w.shape[1]) / math.sqrt(w.shape[1]))
+        self.b = nn.Parameter(torch.zeros(w.shape[0], rank))
+        self.scale = alpha / rank
         self.drop = nn.Dropout(0.05)
 
     def forward(self, x):
-        return x @ self.w.T + self.bias + (self.drop(x) @ self.a.T @ self.b.T) * (ALPHA / RANK)
+        return x @ self.w.T + self.bias + (self.drop(x) @ self.a.T @ self.b.T) * self.scale
 
     def update(self):
         """(a, b) with the scale folded into b: the weight becomes w + b·a."""
-        return self.a.detach().numpy(), (self.b.detach() * (ALPHA / RANK)).numpy()
+        return self.a.detach().numpy(), (self.b.detach() * self.scale).numpy()
 
 
 class MiniLM(nn.Module):
     """build_onnx.py's graph: embeddings, 6 post-LayerNorm BERT layers, masked mean, L2 norm, head."""
 
-    def __init__(self, w, classes, drop=0.1):
+    def __init__(self, w, classes, rank=RANK, alpha=ALPHA, drop=0.1):
         super().__init__()
         e = "embeddings."
         frozen = lambda v: nn.Parameter(torch.tensor(v), requires_grad=False)
@@ -73,8 +74,8 @@ class MiniLM(nn.Module):
         self.norms = []
         for i in range(build_onnx.LAYERS):
             p = f"encoder.layer.{i}."
-            self.layers.append(nn.ModuleDict({n.replace(".", "_"): LoraLinear(w[p + n + ".weight"], w[p + n + ".bias"])
-                                              for n in LINEARS}))
+            self.layers.append(nn.ModuleDict({n.replace(".", "_"): LoraLinear(w[p + n + ".weight"], w[p + n + ".bias"],
+                                                                              rank, alpha) for n in LINEARS}))
             self.norms.append([frozen(w[p + n]) for n in ("attention.output.LayerNorm.weight",
                                                            "attention.output.LayerNorm.bias",
                                                            "output.LayerNorm.weight", "output.LayerNorm.bias")])
@@ -152,6 +153,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--seed", type=int, default=14)
+    ap.add_argument("--rank", type=int, default=RANK)
+    ap.add_argument("--out", default=HERE, help="where adapter.npz, head.npz and training.json go")
     a = ap.parse_args()
     tl.seed_everything(a.seed)
     w = build_onnx.read_safetensors(os.path.join(a.weights, "model.safetensors"))
@@ -167,9 +170,9 @@ def main():
     fit_ids, fit_y = [ids[i] for i in fit], y[fit]
     x_val, y_val = padded([ids[i] for i in val]), y[val]
 
-    model = MiniLM(w, len(labels))
+    model = MiniLM(w, len(labels), a.rank, 2 * a.rank)
     params = [p for p in model.parameters() if p.requires_grad]
-    print(f"trainable parameters: {sum(p.numel() for p in params):,} (LoRA rank {RANK} and the head)")
+    print(f"trainable parameters: {sum(p.numel() for p in params):,} (LoRA rank {a.rank} and the head)")
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=1e-2)
     steps = a.epochs * math.ceil(len(fit_ids) / a.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=steps, pct_start=0.1)
@@ -192,19 +195,21 @@ def main():
         if acc > best:
             best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    export(model, w, labels, best, tok)
+    export(model, w, best, tok, a)
 
 
-def export(model, w, labels, val_acc, tok):
+def export(model, w, val_acc, tok, args):
     import onnxruntime as ort
     adapter = model.adapter()
     head = {"weight": model.head.weight.detach().numpy(), "bias": model.head.bias.detach().numpy()}
-    np.savez(os.path.join(HERE, "adapter.npz"), **adapter)
-    np.savez(os.path.join(HERE, "head.npz"), **head)
-    onnx_path = os.path.join(ROOT, "target/intent-minilm/model.onnx")
+    os.makedirs(args.out, exist_ok=True)
+    np.savez(os.path.join(args.out, "adapter.npz"), **adapter)
+    np.savez(os.path.join(args.out, "head.npz"), **head)
+    onnx_path = os.path.join(ROOT, "target/intent-minilm/model.onnx") if args.out == HERE else \
+        os.path.join(args.out, "model.onnx")
     os.makedirs(os.path.dirname(onnx_path), exist_ok=True)
     wa = dict(w)
-    build_onnx.apply_adapter(wa, os.path.join(HERE, "adapter.npz"))
+    build_onnx.apply_adapter(wa, os.path.join(args.out, "adapter.npz"))
     import onnx
     onnx.save(build_onnx.build(wa, SEQ_LEN, head), onnx_path)
     # The graph and this module agree (ONNX Runtime against PyTorch, eval mode).
@@ -218,8 +223,9 @@ def export(model, w, labels, val_acc, tok):
     diff = np.abs(got - want).max()
     print(f"ONNX Runtime against PyTorch on {len(x)} test sentences: max |difference| {diff:.2e}")
     assert diff < 1e-3, diff
-    tl.write_json(os.path.join(HERE, "training.json"), {"validation_accuracy": val_acc, "rank": RANK,
-                                                       "alpha": ALPHA, "seq_len": SEQ_LEN})
+    tl.write_json(os.path.join(args.out, "training.json"),
+                  {"validation_accuracy": val_acc, "rank": args.rank, "alpha": 2 * args.rank, "epochs": args.epochs,
+                   "lr": args.lr, "batch": args.batch, "seed": args.seed, "seq_len": SEQ_LEN})
     print(f"wrote adapter.npz, head.npz, training.json; {onnx_path} (validation accuracy {val_acc:.4f})")
 
 
