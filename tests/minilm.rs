@@ -8,39 +8,13 @@
 //!   Snips-7's test split and on the project's own requests (models/intent-minilm/requests.jsonl),
 //!   and issue 14's accuracy targets: ≥ 98.5% and ≥ 97%.
 
-use ferrite_e2e::{have_shared_data, rel_l2, repo_root, shared_data};
+use ferrite_e2e::{
+    have_shared_data, minilm_artifact as artifact, minilm_onnx as built, rel_l2, repo_root, shared_data,
+};
 use ferrite_quantizer::eval::{audit, data::Split};
-use ferrite_quantizer::quantize::{quantize, Int8Options, Precision, QuantizeOptions};
-use ferrite_runtime::{AlignedBytes, Input, Model, Preprocessing, Session};
-use std::path::{Path, PathBuf};
-
-/// The ONNX file prepare.py built for `name` (`minilm` → encoder.onnx), or `None` (said) when it
-/// is not there outside CI.
-fn built(name: &str) -> Option<PathBuf> {
-    let file = if name == "minilm" { "minilm/encoder.onnx" } else { "intent-minilm/model.onnx" };
-    let path = repo_root().join("target").join(file);
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").map_or(true, |v| v != "true"),
-        "CI=true: run python3 models/minilm/prepare.py first ({} is missing)",
-        path.display()
-    );
-    eprintln!("skipped: {} is not built (python3 models/minilm/prepare.py)", path.display());
-    None
-}
-
-fn artifact(name: &str, onnx: &Path, precision: Precision) -> AlignedBytes {
-    let mut opts = QuantizeOptions { precision, ..Default::default() };
-    let config = repo_root().join("models").join(name).join("ferrite.toml");
-    ferrite_quantizer::config::load(&config).unwrap().apply_to(&mut opts);
-    if precision == Precision::Int8 {
-        let calib = Some(shared_data().join("snips-intents"));
-        opts.int8 = Some(Int8Options { calib, samples: 40, dynamic: true, ..Default::default() });
-    }
-    AlignedBytes::copy_from(&quantize(onnx, &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}")).bytes)
-}
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::{Input, Model, Preprocessing, Session};
+use std::path::Path;
 
 /// Token ids and the first output of `text` through the artifact's own tokenizer.
 fn run(session: &mut Session<'_, '_, '_>, model: &Model<'_>, text: &str) -> (Vec<i32>, Vec<f32>) {

@@ -399,3 +399,35 @@ fn a_keyword_stream_allocates_nothing_after_creation() {
     assert!(heard > 0, "the C stream hears the clip");
     unsafe { ferrite_model_free(m) };
 }
+
+/// The MiniLM encoder and intent-minilm (built by models/minilm/prepare.py), int8 with dynamic
+/// activations and f32: tokenizing with `wordpiece-v1` into a caller buffer, loading, preparing
+/// and three runs (attention, the dynamic int8 products and their scratch included) allocate
+/// nothing.
+#[test]
+fn the_minilm_models_allocate_nothing() {
+    use ferrite_e2e::{minilm_artifact, minilm_onnx};
+    if !ferrite_e2e::have_shared_data() {
+        return;
+    }
+    let _warm = ferrite_runtime::kernels::Tier::from_env();
+    for name in ["minilm", "intent-minilm"] {
+        let Some(onnx) = minilm_onnx(name) else { return };
+        for p in [Precision::Int8, Precision::F32] {
+            let bytes = minilm_artifact(name, &onnx, p);
+            let model = Model::from_bytes(&bytes).expect("load");
+            let Preprocessing::Text(tok) = model.preprocessing() else { panic!("{name}: no tokenizer") };
+            let mut ids = vec![0i32; tok.seq_len()];
+            let text = "Do I need an umbrella in Seattle today? Ça dépend: 北京 ☔";
+            let (n, e) = allocations(|| tok.encode(text, &mut ids).expect("tokenize"));
+            assert_eq!(n, 0, "{name}: {n} heap allocations while tokenizing");
+            assert!(e.tokens > 10 && e.words == 15, "{name}: {e:?}");
+            let input = Feed::I32(ids.clone());
+            let mut bufs = Buffers::for_model(&model);
+            drop(model);
+            let (n, sum) = run_without_heap(&bytes, &input, &mut bufs);
+            assert!(sum.is_finite(), "{name} {p:?}: outputs");
+            assert_eq!(n, 0, "{name} {p:?}: {n} heap allocations while loading from memory, preparing and running");
+        }
+    }
+}

@@ -521,3 +521,34 @@ pub fn spoil_last_op(bytes: &mut [u8]) {
     let c = checksum(bytes);
     bytes[48..52].copy_from_slice(&c.to_le_bytes());
 }
+
+/// The ONNX file models/minilm/prepare.py built for `name` (`minilm`: the encoder,
+/// `intent-minilm`: the intent model), or `None` (said on stderr) when it is not there outside
+/// CI; in CI (`CI=true`) its absence is an error.
+pub fn minilm_onnx(name: &str) -> Option<PathBuf> {
+    let file = if name == "minilm" { "minilm/encoder.onnx" } else { "intent-minilm/model.onnx" };
+    let path = repo_root().join("target").join(file);
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true: run python3 models/minilm/prepare.py first ({} is missing)",
+        path.display()
+    );
+    eprintln!("skipped: {} is not built (python3 models/minilm/prepare.py)", path.display());
+    None
+}
+
+/// A MiniLM model's artifact with its ferrite.toml, as the README quantizes it (int8: dynamic
+/// activations, calibrated for the report on 40 Snips examples).
+pub fn minilm_artifact(name: &str, onnx: &Path, precision: Precision) -> AlignedBytes {
+    let mut opts = QuantizeOptions { precision, ..Default::default() };
+    let config = repo_root().join("models").join(name).join("ferrite.toml");
+    ferrite_quantizer::config::load(&config).expect("ferrite.toml").apply_to(&mut opts);
+    if precision == Precision::Int8 {
+        let calib = Some(shared_data().join("snips-intents"));
+        opts.int8 = Some(Int8Options { calib, samples: 40, dynamic: true, ..Default::default() });
+    }
+    AlignedBytes::copy_from(&quantize(onnx, &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}")).bytes)
+}
