@@ -13,8 +13,9 @@ thread, batch 1, the same ids (a Snips sentence through the tokenizer) for every
 
 Latency: the best of `--rounds` medians (variants in turns), ORT timed through I/O binding with
 the cost of one Python call subtracted (side_by_side.py's method). Peak resident memory: each
-variant in a fresh process that loads the model and runs it `--iterations` times, its `VmHWM`
-(Linux) at the end; for ORT, the same Python process without a session is subtracted (the
+variant in a fresh process that loads the model (its file first dropped from the page cache, as
+a model written long before would be) and runs it `--iterations` times, its `VmHWM` (Linux) at
+the end; for ORT, the same Python process without a session is subtracted (the
 interpreter, numpy and onnxruntime's import), to ORT's advantage.
 
     python3 models/minilm/prepare.py && python3 benches/encoder_side_by_side.py [--json OUT.json]
@@ -48,9 +49,23 @@ print('{"peak_rss_kib": %s}' % hwm.split()[1])
 """
 
 
-def peak_rss_kib(cmd):
-    """The `peak_rss_kib` the command prints (its last line, JSON): its own high-water mark.
-    (wait4's ru_maxrss would count the forking parent's memory too.)"""
+def drop_cached(path):
+    """Writes `path` out and drops it from the page cache, as a model file written long before
+    it is loaded would be: how much of a mapped file counts in a process depends on what the
+    cache holds (a freshly written file's pages come in larger groups)."""
+    os.sync()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def peak_rss_kib(cmd, model):
+    """The `peak_rss_kib` the command prints (its last line, JSON): its own high-water mark, with
+    the model file out of the page cache first. (wait4's ru_maxrss would count the forking
+    parent's memory too.)"""
+    drop_cached(model)
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_rss_kib"]
 
@@ -120,16 +135,16 @@ def main():
                 best[k] = min(best[k], f())
             print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
         n = str(a.iterations)
-        base = peak_rss_kib([sys.executable, "-c", ORT_RSS, "-", x_path, n, HERE])
+        base = peak_rss_kib([sys.executable, "-c", ORT_RSS, "-", x_path, n, HERE], x_path)
         rss = {
             "Ferrite int8": peak_rss_kib([sbs.EXE, "bench", fer["int8"], "--input", x32_path, "--iterations", n,
-                                          "--json"]),
+                                          "--json"], fer["int8"]),
             "Ferrite f32": peak_rss_kib([sbs.EXE, "bench", fer["f32"], "--input", x32_path, "--iterations", n,
-                                         "--json"]),
-            "tract f32": peak_rss_kib([sbs.TRACT, src, x_path, n]),
+                                         "--json"], fer["f32"]),
+            "tract f32": peak_rss_kib([sbs.TRACT, src, x_path, n], src),
         }
         for k, m in [("ORT f32", src), ("ORT f32 optimized", opt), ("ORT dynamic int8", dq)]:
-            rss[k] = peak_rss_kib([sys.executable, "-c", ORT_RSS, m, x_path, n, HERE]) - base
+            rss[k] = peak_rss_kib([sys.executable, "-c", ORT_RSS, m, x_path, n, HERE], m) - base
     print(f"MiniLM-L6 encoder, sequence length 32, one thread, batch 1 (ORT call overhead {overhead:.3f} ms "
           f"subtracted; Python + onnxruntime import {base / 1024:.1f} MiB subtracted from ORT's memory)")
     print(f"{'variant':<20} {'median ms':>10} {'peak RSS MiB':>13}")
