@@ -51,7 +51,8 @@ pub struct Classifier<'m, 'a> {
     probabilities: bool,
 }
 
-fn runtime(path: &Path) -> impl Fn(ferrite_runtime::Error) -> Error + '_ {
+/// The runtime's error on the artifact at `path`, as this crate's.
+pub(crate) fn runtime(path: &Path) -> impl Fn(ferrite_runtime::Error) -> Error + '_ {
     move |source| Error::Artifact { path: path.to_owned(), source }
 }
 

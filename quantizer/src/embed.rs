@@ -3,8 +3,9 @@
 //! such as models/minilm (mean-pooled, L2-normalized: the dot product of two embeddings is their
 //! cosine similarity).
 
-use crate::classify::text_notes;
+use crate::classify::{runtime, text_notes};
 use crate::error::{Error, Result};
+use ferrite_runtime::preprocess::Tokenizer;
 use ferrite_runtime::{Input, Model, OutputData, Preprocessing, Session};
 use std::path::{Path, PathBuf};
 
@@ -21,33 +22,26 @@ pub struct Embedding {
 
 /// A text model with a session, ready to embed.
 pub struct Embedder<'m, 'a> {
-    model: &'m Model<'a>,
+    tok: Tokenizer<'m>,
     session: Session<'m, 'a, 'static>,
     path: PathBuf,
-}
-
-fn runtime(path: &Path) -> impl Fn(ferrite_runtime::Error) -> Error + '_ {
-    move |source| Error::Artifact { path: path.to_owned(), source }
 }
 
 impl<'m, 'a> Embedder<'m, 'a> {
     /// An embedder over `model` (read from `path`, named in errors): it must have a tokenizer and
     /// an f32 first output.
     pub fn new(model: &'m Model<'a>, path: &Path) -> Result<Self> {
-        if !matches!(model.preprocessing(), Preprocessing::Text(_)) {
+        let Preprocessing::Text(tok) = model.preprocessing() else {
             return Err(Error::Usage(format!("{}: an embedding needs a model with a tokenizer", path.display())));
-        }
+        };
         let session = Session::new(model).map_err(runtime(path))?;
-        Ok(Embedder { model, session, path: path.to_owned() })
+        Ok(Embedder { tok, session, path: path.to_owned() })
     }
 
     /// The embedding of `text`.
     pub fn embed(&mut self, text: &str) -> Result<Embedding> {
-        let Preprocessing::Text(tok) = self.model.preprocessing() else {
-            return Err(Error::Usage(format!("{}: no tokenizer", self.path.display())));
-        };
-        let mut ids = vec![0i32; tok.seq_len()];
-        let enc = tok.encode(text, &mut ids).map_err(runtime(&self.path))?;
+        let mut ids = vec![0i32; self.tok.seq_len()];
+        let enc = self.tok.encode(text, &mut ids).map_err(runtime(&self.path))?;
         let path = self.path.clone();
         let out = self.session.run(&[Input::I32(&ids)]).map_err(runtime(&path))?;
         let values = match out.get(0).map(|(_, _, d)| d) {

@@ -1207,10 +1207,8 @@ pub fn prepare(op: OpCode, words: &[u32], t: &OpTensors<'_>) -> Result<Params, R
             if x.rank == 0 || x.dim(x.rank - 1) != k || out.rank != x.rank {
                 return Err(rule!("QMatMul input must be [.., K] and the output [.., N]"));
             }
-            for i in 0..x.rank {
-                if out.dim(i) != if i + 1 == x.rank { n } else { x.dim(i) } {
-                    return Err(rule!("output shape mismatch"));
-                }
+            if !last_dim_replaced(x, out, n) {
+                return Err(rule!("output shape mismatch"));
             }
             int8_bias_requant(ins, is_w(2), is_w(3), n)?;
             let (lo, hi) = bounds(&r, 0)?;
@@ -1931,6 +1929,12 @@ fn prepare_rnn(lstm: bool, r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Para
     Ok(Params::Rnn(RnnParams { xproj, ..p }))
 }
 
+/// Whether `out` is `x` with its last dimension `n`: a linear layer's output shape.
+#[cfg(any(feature = "op-qmatmul", feature = "op-dynqmatmul"))]
+fn last_dim_replaced(x: &TensorInfo, out: &TensorInfo, n: usize) -> bool {
+    out.rank == x.rank && (0..x.rank).all(|i| out.dim(i) == if i + 1 == x.rank { n } else { x.dim(i) })
+}
+
 /// [`OpCode::DynQMatMul`]'s rules: f32 `[.., K]` in, packed i8 weights `[N, K]` with f32 scales
 /// and bias, f32 `[.., N]` out, and a scratch for the row scales and int8 rows.
 #[cfg(feature = "op-dynqmatmul")]
@@ -1961,10 +1965,8 @@ fn dyn_qmatmul_params(r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Params, R
     if x.dtype != DType::F32 || out.dtype != DType::F32 || x.rank == 0 || x.dim(x.rank - 1) != k || out.rank != x.rank {
         return Err(rule!("DynQMatMul input must be f32 [.., K] and the output f32 [.., N]"));
     }
-    for i in 0..x.rank {
-        if out.dim(i) != if i + 1 == x.rank { n } else { x.dim(i) } {
-            return Err(rule!("output shape mismatch"));
-        }
+    if !last_dim_replaced(x, out, n) {
+        return Err(rule!("output shape mismatch"));
     }
     let rows = x.len() / k;
     let s = t.scratch.ok_or(rule!("DynQMatMul needs a scratch tensor"))?;

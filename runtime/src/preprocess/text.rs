@@ -16,10 +16,8 @@ use super::wordpiece;
 use crate::error::{Error, Result};
 use crate::format::{TextParams, PAD_LEFT, PAD_RIGHT};
 
-#[cfg(feature = "wordpiece")]
-pub use super::wordpiece::MAX_WORD_CHARS;
-/// `wordpiece-v1`'s bound on a word's normalized code points (the `tokenizers` default).
-#[cfg(not(feature = "wordpiece"))]
+/// `wordpiece-v1`: words of more normalized code points than this are one unknown token (the
+/// `tokenizers` default `max_input_chars_per_word`; an artifact may set fewer, never more).
 pub const MAX_WORD_CHARS: usize = 100;
 
 /// Lower-cased words longer than this many UTF-8 bytes are never in a vocabulary (they read as

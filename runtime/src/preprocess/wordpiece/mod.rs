@@ -8,14 +8,11 @@
 //! into one to three normalized code points, or split off; words collect in a fixed buffer. No
 //! allocation: a word longer than [`MAX_WORD_CHARS`] is unknown without being stored.
 
+pub use super::text::MAX_WORD_CHARS;
 use super::vocab::Vocab;
 use core::ops::Range;
 
 mod tables;
-
-/// Words of more normalized code points than this are one unknown token (the `tokenizers` default
-/// `max_input_chars_per_word`; an artifact may set fewer, never more).
-pub const MAX_WORD_CHARS: usize = 100;
 
 /// The word buffer: every code point of a word of at most [`MAX_WORD_CHARS`] in UTF-8.
 const WORD_BYTES: usize = MAX_WORD_CHARS * 4;
