@@ -51,15 +51,116 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench, bench_f32, bench_dot, bench_conv);
+criterion_group!(benches, bench_peak, bench, bench_dynq, bench_encoder_rows, bench_f32, bench_dot, bench_conv);
 criterion_main!(benches);
+
+/// The core's int8 multiply-accumulate peak, the yardstick for the GEMM figures: 12 independent
+/// chains of `vpdpbusd zmm` (64 products each), 1,000 rounds, nothing else (x86-64 with
+/// AVX-512 VNNI only). Zen 4 runs one a cycle (its 512-bit units are double-pumped), Zen 5 two.
+fn bench_peak(c: &mut Criterion) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vnni") {
+        use std::arch::x86_64::*;
+        #[target_feature(enable = "avx512f,avx512vnni")]
+        fn chains(rounds: usize) -> i32 {
+            let (a, b) = std::hint::black_box((_mm512_set1_epi8(1), _mm512_set1_epi8(2)));
+            let mut acc = [_mm512_setzero_si512(); 12];
+            for _ in 0..rounds {
+                for v in acc.iter_mut() {
+                    *v = _mm512_dpbusd_epi32(*v, a, b);
+                }
+            }
+            acc.iter().fold(0, |s, v| s.wrapping_add(_mm512_reduce_add_epi32(*v)))
+        }
+        let mut g = c.benchmark_group("peak");
+        g.throughput(Throughput::Elements(1000 * 12 * 64));
+        // SAFETY: the CPU has AVX-512 F and VNNI (checked above).
+        g.bench_function("vpdpbusd_zmm", |bch| bch.iter(|| unsafe { chains(1000) }));
+        g.finish();
+    }
+}
+
+/// The dynamic int8 products of the MiniLM encoder at sequence length 32 (qkv and output
+/// projections 32×384×384, FFN in 32×384×1536, FFN out 32×1536×384): the table's `DynQMatMul`
+/// (row quantization, the int8 product, the f32 epilogue), the generic driver over the tier's
+/// quantize and int8 product (the tiers without a fused kernel), and the int8 product alone.
+fn bench_dynq(c: &mut Criterion) {
+    use ferrite_runtime::kernels::generic::dynq::{dyn_qmatmul, DynQKernels, DynQLayer, GENERIC};
+    use ferrite_runtime::ops::{Activation, UnaryFn};
+    let mut r = Rng::new(7);
+    let mut g = c.benchmark_group("dynq");
+    for (m, k, n) in [(32usize, 384usize, 384usize), (32, 384, 1536), (32, 1536, 384)] {
+        let x = r.vec(m * k, -3.0, 3.0);
+        let w: Vec<i8> = (0..n * k).map(|_| r.next_u64() as u8 as i8).collect();
+        let packed = pack_k4n16(&w, n, k);
+        let pw = PackedI8::from_bytes(&packed, n, k).unwrap();
+        let (ws, bias) = (r.vec(n, 0.001, 0.01), r.vec(n, -1.0, 1.0));
+        let (mut xq, mut sc, mut out) = (vec![0i8; m * k], vec![0f32; m], vec![0f32; m * n]);
+        let mut out32 = vec![0i32; m * n];
+        g.throughput(Throughput::Elements((m * k * n) as u64));
+        for tier in Tier::ALL.into_iter().filter(|t| t.available()) {
+            let t = KernelTable::for_tier(tier).unwrap();
+            let fns = DynQKernels { qgemm_i32: t.qgemm_i32.run, ..GENERIC };
+            let act = Activation { func: UnaryFn::Identity, a: 0.0, b: 0.0 };
+            let l = DynQLayer { w: pw, w_scale: &ws, bias: Some(&bias), act, residual: None };
+            let id = format!("{m}x{k}x{n}");
+            g.bench_with_input(BenchmarkId::new(format!("op/{}", tier.name()), &id), &(), |bch, _| {
+                bch.iter(|| (t.dynq.run)(&l, &x, &mut xq, &mut sc, &mut out))
+            });
+            // FFN-in with its GELU, the others with their residual (as the quantizer fuses them).
+            let res = r.vec(m * n, -1.0, 1.0);
+            let gelu = Activation { func: UnaryFn::GeluErf, a: 0.0, b: 0.0 };
+            let fused = if n > k { DynQLayer { act: gelu, ..l } } else { DynQLayer { residual: Some(&res), ..l } };
+            g.bench_with_input(BenchmarkId::new(format!("fused/{}", tier.name()), &id), &(), |bch, _| {
+                bch.iter(|| (t.dynq.run)(&fused, &x, &mut xq, &mut sc, &mut out))
+            });
+            g.bench_with_input(BenchmarkId::new(format!("parts/{}", tier.name()), &id), &(), |bch, _| {
+                bch.iter(|| dyn_qmatmul(fns, &l, &x, &mut xq, &mut sc, &mut out))
+            });
+            g.bench_with_input(BenchmarkId::new(format!("i32/{}", tier.name()), &id), &(), |bch, _| {
+                bch.iter(|| (t.qgemm_i32.run)(&pw, (0, n), &xq, m, 0, &mut out32))
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The f32 row kernels between MiniLM's products, one layer's worth each, on every tier:
+/// softmax over attention's 12 × 32 rows of 32 scores, LayerNorm over 32 × 384, GELU over
+/// 32 × 1536 (values per second).
+fn bench_encoder_rows(c: &mut Criterion) {
+    use ferrite_runtime::ops::UnaryFn;
+    let mut r = Rng::new(8);
+    let mut g = c.benchmark_group("encoder_rows");
+    let scores = r.vec(384 * 32, -8.0, 8.0);
+    let hidden = r.vec(32 * 384, -3.0, 3.0);
+    let (gamma, beta) = (r.vec(384, 0.5, 1.5), r.vec(384, -0.1, 0.1));
+    let ffn = r.vec(32 * 1536, -4.0, 4.0);
+    let mut out = vec![0f32; 32 * 1536];
+    for tier in Tier::ALL.into_iter().filter(|t| t.available()) {
+        let t = KernelTable::for_tier(tier).unwrap();
+        g.throughput(Throughput::Elements(scores.len() as u64));
+        g.bench_function(BenchmarkId::new(format!("softmax/{}", tier.name()), "384x32"), |bch| {
+            bch.iter(|| (t.softmax_rows.run)(384, 32, false, &scores, &mut out[..384 * 32]))
+        });
+        g.throughput(Throughput::Elements(hidden.len() as u64));
+        g.bench_function(BenchmarkId::new(format!("layer_norm/{}", tier.name()), "32x384"), |bch| {
+            bch.iter(|| (t.layer_norm.run)(32, 384, 1e-12, &hidden, &gamma, Some(&beta), &mut out[..32 * 384]))
+        });
+        g.throughput(Throughput::Elements(ffn.len() as u64));
+        g.bench_function(BenchmarkId::new(format!("gelu/{}", tier.name()), "32x1536"), |bch| {
+            bch.iter(|| (t.unary.run)(UnaryFn::GeluErf, 0.0, 0.0, &ffn, &mut out))
+        });
+    }
+    g.finish();
+}
 
 /// The f32 GEMM on every tier this CPU has, in GFLOP-pairs/s (multiply-adds per second).
 fn bench_f32(c: &mut Criterion) {
     let mut r = Rng::new(4);
     let mut g = c.benchmark_group("sgemm");
-    // Attention's Q.K^T (one head), a projection, a conv GEMM, a big square.
-    for (m, k, n) in [(32usize, 32usize, 32usize), (32, 128, 384), (64, 64, 125), (256, 256, 256)] {
+    // Attention's Q.K^T (one head), a projection, MiniLM's f32 FFN-in, a conv GEMM, a big square.
+    for (m, k, n) in [(32usize, 32usize, 32usize), (32, 128, 384), (32, 384, 1536), (64, 64, 125), (256, 256, 256)] {
         let (a, b) = (r.vec(m * k, -1.0, 1.0), r.vec(k * n, -1.0, 1.0));
         let mut out = vec![0f32; m * n];
         g.throughput(Throughput::Elements((m * k * n) as u64));

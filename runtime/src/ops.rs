@@ -561,10 +561,13 @@ pub enum Params {
         /// Weights in layout k4n16 (else row-major).
         packed: bool,
     },
-    /// [`OpCode::DynQMatMul`]: reduction length and output channels.
+    /// [`OpCode::DynQMatMul`]: reduction length, output channels, the fused activation, and
+    /// whether input 4 (a residual added last) is present.
     DynQMatMul {
         k: usize,
         n: usize,
+        act: Activation,
+        residual: bool,
     },
     QConv {
         geom: ConvParams,
@@ -1936,13 +1939,27 @@ fn last_dim_replaced(x: &TensorInfo, out: &TensorInfo, n: usize) -> bool {
 }
 
 /// [`OpCode::DynQMatMul`]'s rules: f32 `[.., K]` in, packed i8 weights `[N, K]` with f32 scales
-/// and bias, f32 `[.., N]` out, and a scratch for the row scales and int8 rows.
+/// and an optional bias, an optional f32 residual of the output's shape (input 4), f32 `[.., N]`
+/// out, and a scratch for the row scales and int8 rows. Attributes: none, or a fused activation
+/// `(func, a, b)` (the element-wise functions, GELU included).
 #[cfg(feature = "op-dynqmatmul")]
 fn dyn_qmatmul_params(r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Params, Rule> {
-    r.exact(0)?;
+    let act = match r.words.len() {
+        0 => Activation { func: UnaryFn::Identity, a: 0.0, b: 0.0 },
+        3 => {
+            let func = UnaryFn::from_u32(r.u(0)?).ok_or(rule!("unknown activation"))?;
+            if matches!(func, UnaryFn::Log | UnaryFn::Round) {
+                return Err(rule!("activation cannot be fused"));
+            }
+            Activation { func, a: r.f(1)?, b: r.f(2)? }
+        }
+        _ => return Err(rule!("wrong number of attributes")),
+    };
     let ins = t.inputs;
-    if !(3..=4).contains(&ins.len()) || t.outputs.len() != 1 {
-        return Err(rule!("DynQMatMul takes x, w, w_scale and an optional bias, and has one output"));
+    if !(3..=5).contains(&ins.len()) || t.outputs.len() != 1 {
+        return Err(rule!(
+            "DynQMatMul takes x, w, w_scale, an optional bias and an optional residual, and has one output"
+        ));
     }
     let is_w = |i: usize| t.input_is_weight.get(i).copied().unwrap_or(false);
     let (x, w, ws, out) = (need(ins, 0)?, need(ins, 1)?, need(ins, 2)?, need(t.outputs, 0)?);
@@ -1968,10 +1985,16 @@ fn dyn_qmatmul_params(r: &AttrReader<'_>, t: &OpTensors<'_>) -> Result<Params, R
     if !last_dim_replaced(x, out, n) {
         return Err(rule!("output shape mismatch"));
     }
+    let residual = ins.get(4).copied().flatten();
+    if let Some(res) = residual {
+        if res.dtype != DType::F32 || res.shape() != out.shape() {
+            return Err(rule!("DynQMatMul residual must be f32 of the output's shape"));
+        }
+    }
     let rows = x.len() / k;
     let s = t.scratch.ok_or(rule!("DynQMatMul needs a scratch tensor"))?;
     if s.dtype != DType::F32 || s.len() < rows + (rows * k).div_ceil(4) {
         return Err(rule!("scratch tensor too small"));
     }
-    Ok(Params::DynQMatMul { k, n })
+    Ok(Params::DynQMatMul { k, n, act, residual: residual.is_some() })
 }

@@ -215,6 +215,9 @@ pub type QConvPackedFn = fn(&generic::qconv::QConv<'_>, &generic::qgemm::PackedI
 pub type QDepthwiseFn = fn(&generic::qconv::QConv<'_>, &[i8], &[i8], &mut [i8]) -> bool;
 /// int8 GEMM over a row range of packed weights, raw i32 sums ([`generic::qgemm::qgemm_i32`]).
 pub type QGemmI32Fn = fn(&generic::qgemm::PackedI8<'_>, (usize, usize), &[i8], usize, i32, &mut [i32]) -> bool;
+/// The int8 linear layer with activations quantized per row at run time
+/// `(layer, x, xq, scales, out)` ([`generic::dynq::dyn_qmatmul`]).
+pub type DynQFn = fn(&generic::dynq::DynQLayer<'_>, &[f32], &mut [i8], &mut [f32], &mut [f32]) -> bool;
 
 /// The kernel families, each filled from `generic` and overridden by the tiers up to
 /// [`KernelTable::tier`].
@@ -238,6 +241,8 @@ pub struct KernelTable {
     pub qgemm: Kernel<QGemmFn>,
     /// int8 GEMM, raw sums (int8 LSTM/GRU gate products).
     pub qgemm_i32: Kernel<QGemmI32Fn>,
+    /// The int8 linear layer with run-time activation scales (DynQMatMul).
+    pub dynq: Kernel<DynQFn>,
     /// Channels-last int8 convolution with packed weights.
     pub qconv_packed: Kernel<QConvPackedFn>,
     /// Channels-last depthwise int8 convolution.
@@ -289,6 +294,17 @@ impl KernelTable {
                 Kernel { tier: Tier::Generic, run: if cfg!(any($(feature = $op),+)) { $run } else { $stub } }
             };
         }
+        // DynQMatMul as the generic driver over a tier's parts (tiers without a fused kernel): a
+        // closure that captures nothing, so that it is a fn pointer.
+        #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64", ferrite_dsp)), allow(unused_macros))]
+        macro_rules! dynq_over {
+            ($quantize:path, $qgemm_i32:path, $act:path) => {
+                |l, x, xq, sc, o| {
+                    let fns = generic::dynq::DynQKernels { quantize: $quantize, qgemm_i32: $qgemm_i32, act: $act };
+                    generic::dynq::dyn_qmatmul(fns, l, x, xq, sc, o)
+                }
+            };
+        }
         #[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64", ferrite_dsp)), allow(unused_mut))]
         let mut t = KernelTable {
             tier,
@@ -300,6 +316,14 @@ impl KernelTable {
             conv_f32: generic!(["op-conv"] generic::conv, |_, _, _, _, _| {}),
             qgemm: generic!(["op-qmatmul", "op-qconv"] generic::qgemm::qgemm, |_, _, _, _| false),
             qgemm_i32: generic!(["op-lstm", "op-gru", "op-dynqmatmul"] generic::qgemm::qgemm_i32, |_, _, _, _, _, _| false),
+            dynq: generic!(
+                ["op-dynqmatmul"] | l,
+                x,
+                xq,
+                sc,
+                o | generic::dynq::dyn_qmatmul(generic::dynq::GENERIC, l, x, xq, sc, o),
+                |_, _, _, _, _| false
+            ),
             qconv_packed: generic!(
                 ["op-qconv"] | q,
                 w,
@@ -308,7 +332,7 @@ impl KernelTable {
                 |_, _, _, _| false
             ),
             qconv_dw: generic!(["op-qconv"] generic::qconv::qconv_depthwise, |_, _, _, _| false),
-            quantize: generic!(["op-quantize", "op-lstm", "op-gru", "op-dynqmatmul"] generic::int8::quantize_slice, |_, _, _, _| {}),
+            quantize: generic!(["op-quantize", "op-lstm", "op-gru"] generic::int8::quantize_slice, |_, _, _, _| {}),
             dequantize: generic!(["op-dequantize"] generic::int8::dequantize_slice, |_, _, _, _| {}),
             unary: generic!(["op-unary"] generic::unary, |_, _, _, _, _| {}),
             softmax_rows: generic!(["op-softmax"] generic::softmax_rows, |_, _, _, _, _| {}),
@@ -346,6 +370,14 @@ impl KernelTable {
                 t.sgemm = Kernel { tier: Tier::Avx2, run: x86_64::sgemm::sgemm_avx2 };
                 t.widen_f16 = Kernel { tier: Tier::Avx2, run: x86_64::elementwise::widen_f16c };
                 t.conv_f32 = Kernel { tier: Tier::Avx2, run: x86_64::conv_f32::conv_avx2 };
+                t.dynq = Kernel {
+                    tier: Tier::Avx2,
+                    run: dynq_over!(
+                        x86_64::elementwise::avx2::quantize_mul,
+                        x86_64::qgemm_avx2::qgemm_i32,
+                        x86_64::elementwise::avx2::unary_in_place
+                    ),
+                };
             }
             if tier == Tier::Avx512 {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
@@ -363,6 +395,7 @@ impl KernelTable {
                 t.sgemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::sgemm_avx512 };
                 t.dot_gemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::dot_gemm_avx512 };
                 t.conv_f32 = Kernel { tier: Tier::Avx512, run: x86_64::conv_f32::conv_avx512 };
+                t.dynq = Kernel { tier: Tier::Avx512, run: x86_64::dynq_avx512::dyn_qmatmul };
             }
         }
         #[cfg(all(target_arch = "arm", ferrite_dsp))]
@@ -370,6 +403,12 @@ impl KernelTable {
             t.qgemm = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm };
             if cfg!(any(feature = "op-lstm", feature = "op-gru", feature = "op-dynqmatmul")) {
                 t.qgemm_i32 = Kernel { tier: Tier::Dsp, run: cortex_m::qgemm_i32 };
+            }
+            if cfg!(feature = "op-dynqmatmul") {
+                t.dynq = Kernel {
+                    tier: Tier::Dsp,
+                    run: dynq_over!(generic::int8::quantize_mul_slice, cortex_m::qgemm_i32, generic::unary_in_place),
+                };
             }
             t.qconv_packed =
                 Kernel { tier: Tier::Dsp, run: |q, w, x, o| generic::qconv::qconv_packed(q, w, x, o, cortex_m::qgemm) };
@@ -389,6 +428,27 @@ impl KernelTable {
                 t.qgemm = Kernel { tier: Tier::I8mm, run: aarch64::qgemm::qgemm_mm };
                 t.qgemm_i32 = Kernel { tier: Tier::I8mm, run: aarch64::qgemm::qgemm_i32_mm };
             }
+            t.dynq = Kernel {
+                tier: t.qgemm_i32.tier,
+                run: match tier {
+                    Tier::Neon => dynq_over!(
+                        generic::int8::quantize_mul_slice,
+                        aarch64::qgemm::qgemm_i32_neon,
+                        generic::unary_in_place
+                    ),
+                    Tier::Dotprod => dynq_over!(
+                        generic::int8::quantize_mul_slice,
+                        aarch64::qgemm::qgemm_i32_dot,
+                        generic::unary_in_place
+                    ),
+                    Tier::I8mm => dynq_over!(
+                        generic::int8::quantize_mul_slice,
+                        aarch64::qgemm::qgemm_i32_mm,
+                        generic::unary_in_place
+                    ),
+                    _ => t.dynq.run,
+                },
+            };
             t.qconv_packed = Kernel {
                 tier: t.qgemm.tier,
                 run: match tier {

@@ -327,18 +327,21 @@ pub fn check_elementwise(t: &KernelTable, seed: u64) {
         assert_eq!(bits(&a), bits(&b), "{func:?} on {}: {x:?}", t.unary.tier.name());
     }
     // Softmax: logits in a realistic range, over enough rows for the tiers' row blocks (8) and
-    // the rows after the last block; every fifth case also holds ±0, −∞ and NaN.
+    // the rows after the last block; every fifth case also holds ±0, −∞ and NaN. Rows of the
+    // case's length and of 16 to 64 (AVX-512's rows held in registers).
     let rows = 1 + (g.next() % 20) as usize;
-    let mut logits: Vec<f32> = (0..rows * n).map(|_| (g.next() % 20_000) as f32 / 1000.0 - 10.0).collect();
-    if seed.is_multiple_of(5) {
-        for (i, v) in logits.iter_mut().enumerate().filter(|(i, _)| i % 7 == 3) {
-            *v = [-0.0, 0.0, f32::NEG_INFINITY, f32::NAN][i % 4];
+    for n in [n, 16 * (1 + (seed % 4) as usize)] {
+        let mut logits: Vec<f32> = (0..rows * n).map(|_| (g.next() % 20_000) as f32 / 1000.0 - 10.0).collect();
+        if seed.is_multiple_of(5) {
+            for (i, v) in logits.iter_mut().enumerate().filter(|(i, _)| i % 7 == 3) {
+                *v = [-0.0, 0.0, f32::NEG_INFINITY, f32::NAN][i % 4];
+            }
         }
+        let (mut a, mut b) = (alloc::vec![0f32; rows * n], alloc::vec![0f32; rows * n]);
+        super::generic::softmax_rows(rows, n, false, &logits, &mut a);
+        (t.softmax_rows.run)(rows, n, false, &logits, &mut b);
+        assert_eq!(bits(&a), bits(&b), "softmax on {}", t.softmax_rows.tier.name());
     }
-    let (mut a, mut b) = (alloc::vec![0f32; rows * n], alloc::vec![0f32; rows * n]);
-    super::generic::softmax_rows(rows, n, false, &logits, &mut a);
-    (t.softmax_rows.run)(rows, n, false, &logits, &mut b);
-    assert_eq!(bits(&a), bits(&b), "softmax on {}", t.softmax_rows.tier.name());
     // LayerNorm over rows of n, with and without a bias.
     let xs: Vec<f32> = (0..rows * n).map(|_| (g.next() % 20_000) as f32 / 1000.0 - 10.0).collect();
     let sc: Vec<f32> = (0..n).map(|_| (g.next() % 2000) as f32 / 1000.0).collect();
@@ -551,17 +554,32 @@ pub fn check_transpose(t: &KernelTable, seed: u64) {
     use crate::format::{DType, Layout, MAX_RANK};
     use crate::ops::TensorInfo;
     let mut g = Gen::new(seed);
-    let shape = [1 + g.range(0, 2) as usize, 1 + g.range(0, 39) as usize, 1 + g.range(0, 39) as usize];
+    // Rank 2 to 4, every permutation: the batched matrix transposes, the strided planes
+    // (attention's [B, S, H, D] → [B, H, D, S]) and the run copies.
+    let rank = 2 + (seed % 3) as usize;
+    let top = if rank == 4 { 13 } else { 39 };
+    let shape: Vec<usize> = (0..rank).map(|_| 1 + g.range(0, top) as usize).collect();
     let x: Vec<u32> = (0..shape.iter().product()).map(|_| g.next() as u32).collect();
-    let info = |s: [usize; 3]| {
+    let info = |s: &[usize]| {
         let mut dims = [1usize; MAX_RANK];
-        dims[..3].copy_from_slice(&s);
-        TensorInfo { dtype: DType::F32, rank: 3, dims, quant: Default::default(), layout: Layout::RowMajor }
+        dims[..s.len()].copy_from_slice(s);
+        TensorInfo { dtype: DType::F32, rank: s.len(), dims, quant: Default::default(), layout: Layout::RowMajor }
     };
-    for p in [[0usize, 2, 1], [1, 0, 2], [2, 1, 0]] {
+    let mut perms: Vec<Vec<usize>> = alloc::vec![alloc::vec![]];
+    for _ in 0..rank {
+        let mut longer = Vec::new();
+        for p in &perms {
+            for a in (0..rank).filter(|a| !p.contains(a)) {
+                longer.push([&p[..], &[a]].concat());
+            }
+        }
+        perms = longer;
+    }
+    for p in perms {
         let mut perm = [0usize; MAX_RANK];
-        perm[..3].copy_from_slice(&p);
-        let (ii, oi) = (info(shape), info([shape[p[0]], shape[p[1]], shape[p[2]]]));
+        perm[..rank].copy_from_slice(&p);
+        let out_shape: Vec<usize> = p.iter().map(|&a| shape[a]).collect();
+        let (ii, oi) = (info(&shape), info(&out_shape));
         let (mut want, mut got) = (alloc::vec![0u32; x.len()], alloc::vec![1u32; x.len()]);
         super::generic::transpose(&perm, &x, &ii, &oi, &mut want);
         (t.transpose32.run)(&perm, &x, &ii, &oi, &mut got);
@@ -569,27 +587,62 @@ pub fn check_transpose(t: &KernelTable, seed: u64) {
     }
 }
 
-/// The dynamic int8 linear layer (`DynQMatMul`) with the table's quantize and `qgemm_i32` against
-/// the generic kernels, bit for bit: random shapes, values from [`f32_values`] (zeros, ±∞ and NaN
-/// among them) and whole rows of zeros.
+/// The dynamic int8 linear layer (`DynQMatMul`): the table's kernel, and the generic driver over
+/// the table's quantize and `qgemm_i32`, against the generic kernels, bit for bit: random shapes
+/// (both weight forms, full and lean), values from [`f32_values`] (zeros, ±∞ and NaN among them)
+/// and whole rows of zeros, with and without a fused activation and residual.
 pub fn check_dynq(t: &KernelTable, seed: u64) {
-    use super::generic::dynq::{dyn_qmatmul, DynQKernels, GENERIC};
+    use super::generic::dynq::{dyn_qmatmul, DynQKernels, DynQLayer, GENERIC};
+    use crate::ops::UnaryFn;
     let mut g = Gen::new(seed);
     let (m, k, n) = (g.range(1, 9) as usize, g.range(1, 200) as usize, g.range(1, 70) as usize);
+    // Now and then the transformer shapes: k a multiple of 64, whole 16-channel blocks.
+    let (k, n) =
+        if g.next().is_multiple_of(3) { (64 * g.range(1, 7) as usize, 16 * g.range(1, 9) as usize) } else { (k, n) };
     let mut x = f32_values(&mut g, m * k);
     if g.next().is_multiple_of(4) {
         x[..k].fill(0.0);
     }
+    // A row of values next to the rounding boundaries: (j + 1/2) steps of the row's scale, give
+    // or take an ulp, where computing `x · (127 / max)` any other way rounds differently.
+    if m >= 2 {
+        let max = 1.0 + (g.next() % 1000) as f32 / 97.0;
+        for (i, v) in x[k..2 * k].iter_mut().enumerate() {
+            let j = (i * 37 % 254) as f32 - 127.0 + 0.5;
+            let t = j * (max / 127.0);
+            *v = f32::from_bits((t.to_bits() as i32 + (i % 3) as i32 - 1) as u32);
+        }
+        x[k] = max;
+    }
     let w = g.i8s(n * k);
-    let packed = pack_k4n16(&w, n, k);
+    let mut packed = pack_k4n16(&w, n, k);
+    if g.next().is_multiple_of(4) {
+        packed = super::generic::qgemm::lean_k4n16(&packed, n, k).unwrap();
+    }
     let pw = PackedI8::from_bytes(&packed, n, k).unwrap();
     let ws: Vec<f32> = (0..n).map(|_| (g.range(1, 1000) as f32) * 1e-5).collect();
     let bias: Vec<f32> = (0..n).map(|_| g.range(-500, 500) as f32 / 64.0).collect();
-    let run = |fns: DynQKernels| {
+    let bias = if g.next().is_multiple_of(4) { None } else { Some(&bias[..]) };
+    let res = f32_values(&mut g, m * n);
+    let func = [UnaryFn::Identity, UnaryFn::GeluErf, UnaryFn::Relu, UnaryFn::Tanh][(g.next() % 4) as usize];
+    let act = crate::ops::Activation { func, a: 0.0, b: 0.0 };
+    let residual = if g.next().is_multiple_of(2) { Some(&res[..]) } else { None };
+    let l = DynQLayer { w: pw, w_scale: &ws, bias, act, residual };
+    let run = |f: super::DynQFn| {
         let (mut xq, mut sc, mut out) = (alloc::vec![0i8; m * k], alloc::vec![0f32; m], alloc::vec![0f32; m * n]);
-        assert!(dyn_qmatmul(fns, &x, &pw, &ws, Some(&bias), &mut xq, &mut sc, &mut out));
+        assert!(f(&l, &x, &mut xq, &mut sc, &mut out));
         out
     };
-    let fns = DynQKernels { quantize: t.quantize.run, qgemm_i32: t.qgemm_i32.run };
-    assert_eq!(bits(&run(fns)), bits(&run(GENERIC)), "DynQMatMul {m}x{k}x{n} on {}", t.qgemm_i32.tier.name());
+    let want = bits(&run(|l, x, xq, sc, o| dyn_qmatmul(GENERIC, l, x, xq, sc, o)));
+    let fns = DynQKernels { qgemm_i32: t.qgemm_i32.run, ..GENERIC };
+    // The table's quantize and product in the generic driver (what tiers without a fused kernel
+    // run), through a closure: a fn pointer cannot hold `fns`.
+    let parts = {
+        let (mut xq, mut sc, mut out) = (alloc::vec![0i8; m * k], alloc::vec![0f32; m], alloc::vec![0f32; m * n]);
+        assert!(dyn_qmatmul(fns, &l, &x, &mut xq, &mut sc, &mut out));
+        out
+    };
+    assert_eq!(bits(&parts), want, "DynQMatMul parts {m}x{k}x{n} on {}", t.qgemm_i32.tier.name());
+    let table = run(t.dynq.run);
+    assert_eq!(bits(&table), want, "DynQMatMul {m}x{k}x{n} on {}", t.dynq.tier.name());
 }

@@ -500,7 +500,7 @@ pub(super) fn run_op(
             }
         }
         #[cfg(feature = "op-dynqmatmul")]
-        Params::DynQMatMul { k: kk, n } => {
+        Params::DynQMatMul { k: kk, n, act, residual } => {
             let (x, _) = need_in(0)?;
             let (w, _) = need_in(1)?;
             let (ws, _) = need_in(2)?;
@@ -508,14 +508,19 @@ pub(super) fn run_op(
                 Some((b, _)) => Some(f32s(b)?),
                 None => None,
             };
+            let residual = match (residual, input(4)) {
+                (true, Some((r, _))) => Some(f32s(r)?),
+                (true, None) => return Err(bad(rule!("missing input"))),
+                (false, _) => None,
+            };
             let (out, _) = take_out(0).ok_or(bad(rule!("missing output")))?;
             let scratch = writes.get_mut(scratch_region).and_then(|w| w.take()).ok_or(bad(rule!("missing scratch")))?;
             let x = f32s(x)?;
             let rows = x.len() / kk.max(1);
             let (scales, xq) = scratch.split_at_mut((rows * 4).min(scratch.len()));
             let w = k::qgemm::PackedI8::from_bytes(w, n, kk).ok_or(bad(rule!("packed weights")))?;
-            let fns = k::dynq::DynQKernels { quantize: kt.quantize.run, qgemm_i32: kt.qgemm_i32.run };
-            if !k::dynq::dyn_qmatmul(fns, x, &w, f32s(ws)?, bias, i8s_mut(xq)?, f32s_mut(scales)?, f32s_mut(out)?) {
+            let layer = k::dynq::DynQLayer { w, w_scale: f32s(ws)?, bias, act, residual };
+            if !(kt.dynq.run)(&layer, x, i8s_mut(xq)?, f32s_mut(scales)?, f32s_mut(out)?) {
                 return Err(bad(rule!("int8 product: sizes")));
             }
         }

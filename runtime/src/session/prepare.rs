@@ -248,10 +248,10 @@ fn check_requant(art: &Artifact<'_>, op: &PreparedOp, regions: &[Region]) -> cor
 /// The tier of the kernel an op runs with this table.
 fn tier_of(code: OpCode, params: &Params, input: Option<&crate::ops::TensorInfo>, k: &KernelTable) -> Tier {
     match (code, params) {
-        (_, Params::Transpose { perm }) => match input {
-            Some(x) if x.dtype.size() == 4 && crate::kernels::generic::swapped_last_two(perm, x).is_some() => {
-                k.transpose32.tier
-            }
+        // A tier's transpose32 takes every 4-byte transpose of rank 1 or more: a batch of matrix
+        // transposes, strided planes (the last axis moves) or whole runs (it stays).
+        (_, Params::Transpose { .. }) => match input {
+            Some(x) if x.dtype.size() == 4 && x.rank > 0 => k.transpose32.tier,
             _ => Tier::Generic,
         },
         (_, Params::Quantize) => k.quantize.tier,

@@ -80,7 +80,13 @@ pub fn quantize_f32(x: f32, scale: f32, zero_point: i32) -> i8 {
     // is 0 outright. Above 2^22 the rounding may differ, but the result clamps to ±127/−128
     // either way. `as i32` saturates and maps NaN to 0. The f64 form this replaced gives the same
     // bytes (tested) and cost soft-double code on Cortex-M.
-    let v = x / scale;
+    round_to_i8(x / scale, zero_point)
+}
+
+/// The rounding and clamping of [`quantize_f32`], applied to `v` (the value in steps of the
+/// scale): `clamp(round(v) + zero_point, -128, 127)`, ties away from zero, NaN to `zero_point`.
+#[inline]
+pub fn round_to_i8(v: f32, zero_point: i32) -> i8 {
     let q = if v.abs() < 0.5 {
         0
     } else if v >= 0.0 {
@@ -101,6 +107,15 @@ pub fn lut(table: &[i8; 256], x: &[i8], out: &mut [i8]) {
 /// `scale · (q - zero_point)`.
 pub fn dequantize(q: i8, scale: f32, zero_point: i32) -> f32 {
     scale * (q as i32 - zero_point) as f32
+}
+
+/// `round(x · inv)` clamped to int8 (zero point 0) over a slice: [`quantize_f32`] with a
+/// multiplication by the reciprocal of the scale instead of a division (`DynQMatMul`'s rows,
+/// where the division was a third of the op's own work besides the product).
+pub fn quantize_mul_slice(x: &[f32], inv: f32, out: &mut [i8]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = round_to_i8(v * inv, 0);
+    }
 }
 
 /// [`quantize_f32`] over a slice (`out` as long as `x`).

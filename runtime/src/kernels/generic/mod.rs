@@ -25,7 +25,10 @@ pub use compare::{arg_reduce, compare, logic};
 pub use conv::{conv, conv_gemm, conv_linear, depthwise_flat_geometry, pad_plane, DW_PLANE};
 pub use gather::{gather, gather_raw};
 pub use matmul::{dot_gemm, matmul, sgemm, MatMulKernels};
-pub use movement::{cast, concat, expand, pad, slice, split, swapped_last_two, transpose, where_select, CastElem};
+pub use movement::{
+    cast, concat, expand, pad, slice, split, swapped_last_two, transpose, transpose_plane, transpose_runs,
+    where_select, CastElem, Plane,
+};
 pub use norm::layer_norm;
 pub use pool::pool;
 pub use reduce::reduce;

@@ -48,6 +48,85 @@ pub fn transpose<T: Copy>(
     });
 }
 
+/// A transpose seen as a batch of 2-D transposes of strided planes: output row `j` of a plane
+/// (input axis `perm[rank−1]`, `rows` long, stride `x_row` in the input) is column `j` of the
+/// input's plane (the input's last axis, `cols` long, contiguous; stride `out_row` in the
+/// output). `outer` lists the other output axes as `(dim, input stride, output stride)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Plane {
+    /// Length of the output's last axis.
+    pub rows: usize,
+    /// Length of the input's last axis.
+    pub cols: usize,
+    /// Input stride of the output's last axis.
+    pub x_row: usize,
+    /// Output stride of the input's last axis.
+    pub out_row: usize,
+    /// The other axes: `(dim, input stride, output stride)`, `n_outer` of them.
+    pub outer: [(usize, usize, usize); MAX_RANK],
+    /// How many entries of `outer` hold axes.
+    pub n_outer: usize,
+}
+
+/// The [`Plane`] view of a transpose that moves the input's last axis away from the end (where
+/// the generic kernel gathers one element at a time), when the shapes agree with `perm`; `None`
+/// when the last axis stays last (whole runs are copied) or the shapes do not agree.
+pub fn transpose_plane(perm: &[usize; MAX_RANK], in_info: &TensorInfo, out_info: &TensorInfo) -> Option<Plane> {
+    let r = in_info.rank;
+    if r < 2
+        || out_info.rank != r
+        || (0..r).any(|i| perm.get(i).is_none_or(|&a| a >= r || out_info.dim(i) != in_info.dim(a)))
+    {
+        return None;
+    }
+    let q = *perm.get(r - 1)?;
+    let p = (0..r).find(|&i| perm.get(i) == Some(&(r - 1)))?;
+    if q == r - 1 {
+        return None;
+    }
+    let (xs, os) = (row_major_strides(in_info), row_major_strides(out_info));
+    let mut plane = Plane {
+        rows: in_info.dim(q),
+        cols: in_info.dim(r - 1),
+        x_row: *xs.get(q)?,
+        out_row: *os.get(p)?,
+        outer: [(1, 0, 0); MAX_RANK],
+        n_outer: 0,
+    };
+    for i in (0..r).filter(|&i| i != p && i != r - 1) {
+        let slot = plane.outer.get_mut(plane.n_outer)?;
+        *slot = (out_info.dim(i), *xs.get(*perm.get(i)?)?, *os.get(i)?);
+        plane.n_outer += 1;
+    }
+    Some(plane)
+}
+
+/// A transpose that keeps the last axis last, as runs: each output row (`cols` values) is a
+/// contiguous run of the input; `outer` lists the other output axes as `(dim, input stride,
+/// output stride)` (`rows`, `x_row` and `out_row` are 1). `None` when the last axis moves or the
+/// shapes do not agree with `perm`.
+pub fn transpose_runs(perm: &[usize; MAX_RANK], in_info: &TensorInfo, out_info: &TensorInfo) -> Option<Plane> {
+    let r = in_info.rank;
+    if r == 0
+        || out_info.rank != r
+        || (0..r).any(|i| perm.get(i).is_none_or(|&a| a >= r || out_info.dim(i) != in_info.dim(a)))
+    {
+        return None;
+    }
+    if *perm.get(r - 1)? != r - 1 {
+        return None;
+    }
+    let (xs, os) = (row_major_strides(in_info), row_major_strides(out_info));
+    let mut runs =
+        Plane { rows: 1, cols: in_info.dim(r - 1), x_row: 1, out_row: 1, outer: [(1, 0, 0); MAX_RANK], n_outer: 0 };
+    for i in 0..r - 1 {
+        let slot = runs.outer.get_mut(runs.n_outer)?;
+        *slot = (out_info.dim(i), *xs.get(*perm.get(i)?)?, *os.get(i)?);
+        runs.n_outer += 1;
+    }
+    Some(runs)
+}
+
 /// When `perm` swaps the last two axes of `in_info` and keeps the others (a batch of matrix
 /// transposes: an attention head's keys): `(batch, rows, cols)` of the input's matrices.
 pub fn swapped_last_two(perm: &[usize; MAX_RANK], in_info: &TensorInfo) -> Option<(usize, usize, usize)> {

@@ -33,19 +33,32 @@ macro_rules! elementwise {
                 let full = if available() { n / $lanes * $lanes } else { 0 };
                 // SAFETY: the tier's features are available (checked above); the loop reads and
                 // writes the first `full` ≤ n elements of both slices.
-                unsafe { quantize_impl(x.as_ptr(), scale, zp, out.as_mut_ptr(), full) };
+                unsafe { quantize_impl::<false>(x.as_ptr(), scale, zp, out.as_mut_ptr(), full) };
                 if let (Some(xs), Some(os)) = (x.get(full..n), out.get_mut(full..n)) {
                     g::int8::quantize_slice(xs, scale, zp, os);
                 }
             }
 
+            /// `generic::int8::quantize_mul_slice` per lane.
+            pub(crate) fn quantize_mul(x: &[f32], inv: f32, out: &mut [i8]) {
+                let n = x.len().min(out.len());
+                let full = if available() { n / $lanes * $lanes } else { 0 };
+                // SAFETY: as in `quantize`.
+                unsafe { quantize_impl::<true>(x.as_ptr(), inv, 0, out.as_mut_ptr(), full) };
+                if let (Some(xs), Some(os)) = (x.get(full..n), out.get_mut(full..n)) {
+                    g::int8::quantize_mul_slice(xs, inv, os);
+                }
+            }
+
+            /// `x / scale` (`MUL`: `x · scale`, the reciprocal given), rounded and clamped.
             #[target_feature(enable = $feat)]
-            unsafe fn quantize_impl(x: *const f32, scale: f32, zp: i32, out: *mut i8, n: usize) {
+            unsafe fn quantize_impl<const MUL: bool>(x: *const f32, scale: f32, zp: i32, out: *mut i8, n: usize) {
                 let s = $set1(scale);
                 let (lim, half) = ($set1(300.0), $set1(0.5));
                 for i in (0..n).step_by($lanes) {
                     // SAFETY: i + lanes ≤ n elements (the caller's contract).
-                    let v = $div(unsafe { $load(x.add(i)) }, s);
+                    let xv = unsafe { $load(x.add(i)) };
+                    let v = if MUL { $mul(xv, s) } else { $div(xv, s) };
                     let nan = $nan(v);
                     let vc = $sel($gt(v, lim), lim, $sel($gt($sub($set1(0.0), lim), v), $sub($set1(0.0), lim), v));
                     let t = $add_half(vc, $sel($ge(vc, $set1(0.0)), half, $sub($set1(0.0), half)));

@@ -4,6 +4,7 @@
 //! instruction the CPU lacks.
 
 pub(crate) mod conv_f32;
+pub(crate) mod dynq_avx512;
 pub(crate) mod elementwise;
 pub(crate) mod qconv_dw;
 pub(crate) mod qgemm_avx2;

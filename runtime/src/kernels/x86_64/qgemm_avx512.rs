@@ -11,8 +11,10 @@ use super::requant::{load16, requant16};
 use crate::kernels::generic::qgemm::{self as generic, PackedI8, QGemm, NR};
 use core::arch::x86_64::*;
 
-const MR: usize = 4;
-const NB: usize = 4;
+/// Activation rows of a register tile.
+pub(super) const MR: usize = 4;
+/// 16-channel weight blocks of a register tile.
+pub(super) const NB: usize = 4;
 
 fn available() -> bool {
     crate::kernels::Tier::Avx512.available()
@@ -110,7 +112,14 @@ unsafe fn tile<const R: usize, const B: usize>(a: *const i8, k: usize, w: *const
 /// As [`tile`] with `R = mr`, `B = nb`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
-unsafe fn tile_any(a: *const i8, k: usize, mr: usize, w: *const i8, kp: usize, nb: usize) -> [[__m512i; NB]; MR] {
+pub(super) unsafe fn tile_any(
+    a: *const i8,
+    k: usize,
+    mr: usize,
+    w: *const i8,
+    kp: usize,
+    nb: usize,
+) -> [[__m512i; NB]; MR] {
     macro_rules! pick {
         ($($r:literal $b:literal),*) => {
             match (mr, nb) {

@@ -10,20 +10,19 @@ use super::vmath::hsum8;
 use crate::kernels::generic;
 use core::arch::x86_64::*;
 
-/// Below this many values of `B` (and with whole 8-column groups), the AVX-512 tier runs the
-/// 8-lane kernel: on Zen 4, whose AVX-512 is double-pumped, it measured 12–15 % faster on
-/// attention-sized products (32×32×32 to 64×64×64), while the 16-lane one wins on bigger ones
-/// (128³: 3 %, 256³: 10 %) and where columns do not come in groups of 8 (masks, not scalar tails).
-const SMALL_B: usize = 16 * 1024;
+/// Values of B up to which [`sgemm_avx512`] uses 8-row tiles (256 KB of f32).
+const SMALL_B: usize = 64 * 1024;
 
-/// [`generic::sgemm`] on AVX-512: tiles of up to 4 rows × 32 columns, masked at the edges (small
-/// products: [`sgemm_avx2`], see [`SMALL_B`]).
+/// [`generic::sgemm`] on AVX-512: tiles of up to 8 rows (small B, [`SMALL_B`]) or 4 rows × 32
+/// columns, masked at the edges.
+///
+/// (Until December 2026 products with fewer than 16 Ki values of `B` ran the 8-lane kernel: on
+/// Zen 4, whose AVX-512 is double-pumped, that was 12–15 % faster on attention-sized products.
+/// On Zen 5, whose 512-bit units are whole, the 16-lane kernel is 1.7× faster at 32×32×32, so
+/// every shape runs it.)
 pub(crate) fn sgemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32], acc: bool) {
     if a.len() < m * k || b.len() < k * n || out.len() < m * n || !crate::kernels::Tier::Avx512.available() {
         return generic::sgemm(m, k, n, a, b, out, acc);
-    }
-    if n.is_multiple_of(8) && k * n < SMALL_B {
-        return sgemm_avx2(m, k, n, a, b, out, acc);
     }
     // SAFETY: AVX-512 F is available (checked above) and a, b, out hold m·k, k·n and m·n values.
     unsafe { sgemm512(m, k, n, a.as_ptr(), b.as_ptr(), out.as_mut_ptr(), acc) }
@@ -31,6 +30,11 @@ pub(crate) fn sgemm_avx512(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], o
 
 #[target_feature(enable = "avx512f")]
 unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, out: *mut f32, acc: bool) {
+    // 8-row tiles when B fits in L2 (attention's products: 1.7x the 4-row tiles at 32x32x32);
+    // 4-row tiles for a B streamed from memory (a linear layer's weights, 2.4 MB in MiniLM's FFN):
+    // there the 8-row tiles ran the whole f32 encoder 40% slower, though faster on the same
+    // shape once B is in cache.
+    let tall = if k * n <= SMALL_B { 8 } else { 4 };
     let mut j0 = 0;
     while j0 < n {
         let cols = 32.min(n - j0);
@@ -45,10 +49,14 @@ unsafe fn sgemm512(m: usize, k: usize, n: usize, a: *const f32, b: *const f32, o
         let masks = (mask(0), mask(1));
         let mut i0 = 0;
         while i0 < m {
-            let rows = 4.min(m - i0);
+            let rows = tall.min(m - i0);
             // SAFETY: rows i0..i0+rows and columns j0..j0+cols (the masks) lie inside a, b, out.
             unsafe {
                 match rows {
+                    8 => tile512::<8>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
+                    7 => tile512::<7>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
+                    6 => tile512::<6>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
+                    5 => tile512::<5>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
                     4 => tile512::<4>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
                     3 => tile512::<3>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),
                     2 => tile512::<2>(k, n, a.add(i0 * k), b.add(j0), out.add(i0 * n + j0), masks, acc),

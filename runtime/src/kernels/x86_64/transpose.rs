@@ -1,7 +1,10 @@
 //! Batches of matrix transposes of 4-byte elements (an attention head's keys, `K^T`) on AVX2:
 //! 8 × 8 blocks through registers (unpack, shuffle, lane permute: moves only, every bit kept),
-//! the edges one element at a time. Other permutations take the generic kernel. The same bytes
-//! as `generic::transpose`.
+//! the edges one element at a time. Any permutation that moves the last axis away from the end is
+//! such a batch over strided planes (`generic::transpose_plane`: `[B, S, H, D] → [B, H, D, S]`,
+//! the keys of all heads at once); one that keeps the last axis last copies whole runs
+//! (`generic::transpose_runs`: attention's heads split and merged), eight values at a time. The
+//! same bytes as `generic::transpose`.
 
 use crate::format::MAX_RANK;
 use crate::kernels::generic as g;
@@ -28,7 +31,76 @@ pub(crate) fn transpose32_avx2(
                 unsafe { matrix(xm.as_ptr(), om.as_mut_ptr(), rows, cols) };
             }
         }
-        _ => g::transpose(perm, x, in_info, out_info, out),
+        _ if !crate::kernels::Tier::Avx2.available() || x.len() != in_info.len() || out.len() != out_info.len() => {
+            g::transpose(perm, x, in_info, out_info, out)
+        }
+        _ => match (g::transpose_plane(perm, in_info, out_info), g::transpose_runs(perm, in_info, out_info)) {
+            (Some(p), _) => planes(&p, x, out),
+            (None, Some(r)) => runs(&r, x, out),
+            _ => g::transpose(perm, x, in_info, out_info, out),
+        },
+    }
+}
+
+/// Every plane of `p`, each one strided matrix transpose.
+fn planes(p: &g::Plane, x: &[u32], out: &mut [u32]) {
+    each_offset(p, |xo, oo| {
+        // SAFETY: AVX2 is available (the caller checked). `transpose_plane` built the strides
+        // from the two shapes, whose lengths are those of `x` and `out` (checked by the caller):
+        // every index (outer coordinates, row < rows, column < cols) is in range, so the plane at
+        // (xo, oo) reads and writes inside both slices.
+        unsafe { matrix_strided(x.as_ptr().add(xo), p.x_row, out.as_mut_ptr().add(oo), p.out_row, p.rows, p.cols) };
+    });
+}
+
+/// Every run of `r` (the last axis stays last: attention's heads split and merged), copied eight
+/// values at a time.
+fn runs(r: &g::Plane, x: &[u32], out: &mut [u32]) {
+    each_offset(r, |xo, oo| {
+        // SAFETY: AVX2 is available (the caller checked); as in `planes`, every run of `cols`
+        // values at (xo, oo) lies inside both slices, whose lengths are the shapes' (checked).
+        unsafe { copy_run(x.as_ptr().add(xo), out.as_mut_ptr().add(oo), r.cols) };
+    });
+}
+
+/// Calls `f(input offset, output offset)` for every combination of `p`'s outer axes, counted
+/// like an odometer.
+fn each_offset(p: &g::Plane, mut f: impl FnMut(usize, usize)) {
+    let count: usize = p.outer.iter().take(p.n_outer).map(|o| o.0).product();
+    let mut at = [0usize; crate::format::MAX_RANK];
+    let (mut xo, mut oo) = (0usize, 0usize);
+    for _ in 0..count {
+        f(xo, oo);
+        for ax in (0..p.n_outer).rev() {
+            let (d, xs, os) = p.outer[ax];
+            at[ax] += 1;
+            xo += xs;
+            oo += os;
+            if at[ax] < d {
+                break;
+            }
+            at[ax] = 0;
+            xo -= xs * d;
+            oo -= os * d;
+        }
+    }
+}
+
+/// `len` values from `x` to `out`.
+///
+/// # Safety
+/// AVX2 available; `x` readable and `out` writable for `len` values.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn copy_run(x: *const u32, out: *mut u32, len: usize) {
+    let full = len / 8 * 8;
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 ≤ len.
+        unsafe { _mm256_storeu_si256(out.add(i) as *mut __m256i, _mm256_loadu_si256(x.add(i) as *const __m256i)) };
+    }
+    for i in full..len {
+        // SAFETY: i < len.
+        unsafe { *out.add(i) = *x.add(i) };
     }
 }
 
@@ -38,12 +110,22 @@ pub(crate) fn transpose32_avx2(
 /// AVX2 available; `x` readable and `out` writable for `rows · cols` elements.
 #[target_feature(enable = "avx2")]
 unsafe fn matrix(x: *const u32, out: *mut u32, rows: usize, cols: usize) {
+    // SAFETY: the same elements as the caller's contract.
+    unsafe { matrix_strided(x, cols, out, rows, rows, cols) }
+}
+
+/// `out[j·os + i] = x[i·xs + j]` for `i < rows`, `j < cols`.
+///
+/// # Safety
+/// AVX2 available; those elements of `x` readable and of `out` writable.
+#[target_feature(enable = "avx2")]
+unsafe fn matrix_strided(x: *const u32, xs: usize, out: *mut u32, os: usize, rows: usize, cols: usize) {
     let (r8, c8) = (rows / 8 * 8, cols / 8 * 8);
     for i0 in (0..r8).step_by(8) {
         for j0 in (0..c8).step_by(8) {
             // SAFETY: rows i0..i0+8 and columns j0..j0+8 lie inside the matrix (both below the
             // multiples of 8), and so do the transposed ones.
-            unsafe { block8(x.add(i0 * cols + j0), cols, out.add(j0 * rows + i0), rows) };
+            unsafe { block8(x.add(i0 * xs + j0), xs, out.add(j0 * os + i0), os) };
         }
     }
     // The edges: columns past the last block of every row, then rows past the last block.
@@ -51,7 +133,7 @@ unsafe fn matrix(x: *const u32, out: *mut u32, rows: usize, cols: usize) {
         let from = if i < r8 { c8 } else { 0 };
         for j in from..cols {
             // SAFETY: i < rows, j < cols.
-            unsafe { *out.add(j * rows + i) = *x.add(i * cols + j) };
+            unsafe { *out.add(j * os + i) = *x.add(i * xs + j) };
         }
     }
 }

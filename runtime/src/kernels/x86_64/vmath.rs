@@ -15,24 +15,14 @@ mod c {
     pub const EXP_P: [f32; 6] =
         [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
     pub const TANH_P: [f32; 5] = [-5.704_988_7e-3, 2.063_908_9e-2, -5.373_971_6e-2, 1.333_144_2e-1, -3.333_328_2e-1];
-    pub const ERF_T: [f32; 7] = [
-        7.853_861_4e-5,
-        -8.010_193_6e-4,
-        5.188_327_7e-3,
-        -2.685_381_2e-2,
-        1.128_358_5e-1,
-        -3.761_262_6e-1,
-        core::f32::consts::FRAC_2_SQRT_PI,
-    ];
-    pub const ERF_A: [f32; 5] = [1.061_405_4, -1.453_152_1, 1.421_413_8, -0.284_496_72, 0.254_829_6];
-    pub const ERF_P: f32 = 0.327_591_1;
 }
 
 macro_rules! simd_math {
     ($mod:ident, $feat:literal, $v:ty, $m:ty,
      set1 = $set1:ident, add = $add:ident, sub = $sub:ident, mul = $mul:ident, div = $div:ident,
      blend = $blend:path, gt = $gt:path, lt = $lt:path, nan = $nan:path, neg = $neg:path,
-     cvt = $cvt:ident, addi = $addi:ident, slli = $slli:ident, cast = $cast:ident, seti = $seti:ident) => {
+     cvt = $cvt:ident, addi = $addi:ident, slli = $slli:ident, cast = $cast:ident, seti = $seti:ident,
+     erf = $erf:path) => {
         pub(crate) mod $mod {
             use super::*;
 
@@ -96,24 +86,7 @@ macro_rules! simd_math {
             #[target_feature(enable = $feat)]
             #[inline]
             pub(crate) fn erf(x: $v) -> $v {
-                let zero = $set1(0.0);
-                let one = $set1(1.0);
-                let z = $mul(x, x);
-                let mut q = $set1(c::ERF_T[0]);
-                for &k in &c::ERF_T[1..] {
-                    q = $add($mul(q, z), $set1(k));
-                }
-                let small = $mul(x, q);
-                let neg = $lt(x, zero);
-                let a = sel(neg, $neg(x), x);
-                let t = $div(one, $add(one, $mul($set1(c::ERF_P), a)));
-                let mut p = $set1(c::ERF_A[0]);
-                for &k in &c::ERF_A[1..] {
-                    p = $add($mul(p, t), $set1(k));
-                }
-                let y = $sub(one, $mul($mul(p, t), exp($neg($mul(a, a)))));
-                let big = sel(neg, $neg(y), y);
-                sel($lt(a, one), small, big)
+                $erf(x)
             }
 
             /// `-x` per lane (the sign bit flipped).
@@ -208,7 +181,8 @@ simd_math!(
     addi = _mm512_add_epi32,
     slli = _mm512_slli_epi32,
     cast = _mm512_castsi512_ps,
-    seti = _mm512_set1_epi32
+    seti = _mm512_set1_epi32,
+    erf = erf512
 );
 
 simd_math!(
@@ -230,8 +204,58 @@ simd_math!(
     addi = _mm256_add_epi32,
     slli = _mm256_slli_epi32,
     cast = _mm256_castsi256_ps,
-    seti = _mm256_set1_epi32
+    seti = _mm256_set1_epi32,
+    erf = erf256
 );
+
+/// `generic::math::erf` on 16 lanes: the piece of each lane from `|x|·4`, its coefficients by
+/// one `vpermps` per power (the 16 pieces fill one register per coefficient), Horner's rule, then
+/// 1 at and beyond 4, the sign bit of `x`, and NaN lanes as given.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn erf512(x: __m512) -> __m512 {
+    use crate::kernels::generic::math::ERF_COLUMNS as C;
+    let bits = _mm512_castps_si512(x);
+    let sign = _mm512_and_si512(bits, _mm512_set1_epi32(i32::MIN));
+    let a = _mm512_castsi512_ps(_mm512_and_si512(bits, _mm512_set1_epi32(i32::MAX)));
+    // NaN lanes read piece 15 (vminps gives its second operand for NaN); they are replaced below.
+    let i = _mm512_cvttps_epi32(_mm512_min_ps(_mm512_mul_ps(a, _mm512_set1_ps(4.0)), _mm512_set1_ps(15.0)));
+    let t = _mm512_sub_ps(a, _mm512_mul_ps(_mm512_cvtepi32_ps(i), _mm512_set1_ps(0.25)));
+    // SAFETY (both loads): each column is 16 f32, one unaligned 64-byte load.
+    let col = |j: usize| _mm512_permutexvar_ps(i, unsafe { _mm512_loadu_ps(C[j].as_ptr()) });
+    let mut p = col(6);
+    for j in (0..6).rev() {
+        p = _mm512_add_ps(_mm512_mul_ps(p, t), col(j));
+    }
+    let p = blend512(p, _mm512_set1_ps(1.0), _mm512_cmp_ps_mask::<_CMP_GE_OQ>(a, _mm512_set1_ps(4.0)));
+    let y = _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(p), sign));
+    blend512(y, x, nan512(x))
+}
+
+/// [`erf512`] on 8 lanes: two `vpermps` (pieces 0–7 and 8–15) and a blend per coefficient.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn erf256(x: __m256) -> __m256 {
+    use crate::kernels::generic::math::ERF_COLUMNS as C;
+    let sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0));
+    let a = _mm256_andnot_ps(_mm256_set1_ps(-0.0), x);
+    let i = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_mul_ps(a, _mm256_set1_ps(4.0)), _mm256_set1_ps(15.0)));
+    let t = _mm256_sub_ps(a, _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(0.25)));
+    // Pieces 8–15: index bit 3 (vpermps reads only the low three bits).
+    let high = _mm256_castsi256_ps(_mm256_cmpgt_epi32(i, _mm256_set1_epi32(7)));
+    let col = |j: usize| {
+        // SAFETY: each column is 16 f32: two unaligned 32-byte loads inside it.
+        let (lo, hi) = unsafe { (_mm256_loadu_ps(C[j].as_ptr()), _mm256_loadu_ps(C[j].as_ptr().add(8))) };
+        _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, i), _mm256_permutevar8x32_ps(hi, i), high)
+    };
+    let mut p = col(6);
+    for j in (0..6).rev() {
+        p = _mm256_add_ps(_mm256_mul_ps(p, t), col(j));
+    }
+    let p = _mm256_blendv_ps(p, _mm256_set1_ps(1.0), _mm256_cmp_ps::<_CMP_GE_OQ>(a, _mm256_set1_ps(4.0)));
+    let y = _mm256_or_ps(p, sign);
+    _mm256_blendv_ps(y, x, nan256(x))
+}
 
 /// `((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))` of one `ymm`: the pairwise lane sum of
 /// the reference's eight-lane order (`generic::dot_f32`, `math::sum8`).
