@@ -641,6 +641,9 @@ pub fn to_int8(
     let ops = std::mem::take(&mut cx.ops);
     g.ops = ops;
     crate::passes::remove_dead(g);
+    if dynamic {
+        dynamic::fuse_epilogues(g, &mut layers);
+    }
     crate::layout::optimize_int8(g, &mut layers);
     layers
 }

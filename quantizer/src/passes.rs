@@ -39,65 +39,26 @@ fn binary_fn(g: &Graph, op: usize) -> Option<BinaryFn> {
     (g.ops[op].code == OpCode::Binary).then(|| BinaryFn::from_u32(g.ops[op].attrs[0])).flatten()
 }
 
-/// PyTorch's exported exact GELU, `x · 0.5 · (1 + erf(x / √2))` as Div → Erf → Add → Mul → Mul,
-/// becomes one `GeluErf` (five passes over the tensor become one; the value is the same function,
-/// rounded once per step differently).
+/// Exact GELU written out, `x · 0.5 · (1 + erf(x / √2))`, becomes one `GeluErf` (five passes
+/// over the tensor become one; the value is the same function, rounded once per step
+/// differently). The chain starts with `x / √2` or `x · (1/√2)`, then Erf, then `+ 1`, and ends in
+/// one of the three orders exporters write the two products in:
+/// - `(x · a) · 0.5` (PyTorch's export at opset < 20),
+/// - `x · (a · 0.5)` (models/minilm/build_onnx.py),
+/// - `(x · 0.5) · a` (Hugging Face's `x * 0.5 * (1.0 + erf(…))`),
+///
+/// where `a` is the `1 + erf` term.
 fn fuse_gelu(g: &mut Graph) {
-    loop {
-        let mut found = None;
-        for k in 0..g.ops.len() {
-            if binary_fn(g, k) != Some(BinaryFn::Div) {
-                continue;
-            }
-            let (Some(Some(x)), Some(Some(d))) = (g.ops[k].inputs.first().copied(), g.ops[k].outputs.first().copied())
-            else {
-                continue;
-            };
-            if g.ops[k]
-                .inputs
-                .get(1)
-                .copied()
-                .flatten()
-                .and_then(|c| scalar(g, c))
-                .is_none_or(|v| (v - core::f32::consts::SQRT_2).abs() > 1e-5)
-            {
-                continue;
-            }
-            let Some(e_op) = sole_consumer(g, d)
-                .filter(|&e| g.ops[e].code == OpCode::Unary && g.ops[e].attrs[0] == UnaryFn::Erf as u32)
-            else {
-                continue;
-            };
-            let Some(e) = g.ops[e_op].outputs[0] else { continue };
-            let Some(a_op) = sole_consumer(g, e).filter(|&a| binary_fn(g, a) == Some(BinaryFn::Add)) else { continue };
-            if with_constant(g, a_op, 1.0, 0.0) != Some(e) {
-                continue;
-            }
-            let Some(a) = g.ops[a_op].outputs[0] else { continue };
-            let Some(m_op) = sole_consumer(g, a).filter(|&m| binary_fn(g, m) == Some(BinaryFn::Mul)) else { continue };
-            let ins = &g.ops[m_op].inputs;
-            if !(ins.contains(&Some(x)) && ins.contains(&Some(a))) {
-                continue;
-            }
-            let Some(m) = g.ops[m_op].outputs[0] else { continue };
-            let Some(h_op) = sole_consumer(g, m).filter(|&h| binary_fn(g, h) == Some(BinaryFn::Mul)) else { continue };
-            if with_constant(g, h_op, 0.5, 0.0) != Some(m) {
-                continue;
-            }
-            found = Some((k, e_op, a_op, m_op, h_op, x));
-            break;
-        }
-        let Some((k, e_op, a_op, m_op, h_op, x)) = found else { return };
-        let out = g.ops[h_op].outputs[0];
-        g.ops[k] = crate::ir::Op {
+    while let Some((first, gone, x, out)) = (0..g.ops.len()).find_map(|k| gelu_at(g, k)) {
+        g.ops[first] = crate::ir::Op {
             code: OpCode::Unary,
-            name: format!("{}/gelu", g.ops[k].name),
+            name: format!("{}/gelu", g.ops[first].name),
             inputs: vec![Some(x)],
-            outputs: vec![out],
+            outputs: vec![Some(out)],
             attrs: vec![UnaryFn::GeluErf as u32, 0, 0],
             scratch: None,
         };
-        let mut gone = [e_op, a_op, m_op, h_op];
+        let mut gone = gone;
         gone.sort_unstable();
         for i in gone.into_iter().rev() {
             g.ops.remove(i);
@@ -105,8 +66,66 @@ fn fuse_gelu(g: &mut Graph) {
     }
 }
 
+/// The GELU chain whose `x / √2` is op `k`: the op to replace, the four others to remove, `x`
+/// and the chain's output.
+fn gelu_at(g: &Graph, k: usize) -> Option<(usize, [usize; 4], TensorId, TensorId)> {
+    let x = g.ops[k].inputs.first().copied()??;
+    let d = g.ops[k].outputs.first().copied()??;
+    let c = g.ops[k].inputs.get(1).copied()??;
+    let scaled = match (binary_fn(g, k)?, scalar(g, c)?) {
+        (BinaryFn::Div, v) => (v - core::f32::consts::SQRT_2).abs() <= 1e-5,
+        (BinaryFn::Mul, v) => (v - core::f32::consts::FRAC_1_SQRT_2).abs() <= 1e-6,
+        _ => false,
+    };
+    if !scaled {
+        return None;
+    }
+    let e_op =
+        sole_consumer(g, d).filter(|&e| g.ops[e].code == OpCode::Unary && g.ops[e].attrs[0] == UnaryFn::Erf as u32)?;
+    let e = g.ops[e_op].outputs[0]?;
+    let a_op = sole_consumer(g, e).filter(|&a| binary_fn(g, a) == Some(BinaryFn::Add))?;
+    if with_constant(g, a_op, 1.0, 0.0) != Some(e) {
+        return None;
+    }
+    let a = g.ops[a_op].outputs[0]?;
+    let mul_of = |op: usize, t: TensorId| -> Option<TensorId> {
+        let ins = &g.ops[op].inputs;
+        if binary_fn(g, op) != Some(BinaryFn::Mul) || ins.len() != 2 {
+            return None;
+        }
+        match (ins[0]?, ins[1]?) {
+            (p, q) if p == t => Some(q),
+            (p, q) if q == t => Some(p),
+            _ => None,
+        }
+    };
+    let is_half = |t: TensorId| scalar(g, t) == Some(0.5);
+    let m_op = sole_consumer(g, a)?;
+    let other = mul_of(m_op, a)?;
+    let m = g.ops[m_op].outputs[0]?;
+    let (last, extra) = if other == x || is_half(other) {
+        // (x · a) · 0.5 or x · (a · 0.5): the next Mul takes the other factor.
+        let h_op = sole_consumer(g, m)?;
+        let want_half = other == x;
+        let last_factor = mul_of(h_op, m)?;
+        let ok = if want_half { is_half(last_factor) } else { last_factor == x };
+        (ok.then_some(h_op)?, m_op)
+    } else {
+        // (x · 0.5) · a: `other` is x · 0.5, read by this Mul only.
+        let h_op = g.producer(other)?;
+        if g.uses(other) != 1 || mul_of(h_op, x).is_none_or(|c| !is_half(c)) {
+            return None;
+        }
+        (m_op, h_op)
+    };
+    let out = g.ops[last].outputs[0]?;
+    // The fused op takes the place of op k, which must come after everything it reads (x) and
+    // before every reader of `out`: k is the chain's first op, and x is produced before it.
+    Some((k, [e_op, a_op, extra, last], x, out))
+}
+
 /// The single op reading `t`, when exactly one op does and it is not a graph output.
-fn sole_consumer(g: &Graph, t: TensorId) -> Option<usize> {
+pub(crate) fn sole_consumer(g: &Graph, t: TensorId) -> Option<usize> {
     if g.uses(t) != 1 || g.outputs.contains(&t) {
         return None;
     }
@@ -438,7 +457,84 @@ pub fn to_fp16(g: &mut Graph) -> usize {
 mod tests {
     use super::*;
     use ferrite_runtime::format::DType;
-    use ferrite_runtime::{AlignedBytes, Input, Model, OutputData, Session};
+
+    /// GELU written out in `order` (0: `(x·a)·0.5`, 1: `x·(a·0.5)`, 2: `(x·0.5)·a`), starting
+    /// with `x/√2` or `x·(1/√2)`; `x` = 2·input, so that it is not a graph input.
+    fn gelu_graph(order: usize, div: bool) -> Graph {
+        let mut g = Graph::default();
+        let inp = g.activation("in", DType::F32, vec![3, 7]);
+        let act = |g: &mut Graph, n: &str| g.activation(n, DType::F32, vec![3, 7]);
+        let (x, d, e, a, m, y) = (
+            act(&mut g, "x"),
+            act(&mut g, "d"),
+            act(&mut g, "e"),
+            act(&mut g, "a"),
+            act(&mut g, "m"),
+            act(&mut g, "y"),
+        );
+        let two = g.constant("two", vec![], Data::F32(vec![2.0]));
+        let c = g.constant(
+            "c",
+            vec![],
+            Data::F32(vec![if div { core::f32::consts::SQRT_2 } else { core::f32::consts::FRAC_1_SQRT_2 }]),
+        );
+        let one = g.constant("one", vec![], Data::F32(vec![1.0]));
+        let half = g.constant("half", vec![], Data::F32(vec![0.5]));
+        let bin = |f: BinaryFn| vec![f as u32];
+        g.push(OpCode::Binary, "x", vec![Some(inp), Some(two)], vec![Some(x)], bin(BinaryFn::Mul));
+        let first = if div { BinaryFn::Div } else { BinaryFn::Mul };
+        if order == 2 {
+            // x · 0.5 comes first, as an eager exporter writes it.
+            g.push(OpCode::Binary, "xh", vec![Some(x), Some(half)], vec![Some(m)], bin(BinaryFn::Mul));
+        }
+        g.push(OpCode::Binary, "d", vec![Some(x), Some(c)], vec![Some(d)], bin(first));
+        g.push(OpCode::Unary, "erf", vec![Some(d)], vec![Some(e)], vec![UnaryFn::Erf as u32, 0, 0]);
+        g.push(OpCode::Binary, "a", vec![Some(one), Some(e)], vec![Some(a)], bin(BinaryFn::Add));
+        let (p, q) = match order {
+            0 => ((x, a), (m, half)),
+            1 => ((a, half), (x, m)),
+            _ => ((m, a), (m, a)),
+        };
+        if order != 2 {
+            g.push(OpCode::Binary, "m", vec![Some(p.0), Some(p.1)], vec![Some(m)], bin(BinaryFn::Mul));
+        }
+        g.push(OpCode::Binary, "y", vec![Some(q.0), Some(q.1)], vec![Some(y)], bin(BinaryFn::Mul));
+        g.inputs.push(inp);
+        g.outputs.push(y);
+        g
+    }
+
+    fn run_gelu(g: &Graph) -> Vec<f32> {
+        let x: Vec<f32> = (0..21).map(|i| (i as f32 - 10.0) * 0.37).collect();
+        crate::writer::run_f32(g, &[&x])
+    }
+
+    #[test]
+    fn gelu_written_out_in_any_order_becomes_one_op_with_the_same_values() {
+        for order in 0..3 {
+            for div in [true, false] {
+                let g = gelu_graph(order, div);
+                let mut fused = g.clone();
+                fuse_gelu(&mut fused);
+                let codes: Vec<_> = fused.ops.iter().map(|o| (o.code, o.attrs[0])).collect();
+                assert_eq!(
+                    codes,
+                    [(OpCode::Binary, BinaryFn::Mul as u32), (OpCode::Unary, UnaryFn::GeluErf as u32)],
+                    "order {order}, div {div}"
+                );
+                for (a, b) in run_gelu(&fused).iter().zip(run_gelu(&g)) {
+                    assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "order {order}: {a} vs {b}");
+                }
+            }
+        }
+        // A chain whose last factor is not 0.5 stays as it is.
+        let mut g = gelu_graph(0, true);
+        let last = g.ops.len() - 1;
+        let c3 = g.constant("c3", vec![], Data::F32(vec![0.25]));
+        g.ops[last].inputs[1] = Some(c3);
+        fuse_gelu(&mut g);
+        assert_eq!(g.ops.len(), 6);
+    }
 
     /// `Q·Kᵀ` of two inputs (MatMul, then Mul by `c`, or by a per-column constant).
     fn attention_scores(per_column: bool) -> Graph {
@@ -466,18 +562,10 @@ mod tests {
     }
 
     fn run(g: &Graph) -> Vec<u32> {
-        let bytes = AlignedBytes::copy_from(&crate::writer::write(g, "{}", Default::default()).bytes);
-        let m = Model::from_bytes(&bytes).unwrap();
-        let mut s = Session::new(&m).unwrap();
         let q: Vec<f32> = (0..30).map(|i| (i as f32 * 0.71).sin() * 3.0).collect();
         let k: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).cos() * 2.0).collect();
         let mask = [0.0f32, -1e9, 0.25, -3.5];
-        let inputs = [Input::F32(&q), Input::F32(&k), Input::F32(&mask)];
-        let out = s.run(&inputs[..g.inputs.len()]).unwrap();
-        match out.get(0).unwrap().2 {
-            OutputData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
-            _ => panic!("f32 output"),
-        }
+        crate::writer::run_f32(g, &[&q, &k, &mask]).iter().map(|x| x.to_bits()).collect()
     }
 
     #[test]

@@ -493,3 +493,19 @@ fn assemble(
     out[..64].copy_from_slice(header.as_bytes());
     Some((out, weight_bytes))
 }
+
+/// Writes `g`, loads it and runs it once on f32 `inputs` (the first `g.inputs.len()` of them):
+/// its first output, which must be f32. For unit tests of graph rewrites.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn run_f32(g: &Graph, inputs: &[&[f32]]) -> Vec<f32> {
+    use ferrite_runtime::{AlignedBytes, Input, Model, OutputData, Session};
+    let bytes = AlignedBytes::copy_from(&write(g, "{}", Default::default()).bytes);
+    let m = Model::from_bytes(&bytes).unwrap();
+    let mut s = Session::new(&m).unwrap();
+    let inputs: Vec<Input<'_>> = inputs.iter().take(g.inputs.len()).map(|x| Input::F32(x)).collect();
+    match s.run(&inputs).unwrap().get(0).unwrap().2 {
+        OutputData::F32(v) => v.to_vec(),
+        _ => panic!("f32 output"),
+    }
+}
