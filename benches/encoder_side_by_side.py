@@ -88,7 +88,11 @@ def ort_models(src, tmp):
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers import optimizer
     opt = os.path.join(tmp, "encoder-opt.onnx")
-    m = optimizer.optimize_model(src, model_type="bert", num_heads=12, hidden_size=384)
+    # opt_level=0: the optimizer's own fusions only (attention, skip LayerNorm, GELU). Its
+    # levels 1 and 2 first run ONNX Runtime's graph optimizer, which imports torch (for its
+    # version) in onnxruntime 1.32.0; the session applies every level of that optimizer at load
+    # anyway (side_by_side.ort_session).
+    m = optimizer.optimize_model(src, model_type="bert", num_heads=12, hidden_size=384, opt_level=0)
     print(f"ORT transformer optimizer fused: {m.get_fused_operator_statistics()}", file=sys.stderr)
     m.save_model_to_file(opt)
     dq = os.path.join(tmp, "encoder-dq.onnx")
