@@ -21,6 +21,9 @@ pub enum Tier {
     Avx2,
     /// x86-64 with AVX-512 F/BW/VL and VNNI (and everything Avx2 needs).
     Avx512,
+    /// x86-64 with AMX-TILE and AMX-INT8 (Sapphire Rapids and later Xeons, Xeon 6 SoCs) and
+    /// everything Avx512 needs; on Linux the process asks for the tile state once.
+    Amx,
     /// AArch64 Advanced SIMD (ARMv8.0: Cortex-A53/A72).
     Neon,
     /// AArch64 with the dot-product extension (`sdot`: Cortex-A55/A76, Raspberry Pi 5, Orin).
@@ -34,8 +37,8 @@ pub enum Tier {
 
 impl Tier {
     /// Every tier, in order.
-    pub const ALL: [Tier; 7] =
-        [Tier::Generic, Tier::Avx2, Tier::Avx512, Tier::Neon, Tier::Dotprod, Tier::I8mm, Tier::Dsp];
+    pub const ALL: [Tier; 8] =
+        [Tier::Generic, Tier::Avx2, Tier::Avx512, Tier::Amx, Tier::Neon, Tier::Dotprod, Tier::I8mm, Tier::Dsp];
 
     /// Name (as `FERRITE_KERNELS` and `inspect` spell it).
     pub fn name(self) -> &'static str {
@@ -43,6 +46,7 @@ impl Tier {
             Tier::Generic => "generic",
             Tier::Avx2 => "avx2",
             Tier::Avx512 => "avx512",
+            Tier::Amx => "amx",
             Tier::Neon => "neon",
             Tier::Dotprod => "dotprod",
             Tier::I8mm => "i8mm",
@@ -64,6 +68,8 @@ impl Tier {
             Tier::Avx2 => x86::has_avx2(),
             #[cfg(target_arch = "x86_64")]
             Tier::Avx512 => x86::has_avx2() && x86::has_avx512(),
+            #[cfg(target_arch = "x86_64")]
+            Tier::Amx => x86::has_avx2() && x86::has_avx512() && x86::has_amx(),
             #[cfg(target_arch = "aarch64")]
             Tier::Neon => true,
             #[cfg(target_arch = "aarch64")]
@@ -134,6 +140,59 @@ pub(crate) mod x86 {
     #[cfg(not(feature = "std"))]
     pub fn has_avx512_vbmi() -> bool {
         cfg!(target_feature = "avx512vbmi")
+    }
+    /// AMX-TILE and AMX-INT8 with the OS's tile state enabled (XCR0 bits 17 and 18) and, Linux
+    /// granting tile state only on request, this process's permission (`arch_prctl
+    /// ARCH_REQ_XCOMP_PERM`), asked for once. Other systems and builds without std: not used.
+    #[cfg(all(feature = "std", target_os = "linux"))]
+    pub fn has_amx() -> bool {
+        static AMX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *AMX.get_or_init(|| amx_in_cpu_and_os() && request_amx())
+    }
+    #[cfg(not(all(feature = "std", target_os = "linux")))]
+    pub fn has_amx() -> bool {
+        false
+    }
+    #[cfg(all(feature = "std", target_os = "linux"))]
+    #[allow(unused_unsafe)]
+    fn amx_in_cpu_and_os() -> bool {
+        use core::arch::x86_64::__cpuid_count;
+        // SAFETY: cpuid exists on every x86-64 CPU; leaf 7 is read only when the CPU has it.
+        let (max, osxsave) = unsafe { (__cpuid_count(0, 0).eax, __cpuid_count(1, 0).ecx & (1 << 27) != 0) };
+        if max < 7 || !osxsave {
+            return false;
+        }
+        // SAFETY: as above. EDX bit 24: AMX-TILE, bit 25: AMX-INT8.
+        let edx = unsafe { __cpuid_count(7, 0).edx };
+        if edx & (3 << 24) != 3 << 24 {
+            return false;
+        }
+        let (lo, _hi): (u32, u32);
+        // SAFETY: OSXSAVE is set, so `xgetbv` with ECX = 0 (XCR0) is allowed; it reads no memory.
+        unsafe { core::arch::asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") _hi, options(nomem, nostack)) };
+        lo & (3 << 17) == 3 << 17
+    }
+    #[cfg(all(feature = "std", target_os = "linux"))]
+    fn request_amx() -> bool {
+        const SYS_ARCH_PRCTL: isize = 158;
+        const ARCH_REQ_XCOMP_PERM: usize = 0x1023;
+        const XFEATURE_XTILEDATA: usize = 18;
+        let ret: isize;
+        // SAFETY: arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA) only changes which state the kernel
+        // lets this process use; it reads and writes no user memory. `syscall` clobbers rcx and
+        // r11, declared.
+        unsafe {
+            core::arch::asm!(
+                "syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _,
+                lateout("r11") _,
+                options(nostack),
+            )
+        };
+        ret == 0
     }
     #[cfg(not(feature = "std"))]
     pub fn has_avx2() -> bool {
@@ -351,7 +410,7 @@ impl KernelTable {
         // Each tier overrides what it implements, lowest first, up to the tier asked for.
         #[cfg(target_arch = "x86_64")]
         {
-            if tier >= Tier::Avx2 && tier <= Tier::Avx512 {
+            if tier >= Tier::Avx2 && tier <= Tier::Amx {
                 t.qgemm = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx2, run: x86_64::qgemm_avx2::qgemm_i32 };
                 t.qconv_dw = Kernel { tier: Tier::Avx2, run: x86_64::qconv_dw::qconv_dw_avx2 };
@@ -379,7 +438,7 @@ impl KernelTable {
                     ),
                 };
             }
-            if tier == Tier::Avx512 {
+            if tier >= Tier::Avx512 && tier <= Tier::Amx {
                 t.qgemm = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm };
                 t.qgemm_i32 = Kernel { tier: Tier::Avx512, run: x86_64::qgemm_avx512::qgemm_i32 };
                 t.qconv_dw = Kernel { tier: Tier::Avx512, run: x86_64::qconv_dw::qconv_dw_avx512 };
@@ -396,6 +455,9 @@ impl KernelTable {
                 t.dot_gemm = Kernel { tier: Tier::Avx512, run: x86_64::sgemm::dot_gemm_avx512 };
                 t.conv_f32 = Kernel { tier: Tier::Avx512, run: x86_64::conv_f32::conv_avx512 };
                 t.dynq = Kernel { tier: Tier::Avx512, run: x86_64::dynq_avx512::dyn_qmatmul };
+            }
+            if tier == Tier::Amx {
+                t.dynq = Kernel { tier: Tier::Amx, run: x86_64::dynq_amx::dyn_qmatmul };
             }
         }
         #[cfg(all(target_arch = "arm", ferrite_dsp))]

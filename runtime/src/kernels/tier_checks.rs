@@ -596,9 +596,13 @@ pub fn check_dynq(t: &KernelTable, seed: u64) {
     use crate::ops::UnaryFn;
     let mut g = Gen::new(seed);
     let (m, k, n) = (g.range(1, 9) as usize, g.range(1, 200) as usize, g.range(1, 70) as usize);
-    // Now and then the transformer shapes: k a multiple of 64, whole 16-channel blocks.
-    let (k, n) =
-        if g.next().is_multiple_of(3) { (64 * g.range(1, 7) as usize, 16 * g.range(1, 9) as usize) } else { (k, n) };
+    // Now and then the transformer shapes: k a multiple of 64, whole 16-channel blocks, and up
+    // to 40 rows (the AMX tier's row tiles are 32, its A tiles 16; its blocks go in pairs).
+    let (m, k, n) = if g.next().is_multiple_of(3) {
+        (g.range(1, 40) as usize, 64 * g.range(1, 7) as usize, 16 * g.range(1, 9) as usize)
+    } else {
+        (m, k, n)
+    };
     let mut x = f32_values(&mut g, m * k);
     if g.next().is_multiple_of(4) {
         x[..k].fill(0.0);

@@ -99,6 +99,7 @@ macro_rules! tier_tests {
 tier_tests!(generic, Tier::Generic);
 tier_tests!(avx2, Tier::Avx2);
 tier_tests!(avx512, Tier::Avx512);
+tier_tests!(amx, Tier::Amx);
 tier_tests!(neon, Tier::Neon);
 tier_tests!(dotprod, Tier::Dotprod);
 tier_tests!(i8mm, Tier::I8mm);

@@ -266,7 +266,10 @@ fn tier_of(code: OpCode, params: &Params, input: Option<&crate::ops::TensorInfo>
         (_, Params::Rnn(p)) if p.int8.is_some() => k.qgemm_i32.tier.max(k.rnn_cells.tier),
         (_, Params::Rnn(_)) => k.dot_gemm.tier.max(k.rnn_cells.tier),
         (_, Params::QMatMul { packed: true, .. }) => k.qgemm.tier,
-        (_, Params::DynQMatMul { .. }) => k.qgemm_i32.tier.max(k.quantize.tier),
+        // The AMX kernel takes reductions in whole 64-byte tile rows; others run on AVX-512
+        // (as do lean weights, which only stripped firmware artifacts hold).
+        (_, Params::DynQMatMul { k: len, .. }) if k.dynq.tier == Tier::Amx && !len.is_multiple_of(64) => Tier::Avx512,
+        (_, Params::DynQMatMul { .. }) => k.dynq.tier,
         (_, Params::QConv { kind: crate::ops::QConvKind::Packed, .. }) => k.qconv_packed.tier,
         (_, Params::QConv { kind: crate::ops::QConvKind::Depthwise, .. }) => k.qconv_dw.tier,
         (OpCode::MatMul | OpCode::Lstm | OpCode::Gru, _) => k.dot_gemm.tier,

@@ -17,7 +17,7 @@ use crate::kernels::generic::qgemm::{PackedI8, NR};
 use core::arch::x86_64::*;
 
 /// The tier's parts for the unfused path (lean weights, which the tiles do not read).
-const PARTS: DynQKernels =
+pub(super) const PARTS: DynQKernels =
     DynQKernels { quantize: quantize_mul, qgemm_i32: super::qgemm_avx512::qgemm_i32, act: unary_in_place };
 
 /// [`generic::dyn_qmatmul`] on AVX-512 VNNI.
@@ -42,7 +42,7 @@ pub(crate) fn dyn_qmatmul(l: &DynQLayer<'_>, x: &[f32], xq: &mut [i8], scales: &
 /// # Safety
 /// AVX-512 F must be available.
 #[target_feature(enable = "avx512f")]
-unsafe fn abs_max(row: &[f32]) -> f32 {
+pub(super) unsafe fn abs_max(row: &[f32]) -> f32 {
     let mut acc = _mm512_setzero_ps();
     let mut chunks = row.chunks_exact(16);
     for c in &mut chunks {
@@ -166,13 +166,13 @@ unsafe fn tile_biased_any(a: *const u8, k: usize, mr: usize, w: *const i8, nb: u
 
 /// What the epilogue reads: `y = (sum − 128·Σw) as f32 · (s_r · s_w) + bias`, then `+ residual`
 /// when there is one and no activation.
-struct Epilogue<'a, 'w> {
-    w: &'a PackedI8<'w>,
-    scales: &'a [f32],
-    w_scale: &'a [f32],
-    bias: Option<&'a [f32]>,
-    residual: Option<&'a [f32]>,
-    n: usize,
+pub(super) struct Epilogue<'a, 'w> {
+    pub(super) w: &'a PackedI8<'w>,
+    pub(super) scales: &'a [f32],
+    pub(super) w_scale: &'a [f32],
+    pub(super) bias: Option<&'a [f32]>,
+    pub(super) residual: Option<&'a [f32]>,
+    pub(super) n: usize,
 }
 
 impl Epilogue<'_, '_> {
@@ -184,7 +184,7 @@ impl Epilogue<'_, '_> {
     /// `m × n`.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn store<const M: usize, const N: usize>(
+    pub(super) unsafe fn store<const M: usize, const N: usize>(
         &self,
         acc: &[[__m512i; N]; M],
         r: usize,
