@@ -146,6 +146,9 @@ enum Command {
         /// Print one JSON object instead of text
         #[arg(long)]
         json: bool,
+        /// Also show where each op runs on this device (cuda: the GPU, or why there is none)
+        #[arg(long, value_enum, default_value_t)]
+        device: cli::device::DeviceArg,
     },
     /// Run an artifact on raw text, a WAV file, or .npy tensors, and print the top labels or the outputs
     #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "text", "wav"])))]
@@ -264,6 +267,10 @@ enum Command {
         /// Also time every op (a table of ops by time: kernel tier and share of the run)
         #[arg(long)]
         profile: bool,
+        /// Run on this device (cuda: fails when there is no GPU; ops without a GPU kernel run on
+        /// the CPU, and the placement is printed first)
+        #[arg(long, value_enum, default_value_t)]
+        device: cli::device::DeviceArg,
     },
     /// Explain a decision: each word (read as unknown), time segment or mel band (set to silence)
     /// is hidden in turn, and its importance is how much the label's probability drops
@@ -444,7 +451,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             cli::audit::run(&cli::audit::Args { artifact, reference, data, split, json, fail_on_flag, report, record })
         }
         Command::Eval { artifact, data, split, json, .. } => cmd_eval(&artifact, &data, split, json),
-        Command::Inspect { artifact, json } => cmd_inspect(&artifact, json),
+        Command::Inspect { artifact, json, device } => cmd_inspect(&artifact, json, device),
         Command::Run { artifact, text, wav, input, output, top, json } => match (text, wav) {
             (Some(t), _) => cmd_classify(&artifact, Raw::Text(t), top, json),
             (None, Some(w)) => cmd_classify(&artifact, Raw::Wav(w), top, json),
@@ -476,8 +483,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen { out, force } => cli::sign::keygen(&out, force),
         Command::Sign { artifact, key, output } => cli::sign::sign(&artifact, &key, output.as_deref()),
         Command::Verify { artifact, pubkeys } => cli::sign::verify(&artifact, &pubkeys),
-        Command::Bench { artifact, input, iterations, json, profile } => {
-            cli::bench::run(&artifact, &input, cli::bench::Options { iterations, json, profile })
+        Command::Bench { artifact, input, iterations, json, profile, device } => {
+            cli::bench::run(&artifact, &input, cli::bench::Options { iterations, json, profile, device })
         }
     }
 }
@@ -691,7 +698,7 @@ fn table_bytes(model: &Model<'_>) -> usize {
         + model.region_count() * std::mem::size_of::<ferrite_runtime::Region>()
 }
 
-fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
+fn cmd_inspect(path: &Path, json: bool, device: cli::device::DeviceArg) -> anyhow::Result<()> {
     let model = open(path)?;
     let art = model.artifact();
     let meta: serde_json::Value = serde_json::from_str(model.metadata()).unwrap_or(serde_json::Value::Null);
@@ -785,6 +792,10 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             })),
             "metadata": meta,
         });
+        let mut out = out;
+        if device == cli::device::DeviceArg::Cuda {
+            out["placement"] = cli::device::Report::new(&model).json(&tensor_name);
+        }
         out!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
@@ -909,6 +920,9 @@ fn cmd_inspect(path: &Path, json: bool) -> anyhow::Result<()> {
             st["model_card_bytes"],
             st["model_card_sha256"].as_str().unwrap_or("?")
         );
+    }
+    if device == cli::device::DeviceArg::Cuda {
+        cli::device::Report::new(&model).print(&tensor_name)?;
     }
     Ok(())
 }

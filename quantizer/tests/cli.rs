@@ -125,6 +125,30 @@ fn forced_kernel_tiers() {
     assert!(stderr(&o).contains("not available on this CPU"), "{}", stderr(&o));
 }
 
+/// `--device cuda`: inspect shows the GPU (or why there is none) and each op's place; bench
+/// without a GPU fails with one error line, never a panic. Runs with and without the `cuda`
+/// feature (without a GPU here, the error names the reason).
+#[test]
+fn device_cuda_placement_and_absence() {
+    let dir = tempfile::tempdir().unwrap();
+    let fer = dir.path().join("kws.fer");
+    assert!(ferrite(&["quantize", s(&root().join("models/ref-kws-dscnn/model.onnx")), "-o", s(&fer)]).status.success());
+    let o = ferrite(&["inspect", s(&fer), "--device", "cuda", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = &j["placement"];
+    assert_eq!(p["ops"].as_array().unwrap().len(), j["ops"].as_array().unwrap().len(), "{p}");
+    assert!(p["ops"].as_array().unwrap().iter().all(|o| o["device"] == "cpu" || o["device"] == "cuda"), "{p}");
+    let o = ferrite(&["inspect", s(&fer), "--device", "cuda"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("device cuda: ") && text.contains("placement: "), "{text}");
+    if p["available"] == false {
+        assert!(p["status"].as_str().unwrap().contains("CUDA is not available"), "{p}");
+        assert_fails(&["bench", s(&fer), "--device", "cuda", "--iterations", "1"], 1, "CUDA is not available");
+    }
+    assert_fails(&["bench", s(&fer), "--device", "tpu"], 2, "invalid value");
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(ferrite(&[]).status.code(), Some(2));

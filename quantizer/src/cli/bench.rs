@@ -19,6 +19,8 @@ pub struct Options {
     pub json: bool,
     /// Time every op.
     pub profile: bool,
+    /// Where to run (cuda: fails without a GPU).
+    pub device: super::device::DeviceArg,
 }
 
 /// Peak resident set size of this process in KiB (Linux: `VmHWM`), if the OS tells.
@@ -38,6 +40,9 @@ pub fn run(path: &Path, inputs: &[String], opts: Options) -> anyhow::Result<()> 
     let t0 = Instant::now();
     let model = open(path)?;
     let load = t0.elapsed();
+    if opts.device == super::device::DeviceArg::Cuda {
+        cuda_placement(&model, opts.json)?;
+    }
     let arrays = if inputs.is_empty() {
         model
             .inputs()
@@ -154,6 +159,22 @@ pub fn run(path: &Path, inputs: &[String], opts: Options) -> anyhow::Result<()> 
                 names.get(k).map(String::as_str).unwrap_or("")
             );
         }
+    }
+    Ok(())
+}
+
+/// `--device cuda`: refuses without a GPU; with one, prints the placement (unless `--json`) and
+/// lets the run go on, which is the CPU session while no op has a GPU kernel.
+fn cuda_placement(model: &ferrite_runtime::Model<'_>, json: bool) -> anyhow::Result<()> {
+    let report = super::device::Report::new(model);
+    if let Err(e) = &report.device {
+        return Err(anyhow!("--device cuda: {e}"));
+    }
+    if report.placement.count(ferrite_cuda::Place::Gpu) > 0 {
+        return Err(anyhow!("--device cuda: running ops on the GPU is not built yet"));
+    }
+    if !json {
+        report.print(&|t| model.tensors().nth(t as usize).map(|(d, _)| d.name.to_string()).unwrap_or_default())?;
     }
     Ok(())
 }

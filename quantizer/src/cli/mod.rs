@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bench;
 pub mod chunks;
+pub mod device;
 pub mod embed;
 pub mod explain;
 pub mod sign;

@@ -1,0 +1,77 @@
+//! An artifact's op graph as placement sees it: each op's activation inputs and outputs (weights
+//! live wherever the backend keeps them: uploaded once, or used in place on unified memory).
+
+use ferrite_runtime::format::Storage;
+use ferrite_runtime::ops::OpCode;
+use ferrite_runtime::Model;
+
+/// One op: its code, name, and the activation tensors it reads and writes (aliases replaced by
+/// the tensors they view).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpNode {
+    /// The op code.
+    pub code: OpCode,
+    /// Its name from the source graph.
+    pub name: String,
+    /// Tensor indices of its inputs that are not weights (absent optional inputs left out).
+    pub inputs: Vec<u32>,
+    /// Tensor indices of its outputs.
+    pub outputs: Vec<u32>,
+}
+
+/// The ops in execution order (the artifact's order is topological) and the graph's inputs and
+/// outputs, which live on the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraphView {
+    /// The ops.
+    pub ops: Vec<OpNode>,
+    /// Tensor indices of the graph inputs.
+    pub inputs: Vec<u32>,
+    /// Tensor indices of the graph outputs.
+    pub outputs: Vec<u32>,
+}
+
+impl GraphView {
+    /// Reads `model`'s graph.
+    pub fn of(model: &Model<'_>) -> GraphView {
+        let art = model.artifact();
+        let weights: Vec<bool> = model.tensors().map(|(_, s)| s == Storage::Weights).collect();
+        let aliases: Vec<(bool, u32)> = model
+            .tensors()
+            .map(|(_, s)| s == Storage::Alias)
+            .zip(art.tensors.iter().map(|t| t.alias_of.get()))
+            .collect();
+        // An alias (what Reshape-like ops become) is its base tensor's bytes: it lives where they do.
+        let base = |mut i: u32| {
+            for _ in 0..aliases.len() {
+                match aliases.get(i as usize) {
+                    Some(&(true, of)) if of != i => i = of,
+                    _ => break,
+                }
+            }
+            i
+        };
+        let ids = |start: u32, len: u32, skip_weights: bool| -> Vec<u32> {
+            art.index_range(start, len)
+                .into_iter()
+                .flatten()
+                .filter(|&i| i != u32::MAX && !(skip_weights && weights.get(i as usize).copied().unwrap_or(false)))
+                .map(base)
+                .collect()
+        };
+        let ops = model
+            .ops()
+            .map(|op| OpNode {
+                code: op.code,
+                name: op.name.to_string(),
+                inputs: ids(op.record.inputs_start.get(), op.record.inputs_len.get(), true),
+                outputs: ids(op.record.outputs_start.get(), op.record.outputs_len.get(), false),
+            })
+            .collect();
+        GraphView {
+            ops,
+            inputs: model.inputs().map(|d| base(d.index)).collect(),
+            outputs: model.outputs().map(|d| base(d.index)).collect(),
+        }
+    }
+}
