@@ -44,6 +44,9 @@ pub enum Error {
     TierUnavailable(crate::kernels::Tier),
     /// A `FERRITE_KERNELS` value or tier name that names no tier.
     UnknownTier,
+    /// The second executor of [`Session::run_split`](crate::Session::run_split) (a GPU backend)
+    /// failed; it keeps the cause.
+    Offload,
     /// A header field has a value the format forbids.
     BadHeaderField(&'static str),
     /// The header's total length does not match the buffer length.
@@ -183,8 +186,9 @@ impl fmt::Display for Error {
                 write!(f, "kernel tier '{}' is not available on this CPU or in this build", t.name())
             }
             Error::UnknownTier => {
-                write!(f, "unknown kernel tier (expected one of: generic, avx2, avx512, neon, dotprod, i8mm)")
+                write!(f, "unknown kernel tier (expected one of: generic, avx2, avx512, amx, neon, dotprod, i8mm)")
             }
+            Error::Offload => write!(f, "the executor an op was offloaded to failed"),
             Error::BadHeaderField(what) => write!(f, "bad header field: {}", Text(what)),
             Error::LengthMismatch { header, actual } => {
                 write!(f, "length mismatch: header says {header} bytes, buffer has {actual}")

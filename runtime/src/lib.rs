@@ -59,7 +59,8 @@ pub use model::{LoadOptions, Model, OpDesc, TensorDesc, MAX_IO};
 pub use ops::TensorInfo;
 pub use preprocess::Preprocessing;
 pub use session::{
-    Input, Observed, OutputData, Outputs, Place, PreparedOp, Region, Session, SessionOptions, ARENA_ALIGN,
+    Input, Observed, OpSlot, OutputData, Outputs, Place, PreparedOp, Ran, Region, Session, SessionOptions, Span,
+    ARENA_ALIGN,
 };
 
 #[cfg(feature = "alloc")]

@@ -6,9 +6,11 @@
 
 mod exec;
 mod prepare;
+mod split;
 
 pub(crate) use prepare::region_count;
 pub use prepare::{Place, PreparedOp, Region};
+pub use split::{OpSlot, Ran, Span};
 
 use crate::error::{Error, Result};
 use crate::format::{Artifact, DType, Storage, SECTION_ALIGN};

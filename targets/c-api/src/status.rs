@@ -47,7 +47,7 @@ pub(crate) fn status_of(e: &Error) -> i32 {
         Error::BadWav(_) | Error::UnsupportedWav { .. } => FERRITE_E_AUDIO,
         Error::Io(_) => FERRITE_E_IO,
         Error::OpNotBuilt { .. } => FERRITE_E_OP_NOT_BUILT,
-        Error::TierUnavailable(_) | Error::UnknownTier => FERRITE_E_RUN,
+        Error::TierUnavailable(_) | Error::UnknownTier | Error::Offload => FERRITE_E_RUN,
         Error::Unsigned => FERRITE_E_UNSIGNED,
         Error::UntrustedKey => FERRITE_E_UNTRUSTED_KEY,
         Error::SignatureMismatch | Error::BadSignature(_) => FERRITE_E_BAD_SIGNATURE,

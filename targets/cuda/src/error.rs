@@ -10,6 +10,12 @@ pub enum Error {
     /// The driver refused a call (with its error name).
     #[error("CUDA driver: {0}")]
     Driver(String),
+    /// A placement or backend that does not fit the session it is used with.
+    #[error("offload plan: {0}")]
+    Plan(String),
+    /// The CPU session failed.
+    #[error("{0}")]
+    Run(ferrite_runtime::Error),
 }
 
 /// The crate's result type.

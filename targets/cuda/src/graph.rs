@@ -29,6 +29,19 @@ pub struct GraphView {
     pub inputs: Vec<u32>,
     /// Tensor indices of the graph outputs.
     pub outputs: Vec<u32>,
+    /// Recurrent state kept from one run to the next (its latest value must end on the host).
+    pub state: Vec<u32>,
+    /// Each alias: the tensor it views and its byte offset in it.
+    pub aliases: std::collections::HashMap<u32, (u32, usize)>,
+    /// Every tensor's byte length.
+    pub byte_len: Vec<usize>,
+}
+
+impl GraphView {
+    /// The tensor whose bytes `t` is (itself unless an alias), and `t`'s offset in it.
+    pub fn base(&self, t: u32) -> (u32, usize) {
+        self.aliases.get(&t).copied().unwrap_or((t, 0))
+    }
 }
 
 impl GraphView {
@@ -68,10 +81,24 @@ impl GraphView {
                 outputs: ids(op.record.outputs_start.get(), op.record.outputs_len.get(), false),
             })
             .collect();
+        let (mut aliases, mut state, mut byte_len) = (std::collections::HashMap::new(), Vec::new(), Vec::new());
+        for ((d, storage), rec) in model.tensors().zip(art.tensors.iter()) {
+            match storage {
+                Storage::Alias => {
+                    aliases.insert(d.index, (base(d.index), rec.offset.get() as usize));
+                }
+                Storage::State => state.push(d.index),
+                _ => {}
+            }
+            byte_len.push(d.byte_len as usize);
+        }
         GraphView {
             ops,
             inputs: model.inputs().map(|d| base(d.index)).collect(),
             outputs: model.outputs().map(|d| base(d.index)).collect(),
+            state,
+            aliases,
+            byte_len,
         }
     }
 }

@@ -162,6 +162,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![4],
+            ..GraphView::default()
         }
     }
 
@@ -210,6 +211,7 @@ mod tests {
             ],
             inputs: vec![0],
             outputs: vec![4],
+            ..GraphView::default()
         };
         let p = plan(&g, &|o: &OpNode| o.code == OpCode::Lstm);
         assert_eq!(p.places, vec![Place::Gpu, Place::Cpu, Place::Cpu, Place::Cpu]);
