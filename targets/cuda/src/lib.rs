@@ -7,14 +7,17 @@
 //! host/device transfers, given which ops have GPU kernels ([`placement::Support`]);
 //! [`run_placed`] runs a placed graph, the GPU's ops on a [`Backend`] that keeps its own copy of
 //! the session's arena and the rest on the session's CPU kernels, copying exactly the transfers the
-//! placement counted (tested with a fake backend, bit for bit against the CPU session). The CUDA
-//! kernels, the cudarc [`Backend`] and batching are not written yet: [`placement::CUDA_KERNELS`] is
-//! empty, so every op falls back to the CPU today, and `ferrite inspect --device cuda` says so.
+//! placement counted (tested with a fake backend, bit for bit against the CPU session).
+//! [`kernels`] holds the first CUDA kernel (int8 GEMM with `__dp4a`), checked bit for bit against
+//! the scalar kernel by running it on the host. The cudarc [`Backend`] that would launch it and
+//! batching are not written yet: [`placement::CUDA_KERNELS`] is empty, so every op falls back to
+//! the CPU today, and `ferrite inspect --device cuda` says so.
 
 pub mod device;
 pub mod error;
 pub mod exec;
 pub mod graph;
+pub mod kernels;
 pub mod placement;
 
 pub use device::{Device, DeviceInfo};
