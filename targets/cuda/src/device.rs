@@ -59,6 +59,12 @@ impl Device {
     pub fn info(&self) -> &DeviceInfo {
         &self.info
     }
+
+    /// The driver context (for the kernels).
+    #[cfg(feature = "cuda")]
+    pub(crate) fn context(&self) -> &std::sync::Arc<cudarc::driver::CudaContext> {
+        &self._ctx
+    }
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -9,13 +9,16 @@
 //! the session's arena and the rest on the session's CPU kernels, copying exactly the transfers the
 //! placement counted (tested with a fake backend, bit for bit against the CPU session).
 //! [`kernels`] holds the first CUDA kernel (int8 GEMM with `__dp4a`), checked bit for bit against
-//! the scalar kernel by running it on the host. The cudarc [`Backend`] that would launch it and
-//! batching are not written yet: [`placement::CUDA_KERNELS`] is empty, so every op falls back to
+//! the scalar kernel by running it on the host; with the `cuda` feature, `gpu` compiles it with
+//! NVRTC and launches it (tests/gpu.rs, run by targets/cuda/device/run.sh where a GPU is). The
+//! cudarc [`Backend`] for the executor and batching are not written yet: [`placement::CUDA_KERNELS`] is empty, so every op falls back to
 //! the CPU today, and `ferrite inspect --device cuda` says so.
 
 pub mod device;
 pub mod error;
 pub mod exec;
+#[cfg(feature = "cuda")]
+pub mod gpu;
 pub mod graph;
 pub mod kernels;
 pub mod placement;

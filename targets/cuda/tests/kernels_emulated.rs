@@ -3,9 +3,10 @@
 //! scalar kernels on random shapes. What this cannot check (speed, memory access on the device,
 //! NVRTC accepting the file) is the device script's.
 
+mod common;
+
+use common::QCase;
 use ferrite_e2e::Rng;
-use ferrite_runtime::kernels::generic::int8::quantize_multiplier;
-use ferrite_runtime::kernels::generic::qgemm::{pack_k4n16, qgemm, PackedI8, QGemm};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -51,28 +52,20 @@ fn qgemm_dp4a_matches_the_scalar_kernel_bit_for_bit() {
         } else {
             (1 + r.below(6) as usize, 1 + r.below(300) as usize, 1 + r.below(80) as usize)
         };
-        let a: Vec<i8> = (0..m * k).map(|_| r.next_u64() as u8 as i8).collect();
-        let w: Vec<i8> = (0..n * k).map(|_| r.next_u64() as u8 as i8).collect();
-        let packed = pack_k4n16(&w, n, k);
-        let bias: Vec<i32> = (0..n).map(|_| r.below(20_001) as i32 - 10_000).collect();
-        let rq: Vec<_> = (0..n).map(|_| quantize_multiplier(1e-5 + r.below(1000) as f64 * 1e-5).unwrap()).collect();
-        let (za, zy) = (r.below(256) as i32 - 128, r.below(256) as i32 - 128);
-        let (lo, hi) = if case % 3 == 0 { (zy.clamp(-128, 127) as i8, 127) } else { (-128, 127) };
-        let q = QGemm { w: PackedI8::from_bytes(&packed, n, k).unwrap(), bias: &bias, requant: &rq, za, zy, lo, hi };
-        let mut want = vec![0i8; m * n];
-        assert!(qgemm(&q, &a, m, &mut want));
+        let c = QCase::random(&mut r, (m, k, n), case % 3 == 0);
+        let want = c.want();
 
-        let mut file = words(&[m as i32, k as i32, n as i32, za, zy, lo as i32, hi as i32]);
-        file.extend(a.iter().map(|&v| v as u8));
-        file.extend(&packed);
-        file.extend(words(&bias));
-        file.extend(words(&rq.iter().map(|x| x.multiplier).collect::<Vec<_>>()));
-        file.extend(words(&rq.iter().map(|x| x.shift).collect::<Vec<_>>()));
+        let mut file = words(&[m as i32, k as i32, n as i32, c.za, c.zy, c.lo as i32, c.hi as i32]);
+        file.extend(c.a.iter().map(|&v| v as u8));
+        file.extend(&c.packed);
+        file.extend(words(&c.bias));
+        file.extend(words(&c.rq.iter().map(|x| x.multiplier).collect::<Vec<_>>()));
+        file.extend(words(&c.rq.iter().map(|x| x.shift).collect::<Vec<_>>()));
         let (case_path, out_path) = (dir.join("case.bin"), dir.join("out.bin"));
         std::fs::write(&case_path, &file).unwrap();
         let o = Command::new(&exe).arg(&case_path).arg(&out_path).output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let got: Vec<i8> = std::fs::read(&out_path).unwrap().into_iter().map(|b| b as i8).collect();
-        assert_eq!(got, want, "case {case}: {m}x{k}x{n}, za {za}, zy {zy}");
+        assert_eq!(got, want, "case {case}: {m}x{k}x{n}, za {}, zy {}", c.za, c.zy);
     }
 }
