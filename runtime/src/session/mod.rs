@@ -342,7 +342,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
             }
         }
         for (index, op) in ops.iter().enumerate() {
-            let regs = regions.get(op.first as usize..op.first as usize + op.n_regions()).unwrap_or(&[]);
+            let regs = op.regions(regions);
             let start = profile.as_mut().map(|(clock, _)| clock());
             exec::run_op(&art, arena, index as u32, op, regs, &kernels)?;
             if let (Some((clock, ticks)), Some(start)) = (profile.as_mut(), start) {

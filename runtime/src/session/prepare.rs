@@ -89,6 +89,11 @@ impl PreparedOp {
     pub(crate) fn n_regions(&self) -> usize {
         self.n_in as usize + self.n_out as usize + usize::from(self.has_scratch)
     }
+
+    /// This op's regions (inputs, outputs, scratch) in the session's region table.
+    pub(crate) fn regions<'r>(&self, all: &'r [Region]) -> &'r [Region] {
+        all.get(self.first as usize..self.first as usize + self.n_regions()).unwrap_or(&[])
+    }
 }
 
 /// Number of region entries a session of `art` needs: graph inputs, graph outputs, and every

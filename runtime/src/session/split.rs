@@ -75,7 +75,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let (ops, regions) = self.prepared.view();
         super::write_inputs(&art, arena, regions, inputs)?;
         for (index, op) in ops.iter().enumerate() {
-            let regs = regions.get(op.first as usize..op.first as usize + op.n_regions()).unwrap_or(&[]);
+            let regs = op.regions(regions);
             let (ni, no) = (op.n_in as usize, op.n_out as usize);
             let slot = OpSlot {
                 index,
@@ -101,7 +101,7 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         let arena = self.arena.bytes();
         let (ops, regions) = self.prepared.view();
         let op = ops.get(index).ok_or(Error::BadOp { index: index as u32, rule: rule!("no such op") })?;
-        let regs = regions.get(op.first as usize..op.first as usize + op.n_regions()).unwrap_or(&[]);
+        let regs = op.regions(regions);
         super::exec::run_op(&art, arena, index as u32, op, regs, &kernels)
     }
 

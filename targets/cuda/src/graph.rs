@@ -4,6 +4,7 @@
 use ferrite_runtime::format::Storage;
 use ferrite_runtime::ops::OpCode;
 use ferrite_runtime::Model;
+use std::collections::HashMap;
 
 /// One op: its code, name, and the activation tensors it reads and writes (aliases replaced by
 /// the tensors they view).
@@ -32,7 +33,7 @@ pub struct GraphView {
     /// Recurrent state kept from one run to the next (its latest value must end on the host).
     pub state: Vec<u32>,
     /// Each alias: the tensor it views and its byte offset in it.
-    pub aliases: std::collections::HashMap<u32, (u32, usize)>,
+    pub aliases: HashMap<u32, (u32, usize)>,
     /// Every tensor's byte length.
     pub byte_len: Vec<usize>,
 }
@@ -48,22 +49,21 @@ impl GraphView {
     /// Reads `model`'s graph.
     pub fn of(model: &Model<'_>) -> GraphView {
         let art = model.artifact();
-        let weights: Vec<bool> = model.tensors().map(|(_, s)| s == Storage::Weights).collect();
-        let aliases: Vec<(bool, u32)> = model
-            .tensors()
-            .map(|(_, s)| s == Storage::Alias)
-            .zip(art.tensors.iter().map(|t| t.alias_of.get()))
-            .collect();
-        // An alias (what Reshape-like ops become) is its base tensor's bytes: it lives where they do.
-        let base = |mut i: u32| {
-            for _ in 0..aliases.len() {
-                match aliases.get(i as usize) {
-                    Some(&(true, of)) if of != i => i = of,
-                    _ => break,
+        let (mut weights, mut aliases, mut state, mut byte_len) = (Vec::new(), HashMap::new(), Vec::new(), Vec::new());
+        for ((d, storage), rec) in model.tensors().zip(art.tensors.iter()) {
+            match storage {
+                Storage::Alias => {
+                    aliases.insert(d.index, (rec.alias_of.get(), rec.offset.get() as usize));
                 }
+                Storage::State => state.push(d.index),
+                _ => {}
             }
-            i
-        };
+            weights.push(storage == Storage::Weights);
+            byte_len.push(d.byte_len as usize);
+        }
+        // An alias (what Reshape-like ops become) is its target's bytes: it lives where they do.
+        // The loader checks that a target is an arena or state tensor, never another alias.
+        let base = |i: u32| aliases.get(&i).map_or(i, |&(target, _)| target);
         let ids = |start: u32, len: u32, skip_weights: bool| -> Vec<u32> {
             art.index_range(start, len)
                 .into_iter()
@@ -81,17 +81,6 @@ impl GraphView {
                 outputs: ids(op.record.outputs_start.get(), op.record.outputs_len.get(), false),
             })
             .collect();
-        let (mut aliases, mut state, mut byte_len) = (std::collections::HashMap::new(), Vec::new(), Vec::new());
-        for ((d, storage), rec) in model.tensors().zip(art.tensors.iter()) {
-            match storage {
-                Storage::Alias => {
-                    aliases.insert(d.index, (base(d.index), rec.offset.get() as usize));
-                }
-                Storage::State => state.push(d.index),
-                _ => {}
-            }
-            byte_len.push(d.byte_len as usize);
-        }
         GraphView {
             ops,
             inputs: model.inputs().map(|d| base(d.index)).collect(),
