@@ -97,7 +97,7 @@ fn bench_dynq(c: &mut Criterion) {
         let x = r.vec(m * k, -3.0, 3.0);
         let w: Vec<i8> = (0..n * k).map(|_| r.next_u64() as u8 as i8).collect();
         // 64-byte aligned, as weights are in an artifact (AMX tiles read rows of 64 bytes: a
-        // misaligned row costs two cache lines, and the product twice the time).
+        // misaligned row costs two cache lines: 1.9x the time in a one-off C microbenchmark).
         let packed = ferrite_runtime::AlignedBytes::copy_from(&pack_k4n16(&w, n, k));
         let pw = PackedI8::from_bytes(&packed, n, k).unwrap();
         let (ws, bias) = (r.vec(n, 0.001, 0.01), r.vec(n, -1.0, 1.0));
