@@ -552,3 +552,18 @@ pub fn minilm_artifact(name: &str, onnx: &Path, precision: Precision) -> Aligned
     }
     AlignedBytes::copy_from(&quantize(onnx, &opts).unwrap_or_else(|e| panic!("quantize {name}: {e}")).bytes)
 }
+
+/// Every output of a run as raw 32-bit patterns (f32 bits, integers widened), for comparing two
+/// executors bit for bit.
+pub fn output_bits(o: &ferrite_runtime::Outputs<'_>) -> Vec<Vec<u32>> {
+    use ferrite_runtime::OutputData;
+    (0..o.len())
+        .filter_map(|i| o.get(i))
+        .map(|(_, _, data)| match data {
+            OutputData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
+            OutputData::I32(v) => v.iter().map(|&x| x as u32).collect(),
+            OutputData::I8(v) => v.iter().map(|&x| x as u8 as u32).collect(),
+            OutputData::U8(v) => v.iter().map(|&x| x as u32).collect(),
+        })
+        .collect()
+}

@@ -2,9 +2,9 @@
 //! and where each op runs on the CUDA backend (ferrite-cuda's placement: ops without a GPU
 //! kernel fall back to the CPU kernels).
 
-use ferrite_cuda::placement::{cuda_support, CUDA_KERNELS};
-use ferrite_cuda::{plan, Device, GraphView, Place, Placement};
-use ferrite_runtime::Model;
+use ferrite_cuda::lower::{lower_all, KERNEL_OPS};
+use ferrite_cuda::{plan, Device, GraphView, OpNode, Place, Placement};
+use ferrite_runtime::{Model, Session};
 
 /// Where to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -30,7 +30,9 @@ impl Report {
     /// Opens GPU 0 and places `model`'s ops for the CUDA backend.
     pub fn new(model: &Model<'_>) -> Report {
         let graph = GraphView::of(model);
-        let placement = plan(&graph, &cuda_support);
+        // Which ops the kernels take depends on each op's prepared form (weights, quantization).
+        let lowered = Session::new(model).map(|s| lower_all(&s)).unwrap_or_default();
+        let placement = plan(&graph, &|op: &OpNode| matches!(lowered.get(op.index), Some(Some(_))));
         Report { device: Device::open(0), graph, placement }
     }
 
@@ -58,7 +60,7 @@ impl Report {
             "device": "cuda",
             "available": self.device.is_ok(),
             "status": self.device_line(),
-            "gpu_kernels": CUDA_KERNELS.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            "gpu_kernels": KERNEL_OPS.iter().map(|c| c.name()).collect::<Vec<_>>(),
             "whole_graph": self.placement.whole_graph,
             "ops": self.graph.ops.iter().zip(&self.placement.places)
                 .map(|(op, p)| serde_json::json!({"op": op.code.name(), "name": op.name, "device": p.name()}))
@@ -74,17 +76,12 @@ impl Report {
         let p = &self.placement;
         out!("device cuda: {}", self.device_line());
         out!(
-            "placement: {} of {} ops on cuda{}, {} on the CPU; {} host/device transfers a run{}",
+            "placement: {} of {} ops on cuda{}, {} on the CPU; {} host/device transfers a run",
             p.count(Place::Gpu),
             p.places.len(),
             if p.whole_graph { " (the whole graph)" } else { "" },
             p.count(Place::Cpu),
             p.transfers.len(),
-            if CUDA_KERNELS.is_empty() {
-                " (the CUDA backend has no GPU kernels yet: every op falls back)"
-            } else {
-                ""
-            }
         );
         for (k, (op, place)) in self.graph.ops.iter().zip(&p.places).enumerate() {
             out!("  {k:>4} {:<10} {:<4} {}", op.code.name(), place.name(), op.name);

@@ -43,6 +43,31 @@ impl Region {
     /// An unused entry (for caller-provided tables).
     pub const EMPTY: Region =
         Region { tensor: NO_TENSOR, place: Place::Absent, offset: 0, len: 0, gap: 0, gap_offset: 0 };
+
+    /// The tensor's index in the artifact (`NO_TENSOR` when absent).
+    pub fn tensor(&self) -> u32 {
+        self.tensor
+    }
+
+    /// Where its bytes are.
+    pub fn place(&self) -> Place {
+        self.place
+    }
+
+    /// Its first byte: from the start of the weights section, or of the arena.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has no bytes (an absent tensor).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 /// One op, ready to run.
@@ -84,6 +109,21 @@ impl PreparedOp {
     /// The tier of the kernel the op runs.
     pub fn tier(&self) -> Tier {
         self.tier
+    }
+
+    /// The kernel parameters prepared from its attributes and tensors.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// How many inputs it has (absent optional ones included).
+    pub fn n_inputs(&self) -> usize {
+        self.n_in as usize
+    }
+
+    /// How many outputs it has.
+    pub fn n_outputs(&self) -> usize {
+        self.n_out as usize
     }
 
     pub(crate) fn n_regions(&self) -> usize {

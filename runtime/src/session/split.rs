@@ -105,6 +105,24 @@ impl<'m, 'a, 'b> Session<'m, 'a, 'b> {
         super::exec::run_op(&art, arena, index as u32, op, regs, &kernels)
     }
 
+    /// Op `index`'s regions: its inputs, then its outputs, then its scratch if it has one (empty
+    /// for an index past the last op). What an executor with its own kernels launches them on.
+    pub fn op_regions(&self, index: usize) -> &[Region] {
+        let (ops, regions) = self.prepared.view();
+        ops.get(index).map_or(&[], |op| op.regions(regions))
+    }
+
+    /// Where tensor `t`'s bytes are (weights, arena, or absent for no such tensor): what an
+    /// executor that uploads graph inputs and state itself looks up.
+    pub fn tensor_region(&self, t: u32) -> Region {
+        super::prepare::region_of(&self.art, t).unwrap_or(Region::EMPTY)
+    }
+
+    /// Tensor `t`'s type, shape, quantization and layout, as the kernels see it.
+    pub fn tensor_info(&self, t: u32) -> Option<crate::ops::TensorInfo> {
+        crate::model::info_at(&self.art.tensors, t as usize)
+    }
+
     /// The arena's bytes, for an executor that keeps a copy of it in step (see
     /// [`Session::run_split`]).
     pub fn arena_mut(&mut self) -> &mut [u8] {

@@ -1,31 +1,47 @@
-//! The kernels on a real device (feature `cuda`): NVRTC compiles `kernels/*.cu` for the device's
-//! architecture once, and each kernel has a host entry that uploads, launches and downloads. The
-//! entries are what the device tests compare with the scalar kernels; the executor's backend will
-//! launch the same functions on its arena.
+//! The CUDA engine (feature `cuda`): NVRTC compiles the kernels for the device's architecture once
+//! per device and process ([`Kernels::for_device`], shared by every engine on that device), a
+//! model's weights reach the device once ([`DeviceWeights`], shared by its sessions: copied, or
+//! on unified-memory boards registered in place), and each session's [`CudaEngine`] holds its
+//! arena copy and a stream of its own, on which the launches of a whole-graph run can be recorded
+//! once as a CUDA Graph and replayed.
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use cudarc::driver::{CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
-use ferrite_runtime::kernels::generic::qgemm::QGemm;
-use std::sync::Arc;
+use crate::offload::Engine;
+use cudarc::driver::sys::{self, CUdeviceptr};
+use cudarc::driver::{result, CudaContext, CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr};
+use ferrite_runtime::Model;
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex};
 
-/// Threads per block of the one-thread-per-output kernels.
-const BLOCK: u32 = 128;
-
-/// The int8 kernels, compiled for one device.
-pub struct Int8Kernels {
-    stream: Arc<CudaStream>,
-    qgemm: CudaFunction,
-}
-
-fn driver(e: cudarc::driver::DriverError) -> Error {
+fn driver(e: result::DriverError) -> Error {
     Error::Driver(e.to_string())
 }
 
-impl Int8Kernels {
-    /// Compiles [`crate::kernels::INT8_CU`] for `device` (NVRTC, loaded at run time: without it,
-    /// [`Error::NotAvailable`]; a compile error carries NVRTC's log).
-    pub fn new(device: &Device) -> Result<Int8Kernels> {
+/// Every kernel of [`crate::kernels::SOURCES`], compiled for one device.
+pub struct Kernels {
+    ctx: Arc<CudaContext>,
+    functions: HashMap<&'static str, CudaFunction>,
+}
+
+impl Kernels {
+    /// The kernels for `device`, compiled by NVRTC the first time a process asks (NVRTC is
+    /// loaded at run time: without it, [`Error::NotAvailable`]; a compile error carries NVRTC's
+    /// log), then shared.
+    pub fn for_device(device: &Device) -> Result<Arc<Kernels>> {
+        static CACHE: Mutex<Vec<(usize, Arc<Kernels>)>> = Mutex::new(Vec::new());
+        let ordinal = device.info().ordinal;
+        let mut cache = CACHE.lock().map_err(|_| Error::Driver("kernel cache poisoned".into()))?;
+        if let Some((_, k)) = cache.iter().find(|(o, _)| *o == ordinal) {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(Kernels::compile(device)?);
+        cache.push((ordinal, k.clone()));
+        Ok(k)
+    }
+
+    fn compile(device: &Device) -> Result<Kernels> {
         // SAFETY: only tries to load NVRTC's library names; calls nothing.
         if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
             return Err(Error::NotAvailable("no NVRTC library (libnvrtc.so) on this machine".into()));
@@ -36,51 +52,214 @@ impl Int8Kernels {
                 "compute capability {major}.{minor} has no __dp4a (6.1 or later)"
             )));
         }
+        // fmad off: no contraction of a·b + c, so f32 arithmetic rounds as the CPU kernels do.
         let opts = cudarc::nvrtc::CompileOptions {
             fmad: Some(false),
             options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
             ..Default::default()
         };
-        let ptx = cudarc::nvrtc::compile_ptx_with_opts(crate::kernels::INT8_CU, opts)
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(crate::kernels::module_source(), opts)
             .map_err(|e| Error::Driver(format!("NVRTC: {e:?}")))?;
-        let ctx = device.context();
+        let ctx = device.context().clone();
         let module = ctx.load_module(ptx).map_err(driver)?;
-        let qgemm = module.load_function("ferrite_qgemm_dp4a").map_err(driver)?;
-        Ok(Int8Kernels { stream: ctx.default_stream(), qgemm })
+        let mut functions = HashMap::new();
+        for &name in crate::kernels::KERNELS {
+            functions.insert(name, module.load_function(name).map_err(driver)?);
+        }
+        Ok(Kernels { ctx, functions })
     }
 
-    /// `ferrite_qgemm_dp4a` over `m` rows of `a`: the outputs [`ferrite_runtime`]'s scalar `qgemm`
-    /// gives, computed on the device (full packed weights only).
-    pub fn qgemm(&self, q: &QGemm<'_>, a: &[i8], m: usize) -> Result<Vec<i8>> {
-        let (k, n) = (q.w.k, q.w.rows);
-        let mut probe = vec![0i8; m * n];
-        if q.w.is_lean() || !q.fits(a, m, &probe) {
-            return Err(Error::Plan("qgemm: sizes do not fit, or lean weights".into()));
-        }
-        let s = &self.stream;
-        let up = |e| driver(e);
-        let (a_d, w_d, sums_d) =
-            (s.clone_htod(a).map_err(up)?, s.clone_htod(q.w.data).map_err(up)?, s.clone_htod(q.w.sums).map_err(up)?);
-        let bias_d = s.clone_htod(q.bias).map_err(up)?;
-        let mult: Vec<i32> = q.requant.iter().map(|r| r.multiplier).collect();
-        let shift: Vec<i32> = q.requant.iter().map(|r| r.shift).collect();
-        let (mult_d, shift_d) = (s.clone_htod(&mult).map_err(up)?, s.clone_htod(&shift).map_err(up)?);
-        let mut out_d = s.alloc_zeros::<i8>(m * n).map_err(up)?;
-        let (mi, ki, ni) = (m as i32, k as i32, n as i32);
-        let (za, zy, lo, hi) = (q.za, q.zy, q.lo as i32, q.hi as i32);
-        let cfg = LaunchConfig {
-            grid_dim: ((n as u32).div_ceil(BLOCK), m as u32, 1),
-            block_dim: (BLOCK, 1, 1),
-            shared_mem_bytes: 0,
+    /// The kernel called `name`.
+    pub fn function(&self, name: &str) -> Result<&CudaFunction> {
+        self.functions.get(name).ok_or_else(|| Error::Plan(format!("no kernel {name}")))
+    }
+}
+
+/// How a model's weights reach the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightsMode {
+    /// Copied once into device memory.
+    Upload,
+    /// The host bytes (the mapped artifact) registered with the driver and read in place:
+    /// on a unified-memory board (Jetson) that is the same memory, so nothing is copied; on a
+    /// discrete GPU the kernels read them over the bus.
+    MapHost,
+    /// [`WeightsMode::MapHost`] where [`crate::DeviceInfo::unified_memory`], else upload.
+    Auto,
+}
+
+enum Held {
+    // Owned for its drop (the device memory is freed with it).
+    Copy {
+        _owned: CudaSlice<u8>,
+    },
+    /// The registered host range (page-rounded), unregistered on drop.
+    Mapped(*mut c_void),
+}
+
+/// A model's weights section on the device, shared by every engine of its sessions (`Arc`).
+pub struct DeviceWeights<'m> {
+    ctx: Arc<CudaContext>,
+    ptr: CUdeviceptr,
+    held: Held,
+    mapped: bool,
+    _model: std::marker::PhantomData<&'m [u8]>,
+}
+
+// SAFETY: the raw pointer in `Held::Mapped` is only passed back to the driver on drop; the
+// registered bytes are the model's, borrowed immutably for 'm.
+unsafe impl Send for DeviceWeights<'_> {}
+// SAFETY: as above; nothing mutates through a shared DeviceWeights.
+unsafe impl Sync for DeviceWeights<'_> {}
+
+const PAGE: usize = 4096;
+
+impl<'m> DeviceWeights<'m> {
+    /// Puts `model`'s weights on `device` as `mode` says.
+    pub fn new(device: &Device, model: &'m Model<'_>, mode: WeightsMode) -> Result<Arc<DeviceWeights<'m>>> {
+        let bytes: &'m [u8] = model.artifact().weights;
+        let ctx = device.context().clone();
+        ctx.bind_to_thread().map_err(driver)?;
+        let map = match mode {
+            WeightsMode::MapHost => true,
+            WeightsMode::Upload => false,
+            WeightsMode::Auto => device.info().unified_memory(),
         };
-        let mut b = s.launch_builder(&self.qgemm);
-        b.arg(&a_d).arg(&mi).arg(&ki).arg(&w_d).arg(&sums_d).arg(&ni);
-        b.arg(&bias_d).arg(&mult_d).arg(&shift_d).arg(&za).arg(&zy).arg(&lo).arg(&hi).arg(&mut out_d);
-        // SAFETY: the arguments match the kernel's signature in order and type (pointers to
-        // device copies of a: m·k, w: Rp·Kp, sums: Rp, bias/mult/shift: n; ints; out: m·n), and
-        // the grid covers n channels × m rows, each thread writing only its own output.
-        unsafe { b.launch(cfg) }.map_err(up)?;
-        probe = s.clone_dtoh(&out_d).map_err(up)?;
-        Ok(probe)
+        if !map || bytes.is_empty() {
+            let stream = ctx.default_stream();
+            // At least one byte: a kernel argument still needs an address.
+            let mut slice = stream.alloc_zeros::<u8>(bytes.len().max(1)).map_err(driver)?;
+            stream.memcpy_htod(bytes, &mut slice).map_err(driver)?;
+            stream.synchronize().map_err(driver)?;
+            let ptr = slice.device_ptr(&stream).0;
+            return Ok(Arc::new(DeviceWeights {
+                ctx,
+                ptr,
+                held: Held::Copy { _owned: slice },
+                mapped: false,
+                _model: Default::default(),
+            }));
+        }
+        // Whole pages around the section: the driver pins pages.
+        let start = bytes.as_ptr() as usize;
+        let (first, end) = (start / PAGE * PAGE, (start + bytes.len()).div_ceil(PAGE) * PAGE);
+        let read_only =
+            ctx.attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED).unwrap_or(0)
+                != 0;
+        let flags = sys::CU_MEMHOSTREGISTER_DEVICEMAP | if read_only { sys::CU_MEMHOSTREGISTER_READ_ONLY } else { 0 };
+        let host = first as *mut c_void;
+        // SAFETY: [first, end) covers the weights section of the model's bytes, which are
+        // borrowed for 'm and outlive this registration (undone in Drop, while 'm holds); the
+        // driver only pins and maps them (read-only where the device supports that flag).
+        unsafe { sys::cuMemHostRegister_v2(host, end - first, flags) }.result().map_err(driver)?;
+        let mut base: CUdeviceptr = 0;
+        // SAFETY: `host` was registered just above with DEVICEMAP.
+        if let Err(e) = unsafe { sys::cuMemHostGetDevicePointer_v2(&mut base, host, 0) }.result() {
+            // SAFETY: unregisters what was registered above.
+            unsafe { sys::cuMemHostUnregister(host) };
+            return Err(driver(e));
+        }
+        let ptr = base + (start - first) as u64;
+        Ok(Arc::new(DeviceWeights { ctx, ptr, held: Held::Mapped(host), mapped: true, _model: Default::default() }))
+    }
+
+    /// Whether the kernels read the host's bytes in place (nothing copied).
+    pub fn is_mapped(&self) -> bool {
+        self.mapped
+    }
+}
+
+impl Drop for DeviceWeights<'_> {
+    fn drop(&mut self) {
+        if let Held::Mapped(host) = self.held {
+            let _ = self.ctx.bind_to_thread();
+            // SAFETY: `host` is the range registered in `new`, still registered.
+            unsafe { sys::cuMemHostUnregister(host) };
+        }
+    }
+}
+
+/// One session's device side: its arena copy, its stream, and the CUDA Graph of its whole-graph
+/// run once recorded.
+pub struct CudaEngine<'m> {
+    kernels: Arc<Kernels>,
+    weights: Arc<DeviceWeights<'m>>,
+    stream: Arc<CudaStream>,
+    _arena: CudaSlice<u8>,
+    arena: CUdeviceptr,
+    graph: Option<CudaGraph>,
+    /// Whether whole-graph runs are recorded as CUDA Graphs.
+    pub use_graphs: bool,
+}
+
+impl<'m> CudaEngine<'m> {
+    /// An engine for a session whose arena is `arena_len` bytes.
+    pub fn new(kernels: Arc<Kernels>, weights: Arc<DeviceWeights<'m>>, arena_len: usize) -> Result<CudaEngine<'m>> {
+        kernels.ctx.bind_to_thread().map_err(driver)?;
+        // A stream of its own: the legacy default stream cannot be captured into a graph.
+        let stream = kernels.ctx.new_stream().map_err(driver)?;
+        let arena_slice = stream.alloc_zeros::<u8>(arena_len.max(1)).map_err(driver)?;
+        let arena = arena_slice.device_ptr(&stream).0;
+        Ok(CudaEngine { kernels, weights, stream, _arena: arena_slice, arena, graph: None, use_graphs: true })
+    }
+
+    /// Waits for everything issued so far.
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().map_err(driver)
+    }
+}
+
+impl Engine for CudaEngine<'_> {
+    fn arena(&self) -> u64 {
+        self.arena
+    }
+
+    fn weights(&self) -> u64 {
+        self.weights.ptr
+    }
+
+    fn upload(&mut self, offset: usize, bytes: &[u8]) -> Result<()> {
+        self.kernels.ctx.bind_to_thread().map_err(driver)?;
+        // SAFETY: the destination is `bytes.len()` bytes inside the arena allocation (Offload
+        // checks spans against the arena's length); from pageable memory the call returns once
+        // the bytes are staged, so `bytes` may change afterwards.
+        unsafe { result::memcpy_htod_async(self.arena + offset as u64, bytes, self.stream.cu_stream()) }.map_err(driver)
+    }
+
+    fn download(&mut self, offset: usize, out: &mut [u8]) -> Result<()> {
+        self.kernels.ctx.bind_to_thread().map_err(driver)?;
+        // SAFETY: the source is `out.len()` bytes inside the arena allocation; the stream is
+        // synchronized before `out` is read.
+        unsafe { result::memcpy_dtoh_async(out, self.arena + offset as u64, self.stream.cu_stream()) }
+            .map_err(driver)?;
+        self.synchronize()
+    }
+
+    fn launch(&mut self, kernel: &str, grid: u32, params: &mut [*mut c_void]) -> Result<()> {
+        let f = self.kernels.function(kernel)?.cu_function();
+        let block = (crate::lower::BLOCK, 1, 1);
+        // SAFETY: `params` has one pointer per parameter of `kernel`, to values of its types, in
+        // its order (lower.rs builds them from the same signatures the emulated tests check);
+        // tensor pointers are inside the arena and weights allocations, which outlive the launch.
+        unsafe { result::launch_kernel(f, (grid.max(1), 1, 1), block, 0, self.stream.cu_stream(), params) }
+            .map_err(driver)
+    }
+
+    fn run_recorded(&mut self, record: &mut dyn FnMut(&mut dyn Engine) -> Result<()>) -> Result<()> {
+        if !self.use_graphs {
+            return record(self);
+        }
+        if self.graph.is_none() {
+            self.kernels.ctx.bind_to_thread().map_err(driver)?;
+            self.stream.begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL).map_err(driver)?;
+            let recorded = record(self);
+            let graph = self.stream.end_capture(sys::CUgraphInstantiate_flags(0)).map_err(driver);
+            recorded?;
+            self.graph = graph?;
+        }
+        match &self.graph {
+            Some(g) => g.launch().map_err(driver),
+            None => Err(Error::Driver("stream capture gave no graph".into())),
+        }
     }
 }

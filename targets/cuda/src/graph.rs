@@ -10,6 +10,8 @@ use std::collections::HashMap;
 /// the tensors they view).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpNode {
+    /// Its index in execution order.
+    pub index: usize,
     /// The op code.
     pub code: OpCode,
     /// Its name from the source graph.
@@ -74,7 +76,9 @@ impl GraphView {
         };
         let ops = model
             .ops()
-            .map(|op| OpNode {
+            .enumerate()
+            .map(|(index, op)| OpNode {
+                index,
                 code: op.code,
                 name: op.name.to_string(),
                 inputs: ids(op.record.inputs_start.get(), op.record.inputs_len.get(), true),

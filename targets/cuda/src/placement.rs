@@ -42,15 +42,6 @@ impl<F: Fn(&OpNode) -> bool> Support for F {
     }
 }
 
-/// The op codes the CUDA backend has kernels for. None yet: the kernels are the next step of
-/// issue 15, so every op falls back to the CPU.
-pub const CUDA_KERNELS: &[OpCode] = &[];
-
-/// The CUDA backend's support: the op codes of [`CUDA_KERNELS`].
-pub fn cuda_support(op: &OpNode) -> bool {
-    CUDA_KERNELS.contains(&op.code)
-}
-
 /// Ops where a GPU pays for a transfer: products, convolutions, recurrent layers.
 pub fn is_heavy(code: OpCode) -> bool {
     matches!(
@@ -148,7 +139,7 @@ mod tests {
     use super::*;
 
     fn op(code: OpCode, inputs: &[u32], outputs: &[u32]) -> OpNode {
-        OpNode { code, name: String::new(), inputs: inputs.to_vec(), outputs: outputs.to_vec() }
+        OpNode { index: 0, code, name: String::new(), inputs: inputs.to_vec(), outputs: outputs.to_vec() }
     }
 
     /// x(0) → MatMul → 1 → Unary → 2 → Softmax → 3 → MatMul → 4 (output).

@@ -7,9 +7,9 @@
 
 use ferrite_cuda::placement::{is_heavy, plan, Place};
 use ferrite_cuda::{run_placed, Backend, GraphView, OpNode};
-use ferrite_e2e::{have_shared_data, int8_artifact, real_input, trained_artifact, Feed};
+use ferrite_e2e::{have_shared_data, int8_artifact, output_bits, real_input, trained_artifact, Feed};
 use ferrite_quantizer::quantize::Precision;
-use ferrite_runtime::{AlignedBytes, Model, OpSlot, OutputData, Session, Span};
+use ferrite_runtime::{AlignedBytes, Model, OpSlot, Session, Span};
 
 struct FakeGpu<'m> {
     session: Session<'m, 'm, 'static>,
@@ -27,19 +27,6 @@ impl Backend for FakeGpu<'_> {
     fn run(&mut self, slot: &OpSlot<'_>) -> ferrite_cuda::Result<()> {
         self.session.run_op(slot.index).map_err(ferrite_cuda::Error::Run)
     }
-}
-
-fn bits(o: OutputData<'_>) -> Vec<u32> {
-    match o {
-        OutputData::F32(v) => v.iter().map(|x| x.to_bits()).collect(),
-        OutputData::I32(v) => v.iter().map(|&x| x as u32).collect(),
-        OutputData::I8(v) => v.iter().map(|&x| x as u8 as u32).collect(),
-        OutputData::U8(v) => v.iter().map(|&x| x as u32).collect(),
-    }
-}
-
-fn outputs(o: &ferrite_runtime::Outputs<'_>) -> Vec<Vec<u32>> {
-    (0..o.len()).map(|i| bits(o.get(i).unwrap().2)).collect()
 }
 
 /// Kernel sets: everything, the heavy ops, the light ops, nothing, and pseudo-random subsets.
@@ -65,7 +52,7 @@ fn check(name: &str, art: &AlignedBytes, feed: &Feed) {
     let model = Model::from_bytes(art).unwrap();
     let g = GraphView::of(&model);
     let mut cpu = Session::new(&model).unwrap();
-    let want = outputs(&cpu.run(&feed.as_inputs()).unwrap());
+    let want = output_bits(&cpu.run(&feed.as_inputs()).unwrap());
     let heavy: Vec<bool> = g.ops.iter().map(|o| is_heavy(o.code)).collect();
     let light: Vec<bool> = heavy.iter().map(|h| !h).collect();
     let mut sets = kernel_sets(g.ops.len());
@@ -79,7 +66,7 @@ fn check(name: &str, art: &AlignedBytes, feed: &Feed) {
         host.arena_mut().fill(0xFF);
         gpu.session.arena_mut().fill(0xFF);
         let (out, copies) = run_placed(&mut host, &g, &p, &mut gpu, &feed.as_inputs()).unwrap();
-        assert_eq!(outputs(&out), want, "{name}, kernel set {k}: outputs differ from the CPU session's");
+        assert_eq!(output_bits(&out), want, "{name}, kernel set {k}: outputs differ from the CPU session's");
         assert_eq!(copies.uploads + copies.downloads, p.transfers.len(), "{name}, kernel set {k}");
         assert_eq!(copies.uploads, p.transfers.iter().filter(|t| t.to == Place::Gpu).count(), "{name} {k}");
         if p.count(Place::Gpu) == 0 {

@@ -59,8 +59,7 @@ fn qgemm_dp4a_matches_the_scalar_kernel_bit_for_bit() {
         file.extend(c.a.iter().map(|&v| v as u8));
         file.extend(&c.packed);
         file.extend(words(&c.bias));
-        file.extend(words(&c.rq.iter().map(|x| x.multiplier).collect::<Vec<_>>()));
-        file.extend(words(&c.rq.iter().map(|x| x.shift).collect::<Vec<_>>()));
+        file.extend(words(&c.rq.iter().flat_map(|x| [x.multiplier, x.shift]).collect::<Vec<_>>()));
         let (case_path, out_path) = (dir.join("case.bin"), dir.join("out.bin"));
         std::fs::write(&case_path, &file).unwrap();
         let o = Command::new(&exe).arg(&case_path).arg(&out_path).output().unwrap();

@@ -1,25 +1,27 @@
 //! Placement on every trained reference model with fake devices (no GPU needed): a device with a
 //! kernel for every op takes the whole graph; one with kernels for the heavy ops only takes those,
 //! leaves every other op on the CPU, and never needs more transfers than putting every supported
-//! op on the GPU would; the real CUDA backend's kernel list (empty so far) keeps everything on
-//! the CPU without a transfer.
+//! op on the GPU would; the real CUDA backend's lowering puts only ops it lowered on the GPU.
 
-use ferrite_cuda::placement::{cuda_support, is_heavy, plan, Place};
+use ferrite_cuda::lower::lower_all;
+use ferrite_cuda::placement::{is_heavy, plan, Place};
 use ferrite_cuda::{GraphView, OpNode};
 use ferrite_e2e::trained_artifact;
 use ferrite_quantizer::quantize::Precision;
-use ferrite_runtime::Model;
+use ferrite_runtime::{Model, Session};
 use std::collections::HashSet;
 
 const MODELS: [&str; 4] = ["kws-dscnn", "kws-crnn", "intent-lstm", "intent-transformer"];
 
-fn graphs() -> Vec<(&'static str, GraphView)> {
+/// Each model's graph, and which of its ops the CUDA backend lowers to kernels.
+fn graphs() -> Vec<(&'static str, GraphView, Vec<bool>)> {
     MODELS
         .iter()
         .map(|name| {
             let art = trained_artifact(name, Precision::F32);
             let model = Model::from_bytes(&art).unwrap();
-            (*name, GraphView::of(&model))
+            let lowered = lower_all(&Session::new(&model).unwrap()).iter().map(Option::is_some).collect();
+            (*name, GraphView::of(&model), lowered)
         })
         .collect()
 }
@@ -50,7 +52,7 @@ fn naive_transfers(g: &GraphView, supported: impl Fn(&OpNode) -> bool) -> usize 
 
 #[test]
 fn every_trained_model_places_whole_partial_and_not_at_all() {
-    for (name, g) in graphs() {
+    for (name, g, lowered) in graphs() {
         assert!(!g.ops.is_empty() && !g.inputs.is_empty() && !g.outputs.is_empty(), "{name}");
         // Every op has a kernel: one upload of the inputs, one download of the outputs.
         let all = plan(&g, &|_: &OpNode| true);
@@ -76,11 +78,12 @@ fn every_trained_model_places_whole_partial_and_not_at_all() {
         assert!(p.transfers.len() <= naive_transfers(&g, light), "{name}");
         assert!(p.transfers.len() < naive_transfers(&g, light) || naive_transfers(&g, light) == 0, "{name}");
 
-        // The CUDA backend as built today.
-        let real = plan(&g, &cuda_support);
-        if ferrite_cuda::placement::CUDA_KERNELS.is_empty() {
-            assert_eq!(real.count(Place::Cpu), g.ops.len(), "{name}");
-            assert!(real.transfers.is_empty(), "{name}");
+        // The CUDA backend as built today: only what it lowered goes to the GPU.
+        let real = |o: &OpNode| lowered[o.index];
+        let p = plan(&g, &real);
+        for (op, place) in g.ops.iter().zip(&p.places) {
+            assert!(*place == Place::Cpu || real(op), "{name}: {} on the GPU without a kernel", op.name);
         }
+        assert!(p.transfers.len() <= naive_transfers(&g, real), "{name}");
     }
 }

@@ -1,7 +1,8 @@
 /* Host harness for ferrite_qgemm_dp4a: reads the case from argv[1] (little-endian i32 header
- * m, k, n, za, zy, lo, hi; then a (m·k bytes), w (16·ceil(n/16)·kp bytes), sums, bias, mult,
- * shift (padded-row count, n, n, n i32)), launches the kernel on 32-thread blocks as the backend
- * will, and writes the m·n output bytes to argv[2]. */
+ * m, k, n, za, zy, lo, hi; then a (m·k bytes), w (16·ceil(n/16)·kp bytes), sums, bias, rq
+ * (padded-row count, n, 2n i32: multiplier and shift per channel)), launches the kernel on
+ * 32-thread blocks (a partial last block, unlike the backend's 128), and writes the m·n output
+ * bytes to argv[2]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include "../../kernels/emu.h"
@@ -22,11 +23,11 @@ int main(int argc, char **argv) {
     int kp = (k + 3) / 4 * 4, rp = (n + 15) / 16 * 16;
     signed char *a = take(f, (size_t)m * k), *w = take(f, (size_t)rp * kp);
     int *sums = take(f, rp * sizeof(int)), *bias = take(f, n * sizeof(int));
-    int *mult = take(f, n * sizeof(int)), *shift = take(f, n * sizeof(int));
+    int *rq = take(f, 2 * n * sizeof(int));
     fclose(f);
     signed char *out = calloc((size_t)m * n, 1);
-    int bx = 32, gx = (n + bx - 1) / bx;
-    FERRITE_LAUNCH(gx, m, bx, ferrite_qgemm_dp4a(a, m, k, w, sums, n, bias, mult, shift, h[3], h[4], h[5], h[6], out));
+    int bx = 32, gx = (m * n + bx - 1) / bx;
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_qgemm_dp4a(a, m, k, w, sums, n, bias, rq, h[3], h[4], h[5], h[6], out));
     FILE *o = fopen(argv[2], "wb");
     if (!o || fwrite(out, 1, (size_t)m * n, o) != (size_t)m * n) { perror(argv[2]); return 2; }
     fclose(o);

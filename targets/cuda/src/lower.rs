@@ -1,0 +1,311 @@
+//! From a session's prepared ops to kernel launches: for each op the CUDA kernels cover, the
+//! kernel, its grid and its arguments (tensors as offsets into the device's arena copy or its
+//! weights, and the op's scalars), read once when a backend is made. An op this module cannot
+//! lower (no kernel for its code, or a form the kernels do not take: lean int8 weights, affine
+//! quantization) gets `None` and runs on the CPU. The same launches drive the real device and
+//! the emulated one the tests run, so what is tested without a GPU is what a GPU is given.
+
+use ferrite_runtime::kernels::generic::qgemm::PackedI8;
+use ferrite_runtime::ops::{ConvParams, OpCode, Params, QConvKind, TensorInfo};
+use ferrite_runtime::{Place, Region, Session};
+use std::ffi::c_void;
+
+/// Threads per block of every kernel (one thread per output element).
+pub const BLOCK: u32 = 128;
+
+/// The op codes with a CUDA kernel for at least one of their forms.
+pub const KERNEL_OPS: &[OpCode] = &[
+    OpCode::QMatMul,
+    OpCode::QConv,
+    OpCode::QMean,
+    OpCode::Quantize,
+    OpCode::Dequantize,
+    OpCode::QLut,
+    OpCode::Transpose,
+];
+
+/// One kernel argument.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// A pointer to the device's arena copy, this many bytes in.
+    Arena(usize),
+    /// A pointer to the device's weights, this many bytes into the weights section.
+    Weight(usize),
+    /// An `int`.
+    I32(i32),
+    /// A `float`.
+    F32(f32),
+    /// A struct of `int`s passed by value (a geometry).
+    Words(Vec<i32>),
+}
+
+/// One kernel launch: a one-dimensional grid of `grid` blocks of [`BLOCK`] threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    /// The kernel's name in the sources of [`crate::kernels`].
+    pub kernel: &'static str,
+    /// Blocks.
+    pub grid: u32,
+    /// The arguments, in the kernel's order.
+    pub args: Vec<Arg>,
+}
+
+/// An argument's value, where a launch's parameter array can point to it.
+#[derive(Debug)]
+enum Value {
+    Ptr(u64),
+    I32(i32),
+    F32(f32),
+    Words(Box<[i32]>),
+}
+
+/// The values of one launch's arguments, held while the launch reads them (the driver's
+/// `kernelParams` convention: one pointer to each argument's value).
+#[derive(Debug)]
+pub struct ParamValues(Box<[Value]>);
+
+impl ParamValues {
+    /// One pointer per argument, into these values (valid while `self` is neither moved nor
+    /// dropped: the values are boxed, so the pointers survive moving the vector they are in).
+    pub fn pointers(&mut self) -> Vec<*mut c_void> {
+        self.0
+            .iter_mut()
+            .map(|v| match v {
+                Value::Ptr(p) => p as *mut u64 as *mut c_void,
+                Value::I32(x) => x as *mut i32 as *mut c_void,
+                Value::F32(x) => x as *mut f32 as *mut c_void,
+                Value::Words(w) => w.as_mut_ptr() as *mut c_void,
+            })
+            .collect()
+    }
+}
+
+impl Launch {
+    /// The argument values with tensors resolved against device addresses `arena` and `weights`.
+    pub fn values(&self, arena: u64, weights: u64) -> ParamValues {
+        ParamValues(
+            self.args
+                .iter()
+                .map(|a| match a {
+                    Arg::Arena(o) => Value::Ptr(arena + *o as u64),
+                    Arg::Weight(o) => Value::Ptr(weights + *o as u64),
+                    Arg::I32(x) => Value::I32(*x),
+                    Arg::F32(x) => Value::F32(*x),
+                    Arg::Words(w) => Value::Words(w.clone().into_boxed_slice()),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Every op's launches (`None`: the op runs on the CPU), in execution order.
+pub fn lower_all(session: &Session<'_, '_, '_>) -> Vec<Option<Vec<Launch>>> {
+    (0..session.ops().len()).map(|i| lower(session, i)).collect()
+}
+
+/// Op `index`'s launches, or `None` when no kernel takes it.
+pub fn lower(session: &Session<'_, '_, '_>, index: usize) -> Option<Vec<Launch>> {
+    let op = session.ops().get(index)?;
+    let regs = session.op_regions(index);
+    let ni = op.n_inputs();
+    let t = Tensors { session, inputs: regs.get(..ni)?, outputs: regs.get(ni..ni + op.n_outputs())? };
+    let launch = match op.params() {
+        Params::QMatMul { k, n, lo, hi, packed: true } => qmatmul(&t, k, n, lo, hi)?,
+        Params::QConv { geom, lo, hi, kind } => qconv(&t, &geom, lo, hi, kind)?,
+        Params::QMean { mask, .. } => qmean(&t, mask)?,
+        Params::Quantize => quantize(&t)?,
+        Params::Dequantize => {
+            let (x, xi, out) = (t.input(0)?, t.in_info(0)?, t.output(0)?);
+            let n = elems(xi)?;
+            Launch::flat("ferrite_dequantize", n, vec![x, Arg::I32(n), Arg::F32(xi.quant.scale()), zp(&xi), out])
+        }
+        Params::QLut => {
+            let (x, table, out) = (t.input(0)?, t.input(1)?, t.output(0)?);
+            let n = elems(t.in_info(0)?)?;
+            Launch::flat("ferrite_qlut", n, vec![table, x, Arg::I32(n), out])
+        }
+        Params::Transpose { perm } => transpose(&t, &perm)?,
+        _ => return None,
+    };
+    Some(vec![launch])
+}
+
+/// An op's tensors: where each is, and its type and shape.
+struct Tensors<'s, 'm, 'a, 'b> {
+    session: &'s Session<'m, 'a, 'b>,
+    inputs: &'s [Region],
+    outputs: &'s [Region],
+}
+
+impl Tensors<'_, '_, '_, '_> {
+    fn at(r: &Region) -> Option<Arg> {
+        match r.place() {
+            Place::Arena => Some(Arg::Arena(r.offset())),
+            Place::Weight => Some(Arg::Weight(r.offset())),
+            Place::Absent => None,
+        }
+    }
+    fn input(&self, i: usize) -> Option<Arg> {
+        Self::at(self.inputs.get(i)?)
+    }
+    fn output(&self, i: usize) -> Option<Arg> {
+        // Outputs are written: only the arena can take them.
+        let r = self.outputs.get(i)?;
+        (r.place() == Place::Arena).then(|| Arg::Arena(r.offset()))
+    }
+    fn in_len(&self, i: usize) -> Option<usize> {
+        self.inputs.get(i).map(|r| r.len())
+    }
+    fn in_info(&self, i: usize) -> Option<TensorInfo> {
+        self.session.tensor_info(self.inputs.get(i)?.tensor())
+    }
+    fn out_info(&self, i: usize) -> Option<TensorInfo> {
+        self.session.tensor_info(self.outputs.get(i)?.tensor())
+    }
+}
+
+impl Launch {
+    /// One thread for each of `n` outputs.
+    fn flat(kernel: &'static str, n: i32, args: Vec<Arg>) -> Launch {
+        Launch { kernel, grid: (n.max(1) as u32).div_ceil(BLOCK), args }
+    }
+}
+
+fn int(v: usize) -> Option<i32> {
+    i32::try_from(v).ok()
+}
+
+fn elems(info: TensorInfo) -> Option<i32> {
+    int(info.len())
+}
+
+fn zp(info: &TensorInfo) -> Arg {
+    Arg::I32(info.quant.zero_point)
+}
+
+/// Where the row sums of a k4n16 weight of `rows × k` in its full form start (`None` for the lean
+/// form, which the kernels do not take, or another length).
+fn full_sums(w: &Region, rows: usize, k: usize) -> Option<usize> {
+    let (rp, kp) = (PackedI8::padded_rows(rows), PackedI8::padded_k(k));
+    (w.len() == rp.checked_mul(kp)?.checked_add(rp.checked_mul(4)?)?).then_some(w.offset() + rp * kp)
+}
+
+fn qmatmul(t: &Tensors<'_, '_, '_, '_>, k: usize, n: usize, lo: i8, hi: i8) -> Option<Launch> {
+    let w = t.inputs.get(1).filter(|r| r.place() == Place::Weight)?;
+    let sums = full_sums(w, n, k)?;
+    let rows = t.in_len(0)? / k.max(1);
+    let (xi, oi) = (t.in_info(0)?, t.out_info(0)?);
+    let args = vec![
+        t.input(0)?,
+        Arg::I32(int(rows)?),
+        Arg::I32(int(k)?),
+        Arg::Weight(w.offset()),
+        Arg::Weight(sums),
+        Arg::I32(int(n)?),
+        t.input(2)?,
+        t.input(3)?,
+        zp(&xi),
+        zp(&oi),
+        Arg::I32(lo.into()),
+        Arg::I32(hi.into()),
+        t.output(0)?,
+    ];
+    Some(Launch::flat("ferrite_qgemm_dp4a", int(rows.checked_mul(n)?)?, args))
+}
+
+/// ConvParams as the kernels' `ferrite_conv_geom`.
+fn geometry(g: &ConvParams) -> Option<Vec<i32>> {
+    [g.n, g.c, g.h, g.w, g.m, g.oh, g.ow, g.kh, g.kw, g.group]
+        .iter()
+        .chain(&g.stride)
+        .chain(&g.pad)
+        .chain(&g.dilation)
+        .map(|&v| int(v))
+        .collect()
+}
+
+fn qconv(t: &Tensors<'_, '_, '_, '_>, g: &ConvParams, lo: i8, hi: i8, kind: QConvKind) -> Option<Launch> {
+    let w = t.inputs.get(1).filter(|r| r.place() == Place::Weight)?;
+    let (xi, oi) = (t.in_info(0)?, t.out_info(0)?);
+    let n = int(g.n.checked_mul(g.oh)?.checked_mul(g.ow)?.checked_mul(g.m)?)?;
+    if g.group == 0 || !g.c.is_multiple_of(g.group) || !g.m.is_multiple_of(g.group) {
+        return None;
+    }
+    let mut args = vec![t.input(0)?, Arg::Words(geometry(g)?), Arg::Weight(w.offset())];
+    let kernel = match kind {
+        QConvKind::Packed => {
+            let taps = g.kh * g.kw * (g.c / g.group);
+            args.push(Arg::Weight(full_sums(w, g.m, taps)?));
+            "ferrite_qconv_packed"
+        }
+        QConvKind::Depthwise if g.group == g.c && g.m == g.c && w.len() == g.kh * g.kw * g.m => {
+            "ferrite_qconv_depthwise"
+        }
+        _ => return None,
+    };
+    args.extend([t.input(2)?, t.input(3)?, zp(&xi), zp(&oi), Arg::I32(lo.into()), Arg::I32(hi.into()), t.output(0)?]);
+    Some(Launch::flat(kernel, n, args))
+}
+
+/// A shape (padded with 1s) and a mask, as the kernels' `ferrite_axes`.
+fn axes(info: &TensorInfo, mask: u32) -> Option<Vec<i32>> {
+    let mut words = vec![int(info.rank)?, i32::try_from(mask).ok()?];
+    for i in 0..6 {
+        words.push(int(if i < info.rank { info.dim(i) } else { 1 })?);
+    }
+    (info.rank <= 6).then_some(words)
+}
+
+fn qmean(t: &Tensors<'_, '_, '_, '_>, mask: u32) -> Option<Launch> {
+    let (xi, oi) = (t.in_info(0)?, t.out_info(0)?);
+    let rq = t.inputs.get(1).filter(|r| r.place() == Place::Weight && r.len() >= 8)?;
+    let n = elems(oi)?;
+    let args = vec![
+        t.input(0)?,
+        Arg::Words(axes(&xi, mask)?),
+        zp(&xi),
+        Arg::Weight(rq.offset()),
+        zp(&oi),
+        Arg::I32(n),
+        t.output(0)?,
+    ];
+    Some(Launch::flat("ferrite_qmean", n, args))
+}
+
+fn quantize(t: &Tensors<'_, '_, '_, '_>) -> Option<Launch> {
+    let (x, out, oi) = (t.input(0)?, t.output(0)?, t.out_info(0)?);
+    let n = elems(oi)?;
+    let (scale, zp) = (Arg::F32(oi.quant.scale()), zp(&oi));
+    match (t.input(1), t.input(2)) {
+        (None, None) => Some(Launch::flat("ferrite_quantize", n, vec![x, Arg::I32(n), scale, zp, out])),
+        (Some(off), Some(mul)) => {
+            // One offset and one multiplier per feature of a row.
+            let row = t.in_len(1)? / 4;
+            (row > 0 && t.in_len(2)? == row * 4).then_some(())?;
+            let args = vec![x, Arg::I32(n), off, mul, Arg::I32(int(row)?), scale, zp, out];
+            Some(Launch::flat("ferrite_quantize_affine", n, args))
+        }
+        _ => None,
+    }
+}
+
+fn transpose(t: &Tensors<'_, '_, '_, '_>, perm: &[usize]) -> Option<Launch> {
+    let (xi, oi) = (t.in_info(0)?, t.out_info(0)?);
+    if xi.rank > 6 || oi.rank != xi.rank {
+        return None;
+    }
+    // Row-major strides of the input, then each output axis's.
+    let mut strides = [1usize; 6];
+    for i in (0..xi.rank.saturating_sub(1)).rev() {
+        strides[i] = strides[i + 1] * xi.dim(i + 1);
+    }
+    let mut words = vec![int(xi.rank)?, int(xi.dtype.size())?];
+    for i in 0..6 {
+        words.push(int(if i < oi.rank { oi.dim(i) } else { 1 })?);
+    }
+    for i in 0..6 {
+        words.push(if i < xi.rank { int(*strides.get(*perm.get(i)?)?)? } else { 0 });
+    }
+    let n = elems(oi)?;
+    Some(Launch::flat("ferrite_transpose", n, vec![t.input(0)?, Arg::Words(words), Arg::I32(n), t.output(0)?]))
+}

@@ -1,0 +1,158 @@
+//! A [`Backend`] that runs ops as the kernel launches [`crate::lower`] made, on an [`Engine`]:
+//! the memory and launch primitives of one device. The CUDA engine (`gpu::CudaEngine`, feature
+//! `cuda`) and the tests' emulated one (the kernels compiled as C) differ only there, so the
+//! lowering, argument passing and transfers the tests check are the ones a GPU gets.
+
+use crate::error::{Error, Result};
+use crate::exec::Backend;
+use crate::graph::{GraphView, OpNode};
+use crate::lower::Launch;
+use ferrite_runtime::{Input, OpSlot, Outputs, Place, Ran, Session, Span};
+use std::cell::RefCell;
+use std::ffi::c_void;
+
+/// One device's memory and launches.
+pub trait Engine {
+    /// The device address of the arena copy's first byte.
+    fn arena(&self) -> u64;
+    /// The device address of the weights section's first byte.
+    fn weights(&self) -> u64;
+    /// Copies `bytes` to the arena copy, `offset` bytes in.
+    fn upload(&mut self, offset: usize, bytes: &[u8]) -> Result<()>;
+    /// Copies the arena copy's bytes from `offset` into `out`.
+    fn download(&mut self, offset: usize, out: &mut [u8]) -> Result<()>;
+    /// Launches `kernel` on `grid` blocks of [`crate::lower::BLOCK`] threads, with the driver's
+    /// parameter convention (one pointer to each argument's value).
+    fn launch(&mut self, kernel: &str, grid: u32, params: &mut [*mut c_void]) -> Result<()>;
+    /// Runs `record`, which issues the same launches (same kernels, grids and argument values)
+    /// every time: an engine with CUDA Graphs records them once and replays the graph after;
+    /// this default runs them as they come.
+    fn run_recorded(&mut self, record: &mut dyn FnMut(&mut dyn Engine) -> Result<()>) -> Result<()>
+    where
+        Self: Sized,
+    {
+        record(self)
+    }
+}
+
+/// The ops of one session lowered to launches, run on an engine.
+pub struct Offload<E: Engine> {
+    engine: E,
+    launches: Vec<Option<Vec<Launch>>>,
+}
+
+impl<E: Engine> Offload<E> {
+    /// Lowers `session`'s ops for `engine` (whose arena copy has the session's arena length).
+    pub fn new(session: &Session<'_, '_, '_>, engine: E) -> Offload<E> {
+        Offload { engine, launches: crate::lower::lower_all(session) }
+    }
+
+    /// Whether op `op` has launches (what placement asks: `|op| offload.supports(op)`).
+    pub fn supports(&self, op: &OpNode) -> bool {
+        matches!(self.launches.get(op.index), Some(Some(_)))
+    }
+
+    /// The engine.
+    pub fn engine(&mut self) -> &mut E {
+        &mut self.engine
+    }
+
+    /// Whether every op has launches (the whole graph can run on the device).
+    pub fn whole_graph(&self) -> bool {
+        self.launches.iter().all(Option::is_some)
+    }
+
+    /// Runs the whole graph on the device with one upload of the graph inputs and state before
+    /// the first op and one download of the outputs and state after the last, every launch
+    /// issued at once through [`Engine::run_recorded`] (a CUDA Graph on the CUDA engine). An
+    /// error when some op has no launches: [`crate::run_placed`] runs such graphs.
+    pub fn run_whole<'s>(
+        &mut self,
+        session: &'s mut Session<'_, '_, '_>,
+        graph: &GraphView,
+        inputs: &[Input<'_>],
+    ) -> Result<Outputs<'s>> {
+        if !self.whole_graph() || self.launches.len() != graph.ops.len() {
+            return Err(Error::Plan("not every op of this graph has a GPU kernel".into()));
+        }
+        // Graph inputs and state, whole (aliases resolved by GraphView), as arena spans.
+        let spans = |ts: &mut dyn Iterator<Item = &u32>| -> Vec<Span> {
+            ts.map(|&t| session.tensor_region(t))
+                .filter(|r| r.place() == Place::Arena)
+                .map(|r| Span { tensor: r.tensor(), offset: r.offset(), len: r.len() })
+                .collect()
+        };
+        let (ins, state) = (spans(&mut graph.inputs.iter().chain(&graph.state)), spans(&mut graph.state.iter()));
+        let error = RefCell::new(None);
+        let fail = |e: Error| {
+            error.borrow_mut().get_or_insert(e);
+            ferrite_runtime::Error::Offload
+        };
+        let this = RefCell::new(self);
+        let before = |slot: OpSlot<'_>, host: &mut [u8]| {
+            if slot.index == 0 {
+                let mut me = this.borrow_mut();
+                me.issue(&ins, host).map_err(&fail)?;
+            }
+            Ok(Ran::Elsewhere)
+        };
+        let end = |outputs: &mut dyn Iterator<Item = Span>, host: &mut [u8]| {
+            let mut me = this.borrow_mut();
+            for span in outputs.chain(state.iter().copied()) {
+                me.download(span, host).map_err(&fail)?;
+            }
+            Ok(())
+        };
+        let out = session.run_split(inputs, before, end);
+        match (out, error.into_inner()) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(Error::Run(e)),
+            (Ok(o), None) => Ok(o),
+        }
+    }
+
+    /// Uploads `ins`, then issues every op's launches as one recording.
+    fn issue(&mut self, ins: &[Span], host: &[u8]) -> Result<()> {
+        for &span in ins {
+            Backend::upload(self, span, host)?;
+        }
+        let launches = &self.launches;
+        self.engine.run_recorded(&mut |e: &mut dyn Engine| {
+            let (arena, weights) = (e.arena(), e.weights());
+            for l in launches.iter().flatten().flatten() {
+                let mut values = l.values(arena, weights);
+                e.launch(l.kernel, l.grid, &mut values.pointers())?;
+            }
+            Ok(())
+        })
+    }
+}
+
+fn check(span: Span, host_len: usize) -> Result<core::ops::Range<usize>> {
+    let end = span.offset.checked_add(span.len).filter(|&e| e <= host_len);
+    end.map(|e| span.offset..e).ok_or_else(|| Error::Plan(format!("tensor {} outside the arena", span.tensor)))
+}
+
+impl<E: Engine> Backend for Offload<E> {
+    fn upload(&mut self, span: Span, host: &[u8]) -> Result<()> {
+        let r = check(span, host.len())?;
+        self.engine.upload(span.offset, &host[r])
+    }
+
+    fn download(&mut self, span: Span, host: &mut [u8]) -> Result<()> {
+        let r = check(span, host.len())?;
+        self.engine.download(span.offset, &mut host[r])
+    }
+
+    fn run(&mut self, slot: &OpSlot<'_>) -> Result<()> {
+        let Some(Some(launches)) = self.launches.get(slot.index) else {
+            return Err(Error::Plan(format!("op {} ({}) has no GPU kernel", slot.index, slot.code.name())));
+        };
+        let (arena, weights) = (self.engine.arena(), self.engine.weights());
+        for l in launches {
+            let mut values = l.values(arena, weights);
+            self.engine.launch(l.kernel, l.grid, &mut values.pointers())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! The CUDA backend end to end without a GPU: the kernels (kernels/*.cu) compiled as C into a
+//! shared library, every thread run in turn on the host (kernels/emu.h), behind an [`Engine`]
+//! whose "device memory" is host memory. Everything above the engine is what a GPU gets: the
+//! lowering of each op to launches, the argument passing (the driver's one-pointer-per-argument
+//! convention, device pointers as 64-bit addresses), the placement and the transfers. On every
+//! trained model, f32 and int8, the outputs equal the CPU session's bit for bit, with both arenas
+//! poisoned first. What this cannot check (NVRTC accepting the sources, the device's speed and
+//! memory access) is the device script's (targets/cuda/device/run.sh).
+
+use ferrite_cuda::placement::{plan, Place};
+use ferrite_cuda::{run_placed, Engine, GraphView, Offload};
+use ferrite_e2e::{have_shared_data, int8_artifact, output_bits, real_input, trained_artifact, Feed};
+use ferrite_quantizer::quantize::Precision;
+use ferrite_runtime::{AlignedBytes, Model, Session};
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Builds tests/emu/launch.c into a shared library (`CC`, else `gcc`); `None` (skipped) when
+/// there is no C compiler, except in CI, which has gcc.
+fn build(dir: &Path) -> Option<PathBuf> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".into());
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emu/launch.c");
+    let lib = dir.join("libferrite_emu.so");
+    // -ffp-contract=off: no fused multiply-adds, as NVRTC is told (fmad off).
+    let flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-shared", "-fPIC", "-x", "c"];
+    match Command::new(&cc).args(flags).arg(&src).arg("-o").arg(&lib).output() {
+        Ok(o) => {
+            assert!(o.status.success(), "{cc} {}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
+            Some(lib)
+        }
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: no C compiler ({cc}: {e})");
+            None
+        }
+        Err(e) => panic!("{cc}: {e}"),
+    }
+}
+
+type Entry = unsafe extern "C" fn(*mut *mut c_void, i32, i32);
+
+/// The emulated device: host buffers standing for device memory, the kernels from the library.
+struct EmuEngine<'l> {
+    lib: &'l libloading::Library,
+    /// u64s: 8-byte aligned, as device allocations are (at least).
+    arena: Vec<u64>,
+    weights: Vec<u64>,
+    launches: usize,
+}
+
+impl<'l> EmuEngine<'l> {
+    fn new(lib: &'l libloading::Library, model: &Model<'_>) -> EmuEngine<'l> {
+        let w = model.artifact().weights;
+        let mut weights = vec![0u64; w.len().div_ceil(8)];
+        bytes_mut(&mut weights)[..w.len()].copy_from_slice(w);
+        // Poisoned (0xFF: NaN as f32), so that a missing upload shows in the outputs.
+        EmuEngine { lib, arena: vec![u64::MAX; model.arena_len().div_ceil(8)], weights, launches: 0 }
+    }
+}
+
+fn bytes_mut(v: &mut [u64]) -> &mut [u8] {
+    // SAFETY: u8 has no alignment or validity requirement; the length covers exactly v's bytes.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, v.len() * 8) }
+}
+
+impl Engine for EmuEngine<'_> {
+    fn arena(&self) -> u64 {
+        self.arena.as_ptr() as u64
+    }
+    fn weights(&self) -> u64 {
+        self.weights.as_ptr() as u64
+    }
+    fn upload(&mut self, offset: usize, bytes: &[u8]) -> ferrite_cuda::Result<()> {
+        bytes_mut(&mut self.arena)[offset..offset + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+    fn download(&mut self, offset: usize, out: &mut [u8]) -> ferrite_cuda::Result<()> {
+        let n = out.len();
+        out.copy_from_slice(&bytes_mut(&mut self.arena)[offset..offset + n]);
+        Ok(())
+    }
+    fn launch(&mut self, kernel: &str, grid: u32, params: &mut [*mut c_void]) -> ferrite_cuda::Result<()> {
+        let name = format!("emu_{kernel}");
+        // SAFETY: every `emu_*` entry of launch.c has the signature `Entry`.
+        let f = unsafe { self.lib.get::<Entry>(name.as_bytes()) }
+            .map_err(|e| ferrite_cuda::Error::Driver(format!("{name}: {e}")))?;
+        // SAFETY: `params` holds one pointer per argument of the kernel, to values of the types
+        // its entry reads (lower.rs builds them in the kernel's order); the pointer arguments are
+        // addresses inside `arena` and `weights`, which the lowering keeps within the tensors'
+        // regions, and which live as long as `self`.
+        unsafe { f(params.as_mut_ptr(), grid as i32, ferrite_cuda::lower::BLOCK as i32) };
+        self.launches += 1;
+        Ok(())
+    }
+}
+
+/// Runs `art` twice on the emulated device and checks it against the CPU; returns the number of
+/// ops placed on the device and whether that was the whole graph.
+fn check(lib: &libloading::Library, name: &str, art: &AlignedBytes, feed: &Feed) -> (usize, bool) {
+    let model = Model::from_bytes(art).unwrap();
+    let g = GraphView::of(&model);
+    let mut cpu = Session::new(&model).unwrap();
+    let want = output_bits(&cpu.run(&feed.as_inputs()).unwrap());
+    let mut host = Session::new(&model).unwrap();
+    let mut dev = Offload::new(&host, EmuEngine::new(lib, &model));
+    let p = plan(&g, &|op: &ferrite_cuda::OpNode| dev.supports(op));
+    host.arena_mut().fill(0xFF);
+    for run in 0..2 {
+        let (out, copies) = run_placed(&mut host, &g, &p, &mut dev, &feed.as_inputs()).unwrap();
+        assert_eq!(output_bits(&out), want, "{name}, run {run}: outputs differ from the CPU session's");
+        assert_eq!(copies.uploads + copies.downloads, p.transfers.len(), "{name}");
+    }
+    let on_gpu = p.count(Place::Gpu);
+    assert_eq!(dev.engine().launches, 2 * on_gpu, "{name}: one launch per device op and run");
+    if dev.whole_graph() {
+        // The whole-graph path: one upload, every launch at once, one download; a fresh arena.
+        let mut host = Session::new(&model).unwrap();
+        let mut dev = Offload::new(&host, EmuEngine::new(lib, &model));
+        host.arena_mut().fill(0xFF);
+        for run in 0..2 {
+            let out = dev.run_whole(&mut host, &g, &feed.as_inputs()).unwrap();
+            assert_eq!(output_bits(&out), want, "{name}, whole graph, run {run}");
+        }
+    } else {
+        let mut s = Session::new(&model).unwrap();
+        assert!(matches!(dev.run_whole(&mut s, &g, &feed.as_inputs()), Err(ferrite_cuda::Error::Plan(_))));
+    }
+    (on_gpu, p.whole_graph)
+}
+
+#[test]
+fn every_trained_model_gives_the_cpu_bits_on_the_emulated_device() {
+    if !have_shared_data() {
+        eprintln!("skipped: ../shared/data (real inputs) is not here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(path) = build(tmp.path()) else { return };
+    // SAFETY: loading runs no initialisers beyond the C runtime's (launch.c defines none).
+    let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+    let mut placed = Vec::new();
+    for name in ["kws-dscnn", "kws-crnn", "intent-lstm", "intent-transformer"] {
+        let art = trained_artifact(name, Precision::F32);
+        let feed = real_input(&Model::from_bytes(&art).unwrap());
+        placed.push((name.to_string(), check(&lib, name, &art, &feed)));
+    }
+    let int8 = [
+        ("kws-dscnn", "fsdd"),
+        ("kws-crnn", "fsdd"),
+        ("intent-lstm", "snips-intents"),
+        ("intent-transformer", "snips-intents"),
+    ];
+    for (name, data) in int8 {
+        let art = int8_artifact(name, data);
+        let feed = real_input(&Model::from_bytes(&art).unwrap());
+        let label = format!("{name} int8");
+        placed.push((label.clone(), check(&lib, &label, &art, &feed)));
+    }
+    eprintln!("ops on the emulated device: {placed:?}");
+    let get = |n: &str| placed.iter().find(|(m, _)| m == n).unwrap().1;
+    // What the kernels cover today: the int8 keyword spotter whole, and the int8 products of
+    // the others (the f32 models only move data on the device, since no f32 kernel exists yet).
+    assert_eq!(get("kws-dscnn int8"), (13, true));
+    assert!(get("intent-transformer int8").0 >= 20, "{placed:?}");
+    assert!(get("kws-crnn int8").0 >= 4, "{placed:?}");
+}
