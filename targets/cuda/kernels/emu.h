@@ -4,9 +4,12 @@
 #ifndef FERRITE_EMU_H
 #define FERRITE_EMU_H
 #define FERRITE_EMU 1
+#include <math.h>
+#include <string.h>
 #define KERNEL
 #define __device__
 #define __global__
+#define __constant__ static const
 typedef struct { int x, y, z; } ferrite_dim3;
 static ferrite_dim3 blockIdx, threadIdx, blockDim, gridDim;
 
@@ -20,6 +23,10 @@ static inline int __dp4a(int a, int b, int c) {
     }
     return (int)s;
 }
+
+/* Bit casts, as CUDA's intrinsics. */
+static inline float __uint_as_float(unsigned int u) { float f; memcpy(&f, &u, 4); return f; }
+static inline unsigned int __float_as_uint(float f) { unsigned int u; memcpy(&u, &f, 4); return u; }
 
 /* Runs `body` for every thread of a (gx, gy) grid of (bx)-thread blocks. */
 #define FERRITE_LAUNCH(gx, gy, bx, body)                                                       \

@@ -133,6 +133,38 @@ typedef struct {
     int dims[6];
 } ferrite_axes;
 
+// The kept coordinates of output `o` of a reduction over `a`'s masked axes (reduced axes at 0);
+// returns how many input elements reduce into each output.
+__device__ static inline int ferrite_kept(const ferrite_axes *a, int o, int *coord) {
+    int rest = o, count = 1;
+    for (int i = a->rank - 1; i >= 0; --i) {
+        if (a->mask & (1 << i)) {
+            coord[i] = 0;
+            count *= a->dims[i];
+        } else {
+            coord[i] = rest % a->dims[i];
+            rest /= a->dims[i];
+        }
+    }
+    return count;
+}
+
+// The input offset of the r-th element reducing into the output at `coord`: r counts over the
+// masked axes in input order (the last fastest), as the CPU kernels visit them.
+__device__ static inline long long ferrite_reduced(const ferrite_axes *a, const int *coord, int r) {
+    long long off = 0, stride = 1;
+    for (int i = a->rank - 1; i >= 0; --i) {
+        int ci = coord[i];
+        if (a->mask & (1 << i)) {
+            ci = r % a->dims[i];
+            r /= a->dims[i];
+        }
+        off += ci * stride;
+        stride *= a->dims[i];
+    }
+    return off;
+}
+
 // QMean: out[o] = requantize(Σ over the masked axes (x − zx), rq, zy, −128, 127), one thread per
 // output element (the kept axes, in order).
 KERNEL void ferrite_qmean(const signed char *x, ferrite_axes a, int zx, const int *rq, int zy, int n_out,
@@ -141,31 +173,11 @@ KERNEL void ferrite_qmean(const signed char *x, ferrite_axes a, int zx, const in
     if (o >= n_out) {
         return;
     }
-    // The kept coordinates of o, and the count of reduced elements.
-    int coord[6], rest = o, count = 1;
-    for (int i = a.rank - 1; i >= 0; --i) {
-        if (a.mask & (1 << i)) {
-            coord[i] = 0;
-            count *= a.dims[i];
-        } else {
-            coord[i] = rest % a.dims[i];
-            rest /= a.dims[i];
-        }
-    }
+    int coord[6];
+    int count = ferrite_kept(&a, o, coord);
     unsigned int acc = 0;
     for (int r = 0; r < count; ++r) {
-        // The r-th reduced coordinates (an odometer over the masked axes), then the offset.
-        int left = r, off = 0, stride = 1;
-        for (int i = a.rank - 1; i >= 0; --i) {
-            int ci = coord[i];
-            if (a.mask & (1 << i)) {
-                ci = left % a.dims[i];
-                left /= a.dims[i];
-            }
-            off += ci * stride;
-            stride *= a.dims[i];
-        }
-        acc += (unsigned int)(x[off] - zx);
+        acc += (unsigned int)(x[ferrite_reduced(&a, coord, r)] - zx);
     }
     out[o] = ferrite_requantize((int)acc, rq, zy, -128, 127);
 }

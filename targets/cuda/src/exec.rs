@@ -19,6 +19,11 @@ pub trait Backend {
     fn download(&mut self, span: Span, host: &mut [u8]) -> Result<()>;
     /// Runs op `slot` over the device's copy (its inputs are there).
     fn run(&mut self, slot: &OpSlot<'_>) -> Result<()>;
+    /// Called once a run's outputs are back: reports what the device found wrong during the
+    /// run (an index out of range), as the CPU kernel would have.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// What a run copied.
@@ -132,7 +137,7 @@ pub fn run_placed<'s>(
         for span in outputs.chain(state) {
             m.bring(span, Place::Cpu, host).map_err(|e| m.fail(e))?;
         }
-        Ok(())
+        m.backend.finish().map_err(|e| m.fail(e))
     };
     let out = session.run_split(inputs, before, end);
     let m = mover.into_inner();

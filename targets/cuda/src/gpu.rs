@@ -193,12 +193,13 @@ pub struct CudaEngine<'m> {
 }
 
 impl<'m> CudaEngine<'m> {
-    /// An engine for a session whose arena is `arena_len` bytes.
+    /// An engine for a session whose arena is `arena_len` bytes (the copy is
+    /// [`crate::offload::device_arena_len`] long, zeroed).
     pub fn new(kernels: Arc<Kernels>, weights: Arc<DeviceWeights<'m>>, arena_len: usize) -> Result<CudaEngine<'m>> {
         kernels.ctx.bind_to_thread().map_err(driver)?;
         // A stream of its own: the legacy default stream cannot be captured into a graph.
         let stream = kernels.ctx.new_stream().map_err(driver)?;
-        let arena_slice = stream.alloc_zeros::<u8>(arena_len.max(1)).map_err(driver)?;
+        let arena_slice = stream.alloc_zeros::<u8>(crate::offload::device_arena_len(arena_len)).map_err(driver)?;
         let arena = arena_slice.device_ptr(&stream).0;
         Ok(CudaEngine { kernels, weights, stream, _arena: arena_slice, arena, graph: None, use_graphs: true })
     }

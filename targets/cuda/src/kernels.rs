@@ -6,11 +6,15 @@
 /// int8 kernels (`__dp4a`: compute capability 6.1 or later), bit for bit the scalar kernels.
 pub const INT8_CU: &str = include_str!("../kernels/int8.cu");
 
+/// f32 kernels (products, convolution, element-wise, normalization), bit for bit the scalar
+/// kernels: same operations in the same order, fmad off, the runtime's own exp/tanh/erf.
+pub const F32_CU: &str = include_str!("../kernels/f32.cu");
+
 /// Data-movement kernels.
 pub const MOVEMENT_CU: &str = include_str!("../kernels/movement.cu");
 
-/// Every source, in the order NVRTC gets them (one module).
-pub const SOURCES: &[&str] = &[INT8_CU, MOVEMENT_CU];
+/// Every source, in the order NVRTC gets them (one module, after [`prelude`]).
+pub const SOURCES: &[&str] = &[INT8_CU, F32_CU, MOVEMENT_CU];
 
 /// The kernels the sources define, by name: what [`crate::lower`] launches.
 pub const KERNELS: &[&str] = &[
@@ -22,12 +26,36 @@ pub const KERNELS: &[&str] = &[
     "ferrite_quantize_affine",
     "ferrite_dequantize",
     "ferrite_qlut",
+    "ferrite_matmul",
+    "ferrite_conv_f32",
+    "ferrite_unary",
+    "ferrite_binary",
+    "ferrite_layer_norm",
+    "ferrite_softmax",
+    "ferrite_reduce",
+    "ferrite_cast_i32_f32",
     "ferrite_transpose",
+    "ferrite_gather",
+    "ferrite_gather_dequant",
 ];
 
-/// The sources as one translation unit.
+/// What the sources share with the runtime, generated from its constants so that the two cannot
+/// drift: erf's polynomial pieces (`ferrite_erf_pieces`, the runtime's `ERF_PIECES`).
+pub fn prelude() -> String {
+    use ferrite_runtime::kernels::generic::math::ERF_PIECES;
+    let rows: Vec<String> = ERF_PIECES
+        .iter()
+        .map(|r| format!("{{{}}}", r.iter().map(|c| format!("{c:?}f")).collect::<Vec<_>>().join(", ")))
+        .collect();
+    format!("__constant__ float ferrite_erf_pieces[16][7] = {{\n    {}\n}};\n", rows.join(",\n    "))
+}
+
+/// The sources as one translation unit, prelude first: what NVRTC compiles, and what the tests
+/// compile as C.
 pub fn module_source() -> String {
-    SOURCES.concat()
+    let mut s = prelude();
+    s.extend(SOURCES.iter().copied());
+    s
 }
 
 #[cfg(test)]

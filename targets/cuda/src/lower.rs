@@ -5,8 +5,12 @@
 //! quantization) gets `None` and runs on the CPU. The same launches drive the real device and
 //! the emulated one the tests run, so what is tested without a GPU is what a GPU is given.
 
+use ferrite_runtime::format::DType;
+use ferrite_runtime::kernels::generic::broadcast_strides;
 use ferrite_runtime::kernels::generic::qgemm::PackedI8;
-use ferrite_runtime::ops::{ConvParams, OpCode, Params, QConvKind, TensorInfo};
+use ferrite_runtime::ops::{
+    Activation, BinaryFn, ConvParams, OpCode, Params, QConvKind, ReduceFn, TensorInfo, UnaryFn,
+};
 use ferrite_runtime::{Place, Region, Session};
 use std::ffi::c_void;
 
@@ -21,7 +25,16 @@ pub const KERNEL_OPS: &[OpCode] = &[
     OpCode::Quantize,
     OpCode::Dequantize,
     OpCode::QLut,
+    OpCode::MatMul,
+    OpCode::Conv,
+    OpCode::Unary,
+    OpCode::Binary,
+    OpCode::LayerNorm,
+    OpCode::Softmax,
+    OpCode::Reduce,
+    OpCode::Cast,
     OpCode::Transpose,
+    OpCode::Gather,
 ];
 
 /// One kernel argument.
@@ -31,6 +44,11 @@ pub enum Arg {
     Arena(usize),
     /// A pointer to the device's weights, this many bytes into the weights section.
     Weight(usize),
+    /// A null pointer (an absent optional tensor).
+    Null,
+    /// A pointer to the run's status word (see [`crate::offload::STATUS_BYTES`]), where a kernel
+    /// that meets an out-of-range index writes its op's index + 1.
+    Status,
     /// An `int`.
     I32(i32),
     /// A `float`.
@@ -82,13 +100,15 @@ impl ParamValues {
 
 impl Launch {
     /// The argument values with tensors resolved against device addresses `arena` and `weights`.
-    pub fn values(&self, arena: u64, weights: u64) -> ParamValues {
+    pub fn values(&self, arena: u64, weights: u64, status: u64) -> ParamValues {
         ParamValues(
             self.args
                 .iter()
                 .map(|a| match a {
                     Arg::Arena(o) => Value::Ptr(arena + *o as u64),
                     Arg::Weight(o) => Value::Ptr(weights + *o as u64),
+                    Arg::Null => Value::Ptr(0),
+                    Arg::Status => Value::Ptr(status),
                     Arg::I32(x) => Value::I32(*x),
                     Arg::F32(x) => Value::F32(*x),
                     Arg::Words(w) => Value::Words(w.clone().into_boxed_slice()),
@@ -109,6 +129,7 @@ pub fn lower(session: &Session<'_, '_, '_>, index: usize) -> Option<Vec<Launch>>
     let regs = session.op_regions(index);
     let ni = op.n_inputs();
     let t = Tensors { session, inputs: regs.get(..ni)?, outputs: regs.get(ni..ni + op.n_outputs())? };
+    let tag = int(index + 1)?;
     let launch = match op.params() {
         Params::QMatMul { k, n, lo, hi, packed: true } => qmatmul(&t, k, n, lo, hi)?,
         Params::QConv { geom, lo, hi, kind } => qconv(&t, &geom, lo, hi, kind)?,
@@ -125,6 +146,47 @@ pub fn lower(session: &Session<'_, '_, '_>, index: usize) -> Option<Vec<Launch>>
             Launch::flat("ferrite_qlut", n, vec![table, x, Arg::I32(n), out])
         }
         Params::Transpose { perm } => transpose(&t, &perm)?,
+        Params::Gather { outer, axis_len, inner, n_idx, .. } => gather(&t, [outer, axis_len, inner, n_idx], tag)?,
+        p @ Params::MatMul { .. } => matmul(&t, &p)?,
+        Params::Conv(g) => conv_f32(&t, &g)?,
+        Params::Unary { func, a, b } if t.is_f32(&[0], &[0]) && act_code(func).is_some() => {
+            let n = elems(t.out_info(0)?)?;
+            let args =
+                vec![t.input(0)?, Arg::I32(n), Arg::I32(act_code(func)?), Arg::F32(a), Arg::F32(b), t.output(0)?];
+            Launch::flat("ferrite_unary", n, args)
+        }
+        Params::Binary { func } => binary(&t, func)?,
+        Params::LayerNorm { outer, inner, eps } if t.is_f32(&[0, 1], &[0]) && t.f32_or_absent(2) => {
+            let bias = t.input(2);
+            let args = vec![
+                t.input(0)?,
+                t.input(1)?,
+                bias.clone().unwrap_or(Arg::Null),
+                Arg::I32(bias.is_some().into()),
+                Arg::I32(int(outer)?),
+                Arg::I32(int(inner)?),
+                Arg::F32(eps),
+                t.output(0)?,
+            ];
+            Launch::flat("ferrite_layer_norm", int(outer)?, args)
+        }
+        Params::Softmax { outer, axis_len, inner, log: false } if t.is_f32(&[0], &[0]) => {
+            let lines = int(outer.checked_mul(inner)?)?;
+            let args =
+                vec![t.input(0)?, Arg::I32(int(outer)?), Arg::I32(int(axis_len)?), Arg::I32(int(inner)?), t.output(0)?];
+            Launch::flat("ferrite_softmax", lines, args)
+        }
+        Params::Reduce { func: func @ (ReduceFn::Mean | ReduceFn::Sum), mask } if t.is_f32(&[0], &[0]) => {
+            let n = elems(t.out_info(0)?)?;
+            let f = if func == ReduceFn::Mean { 0 } else { 1 };
+            let args =
+                vec![t.input(0)?, Arg::Words(axes(&t.in_info(0)?, mask)?), Arg::I32(f), Arg::I32(n), t.output(0)?];
+            Launch::flat("ferrite_reduce", n, args)
+        }
+        Params::Cast if t.in_info(0)?.dtype == DType::I32 && t.out_info(0)?.dtype == DType::F32 => {
+            let n = elems(t.out_info(0)?)?;
+            Launch::flat("ferrite_cast_i32_f32", n, vec![t.input(0)?, Arg::I32(n), t.output(0)?])
+        }
         _ => return None,
     };
     Some(vec![launch])
@@ -161,6 +223,15 @@ impl Tensors<'_, '_, '_, '_> {
     }
     fn out_info(&self, i: usize) -> Option<TensorInfo> {
         self.session.tensor_info(self.outputs.get(i)?.tensor())
+    }
+    /// Whether inputs `ins` and outputs `outs` are all f32.
+    fn is_f32(&self, ins: &[usize], outs: &[usize]) -> bool {
+        ins.iter().all(|&i| self.in_info(i).is_some_and(|x| x.dtype == DType::F32))
+            && outs.iter().all(|&o| self.out_info(o).is_some_and(|x| x.dtype == DType::F32))
+    }
+    /// Whether optional input `i` is absent or f32.
+    fn f32_or_absent(&self, i: usize) -> bool {
+        self.input(i).is_none() || self.is_f32(&[i], &[])
     }
 }
 
@@ -308,4 +379,143 @@ fn transpose(t: &Tensors<'_, '_, '_, '_>, perm: &[usize]) -> Option<Launch> {
     }
     let n = elems(oi)?;
     Some(Launch::flat("ferrite_transpose", n, vec![t.input(0)?, Arg::Words(words), Arg::I32(n), t.output(0)?]))
+}
+
+/// The kernels' code for a unary function (the runtime's `UnaryFn` number); `None` for Log,
+/// whose libm `logf` the kernels do not reproduce.
+fn act_code(f: UnaryFn) -> Option<i32> {
+    (f != UnaryFn::Log).then_some(f as i32)
+}
+
+/// An f32 as the word a struct of ints and floats carries.
+fn bits(v: f32) -> i32 {
+    v.to_bits() as i32
+}
+
+/// `v`'s first `rank` values, padded with `pad` to 6 words.
+fn six(v: &[usize], rank: usize, pad: i32) -> Option<Vec<i32>> {
+    (0..6).map(|i| if i < rank { v.get(i).and_then(|&x| int(x)) } else { Some(pad) }).collect()
+}
+
+fn activation(a: &Activation) -> Option<[i32; 3]> {
+    Some([act_code(a.func)?, bits(a.a), bits(a.b)])
+}
+
+fn matmul(t: &Tensors<'_, '_, '_, '_>, p: &Params) -> Option<Launch> {
+    let Params::MatMul {
+        m,
+        k,
+        n,
+        batch,
+        trans_a,
+        trans_b,
+        alpha,
+        act,
+        a_batch_strides,
+        b_batch_strides,
+        batch_dims,
+        batch_rank,
+    } = *p
+    else {
+        return None;
+    };
+    let (bi, oi) = (t.in_info(1)?, t.out_info(0)?);
+    if !t.is_f32(&[0], &[0]) || !matches!(bi.dtype, DType::F32 | DType::F16) || !t.f32_or_absent(2) || oi.rank > 6 {
+        return None;
+    }
+    let bias = t.input(2);
+    let bias_strides = match &bias {
+        Some(_) => broadcast_strides(&t.in_info(2)?, &oi),
+        None => [0; 6],
+    };
+    let [f, aa, ab] = activation(&act)?;
+    let mut g = vec![int(m)?, int(k)?, int(n)?, int(batch)?, trans_a.into(), trans_b.into()];
+    g.extend([i32::from(bi.dtype == DType::F16), f, int(batch_rank)?, bias.is_some().into(), int(oi.rank)?]);
+    g.extend([bits(alpha), aa, ab]);
+    g.extend(six(&batch_dims, batch_rank, 1)?);
+    g.extend(six(&a_batch_strides, batch_rank, 0)?);
+    g.extend(six(&b_batch_strides, batch_rank, 0)?);
+    g.extend(six(oi.shape(), oi.rank, 1)?);
+    g.extend(six(&bias_strides, oi.rank, 0)?);
+    let total = int(batch.checked_mul(m)?.checked_mul(n)?)?;
+    let args = vec![t.input(0)?, t.input(1)?, bias.unwrap_or(Arg::Null), Arg::Words(g), t.output(0)?];
+    Some(Launch::flat("ferrite_matmul", total, args))
+}
+
+fn conv_f32(t: &Tensors<'_, '_, '_, '_>, g: &ConvParams) -> Option<Launch> {
+    let wi = t.in_info(1)?;
+    if !t.is_f32(&[0], &[0]) || !matches!(wi.dtype, DType::F32 | DType::F16) || !t.f32_or_absent(2) {
+        return None;
+    }
+    if g.group == 0 || !g.c.is_multiple_of(g.group) || !g.m.is_multiple_of(g.group) {
+        return None;
+    }
+    let bias = t.input(2);
+    let [f, aa, ab] = activation(&g.act)?;
+    let mut words = geometry(g)?;
+    words.extend([i32::from(wi.dtype == DType::F16), bias.is_some().into(), f, aa, ab]);
+    let n = int(g.n.checked_mul(g.m)?.checked_mul(g.oh)?.checked_mul(g.ow)?)?;
+    let args = vec![t.input(0)?, t.input(1)?, bias.unwrap_or(Arg::Null), Arg::Words(words), t.output(0)?];
+    Some(Launch::flat("ferrite_conv_f32", n, args))
+}
+
+fn binary(t: &Tensors<'_, '_, '_, '_>, func: BinaryFn) -> Option<Launch> {
+    let f = match func {
+        BinaryFn::Add => 0,
+        BinaryFn::Sub => 1,
+        BinaryFn::Mul => 2,
+        BinaryFn::Div => 3,
+        _ => return None,
+    };
+    let oi = t.out_info(0)?;
+    if !t.is_f32(&[0, 1], &[0]) || oi.rank > 6 {
+        return None;
+    }
+    let (sa, sb) = (broadcast_strides(&t.in_info(0)?, &oi), broadcast_strides(&t.in_info(1)?, &oi));
+    let mut words = vec![int(oi.rank)?, f];
+    words.extend(six(oi.shape(), oi.rank, 1)?);
+    words.extend(six(&sa, oi.rank, 0)?);
+    words.extend(six(&sb, oi.rank, 0)?);
+    let n = elems(oi)?;
+    Some(Launch::flat(
+        "ferrite_binary",
+        n,
+        vec![t.input(0)?, t.input(1)?, Arg::Words(words), Arg::I32(n), t.output(0)?],
+    ))
+}
+
+/// Gather: indices checked on the device (an index out of range sets the status word, which the
+/// backend turns into the CPU's error after the run).
+fn gather(t: &Tensors<'_, '_, '_, '_>, [outer, axis_len, inner, n_idx]: [usize; 4], tag: i32) -> Option<Launch> {
+    let (di, ii, oi) = (t.in_info(0)?, t.in_info(1)?, t.out_info(0)?);
+    if ii.dtype != DType::I32 || t.in_len(1)? != n_idx * 4 {
+        return None;
+    }
+    let (data, idx, out) = (t.input(0)?, t.input(1)?, t.output(0)?);
+    if (di.dtype, oi.dtype) == (DType::I8, DType::F32) {
+        // An int8 embedding: one scale per column.
+        let cols = t.in_len(2)? / 4;
+        let rows = t.in_len(0)?.checked_div(cols)?;
+        let args = vec![
+            data,
+            t.input(2)?,
+            idx,
+            Arg::I32(int(n_idx)?),
+            Arg::I32(int(rows)?),
+            Arg::I32(int(cols)?),
+            Arg::I32(tag),
+            Arg::Status,
+            out,
+        ];
+        return Some(Launch::flat("ferrite_gather_dequant", int(n_idx.checked_mul(cols)?)?, args));
+    }
+    let f16_to_f32 = match (di.dtype, oi.dtype) {
+        (DType::F16, DType::F32) => true,
+        (a, b) if a == b => false,
+        _ => return None,
+    };
+    let n = int(outer.checked_mul(n_idx)?.checked_mul(inner)?)?;
+    let geom =
+        vec![int(outer)?, int(axis_len)?, int(inner)?, int(n_idx)?, int(di.dtype.size())?, f16_to_f32.into(), tag];
+    Some(Launch::flat("ferrite_gather", n, vec![data, idx, Arg::Words(geom), Arg::Status, out]))
 }

@@ -11,9 +11,25 @@ use ferrite_runtime::{Input, OpSlot, Outputs, Place, Ran, Session, Span};
 use std::cell::RefCell;
 use std::ffi::c_void;
 
+/// Bytes an engine's arena copy has past the session's arena: the run's status word (an `int`
+/// that kernels set to an op's index + 1 when they meet an index out of range), 8-aligned.
+pub const STATUS_BYTES: usize = 8;
+
+/// The length of an engine's arena copy for a session arena of `arena_len` bytes: the arena,
+/// then the status word at [`status_offset`].
+pub fn device_arena_len(arena_len: usize) -> usize {
+    status_offset(arena_len) + STATUS_BYTES
+}
+
+/// Where the status word is in an engine's arena copy.
+pub fn status_offset(arena_len: usize) -> usize {
+    arena_len.div_ceil(8) * 8
+}
+
 /// One device's memory and launches.
 pub trait Engine {
-    /// The device address of the arena copy's first byte.
+    /// The device address of the arena copy's first byte (the copy is
+    /// [`device_arena_len`] bytes long, zeroed at least where the status word is).
     fn arena(&self) -> u64;
     /// The device address of the weights section's first byte.
     fn weights(&self) -> u64;
@@ -39,12 +55,15 @@ pub trait Engine {
 pub struct Offload<E: Engine> {
     engine: E,
     launches: Vec<Option<Vec<Launch>>>,
+    /// The status word's offset in the engine's arena copy.
+    status: usize,
 }
 
 impl<E: Engine> Offload<E> {
     /// Lowers `session`'s ops for `engine` (whose arena copy has the session's arena length).
     pub fn new(session: &Session<'_, '_, '_>, engine: E) -> Offload<E> {
-        Offload { engine, launches: crate::lower::lower_all(session) }
+        let status = status_offset(session.model().arena_len());
+        Offload { engine, launches: crate::lower::lower_all(session), status }
     }
 
     /// Whether op `op` has launches (what placement asks: `|op| offload.supports(op)`).
@@ -101,7 +120,7 @@ impl<E: Engine> Offload<E> {
             for span in outputs.chain(state.iter().copied()) {
                 me.download(span, host).map_err(&fail)?;
             }
-            Ok(())
+            me.finish().map_err(&fail)
         };
         let out = session.run_split(inputs, before, end);
         match (out, error.into_inner()) {
@@ -117,10 +136,11 @@ impl<E: Engine> Offload<E> {
             Backend::upload(self, span, host)?;
         }
         let launches = &self.launches;
+        let status = self.status as u64;
         self.engine.run_recorded(&mut |e: &mut dyn Engine| {
             let (arena, weights) = (e.arena(), e.weights());
             for l in launches.iter().flatten().flatten() {
-                let mut values = l.values(arena, weights);
+                let mut values = l.values(arena, weights, arena + status);
                 e.launch(l.kernel, l.grid, &mut values.pointers())?;
             }
             Ok(())
@@ -149,10 +169,27 @@ impl<E: Engine> Backend for Offload<E> {
             return Err(Error::Plan(format!("op {} ({}) has no GPU kernel", slot.index, slot.code.name())));
         };
         let (arena, weights) = (self.engine.arena(), self.engine.weights());
+        let status = arena + self.status as u64;
         for l in launches {
-            let mut values = l.values(arena, weights);
+            let mut values = l.values(arena, weights, status);
             self.engine.launch(l.kernel, l.grid, &mut values.pointers())?;
         }
         Ok(())
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let checks = self.launches.iter().flatten().flatten().any(|l| l.args.contains(&crate::lower::Arg::Status));
+        if !checks {
+            return Ok(());
+        }
+        let mut word = [0u8; 4];
+        self.engine.download(self.status, &mut word)?;
+        let tag = i32::from_le_bytes(word);
+        if tag == 0 {
+            return Ok(());
+        }
+        self.engine.upload(self.status, &[0; 4])?;
+        let index = u32::try_from(tag - 1).unwrap_or(u32::MAX);
+        Err(Error::Run(ferrite_runtime::Error::BadOp { index, rule: "Gather index out of range" }))
     }
 }

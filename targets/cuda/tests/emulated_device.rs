@@ -7,24 +7,30 @@
 //! poisoned first. What this cannot check (NVRTC accepting the sources, the device's speed and
 //! memory access) is the device script's (targets/cuda/device/run.sh).
 
+use ferrite_cuda::offload::{device_arena_len, status_offset, STATUS_BYTES};
 use ferrite_cuda::placement::{plan, Place};
 use ferrite_cuda::{run_placed, Engine, GraphView, Offload};
 use ferrite_e2e::{have_shared_data, int8_artifact, output_bits, real_input, trained_artifact, Feed};
 use ferrite_quantizer::quantize::Precision;
-use ferrite_runtime::{AlignedBytes, Model, Session};
+use ferrite_runtime::{AlignedBytes, Input, Model, Session};
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Builds tests/emu/launch.c into a shared library (`CC`, else `gcc`); `None` (skipped) when
+/// Builds tests/emu/launch.c, with kernels/emu.h and the module NVRTC would compile
+/// (`kernels::module_source`), into a shared library (`CC`, else `gcc`); `None` (skipped) when
 /// there is no C compiler, except in CI, which has gcc.
 fn build(dir: &Path) -> Option<PathBuf> {
     let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".into());
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emu/launch.c");
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(here.join("kernels/emu.h"), dir.join("emu.h")).unwrap();
+    std::fs::write(dir.join("module.cu"), ferrite_cuda::kernels::module_source()).unwrap();
+    let src = dir.join("launch.c");
+    std::fs::copy(here.join("tests/emu/launch.c"), &src).unwrap();
     let lib = dir.join("libferrite_emu.so");
     // -ffp-contract=off: no fused multiply-adds, as NVRTC is told (fmad off).
     let flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-shared", "-fPIC", "-x", "c"];
-    match Command::new(&cc).args(flags).arg(&src).arg("-o").arg(&lib).output() {
+    match Command::new(&cc).args(flags).arg(&src).arg("-o").arg(&lib).arg("-lm").output() {
         Ok(o) => {
             assert!(o.status.success(), "{cc} {}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
             Some(lib)
@@ -53,8 +59,12 @@ impl<'l> EmuEngine<'l> {
         let w = model.artifact().weights;
         let mut weights = vec![0u64; w.len().div_ceil(8)];
         bytes_mut(&mut weights)[..w.len()].copy_from_slice(w);
-        // Poisoned (0xFF: NaN as f32), so that a missing upload shows in the outputs.
-        EmuEngine { lib, arena: vec![u64::MAX; model.arena_len().div_ceil(8)], weights, launches: 0 }
+        // Poisoned (0xFF: NaN as f32), so that a missing upload shows in the outputs; the status
+        // word after the arena zeroed, as the CUDA engine's.
+        let mut arena = vec![u64::MAX; device_arena_len(model.arena_len()) / 8];
+        let status = status_offset(model.arena_len());
+        bytes_mut(&mut arena)[status..status + STATUS_BYTES].fill(0);
+        EmuEngine { lib, arena, weights, launches: 0 }
     }
 }
 
@@ -163,4 +173,37 @@ fn every_trained_model_gives_the_cpu_bits_on_the_emulated_device() {
     assert_eq!(get("kws-dscnn int8"), (13, true));
     assert!(get("intent-transformer int8").0 >= 20, "{placed:?}");
     assert!(get("kws-crnn int8").0 >= 4, "{placed:?}");
+}
+
+/// A token id outside the vocabulary: the device's Gather reports the CPU's error (same op,
+/// same rule), per op and whole-graph, and the next good run gives the CPU's bits again.
+#[test]
+fn an_index_out_of_range_on_the_device_is_the_cpu_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(path) = build(tmp.path()) else { return };
+    // SAFETY: as above.
+    let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+    let art = trained_artifact("intent-transformer", Precision::F32);
+    let model = Model::from_bytes(&art).unwrap();
+    let n = model.inputs().next().unwrap().info.len();
+    let good: Vec<i32> = (0..n as i32).map(|i| 1 + i % 50).collect();
+    let mut bad = good.clone();
+    bad[3] = 99_999;
+    let mut cpu = Session::new(&model).unwrap();
+    let want_err = cpu.run(&[Input::I32(&bad)]).err().expect("the CPU refuses the index");
+    assert!(matches!(want_err, ferrite_runtime::Error::BadOp { .. }), "{want_err:?}");
+    let want = output_bits(&cpu.run(&[Input::I32(&good)]).unwrap());
+
+    let g = GraphView::of(&model);
+    let mut host = Session::new(&model).unwrap();
+    let mut dev = Offload::new(&host, EmuEngine::new(&lib, &model));
+    assert!(dev.whole_graph());
+    let e = dev.run_whole(&mut host, &g, &[Input::I32(&bad)]).err();
+    assert_eq!(e, Some(ferrite_cuda::Error::Run(want_err)));
+    assert_eq!(output_bits(&dev.run_whole(&mut host, &g, &[Input::I32(&good)]).unwrap()), want);
+    let p = plan(&g, &|op: &ferrite_cuda::OpNode| dev.supports(op));
+    let e = run_placed(&mut host, &g, &p, &mut dev, &[Input::I32(&bad)]).err();
+    assert_eq!(e, Some(ferrite_cuda::Error::Run(want_err)));
+    let (out, _) = run_placed(&mut host, &g, &p, &mut dev, &[Input::I32(&good)]).unwrap();
+    assert_eq!(output_bits(&out), want);
 }

@@ -104,7 +104,7 @@ pub fn erf(x: f32) -> f32 {
 /// (piece 0 has no constant term: erf(0) = 0 and small inputs keep their relative accuracy).
 /// Fitted and printed by runtime/tools/erf_pieces.py:
 /// worst absolute error 6.89e-08 (at 0.993051); f32 Horner, no FMA
-pub(crate) const ERF_PIECES: [[f32; 7]; 16] = [
+pub const ERF_PIECES: [[f32; 7]; 16] = [
     [
         0.0,
         1.128379225730896,

@@ -1,10 +1,10 @@
-/* The kernels as a shared library for the emulated device (tests/emulated_device.rs): each
+/* The kernels as a shared library for the emulated device (tests/emulated_device.rs, which
+ * writes module.cu beside this file's copy: crate::kernels::module_source, what NVRTC compiles): each
  * kernel gets an entry `emu_NAME(params, grid, block)` that takes its arguments the way
  * cuLaunchKernel does (one pointer to each argument's value; device pointers are host addresses
  * here) and runs every thread of the one-dimensional grid in turn. */
-#include "../../kernels/emu.h"
-#include "../../kernels/int8.cu"
-#include "../../kernels/movement.cu"
+#include "emu.h"
+#include "module.cu"
 
 #define ARG(i, T) (*(T *)p[i])
 typedef const signed char *cs8;
@@ -63,4 +63,59 @@ void emu_ferrite_transpose(void **p, int gx, int bx) {
     FERRITE_LAUNCH(gx, 1, bx,
                    ferrite_transpose(ARG(0, const unsigned char *), ARG(1, ferrite_perm), ARG(2, int),
                                      ARG(3, unsigned char *)));
+}
+
+typedef const float *cf32;
+typedef float *f32p;
+
+void emu_ferrite_matmul(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_matmul(ARG(0, cf32), ARG(1, const void *), ARG(2, cf32), ARG(3, ferrite_matmul_geom),
+                                  ARG(4, f32p)));
+}
+
+void emu_ferrite_conv_f32(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_conv_f32(ARG(0, cf32), ARG(1, const void *), ARG(2, cf32), ARG(3, ferrite_convf_geom),
+                                    ARG(4, f32p)));
+}
+
+void emu_ferrite_unary(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_unary(ARG(0, cf32), ARG(1, int), ARG(2, int), ARG(3, float), ARG(4, float), ARG(5, f32p)));
+}
+
+void emu_ferrite_binary(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_binary(ARG(0, cf32), ARG(1, cf32), ARG(2, ferrite_broadcast), ARG(3, int), ARG(4, f32p)));
+}
+
+void emu_ferrite_layer_norm(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_layer_norm(ARG(0, cf32), ARG(1, cf32), ARG(2, cf32), ARG(3, int), ARG(4, int), ARG(5, int),
+                                      ARG(6, float), ARG(7, f32p)));
+}
+
+void emu_ferrite_softmax(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_softmax(ARG(0, cf32), ARG(1, int), ARG(2, int), ARG(3, int), ARG(4, f32p)));
+}
+
+void emu_ferrite_reduce(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_reduce(ARG(0, cf32), ARG(1, ferrite_axes), ARG(2, int), ARG(3, int), ARG(4, f32p)));
+}
+
+void emu_ferrite_cast_i32_f32(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_cast_i32_f32(ARG(0, const int *), ARG(1, int), ARG(2, f32p)));
+}
+
+void emu_ferrite_gather(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_gather(ARG(0, const unsigned char *), ARG(1, const int *), ARG(2, ferrite_gather_geom),
+                                  ARG(3, int *), ARG(4, unsigned char *)));
+}
+
+void emu_ferrite_gather_dequant(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_gather_dequant(ARG(0, cs8), ARG(1, cf32), ARG(2, const int *), ARG(3, int), ARG(4, int),
+                                          ARG(5, int), ARG(6, int), ARG(7, int *), ARG(8, f32p)));
 }
