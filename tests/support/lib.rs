@@ -567,3 +567,19 @@ pub fn output_bits(o: &ferrite_runtime::Outputs<'_>) -> Vec<Vec<u32>> {
         })
         .collect()
 }
+
+/// For each arena byte, whether its last writer in a run was an op's output (not an op's
+/// scratch, whose layout is each executor's own): the bytes two executors must agree on.
+pub fn arena_bytes_written_by_outputs(session: &ferrite_runtime::Session<'_, '_, '_>) -> Vec<bool> {
+    let mut by_output = vec![false; session.model().arena_len()];
+    for (i, op) in session.ops().iter().enumerate() {
+        let regs = session.op_regions(i);
+        let (ni, no) = (op.n_inputs(), op.n_outputs());
+        for (j, r) in regs.iter().enumerate().skip(ni) {
+            if r.place() == ferrite_runtime::Place::Arena {
+                by_output[r.offset()..r.offset() + r.len()].fill(j < ni + no);
+            }
+        }
+    }
+    by_output
+}

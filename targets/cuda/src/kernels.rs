@@ -10,11 +10,14 @@ pub const INT8_CU: &str = include_str!("../kernels/int8.cu");
 /// kernels: same operations in the same order, fmad off, the runtime's own exp/tanh/erf.
 pub const F32_CU: &str = include_str!("../kernels/f32.cu");
 
+/// Recurrent kernels (LSTM, GRU), one launch per phase of a step.
+pub const RNN_CU: &str = include_str!("../kernels/rnn.cu");
+
 /// Data-movement kernels.
 pub const MOVEMENT_CU: &str = include_str!("../kernels/movement.cu");
 
 /// Every source, in the order NVRTC gets them (one module, after [`prelude`]).
-pub const SOURCES: &[&str] = &[INT8_CU, F32_CU, MOVEMENT_CU];
+pub const SOURCES: &[&str] = &[INT8_CU, F32_CU, RNN_CU, MOVEMENT_CU];
 
 /// The kernels the sources define, by name: what [`crate::lower`] launches.
 pub const KERNELS: &[&str] = &[
@@ -37,6 +40,14 @@ pub const KERNELS: &[&str] = &[
     "ferrite_transpose",
     "ferrite_gather",
     "ferrite_gather_dequant",
+    "ferrite_rnn_init",
+    "ferrite_rnn_quantize",
+    "ferrite_rnn_products",
+    "ferrite_lstm_cell",
+    "ferrite_gru_gates",
+    "ferrite_gru_reset_products",
+    "ferrite_gru_hidden",
+    "ferrite_rnn_final",
 ];
 
 /// What the sources share with the runtime, generated from its constants so that the two cannot

@@ -9,7 +9,7 @@ use ferrite_runtime::format::DType;
 use ferrite_runtime::kernels::generic::broadcast_strides;
 use ferrite_runtime::kernels::generic::qgemm::PackedI8;
 use ferrite_runtime::ops::{
-    Activation, BinaryFn, ConvParams, OpCode, Params, QConvKind, ReduceFn, TensorInfo, UnaryFn,
+    Activation, BinaryFn, ConvParams, OpCode, Params, QConvKind, ReduceFn, RnnParams, TensorInfo, UnaryFn,
 };
 use ferrite_runtime::{Place, Region, Session};
 use std::ffi::c_void;
@@ -35,6 +35,8 @@ pub const KERNEL_OPS: &[OpCode] = &[
     OpCode::Cast,
     OpCode::Transpose,
     OpCode::Gather,
+    OpCode::Lstm,
+    OpCode::Gru,
 ];
 
 /// One kernel argument.
@@ -128,8 +130,12 @@ pub fn lower(session: &Session<'_, '_, '_>, index: usize) -> Option<Vec<Launch>>
     let op = session.ops().get(index)?;
     let regs = session.op_regions(index);
     let ni = op.n_inputs();
-    let t = Tensors { session, inputs: regs.get(..ni)?, outputs: regs.get(ni..ni + op.n_outputs())? };
+    let no = op.n_outputs();
+    let t = Tensors { session, inputs: regs.get(..ni)?, outputs: regs.get(ni..ni + no)?, scratch: regs.get(ni + no) };
     let tag = int(index + 1)?;
+    if let Params::Rnn(p) = op.params() {
+        return rnn(&t, &p);
+    }
     let launch = match op.params() {
         Params::QMatMul { k, n, lo, hi, packed: true } => qmatmul(&t, k, n, lo, hi)?,
         Params::QConv { geom, lo, hi, kind } => qconv(&t, &geom, lo, hi, kind)?,
@@ -197,6 +203,7 @@ struct Tensors<'s, 'm, 'a, 'b> {
     session: &'s Session<'m, 'a, 'b>,
     inputs: &'s [Region],
     outputs: &'s [Region],
+    scratch: Option<&'s Region>,
 }
 
 impl Tensors<'_, '_, '_, '_> {
@@ -518,4 +525,104 @@ fn gather(t: &Tensors<'_, '_, '_, '_>, [outer, axis_len, inner, n_idx]: [usize; 
     let geom =
         vec![int(outer)?, int(axis_len)?, int(inner)?, int(n_idx)?, int(di.dtype.size())?, f16_to_f32.into(), tag];
     Some(Launch::flat("ferrite_gather", n, vec![data, idx, Arg::Words(geom), Arg::Status, out]))
+}
+
+/// How a recurrent matrix is stored, as the kernels' `w_kind`: f32, f16, int8 row-major, or
+/// int8 k4n16 in its full form (lean packed matrices stay on the CPU).
+fn rnn_matrix_kind(t: &Tensors<'_, '_, '_, '_>, i: usize, packed: bool) -> Option<i32> {
+    let info = t.in_info(i)?;
+    match info.dtype {
+        DType::F32 => Some(0),
+        DType::F16 => Some(1),
+        DType::I8 if !packed => Some(2),
+        DType::I8 => {
+            let k = info.dim(info.rank.checked_sub(1)?);
+            full_sums(t.inputs.get(i)?, info.len() / k.max(1), k).map(|_| 3)
+        }
+        _ => None,
+    }
+}
+
+/// LSTM and GRU: the recurrence as a sequence of launches, each phase of each step one launch
+/// (init; per step: quantize (int8), products, the cell or GRU's gates, reset products and
+/// hidden update; the final states), with the step and direction as arguments.
+fn rnn(t: &Tensors<'_, '_, '_, '_>, p: &RnnParams) -> Option<Vec<Launch>> {
+    let kind = rnn_matrix_kind(t, 1, p.packed)?;
+    if rnn_matrix_kind(t, 2, p.packed)? != kind || (kind >= 2) != p.int8.is_some() {
+        return None;
+    }
+    let xi = t.in_info(0)?;
+    let x_i8 = xi.dtype == DType::I8;
+    if !(xi.dtype == DType::F32 || (x_i8 && p.int8.is_some())) {
+        return None;
+    }
+    let scratch = t.scratch.filter(|r| r.place() == Place::Arena)?;
+    let i8_off = p.scratch_f32_len().checked_mul(4)?;
+    if scratch.len() < i8_off + p.scratch_i8_len() {
+        return None;
+    }
+    let opt = |i: usize| t.input(i).unwrap_or(Arg::Null);
+    let out = |i: usize| t.output(i).unwrap_or(Arg::Null);
+    let (c0, peep) = if p.lstm { (opt(5), opt(6)) } else { (Arg::Null, Arg::Null) };
+    let first_scale = if p.lstm { 7 } else { 5 };
+    let (ws, rs) =
+        if p.int8.is_some() { (t.input(first_scale)?, t.input(first_scale + 1)?) } else { (Arg::Null, Arg::Null) };
+    let q = p.int8.unwrap_or(ferrite_runtime::ops::RnnQuant { x_scale: 1.0, x_zp: 0, h_scale: 1.0, h_zp: 0 });
+    let y_c = if p.lstm { out(2) } else { Arg::Null };
+    let flag = |a: &Arg| i32::from(*a != Arg::Null);
+    let mut g = vec![p.lstm.into(), int(p.seq)?, int(p.batch)?, int(p.input)?, int(p.hidden)?, int(p.dirs)?];
+    g.extend([p.reverse_only.into(), p.batch_first.into(), p.linear_before_reset.into(), kind]);
+    g.extend([p.int8.is_some().into(), x_i8.into(), flag(&opt(3)), flag(&opt(4)), flag(&c0), flag(&peep)]);
+    g.extend([flag(&out(0)), flag(&out(1)), flag(&y_c), q.x_zp, q.h_zp, int(i8_off)?]);
+    g.extend([bits(p.clip), bits(q.x_scale), bits(q.h_scale)]);
+    let geom = Arg::Words(g);
+    let sc = Arg::Arena(scratch.offset());
+    let (bh, h, gh) = (int(p.batch * p.hidden)?, p.hidden, p.gates() * p.hidden);
+    let launch = |kernel, threads: usize, args: Vec<Arg>| Some(Launch::flat(kernel, int(threads)?, args));
+    let mut v = Vec::new();
+    for d in 0..p.dirs {
+        let di = Arg::I32(int(d)?);
+        v.push(launch(
+            "ferrite_rnn_init",
+            bh as usize,
+            vec![geom.clone(), di.clone(), opt(4), c0.clone(), sc.clone()],
+        )?);
+        for step in 0..p.seq {
+            let ti = Arg::I32(int(if p.reverse_only || d == 1 { p.seq - 1 - step } else { step })?);
+            if p.int8.is_some() {
+                let args = vec![geom.clone(), ti.clone(), t.input(0)?, Arg::I32(0), sc.clone()];
+                v.push(launch("ferrite_rnn_quantize", p.batch * (p.input + h), args)?);
+            }
+            let args = vec![
+                geom.clone(),
+                di.clone(),
+                ti.clone(),
+                t.input(0)?,
+                t.input(1)?,
+                t.input(2)?,
+                opt(3),
+                ws.clone(),
+                rs.clone(),
+                sc.clone(),
+            ];
+            v.push(launch("ferrite_rnn_products", p.batch * 2 * gh, args)?);
+            if p.lstm {
+                let args = vec![geom.clone(), di.clone(), ti.clone(), peep.clone(), sc.clone(), out(0)];
+                v.push(launch("ferrite_lstm_cell", bh as usize, args)?);
+                continue;
+            }
+            v.push(launch("ferrite_gru_gates", p.batch * 2 * h, vec![geom.clone(), sc.clone()])?);
+            if !p.linear_before_reset {
+                if p.int8.is_some() {
+                    let args = vec![geom.clone(), ti.clone(), t.input(0)?, Arg::I32(1), sc.clone()];
+                    v.push(launch("ferrite_rnn_quantize", p.batch * h, args)?);
+                }
+                let args = vec![geom.clone(), di.clone(), t.input(2)?, opt(3), rs.clone(), sc.clone()];
+                v.push(launch("ferrite_gru_reset_products", bh as usize, args)?);
+            }
+            v.push(launch("ferrite_gru_hidden", bh as usize, vec![geom.clone(), di.clone(), ti, sc.clone(), out(0)])?);
+        }
+        v.push(launch("ferrite_rnn_final", bh as usize, vec![geom.clone(), di, sc.clone(), out(1), y_c.clone()])?);
+    }
+    Some(v)
 }

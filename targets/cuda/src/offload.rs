@@ -71,6 +71,11 @@ impl<E: Engine> Offload<E> {
         matches!(self.launches.get(op.index), Some(Some(_)))
     }
 
+    /// How many launches op `index` takes on the device (0: none, it runs on the CPU).
+    pub fn launch_count(&self, index: usize) -> usize {
+        self.launches.get(index).and_then(|l| l.as_ref()).map_or(0, Vec::len)
+    }
+
     /// The engine.
     pub fn engine(&mut self) -> &mut E {
         &mut self.engine

@@ -10,7 +10,9 @@
 use ferrite_cuda::offload::{device_arena_len, status_offset, STATUS_BYTES};
 use ferrite_cuda::placement::{plan, Place};
 use ferrite_cuda::{run_placed, Engine, GraphView, Offload};
-use ferrite_e2e::{have_shared_data, int8_artifact, output_bits, real_input, trained_artifact, Feed};
+use ferrite_e2e::{
+    arena_bytes_written_by_outputs, have_shared_data, int8_artifact, output_bits, real_input, trained_artifact, Feed,
+};
 use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::{AlignedBytes, Input, Model, Session};
 use std::ffi::c_void;
@@ -121,7 +123,8 @@ fn check(lib: &libloading::Library, name: &str, art: &AlignedBytes, feed: &Feed)
         assert_eq!(copies.uploads + copies.downloads, p.transfers.len(), "{name}");
     }
     let on_gpu = p.count(Place::Gpu);
-    assert_eq!(dev.engine().launches, 2 * on_gpu, "{name}: one launch per device op and run");
+    let per_run: usize = (0..g.ops.len()).filter(|&i| p.places[i] == Place::Gpu).map(|i| dev.launch_count(i)).sum();
+    assert_eq!(dev.engine().launches, 2 * per_run, "{name}: each device op's launches, once a run");
     if dev.whole_graph() {
         // The whole-graph path: one upload, every launch at once, one download; a fresh arena.
         let mut host = Session::new(&model).unwrap();
@@ -131,6 +134,13 @@ fn check(lib: &libloading::Library, name: &str, art: &AlignedBytes, feed: &Feed)
             let out = dev.run_whole(&mut host, &g, &feed.as_inputs()).unwrap();
             assert_eq!(output_bits(&out), want, "{name}, whole graph, run {run}");
         }
+        // Every intermediate too (an int8 model's output can hide a float step's last bit behind
+        // a requantization): the bytes each op's outputs left in the arena, on both sides.
+        let written = arena_bytes_written_by_outputs(&cpu);
+        let device = bytes_mut(&mut dev.engine().arena)[..written.len()].to_vec();
+        let cpu_arena = cpu.arena_mut();
+        let differ = (0..written.len()).filter(|&i| written[i] && device[i] != cpu_arena[i]).count();
+        assert_eq!(differ, 0, "{name}: intermediate bytes differ from the CPU's");
     } else {
         let mut s = Session::new(&model).unwrap();
         assert!(matches!(dev.run_whole(&mut s, &g, &feed.as_inputs()), Err(ferrite_cuda::Error::Plan(_))));

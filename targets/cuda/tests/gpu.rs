@@ -11,8 +11,8 @@
 #![cfg(feature = "cuda")]
 
 use ferrite_cuda::gpu::{CudaEngine, DeviceWeights, Kernels, WeightsMode};
-use ferrite_cuda::{plan, run_placed, Device, Error, GraphView, Offload, OpNode};
-use ferrite_e2e::{output_bits, trained_artifact};
+use ferrite_cuda::{plan, run_placed, Device, Engine, Error, GraphView, Offload, OpNode};
+use ferrite_e2e::{arena_bytes_written_by_outputs, output_bits, trained_artifact};
 use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::{AlignedBytes, Input, Model, Session};
 
@@ -88,7 +88,8 @@ fn every_model_gives_the_cpu_bits_on_the_device() {
     for (name, art) in artifacts() {
         let model = Model::from_bytes(&art).unwrap();
         let feed = inputs(&model);
-        let want = output_bits(&Session::new(&model).unwrap().run(&as_inputs(&feed)).unwrap());
+        let mut cpu = Session::new(&model).unwrap();
+        let want = output_bits(&cpu.run(&as_inputs(&feed)).unwrap());
         let g = GraphView::of(&model);
         for mode in [WeightsMode::Upload, WeightsMode::MapHost] {
             let weights = DeviceWeights::new(&dev, &model, mode).unwrap();
@@ -112,6 +113,13 @@ fn every_model_gives_the_cpu_bits_on_the_device() {
                         );
                     }
                 }
+                // Every intermediate, not only the outputs (see tests/emulated_device.rs).
+                let written = arena_bytes_written_by_outputs(&cpu);
+                let mut device = vec![0u8; written.len()];
+                off.engine().download(0, &mut device).unwrap();
+                let cpu_arena = cpu.arena_mut();
+                let differ = (0..written.len()).filter(|&i| written[i] && device[i] != cpu_arena[i]).count();
+                assert_eq!(differ, 0, "{name}, {mode:?}: intermediate bytes differ from the CPU's");
             }
             eprintln!(
                 "{name} {mode:?}: {} of {} ops on the GPU, bit for bit",

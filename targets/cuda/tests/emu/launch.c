@@ -119,3 +119,42 @@ void emu_ferrite_gather_dequant(void **p, int gx, int bx) {
                    ferrite_gather_dequant(ARG(0, cs8), ARG(1, cf32), ARG(2, const int *), ARG(3, int), ARG(4, int),
                                           ARG(5, int), ARG(6, int), ARG(7, int *), ARG(8, f32p)));
 }
+
+typedef const void *cv;
+
+void emu_ferrite_rnn_init(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_rnn_init(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, cf32), ARG(3, cf32), ARG(4, f32p)));
+}
+
+void emu_ferrite_rnn_quantize(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_rnn_quantize(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, cv), ARG(3, int), ARG(4, f32p)));
+}
+
+void emu_ferrite_rnn_products(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_rnn_products(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, int), ARG(3, cv), ARG(4, cv), ARG(5, cv),
+                                        ARG(6, cf32), ARG(7, cf32), ARG(8, cf32), ARG(9, f32p)));
+}
+
+void emu_ferrite_lstm_cell(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_lstm_cell(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, int), ARG(3, cf32), ARG(4, f32p), ARG(5, f32p)));
+}
+
+void emu_ferrite_gru_gates(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_gru_gates(ARG(0, ferrite_rnn), ARG(1, f32p)));
+}
+
+void emu_ferrite_gru_reset_products(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_gru_reset_products(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, cv), ARG(3, cf32), ARG(4, cf32),
+                                              ARG(5, f32p)));
+}
+
+void emu_ferrite_gru_hidden(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_gru_hidden(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, int), ARG(3, f32p), ARG(4, f32p)));
+}
+
+void emu_ferrite_rnn_final(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_rnn_final(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, cf32), ARG(3, f32p), ARG(4, f32p)));
+}
