@@ -255,14 +255,18 @@ pub fn file_stem_for(name: &str) -> String {
     }
 }
 
-/// One `.npy` file as the value of model input `input` (exact shape and element type).
-fn npy_input(f: &Path, input: &ferrite_runtime::TensorDesc<'_>) -> Result<CalibInput> {
+/// One `.npy` file as the value of model input `input` for one example (exact shape, the first
+/// dimension 1 for a batched model, and element type).
+fn npy_input(f: &Path, input: &ferrite_runtime::TensorDesc<'_>, batch: usize) -> Result<CalibInput> {
     let a = crate::npy::read(f)?;
-    if a.shape != input.info.shape() {
-        return Err(data_err(
-            f,
-            format!("shape {:?} does not match input {} {:?}", a.shape, input.name, input.info.shape()),
-        ));
+    let mut want = input.info.shape().to_vec();
+    if batch > 1 {
+        if let Some(d) = want.first_mut() {
+            *d = 1;
+        }
+    }
+    if a.shape != want {
+        return Err(data_err(f, format!("shape {:?} does not match input {} {:?}", a.shape, input.name, want)));
     }
     Ok(match (a.data, input.info.dtype) {
         (crate::npy::NpyData::F32(v), ferrite_runtime::format::DType::F32) => CalibInput::F32(v),
@@ -277,7 +281,12 @@ fn npy_input(f: &Path, input: &ferrite_runtime::TensorDesc<'_>) -> Result<CalibI
 
 /// A model with several inputs: `path` holds one folder per example, each with `<input>.npy` for
 /// every input (names as [`file_stem_for`] writes them), at most `max` of them, evenly spread.
-fn load_examples(inputs: &[ferrite_runtime::TensorDesc<'_>], path: &Path, max: usize) -> Result<Vec<CalibInput>> {
+fn load_examples(
+    inputs: &[ferrite_runtime::TensorDesc<'_>],
+    path: &Path,
+    max: usize,
+    batch: usize,
+) -> Result<Vec<CalibInput>> {
     let mut dirs: Vec<_> = std::fs::read_dir(path)
         .map_err(|source| Error::Io { path: path.to_owned(), source })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -298,8 +307,9 @@ fn load_examples(inputs: &[ferrite_runtime::TensorDesc<'_>], path: &Path, max: u
     spread(dirs.len(), max)
         .into_iter()
         .map(|i| {
-            let one =
-                inputs.iter().map(|inp| npy_input(&dirs[i].join(format!("{}.npy", file_stem_for(inp.name))), inp));
+            let one = inputs
+                .iter()
+                .map(|inp| npy_input(&dirs[i].join(format!("{}.npy", file_stem_for(inp.name))), inp, batch));
             Ok(CalibInput::Many(one.collect::<Result<_>>()?))
         })
         .collect()
@@ -316,9 +326,52 @@ pub fn spread(len: usize, n: usize) -> Vec<usize> {
 /// (each the model's single input, exact shape), or raw data the artifact's preprocessing reads (a
 /// WAV folder, the Snips folder or JSON lines; the **training** split where there is one).
 pub fn load_calibration(model: &Model<'_>, path: &Path, max: usize) -> Result<Vec<CalibInput>> {
+    load_calibration_batched(model, path, max, 1)
+}
+
+/// [`load_calibration`] for a model whose inputs hold `batch` examples each (`ferrite quantize
+/// --batch`): the examples are read one by one as for batch 1, then grouped `batch` at a time
+/// (the last group completed with examples from the start), so that every tensor sees exactly
+/// the values it sees at batch 1 (MinMax ranges are then equal; histograms count the examples
+/// that complete the last group twice).
+pub fn load_calibration_batched(model: &Model<'_>, path: &Path, max: usize, batch: usize) -> Result<Vec<CalibInput>> {
+    let one = load_items(model, path, max, batch.max(1))?;
+    Ok(if batch > 1 { group(&one, batch) } else { one })
+}
+
+/// Concatenates `items` `batch` at a time, wrapping around for the last group.
+fn group(items: &[CalibInput], batch: usize) -> Vec<CalibInput> {
+    fn cat(parts: &[&CalibInput]) -> CalibInput {
+        match parts.first() {
+            Some(CalibInput::F32(_)) => CalibInput::F32(
+                parts.iter().flat_map(|p| if let CalibInput::F32(v) = p { v.clone() } else { Vec::new() }).collect(),
+            ),
+            Some(CalibInput::I32(_)) => CalibInput::I32(
+                parts.iter().flat_map(|p| if let CalibInput::I32(v) = p { v.clone() } else { Vec::new() }).collect(),
+            ),
+            Some(CalibInput::Many(first)) => CalibInput::Many(
+                (0..first.len())
+                    .map(|i| {
+                        let ith: Vec<&CalibInput> = parts
+                            .iter()
+                            .filter_map(|p| if let CalibInput::Many(v) = p { v.get(i) } else { None })
+                            .collect();
+                        cat(&ith)
+                    })
+                    .collect(),
+            ),
+            None => CalibInput::F32(Vec::new()),
+        }
+    }
+    (0..items.len().div_ceil(batch))
+        .map(|g| cat(&(0..batch).map(|j| &items[(g * batch + j) % items.len()]).collect::<Vec<_>>()))
+        .collect()
+}
+
+fn load_items(model: &Model<'_>, path: &Path, max: usize, batch: usize) -> Result<Vec<CalibInput>> {
     let inputs: Vec<_> = model.inputs().collect();
     if inputs.len() > 1 {
-        return load_examples(&inputs, path, max);
+        return load_examples(&inputs, path, max, batch);
     }
     let [input] = inputs[..] else {
         return Err(data_err(path, "the model has no inputs"));
@@ -335,7 +388,7 @@ pub fn load_calibration(model: &Model<'_>, path: &Path, max: usize) -> Result<Ve
     let out: Vec<CalibInput> = if !npys.is_empty() {
         let mut out = Vec::new();
         for i in spread(npys.len(), max) {
-            out.push(npy_input(&npys[i], &input)?);
+            out.push(npy_input(&npys[i], &input, batch)?);
         }
         out
     } else {

@@ -138,6 +138,11 @@ enum Command {
         /// of 8000 and 16000)
         #[arg(long, value_name = "HZ")]
         stream_rate: Option<u32>,
+        /// Examples per run: every input's symbolic first (batch) dimension becomes N, so one run
+        /// takes N independent inputs (N microphones or sentences; where a GPU pays). The
+        /// preprocessing applies to each example; int8 calibrates on the examples N at a time
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65536))]
+        batch: u32,
     },
     /// Show an artifact's inputs, outputs, ops, tensors, arena and metadata
     Inspect {
@@ -393,6 +398,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             stream_state,
             stream_hop,
             stream_rate,
+            batch,
         } => {
             let chunks = chunk_options(&stream_state, stream_hop, stream_rate)?;
             let config = if no_config {
@@ -443,7 +449,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 task,
                 int8,
                 report.as_deref(),
-                (strip, chunks),
+                (strip, chunks, batch as usize),
             )
         }
         Command::Eval { artifact, data, split, json, reference: Some(reference), fail_on_flag, report, record } => {
@@ -564,7 +570,7 @@ fn cmd_quantize(
     task: Option<String>,
     int8: Option<Int8Options>,
     report: Option<&Path>,
-    (strip, chunks): (bool, Option<ChunkOptions>),
+    (strip, chunks, batch): (bool, Option<ChunkOptions>, usize),
 ) -> anyhow::Result<()> {
     let input_shapes = shapes.iter().map(|s| parse_shape(s)).collect::<anyhow::Result<Vec<_>>>()?;
     let fixed = fix.iter().map(|s| parse_fix(s)).collect::<anyhow::Result<Vec<_>>>()?;
@@ -588,7 +594,7 @@ fn cmd_quantize(
     eprintln!("ferrite: importing {} ...", model.display());
     let mut opts = QuantizeOptions {
         precision,
-        import: ImportOptions { input_shapes, fixed, ..Default::default() },
+        import: ImportOptions { input_shapes, fixed, batch, ..Default::default() },
         labels,
         name,
         task,

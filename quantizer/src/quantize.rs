@@ -182,6 +182,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         .unwrap_or_else(|| model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     let mut preprocess = opts.preprocess.clone();
     let first_input = graph.inputs.first().map(|&t| &graph.tensors[t]);
+    let batch = opts.import.batch.max(1);
     let shape_err = |message: String| Error::Graph { path: model.to_owned(), message };
     let preprocessing_json = match &mut preprocess {
         None => serde_json::Value::Null,
@@ -191,6 +192,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             if input.dtype != ferrite_runtime::format::DType::I32 {
                 return Err(shape_err(format!("[text]: input {} must hold integer token ids", input.name)));
             }
+            // Each of a batch's examples is one text.
+            let n = n / batch;
             if *seq_len == 0 {
                 *seq_len = n;
             } else if *seq_len != n {
@@ -210,12 +213,13 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             let n: usize = input.shape.iter().product();
             let fe = ferrite_runtime::preprocess::AudioFrontend::from_params(a)
                 .map_err(|e| shape_err(format!("[audio]: {e}")))?;
-            if input.dtype != ferrite_runtime::format::DType::F32 || n != fe.feature_len() {
+            if input.dtype != ferrite_runtime::format::DType::F32 || n != batch * fe.feature_len() {
                 return Err(shape_err(format!(
-                    "[audio] gives {} frames x {} features = {} values, but input {} is {:?} {}",
+                    "[audio] gives {} frames x {} features = {} values{}, but input {} is {:?} {}",
                     fe.n_frames(),
                     fe.n_features(),
                     fe.feature_len(),
+                    if batch > 1 { format!(" (x{batch}, the batch)") } else { String::new() },
                     input.name,
                     input.shape,
                     input.dtype.name()
@@ -238,6 +242,9 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
             )));
         }
     }
+    if batch > 1 && opts.chunks.is_some() {
+        return Err(Error::Usage("--batch and a chunk stream (--stream-state) do not go together".into()));
+    }
     let chunk_stream = match &opts.chunks {
         Some(c) => chunk_stream_json(&graph, c).map_err(shape_err)?,
         None => serde_json::Value::Null,
@@ -250,6 +257,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         "outputs": io(&graph.outputs),
         "labels": opts.labels,
         "preprocessing": preprocessing_json,
+        "batch": batch,
         "chunk_stream": chunk_stream,
         "model_card": {
             "source": {
@@ -273,7 +281,8 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         preprocess: preprocess.as_ref(),
         front_coded_vocab: opts.strip,
         compact_records: opts.strip,
-        stream: opts.stream.as_ref(),
+        // A batch is many independent examples, not a stream: the config's [stream] is not for it.
+        stream: opts.stream.as_ref().filter(|_| batch == 1),
     };
     let mut layers = Vec::new();
     let mut f16_tensors = f16_tensors;
@@ -289,7 +298,7 @@ pub fn quantize_with(model: &Path, opts: &QuantizeOptions, progress: Progress<'_
         let (calib, mut ranges) = match &q.calib {
             Some(path) => {
                 progress("loading calibration data", 0, 1);
-                let calib = calibrate::load_calibration(&reference, path, q.samples)?;
+                let calib = calibrate::load_calibration_batched(&reference, path, q.samples, batch)?;
                 let ranges =
                     calibrate::observe_ranges(&reference, &calib, q.method, |d, t| progress("calibrating", d, t))?;
                 (calib, ranges)

@@ -240,6 +240,18 @@ impl<'a> Model<'a> {
         stream_params_of(art.stream)
     }
 
+    /// Examples one run takes (`ferrite quantize --batch`): how many of the preprocessing's
+    /// examples the first input holds, along its first axis; 1 without preprocessing. A caller
+    /// fills example `e` at `e · len / batch` of every input and reads it there in every output.
+    pub fn batch(&self) -> usize {
+        let per = match self.preprocessing() {
+            Preprocessing::Text(t) => t.seq_len(),
+            Preprocessing::Audio(a) => a.feature_len(),
+            Preprocessing::None => return 1,
+        };
+        self.inputs().next().map_or(1, |d| (d.info.len() / per.max(1)).max(1))
+    }
+
     /// Whether the first output is made by a Softmax (class probabilities); otherwise a classifier
     /// reads it as logits.
     pub fn first_output_is_probabilities(&self) -> bool {
@@ -711,17 +723,26 @@ fn validate_preprocessing(art: &Artifact<'_>) -> Result<()> {
             return Err(Error::BadStream(rule!("background must be a class of the first output")));
         }
     }
+    // The first input holds one example, or a batch of them along its first axis.
+    let batched = |i: &crate::TensorInfo, per: usize| {
+        per > 0 && i.len().is_multiple_of(per) && (i.len() == per || (i.rank > 0 && i.dim(0) == i.len() / per))
+    };
     match preprocessing {
         Preprocessing::Text(t) => {
             let i = input.ok_or(Error::BadPreprocess(rule!("tokenizer without an input")))?;
-            if i.dtype != DType::I32 || i.len() != t.seq_len() {
-                return Err(Error::BadPreprocess(rule!("first input must hold seq_len integer ids")));
+            if i.dtype != DType::I32 || !batched(&i, t.seq_len()) {
+                return Err(Error::BadPreprocess(rule!("first input must hold seq_len integer ids (per example)")));
             }
         }
         Preprocessing::Audio(a) => {
             let i = input.ok_or(Error::BadPreprocess(rule!("audio frontend without an input")))?;
-            if i.dtype != DType::F32 || i.len() != a.feature_len() {
-                return Err(Error::BadPreprocess(rule!("first input must hold n_frames x n_features f32 values")));
+            if i.dtype != DType::F32 || !batched(&i, a.feature_len()) {
+                return Err(Error::BadPreprocess(rule!(
+                    "first input must hold n_frames x n_features f32 values (per example)"
+                )));
+            }
+            if !art.stream.is_empty() && i.len() != a.feature_len() {
+                return Err(Error::BadStream(rule!("a stream runs one example at a time, not a batch")));
             }
         }
         Preprocessing::None => {}

@@ -41,6 +41,7 @@ pub fn run(path: &Path, inputs: &[String], opts: Options) -> anyhow::Result<()> 
     let model = open(path)?;
     let load = t0.elapsed();
     if opts.device == super::device::DeviceArg::Cuda {
+        // Refuse before reading inputs when there is no GPU.
         cuda_placement(&model, opts.json)?;
     }
     let arrays = if inputs.is_empty() {
@@ -60,6 +61,9 @@ pub fn run(path: &Path, inputs: &[String], opts: Options) -> anyhow::Result<()> 
         load_inputs(path, &model, inputs)?
     };
     let feeds = feeds(&model, &arrays)?;
+    if opts.device == super::device::DeviceArg::Cuda {
+        return super::device::bench(path, &model, &feeds, opts.iterations.max(1), opts.json);
+    }
     let t1 = Instant::now();
     let mut session = Session::new(&model).map_err(fail)?;
     let prepare = t1.elapsed();
@@ -76,10 +80,8 @@ pub fn run(path: &Path, inputs: &[String], opts: Options) -> anyhow::Result<()> 
         session.run(&feeds).map_err(fail)?;
         times.push(ms(t.elapsed()));
     }
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    let (median, p90, p99) = (pct(0.5), pct(0.9), pct(0.99));
+    let (median, p99, mean, _) = summary(&mut times);
+    let p90 = times[((times.len() - 1) as f64 * 0.9).round() as usize];
     // Per op: the kernel tier always; with --profile, the time of each op summed over the runs.
     let epoch = Instant::now();
     let mut ticks = vec![0u64; session.ops().len()];
@@ -163,18 +165,22 @@ pub fn run(path: &Path, inputs: &[String], opts: Options) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// `--device cuda`: refuses without a GPU; with one, prints the placement (unless `--json`) and
-/// lets the run go on, which is the CPU session while no op has a GPU kernel.
+/// `--device cuda`: refuses without a GPU; with one, prints the placement (unless `--json`).
 fn cuda_placement(model: &ferrite_runtime::Model<'_>, json: bool) -> anyhow::Result<()> {
     let report = super::device::Report::new(model);
     if let Err(e) = &report.device {
         return Err(anyhow!("--device cuda: {e}"));
     }
-    if report.placement.count(ferrite_cuda::Place::Gpu) > 0 {
-        return Err(anyhow!("--device cuda: running ops on the GPU is not built yet"));
-    }
     if !json {
         report.print(&|t| model.tensors().nth(t as usize).map(|(d, _)| d.name.to_string()).unwrap_or_default())?;
     }
     Ok(())
+}
+
+/// The latency distribution of `times` (ms, sorted in place): (median, p99, mean, min).
+pub(crate) fn summary(times: &mut [f64]) -> (f64, f64, f64, f64) {
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    (pct(0.5), pct(0.99), mean, times[0])
 }

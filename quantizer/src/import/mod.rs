@@ -35,6 +35,9 @@ pub struct ImportOptions {
     /// ONNX Runtime's dynamic quantization read as its weights only (for int8 conversion, which
     /// keeps the weights and calibrates the activations): dynamic.rs.
     pub dynamic_as_weights: bool,
+    /// The size a symbolic first dimension (the batch) takes where `input_shapes` does not give
+    /// the input's shape (`--batch`; 0 or 1: one example at a time).
+    pub batch: usize,
 }
 
 /// A value during lowering: a constant (folded by tract) or a run-time tensor of the graph.
@@ -202,7 +205,7 @@ pub fn import_bytes(path: &Path, bytes: &[u8], opts: &ImportOptions) -> Result<I
 }
 
 /// tract's model of `proto` with every input's type and shape set: declared, or from
-/// `--input-shape`, batch 1 for a symbolic first dimension.
+/// `--input-shape`, `--batch` (else 1) for a symbolic first dimension.
 type Typed = (tract_onnx::model::ParseResult, InferenceModel, Vec<(String, DatumType, Vec<usize>)>);
 fn typed_model(
     path: &Path,
@@ -214,7 +217,7 @@ fn typed_model(
     let parsed = guard(path, || "parsing the graph".into(), || onnx.parse(proto, dir))?
         .map_err(|e| tract_err(path, format!("{e:#}")))?;
     let mut model = parsed.model.clone();
-    // Fix every input's shape: declared, or from --input-shape, batch 1 for a symbolic first dim.
+    // Fix every input's shape: declared, or from --input-shape, the batch for a symbolic first dim.
     // A shape given for a fixed input was used by `--fix` already.
     let mut used_shapes: Vec<bool> =
         opts.input_shapes.iter().map(|(n, _)| opts.fixed.iter().any(|(f, _)| f == n)).collect();
@@ -276,7 +279,16 @@ fn typed_model(
                     ),
                 });
             }
-            declared.iter().map(|d| d.unwrap_or(1)).collect()
+            if opts.batch > 1 && declared.first().is_some_and(Option::is_some) {
+                return Err(Error::InputShape {
+                    path: path.to_owned(),
+                    message: format!(
+                        "--batch {}: input {name} has a fixed first dimension ({:?}), not a batch one",
+                        opts.batch, declared
+                    ),
+                });
+            }
+            declared.iter().map(|d| d.unwrap_or(opts.batch.max(1))).collect()
         };
         model.set_input_fact(ix, InferenceFact::dt_shape(dt, &*shape)).map_err(|e| tract_err(path, e))?;
         input_facts.push((name, dt, shape));

@@ -7,10 +7,12 @@
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::offload::Engine;
+use crate::graph::GraphView;
+use crate::offload::{Engine, Offload};
+use crate::placement::Placement;
 use cudarc::driver::sys::{self, CUdeviceptr};
 use cudarc::driver::{result, CudaContext, CudaFunction, CudaGraph, CudaSlice, CudaStream, DevicePtr};
-use ferrite_runtime::Model;
+use ferrite_runtime::{Input, Model, Outputs, Session};
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
@@ -115,30 +117,41 @@ unsafe impl Sync for DeviceWeights<'_> {}
 const PAGE: usize = 4096;
 
 impl<'m> DeviceWeights<'m> {
-    /// Puts `model`'s weights on `device` as `mode` says.
+    /// Puts `model`'s weights on `device` as `mode` says ([`WeightsMode::Auto`] uploads them
+    /// where registering the host pages fails: a heap buffer sharing a page with another
+    /// registered one, a driver without read-only registration for a read-only mapping).
     pub fn new(device: &Device, model: &'m Model<'_>, mode: WeightsMode) -> Result<Arc<DeviceWeights<'m>>> {
         let bytes: &'m [u8] = model.artifact().weights;
         let ctx = device.context().clone();
         ctx.bind_to_thread().map_err(driver)?;
-        let map = match mode {
-            WeightsMode::MapHost => true,
-            WeightsMode::Upload => false,
-            WeightsMode::Auto => device.info().unified_memory(),
+        let held = match mode {
+            WeightsMode::Upload => Self::upload(&ctx, bytes)?,
+            WeightsMode::MapHost => Self::map(&ctx, bytes)?,
+            WeightsMode::Auto if device.info().unified_memory() => {
+                Self::map(&ctx, bytes).or_else(|_| Self::upload(&ctx, bytes))?
+            }
+            WeightsMode::Auto => Self::upload(&ctx, bytes)?,
         };
-        if !map || bytes.is_empty() {
-            let stream = ctx.default_stream();
-            // At least one byte: a kernel argument still needs an address.
-            let mut slice = stream.alloc_zeros::<u8>(bytes.len().max(1)).map_err(driver)?;
+        let (ptr, held) = held;
+        let mapped = matches!(held, Held::Mapped(_));
+        Ok(Arc::new(DeviceWeights { ctx, ptr, held, mapped, _model: Default::default() }))
+    }
+
+    fn upload(ctx: &Arc<CudaContext>, bytes: &[u8]) -> Result<(CUdeviceptr, Held)> {
+        let stream = ctx.default_stream();
+        // At least one byte: a kernel argument still needs an address.
+        let mut slice = stream.alloc_zeros::<u8>(bytes.len().max(1)).map_err(driver)?;
+        if !bytes.is_empty() {
             stream.memcpy_htod(bytes, &mut slice).map_err(driver)?;
-            stream.synchronize().map_err(driver)?;
-            let ptr = slice.device_ptr(&stream).0;
-            return Ok(Arc::new(DeviceWeights {
-                ctx,
-                ptr,
-                held: Held::Copy { _owned: slice },
-                mapped: false,
-                _model: Default::default(),
-            }));
+        }
+        stream.synchronize().map_err(driver)?;
+        let ptr = slice.device_ptr(&stream).0;
+        Ok((ptr, Held::Copy { _owned: slice }))
+    }
+
+    fn map(ctx: &Arc<CudaContext>, bytes: &'m [u8]) -> Result<(CUdeviceptr, Held)> {
+        if bytes.is_empty() {
+            return Self::upload(ctx, bytes);
         }
         // Whole pages around the section: the driver pins pages.
         let start = bytes.as_ptr() as usize;
@@ -159,8 +172,7 @@ impl<'m> DeviceWeights<'m> {
             unsafe { sys::cuMemHostUnregister(host) };
             return Err(driver(e));
         }
-        let ptr = base + (start - first) as u64;
-        Ok(Arc::new(DeviceWeights { ctx, ptr, held: Held::Mapped(host), mapped: true, _model: Default::default() }))
+        Ok((base + (start - first) as u64, Held::Mapped(host)))
     }
 
     /// Whether the kernels read the host's bytes in place (nothing copied).
@@ -262,5 +274,50 @@ impl Engine for CudaEngine<'_> {
             Some(g) => g.launch().map_err(driver),
             None => Err(Error::Driver("stream capture gave no graph".into())),
         }
+    }
+}
+
+/// A model on the GPU, as a user runs it: a CPU session for the inputs, outputs and any op
+/// without a kernel, and the CUDA engine for the rest, placed once. Runs take the whole-graph
+/// path (one upload, one CUDA Graph launch, one download) when every op has a kernel, else
+/// the per-op path with CPU fallback.
+pub struct CudaSession<'m, 'a> {
+    host: Session<'m, 'a, 'static>,
+    offload: Offload<CudaEngine<'m>>,
+    graph: GraphView,
+    placement: Placement,
+}
+
+impl<'m, 'a> CudaSession<'m, 'a> {
+    /// Places `model` for `device`, with its weights already there (`weights`, which sessions of
+    /// the same model share).
+    pub fn new(device: &Device, model: &'m Model<'a>, weights: Arc<DeviceWeights<'m>>) -> Result<CudaSession<'m, 'a>> {
+        let kernels = Kernels::for_device(device)?;
+        let host = Session::new(model).map_err(Error::Run)?;
+        let engine = CudaEngine::new(kernels, weights, model.arena_len())?;
+        let offload = Offload::new(&host, engine);
+        let graph = GraphView::of(model);
+        let placement = crate::plan(&graph, &|op: &crate::OpNode| offload.supports(op));
+        Ok(CudaSession { host, offload, graph, placement })
+    }
+
+    /// Where each op runs.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// Whether whole-graph runs are recorded once as a CUDA Graph and replayed (the default), or
+    /// launched op by op.
+    pub fn set_cuda_graphs(&mut self, on: bool) {
+        self.offload.engine().use_graphs = on;
+    }
+
+    /// Runs the model on `inputs` (host memory, one per graph input) and returns the outputs
+    /// (host memory, borrowed until the next run).
+    pub fn run(&mut self, inputs: &[Input<'_>]) -> Result<Outputs<'_>> {
+        if self.placement.whole_graph {
+            return self.offload.run_whole(&mut self.host, &self.graph, inputs);
+        }
+        crate::run_placed(&mut self.host, &self.graph, &self.placement, &mut self.offload, inputs).map(|(o, _)| o)
     }
 }

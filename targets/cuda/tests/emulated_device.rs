@@ -11,7 +11,8 @@ use ferrite_cuda::offload::{device_arena_len, status_offset, STATUS_BYTES};
 use ferrite_cuda::placement::{plan, Place};
 use ferrite_cuda::{run_placed, Engine, GraphView, Offload};
 use ferrite_e2e::{
-    arena_bytes_written_by_outputs, have_shared_data, int8_artifact, output_bits, real_input, trained_artifact, Feed,
+    arena_bytes_written_by_outputs, have_shared_data, int8_artifact, output_bits, real_input, trained_artifact,
+    trained_options, Feed,
 };
 use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::{AlignedBytes, Input, Model, Session};
@@ -174,6 +175,19 @@ fn every_trained_model_gives_the_cpu_bits_on_the_emulated_device() {
         let art = int8_artifact(name, data);
         let feed = real_input(&Model::from_bytes(&art).unwrap());
         let label = format!("{name} int8");
+        placed.push((label.clone(), check(&lib, &label, &art, &feed)));
+    }
+    // Batches (`--batch`): the same launches over 8 examples at once.
+    for (name, precision) in [("kws-crnn", Precision::F32), ("intent-transformer", Precision::F32)] {
+        let (path, mut opts) = trained_options(name, precision);
+        opts.import.batch = 8;
+        let art = AlignedBytes::copy_from(&ferrite_quantizer::quantize::quantize(&path, &opts).unwrap().bytes);
+        let feed = match real_input(&Model::from_bytes(&art).unwrap()) {
+            Feed::F32(v) => Feed::F32(v.repeat(8)),
+            Feed::I32(v) => Feed::I32(v.repeat(8)),
+            other => other,
+        };
+        let label = format!("{name} batch 8");
         placed.push((label.clone(), check(&lib, &label, &art, &feed)));
     }
     eprintln!("ops on the emulated device: {placed:?}");
