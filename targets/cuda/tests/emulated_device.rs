@@ -164,6 +164,10 @@ fn every_trained_model_gives_the_cpu_bits_on_the_emulated_device() {
         let art = trained_artifact(name, Precision::F32);
         let feed = real_input(&Model::from_bytes(&art).unwrap());
         placed.push((name.to_string(), check(&lib, name, &art, &feed)));
+        // fp16 weights, widened exactly by the kernels as by the CPU.
+        let art = trained_artifact(name, Precision::Fp16);
+        let label = format!("{name} fp16");
+        placed.push((label.clone(), check(&lib, &label, &art, &feed)));
     }
     let int8 = [
         ("kws-dscnn", "fsdd"),
