@@ -249,6 +249,8 @@ impl Engine for CudaEngine<'_> {
     }
 
     fn launch(&mut self, kernel: &str, grid: u32, params: &mut [*mut c_void]) -> Result<()> {
+        // The context current on this thread (a session may run on another thread than made it).
+        self.kernels.ctx.bind_to_thread().map_err(driver)?;
         let f = self.kernels.function(kernel)?.cu_function();
         let block = (crate::lower::BLOCK, 1, 1);
         // SAFETY: `params` has one pointer per parameter of `kernel`, to values of its types, in
