@@ -351,3 +351,55 @@ KERNEL void ferrite_cast_i32_f32(const int *x, int n, float *out) {
         out[i] = (float)x[i];
     }
 }
+
+// DynQMatMul (f32 in and out, int8 inside; here for ferrite_activate), step 1 (dynq.rs quantize_rows): each row's max|x| (NaN ignored), one thread per
+// row, kept in the op's scratch where the CPU keeps the row's scale (max / 127, recomputed from it
+// by the steps after, with the same division).
+KERNEL void ferrite_dynq_max(const float *x, int m, int k, float *row_max) {
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if (r >= m) {
+        return;
+    }
+    float max = 0.0f;
+    for (int i = 0; i < k; ++i) {
+        float v = x[(long long)r * k + i];
+        v = v < 0.0f ? -v : v;
+        max = (v != v) ? max : (v > max ? v : max);
+    }
+    row_max[r] = max;
+}
+
+// Step 2: each value as round_to_i8(x · (127 / max), 0), all 0 where the scale max / 127 is not
+// positive. One thread per value.
+KERNEL void ferrite_dynq_quantize(const float *x, int m, int k, const float *row_max, signed char *xq) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= m * k) {
+        return;
+    }
+    float max = row_max[i / k];
+    xq[i] = (max / 127.0f > 0.0f) ? ferrite_round_to_i8(x[i] * (127.0f / max), 0) : 0;
+}
+
+// Step 3: out[r, c] = act((Σ_k xq[r, k] · w[c, k]) · (s_r · ws[c]) + bias[c]) + residual[r, c],
+// s_r = max_r / 127, each an f32 step in that order (dynq.rs dyn_qmatmul, finish_rows); k4n16
+// weights, sums by __dp4a (exact). One thread per output, channels fastest.
+KERNEL void ferrite_dynq_gemm(const signed char *xq, const float *row_max, int m, int k, const signed char *w,
+                              int n, const float *ws, const float *bias, int act, float act_a, float act_b,
+                              const float *residual, float *out) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= m * n) {
+        return;
+    }
+    int r = i / n, c = i % n;
+    int kp = (k + 3) / 4 * 4;
+    const signed char *wc = w + (long long)(c / 16) * 16 * kp + (c % 16) * 4;
+    const signed char *ar = xq + (long long)r * k;
+    int acc = 0;
+    for (int g = 0; g < kp / 4; ++g) {
+        acc = __dp4a(ferrite_load4(ar, 4 * g, k), ferrite_load4(wc + 64 * g, 0, 4), acc);
+    }
+    float s = row_max[r] / 127.0f;
+    float y = (float)acc * (s * ws[c]) + (bias ? bias[c] : 0.0f);
+    y = ferrite_activate(act, act_a, act_b, y);
+    out[i] = residual ? y + residual[i] : y;
+}

@@ -37,6 +37,7 @@ pub const KERNEL_OPS: &[OpCode] = &[
     OpCode::Gather,
     OpCode::Lstm,
     OpCode::Gru,
+    OpCode::DynQMatMul,
 ];
 
 /// One kernel argument.
@@ -133,8 +134,10 @@ pub fn lower(session: &Session<'_, '_, '_>, index: usize) -> Option<Vec<Launch>>
     let no = op.n_outputs();
     let t = Tensors { session, inputs: regs.get(..ni)?, outputs: regs.get(ni..ni + no)?, scratch: regs.get(ni + no) };
     let tag = int(index + 1)?;
-    if let Params::Rnn(p) = op.params() {
-        return rnn(&t, &p);
+    match op.params() {
+        Params::Rnn(p) => return rnn(&t, &p),
+        Params::DynQMatMul { k, n, act, residual } => return dynq(&t, k, n, &act, residual),
+        _ => {}
     }
     let launch = match op.params() {
         Params::QMatMul { k, n, lo, hi, packed: true } => qmatmul(&t, k, n, lo, hi)?,
@@ -625,4 +628,51 @@ fn rnn(t: &Tensors<'_, '_, '_, '_>, p: &RnnParams) -> Option<Vec<Launch>> {
         v.push(launch("ferrite_rnn_final", bh as usize, vec![geom.clone(), di, sc.clone(), out(1), y_c.clone()])?);
     }
     Some(v)
+}
+
+/// DynQMatMul: the rows' maxima (into the op's scratch, where the CPU keeps their scales), the
+/// rows quantized (after them in the scratch, as the CPU), then the product and its epilogue.
+/// Packed weights in their full form, or lean ones whose rows fill whole blocks (the same bytes).
+fn dynq(t: &Tensors<'_, '_, '_, '_>, k: usize, n: usize, act: &Activation, residual: bool) -> Option<Vec<Launch>> {
+    let w = t.inputs.get(1).filter(|r| r.place() == Place::Weight)?;
+    let lean_whole = n.is_multiple_of(16) && w.len() == n * PackedI8::padded_k(k);
+    if full_sums(w, n, k).is_none() && !lean_whole {
+        return None;
+    }
+    if !t.is_f32(&[0, 2], &[0]) || !t.f32_or_absent(3) || (residual && !t.is_f32(&[4], &[])) {
+        return None;
+    }
+    let m = t.in_len(0)? / 4 / k.max(1);
+    let scratch = t.scratch.filter(|r| r.place() == Place::Arena && r.len() >= m * 4 + m * k)?;
+    let (maxima, xq) = (Arg::Arena(scratch.offset()), Arg::Arena(scratch.offset() + m * 4));
+    let (mi, ki, ni) = (Arg::I32(int(m)?), Arg::I32(int(k)?), Arg::I32(int(n)?));
+    let [f, aa, ab] = activation(act)?;
+    let res = if residual { t.input(4)? } else { Arg::Null };
+    Some(vec![
+        Launch::flat("ferrite_dynq_max", int(m)?, vec![t.input(0)?, mi.clone(), ki.clone(), maxima.clone()]),
+        Launch::flat(
+            "ferrite_dynq_quantize",
+            int(m * k)?,
+            vec![t.input(0)?, mi.clone(), ki.clone(), maxima.clone(), xq.clone()],
+        ),
+        Launch::flat(
+            "ferrite_dynq_gemm",
+            int(m.checked_mul(n)?)?,
+            vec![
+                xq,
+                maxima,
+                mi,
+                ki,
+                Arg::Weight(w.offset()),
+                ni,
+                t.input(2)?,
+                t.input(3).unwrap_or(Arg::Null),
+                Arg::I32(f),
+                Arg::F32(f32::from_bits(aa as u32)),
+                Arg::F32(f32::from_bits(ab as u32)),
+                res,
+                t.output(0)?,
+            ],
+        ),
+    ])
 }

@@ -2,8 +2,8 @@
 //! ops go one by one: an op without a kernel runs on the CPU (the fallback is the CPU session's
 //! own kernel, the reference every backend is tested against); a heavy op with a kernel (the
 //! products, convolutions and recurrent ops, where a GPU pays) runs on the GPU; a light op with a
-//! kernel (element-wise, data movement, normalization) runs where most of its inputs already are,
-//! the CPU on a tie, so that it never costs a transfer of its own. Every tensor that a consumer
+//! kernel (element-wise, data movement, normalization) runs where most of its input bytes already
+//! are (on a tie the GPU if it holds any, else the CPU), so that it moves at most half its input. Every tensor that a consumer
 //! needs on the other side costs one transfer; graph inputs start on the host and graph outputs
 //! end there.
 
@@ -98,8 +98,14 @@ pub fn plan(g: &GraphView, support: &dyn Support) -> Placement {
         } else if is_heavy(op.code) {
             Place::Gpu
         } else {
-            let on_gpu = op.inputs.iter().filter(|t| at.get(t) == Some(&Place::Gpu)).count();
-            if 2 * on_gpu > op.inputs.len() {
+            // The side holding most of its input bytes (a tensor of unknown size counts 1): an
+            // attention mask from the host does not pull the scores it is added to back. On a
+            // tie, the GPU if it holds any: a residual add of a GPU product and a host tensor
+            // then keeps the residual stream on the device for the layers after it.
+            let bytes = |t: &u32| g.byte_len.get(*t as usize).copied().unwrap_or(1).max(1);
+            let on_gpu: usize = op.inputs.iter().filter(|t| at.get(t) == Some(&Place::Gpu)).map(bytes).sum();
+            let all: usize = op.inputs.iter().map(bytes).sum();
+            if 2 * on_gpu > all || (2 * on_gpu == all && on_gpu > 0) {
                 Place::Gpu
             } else {
                 Place::Cpu

@@ -8,11 +8,11 @@
 //! memory access) is the device script's (targets/cuda/device/run.sh).
 
 use ferrite_cuda::offload::{device_arena_len, status_offset, STATUS_BYTES};
-use ferrite_cuda::placement::{plan, Place};
+use ferrite_cuda::placement::{is_heavy, plan, Place};
 use ferrite_cuda::{run_placed, Engine, GraphView, Offload};
 use ferrite_e2e::{
-    arena_bytes_written_by_outputs, have_shared_data, int8_artifact, output_bits, real_input, trained_artifact,
-    trained_options, Feed,
+    arena_bytes_written_by_outputs, have_shared_data, int8_artifact, minilm_artifact, minilm_onnx, output_bits,
+    real_input, trained_artifact, trained_options, Feed,
 };
 use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::{AlignedBytes, Input, Model, Session};
@@ -234,4 +234,36 @@ fn an_index_out_of_range_on_the_device_is_the_cpu_error() {
     assert_eq!(e, Some(ferrite_cuda::Error::Run(want_err)));
     let (out, _) = run_placed(&mut host, &g, &p, &mut dev, &[Input::I32(&good)]).unwrap();
     assert_eq!(output_bits(&out), want);
+}
+
+/// The pretrained encoder's intent model (models/minilm/prepare.py builds its graph): f32, and
+/// int8 with its DynQMatMul products on the device; the mask's few ops without a kernel (Max,
+/// Compare, Not, a Cast) stay on the CPU, so this is the per-op path with real transfers.
+#[test]
+fn intent_minilm_gives_the_cpu_bits_on_the_emulated_device() {
+    let Some(onnx) = minilm_onnx("intent-minilm") else { return };
+    if !have_shared_data() {
+        eprintln!("skipped: ../shared/data (calibration) is not here");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(path) = build(tmp.path()) else { return };
+    // SAFETY: as above.
+    let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+    for precision in [Precision::F32, Precision::Int8] {
+        let art = minilm_artifact("intent-minilm", &onnx, precision);
+        let model = Model::from_bytes(&art).unwrap();
+        let feed = real_input(&model);
+        let label = format!("intent-minilm {precision:?}");
+        let (on_gpu, _) = check(&lib, &label, &art, &feed);
+        eprintln!("{label}: {on_gpu} of {} ops on the emulated device", model.op_count());
+        // Every product (MatMul, and DynQMatMul in int8) is among them.
+        let g = GraphView::of(&model);
+        let host = Session::new(&model).unwrap();
+        let dev = Offload::new(&host, EmuEngine::new(&lib, &model));
+        let p = plan(&g, &|op: &ferrite_cuda::OpNode| dev.supports(op));
+        for (op, place) in g.ops.iter().zip(&p.places) {
+            assert!(!is_heavy(op.code) || *place == Place::Gpu, "{label}: {} ({:?}) on the CPU", op.name, op.code);
+        }
+    }
 }

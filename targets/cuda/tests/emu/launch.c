@@ -158,3 +158,18 @@ void emu_ferrite_gru_hidden(void **p, int gx, int bx) {
 void emu_ferrite_rnn_final(void **p, int gx, int bx) {
     FERRITE_LAUNCH(gx, 1, bx, ferrite_rnn_final(ARG(0, ferrite_rnn), ARG(1, int), ARG(2, cf32), ARG(3, f32p), ARG(4, f32p)));
 }
+
+void emu_ferrite_dynq_max(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_dynq_max(ARG(0, cf32), ARG(1, int), ARG(2, int), ARG(3, f32p)));
+}
+
+void emu_ferrite_dynq_quantize(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx, ferrite_dynq_quantize(ARG(0, cf32), ARG(1, int), ARG(2, int), ARG(3, cf32), ARG(4, s8)));
+}
+
+void emu_ferrite_dynq_gemm(void **p, int gx, int bx) {
+    FERRITE_LAUNCH(gx, 1, bx,
+                   ferrite_dynq_gemm(ARG(0, cs8), ARG(1, cf32), ARG(2, int), ARG(3, int), ARG(4, cs8), ARG(5, int),
+                                     ARG(6, cf32), ARG(7, cf32), ARG(8, int), ARG(9, float), ARG(10, float),
+                                     ARG(11, cf32), ARG(12, f32p)));
+}
