@@ -104,7 +104,6 @@ pub struct DeviceWeights<'m> {
     ctx: Arc<CudaContext>,
     ptr: CUdeviceptr,
     held: Held,
-    mapped: bool,
     _model: std::marker::PhantomData<&'m [u8]>,
 }
 
@@ -133,8 +132,7 @@ impl<'m> DeviceWeights<'m> {
             WeightsMode::Auto => Self::upload(&ctx, bytes)?,
         };
         let (ptr, held) = held;
-        let mapped = matches!(held, Held::Mapped(_));
-        Ok(Arc::new(DeviceWeights { ctx, ptr, held, mapped, _model: Default::default() }))
+        Ok(Arc::new(DeviceWeights { ctx, ptr, held, _model: Default::default() }))
     }
 
     fn upload(ctx: &Arc<CudaContext>, bytes: &[u8]) -> Result<(CUdeviceptr, Held)> {
@@ -177,7 +175,7 @@ impl<'m> DeviceWeights<'m> {
 
     /// Whether the kernels read the host's bytes in place (nothing copied).
     pub fn is_mapped(&self) -> bool {
-        self.mapped
+        matches!(self.held, Held::Mapped(_))
     }
 }
 

@@ -85,19 +85,26 @@ enum Value {
 #[derive(Debug)]
 pub struct ParamValues(Box<[Value]>);
 
+/// Most arguments a kernel takes (the longest, `ferrite_dynq_gemm`, has 13).
+pub const MAX_ARGS: usize = 16;
+
 impl ParamValues {
-    /// One pointer per argument, into these values (valid while `self` is neither moved nor
-    /// dropped: the values are boxed, so the pointers survive moving the vector they are in).
-    pub fn pointers(&mut self) -> Vec<*mut c_void> {
-        self.0
-            .iter_mut()
-            .map(|v| match v {
-                Value::Ptr(p) => p as *mut u64 as *mut c_void,
-                Value::I32(x) => x as *mut i32 as *mut c_void,
-                Value::F32(x) => x as *mut f32 as *mut c_void,
-                Value::Words(w) => w.as_mut_ptr() as *mut c_void,
-            })
-            .collect()
+    /// One pointer per argument, into these values, written into `buf` (no allocation: this
+    /// runs for every launch of every run): the first `n` entries, `None` past [`MAX_ARGS`]
+    /// arguments. The pointers stay valid while `self` lives (the values are boxed, so moving
+    /// `self` does not move them); the driver only reads through them.
+    pub fn pointers<'b>(&self, buf: &'b mut [*mut c_void; MAX_ARGS]) -> Option<&'b mut [*mut c_void]> {
+        let n = self.0.len();
+        let slots = buf.get_mut(..n)?;
+        for (slot, v) in slots.iter_mut().zip(self.0.iter()) {
+            *slot = match v {
+                Value::Ptr(p) => p as *const u64 as *mut c_void,
+                Value::I32(x) => x as *const i32 as *mut c_void,
+                Value::F32(x) => x as *const f32 as *mut c_void,
+                Value::Words(w) => w.as_ptr() as *mut c_void,
+            };
+        }
+        Some(slots)
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::exec::Backend;
 use crate::graph::{GraphView, OpNode};
-use crate::lower::Launch;
+use crate::lower::{Arg, ParamValues, MAX_ARGS};
 use ferrite_runtime::{Input, OpSlot, Outputs, Place, Ran, Session, Span};
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -26,7 +26,8 @@ pub fn status_offset(arena_len: usize) -> usize {
     arena_len.div_ceil(8) * 8
 }
 
-/// One device's memory and launches.
+/// One device's memory and launches. Its addresses are fixed for its life: an [`Offload`]
+/// resolves every launch's arguments against them once.
 pub trait Engine {
     /// The device address of the arena copy's first byte (the copy is
     /// [`device_arena_len`] bytes long, zeroed at least where the status word is).
@@ -51,19 +52,58 @@ pub trait Engine {
     }
 }
 
+/// One launch with its arguments resolved against the engine's addresses.
+struct Ready {
+    kernel: &'static str,
+    grid: u32,
+    values: ParamValues,
+}
+
+impl Ready {
+    fn launch(&self, engine: &mut dyn Engine) -> Result<()> {
+        let mut buf = [std::ptr::null_mut(); MAX_ARGS];
+        let params = self
+            .values
+            .pointers(&mut buf)
+            .ok_or_else(|| Error::Plan(format!("{}: too many arguments", self.kernel)))?;
+        engine.launch(self.kernel, self.grid, params)
+    }
+}
+
 /// The ops of one session lowered to launches, run on an engine.
 pub struct Offload<E: Engine> {
     engine: E,
-    launches: Vec<Option<Vec<Launch>>>,
+    /// Each op's launches (`None`: the op runs on the CPU), resolved once.
+    launches: Vec<Option<Vec<Ready>>>,
     /// The status word's offset in the engine's arena copy.
     status: usize,
+    /// Whether any launch reports through the status word (read after each run if so).
+    checks_status: bool,
 }
 
 impl<E: Engine> Offload<E> {
-    /// Lowers `session`'s ops for `engine` (whose arena copy has the session's arena length).
+    /// Lowers `session`'s ops for `engine` (whose arena copy has the session's arena length) and
+    /// resolves their arguments against its addresses.
     pub fn new(session: &Session<'_, '_, '_>, engine: E) -> Offload<E> {
         let status = status_offset(session.model().arena_len());
-        Offload { engine, launches: crate::lower::lower_all(session), status }
+        let (arena, weights) = (engine.arena(), engine.weights());
+        let lowered = crate::lower::lower_all(session);
+        let checks_status = lowered.iter().flatten().flatten().any(|l| l.args.contains(&Arg::Status));
+        let launches = lowered
+            .into_iter()
+            .map(|op| {
+                op.map(|ls| {
+                    ls.into_iter()
+                        .map(|l| Ready {
+                            kernel: l.kernel,
+                            grid: l.grid,
+                            values: l.values(arena, weights, arena + status as u64),
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        Offload { engine, launches, status, checks_status }
     }
 
     /// Whether op `op` has launches (what placement asks: `|op| offload.supports(op)`).
@@ -141,15 +181,8 @@ impl<E: Engine> Offload<E> {
             Backend::upload(self, span, host)?;
         }
         let launches = &self.launches;
-        let status = self.status as u64;
-        self.engine.run_recorded(&mut |e: &mut dyn Engine| {
-            let (arena, weights) = (e.arena(), e.weights());
-            for l in launches.iter().flatten().flatten() {
-                let mut values = l.values(arena, weights, arena + status);
-                e.launch(l.kernel, l.grid, &mut values.pointers())?;
-            }
-            Ok(())
-        })
+        self.engine
+            .run_recorded(&mut |e: &mut dyn Engine| launches.iter().flatten().flatten().try_for_each(|l| l.launch(e)))
     }
 }
 
@@ -173,18 +206,11 @@ impl<E: Engine> Backend for Offload<E> {
         let Some(Some(launches)) = self.launches.get(slot.index) else {
             return Err(Error::Plan(format!("op {} ({}) has no GPU kernel", slot.index, slot.code.name())));
         };
-        let (arena, weights) = (self.engine.arena(), self.engine.weights());
-        let status = arena + self.status as u64;
-        for l in launches {
-            let mut values = l.values(arena, weights, status);
-            self.engine.launch(l.kernel, l.grid, &mut values.pointers())?;
-        }
-        Ok(())
+        launches.iter().try_for_each(|l| l.launch(&mut self.engine))
     }
 
     fn finish(&mut self) -> Result<()> {
-        let checks = self.launches.iter().flatten().flatten().any(|l| l.args.contains(&crate::lower::Arg::Status));
-        if !checks {
+        if !self.checks_status {
             return Ok(());
         }
         let mut word = [0u8; 4];

@@ -17,40 +17,13 @@ use ferrite_e2e::{
 use ferrite_quantizer::quantize::Precision;
 use ferrite_runtime::{AlignedBytes, Input, Model, Session};
 use std::ffi::c_void;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// Builds tests/emu/launch.c, with kernels/emu.h and the module NVRTC would compile
-/// (`kernels::module_source`), into a shared library (`CC`, else `gcc`); `None` (skipped) when
-/// there is no C compiler, except in CI, which has gcc.
-fn build(dir: &Path) -> Option<PathBuf> {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".into());
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(here.join("kernels/emu.h"), dir.join("emu.h")).unwrap();
-    std::fs::write(dir.join("module.cu"), ferrite_cuda::kernels::module_source()).unwrap();
-    let src = dir.join("launch.c");
-    std::fs::copy(here.join("tests/emu/launch.c"), &src).unwrap();
-    let lib = dir.join("libferrite_emu.so");
-    // -ffp-contract=off: no fused multiply-adds, as NVRTC is told (fmad off).
-    let flags = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off", "-shared", "-fPIC", "-x", "c"];
-    match Command::new(&cc).args(flags).arg(&src).arg("-o").arg(&lib).arg("-lm").output() {
-        Ok(o) => {
-            assert!(o.status.success(), "{cc} {}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
-            Some(lib)
-        }
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: no C compiler ({cc}: {e})");
-            None
-        }
-        Err(e) => panic!("{cc}: {e}"),
-    }
-}
-
-type Entry = unsafe extern "C" fn(*mut *mut c_void, i32, i32);
+mod common;
+use common::Emulator;
 
 /// The emulated device: host buffers standing for device memory, the kernels from the library.
 struct EmuEngine<'l> {
-    lib: &'l libloading::Library,
+    lib: &'l Emulator,
     /// u64s: 8-byte aligned, as device allocations are (at least).
     arena: Vec<u64>,
     weights: Vec<u64>,
@@ -58,7 +31,7 @@ struct EmuEngine<'l> {
 }
 
 impl<'l> EmuEngine<'l> {
-    fn new(lib: &'l libloading::Library, model: &Model<'_>) -> EmuEngine<'l> {
+    fn new(lib: &'l Emulator, model: &Model<'_>) -> EmuEngine<'l> {
         let w = model.artifact().weights;
         let mut weights = vec![0u64; w.len().div_ceil(8)];
         bytes_mut(&mut weights)[..w.len()].copy_from_slice(w);
@@ -93,15 +66,12 @@ impl Engine for EmuEngine<'_> {
         Ok(())
     }
     fn launch(&mut self, kernel: &str, grid: u32, params: &mut [*mut c_void]) -> ferrite_cuda::Result<()> {
-        let name = format!("emu_{kernel}");
-        // SAFETY: every `emu_*` entry of launch.c has the signature `Entry`.
-        let f = unsafe { self.lib.get::<Entry>(name.as_bytes()) }
-            .map_err(|e| ferrite_cuda::Error::Driver(format!("{name}: {e}")))?;
         // SAFETY: `params` holds one pointer per argument of the kernel, to values of the types
         // its entry reads (lower.rs builds them in the kernel's order); the pointer arguments are
         // addresses inside `arena` and `weights`, which the lowering keeps within the tensors'
         // regions, and which live as long as `self`.
-        unsafe { f(params.as_mut_ptr(), grid as i32, ferrite_cuda::lower::BLOCK as i32) };
+        unsafe { self.lib.launch(kernel, grid, ferrite_cuda::lower::BLOCK, params) }
+            .map_err(ferrite_cuda::Error::Driver)?;
         self.launches += 1;
         Ok(())
     }
@@ -109,7 +79,7 @@ impl Engine for EmuEngine<'_> {
 
 /// Runs `art` twice on the emulated device and checks it against the CPU; returns the number of
 /// ops placed on the device and whether that was the whole graph.
-fn check(lib: &libloading::Library, name: &str, art: &AlignedBytes, feed: &Feed) -> (usize, bool) {
+fn check(lib: &Emulator, name: &str, art: &AlignedBytes, feed: &Feed) -> (usize, bool) {
     let model = Model::from_bytes(art).unwrap();
     let g = GraphView::of(&model);
     let mut cpu = Session::new(&model).unwrap();
@@ -155,10 +125,7 @@ fn every_trained_model_gives_the_cpu_bits_on_the_emulated_device() {
         eprintln!("skipped: ../shared/data (real inputs) is not here");
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(path) = build(tmp.path()) else { return };
-    // SAFETY: loading runs no initialisers beyond the C runtime's (launch.c defines none).
-    let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+    let Some(lib) = Emulator::build() else { return };
     let mut placed = Vec::new();
     for name in ["kws-dscnn", "kws-crnn", "intent-lstm", "intent-transformer"] {
         let art = trained_artifact(name, Precision::F32);
@@ -207,10 +174,7 @@ fn every_trained_model_gives_the_cpu_bits_on_the_emulated_device() {
 /// same rule), per op and whole-graph, and the next good run gives the CPU's bits again.
 #[test]
 fn an_index_out_of_range_on_the_device_is_the_cpu_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(path) = build(tmp.path()) else { return };
-    // SAFETY: as above.
-    let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+    let Some(lib) = Emulator::build() else { return };
     let art = trained_artifact("intent-transformer", Precision::F32);
     let model = Model::from_bytes(&art).unwrap();
     let n = model.inputs().next().unwrap().info.len();
@@ -246,10 +210,7 @@ fn intent_minilm_gives_the_cpu_bits_on_the_emulated_device() {
         eprintln!("skipped: ../shared/data (calibration) is not here");
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(path) = build(tmp.path()) else { return };
-    // SAFETY: as above.
-    let lib = unsafe { libloading::Library::new(&path) }.unwrap();
+    let Some(lib) = Emulator::build() else { return };
     for precision in [Precision::F32, Precision::Int8] {
         let art = minilm_artifact("intent-minilm", &onnx, precision);
         let model = Model::from_bytes(&art).unwrap();

@@ -1,48 +1,20 @@
-//! The CUDA kernels' arithmetic, checked without a GPU: kernels/int8.cu is compiled as C with
-//! kernels/emu.h (every thread run in turn on the host) and its bytes compared with the runtime's
-//! scalar kernels on random shapes. What this cannot check (speed, memory access on the device,
-//! NVRTC accepting the file) is the device script's.
+//! The int8 GEMM kernel's arithmetic on random shapes, without a GPU: `ferrite_qgemm_dp4a` from the
+//! emulated device's library (the kernels compiled as C with kernels/emu.h, every thread run in
+//! turn on the host), on 32-thread blocks (a partial last block, unlike the backend's 128), its
+//! bytes compared with the runtime's scalar `qgemm`. What this cannot check (speed, memory access
+//! on the device, NVRTC accepting the file) is the device script's.
 
+mod common;
+
+use common::Emulator;
 use ferrite_e2e::Rng;
 use ferrite_runtime::kernels::generic::qgemm::qgemm;
 use ferrite_runtime::kernels::tier_checks::QCase;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// Builds a harness from tests/emu/NAME.c with the host C compiler (`CC`, else `gcc`); `None`
-/// (skipped) when there is none, except in CI, which has gcc.
-fn harness(name: &str, dir: &Path) -> Option<PathBuf> {
-    let cc = std::env::var("CC").unwrap_or_else(|_| "gcc".into());
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/emu").join(format!("{name}.c"));
-    let exe = dir.join(name);
-    match Command::new(&cc)
-        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-x", "c"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&exe)
-        .output()
-    {
-        Ok(o) => {
-            assert!(o.status.success(), "{cc} {}: {}", src.display(), String::from_utf8_lossy(&o.stderr));
-            Some(exe)
-        }
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: no C compiler ({cc}: {e})");
-            None
-        }
-        Err(e) => panic!("{cc}: {e}"),
-    }
-}
-
-fn words(v: &[i32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
+use std::ffi::c_void;
 
 #[test]
 fn qgemm_dp4a_matches_the_scalar_kernel_bit_for_bit() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let Some(exe) = harness("qgemm", dir) else { return };
+    let Some(emu) = Emulator::build() else { return };
     let mut r = Rng::new(15);
     for case in 0..120 {
         // Ragged shapes (k not a multiple of 4, partial blocks), now and then a transformer's.
@@ -55,16 +27,25 @@ fn qgemm_dp4a_matches_the_scalar_kernel_bit_for_bit() {
         let mut want = vec![0i8; m * n];
         assert!(qgemm(&c.q(), &c.a, m, &mut want));
 
-        let mut file = words(&[m as i32, k as i32, n as i32, c.za, c.zy, c.lo as i32, c.hi as i32]);
-        file.extend(c.a.iter().map(|&v| v as u8));
-        file.extend(&c.packed);
-        file.extend(words(&c.bias));
-        file.extend(words(&c.rq.iter().flat_map(|x| [x.multiplier, x.shift]).collect::<Vec<_>>()));
-        let (case_path, out_path) = (dir.join("case.bin"), dir.join("out.bin"));
-        std::fs::write(&case_path, &file).unwrap();
-        let o = Command::new(&exe).arg(&case_path).arg(&out_path).output().unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let got: Vec<i8> = std::fs::read(&out_path).unwrap().into_iter().map(|b| b as i8).collect();
+        let w = c.weights();
+        let rq: Vec<i32> = c.rq.iter().flat_map(|x| [x.multiplier, x.shift]).collect();
+        let mut got = vec![0i8; m * n];
+        let mut ptrs = [c.a.as_ptr() as u64, w.data.as_ptr() as u64, w.sums.as_ptr() as u64];
+        let mut more = [c.bias.as_ptr() as u64, rq.as_ptr() as u64, got.as_mut_ptr() as u64];
+        let mut ints = [m as i32, k as i32, n as i32, c.za, c.zy, c.lo as i32, c.hi as i32];
+        let p = |v: &mut u64| v as *mut u64 as *mut c_void;
+        let i = |v: &mut i32| v as *mut i32 as *mut c_void;
+        let [a, wd, sums] = &mut ptrs;
+        let [bias, rqp, out] = &mut more;
+        let [mi, ki, ni, za, zy, lo, hi] = &mut ints;
+        // (a, m, k, w, sums, n, bias, rq, za, zy, lo, hi, out), as int8.cu declares them.
+        let mut params =
+            [p(a), i(mi), i(ki), p(wd), p(sums), i(ni), p(bias), p(rqp), i(za), i(zy), i(lo), i(hi), p(out)];
+        let grid = ((m * n) as u32).div_ceil(32);
+        // SAFETY: the parameters are the kernel's, in order; the pointers address `c.a` (m·k),
+        // the full packed weights and their sums (16-row blocks), `c.bias`, `rq` (2n) and `got`
+        // (m·n), all alive across the call, which covers every index the threads touch.
+        unsafe { emu.launch("ferrite_qgemm_dp4a", grid, 32, &mut params) }.unwrap();
         assert_eq!(got, want, "case {case}: {m}x{k}x{n}, za {}, zy {}", c.za, c.zy);
     }
 }
